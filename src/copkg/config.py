@@ -1,0 +1,122 @@
+"""Settings (project paths and limits) from defaults, then COPKG_* environment, then overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from copkg.errors import CopkgError
+
+ENV_PREFIX = "COPKG_"
+
+
+def _find_root(environ: Mapping[str, str]) -> Path:
+    """COPKG_ROOT, else the working directory if it holds ontology/ and data/."""
+    if environ.get(ENV_PREFIX + "ROOT"):
+        return Path(environ[ENV_PREFIX + "ROOT"]).expanduser().resolve()
+    cwd = Path.cwd()
+    if (cwd / "ontology").is_dir() and (cwd / "data").is_dir():
+        return cwd.resolve()
+    raise CopkgError(
+        f"no copkg project here ({cwd} has no ontology/ and data/): "
+        "run from the project folder, set COPKG_ROOT or pass --root",
+        status=500,
+    )
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item for item in (v.strip() for v in value.replace(",", " ").split()) if item)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the sources and the build are, and the limits of a query."""
+
+    root: Path
+    build_dir: Path
+    query_timeout: float = 10.0
+    max_rows: int = 10000
+    max_body: int = 1024 * 1024
+    update_token: str | None = None
+    allowed_service_endpoints: tuple[str, ...] = ()
+    store_url: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Defaults, then COPKG_* variables of `environ` (default os.environ), then overrides."""
+        env = os.environ if environ is None else environ
+        root_path = Path(root).expanduser().resolve() if root is not None else _find_root(env)
+        values: dict[str, Any] = {"root": root_path}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name in fields:
+            key = ENV_PREFIX + name.upper()
+            if name == "root" or key not in env:
+                continue
+            values[name] = _from_env(name, env[key])
+        for name, value in overrides.items():
+            if name not in fields or name == "root":
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None or name in ("update_token", "store_url"):
+                values[name] = value
+        if values.get("build_dir") is None:
+            values["build_dir"] = root_path / "build"
+        values["build_dir"] = Path(values["build_dir"]).expanduser().resolve()
+        values["allowed_service_endpoints"] = tuple(values.get("allowed_service_endpoints", ()))
+        return cls(**values)
+
+    @property
+    def ontology_dir(self) -> Path:
+        return self.root / "ontology"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.root / "rules"
+
+    @property
+    def queries_dir(self) -> Path:
+        return self.root / "queries"
+
+    @property
+    def shapes_file(self) -> Path:
+        return self.ontology_dir / "shapes.ttl"
+
+    def ontology_files(self) -> list[Path]:
+        """The files of the ontology named graph: the ontology and the shared vocabularies."""
+        return [self.ontology_dir / "copkg.ttl", self.ontology_dir / "vocabularies.ttl"]
+
+    def study_dirs(self) -> list[Path]:
+        """One folder a study bundle: data/studies/ID/, sorted by ID."""
+        studies = self.data_dir / "studies"
+        if not studies.is_dir():
+            return []
+        return sorted(p for p in studies.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _from_env(name: str, raw: str) -> Any:
+    """Convert one COPKG_* value to the type of its setting."""
+    try:
+        if name == "query_timeout":
+            return float(raw)
+        if name in ("max_rows", "max_body"):
+            return int(raw)
+    except ValueError as exc:
+        raise CopkgError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number", status=500) from exc
+    if name == "allowed_service_endpoints":
+        return _split_list(raw)
+    if name == "build_dir":
+        return Path(raw)
+    return raw or None

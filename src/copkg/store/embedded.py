@@ -1,0 +1,252 @@
+"""OxigraphStore: the Store protocol on pyoxigraph, in memory or in a directory."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import Dataset, Graph
+from rdflib.term import Node
+
+from copkg.errors import CopkgError, Problem
+from copkg.namespaces import PREFIXES
+from copkg.store.results import QueryResult
+from copkg.store.scan import check_remote_calls, project_variables
+from copkg.store.terms import (
+    from_ox,
+    quad_from_ox,
+    to_ox,
+    to_ox_graph_name,
+    triples_to_quads,
+)
+
+_DATASET_FORMATS = {
+    ".trig": ox.RdfFormat.TRIG,
+    ".nq": ox.RdfFormat.N_QUADS,
+    ".nquads": ox.RdfFormat.N_QUADS,
+}
+
+
+class OxigraphStore:
+    """An embedded pyoxigraph store; the default graph of a query is the union of named graphs."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+        allowed_service_endpoints: Sequence[str] = (),
+        _store: ox.Store | None = None,
+        _read_only: bool = False,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.read_only = _read_only
+        self.timeout = timeout
+        self.max_rows = max_rows
+        self.allowed_service_endpoints = tuple(allowed_service_endpoints)
+        if _store is not None:
+            self._store = _store
+        else:
+            try:
+                self._store = ox.Store(str(path)) if path is not None else ox.Store()
+            except OSError as exc:
+                raise CopkgError(f"cannot open the store at {path}: {exc}", status=500) from exc
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str], **options: Any) -> OxigraphStore:
+        """Open an on-disk store that no one writes any more (the build's)."""
+        if not Path(path).is_dir():
+            raise CopkgError(f"no store at {path}", status=500)
+        try:
+            store = ox.Store.read_only(str(path))
+        except OSError as exc:
+            raise CopkgError(f"cannot open the store at {path}: {exc}", status=500) from exc
+        return cls(path, _store=store, _read_only=True, **options)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        sparql: str,
+        *,
+        bindings: Mapping[str, Node] | None = None,
+        default_graphs: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+    ) -> QueryResult:
+        """Run a SPARQL query; `bindings` are substituted as RDF terms, never pasted as text."""
+        check_remote_calls(sparql, self.allowed_service_endpoints)
+        options: dict[str, Any] = {"prefixes": PREFIXES}
+        if default_graphs is None and named_graphs is None:
+            options["use_default_graph_as_union"] = True
+        else:
+            # SPARQL protocol: a dataset given by graph IRIs holds only the graphs it names.
+            options["default_graph"] = [to_ox_graph_name(g) for g in default_graphs or ()]
+            options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
+        hidden: list[str] = []
+        if bindings:
+            values = {name.lstrip("?$"): to_ox(value) for name, value in bindings.items()}
+            options["substitutions"] = {ox.Variable(name): term for name, term in values.items()}
+            sparql, hidden = project_variables(sparql, list(values))
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        try:
+            answer = self._store.query(sparql, **options)
+            result = self._collect(answer, deadline)
+        except SyntaxError as exc:
+            raise CopkgError(
+                f"SPARQL syntax error: {exc.msg or exc}",
+                status=400,
+                problems=[Problem(str(exc.msg or exc), line=exc.lineno, column=exc.offset)],
+            ) from exc
+        except (OSError, RuntimeError, ValueError, TypeError) as exc:
+            raise CopkgError(f"query failed: {exc}", status=400) from exc
+        if hidden:
+            result.variables = [v for v in result.variables if v not in hidden]
+            for row in result.rows:
+                for name in hidden:
+                    row.pop(name, None)
+        return result
+
+    def _collect(self, answer: Any, deadline: float | None) -> QueryResult:
+        if isinstance(answer, ox.QueryBoolean):
+            return QueryResult(kind="ask", boolean=bool(answer))
+        limit = self.max_rows
+        if isinstance(answer, ox.QuerySolutions):
+            variables = [v.value for v in answer.variables]
+            rows: list[dict[str, Node]] = []
+            for solution in _until(answer, deadline):
+                if limit is not None and len(rows) >= limit:
+                    return QueryResult("select", variables=variables, rows=rows, truncated=True)
+                row = {}
+                for var in variables:
+                    value = solution[var]
+                    if value is not None:
+                        row[var] = from_ox(value)
+                rows.append(row)
+            return QueryResult("select", variables=variables, rows=rows)
+        triples = []
+        for triple in _until(answer, deadline):
+            if limit is not None and len(triples) >= limit:
+                return QueryResult("graph", triples=triples, truncated=True)
+            triples.append(
+                (from_ox(triple.subject), from_ox(triple.predicate), from_ox(triple.object))
+            )
+        return QueryResult("graph", triples=triples)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise CopkgError("this store is read-only", status=403)
+
+    def update(self, sparql: str) -> None:
+        """Run a SPARQL update (LOAD and SERVICE to unlisted endpoints are refused)."""
+        self._writable()
+        check_remote_calls(sparql, self.allowed_service_endpoints)
+        try:
+            self._store.update(sparql, prefixes=PREFIXES)
+        except SyntaxError as exc:
+            raise CopkgError(
+                f"SPARQL syntax error: {exc.msg or exc}",
+                status=400,
+                problems=[Problem(str(exc.msg or exc), line=exc.lineno, column=exc.offset)],
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise CopkgError(f"update failed: {exc}", status=400) from exc
+
+    def replace_graph(self, graph: str, triples: Iterable[tuple[Node, Node, Node]]) -> None:
+        """Make `graph` hold exactly `triples`, in one transaction."""
+        self._writable()
+        name = to_ox_graph_name(graph)
+        body = ox.serialize(
+            [ox.Triple(q.subject, q.predicate, q.object) for q in triples_to_quads(triples, None)],
+            format=ox.RdfFormat.N_TRIPLES,
+        ).decode("utf-8")
+        self._store.update(
+            f"DROP SILENT GRAPH {name} ; INSERT DATA {{ GRAPH {name} {{ {body} }} }}"
+        )
+
+    def add_graph(self, graph: str, data: Graph | Iterable[tuple[Node, Node, Node]]) -> None:
+        """Add triples (an rdflib Graph or tuples) to a named graph."""
+        self._writable()
+        self._store.extend(list(triples_to_quads(data, graph)))
+
+    def load_dataset(self, path: Path) -> None:
+        """Load a TriG or N-Quads file; its graphs keep their names."""
+        self._writable()
+        path = Path(path)
+        fmt = _DATASET_FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise CopkgError(f"{path}: not a dataset file (.trig or .nq)", status=400)
+        try:
+            self._store.bulk_load(path=str(path), format=fmt)
+        except SyntaxError as exc:
+            raise CopkgError(
+                f"{path}: {exc}", status=400, problems=[Problem(str(exc), file=str(path))]
+            ) from exc
+
+    def flush(self) -> None:
+        if not self.read_only:
+            self._store.flush()
+
+    # -- looking -----------------------------------------------------------------------------
+
+    def graphs(self) -> list[str]:
+        """The IRIs of the named graphs, sorted."""
+        return sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+
+    def quad_count(self, graph: str | None = None) -> int:
+        """How many quads the store (or one named graph) holds."""
+        if graph is None:
+            return len(self._store)
+        return sum(
+            1 for _ in self._store.quads_for_pattern(None, None, None, to_ox_graph_name(graph))
+        )
+
+    def quads(self, graph: str | None = None) -> Iterator[tuple[Node, Node, Node, str | None]]:
+        """Every quad (or those of one named graph) as rdflib terms and a graph IRI."""
+        name = to_ox_graph_name(graph) if graph is not None else None
+        for quad in self._store.quads_for_pattern(None, None, None, name):
+            yield quad_from_ox(quad)
+
+    def graph(self, *graphs: str) -> Graph:
+        """The union of some named graphs as one rdflib Graph (all of them if none named)."""
+        result = Graph()
+        for prefix, ns in PREFIXES.items():
+            result.bind(prefix, ns)
+        for name in graphs or self.graphs():
+            for s, p, o, _ in self.quads(name):
+                result.add((s, p, o))
+        return result
+
+    def to_dataset(self) -> Dataset:
+        """The whole store as an rdflib Dataset."""
+        dataset = Dataset()
+        for s, p, o, g in self.quads():
+            dataset.graph(g).add((s, p, o)) if g else dataset.add((s, p, o))
+        return dataset
+
+    def dump(self, path: Path, fmt: ox.RdfFormat) -> None:
+        """Write the whole dataset to a file (TriG or N-Quads) as pyoxigraph orders it."""
+        self._store.dump(str(path), format=fmt)
+
+    def backup(self, target: Path) -> None:
+        """Copy this on-disk store to a new directory (consistent snapshot)."""
+        self._store.backup(str(target))
+
+    @property
+    def native(self) -> ox.Store:
+        """The underlying pyoxigraph store (for the pipeline and benchmarks)."""
+        return self._store
+
+
+def _until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
+    """Iterate results, refusing to go on past the deadline (503 with Retry-After)."""
+    for count, item in enumerate(results):
+        if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
+            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
+        yield item

@@ -1,0 +1,198 @@
+"""QueryResult: one value type for SELECT, ASK and CONSTRUCT results, and its serialisers."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyoxigraph as ox
+from rdflib import BNode, URIRef
+from rdflib import Literal as RdfLiteral
+from rdflib.namespace import XSD
+from rdflib.term import Node
+
+from copkg.errors import CopkgError
+from copkg.namespaces import PREFIXES
+from copkg.store.terms import to_ox
+
+Kind = Literal["select", "ask", "graph"]
+
+SPARQL_JSON = "application/sparql-results+json"
+SPARQL_XML = "application/sparql-results+xml"
+CSV = "text/csv"
+TSV = "text/tab-separated-values"
+
+#: Media types of SELECT and ASK results, first one the default.
+SOLUTION_MEDIA_TYPES: dict[str, ox.QueryResultsFormat | None] = {
+    SPARQL_JSON: None,  # written here, the other three from it through pyoxigraph
+    SPARQL_XML: ox.QueryResultsFormat.XML,
+    CSV: ox.QueryResultsFormat.CSV,
+    TSV: ox.QueryResultsFormat.TSV,
+}
+
+#: Media types of graph (CONSTRUCT/DESCRIBE) results, first one the default.
+GRAPH_MEDIA_TYPES: dict[str, ox.RdfFormat] = {
+    "text/turtle": ox.RdfFormat.TURTLE,
+    "application/n-triples": ox.RdfFormat.N_TRIPLES,
+    "application/ld+json": ox.RdfFormat.JSON_LD,
+    "application/rdf+xml": ox.RdfFormat.RDF_XML,
+    "application/trig": ox.RdfFormat.TRIG,
+    "application/n-quads": ox.RdfFormat.N_QUADS,
+}
+
+_ALIASES = {"application/json": SPARQL_JSON}
+
+_INTEGER_TYPES = {
+    str(XSD[name])
+    for name in (
+        "integer",
+        "int",
+        "long",
+        "short",
+        "byte",
+        "nonNegativeInteger",
+        "positiveInteger",
+        "nonPositiveInteger",
+        "negativeInteger",
+        "unsignedLong",
+        "unsignedInt",
+        "unsignedShort",
+        "unsignedByte",
+    )
+}
+_FLOAT_TYPES = {str(XSD.decimal), str(XSD.double), str(XSD.float)}
+
+Triple = tuple[Node, Node, Node]
+
+
+@dataclass
+class QueryResult:
+    """The result of one query: solutions, a boolean or triples."""
+
+    kind: Kind
+    variables: list[str] = field(default_factory=list)
+    rows: list[dict[str, Node]] = field(default_factory=list)
+    boolean: bool | None = None
+    triples: list[Triple] = field(default_factory=list)
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        if self.kind == "select":
+            return len(self.rows)
+        if self.kind == "graph":
+            return len(self.triples)
+        return 1
+
+    def media_types(self) -> list[str]:
+        """The media types this result can be written as, the default first."""
+        if self.kind == "graph":
+            return list(GRAPH_MEDIA_TYPES)
+        return list(SOLUTION_MEDIA_TYPES)
+
+    def serialize(self, media_type: str | None = None) -> bytes:
+        """This result in a standard format (406 when the kind of result cannot take it)."""
+        media_type = (media_type or self.media_types()[0]).split(";")[0].strip().lower()
+        media_type = _ALIASES.get(media_type, media_type)
+        if self.kind == "graph" and media_type in GRAPH_MEDIA_TYPES:
+            return self._serialize_graph(GRAPH_MEDIA_TYPES[media_type])
+        if self.kind != "graph" and media_type in SOLUTION_MEDIA_TYPES:
+            body = self._sparql_json()
+            fmt = SOLUTION_MEDIA_TYPES[media_type]
+            if fmt is None:
+                return body
+            parsed = ox.parse_query_results(body, ox.QueryResultsFormat.JSON)
+            return parsed.serialize(format=fmt)
+        raise CopkgError(f"a {self.kind} result cannot be written as {media_type}", status=406)
+
+    def _sparql_json(self) -> bytes:
+        if self.kind == "ask":
+            doc: dict[str, Any] = {"head": {}, "boolean": bool(self.boolean)}
+        else:
+            doc = {
+                "head": {"vars": list(self.variables)},
+                "results": {
+                    "bindings": [
+                        {var: _json_term(value) for var, value in row.items() if value is not None}
+                        for row in self.rows
+                    ]
+                },
+            }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _serialize_graph(self, fmt: ox.RdfFormat) -> bytes:
+        if fmt.supports_datasets:
+            items: list[Any] = [
+                ox.Quad(*(to_ox(t) for t in triple), ox.DefaultGraph())  # type: ignore[misc]
+                for triple in self.triples
+            ]
+        else:
+            items = [ox.Triple(*(to_ox(t) for t in triple)) for triple in self.triples]  # type: ignore[misc]
+        prefixes = _used_prefixes(self.triples) if fmt in _PREFIXED_FORMATS else None
+        return ox.serialize(items, format=fmt, prefixes=prefixes)
+
+    def to_json_rows(self) -> list[dict[str, Any]]:
+        """Plain JSON-friendly rows: IRIs and strings as text, numbers and booleans as such."""
+        if self.kind == "ask":
+            return [{"boolean": bool(self.boolean)}]
+        if self.kind == "graph":
+            return [
+                {"subject": plain(s), "predicate": plain(p), "object": plain(o)}
+                for s, p, o in self.triples
+            ]
+        return [{var: plain(row.get(var)) for var in self.variables} for row in self.rows]
+
+
+_PREFIXED_FORMATS = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML}
+
+
+def _used_prefixes(triples: list[Triple]) -> dict[str, str]:
+    """The copkg prefixes whose namespace starts an IRI of the triples."""
+    iris = {str(t) for triple in triples for t in triple if isinstance(t, URIRef)}
+    iris |= {
+        str(t.datatype)
+        for triple in triples
+        for t in triple
+        if isinstance(t, RdfLiteral) and t.datatype
+    }
+    return {
+        prefix: ns for prefix, ns in PREFIXES.items() if any(iri.startswith(ns) for iri in iris)
+    }
+
+
+def _json_term(value: Node) -> dict[str, str]:
+    """One term in the SPARQL 1.1 Query Results JSON format."""
+    if isinstance(value, URIRef):
+        return {"type": "uri", "value": str(value)}
+    if isinstance(value, BNode):
+        return {"type": "bnode", "value": str(value)}
+    if isinstance(value, RdfLiteral):
+        term: dict[str, str] = {"type": "literal", "value": str(value)}
+        if value.language:
+            term["xml:lang"] = value.language
+        elif value.datatype is not None and str(value.datatype) != str(XSD.string):
+            term["datatype"] = str(value.datatype)
+        return term
+    raise CopkgError(f"cannot write {value!r} as a SPARQL result term", status=500)
+
+
+def plain(value: Node | None) -> Any:
+    """One term as a plain JSON value (None for unbound)."""
+    if value is None:
+        return None
+    if isinstance(value, BNode):
+        return f"_:{value}"
+    if isinstance(value, RdfLiteral) and value.datatype is not None:
+        datatype = str(value.datatype)
+        try:
+            if datatype in _INTEGER_TYPES:
+                return int(str(value))
+            if datatype == str(XSD.boolean):
+                return str(value).strip() in ("true", "1")
+            if datatype in _FLOAT_TYPES:
+                number = float(str(value))
+                return number if math.isfinite(number) else str(value)
+        except ValueError:
+            return str(value)
+    return str(value)

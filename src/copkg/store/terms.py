@@ -1,0 +1,96 @@
+"""The one place where rdflib terms and pyoxigraph terms are converted into each other."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import RDF, XSD
+from rdflib.term import Node
+
+from copkg.errors import CopkgError
+
+OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
+OxGraphName = ox.NamedNode | ox.BlankNode | ox.DefaultGraph
+
+_XSD_STRING = str(XSD.string)
+_LANG_STRING = str(RDF.langString)
+
+
+def to_ox(node: Node) -> OxTerm:
+    """An rdflib term as a pyoxigraph term."""
+    if isinstance(node, URIRef):
+        return ox.NamedNode(str(node))
+    if isinstance(node, BNode):
+        return _ox_blank(str(node))
+    if isinstance(node, Literal):
+        if node.language:
+            return ox.Literal(str(node), language=node.language)
+        if node.datatype is not None:
+            return ox.Literal(str(node), datatype=ox.NamedNode(str(node.datatype)))
+        return ox.Literal(str(node))
+    raise CopkgError(f"cannot use {node!r} as an RDF term", status=400)
+
+
+def _ox_blank(label: str) -> ox.BlankNode:
+    try:
+        return ox.BlankNode(label)
+    except ValueError:
+        return ox.BlankNode("b" + hashlib.sha1(label.encode()).hexdigest()[:16])
+
+
+def to_ox_graph_name(graph: str | Node | None) -> OxGraphName:
+    """A graph IRI (or None for the default graph) as a pyoxigraph graph name."""
+    if graph is None:
+        return ox.DefaultGraph()
+    if isinstance(graph, BNode):
+        return _ox_blank(str(graph))
+    return ox.NamedNode(str(graph))
+
+
+def from_ox(term: OxTerm) -> Node:
+    """A pyoxigraph term as an rdflib term (lexical forms kept as they are)."""
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        datatype = term.datatype.value
+        if datatype in (_XSD_STRING, _LANG_STRING):
+            return Literal(term.value)
+        return Literal(term.value, datatype=URIRef(datatype), normalize=False)
+    raise CopkgError(f"RDF-star triple terms are not supported here: {term}", status=400)
+
+
+def from_ox_graph_name(graph: OxGraphName) -> str | None:
+    """A pyoxigraph graph name as an IRI string, or None for the default graph."""
+    if isinstance(graph, ox.DefaultGraph):
+        return None
+    return graph.value
+
+
+def triple_to_ox(triple: tuple[Node, Node, Node]) -> ox.Triple:
+    s, p, o = triple
+    return ox.Triple(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
+
+
+def triples_to_quads(
+    triples: Iterable[tuple[Node, Node, Node]], graph: str | Node | None
+) -> Iterator[ox.Quad]:
+    """rdflib triples as pyoxigraph quads in one graph."""
+    name = to_ox_graph_name(graph)
+    for s, p, o in triples:
+        yield ox.Quad(to_ox(s), to_ox(p), to_ox(o), name)  # type: ignore[arg-type]
+
+
+def quad_from_ox(quad: ox.Quad) -> tuple[Node, Node, Node, str | None]:
+    return (
+        from_ox(quad.subject),
+        from_ox(quad.predicate),
+        from_ox(quad.object),
+        from_ox_graph_name(quad.graph_name),
+    )
