@@ -1,0 +1,103 @@
+"""The rules in rules/*.rq derive risky roles from facts, and explain what they derive."""
+
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
+
+from copkg.errors import CopkgError
+from copkg.namespaces import COPKG, RULES
+from copkg.reasoning import apply_rules, explain, load_rules, materialise, parse_rule
+from copkg.store.embedded import OxigraphStore
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = "https://w3id.org/copkg/id/mini/"
+
+
+def mini_store(text_changes: tuple[str, str] | None = None) -> OxigraphStore:
+    store = OxigraphStore()
+    for name in ("copkg.ttl", "vocabularies.ttl"):
+        store.add_graph("urn:ontology", Graph().parse(ROOT / "ontology" / name))
+    data = (ROOT / "tests/fixtures/rules_mini.ttl").read_text()
+    if text_changes:
+        data = data.replace(*text_changes)
+    store.add_graph("urn:mini", Graph().parse(data=data, format="turtle"))
+    return store
+
+
+def risky(inferred: Graph) -> set[tuple[str, str]]:
+    return {
+        (str(c).removeprefix(EX), str(r).removeprefix(EX))
+        for c, r in inferred.subject_objects(COPKG.riskyRole)
+    }
+
+
+def test_rules_all_have_headers() -> None:
+    rules = load_rules(ROOT / "rules")
+    names = {r.name for r in rules}
+    assert names >= {"context-level-risk", "realised-risk", "risky-under-control-mode"}
+    assert all(r.label and r.description for r in rules)
+
+
+def test_opposite_pole_is_risky_medium_is_not() -> None:
+    inferred = materialise(mini_store(), ROOT / "rules")
+    assert risky(inferred) == {("context-a", "facilitation"), ("context-b", "stimulation")}
+
+
+def test_risky_under_needs_a_main_mode() -> None:
+    inferred = materialise(mini_store(), ROOT / "rules")
+    under = {(str(r).removeprefix(EX), m) for r, m in inferred.subject_objects(COPKG.riskyUnder)}
+    assert under == {("facilitation", COPKG.InputControl), ("facilitation", COPKG.Bureaucracy)}
+
+
+def test_changing_a_degree_changes_the_answer() -> None:
+    store = mini_store(("copkg:degree copkg:LesserDegree", "copkg:degree copkg:MainMode"))
+    inferred = materialise(store, ROOT / "rules")
+    stimulation = URIRef(EX + "stimulation")
+    assert (stimulation, COPKG.riskyUnder, COPKG.InputControl) in inferred
+
+
+def test_every_derivation_is_explained() -> None:
+    store = mini_store()
+    materialise(store, ROOT / "rules")
+    found = explain(store, URIRef(EX + "context-a"), COPKG.riskyRole, URIRef(EX + "facilitation"))
+    assert [e.rule for e in found] == [RULES["context-level-risk"]]
+    assert URIRef(EX + "a-decentralization") in found[0].facts
+    under = explain(store, URIRef(EX + "facilitation"), COPKG.riskyUnder, COPKG.InputControl)
+    assert under and under[0].rule == RULES["risky-under-control-mode"]
+    assert URIRef(EX + "attribution-a") in under[0].facts
+
+
+def test_favourability_and_applicable_advice() -> None:
+    inferred = materialise(mini_store(), ROOT / "rules")
+    context_a = URIRef(EX + "context-a")
+    assert (context_a, COPKG.favourability, COPKG.UnfavourableContext) in inferred
+    assert (URIRef(EX + "advice-unfavourable"), COPKG.recommendedIn, context_a) in inferred
+
+
+def test_apply_rules_to_a_hypothetical_context_leaves_the_store_alone() -> None:
+    store = mini_store()
+    before = store.quad_count()
+    hypothesis = Graph().parse(
+        data=f"""PREFIX copkg: <https://w3id.org/copkg/ontology#>
+        <urn:h> a copkg:OrganisationalContext .
+        <urn:h-i> a copkg:ContingencyAssessment ; copkg:assessedContext <urn:h> ;
+          copkg:onFactor <{EX}institutionalization> ; copkg:level copkg:Low .""",
+        format="turtle",
+    )
+    inferred = apply_rules(store, hypothesis, ROOT / "rules")
+    assert (URIRef("urn:h"), COPKG.riskyRole, URIRef(EX + "stimulation")) in inferred
+    assert store.quad_count() == before
+
+
+def test_a_rule_without_header_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rq"
+    bad.write_text("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
+    with pytest.raises(CopkgError, match="label"):
+        parse_rule(bad)
+
+
+def test_rule_descriptions_are_data() -> None:
+    inferred = materialise(mini_store(), ROOT / "rules")
+    assert (RULES["realised-risk"], RDF.type, COPKG.InferenceRule) in inferred
