@@ -1,0 +1,244 @@
+"""Parse RDF files safely into rdflib with file:line errors; write sorted Turtle atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+from defusedxml import ElementTree as DefusedET
+from defusedxml.common import DefusedXmlException
+from rdflib import Dataset, Graph
+from rdflib.compare import to_canonical_graph
+from rdflib.plugins.parsers.notation3 import BadSyntax
+
+from copkg.errors import CopkgError, Problem
+from copkg.namespaces import PREFIXES
+
+#: rdflib format name by file suffix.
+FORMATS: dict[str, str] = {
+    ".ttl": "turtle",
+    ".trig": "trig",
+    ".nt": "nt",
+    ".nq": "nquads",
+    ".rdf": "xml",
+    ".owl": "xml",
+    ".xml": "xml",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+DATASET_FORMATS = {"trig", "nquads"}
+
+_OX_FORMATS = {
+    "turtle": ox.RdfFormat.TURTLE,
+    "trig": ox.RdfFormat.TRIG,
+    "nt": ox.RdfFormat.N_TRIPLES,
+    "nquads": ox.RdfFormat.N_QUADS,
+    "xml": ox.RdfFormat.RDF_XML,
+    "json-ld": ox.RdfFormat.JSON_LD,
+}
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def format_of(path: Path) -> str:
+    """The rdflib format name of a file, from its suffix."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(FORMATS))
+        raise CopkgError(
+            f"{path}: unknown RDF file type {path.suffix!r} (known: {known})",
+            status=400,
+            problems=[Problem("unknown RDF file type", file=str(path))],
+        )
+    return fmt
+
+
+def _error(
+    path: Path,
+    message: str,
+    line: int | None = None,
+    column: int | None = None,
+    excerpt: str | None = None,
+) -> CopkgError:
+    text = message if not excerpt else f"{message} (near: {excerpt})"
+    problem = Problem(text, file=str(path), line=line, column=column)
+    return CopkgError(f"cannot read RDF from {path}", status=400, problems=[problem])
+
+
+def _excerpt(text: str, line: int | None, column: int | None = None, width: int = 70) -> str:
+    """A short piece of the offending line."""
+    if line is None or line < 1:
+        return ""
+    lines = text.splitlines()
+    if line > len(lines):
+        return ""
+    source = lines[line - 1]
+    start = max(0, (column or 1) - 1 - width // 2) if len(source) > width else 0
+    piece = source[start : start + width].strip()
+    return repr(piece) if piece else ""
+
+
+def decode_utf8(path: Path, data: bytes) -> str:
+    """The text of a file, refusing (400) bytes that are not UTF-8 with where they are."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _error(
+            path,
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
+            "(save the file as UTF-8)",
+            line,
+            column,
+        ) from exc
+
+
+def check_xml(path: Path, data: bytes) -> None:
+    """Refuse XML with a DTD or entity declarations, before any XML parser expands them."""
+    match = _DTD.search(data)
+    if match:
+        line = data[: match.start()].count(b"\n") + 1
+        raise _error(path, "DTDs and entity declarations are not accepted in RDF/XML", line)
+    try:
+        DefusedET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise _error(path, f"refused XML: {exc}") from exc
+    except DefusedET.ParseError as exc:
+        line, column = exc.position
+        raise _error(path, f"XML syntax error: {exc}", line, column + 1) from exc
+
+
+def check_json_ld(path: Path, text: str) -> None:
+    """Refuse JSON-LD that would make the parser fetch a remote or local context."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _error(
+            path,
+            f"JSON syntax error: {exc.msg}",
+            exc.lineno,
+            exc.colno,
+            _excerpt(text, exc.lineno, exc.colno),
+        ) from exc
+    for key, value in _walk(doc):
+        if key in ("@context", "@import") and _names_a_document(value):
+            raise _error(
+                path,
+                f"JSON-LD {key} refers to a document; only inline contexts "
+                "are accepted (nothing is fetched)",
+            )
+
+
+def _walk(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def _names_a_document(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, list):
+        return any(isinstance(v, str) for v in value)
+    return False
+
+
+def parse_file(path: str | os.PathLike[str], fmt: str | None = None) -> Graph | Dataset:
+    """Parse one file: a Dataset for TriG and N-Quads, a Graph otherwise (400 on any error)."""
+    path = Path(path)
+    fmt = fmt or format_of(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _error(path, f"cannot read: {exc.strerror or exc}") from exc
+    return parse_bytes(data, fmt, path)
+
+
+def parse_bytes(data: bytes, fmt: str, path: Path) -> Graph | Dataset:
+    """Parse bytes said to come from `path` (used in messages and as base IRI)."""
+    text = decode_utf8(path, data)
+    if fmt == "xml":
+        check_xml(path, data)
+    elif fmt == "json-ld":
+        check_json_ld(path, text)
+    target: Graph | Dataset = Dataset() if fmt in DATASET_FORMATS else Graph()
+    for prefix, ns in PREFIXES.items():
+        target.bind(prefix, ns, override=False)
+    try:
+        target.parse(data=text, format=fmt, publicID=path.resolve().as_uri())
+    except BadSyntax as exc:
+        line = exc.lines + 1
+        column = exc._i - (exc._str.rfind(b"\n", 0, exc._i) + 1) + 1
+        raise _error(path, exc._why, line, column, _excerpt(text, line, column)) from exc
+    except CopkgError:
+        raise
+    except Exception as exc:  # rdflib's parsers raise many types; locate with pyoxigraph
+        raise _locate(path, data, fmt, text, exc) from exc
+    return target
+
+
+def _locate(path: Path, data: bytes, fmt: str, text: str, exc: Exception) -> CopkgError:
+    """An error with a line: pyoxigraph's parser says where rdflib's did not."""
+    try:
+        for _ in ox.parse(data, format=_OX_FORMATS[fmt], base_iri=path.resolve().as_uri()):
+            pass
+    except SyntaxError as located:
+        line, column = located.lineno, located.offset
+        return _error(path, located.msg or str(exc), line, column, _excerpt(text, line, column))
+    except (ValueError, OSError):
+        pass
+    return _error(path, f"{type(exc).__name__}: {exc}")
+
+
+def parse_graph(path: str | os.PathLike[str]) -> Graph:
+    """Parse one file into a single Graph (the graphs of a dataset file merged)."""
+    parsed = parse_file(path)
+    if isinstance(parsed, Dataset):
+        merged = Graph()
+        for prefix, ns in parsed.namespaces():
+            merged.bind(prefix, ns, override=False)
+        for s, p, o, _ in parsed.quads((None, None, None, None)):
+            merged.add((s, p, o))
+        return merged
+    return parsed
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a file whole or not at all: a temp file in the same folder, then os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sorted_turtle(graph: Graph) -> bytes:
+    """Deterministic Turtle: blank nodes canonically labelled, then rdflib's longturtle."""
+    canonical = Graph()
+    for prefix, ns in graph.namespaces():
+        canonical.bind(prefix, ns, override=True, replace=True)
+    for triple in to_canonical_graph(graph):
+        canonical.add(triple)
+    return canonical.serialize(format="longturtle", encoding="utf-8")
+
+
+def write_sorted_turtle(graph: Graph, path: str | os.PathLike[str]) -> None:
+    """Write `graph` as deterministic Turtle, atomically."""
+    atomic_write(path, sorted_turtle(graph))
