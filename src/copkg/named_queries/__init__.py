@@ -1,0 +1,23 @@
+"""Named (competency) queries: grlc-style queries/*.rq files, parameters bound as RDF terms."""
+
+from copkg.named_queries.binding import bind, enumerated_values, expand_iri, run, to_term
+from copkg.named_queries.model import (
+    NamedQuery,
+    Parameter,
+    load_named_queries,
+    parse_named_query,
+    parse_variable,
+)
+
+__all__ = [
+    "NamedQuery",
+    "Parameter",
+    "bind",
+    "enumerated_values",
+    "expand_iri",
+    "load_named_queries",
+    "parse_named_query",
+    "parse_variable",
+    "run",
+    "to_term",
+]

@@ -1,0 +1,209 @@
+"""`copkg build`: sources -> named graphs -> infer -> validate -> export, swapped in atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from copkg import __version__
+from copkg.config import Settings
+from copkg.errors import CopkgError, Problem
+from copkg.pipeline import steps
+from copkg.rdf_io import atomic_write
+from copkg.store.embedded import OxigraphStore
+
+MANIFEST = "manifest.json"
+STORE_DIR = "oxigraph"
+MANIFEST_FORMAT = 1
+_TMP_PREFIX = ".build-new-"
+_OLD_PREFIX = ".build-old-"
+
+
+@dataclass
+class Manifest:
+    """What a build read, what it holds and how long each step took."""
+
+    sources: dict[str, str]
+    graphs: dict[str, int]
+    quads: int
+    files: dict[str, str]
+    timings: dict[str, float]
+    created: str
+    version: str = __version__
+    format: int = MANIFEST_FORMAT
+    complete: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+    @classmethod
+    def read(cls, build_dir: Path) -> Manifest:
+        """The manifest of a build; 500 when it is missing, unreadable or not complete."""
+        path = build_dir / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            manifest = cls(**data)
+        except FileNotFoundError as exc:
+            raise _broken(build_dir, "it has no manifest.json (an incomplete build?)") from exc
+        except (OSError, ValueError, TypeError) as exc:
+            raise _broken(build_dir, f"its manifest.json is unreadable: {exc}") from exc
+        if manifest.format != MANIFEST_FORMAT or not manifest.complete:
+            raise _broken(build_dir, "its manifest.json says the build is not complete")
+        return manifest
+
+
+def _broken(build_dir: Path, why: str) -> CopkgError:
+    return CopkgError(
+        f"the build in {build_dir} cannot be used: {why}; run `copkg build` again",
+        status=500,
+        problems=[Problem(why, file=str(build_dir / MANIFEST))],
+    )
+
+
+@contextlib.contextmanager
+def _build_lock(settings: Settings) -> Iterator[None]:
+    """One build at a time in a project (an exclusive lock on the folder that holds build/)."""
+    parent = settings.build_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)  # lock the folder itself: no lock file to clean up
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _recover(settings: Settings) -> None:
+    """Restore the previous build if a swap was cut short, and remove leftovers of killed builds."""
+    parent, name = settings.build_dir.parent, settings.build_dir.name
+    olds = sorted(parent.glob(f"{_OLD_PREFIX}{name}-*"))
+    if not settings.build_dir.exists() and olds:
+        os.rename(olds.pop(), settings.build_dir)
+    for leftover in [*olds, *parent.glob(f"{_TMP_PREFIX}{name}-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_in(new: Path, build_dir: Path) -> None:
+    """Make `new` the build: two renames, recoverable if cut between them (see _recover)."""
+    old = None
+    if build_dir.exists():
+        old = build_dir.parent / f"{_OLD_PREFIX}{build_dir.name}-{time.time_ns()}"
+        os.rename(build_dir, old)
+    os.rename(new, build_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+Step = Callable[..., Any]
+
+
+def build(settings: Settings) -> Manifest:
+    """Build the dataset into a fresh folder and swap it in for build/; raise on any failure.
+
+    A failed or killed build leaves the previous build/ as it was.
+    """
+    with _build_lock(settings):
+        _recover(settings)
+        work = Path(
+            tempfile.mkdtemp(
+                prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
+            )
+        )
+        work.chmod(0o755)
+        try:
+            manifest = _build_into(settings, work)
+            _swap_in(work, settings.build_dir)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return manifest
+
+
+def _build_into(settings: Settings, work: Path) -> Manifest:
+    timings: dict[str, float] = {}
+
+    def timed(name: str, step: Step, *args: Any) -> Any:
+        start = time.perf_counter()
+        result = step(*args)
+        timings[name] = round(time.perf_counter() - start, 4)
+        return result
+
+    store = OxigraphStore(work / STORE_DIR)
+    try:
+        sources = timed("load", steps.load_sources, settings, store)
+        timed("infer", steps.infer, settings, store)
+        outcome = timed("validate", steps.validate, settings, store)
+        if not outcome.conforms:
+            raise CopkgError(
+                "the data does not conform to the shapes:\n" + outcome.text,
+                status=422,
+                problems=[Problem(outcome.text.strip(), file=str(settings.shapes_file))],
+            )
+        timed("check_queries", steps.check_queries, settings)
+        files = timed("export", steps.export, store, work)
+        graphs = steps.graph_counts(store)
+        quads = store.quad_count()
+        store.flush()
+    finally:
+        del store
+        gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
+    manifest = Manifest(
+        sources=sources.hashes,
+        graphs=graphs,
+        quads=quads,
+        files=files,
+        timings=timings,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    atomic_write(work / MANIFEST, manifest.to_json())
+    return manifest
+
+
+def is_stale(settings: Settings, manifest: Manifest) -> bool:
+    """Whether any source, rule, shape or query changed since the build."""
+    return steps.source_hashes(settings) != manifest.sources
+
+
+def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) -> OxigraphStore:
+    """Open the build's store read-only, building first if it is missing.
+
+    `rebuild="stale"` also rebuilds when a source changed; `"never"` refuses a missing build.
+    A build whose manifest is missing or incomplete, or whose store does not hold what the
+    manifest says, is refused with a clear error rather than served.
+    """
+    build_dir = settings.build_dir
+    if not (build_dir / MANIFEST).is_file() and not build_dir.exists():
+        with _build_lock(settings):
+            _recover(settings)
+    if not build_dir.exists():
+        if rebuild == "never":
+            raise CopkgError(f"there is no build in {build_dir}: run `copkg build`", status=500)
+        build(settings)
+    manifest = Manifest.read(build_dir)
+    if rebuild == "stale" and is_stale(settings, manifest):
+        build(settings)
+        manifest = Manifest.read(build_dir)
+    if not (build_dir / STORE_DIR).is_dir():
+        raise _broken(build_dir, f"its {STORE_DIR}/ store is missing")
+    try:
+        store = OxigraphStore.open_read_only(build_dir / STORE_DIR, **options)
+    except CopkgError as exc:
+        raise _broken(build_dir, exc.message) from exc
+    if store.quad_count() != manifest.quads:
+        raise _broken(
+            build_dir,
+            f"its store holds {store.quad_count()} quads, the manifest says {manifest.quads}",
+        )
+    return store
