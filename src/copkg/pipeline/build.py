@@ -147,9 +147,9 @@ def _build_into(settings: Settings, work: Path) -> Manifest:
         outcome = timed("validate", steps.validate, settings, store)
         if not outcome.conforms:
             raise CopkgError(
-                "the data does not conform to the shapes:\n" + outcome.text,
+                "the data does not conform to the shapes (build/ left as it was)",
                 status=422,
-                problems=[Problem(outcome.text.strip(), file=str(settings.shapes_file))],
+                problems=[Problem(outcome.text.strip())],
             )
         timed("check_queries", steps.check_queries, settings)
         files = timed("export", steps.export, store, work)

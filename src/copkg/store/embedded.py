@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -97,11 +98,7 @@ class OxigraphStore:
             answer = self._store.query(sparql, **options)
             result = self._collect(answer, deadline)
         except SyntaxError as exc:
-            raise CopkgError(
-                f"SPARQL syntax error: {exc.msg or exc}",
-                status=400,
-                problems=[Problem(str(exc.msg or exc), line=exc.lineno, column=exc.offset)],
-            ) from exc
+            raise syntax_error(exc) from exc
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise CopkgError(f"query failed: {exc}", status=400) from exc
         if hidden:
@@ -150,11 +147,7 @@ class OxigraphStore:
         try:
             self._store.update(sparql, prefixes=PREFIXES)
         except SyntaxError as exc:
-            raise CopkgError(
-                f"SPARQL syntax error: {exc.msg or exc}",
-                status=400,
-                problems=[Problem(str(exc.msg or exc), line=exc.lineno, column=exc.offset)],
-            ) from exc
+            raise syntax_error(exc) from exc
         except (OSError, ValueError) as exc:
             raise CopkgError(f"update failed: {exc}", status=400) from exc
 
@@ -242,6 +235,18 @@ class OxigraphStore:
     def native(self) -> ox.Store:
         """The underlying pyoxigraph store (for the pipeline and benchmarks)."""
         return self._store
+
+
+def syntax_error(exc: SyntaxError) -> CopkgError:
+    """pyoxigraph's SPARQL syntax error as a 400 with the line and column it names."""
+    message = str(exc.msg or exc)
+    match = re.search(r"\b(\d+):(\d+)\b", message)
+    line, column = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+    return CopkgError(
+        f"SPARQL syntax error: {message}",
+        status=400,
+        problems=[Problem(f"SPARQL syntax error: {message}", line=line, column=column)],
+    )
 
 
 def _until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:

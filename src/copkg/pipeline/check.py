@@ -1,0 +1,29 @@
+"""`copkg validate`: the build's load, infer and validate steps in memory, without export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from copkg.config import Settings
+from copkg.pipeline import steps
+from copkg.pipeline.steps import ValidationOutcome
+from copkg.store.embedded import OxigraphStore
+
+#: The named graph that holds the files given to `copkg validate FILE...`.
+FILES_GRAPH = "urn:copkg:validate:files"
+
+
+def check(settings: Settings, files: list[Path] | None = None) -> ValidationOutcome:
+    """Validate the sources (or the given files with the ontology) against the shapes.
+
+    Syntax errors in a source, a rule or a named query raise CopkgError (400); SHACL
+    violations come back in the outcome.
+    """
+    store = OxigraphStore()
+    if files:
+        steps.load_files(settings, store, [Path(f) for f in files], FILES_GRAPH)
+    else:
+        steps.load_sources(settings, store)
+    steps.check_queries(settings)
+    steps.infer(settings, store)
+    return steps.validate(settings, store)
