@@ -1,0 +1,101 @@
+"""Shared fixtures: a project in a temporary folder, a small store, a CLI runner."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, XSD
+
+from copkg.config import Settings
+from copkg.store.embedded import OxigraphStore
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = "http://example.org/"
+G1 = EX + "graph/one"
+G2 = EX + "graph/two"
+
+
+def needs_validation() -> None:
+    """Skip unless SHACL validation (copkg.validation and ontology/shapes.ttl) is there."""
+    if importlib.util.find_spec("copkg.validation") is None:
+        pytest.skip("copkg.validation is not written yet")
+    if not (ROOT / "ontology" / "shapes.ttl").is_file():
+        pytest.skip("ontology/shapes.ttl is not written yet")
+
+
+def needs_study() -> None:
+    """Skip unless the Josserand (2004) study bundle has data."""
+    if not any((ROOT / "data" / "studies" / "josserand2004").glob("*.ttl")):
+        pytest.skip("data/studies/josserand2004 has no data yet")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's sources (ontology, rules, queries, the study bundles)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("ontology", "rules", "queries", "data"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            (root / name).mkdir()
+    (root / "data" / "studies").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def settings(project: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for the temporary project (no COPKG_* variable of the caller leaks in)."""
+    for name in list(os.environ):
+        if name.startswith("COPKG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COPKG_ROOT", str(project))
+    return Settings.load(project)
+
+
+SMALL_TRIPLES = {
+    G1: [
+        (URIRef(EX + "alice"), RDF.type, URIRef(EX + "Person")),
+        (URIRef(EX + "alice"), RDFS.label, Literal("Alice", lang="en")),
+        (URIRef(EX + "alice"), URIRef(EX + "age"), Literal("42", datatype=XSD.integer)),
+        (URIRef(EX + "alice"), URIRef(EX + "knows"), URIRef(EX + "bob")),
+        (URIRef(EX + "alice"), URIRef(EX + "note"), Literal('says "hi" } { ; # and \\ bye')),
+        (URIRef(EX + "alice"), URIRef(EX + "address"), BNode("addr")),
+        (BNode("addr"), URIRef(EX + "city"), Literal("Lyon")),
+    ],
+    G2: [
+        (URIRef(EX + "bob"), RDF.type, URIRef(EX + "Person")),
+        (URIRef(EX + "bob"), RDFS.label, Literal("Bob", lang="en")),
+        (URIRef(EX + "bob"), URIRef(EX + "age"), Literal("7", datatype=XSD.integer)),
+    ],
+}
+
+
+@pytest.fixture
+def small_store() -> OxigraphStore:
+    """An in-memory store with two small named graphs (see SMALL_TRIPLES)."""
+    store = OxigraphStore()
+    for graph, triples in SMALL_TRIPLES.items():
+        store.add_graph(graph, triples)
+    return store
+
+
+@pytest.fixture
+def built(settings: Settings) -> Settings:
+    """The temporary project with build/ made, SHACL left out: for tests of querying."""
+    from copkg.pipeline import build
+
+    build(settings, validate=False)
+    return settings
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
