@@ -177,14 +177,30 @@ def parse_bytes(data: bytes, fmt: str, path: Path) -> Graph | Dataset:
     try:
         target.parse(data=text, format=fmt, publicID=path.resolve().as_uri())
     except BadSyntax as exc:
-        line = exc.lines + 1
+        line = exc._str[: exc._i].count(b"\n") + 1
         column = exc._i - (exc._str.rfind(b"\n", 0, exc._i) + 1) + 1
+        located = _ox_position(data, fmt, path)  # rdflib may point before skipped white space
+        if located is not None:
+            line, column = located
         raise _error(path, exc._why, line, column, _excerpt(text, line, column)) from exc
     except CopkgError:
         raise
     except Exception as exc:  # rdflib's parsers raise many types; locate with pyoxigraph
         raise _locate(path, data, fmt, text, exc) from exc
     return target
+
+
+def _ox_position(data: bytes, fmt: str, path: Path) -> tuple[int, int] | None:
+    """Where pyoxigraph's parser finds the first error, if it finds one."""
+    try:
+        for _ in ox.parse(data, format=_OX_FORMATS[fmt], base_iri=path.resolve().as_uri()):
+            pass
+    except SyntaxError as exc:
+        if exc.lineno is not None:
+            return exc.lineno, exc.offset or 1
+    except (ValueError, OSError):
+        pass
+    return None
 
 
 def _locate(path: Path, data: bytes, fmt: str, text: str, exc: Exception) -> CopkgError:
