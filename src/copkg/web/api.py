@@ -1,0 +1,435 @@
+"""The named-query API: queries/*.rq served at /api/queries/<name>, listed, and described
+in OpenAPI. Parameters are validated and bound as RDF terms by copkg.named_queries.bind; the
+query runs through the web executor (time limit, killable workers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
+
+from copkg.errors import CopkgError, Problem
+from copkg.named_queries import NamedQuery, Parameter, bind, enumerated_values, load_named_queries
+from copkg.store.results import CSV, SPARQL_JSON, plain
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+#: A query name is a file stem: letters, digits, '-' and '_' (never a path).
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
+SUFFIXES = {".csv": CSV, ".json": "application/json"}
+RESERVED = {"page"}  # query-string names the API itself reads
+
+
+def named_queries() -> dict[str, NamedQuery]:
+    """The named queries of the project, read once per app (a bad file fails at start-up)."""
+    cache = current_app.extensions.setdefault("copkg.api", {})
+    if "queries" not in cache:
+        from copkg.web.pages import app_settings
+
+        cache["queries"] = load_named_queries(app_settings().queries_dir)
+    return cache["queries"]
+
+
+def _lookup(raw_name: str) -> tuple[NamedQuery, str | None]:
+    """The query a URL names and the media type its suffix asks for; 404 for anything else."""
+    name, suffix = raw_name, None
+    for candidate in SUFFIXES:
+        if name.endswith(candidate):
+            name, suffix = name[: -len(candidate)], candidate
+            break
+    queries = named_queries()
+    if not NAME.match(name) or name not in queries:
+        raise CopkgError(
+            f"no named query {raw_name!r}",
+            status=404,
+            problems=[Problem(f"known queries: {', '.join(sorted(queries))}", path="name")],
+        )
+    return queries[name], SUFFIXES.get(suffix) if suffix else None
+
+
+def describe_parameter(param: Parameter, values: list[str] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": param.name,
+        "required": param.required and param.default is None,
+        "type": param.describe_type(),
+        "kind": param.kind,
+    }
+    if param.datatype:
+        data["datatype"] = param.datatype
+    if param.lang:
+        data["lang"] = param.lang
+    if param.default is not None:
+        data["default"] = param.default
+    if values:
+        data["enum"] = values
+    return data
+
+
+def _allowed_values(query: NamedQuery, param: Parameter) -> list[str] | None:
+    if param.enum is not None:
+        return list(param.enum)
+    if param.enum_from_store:
+        from copkg.web import get_store
+
+        return enumerated_values(get_store(), query, param)
+    return None
+
+
+def describe_query(query: NamedQuery, *, with_text: bool = True) -> dict[str, Any]:
+    """What the list shows of one query."""
+    data: dict[str, Any] = {
+        "name": query.name,
+        "summary": query.summary,
+        "description": query.description,
+        "tags": list(query.tags),
+        "parameters": [
+            describe_parameter(p, _allowed_values(query, p)) for p in query.parameters
+        ],
+        "links": {
+            "json": f"/api/queries/{query.name}",
+            "csv": f"/api/queries/{query.name}.csv",
+            "page": f"/query?name={query.name}",
+        },
+    }
+    if query.pagination:
+        data["pagination"] = query.pagination
+    if with_text:
+        data["sparql"] = query.text
+    return data
+
+
+@bp.get("/queries")
+@bp.get("/queries.json")
+def list_queries() -> Response:
+    """Every named query: name, summary, description, parameters, links and SPARQL text."""
+    queries = named_queries()
+    return jsonify({
+        "ok": True,
+        "queries": [describe_query(queries[name]) for name in sorted(queries)],
+        "links": {"openapi": "/api/openapi.json"},
+    })
+
+
+def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
+    """Query-string (or form) values by name; repeated values are refused."""
+    raw: dict[str, str] = {}
+    page: int | None = None
+    source = request.args if request.method == "GET" else request.values
+    for key in source:
+        values = source.getlist(key)
+        if len(values) > 1:
+            raise CopkgError(
+                f"parameter {key!r} given {len(values)} times",
+                status=400,
+                problems=[Problem("give each parameter once", path=key)],
+            )
+        if key == "page" and query.parameter("page") is None:
+            if not values[0].isdigit() or int(values[0]) < 1:
+                raise CopkgError("page must be a whole number from 1", status=400,
+                                 problems=[Problem(f"page={values[0]!r}", path="page")])
+            page = int(values[0])
+            continue
+        raw[key] = values[0]
+    return raw, page
+
+
+def _check_enumerations(query: NamedQuery, bindings: Mapping[str, Node],
+                        raw: Mapping[str, str]) -> None:
+    for param in query.parameters:
+        if param.enum_from_store and param.var in bindings:
+            allowed = _allowed_values(query, param) or []
+            if str(bindings[param.var]) not in allowed:
+                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
+                message = f"parameter {param.name!r}: {raw.get(param.name)!r} is not one of: " \
+                          f"{shown}"
+                raise CopkgError(message, status=400,
+                                 problems=[Problem(message, path=param.name)])
+
+
+def _term(data: Mapping[str, str]) -> Node:
+    kind = data.get("type")
+    if kind == "uri":
+        return URIRef(data["value"])
+    if kind == "bnode":
+        return BNode(data["value"])
+    if "xml:lang" in data:
+        return Literal(data["value"], lang=data["xml:lang"])
+    if "datatype" in data:
+        return Literal(data["value"], datatype=URIRef(data["datatype"]), normalize=False)
+    return Literal(data["value"])
+
+
+@bp.route("/queries/<path:name>", methods=["GET", "POST"])
+def run_query(name: str) -> Response:
+    """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
+    from copkg.web import get_executor
+    from copkg.web.executor import Job
+
+    query, suffix_type = _lookup(name)
+    offered = ["application/json", CSV, SPARQL_JSON]
+    if suffix_type:
+        media_type: str | None = suffix_type
+    elif not request.accept_mimetypes:
+        media_type = offered[0]
+    else:
+        media_type = request.accept_mimetypes.best_match(offered)
+    if media_type is None:
+        raise CopkgError(
+            f"cannot serve {request.headers.get('Accept')}; offered: {', '.join(offered)}",
+            status=406,
+        )
+    raw, page = _raw_parameters(query)
+    bindings = bind(query, raw)
+    _check_enumerations(query, bindings, raw)
+    wire = CSV if media_type == CSV else SPARQL_JSON
+    job = Job(
+        sparql=query.text,
+        bindings=bindings,
+        media_types={"select": wire, "ask": wire, "graph": "text/turtle"
+                     if media_type == CSV else "application/n-triples"},
+    )
+    answer = get_executor().run(job)
+    if answer.kind == "graph":
+        graph_type = "text/turtle" if media_type == CSV else "application/n-triples"
+        return Response(answer.body, mimetype=graph_type)
+    if media_type in (CSV, SPARQL_JSON) and not page:
+        response = Response(answer.body, mimetype=media_type)
+        if media_type == CSV:
+            response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
+        return response
+    doc = json.loads(answer.body)
+    variables = doc.get("head", {}).get("vars", [])
+    if "boolean" in doc:
+        rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]
+    else:
+        rows = [
+            {var: plain(_term(b[var])) if var in b else None for var in variables}
+            for b in doc["results"]["bindings"]
+        ]
+    total = len(rows)
+    if query.pagination and page:
+        size = query.pagination
+        rows = rows[(page - 1) * size: page * size]
+    if media_type == CSV:  # paginated CSV: written from the rows of the page
+        return Response(_csv(variables, rows), mimetype=CSV)
+    return jsonify({
+        "ok": True,
+        "query": query.name,
+        "parameters": {p.name: plain(bindings[p.var]) for p in query.parameters
+                       if p.var in bindings},
+        "variables": variables,
+        "rows": rows,
+        "count": len(rows),
+        "total": total,
+        "page": page,
+        "truncated": answer.truncated,
+        "links": {"csv": f"/api/queries/{query.name}.csv", "list": "/api/queries"},
+    })
+
+
+def _csv(variables: list[str], rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(variables)
+    for row in rows:
+        writer.writerow(["" if row.get(v) is None else row[v] for v in variables])
+    return out.getvalue()
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------
+
+_XSD_SCHEMAS = {
+    "integer": {"type": "integer"},
+    "nonNegativeInteger": {"type": "integer", "minimum": 0},
+    "positiveInteger": {"type": "integer", "minimum": 1},
+    "decimal": {"type": "number"},
+    "double": {"type": "number"},
+    "float": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "dateTime": {"type": "string", "format": "date-time"},
+}
+
+
+def _parameter_schema(param: Parameter, values: list[str] | None) -> dict[str, Any]:
+    if param.kind == "iri":
+        schema: dict[str, Any] = {"type": "string", "format": "uri"}
+    else:
+        local = (param.datatype or "").rpartition("#")[2]
+        schema = dict(_XSD_SCHEMAS.get(local, {"type": "string"}))
+    if values:
+        schema = {"type": "string", "enum": values}
+    if param.default is not None:
+        schema["default"] = param.default if schema.get("type") == "string" else _typed(
+            param.default, schema)
+    return schema
+
+
+def _typed(value: str, schema: Mapping[str, Any]) -> Any:
+    try:
+        if schema.get("type") == "integer":
+            return int(value)
+        if schema.get("type") == "number":
+            return float(value)
+        if schema.get("type") == "boolean":
+            return value in ("true", "1")
+    except ValueError:
+        pass
+    return value
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.0 description of the named queries and the advisor."""
+    error_ref = {"$ref": "#/components/responses/Error"}
+    paths: dict[str, Any] = {
+        "/api/queries": {
+            "get": {
+                "operationId": "listQueries",
+                "summary": "The named queries, with their parameters and SPARQL text",
+                "tags": ["queries"],
+                "responses": {"200": {"description": "The list",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object"}}}}},
+            }
+        },
+        "/api/advice": _advice_path(error_ref),
+    }
+    queries = named_queries()
+    for name in sorted(queries):
+        query = queries[name]
+        parameters = []
+        for param in query.parameters:
+            values = _allowed_values(query, param)
+            parameters.append({
+                "name": param.name,
+                "in": "query",
+                "required": param.required and param.default is None,
+                "description": f"{param.describe_type()}"
+                + (" (an absolute IRI or a CURIE such as j04:facilitation)"
+                   if param.kind == "iri" else ""),
+                "schema": _parameter_schema(param, values),
+            })
+        if query.pagination:
+            parameters.append({"name": "page", "in": "query", "required": False,
+                               "description": f"page of {query.pagination} rows, from 1",
+                               "schema": {"type": "integer", "minimum": 1}})
+        operation = {
+            "operationId": "query_" + re.sub(r"\W", "_", name),
+            "summary": query.summary or name,
+            "description": query.description or query.summary or name,
+            "tags": list(query.tags) or ["queries"],
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "Solutions as JSON rows (or CSV)",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Rows"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                        SPARQL_JSON: {"schema": {"type": "object"}},
+                    },
+                },
+                "400": error_ref,
+                "404": error_ref,
+                "406": error_ref,
+                "503": error_ref,
+            },
+        }
+        paths[f"/api/queries/{name}"] = {"get": operation}
+        paths[f"/api/queries/{name}.csv"] = {
+            "get": {**operation, "operationId": operation["operationId"] + "_csv",
+                    "summary": (query.summary or name) + " (CSV)",
+                    "responses": {"200": {"description": "Solutions as CSV", "content": {
+                        "text/csv": {"schema": {"type": "string"}}}},
+                        "400": error_ref, "404": error_ref}}
+        }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "copkg named queries",
+            "version": "0.1.0",
+            "description": "The competency queries of copkg (queries/*.rq, grlc-style) and the "
+            "contingency advisor. Parameter values are bound as RDF terms, never pasted into "
+            "the query text.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["ok", "status", "error", "errors"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "status": {"type": "integer"},
+                        "error": {"type": "string"},
+                        "errors": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Rows": {
+                    "type": "object",
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "query": {"type": "string"},
+                        "variables": {"type": "array", "items": {"type": "string"}},
+                        "rows": {"type": "array", "items": {"type": "object"}},
+                        "count": {"type": "integer"},
+                    },
+                },
+            },
+            "responses": {
+                "Error": {
+                    "description": "The one error shape of copkg",
+                    "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Error"}}},
+                }
+            },
+        },
+    }
+
+
+def _advice_path(error_ref: Mapping[str, Any]) -> dict[str, Any]:
+    params = [
+        {"name": "mode", "in": "query", "required": False, "explode": True,
+         "description": "A control mode, optionally with its degree: `OutputControl`, "
+         "`InputControl@InMostTeams` (names, CURIEs or IRIs); repeatable",
+         "schema": {"type": "array", "items": {"type": "string"}}},
+        {"name": "level", "in": "query", "required": False, "explode": True,
+         "description": "A factor level as `factor@Level`, e.g. `decentralization@Low`; "
+         "repeatable (a factor's slug may also be a parameter name: `decentralization=Low`)",
+         "schema": {"type": "array", "items": {"type": "string"}}},
+    ]
+    ok = {"description": "Which roles are risky, why, and the study's advice",
+          "content": {"application/json": {"schema": {"type": "object"}}}}
+    responses = {"200": ok, "400": error_ref}
+    return {
+        "get": {"operationId": "advice", "summary": "Contingency advice for a context",
+                "tags": ["advisor"], "parameters": params, "responses": responses},
+        "post": {
+            "operationId": "advicePost", "summary": "Contingency advice for a context (JSON)",
+            "tags": ["advisor"],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {
+                    "modes": {"type": "array", "items": {"type": "object", "properties": {
+                        "mode": {"type": "string"}, "degree": {"type": "string"}}}},
+                    "levels": {"type": "object",
+                               "additionalProperties": {"type": "string"}},
+                },
+            }}}},
+            "responses": responses,
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI description of this API."""
+    return jsonify(openapi_document())
