@@ -19,7 +19,7 @@ from copkg.errors import CopkgError
 from copkg.store import Store, open_store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.results import GRAPH_MEDIA_TYPES, SOLUTION_MEDIA_TYPES, QueryResult
-from copkg.store.scan import project_variables, remote_calls
+from copkg.store.scan import bind_values, remote_calls
 from copkg.store.terms import from_ox, to_ox
 
 NAMES = (
@@ -63,7 +63,7 @@ HOSTILE = 'x" } ; DROP ALL ; INSERT DATA { <a> <b> "c" } #'
 
 @pytest.mark.parametrize(
     "value",
-    [Literal(HOSTILE), Literal(HOSTILE, lang="en"), URIRef(EX + "not-there"), BNode("b")],
+    [Literal(HOSTILE), Literal(HOSTILE, lang="en"), URIRef(EX + "not-there")],
 )
 def test_bindings_are_terms_and_never_change_the_query(
     small_store: OxigraphStore, value: URIRef | Literal
@@ -75,10 +75,19 @@ def test_bindings_are_terms_and_never_change_the_query(
     assert small_store.quad_count() == before
 
 
+def test_a_blank_node_cannot_be_bound(small_store: OxigraphStore) -> None:
+    with pytest.raises(CopkgError) as error:
+        small_store.query("SELECT ?s WHERE { ?s ?p ?_v }", bindings={"_v": BNode("b")})
+    assert error.value.status == 400
+
+
 def test_a_binding_matches_exactly_the_term(small_store: OxigraphStore) -> None:
     note = SMALL_TRIPLES[G1][4][2]
     result = small_store.query("SELECT ?s WHERE { ?s ?p ?_v }", bindings={"_v": note})
     assert [str(r["s"]) for r in result.rows] == [EX + "alice"]
+
+
+AGE = "<http://example.org/age>"
 
 
 @pytest.mark.parametrize(
@@ -89,9 +98,26 @@ def test_a_binding_matches_exactly_the_term(small_store: OxigraphStore) -> None:
         ("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?_v } GROUP BY ?p", [{"p": EX + "age", "n": 1}]),
         ("SELECT ?s WHERE { { SELECT ?s WHERE { ?s ?p ?_v } } }", [{"s": EX + "alice"}]),
         ("SELECT DISTINCT ?s ?_v WHERE { ?s ?p ?_v }", [{"s": EX + "alice", "_v": 42}]),
+        (
+            f"SELECT ?s WHERE {{ ?s {AGE} ?a FILTER (!BOUND(?_v) || ?a >= ?_v) }}",
+            [{"s": EX + "alice"}],
+        ),
+        (
+            f"SELECT ?s ?y WHERE {{ ?s {AGE} ?a BIND (?_v + 1 AS ?y) }} ORDER BY ?s",
+            [{"s": EX + "alice", "y": 43}, {"s": EX + "bob", "y": 43}],
+        ),
+        (
+            f"SELECT ?s WHERE {{ {{ ?s {AGE} ?a FILTER (?a >= ?_v) }} UNION {{ ?s a ?_v }} }}",
+            [{"s": EX + "alice"}],
+        ),
+        (
+            f"SELECT ?s WHERE {{ ?s {AGE} ?a VALUES ?a {{ 7 42 }} FILTER (?a = ?_v) }}",
+            [{"s": EX + "alice"}],
+        ),
+        (f"ASK {{ ?s {AGE} ?_v }}", [{"boolean": True}]),
     ],
 )
-def test_bindings_reach_unprojected_variables(
+def test_bindings_reach_every_group_of_the_query(
     small_store: OxigraphStore, sparql: str, expected: list[dict]
 ) -> None:
     value = Literal("42", datatype=XSD.integer)
@@ -99,11 +125,25 @@ def test_bindings_reach_unprojected_variables(
     assert result.to_json_rows() == expected
 
 
-def test_project_variables_adds_and_hides() -> None:
-    text, added = project_variables("SELECT ?s WHERE { ?s ?p ?_v } # SELECT ?q {", ["_v"])
-    assert added == ["_v"]
-    assert text.startswith("SELECT ?_v ?s WHERE")
-    assert project_variables("SELECT * WHERE { ?s ?p ?_v }", ["_v"])[1] == []
+def test_bindings_in_construct_and_describe(small_store: OxigraphStore) -> None:
+    alice = URIRef(EX + "alice")
+    built = small_store.query(
+        f"CONSTRUCT {{ ?_who {AGE} ?a }} WHERE {{ ?_who {AGE} ?a }}", bindings={"_who": alice}
+    )
+    assert [t[0] for t in built.triples] == [alice]
+    described = small_store.query("DESCRIBE ?_who", bindings={"_who": alice})
+    assert {t[0] for t in described.triples} == {alice, BNode("addr")} or alice in {
+        t[0] for t in described.triples
+    }
+    assert all(t[0] == alice or isinstance(t[0], BNode) for t in described.triples)
+
+
+def test_bind_values_writes_the_blocks() -> None:
+    text = bind_values("SELECT ?s WHERE { ?s ?p ?_v OPTIONAL { ?s ?q ?_v } } # {", {"_v": "1"})
+    assert text == (
+        "SELECT ?s WHERE { VALUES (?_v) { (1) } ?s ?p ?_v "
+        "OPTIONAL { VALUES (?_v) { (1) } ?s ?q ?_v } } # {"
+    )
 
 
 def select_result(store: OxigraphStore) -> QueryResult:

@@ -16,7 +16,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
 from copkg.store.results import QueryResult
-from copkg.store.scan import check_remote_calls, project_variables
+from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
     quad_from_ox,
@@ -79,7 +79,11 @@ class OxigraphStore:
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
     ) -> QueryResult:
-        """Run a SPARQL query; `bindings` are substituted as RDF terms, never pasted as text."""
+        """Run a SPARQL query.
+
+        `bindings` fix variables to RDF terms: VALUES blocks written from the terms by
+        pyoxigraph's serialiser (see scan.bind_values), never from a raw input string.
+        """
         check_remote_calls(sparql, self.allowed_service_endpoints)
         options: dict[str, Any] = {"prefixes": PREFIXES}
         if default_graphs is None and named_graphs is None:
@@ -88,11 +92,8 @@ class OxigraphStore:
             # SPARQL protocol: a dataset given by graph IRIs holds only the graphs it names.
             options["default_graph"] = [to_ox_graph_name(g) for g in default_graphs or ()]
             options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
-        hidden: list[str] = []
         if bindings:
-            values = {name.lstrip("?$"): to_ox(value) for name, value in bindings.items()}
-            options["substitutions"] = {ox.Variable(name): term for name, term in values.items()}
-            sparql, hidden = project_variables(sparql, list(values))
+            sparql = bind_values(sparql, _terms_as_sparql(bindings))
         deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
             answer = self._store.query(sparql, **options)
@@ -101,11 +102,6 @@ class OxigraphStore:
             raise syntax_error(exc) from exc
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise CopkgError(f"query failed: {exc}", status=400) from exc
-        if hidden:
-            result.variables = [v for v in result.variables if v not in hidden]
-            for row in result.rows:
-                for name in hidden:
-                    row.pop(name, None)
         return result
 
     def _collect(self, answer: Any, deadline: float | None) -> QueryResult:
@@ -235,6 +231,17 @@ class OxigraphStore:
     def native(self) -> ox.Store:
         """The underlying pyoxigraph store (for the pipeline and benchmarks)."""
         return self._store
+
+
+def _terms_as_sparql(bindings: Mapping[str, Node]) -> dict[str, str]:
+    """Each bound term written by pyoxigraph's serialiser (escaped, validated), by variable."""
+    values = {}
+    for name, value in bindings.items():
+        term = to_ox(value)
+        if isinstance(term, ox.BlankNode):
+            raise CopkgError(f"?{name}: a blank node cannot be bound to a variable", status=400)
+        values[name.lstrip("?$")] = str(term)
+    return values
 
 
 def syntax_error(exc: SyntaxError) -> CopkgError:

@@ -96,82 +96,74 @@ def check_remote_calls(sparql: str, allowed_endpoints: tuple[str, ...] = ()) -> 
             )
 
 
-def project_variables(sparql: str, names: list[str]) -> tuple[str, list[str]]:
-    """Add variables to SELECT projections that lack them (and to GROUP BY if they aggregate).
+def bind_values(sparql: str, values: dict[str, str]) -> str:
+    """Bind variables to fixed terms with VALUES blocks: one at the start of the WHERE group
+    and one at the start of every nested group that uses a bound variable.
 
-    pyoxigraph substitutes a value for a variable only where the query projects it; a named
-    query's parameter often is not projected. Projecting a variable whose value is fixed
-    changes no solution (and grouping by a constant changes no group), so the caller runs
-    the rewritten query and drops the added columns. Sub-SELECTs that use a variable get it
-    projected too, so the value reaches them. Returns the text and the names added at the top.
+    `values` maps a variable name to a term already written in SPARQL syntax by an RDF
+    serialiser (never a raw user string). A VALUES block at the head of a group is joined with
+    everything in that group, so FILTER, BIND, BOUND and OPTIONAL of the group see the value,
+    and groups evaluated on their own (UNION branches, sub-SELECTs) get their own block.
+    A query without a WHERE group (DESCRIBE ?x) gets a trailing VALUES clause.
     """
+    if not values:
+        return sparql
     toks = tokens(sparql)
-    edits: list[tuple[int, str]] = []
-    hidden: list[str] = []
-    for i, tok in enumerate(toks):
-        if tok.kind == "word" and tok.upper == "SELECT":
-            top = not any(t.kind == "word" and t.upper == "SELECT" for t in toks[:i])
-            added = _extend_select(toks, i, names, top, edits)
-            if top:
-                hidden = added
-    text = sparql
-    for pos, insert in sorted(edits, reverse=True):
-        text = text[:pos] + insert + text[pos:]
-    return text, hidden
-
-
-def _extend_select(
-    toks: list[Token], select: int, names: list[str], top: bool, edits: list[tuple[int, str]]
-) -> list[str]:
-    """Plan the edits that project `names` in the SELECT at toks[select]; return names added."""
-    depth = toks[select].depth
-    after = select + 1
-    while after < len(toks) and toks[after].upper in ("DISTINCT", "REDUCED"):
-        after += 1
-    projection: set[str] = set()
-    star = aggregated = False
-    where_open = None
-    parens = 0
-    for k in range(after, len(toks)):
-        tok = toks[k]
-        if tok.text == "{" or tok.upper == "WHERE":
-            where_open = k if tok.text == "{" else k + 1
-            break
-        parens += {"(": 1, ")": -1}.get(tok.text, 0)
-        if tok.text == "*" and parens == 0:
-            star = True
-        if tok.kind == "var":
-            projection.add(tok.text[1:])
-        if tok.kind == "word" and tok.upper in _AGGREGATES:
-            aggregated = True
-    if star or where_open is None or where_open >= len(toks):
-        return []
-    where_close = next(
-        (
-            k
-            for k in range(where_open + 1, len(toks))
-            if toks[k].depth == depth and toks[k].text == "}"
-        ),
+    forms = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
+    form = next(
+        (i for i, t in enumerate(toks) if t.depth == 0 and t.kind == "word" and t.upper in forms),
         None,
     )
-    if where_close is None:
-        return []
-    used = {t.text[1:] for t in toks[where_open:where_close] if t.kind == "var"}
-    missing = [n for n in names if n not in projection and (top or n in used)]
-    if not missing:
-        return []
-    group_by = None
-    for k in range(where_close + 1, len(toks) - 1):
-        if toks[k].depth < depth:
-            break
-        if toks[k].depth == depth and toks[k].upper == "GROUP" and toks[k + 1].upper == "BY":
-            group_by = k + 1
-        if toks[k].depth == depth and toks[k].kind == "word" and toks[k].upper in _AGGREGATES:
-            aggregated = True
-    added = " " + " ".join(f"?{n}" for n in missing)
-    edits.append((toks[after - 1].end, added))
-    if group_by is not None:
-        edits.append((toks[group_by].end, added))
-    elif aggregated:
-        edits.append((toks[where_close].end, " GROUP BY" + added))
-    return missing
+    if form is None:
+        return sparql
+    k = form + 1
+    if toks[form].upper == "CONSTRUCT" and k < len(toks) and toks[k].text == "{":
+        k = next(
+            (i for i in range(k + 1, len(toks)) if toks[i].depth == 0 and toks[i].text == "}"),
+            len(toks),
+        )
+    where = next(
+        (i for i in range(k, len(toks)) if toks[i].depth == 0 and toks[i].text == "{"), None
+    )
+    if where is None:
+        return sparql.rstrip() + "\n" + _values_block(values, list(values)) + "\n"
+    inserts: list[tuple[int, str]] = []
+    # each open group: [index of its "{", variables it mentions, kind]
+    stack: list[tuple[int, set[str], str]] = []
+    data_block_next = False
+    for i in range(where, len(toks)):
+        tok = toks[i]
+        if tok.text == "{":
+            if data_block_next:
+                kind = "data"
+                data_block_next = False
+            elif i + 1 < len(toks) and toks[i + 1].upper == "SELECT":
+                kind = "subselect"
+            else:
+                kind = "group"
+            stack.append((i, set(), kind))
+        elif tok.text == "}":
+            if not stack:
+                break
+            opened, mentioned, kind = stack.pop()
+            names = [n for n in values if n in mentioned or (not stack and kind == "group")]
+            if kind == "group" and names:
+                inserts.append((toks[opened].end, " " + _values_block(values, names)))
+            if stack:
+                stack[-1][1].update(mentioned)
+            else:
+                break
+        elif tok.kind == "word" and tok.upper == "VALUES":
+            data_block_next = True
+        elif tok.kind == "var" and stack:
+            stack[-1][1].add(tok.text[1:])
+    text = sparql
+    for pos, insert in sorted(inserts, reverse=True):
+        text = text[:pos] + insert + text[pos:]
+    return text
+
+
+def _values_block(values: dict[str, str], names: list[str]) -> str:
+    variables = " ".join(f"?{n}" for n in names)
+    terms = " ".join(values[n] for n in names)
+    return f"VALUES ({variables}) {{ ({terms}) }}"

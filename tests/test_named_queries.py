@@ -1,0 +1,205 @@
+"""Named queries: grlc headers parsed (or refused with file:line), parameters bound as terms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import EX, G1, ROOT
+from rdflib import Literal, URIRef
+from rdflib.namespace import XSD
+
+from copkg.errors import CopkgError
+from copkg.named_queries import (
+    bind,
+    enumerated_values,
+    load_named_queries,
+    parse_named_query,
+    parse_variable,
+    run,
+)
+from copkg.named_queries.binding import enumeration_query
+from copkg.namespaces import COPKG
+from copkg.store.embedded import OxigraphStore
+
+PEOPLE = f"""#+ summary: People by type
+#+ description: >
+#+   Everyone of a type, with an optional minimum age.
+#+ tags:
+#+   - people
+#+ defaults:
+#+   - type: {EX}Person
+#+ enumerate:
+#+   - kind:
+#+     - adult
+#+     - child
+PREFIX ex: <{EX}>
+SELECT ?who ?age WHERE {{
+  ?who a ?_type_iri ; ex:age ?age .
+  OPTIONAL {{ ?who ex:kind ?__kind }}
+  FILTER (!BOUND(?__minAge_integer) || ?age >= ?__minAge_integer)
+}} ORDER BY ?who
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def people(tmp_path: Path):
+    return parse_named_query(write(tmp_path, "people.rq", PEOPLE))
+
+
+@pytest.mark.parametrize(
+    "var, expected",
+    [
+        ("controlMode_iri", ("controlMode", "iri", None, None)),
+        ("year_integer", ("year", "literal", str(XSD.integer), None)),
+        ("name_en", ("name", "literal", None, "en")),
+        ("day_xsd_date", ("day", "literal", str(XSD.date), None)),
+        ("topic", ("topic", "literal", None, None)),
+    ],
+)
+def test_variable_names_carry_the_type(var: str, expected: tuple) -> None:
+    assert parse_variable(var) == expected
+
+
+def test_header_and_parameters(people) -> None:
+    assert people.name == "people"
+    assert people.summary == "People by type"
+    assert people.description == "Everyone of a type, with an optional minimum age."
+    assert people.tags == ("people",)
+    by_name = {p.name: p for p in people.parameters}
+    assert list(by_name) == ["type", "kind", "minAge"]
+    assert by_name["type"].required and by_name["type"].kind == "iri"
+    assert by_name["type"].default == EX + "Person"
+    assert not by_name["kind"].required and by_name["kind"].enum == ("adult", "child")
+    assert by_name["minAge"].datatype == str(XSD.integer)
+
+
+def test_bind_gives_rdf_terms(people) -> None:
+    bound = bind(people, {"type": f"{EX}Person", "minAge": "18", "kind": "adult"})
+    assert bound == {
+        "_type_iri": URIRef(EX + "Person"),
+        "__minAge_integer": Literal("18", datatype=XSD.integer),
+        "__kind": Literal("adult"),
+    }
+
+
+def test_defaults_fill_in_and_optional_parameters_stay_unbound(people) -> None:
+    assert bind(people, {}) == {"_type_iri": URIRef(EX + "Person")}
+
+
+def test_prefixed_names_are_expanded(tmp_path: Path) -> None:
+    query = parse_named_query(
+        write(tmp_path, "modes.rq", "SELECT ?r WHERE { ?r copkg:riskyUnder ?_controlMode_iri }")
+    )
+    assert bind(query, {"controlMode": "copkg:InputControl"}) == {
+        "_controlMode_iri": COPKG.InputControl
+    }
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"type": "Person"}, ["type", "absolute"]),
+        ({"type": "javascript:alert(1)"}, ["type", "absolute"]),
+        ({"type": "http://example.org/a b"}, ["type"]),
+        ({"type": "nope:Person"}, ["type", "prefix"]),
+        ({"minAge": "eighteen"}, ["minAge", "whole number"]),
+        ({"minAge": "1.5"}, ["minAge"]),
+        ({"kind": "robot"}, ["kind", "adult, child"]),
+        ({"colour": "red"}, ["colour", "type, kind, minAge"]),
+    ],
+)
+def test_bad_values_are_refused_saying_which_and_why(people, raw: dict, words: list) -> None:
+    with pytest.raises(CopkgError) as error:
+        bind(people, raw)
+    assert error.value.status == 400
+    for word in words:
+        assert word in error.value.message
+
+
+def test_a_missing_required_parameter_is_named(tmp_path: Path) -> None:
+    query = parse_named_query(write(tmp_path, "q.rq", "SELECT ?s WHERE { ?s ?p ?_thing_iri }"))
+    with pytest.raises(CopkgError) as error:
+        bind(query, {})
+    assert error.value.status == 400
+    assert "thing" in error.value.message and "required" in error.value.message
+
+
+def test_run_binds_and_answers(small_store: OxigraphStore, people) -> None:
+    result = run(small_store, people, {"minAge": "18"})
+    assert result.to_json_rows() == [{"who": EX + "alice", "age": 42}]
+    everyone = run(small_store, people, {})
+    assert [r["who"] for r in everyone.to_json_rows()] == [EX + "alice", EX + "bob"]
+
+
+def test_a_hostile_value_is_only_a_value(small_store: OxigraphStore, tmp_path: Path) -> None:
+    query = parse_named_query(write(tmp_path, "q.rq", "SELECT ?s WHERE { ?s ?p ?_text }"))
+    before = small_store.quad_count()
+    result = run(small_store, query, {"text": '" } ; DROP ALL ; #'})
+    assert result.rows == [] and small_store.quad_count() == before
+    note = 'says "hi" } { ; # and \\ bye'
+    assert [str(r["s"]) for r in run(small_store, query, {"text": note}).rows] == [EX + "alice"]
+
+
+def test_enumerate_from_the_data(small_store: OxigraphStore, tmp_path: Path) -> None:
+    text = (
+        "#+ enumerate:\n#+   - type\n"
+        f"SELECT ?s WHERE {{ GRAPH <{G1}> {{ ?s a ?_type_iri }} }} ORDER BY ?s LIMIT 5\n"
+    )
+    query = parse_named_query(write(tmp_path, "q.rq", text))
+    param = query.parameter("type")
+    assert param is not None and param.enum_from_store
+    assert "LIMIT" not in enumeration_query(query, param)
+    assert enumerated_values(small_store, query, param) == [EX + "Person"]
+    assert run(small_store, query, {"type": EX + "Person"}).to_json_rows() == [{"s": EX + "alice"}]
+    with pytest.raises(CopkgError, match="not one of"):
+        run(small_store, query, {"type": EX + "Robot"})
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("#+ summary: ok\n#+ tags: [a\nSELECT * {}\n", 2, "YAML"),
+        ("#+ summary: ok\n#+ sumary: typo\nSELECT * {}\n", 2, "sumary"),
+        ("#+ summary: ok\n#+ defaults:\n#+   - nope: 1\nSELECT * { ?s ?p ?_x }\n", 2, "nope"),
+        ("#+ enumerate:\n#+   - nope\nSELECT * { ?s ?p ?_x }\n", 1, "nope"),
+        ("#+ pagination: many\nSELECT * {}\n", 1, "pagination"),
+        ("#+ - a list\nSELECT * {}\n", 1, "mapping"),
+        ("#+ summary: ok\nSELECT * WHERE {\n  ?s ?p ?o .\n  ?s nope:p ?o\n}\n", 4, "syntax"),
+    ],
+)
+def test_a_bad_file_is_refused_with_file_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    path = write(tmp_path, "bad.rq", text)
+    with pytest.raises(CopkgError) as error:
+        parse_named_query(path)
+    problem = error.value.problems[0]
+    assert (problem.file, problem.line) == (str(path), line), problem
+    assert words in problem.message
+
+
+def test_load_reports_every_bad_file(tmp_path: Path) -> None:
+    write(tmp_path, "good.rq", PEOPLE)
+    write(tmp_path, "bad1.rq", "#+ tags: [a\nSELECT * {}\n")
+    write(tmp_path, "bad2.rq", "#+ colour: red\nSELECT * {}\n")
+    with pytest.raises(CopkgError) as error:
+        load_named_queries(tmp_path)
+    assert [Path(p.file).name for p in error.value.problems] == ["bad1.rq", "bad2.rq"]
+
+
+def test_the_project_queries_parse() -> None:
+    queries = load_named_queries(ROOT / "queries")
+    if not queries:
+        pytest.skip("queries/ has no named query yet")
+    for query in queries.values():
+        assert query.summary, f"{query.name} has no summary"
+        for param in query.parameters:
+            if param.default is not None:
+                bind(query, {})
