@@ -1,0 +1,183 @@
+"""The named-query API: list, run with parameters bound as terms, CSV, errors, OpenAPI."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from test_web_pages import J04, make_web_project
+
+from copkg.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY_NAMES = sorted(p.stem for p in (ROOT / "queries").glob("*.rq"))
+
+
+@pytest.fixture(scope="module")
+def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("api") / "project")
+
+
+@pytest.fixture(scope="module")
+def app(api_settings: Settings) -> Iterator[Flask]:
+    from copkg.web import create_app
+
+    application = create_app({"SETTINGS": api_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    yield application
+    application.extensions["copkg"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_list_names_every_query(client: FlaskClient) -> None:
+    response = client.get("/api/queries")
+    assert response.status_code == 200
+    data = response.get_json()
+    assert [q["name"] for q in data["queries"]] == QUERY_NAMES
+    for query in data["queries"]:
+        assert query["summary"] and query["sparql"]
+        assert query["links"]["json"] == f"/api/queries/{query['name']}"
+        assert query["links"]["csv"].endswith(".csv")
+        for param in query["parameters"]:
+            assert {"name", "required", "type"} <= set(param)
+
+
+def test_parameters_come_from_the_query(client: FlaskClient) -> None:
+    queries = {q["name"]: q for q in client.get("/api/queries").get_json()["queries"]}
+    about = queries["evidence-for"]["parameters"]
+    assert [p["name"] for p in about] == ["about"]
+    assert about[0]["type"] == "IRI" and about[0]["default"] == J04 + "imposed-topic"
+
+
+@pytest.mark.parametrize("name", QUERY_NAMES)
+def test_every_query_runs(client: FlaskClient, name: str) -> None:
+    response = client.get(f"/api/queries/{name}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    data = response.get_json()
+    assert data["ok"] is True and data["query"] == name
+    assert isinstance(data["rows"], list) and data["count"] == len(data["rows"])
+
+
+def test_role_framework_has_the_five_roles(client: FlaskClient) -> None:
+    data = client.get("/api/queries/role-framework").get_json()
+    roles = {row.get("role") for row in data["rows"]}
+    assert {J04 + r for r in ("stimulation", "facilitation", "support", "control",
+                              "recognition")} <= roles
+
+
+def test_run_with_an_iri_parameter(client: FlaskClient) -> None:
+    by_iri = client.get("/api/queries/evidence-for", query_string={"about": J04 + "facilitation"})
+    by_curie = client.get("/api/queries/evidence-for", query_string={"about": "j04:facilitation"})
+    assert by_iri.status_code == by_curie.status_code == 200
+    rows = by_iri.get_json()["rows"]
+    assert rows and rows == by_curie.get_json()["rows"]
+    assert by_iri.get_json()["parameters"] == {"about": J04 + "facilitation"}
+    assert all(isinstance(r["page"], int) for r in rows)
+    other = client.get("/api/queries/evidence-for", query_string={"about": J04 + "support"})
+    assert other.get_json()["rows"] != rows
+
+
+@pytest.mark.parametrize("how", ["suffix", "accept"])
+def test_csv(client: FlaskClient, how: str) -> None:
+    if how == "suffix":
+        response = client.get("/api/queries/role-framework.csv")
+    else:
+        response = client.get("/api/queries/role-framework", headers={"Accept": "text/csv"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    json_rows = client.get("/api/queries/role-framework").get_json()
+    assert table[0] == json_rows["variables"]
+    assert len(table) - 1 == json_rows["count"]
+
+
+def test_unknown_query_is_404_in_the_error_shape(client: FlaskClient) -> None:
+    response = client.get("/api/queries/no-such-query")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["ok"] is False and body["status"] == 404 and body["error"]
+    assert isinstance(body["errors"], list)
+
+
+@pytest.mark.parametrize(
+    ("params", "which"),
+    [
+        ({"about": "not an iri"}, "about"),
+        ({"about": "javascript:alert(1)"}, "about"),
+        ({"about": J04 + "x", "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_parameter_is_400_saying_which(client: FlaskClient, params: dict, which: str) -> None:
+    response = client.get("/api/queries/evidence-for", query_string=params)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["ok"] is False and body["status"] == 400
+    text = body["error"] + " ".join(str(e) for e in body["errors"])
+    assert which in text
+
+
+def test_repeated_parameter_is_400(client: FlaskClient) -> None:
+    response = client.get("/api/queries/evidence-for?about=j04:support&about=j04:control")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        J04 + "facilitation> } UNION { ?finding ?p ?o } #",
+        J04 + 'facilitation" . ?s ?p ?o',
+        "j04:facilitation } ; DROP ALL ; #",
+        J04 + "facilitation%3E%20%7D%20UNION%20%7B%20?a%20?b%20?c",
+    ],
+)
+def test_injection_attempts_are_bound_as_terms(client: FlaskClient, value: str) -> None:
+    clean = client.get("/api/queries/evidence-for", query_string={"about": J04 + "facilitation"})
+    response = client.get("/api/queries/evidence-for", query_string={"about": value})
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        # a term that names nothing: no rows, certainly not the whole graph
+        assert response.get_json()["rows"] == []
+    assert client.get("/api/queries/role-framework").status_code == 200  # nothing dropped
+    assert clean.get_json()["rows"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/queries/../pyproject.toml",
+        "/api/queries/..%2F..%2Fpyproject.toml",
+        "/api/queries/%2e%2e/%2e%2e/pyproject",
+        "/api/queries/%2e%2e%2fqueries%2frisky-roles",
+        "/api/queries/%2Fetc%2Fpasswd",
+        "/api/queries//etc/passwd",
+        "/api/queries/queries/risky-roles",
+        "/api/queries/risky-roles.rq",
+        "/api/queries/C:%5Cwindows",
+    ],
+)
+def test_path_traversal_is_404(client: FlaskClient, path: str) -> None:
+    response = client.get(path, follow_redirects=True)
+    assert response.status_code == 404
+    assert b"[build-system]" not in response.data and b"root:" not in response.data
+
+
+def test_openapi_is_valid_and_documents_every_query(client: FlaskClient) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    validator.validate(document)
+    for name in QUERY_NAMES:
+        assert f"/api/queries/{name}" in document["paths"]
+    evidence = document["paths"]["/api/queries/evidence-for"]["get"]
+    assert [p["name"] for p in evidence["parameters"]] == ["about"]
+    assert evidence["parameters"][0]["schema"]["format"] == "uri"
+    assert "/api/advice" in document["paths"]
