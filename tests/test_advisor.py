@@ -1,0 +1,249 @@
+"""The contingency advisor: answers come from the rules applied to a hypothetical context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from rdflib import Literal, URIRef
+from rdflib.namespace import RDF, RDFS
+from test_web_pages import J04, make_web_project
+
+from copkg.advice import advise, parse_context
+from copkg.config import Settings
+from copkg.errors import CopkgError
+from copkg.namespaces import COPKG
+from copkg.store.embedded import OxigraphStore
+
+ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
+#: Comp as the paper describes it (p. 331-335): communities institutionalised as centres, but
+#: input control in most teams, resources held centrally, productivity and short-term results.
+COMP_LIKE = {
+    "institutionalization": "High",
+    "decentralization": "Low",
+    "resource-decentralization": "Low",
+    "productivity-orientation": "High",
+    "short-termism": "High",
+}
+#: Electrical: every factor at its favourable level.
+ELECTRICAL_LIKE = {
+    "institutionalization": "High",
+    "decentralization": "High",
+    "resource-decentralization": "High",
+    "productivity-orientation": "Low",
+    "short-termism": "Low",
+}
+
+
+@pytest.fixture(scope="module")
+def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("advisor") / "project")
+
+
+@pytest.fixture(scope="module")
+def app(advisor_settings: Settings) -> Iterator[Flask]:
+    from copkg.web import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+                              "QUERY_WORKERS": 1})
+    yield application
+    application.extensions["copkg"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def scratch(app: Flask) -> OxigraphStore:
+    """A writable copy of the built store, to add facts to."""
+    copy = OxigraphStore()
+    copy.native.extend(app.extensions["copkg"].store.native.quads_for_pattern(None, None, None))
+    return copy
+
+
+def risky_names(answer: dict) -> set[str]:
+    return {r["role"]["iri"].removeprefix(J04) for r in answer["roles"] if r["risky"]}
+
+
+def test_comp_like_context(client: FlaskClient) -> None:
+    response = client.get("/api/advice", query_string=COMP_LIKE)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert {r["role"]["iri"].removeprefix(J04) for r in answer["roles"]} == set(ROLES)
+    assert risky_names(answer) == {"facilitation", "support", "control", "recognition"}
+    assert [c["iri"] for c in answer["favourability"]] == [str(COPKG.UnfavourableContext)]
+    for role in answer["roles"]:
+        for finding in role["findings"]:
+            assert finding["rule"]["label"] and finding["rule"]["iri"]
+            assert finding["risk"]["iri"] == role["risk"]["iri"]
+            assert finding["throughFactor"]["iri"] == role["contingency"]["iri"]
+            used = {f["iri"] for f in finding["facts"]}
+            assert role["role"]["iri"] in used  # the rule used the role's own definition
+            assert any(f["hypothetical"] for f in finding["facts"])  # and what the user said
+
+
+def test_evidence_has_pages_and_studies(client: FlaskClient) -> None:
+    answer = client.get("/api/advice", query_string=COMP_LIKE).get_json()
+    quotes = [
+        e for role in answer["roles"] for e in role["evidence"]
+    ] + [e for rec in answer["recommendations"] for e in rec["evidence"]]
+    assert quotes
+    for quote in quotes:
+        assert isinstance(quote["page"], int) and 307 <= quote["page"] <= 339
+        assert quote["study"] == J04 + "study"
+        assert quote["text"]
+
+
+def test_recommendations_for_an_unfavourable_context(client: FlaskClient) -> None:
+    answer = client.get("/api/advice", query_string=COMP_LIKE).get_json()
+    recommendations = answer["recommendations"]
+    assert recommendations
+    for rec in recommendations:
+        assert str(COPKG.UnfavourableContext) in {c["iri"] for c in rec["applicableWhen"]}
+        assert rec["advice"]
+    assert any(rec["mitigation"] for rec in recommendations)
+
+
+def test_electrical_like_context_has_no_risky_role(client: FlaskClient) -> None:
+    answer = client.get("/api/advice", query_string=ELECTRICAL_LIKE).get_json()
+    assert risky_names(answer) == set()
+    assert [c["iri"] for c in answer["favourability"]] == [str(COPKG.FavourableContext)]
+    for rec in answer["recommendations"]:
+        assert str(COPKG.FavourableContext) in {c["iri"] for c in rec["applicableWhen"]}
+
+
+def test_post_json_gives_the_same_answer(client: FlaskClient) -> None:
+    by_get = client.get("/api/advice", query_string=COMP_LIKE).get_json()
+    by_post = client.post("/api/advice", json={"levels": COMP_LIKE}).get_json()
+    assert risky_names(by_post) == risky_names(by_get)
+    as_list = client.post("/api/advice", json={"levels": [
+        {"factor": f, "level": v} for f, v in COMP_LIKE.items()]}).get_json()
+    assert risky_names(as_list) == risky_names(by_get)
+
+
+def test_names_iris_and_curies_are_accepted(client: FlaskClient) -> None:
+    answer = client.get("/api/advice", query_string={
+        "level": [f"{J04}decentralization@copkg:Low", "j04:short-termism@high"],
+    }).get_json()
+    assert {"facilitation", "recognition"} <= risky_names(answer)
+
+
+def test_control_modes_select_studied_contexts(client: FlaskClient) -> None:
+    answer = client.get("/api/advice", query_string={
+        "mode": ["OutputControl", "InputControl@InMostTeams"]}).get_json()
+    matched = {m["case"]["iri"] for m in answer["matchedContexts"]}
+    assert matched == {J04 + "case-comp"}
+    for context in answer["matchedContexts"]:
+        assert context["attributions"]
+    # what the rules derived for Comp's contexts is the answer
+    assert risky_names(answer)
+    for role in answer["roles"]:
+        for finding in role["findings"]:
+            assert not finding["hypothetical"]
+            assert finding["context"]["iri"] in {
+                m["context"]["iri"] for m in answer["matchedContexts"]}
+
+
+def test_a_lesser_degree_matches_more_cases(client: FlaskClient) -> None:
+    main = client.get("/api/advice", query_string={"mode": "InputControl@MainMode"}).get_json()
+    lesser = client.get("/api/advice",
+                        query_string={"mode": "InputControl@LesserDegree"}).get_json()
+    main_cases = {m["case"]["iri"] for m in main["matchedContexts"]}
+    lesser_cases = {m["case"]["iri"] for m in lesser["matchedContexts"]}
+    assert main_cases < lesser_cases
+
+
+@pytest.mark.parametrize(
+    ("query", "which"),
+    [
+        ({"decentralization": "Lowish"}, "decentralization"),
+        ({"weather": "High"}, "weather"),
+        ({"mode": "Anarchy"}, "Anarchy"),
+        ({"mode": "OutputControl@Always"}, "Always"),
+        ({"level": "decentralization"}, "level"),
+        ({}, "mode"),
+    ],
+)
+def test_bad_context_is_400_saying_which(client: FlaskClient, query: dict, which: str) -> None:
+    response = client.get("/api/advice", query_string=query)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["ok"] is False and body["status"] == 400
+    assert which in body["error"] + " ".join(str(e) for e in body["errors"])
+
+
+def test_bad_post_body_is_400(client: FlaskClient) -> None:
+    assert client.post("/api/advice", data="nope",
+                       content_type="application/json").status_code == 400
+    assert client.post("/api/advice", json=["x"]).status_code == 400
+    assert client.post("/api/advice", json={"levels": {"decentralization": 3}}).status_code == 400
+
+
+def test_advisor_page(client: FlaskClient) -> None:
+    form = client.get("/advisor")
+    assert form.status_code == 200
+    html = form.get_data(as_text=True)
+    assert 'name="decentralization"' in html and 'name="mode"' in html
+    result = client.get("/advisor", query_string=COMP_LIKE).get_data(as_text=True)
+    assert "Why facilitation is risky" in result or "Why Facilitation is risky" in result
+    assert "not risky" in result  # stimulation
+    assert "p. 3" in result  # evidence pages
+    assert "What the study advises" in result
+
+
+def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
+                                       advisor_settings: Settings) -> None:
+    rules = advisor_settings.rules_dir
+    context = parse_context(scratch, ["Market"], {})
+    before = advise(scratch, context, rules=rules)
+    assert before.matched_contexts
+    calm = [r for r in before.roles if not r.risky]
+    assert calm, "every role is already risky under the market mode"
+    role = calm[0]
+    target = before.matched_contexts[0].context.iri
+    enactment = URIRef("https://w3id.org/copkg/id/added/enactment")
+    quote = URIRef("https://w3id.org/copkg/id/added/quote")
+    scratch.add_graph("https://w3id.org/copkg/graph/study/added", [
+        (enactment, RDF.type, COPKG.RoleEnactment),
+        (enactment, RDFS.label, Literal("a later study sees the risk realised", lang="en")),
+        (enactment, COPKG.enactedRole, role.role.iri),
+        (enactment, COPKG.inContext, target),
+        (enactment, COPKG.riskRealised, Literal(True)),
+        (enactment, COPKG.hasEvidence, quote),
+        (quote, RDF.type, COPKG.Quote),
+        (quote, COPKG.quoteText, Literal("It went wrong.")),
+        (quote, COPKG.page, Literal(12)),
+    ])
+    after = advise(scratch, context, rules=rules)
+    changed = next(r for r in after.roles if r.role.iri == role.role.iri)
+    assert changed.risky
+    facts = {f.iri for finding in changed.findings for f in finding.facts}
+    assert enactment in facts
+    evidence = [e for finding in changed.findings for f in finding.facts for e in f.evidence]
+    assert any(e.text == "It went wrong." and e.page == 12 for e in evidence)
+
+
+def test_a_changed_favourable_level_changes_the_answer(scratch: OxigraphStore,
+                                                       advisor_settings: Settings) -> None:
+    rules = advisor_settings.rules_dir
+    context = parse_context(scratch, [], {"institutionalization": "Low"})
+    assert "stimulation" in {str(r.role.iri).removeprefix(J04)
+                             for r in advise(scratch, context, rules=rules).risky_roles}
+    factor = J04 + "institutionalization"
+    scratch.update(
+        "DELETE { GRAPH ?g { ?f copkg:favourableLevel ?l } } "
+        "INSERT { GRAPH ?g { ?f copkg:favourableLevel copkg:Low } } "
+        f"WHERE {{ GRAPH ?g {{ ?f copkg:favourableLevel ?l }} FILTER (?f = <{factor}>) }}"
+    )
+    after = advise(scratch, context, rules=rules)
+    assert "stimulation" not in {str(r.role.iri).removeprefix(J04) for r in after.risky_roles}
+
+
+def test_parse_context_refuses_nothing(scratch: OxigraphStore) -> None:
+    with pytest.raises(CopkgError) as caught:
+        parse_context(scratch, [], {})
+    assert caught.value.status == 400
