@@ -1,0 +1,437 @@
+"""Run SPARQL queries under a time limit and a row limit, where a runaway query can be stopped.
+
+Neither pyoxigraph nor rdflib can cancel a running query, so:
+
+- `ProcessExecutor` (an on-disk store opened read-only, the build's) keeps a small pool of worker
+  processes, each opening the same store read-only. A query that outlives the limit has its
+  worker killed and replaced; the client gets 503 with Retry-After and the other workers go on
+  answering. Results come back serialized (bytes and a media type), never as Python objects.
+- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs queries
+  in a bounded pool of threads. The client still gets its 503 at the limit, but the thread
+  cannot be stopped: it keeps its slot until the store's own deadline check (between result
+  rows) or the end of the query frees it, and when every slot is taken new queries get 503
+  at once instead of queueing without end.
+
+Either way the query is parsed and checked by `copkg.web.safety` inside the time limit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import math
+import os
+import pickle
+import queue
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rdflib.term import Node
+
+from copkg.errors import CopkgError, Problem
+from copkg.store import Store
+from copkg.web.safety import ResultKind, analyse_query
+
+log = logging.getLogger(__name__)
+
+#: How long a new worker process may take to import and open the store.
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One query to run: the text, its dataset, bound variables and the acceptable media types.
+
+    `media_types` maps a result kind ("select", "ask", "graph") to the media type to write it
+    in; a kind that is missing cannot be served (406).
+    """
+
+    sparql: str
+    default_graphs: tuple[str, ...] | None = None
+    named_graphs: tuple[str, ...] | None = None
+    bindings: Mapping[str, Node] | None = None
+    media_types: Mapping[str, str] = field(default_factory=dict)
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A serialized result."""
+
+    kind: ResultKind
+    media_type: str
+    body: bytes
+    count: int
+    truncated: bool
+
+
+class Executor(Protocol):
+    """Runs jobs within the limits; raises CopkgError (503 on timeout or saturation)."""
+
+    timeout: float
+
+    def run(self, job: Job) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+def run_job(
+    store: Store,
+    job: Job,
+    *,
+    graphs: Collection[str],
+    allowed_service_endpoints: Collection[str],
+    max_rows: int | None = None,
+) -> Answer:
+    """Check, run and serialize one query (in whichever process or thread holds the store).
+
+    The store applies its own row limit while collecting; `max_rows` caps what it returned
+    for stores made without one (a store passed in by a test, say).
+    """
+    plan = analyse_query(
+        job.sparql,
+        graphs=graphs,
+        allowed_service_endpoints=allowed_service_endpoints,
+        base=job.base,
+    )
+    media_type = job.media_types.get(plan.kind)
+    if media_type is None:
+        offered = ", ".join(sorted(set(job.media_types.values()))) or "none"
+        raise CopkgError(
+            f"a {plan.form} gives {'triples' if plan.kind == 'graph' else 'solutions'}, which "
+            f"cannot be written in the requested format (requested: {offered})",
+            status=406,
+        )
+    default_graphs, named_graphs = job.default_graphs, job.named_graphs
+    if default_graphs is None and named_graphs is None and plan.has_dataset:
+        default_graphs, named_graphs = plan.from_graphs, plan.from_named_graphs
+    text = f"BASE <{job.base}> {job.sparql}" if job.base else job.sparql
+    result = store.query(
+        text, bindings=job.bindings, default_graphs=default_graphs, named_graphs=named_graphs
+    )
+    if max_rows is not None and len(result) > max_rows:
+        result = dataclasses.replace(
+            result, rows=result.rows[:max_rows], triples=result.triples[:max_rows], truncated=True
+        )
+    return Answer(
+        result.kind, media_type, result.serialize(media_type), len(result), result.truncated
+    )
+
+
+def timed_out(timeout: float) -> CopkgError:
+    seconds = f"{timeout:g}"
+    return CopkgError(
+        f"the query took longer than the limit of {seconds} s and was stopped; "
+        "simplify it (fewer joins, a LIMIT) or try again later",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+def saturated(timeout: float) -> CopkgError:
+    return CopkgError(
+        "the service is busy with other queries; try again shortly",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+class ThreadExecutor:
+    """Queries in a bounded pool of threads (for stores that are not on disk)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        timeout: float,
+        workers: int = 2,
+        max_rows: int | None = None,
+        allowed_service_endpoints: Collection[str] = (),
+    ) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.max_rows = max_rows
+        self.allowed_service_endpoints = tuple(allowed_service_endpoints)
+        self._slots = threading.BoundedSemaphore(max(1, workers))
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="copkg-query"
+        )
+
+    def run(self, job: Job) -> Answer:
+        if not self._slots.acquire(timeout=self.timeout):
+            raise saturated(self.timeout)
+        try:
+            future = self._pool.submit(self._run, job)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise timed_out(self.timeout) from None
+
+    def _run(self, job: Job) -> Answer:
+        try:
+            return run_job(
+                self.store,
+                job,
+                graphs=frozenset(self.store.graphs()),
+                allowed_service_endpoints=self.allowed_service_endpoints,
+                max_rows=self.max_rows,
+            )
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# -- processes -------------------------------------------------------------------------------
+
+_HEADER = struct.Struct("!Q")
+
+
+def send_message(sock: socket.socket, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.settimeout(None)
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+        else:
+            sock.settimeout(None)
+        try:
+            chunk = sock.recv(min(size, 1 << 20))
+        except TimeoutError:
+            raise
+        if not chunk:
+            raise EOFError("the other end closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive_message(sock: socket.socket, deadline: float | None = None) -> Any:
+    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size, deadline))
+    return pickle.loads(_recv_exactly(sock, size, deadline))
+
+
+def error_to_dict(exc: CopkgError) -> dict[str, Any]:
+    return {
+        "message": exc.message,
+        "status": exc.status,
+        "problems": [p.as_dict() for p in exc.problems],
+        "headers": dict(exc.headers),
+    }
+
+
+def error_from_dict(data: Mapping[str, Any]) -> CopkgError:
+    return CopkgError(
+        data["message"],
+        status=data.get("status", 500),
+        problems=[Problem(**p) for p in data.get("problems", ())],
+        headers=dict(data.get("headers", {})),
+    )
+
+
+class _Worker:
+    """One worker process and the socket to it."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        parent, child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from copkg.web.executor import worker_main; worker_main()",
+                    str(child.fileno()),
+                ],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            child.close()
+        self.socket = parent
+        self.ready = False
+        send_message(parent, dict(config))
+
+    def wait_ready(self) -> None:
+        reply = receive_message(self.socket, time.monotonic() + STARTUP_TIMEOUT)
+        if reply[0] != "ready":
+            raise error_from_dict(reply[1])
+        self.ready = True
+
+    def call(self, job: Job, deadline: float) -> Answer:
+        send_message(self.socket, job)
+        status, payload = receive_message(self.socket, deadline)
+        if status == "error":
+            raise error_from_dict(payload)
+        return Answer(*payload)
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            log.warning("query worker %s did not stop", self.process.pid)
+        self.socket.close()
+
+
+class ProcessExecutor:
+    """A pool of worker processes reading one on-disk store read-only."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float,
+        workers: int = 2,
+        max_rows: int | None = None,
+        allowed_service_endpoints: Collection[str] = (),
+    ) -> None:
+        self.timeout = timeout
+        self._config = {
+            "path": str(Path(path)),
+            "timeout": timeout,
+            "max_rows": max_rows,
+            "allowed_service_endpoints": tuple(allowed_service_endpoints),
+        }
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(max(1, workers)):
+            self._idle.put(self._spawn())
+        self._finalizer = weakref.finalize(self, _kill_all, self._all, self._lock)
+        atexit.register(self._finalizer)
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._config)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        """Kill a worker and, unless closing, put a fresh one in its place."""
+        with self._lock:
+            self._all.discard(worker)
+        worker.kill()
+        if not self._closed:
+            self._idle.put(self._spawn())
+
+    def run(self, job: Job) -> Answer:
+        if self._closed:
+            raise CopkgError(
+                "the query service is shutting down", status=503, headers={"Retry-After": "5"}
+            )
+        try:
+            worker = self._idle.get(timeout=self.timeout)
+        except queue.Empty:
+            raise saturated(self.timeout) from None
+        try:
+            if not worker.ready:
+                worker.wait_ready()
+            answer = worker.call(job, time.monotonic() + self.timeout)
+        except TimeoutError:
+            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
+            self._retire(worker)
+            raise timed_out(self.timeout) from None
+        except CopkgError as exc:
+            if worker.ready:
+                self._idle.put(worker)
+            else:  # the worker could not open the store
+                self._retire(worker)
+            if exc.status == 503:  # the store's own deadline between result rows
+                exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
+            raise
+        except (EOFError, OSError, pickle.PickleError) as exc:
+            log.error("query worker %s failed: %s", worker.process.pid, exc)
+            self._retire(worker)
+            raise CopkgError(
+                "the query worker stopped unexpectedly; try again",
+                status=503,
+                headers={"Retry-After": "1"},
+            ) from exc
+        self._idle.put(worker)
+        return answer
+
+    def pids(self) -> list[int]:
+        """The process ids of the workers (for tests and monitoring)."""
+        with self._lock:
+            return sorted(w.process.pid for w in self._all)
+
+    def close(self) -> None:
+        self._closed = True
+        self._finalizer()
+
+
+def _kill_all(workers: set[_Worker], lock: threading.Lock) -> None:
+    with lock:
+        doomed = list(workers)
+        workers.clear()
+    for worker in doomed:
+        worker.kill()
+
+
+def worker_main() -> None:
+    """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
+    from copkg.store.embedded import OxigraphStore
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    config = receive_message(sock)
+    try:
+        store = OxigraphStore.open_read_only(
+            config["path"],
+            timeout=config["timeout"],
+            max_rows=config["max_rows"],
+            allowed_service_endpoints=config["allowed_service_endpoints"],
+        )
+        graphs = frozenset(store.graphs())
+    except CopkgError as exc:
+        send_message(sock, ("error", error_to_dict(exc)))
+        return
+    send_message(sock, ("ready", os.getpid()))
+    allowed = config["allowed_service_endpoints"]
+    while True:
+        try:
+            job = receive_message(sock)
+        except (EOFError, OSError):
+            return
+        try:
+            answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
+            reply: tuple[str, Any] = (
+                "ok",
+                (answer.kind, answer.media_type, answer.body, answer.count, answer.truncated),
+            )
+        except CopkgError as exc:
+            reply = ("error", error_to_dict(exc))
+        except Exception as exc:  # a bug must not take the worker down silently
+            log.exception("query failed")
+            reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
+        send_message(sock, reply)
