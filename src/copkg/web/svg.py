@@ -93,7 +93,7 @@ def timeline_svg(events: Sequence[TimelineEvent], title: str) -> str:
         ((year_fraction(e.date), e) for e in events if year_fraction(e.date) is not None),
         key=lambda pair: (pair[0], pair[1].label),
     )
-    row_height, left, right, top = 22, 40, 40, 40
+    row_height, left, right, top = 22, 40, 40, 56
     height = top + 40 + row_height * max(len(placed), 1)
     width = 900
     canvas = _Canvas(width, height, title)
