@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ J04 = "https://w3id.org/copkg/id/josserand2004/"
 
 
 def real_data_ready() -> bool:
+    """Whether the real bundle is complete (WEB_TESTS_DATA=real|fixture forces a choice)."""
+    forced = os.environ.get("WEB_TESTS_DATA")
+    if forced in ("real", "fixture"):
+        return forced == "real"
     return all((STUDY_DIR / name).is_file() for name in NEEDED)
 
 
@@ -89,7 +94,7 @@ def test_landing_page_shows_what_the_graph_holds(app: Flask, client: FlaskClient
     counts = {c["class"]: c["count"] for c in data["classes"]}
     assert counts[str(COPKG.Case)] == int(cases[0]["n"])
     assert {g["graph"] for g in data["graphs"]} == set(store.graphs())
-    assert data["studies"] and data["studies"][0]["href"] == "/id/josserand2004/study"
+    assert "/id/josserand2004/study" in {s["href"] for s in data["studies"]}
     assert "/query?name=role-framework" in html
     assert f'<td class="num">{counts[str(COPKG.Case)]}</td>' in html
 
