@@ -216,9 +216,13 @@ def _locate(path: Path, data: bytes, fmt: str, text: str, exc: Exception) -> Cop
     return _error(path, f"{type(exc).__name__}: {exc}")
 
 
-def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None:
-    """Load one triples file into a named graph of a pyoxigraph store (fast), with the same
-    safety checks and file:line errors as parse_file."""
+def read_quads(path: str | os.PathLike[str], graph: str) -> list[ox.Quad]:
+    """Parse one triples file (fast, with pyoxigraph) into quads of a named graph, with the
+    same safety checks and file:line errors as parse_file; blank nodes get fresh labels.
+
+    Literals stay exactly as written (a pyoxigraph Store would store "07"^^xsd:positiveInteger
+    as "7"^^xsd:integer), so these quads are what validation and exports should see.
+    """
     path = Path(path)
     fmt = format_of(path)
     if fmt in DATASET_FORMATS:
@@ -232,17 +236,26 @@ def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None
         check_xml(path, data)
     elif fmt == "json-ld":
         check_json_ld(path, text)
+    name = ox.NamedNode(graph)
     try:
-        store.load(
-            data,
-            format=_OX_FORMATS[fmt],
-            base_iri=path.resolve().as_uri(),
-            to_graph=ox.NamedNode(graph),
-        )
+        return [
+            ox.Quad(q.subject, q.predicate, q.object, name)
+            for q in ox.parse(
+                data,
+                format=_OX_FORMATS[fmt],
+                base_iri=path.resolve().as_uri(),
+                rename_blank_nodes=True,
+            )
+        ]
     except SyntaxError as exc:
         parse_bytes(data, fmt, path)  # rdflib's message when it finds the error too
         line, column = exc.lineno, exc.offset
         raise _error(path, exc.msg or str(exc), line, column, _excerpt(text, line, column)) from exc
+
+
+def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None:
+    """Load one triples file into a named graph of a pyoxigraph store (see read_quads)."""
+    store.extend(read_quads(path, graph))
 
 
 def parse_graph(path: str | os.PathLike[str]) -> Graph:

@@ -145,8 +145,10 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     store = OxigraphStore(work / STORE_DIR)
     try:
         sources = timed("load", steps.load_sources, settings, store)
-        timed("infer", steps.infer, settings, store)
-        outcome = timed("validate", steps.validate, settings, store) if validate else None
+        inferred = timed("infer", steps.infer, settings, store)
+        outcome = (
+            timed("validate", steps.validate, settings, sources, inferred) if validate else None
+        )
         if outcome is not None and not outcome.conforms:
             raise CopkgError(
                 "the data does not conform to the shapes (build/ left as it was)",
@@ -154,7 +156,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
                 problems=[Problem(outcome.text.strip())],
             )
         timed("check_queries", steps.check_queries, settings)
-        files = timed("export", steps.export, store, work)
+        files = timed("export", steps.export, sources, inferred, work)
         graphs = steps.graph_counts(store)
         quads = store.quad_count()
         store.flush()

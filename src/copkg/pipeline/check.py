@@ -21,9 +21,9 @@ def check(settings: Settings, files: list[Path] | None = None) -> ValidationOutc
     """
     store = OxigraphStore()
     if files:
-        steps.load_files(settings, store, [Path(f) for f in files], FILES_GRAPH)
+        sources = steps.load_files(settings, store, [Path(f) for f in files], FILES_GRAPH)
     else:
-        steps.load_sources(settings, store)
+        sources = steps.load_sources(settings, store)
     steps.check_queries(settings)
-    steps.infer(settings, store)
-    return steps.validate(settings, store)
+    inferred = steps.infer(settings, store)
+    return steps.validate(settings, sources, inferred)

@@ -15,18 +15,33 @@ from rdflib import Graph
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
-from copkg.rdf_io import atomic_write, load_into, parse_graph
+from copkg.rdf_io import atomic_write, parse_graph, read_quads
 from copkg.store.embedded import OxigraphStore
+from copkg.store.terms import quads_to_graph, triples_to_quads
 
 DATA_SUFFIXES = (".ttl",)
 
 
 @dataclass
 class Sources:
-    """Which file went into which named graph, and each file's SHA-256."""
+    """Which file went into which named graph, each file's SHA-256, and the quads as written.
+
+    The store normalises some literals ("07"^^xsd:positiveInteger becomes "7"^^xsd:integer);
+    validation and the exports use these quads instead, so they see the sources as they are.
+    """
 
     graphs: dict[str, list[Path]] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    quads: list[ox.Quad] = field(default_factory=list)
+
+    def graph(self, *names: str, exclude: tuple[str, ...] = ()) -> Graph:
+        """Some named graphs (all if none named, less `exclude`) as one rdflib Graph."""
+        wanted = set(names)
+        return quads_to_graph(
+            q
+            for q in self.quads
+            if (not wanted or q.graph_name.value in wanted) and q.graph_name.value not in exclude
+        )
 
 
 def sha256(path: Path) -> str:
@@ -60,33 +75,35 @@ def source_hashes(settings: Settings) -> dict[str, str]:
     return {f.relative_to(settings.root).as_posix(): sha256(f) for f in files}
 
 
-def load_sources(settings: Settings, store: OxigraphStore) -> Sources:
-    """Load the ontology and every study bundle, each into its named graph."""
-    graphs = source_files(settings)
+def _read_all(files_by_graph: dict[str, list[Path]], what: str) -> list[ox.Quad]:
+    """Parse every file into its graph; all syntax problems reported at once (400)."""
+    quads: list[ox.Quad] = []
     problems: list[Problem] = []
-    for graph, files in graphs.items():
+    for graph, files in files_by_graph.items():
         for path in files:
             try:
-                load_into(store.native, path, graph)
+                quads.extend(read_quads(path, graph))
             except CopkgError as exc:
                 problems.extend(exc.problems or [Problem(exc.message, file=str(path))])
     if problems:
-        raise CopkgError("some sources are not valid RDF", status=400, problems=problems)
-    return Sources(graphs=graphs, hashes=source_hashes(settings))
+        raise CopkgError(f"some {what} are not valid RDF", status=400, problems=problems)
+    return quads
 
 
-def load_files(settings: Settings, store: OxigraphStore, files: list[Path], graph: str) -> None:
+def load_sources(settings: Settings, store: OxigraphStore) -> Sources:
+    """Load the ontology and every study bundle, each into its named graph."""
+    graphs = source_files(settings)
+    quads = _read_all(graphs, "sources")
+    store.native.extend(quads)
+    return Sources(graphs=graphs, hashes=source_hashes(settings), quads=quads)
+
+
+def load_files(settings: Settings, store: OxigraphStore, files: list[Path], graph: str) -> Sources:
     """Load the ontology and some given files (in one graph): what `copkg validate FILE` checks."""
-    for path in settings.ontology_files():
-        load_into(store.native, path, str(ONTOLOGY_GRAPH))
-    problems: list[Problem] = []
-    for path in files:
-        try:
-            load_into(store.native, path, graph)
-        except CopkgError as exc:
-            problems.extend(exc.problems or [Problem(exc.message, file=str(path))])
-    if problems:
-        raise CopkgError("some files are not valid RDF", status=400, problems=problems)
+    graphs = {str(ONTOLOGY_GRAPH): settings.ontology_files(), graph: list(files)}
+    quads = _read_all(graphs, "files")
+    store.native.extend(quads)
+    return Sources(graphs=graphs, quads=quads)
 
 
 def _module(name: str, needed_for: str) -> ModuleType:
@@ -101,12 +118,12 @@ def _module(name: str, needed_for: str) -> ModuleType:
         ) from exc
 
 
-def infer(settings: Settings, store: OxigraphStore) -> int:
-    """Materialise the rules into the inference graph; return how many triples it holds."""
+def infer(settings: Settings, store: OxigraphStore) -> Graph:
+    """Materialise the rules into the inference graph; return what they derived."""
     reasoning = _module("copkg.reasoning", "inference")
     inferred: Graph = reasoning.materialise(store, settings.rules_dir)
     store.replace_graph(str(INFERENCE_GRAPH), inferred)
-    return len(inferred)
+    return inferred
 
 
 @dataclass
@@ -118,16 +135,19 @@ class ValidationOutcome:
     report: Any = None
 
 
-def validate(settings: Settings, store: OxigraphStore) -> ValidationOutcome:
-    """SHACL-validate every graph but the ontology's against ontology/shapes.ttl."""
+def validate(settings: Settings, sources: Sources, inferred: Graph) -> ValidationOutcome:
+    """SHACL-validate the data (every source graph but the ontology's, and the inferences)
+    against ontology/shapes.ttl, with the ontology alongside."""
     validation = _module("copkg.validation", "validation")
     if not settings.shapes_file.is_file():
         raise CopkgError(
             f"no shapes to validate against: {settings.shapes_file} is missing", status=500
         )
     shapes = parse_graph(settings.shapes_file)
-    ontology = store.graph(str(ONTOLOGY_GRAPH))
-    data = store.graph(*(g for g in store.graphs() if g != str(ONTOLOGY_GRAPH)))
+    ontology = sources.graph(str(ONTOLOGY_GRAPH))
+    data = sources.graph(exclude=(str(ONTOLOGY_GRAPH),))
+    for triple in inferred:
+        data.add(triple)
     report = validation.validate(data, shapes, ontology)
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
@@ -141,22 +161,24 @@ def check_queries(settings: Settings) -> int:
     return len(load_named_queries(settings.queries_dir))
 
 
-def _sorted_canonical_quads(store: OxigraphStore) -> list[ox.Quad]:
-    """Every quad with canonical blank node labels, sorted: the same sources give the same
-    order."""
-    dataset = ox.Dataset(store.native)
+def _sorted_canonical_quads(quads: list[ox.Quad]) -> list[ox.Quad]:
+    """The quads with canonical blank node labels, sorted: the same sources give the same
+    files."""
+    dataset = ox.Dataset(quads)
     dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
     return sorted(
         dataset, key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object))
     )
 
 
-def export(store: OxigraphStore, out_dir: Path) -> dict[str, str]:
-    """Write copkg.trig and copkg.nq (sorted) into out_dir; return their SHA-256."""
-    quads = _sorted_canonical_quads(store)
+def export(sources: Sources, inferred: Graph, out_dir: Path) -> dict[str, str]:
+    """Write copkg.trig and copkg.nq (sources as written, then the inferences; sorted) into
+    out_dir; return their SHA-256."""
+    quads = sources.quads + list(triples_to_quads(inferred, str(INFERENCE_GRAPH)))
+    ordered = _sorted_canonical_quads(quads)
     files = {
-        "copkg.nq": ox.serialize(quads, format=ox.RdfFormat.N_QUADS),
-        "copkg.trig": ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=PREFIXES),
+        "copkg.nq": ox.serialize(ordered, format=ox.RdfFormat.N_QUADS),
+        "copkg.trig": ox.serialize(ordered, format=ox.RdfFormat.TRIG, prefixes=PREFIXES),
     }
     hashes = {}
     for name, data in files.items():

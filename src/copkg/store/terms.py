@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 
 import pyoxigraph as ox
-from rdflib import BNode, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
@@ -94,3 +94,15 @@ def quad_from_ox(quad: ox.Quad) -> tuple[Node, Node, Node, str | None]:
         from_ox(quad.object),
         from_ox_graph_name(quad.graph_name),
     )
+
+
+def quads_to_graph(quads: Iterable[ox.Quad]) -> Graph:
+    """pyoxigraph quads as one rdflib Graph (graph names dropped), with the copkg prefixes."""
+    from copkg.namespaces import PREFIXES
+
+    graph = Graph()
+    for prefix, ns in PREFIXES.items():
+        graph.bind(prefix, ns)
+    for quad in quads:
+        graph.add((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
+    return graph
