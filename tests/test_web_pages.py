@@ -310,3 +310,28 @@ def test_every_page_has_no_external_assets(client: FlaskClient) -> None:
 def test_twin_json_is_valid_json(client: FlaskClient) -> None:
     body = client.get("/id/josserand2004/study.jsonld").get_data(as_text=True)
     assert json.loads(body)
+
+
+def test_local_paths_round_trip() -> None:
+    from urllib.parse import unquote
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from copkg.web.pages import iri_of_path, local_path
+
+    segment = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"),
+                                             blacklist_characters="/#?%"),
+                      min_size=1, max_size=20)
+
+    @given(st.lists(segment, min_size=1, max_size=3))
+    def round_trip(parts: list[str]) -> None:
+        iri = "https://w3id.org/copkg/id/" + "/".join(parts)
+        path = local_path(iri)
+        assert path is not None and path.startswith("/id/")
+        assert str(iri_of_path(unquote(path))) == iri
+
+    round_trip()
+    assert local_path("https://w3id.org/copkg/ontology#ManagementRole") == \
+        "/ontology#ManagementRole"
+    assert local_path("http://example.org/x") is None
