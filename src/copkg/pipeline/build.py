@@ -146,9 +146,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     try:
         sources = timed("load", steps.load_sources, settings, store)
         inferred = timed("infer", steps.infer, settings, store)
-        outcome = (
-            timed("validate", steps.validate, settings, sources, inferred) if validate else None
-        )
+        outcome = timed("validate", steps.validate, settings, sources) if validate else None
         if outcome is not None and not outcome.conforms:
             raise CopkgError(
                 "the data does not conform to the shapes (build/ left as it was)",

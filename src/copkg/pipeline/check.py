@@ -25,5 +25,5 @@ def check(settings: Settings, files: list[Path] | None = None) -> ValidationOutc
     else:
         sources = steps.load_sources(settings, store)
     steps.check_queries(settings)
-    inferred = steps.infer(settings, store)
-    return steps.validate(settings, sources, inferred)
+    steps.infer(settings, store)  # the rules must run on the data, though not validated
+    return steps.validate(settings, sources)

@@ -135,9 +135,12 @@ class ValidationOutcome:
     report: Any = None
 
 
-def validate(settings: Settings, sources: Sources, inferred: Graph) -> ValidationOutcome:
-    """SHACL-validate the data (every source graph but the ontology's, and the inferences)
-    against ontology/shapes.ttl, with the ontology alongside."""
+def validate(settings: Settings, sources: Sources) -> ValidationOutcome:
+    """SHACL-validate the data as written (every source graph but the ontology's) against
+    ontology/shapes.ttl, with the ontology alongside.
+
+    The inferences are not validated as data: the shapes refuse derived statements in data.
+    """
     validation = _module("copkg.validation", "validation")
     if not settings.shapes_file.is_file():
         raise CopkgError(
@@ -146,8 +149,6 @@ def validate(settings: Settings, sources: Sources, inferred: Graph) -> Validatio
     shapes = parse_graph(settings.shapes_file)
     ontology = sources.graph(str(ONTOLOGY_GRAPH))
     data = sources.graph(exclude=(str(ONTOLOGY_GRAPH),))
-    for triple in inferred:
-        data.add(triple)
     report = validation.validate(data, shapes, ontology)
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
