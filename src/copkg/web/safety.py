@@ -18,12 +18,11 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
 
-from pyparsing import ParseBaseException
-from rdflib.plugins.sparql.algebra import translatePrologue
+from pyparsing import ParseBaseException, ParseResults
 from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
-from rdflib.plugins.sparql.sparql import Prologue
 from rdflib.term import URIRef, Variable
 
 from copkg.errors import CopkgError, Problem
@@ -49,6 +48,7 @@ class QueryPlan:
     kind: ResultKind
     from_graphs: tuple[str, ...] = ()
     from_named_graphs: tuple[str, ...] = ()
+    relative_iris: bool = False  # needs a base IRI
 
     @property
     def has_dataset(self) -> bool:
@@ -61,6 +61,7 @@ class UpdatePlan:
 
     operations: tuple[str, ...]
     names_dataset: bool  # some operation has WITH, USING or USING NAMED
+    relative_iris: bool = False  # needs a base IRI
 
 
 def syntax_error(exc: ParseBaseException, what: str = "query") -> CopkgError:
@@ -98,22 +99,45 @@ def _is_update(sparql: str) -> bool:
     return True
 
 
-def _prologue(decls: Any, base: str | None, previous: Prologue | None = None) -> Prologue:
-    try:
-        return translatePrologue(decls, base, dict(PREFIXES), previous)
-    except Exception as exc:  # rdflib raises plain Exceptions for bad declarations
-        raise CopkgError(f"bad SPARQL prologue: {exc}", status=400) from exc
+class Names:
+    """The prologue of a query or update: its base IRI and prefixes (the predeclared ones,
+    then PREFIX declarations in order), used to resolve the IRIs the checks look at.
 
+    (rdflib's Prologue keeps one prefix a namespace, so `PREFIX dc: <.../dc/terms/>` would
+    hide the predeclared `dcterms:`; SPARQL and the store allow both.)
+    """
 
-def _resolve(prologue: Prologue, term: Any, where: str) -> str:
-    """The absolute IRI a parse-tree term (IRI or prefixed name) stands for."""
-    try:
-        iri = prologue.absolutize(term)
-    except Exception as exc:  # "Unknown namespace prefix : x"
-        raise CopkgError(f"{where}: {exc}", status=400) from exc
-    if not isinstance(iri, URIRef):
+    def __init__(self, base: str | None) -> None:
+        self.base = base
+        self.prefixes: dict[str, str] = dict(PREFIXES)
+
+    def declare(self, decls: Any) -> Names:
+        for decl in decls or ():
+            if decl.name == "Base":
+                self.base = self.absolute(str(decl["iri"]))
+            elif decl.name == "PrefixDecl":
+                self.prefixes[_field(decl, "prefix") or ""] = self.absolute(str(decl["iri"]))
+        return self
+
+    def absolute(self, iri: str) -> str:
+        return urljoin(self.base, iri) if self.base and _is_relative(iri) else iri
+
+    def resolve(self, term: Any, where: str) -> str:
+        """The absolute IRI a parse-tree term (an IRI or a prefixed name) stands for."""
+        if isinstance(term, CompValue) and term.name == "pname":
+            prefix = _field(term, "prefix") or ""
+            local = _field(term, "localname") or ""
+            if prefix not in self.prefixes:
+                known = ", ".join(f"{p}:" for p in sorted(PREFIXES))
+                raise CopkgError(
+                    f"unknown prefix {prefix}: in {prefix}:{local}; declare it "
+                    f"(PREFIX {prefix}: <...>) or use a predeclared one ({known})",
+                    status=400,
+                )
+            return self.prefixes[prefix] + local
+        if isinstance(term, URIRef):
+            return self.absolute(str(term))
         raise CopkgError(f"{where} must name an IRI, not {term}", status=400)
-    return str(iri)
 
 
 def _field(node: CompValue, key: str) -> Any:
@@ -121,30 +145,47 @@ def _field(node: CompValue, key: str) -> Any:
     return OrderedDict.get(node, key)
 
 
-def _walk(node: Any) -> Iterator[CompValue]:
-    """Every CompValue of a parse tree, depth first (subqueries, EXISTS, ... included)."""
+def _walk(node: Any) -> Iterator[Any]:
+    """Every node and leaf of a parse tree, depth first (subqueries, EXISTS, ... included)."""
     stack = [node]
     while stack:
         item = stack.pop()
-        if isinstance(item, CompValue):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple) or (
-            hasattr(item, "asList") and not isinstance(item, str)
-        ):
+        yield item
+        if isinstance(item, list | tuple | ParseResults):  # before Mapping: ParseResults is one
             stack.extend(item)
+        elif isinstance(item, Mapping):  # CompValue is an OrderedDict
+            stack.extend(item.values())
 
 
-def _check_service(node: CompValue, prologue: Prologue, allowed: Collection[str]) -> None:
+def _is_relative(iri: str) -> bool:
+    return not urlsplit(iri).scheme
+
+
+def _check_tree(tree: Any, names: Names, allowed: Collection[str], what: str) -> bool:
+    """Check SERVICE endpoints and prefixed names; say whether any IRI is relative."""
+    relative = False
+    try:
+        for item in _walk(tree):
+            if isinstance(item, URIRef):
+                relative = relative or _is_relative(str(item))
+            elif isinstance(item, CompValue):
+                if item.name == "ServiceGraphPattern":
+                    _check_service(item, names, allowed)
+                elif item.name == "pname":
+                    names.resolve(item, "a prefixed name")
+    except RecursionError as exc:
+        raise _too_deep(what) from exc
+    return relative
+
+
+def _check_service(node: CompValue, names: Names, allowed: Collection[str]) -> None:
     term = _field(node, "term")
     if isinstance(term, Variable):
         raise CopkgError(
             f"SERVICE ?{term} is not allowed: a federated endpoint must be a listed IRI",
             status=400,
         )
-    endpoint = _resolve(prologue, term, "SERVICE")
+    endpoint = names.resolve(term, "SERVICE")
     if endpoint not in allowed:
         listed = ", ".join(sorted(allowed)) or "none"
         raise CopkgError(
@@ -182,26 +223,24 @@ def analyse_query(
 ) -> QueryPlan:
     """Parse `sparql`, refuse unsafe SERVICE / FROM, and say what kind of result it gives."""
     parsed = _parse_query(sparql)
-    prologue = _prologue(parsed[0], base)
+    names = Names(base).declare(parsed[0])
     body: CompValue = parsed[1]
     from_graphs: list[str] = []
     from_named: list[str] = []
     try:
         for clause in _field(body, "datasetClause") or ():
             if _field(clause, "default") is not None:
-                iri = _resolve(prologue, clause["default"], "FROM")
+                iri = names.resolve(clause["default"], "FROM")
                 check_graph_iri(iri, graphs, "FROM")
                 from_graphs.append(iri)
             else:
-                iri = _resolve(prologue, clause["named"], "FROM NAMED")
+                iri = names.resolve(clause["named"], "FROM NAMED")
                 check_graph_iri(iri, graphs, "FROM NAMED")
                 from_named.append(iri)
-        for node in _walk(body):
-            if node.name == "ServiceGraphPattern":
-                _check_service(node, prologue, allowed_service_endpoints)
     except RecursionError as exc:
         raise _too_deep("query") from exc
-    return QueryPlan(body.name, _KINDS[body.name], tuple(from_graphs), tuple(from_named))
+    relative = _check_tree(parsed, names, allowed_service_endpoints, "query")
+    return QueryPlan(body.name, _KINDS[body.name], tuple(from_graphs), tuple(from_named), relative)
 
 
 def analyse_update(
@@ -219,11 +258,11 @@ def analyse_update(
     except RecursionError as exc:
         raise _too_deep("update") from exc
     operations: list[str] = []
-    names_dataset = False
-    prologue: Prologue | None = None
+    names_dataset = relative = False
+    names = Names(base)
     try:
         for decls, operation in zip(parsed.prologue, _field(parsed, "request") or (), strict=False):
-            prologue = _prologue(decls, base, prologue)
+            names.declare(decls)
             operations.append(operation.name)
             if operation.name == "Load":
                 raise CopkgError(
@@ -233,17 +272,18 @@ def analyse_update(
                 names_dataset = True
             for clause in _field(operation, "using") or ():
                 if _field(clause, "default") is not None:
-                    iri = _resolve(prologue, clause["default"], "USING")
+                    iri = names.resolve(clause["default"], "USING")
                     check_graph_iri(iri, graphs, "USING")
                 else:
-                    iri = _resolve(prologue, clause["named"], "USING NAMED")
+                    iri = names.resolve(clause["named"], "USING NAMED")
                     check_graph_iri(iri, graphs, "USING NAMED")
-            for node in _walk(operation):
-                if node.name == "ServiceGraphPattern":
-                    _check_service(node, prologue, allowed_service_endpoints)
+            relative = (
+                _check_tree([decls, operation], names, allowed_service_endpoints, "update")
+                or relative
+            )
     except RecursionError as exc:
         raise _too_deep("update") from exc
-    return UpdatePlan(tuple(operations), names_dataset)
+    return UpdatePlan(tuple(operations), names_dataset, relative)
 
 
 # A tokenizer good enough to find the top-level WHERE keywords of an update that the parser has
@@ -306,13 +346,13 @@ def with_using(
 def _using_of(sparql: str, base: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
     parsed = parseUpdate(sparql)
     result = []
-    prologue: Prologue | None = None
+    names = Names(base)
     for decls, operation in zip(parsed.prologue, _field(parsed, "request") or (), strict=False):
-        prologue = _prologue(decls, base, prologue)
+        names.declare(decls)
         using = [
-            ("default", _resolve(prologue, c["default"], "USING"))
+            ("default", names.resolve(c["default"], "USING"))
             if _field(c, "default") is not None
-            else ("named", _resolve(prologue, c["named"], "USING NAMED"))
+            else ("named", names.resolve(c["named"], "USING NAMED"))
             for c in _field(operation, "using") or ()
         ]
         result.append((operation.name, using))

@@ -416,6 +416,8 @@ def update() -> Response:
                 status=400,
             )
         text = with_using(text, using or (), using_named or (), base=base)
+    if plan.relative_iris:
+        text = f"BASE <{base}> {text}"
     with services.update_lock:
-        services.store.update(f"BASE <{base}> {text}")
+        services.store.update(text)
     return jsonify(ok=True, status=200, operations=list(plan.operations))
