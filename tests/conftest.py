@@ -35,10 +35,9 @@ def needs_study() -> None:
         pytest.skip("data/studies/josserand2004 has no data yet")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project's sources (ontology, rules, queries, the study bundles)."""
-    root = tmp_path / "project"
+def copy_project(parent: Path) -> Path:
+    """Copy the project's sources (ontology, rules, queries, the study bundles) under parent."""
+    root = parent / "project"
     root.mkdir()
     for name in ("ontology", "rules", "queries", "data"):
         source = ROOT / name
@@ -48,6 +47,12 @@ def project(tmp_path: Path) -> Path:
             (root / name).mkdir()
     (root / "data" / "studies").mkdir(parents=True, exist_ok=True)
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's sources in a temporary folder."""
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
@@ -87,11 +92,13 @@ def small_store() -> OxigraphStore:
     return store
 
 
-@pytest.fixture
-def built(settings: Settings) -> Settings:
-    """The temporary project with build/ made, SHACL left out: for tests of querying."""
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy of the project with build/ made, SHACL left out: for tests of querying (one a
+    test module; do not change it)."""
     from copkg.pipeline import build
 
+    settings = Settings.load(copy_project(tmp_path_factory.mktemp("built")), environ={})
     build(settings, validate=False)
     return settings
 

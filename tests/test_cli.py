@@ -1,0 +1,229 @@
+"""The copkg command: query formats, named-query parameters, and errors as file:line lines
+with exit codes (1: the data is wrong, 2: an input cannot be read), never a traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import needs_validation
+from rdflib import Graph
+
+from copkg.cli import main
+from copkg.config import Settings
+
+COUNT_CLASSES = "SELECT (COUNT(?c) AS ?n) WHERE { ?c a owl:Class }"
+
+
+def invoke(runner: CliRunner, settings: Settings, *args: str) -> Result:
+    return runner.invoke(main, [*args, "--root", str(settings.root)], catch_exceptions=False)
+
+
+def assert_clean_failure(result: Result, code: int) -> None:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "tsv"])
+def test_query_formats(runner: CliRunner, built: Settings, fmt: str) -> None:
+    result = invoke(runner, built, "query", "-e", COUNT_CLASSES, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    if fmt == "json":
+        count = int(json.loads(out)["results"]["bindings"][0]["n"]["value"])
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0] == ["n"]
+        count = int(rows[1][0])
+    elif fmt == "tsv":
+        lines = out.splitlines()
+        assert lines[0] == "?n"
+        count = int(lines[1])
+    else:
+        lines = out.splitlines()
+        assert lines[0].strip() == "n" and lines[-1] == "(1 row)"
+        count = int(lines[2])
+    assert count > 10
+
+
+def test_table_uses_prefixed_names(runner: CliRunner, built: Settings) -> None:
+    query = "SELECT ?c WHERE { VALUES ?c { copkg:Finding } }"
+    result = invoke(runner, built, "query", "-e", query)
+    assert result.exit_code == 0, result.output
+    assert "copkg:Finding" in result.stdout
+
+
+def test_a_query_file_takes_parameters(runner: CliRunner, built: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "count.rq"
+    path.write_text(
+        "#+ summary: How many things of a type\n"
+        "SELECT (COUNT(?x) AS ?n) WHERE { ?x a ?_type_iri }\n"
+    )
+    classes = invoke(
+        runner, built, "query", str(path), "--param", "type=owl:Class", "--format", "csv"
+    )
+    assert classes.exit_code == 0, classes.output
+    assert int(classes.stdout.splitlines()[1]) > 10
+    nothing = invoke(
+        runner,
+        built,
+        "query",
+        str(path),
+        "--param",
+        "type=http://example.org/Nothing",
+        "--format",
+        "csv",
+    )
+    assert nothing.stdout.splitlines()[1] == "0"
+
+
+def test_the_readme_example(runner: CliRunner, built: Settings) -> None:
+    path = built.queries_dir / "risky-roles.rq"
+    if not path.is_file():
+        pytest.skip("queries/risky-roles.rq is not written yet")
+    result = invoke(runner, built, "query", str(path), "--param", "controlMode=copkg:InputControl")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith(("row)", "rows)"))
+
+
+def test_construct_prints_turtle(runner: CliRunner, built: Settings) -> None:
+    query = "CONSTRUCT WHERE { copkg:Finding a ?type }"
+    result = invoke(runner, built, "query", "-e", query)
+    assert result.exit_code == 0, result.output
+    assert len(Graph().parse(data=result.stdout, format="turtle")) >= 1
+    as_csv = invoke(runner, built, "query", "-e", query, "--format", "csv")
+    assert_clean_failure(as_csv, 2)
+    assert "Turtle" in as_csv.stderr
+
+
+def test_a_syntax_error_says_where(runner: CliRunner, built: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "broken.rq"
+    path.write_text("SELECT * WHERE {\n  ?s ?p ?o .\n  ?s nope:p ?o\n}\n")
+    result = invoke(runner, built, "query", str(path))
+    assert_clean_failure(result, 2)
+    assert f"{path}:3:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--param", "type=not an iri"], "parameter type"),
+        (["--param", "colour=red"], "colour"),
+        ([], "required"),
+        (["--param", "novalue"], "NAME=VALUE"),
+    ],
+)
+def test_bad_parameters_are_refused(
+    runner: CliRunner, built: Settings, tmp_path: Path, args: list[str], words: str
+) -> None:
+    path = tmp_path / "q.rq"
+    path.write_text("SELECT ?x WHERE { ?x a ?_type_iri }\n")
+    result = invoke(runner, built, "query", str(path), *args)
+    assert_clean_failure(result, 2)
+    assert words in result.stderr
+
+
+def test_query_usage_errors(runner: CliRunner, built: Settings, tmp_path: Path) -> None:
+    assert_clean_failure(invoke(runner, built, "query"), 2)
+    assert_clean_failure(invoke(runner, built, "query", "x.rq", "-e", "ASK {}"), 2)
+    missing = invoke(runner, built, "query", str(tmp_path / "missing.rq"))
+    assert_clean_failure(missing, 2)
+    assert "no such query file" in missing.stderr
+
+
+def test_service_is_refused(runner: CliRunner, built: Settings) -> None:
+    query = "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"
+    result = invoke(runner, built, "query", "-e", query)
+    assert_clean_failure(result, 1)
+    assert "not an allowed endpoint" in result.stderr
+
+
+def test_build_reports_a_syntax_error_with_file_and_line(
+    runner: CliRunner, settings: Settings
+) -> None:
+    study = settings.data_dir / "studies" / "broken"
+    study.mkdir(parents=True)
+    (study / "broken.ttl").write_text("@prefix m: <http://example.org/> .\n\nm:a m:b .\n")
+    result = invoke(runner, settings, "build")
+    assert_clean_failure(result, 2)
+    assert f"{study / 'broken.ttl'}:3:" in result.stderr
+    assert not settings.build_dir.exists()
+
+
+def test_validate_a_file_that_does_not_parse(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.ttl"
+    path.write_text('@prefix ex: <http://example.org/> .\nex:a ex:b "open .\n')
+    result = invoke(runner, settings, "validate", str(path))
+    assert_clean_failure(result, 2)
+    assert f"{path}:2:" in result.stderr
+
+
+def test_validate_a_file_with_violations(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    needs_validation()
+    path = tmp_path / "case.ttl"
+    path.write_text(
+        "@prefix copkg: <https://w3id.org/copkg/ontology#> .\n"
+        "<https://w3id.org/copkg/id/bad/case> a copkg:Case .\n"
+    )
+    result = invoke(runner, settings, "validate", str(path))
+    assert_clean_failure(result, 1)
+    assert "Violation" in result.stderr
+
+
+def test_validate_checks_the_named_queries(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    shutil.rmtree(settings.queries_dir)
+    settings.queries_dir.mkdir()
+    (settings.queries_dir / "typo.rq").write_text("#+ sumary: typo\nSELECT * {}\n")
+    path = tmp_path / "empty.ttl"
+    path.write_text("")
+    result = invoke(runner, settings, "validate", str(path))
+    assert_clean_failure(result, 2)
+    assert f"{settings.queries_dir / 'typo.rq'}:1:" in result.stderr
+
+
+def test_no_project_is_a_clear_error(runner: CliRunner, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("COPKG_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["query", "-e", "ASK {}"])
+    assert result.exit_code != 0
+    assert "COPKG_ROOT" in result.stderr and "Traceback" not in result.output
+
+
+def test_serve_is_documented(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--port" in result.stdout and "--workers" in result.stdout
+
+
+def test_build_validate_and_query_do_not_import_flask(built: Settings) -> None:
+    script = (
+        "import sys\n"
+        "from copkg.cli import main\n"
+        "try:\n"
+        "    main(['query', '-e', 'ASK { ?s ?p ?o }', '--root', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'flask' not in sys.modules, 'flask was imported'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(built.root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COPKG_ROOT": str(built.root)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "yes"
