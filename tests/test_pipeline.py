@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -286,3 +287,21 @@ def test_check_refuses_a_file_that_does_not_parse(settings: Settings, tmp_path: 
         check(settings, [broken])
     assert error.value.status == 400
     assert error.value.problems[0].file == str(broken)
+
+
+def test_processes_starting_together_build_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needs_validation()
+    calls: list[int] = []
+    load = steps.load_sources
+
+    def counting_load(*args):
+        calls.append(1)
+        return load(*args)
+
+    monkeypatch.setattr(steps, "load_sources", counting_load)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        stores = list(pool.map(lambda _: load_build(settings), range(3)))
+    assert len(calls) == 1
+    assert len({store.quad_count() for store in stores}) == 1

@@ -118,19 +118,24 @@ def build(settings: Settings, *, validate: bool = True) -> Manifest:
     """
     with _build_lock(settings):
         _recover(settings)
-        work = Path(
-            tempfile.mkdtemp(
-                prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
-            )
+        return _build_locked(settings, validate)
+
+
+def _build_locked(settings: Settings, validate: bool = True) -> Manifest:
+    """The build itself; the caller holds the build lock."""
+    work = Path(
+        tempfile.mkdtemp(
+            prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
         )
-        work.chmod(0o755)
-        try:
-            manifest = _build_into(settings, work, validate)
-            _swap_in(work, settings.build_dir)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        return manifest
+    )
+    work.chmod(0o755)
+    try:
+        manifest = _build_into(settings, work, validate)
+        _swap_in(work, settings.build_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
 
 
 def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
@@ -187,17 +192,19 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
     manifest says, is refused with a clear error rather than served.
     """
     build_dir = settings.build_dir
-    if not (build_dir / MANIFEST).is_file() and not build_dir.exists():
+    if not build_dir.exists() or rebuild == "stale":
+        # under the lock, so that processes starting together build once, not once each
         with _build_lock(settings):
             _recover(settings)
-    if not build_dir.exists():
-        if rebuild == "never":
-            raise CopkgError(f"there is no build in {build_dir}: run `copkg build`", status=500)
-        build(settings)
+            if not build_dir.exists():
+                if rebuild == "never":
+                    raise CopkgError(
+                        f"there is no build in {build_dir}: run `copkg build`", status=500
+                    )
+                _build_locked(settings)
+            elif rebuild == "stale" and is_stale(settings, Manifest.read(build_dir)):
+                _build_locked(settings)
     manifest = Manifest.read(build_dir)
-    if rebuild == "stale" and is_stale(settings, manifest):
-        build(settings)
-        manifest = Manifest.read(build_dir)
     if not (build_dir / STORE_DIR).is_dir():
         raise _broken(build_dir, f"its {STORE_DIR}/ store is missing")
     try:
