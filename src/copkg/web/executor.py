@@ -6,11 +6,11 @@ Neither pyoxigraph nor rdflib can cancel a running query, so:
   processes, each opening the same store read-only. A query that outlives the limit has its
   worker killed and replaced; the client gets 503 with Retry-After and the other workers go on
   answering. Results come back serialized (bytes and a media type), never as Python objects.
-- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs queries
-  in a bounded pool of threads. The client still gets its 503 at the limit, but the thread
-  cannot be stopped: it keeps its slot until the store's own deadline check (between result
-  rows) or the end of the query frees it, and when every slot is taken new queries get 503
-  at once instead of queueing without end.
+- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs each
+  query in a daemon thread, a bounded number at a time. The client still gets its 503 at the
+  limit, but the thread cannot be stopped: it keeps its slot until the store's own deadline
+  check (between result rows) or the end of the query frees it, and when every slot is taken
+  new queries wait at most the limit for one, then get 503.
 
 Either way the query is parsed and checked by `copkg.web.safety` inside the time limit.
 """
@@ -33,8 +33,6 @@ import threading
 import time
 import weakref
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,7 +152,11 @@ def saturated(timeout: float) -> CopkgError:
 
 
 class ThreadExecutor:
-    """Queries in a bounded pool of threads (for stores that are not on disk)."""
+    """Queries in daemon threads, at most `workers` at a time (for stores not on disk).
+
+    A thread past the limit cannot be stopped; it keeps its slot until it ends, and being a
+    daemon it never holds up the end of the process.
+    """
 
     def __init__(
         self,
@@ -170,37 +172,43 @@ class ThreadExecutor:
         self.max_rows = max_rows
         self.allowed_service_endpoints = tuple(allowed_service_endpoints)
         self._slots = threading.BoundedSemaphore(max(1, workers))
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, workers), thread_name_prefix="copkg-query"
-        )
 
     def run(self, job: Job) -> Answer:
         if not self._slots.acquire(timeout=self.timeout):
             raise saturated(self.timeout)
-        try:
-            future = self._pool.submit(self._run, job)
-        except BaseException:
-            self._slots.release()
-            raise
-        try:
-            return future.result(timeout=self.timeout)
-        except FutureTimeout:
-            raise timed_out(self.timeout) from None
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
 
-    def _run(self, job: Job) -> Answer:
-        try:
-            return run_job(
-                self.store,
-                job,
-                graphs=frozenset(self.store.graphs()),
-                allowed_service_endpoints=self.allowed_service_endpoints,
-                max_rows=self.max_rows,
-            )
-        finally:
-            self._slots.release()
+        def work() -> None:
+            try:
+                outcome["answer"] = run_job(
+                    self.store,
+                    job,
+                    graphs=frozenset(self.store.graphs()),
+                    allowed_service_endpoints=self.allowed_service_endpoints,
+                    max_rows=self.max_rows,
+                )
+            except CopkgError as exc:
+                # hand over a copy without the traceback: its frames hold pyoxigraph objects
+                # that must be dropped in this thread
+                outcome["error"] = CopkgError(exc.message, exc.status, exc.problems, exc.headers)
+            except Exception:
+                log.exception("query failed")
+                outcome["error"] = CopkgError("the query failed; see the server log", 500)
+            finally:
+                self._slots.release()
+                done.set()
+
+        threading.Thread(target=work, name="copkg-query", daemon=True).start()
+        if not done.wait(self.timeout):
+            log.warning("query over %ss left running in a thread", self.timeout)
+            raise timed_out(self.timeout)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["answer"]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to stop: running queries are daemon threads."""
 
 
 # -- processes -------------------------------------------------------------------------------

@@ -1,0 +1,191 @@
+"""Time limits: a runaway query gets 503 with Retry-After at the limit, its worker is replaced,
+and other clients are answered meanwhile (worker processes, threads, and a live server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from web_helpers import LiveServer, disk_store, live_server, sample_quads
+
+from copkg.errors import CopkgError
+from copkg.store.embedded import OxigraphStore
+from copkg.web.executor import Answer, Job, ProcessExecutor, ThreadExecutor
+
+LIMIT = 1.0
+#: How late past the limit the 503 may come (killing, scheduling, a loaded CI machine).
+SLACK = 1.5
+
+#: A cartesian product of five patterns over 92 triples: 6.6e9 rows to count, minutes of work.
+EXPENSIVE_COUNT = (
+    "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n1 ?o }"
+)
+#: The same shape, but giving rows: the store's own deadline stops it between rows.
+EXPENSIVE_ROWS = "SELECT * { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+CHEAP = "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"
+JSON_TYPES = {"select": "application/sparql-results+json", "ask": "application/sparql-results+json"}
+
+
+def job(query: str) -> Job:
+    return Job(query, media_types=JSON_TYPES)
+
+
+def count_of(answer: Answer) -> int:
+    return int(json.loads(answer.body)["results"]["bindings"][0]["n"]["value"])
+
+
+class Background:
+    """Run a call in a thread; keep its result or error and when it ended."""
+
+    def __init__(self, call, *args) -> None:
+        self.result = self.error = None
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, call, *args) -> None:
+        try:
+            self.result = call(*args)
+        except Exception as exc:
+            self.error = exc
+        self.ended = time.monotonic()
+
+    def join(self, timeout: float) -> Background:
+        self._thread.join(timeout)
+        assert self.ended is not None, "the call did not return"
+        return self
+
+    @property
+    def elapsed(self) -> float:
+        assert self.ended is not None
+        return self.ended - self.started
+
+
+def assert_timed_out(error: object) -> None:
+    assert isinstance(error, CopkgError), error
+    assert error.status == 503
+    assert int(error.headers["Retry-After"]) >= 1
+    assert "limit" in error.message
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessExecutor]:
+    path = disk_store(tmp_path_factory.mktemp("timeouts") / "store")
+    executor = ProcessExecutor(path, timeout=LIMIT, workers=2, max_rows=1000)
+    assert count_of(executor.run(job(CHEAP))) == 92  # both workers up before timing anything
+    assert count_of(executor.run(job(CHEAP))) == 92
+    yield executor
+    executor.close()
+
+
+def test_a_runaway_query_is_killed_at_the_limit(processes: ProcessExecutor) -> None:
+    pids = set(processes.pids())
+    slow = Background(processes.run, job(EXPENSIVE_COUNT))
+    cheap = [processes.run(job(CHEAP)) for _ in range(5)]  # answered while the slow one runs
+    assert all(count_of(a) == 92 for a in cheap)
+    assert slow.ended is None, "the expensive query should still be running"
+    slow.join(LIMIT + SLACK + 5)
+    assert_timed_out(slow.error)
+    assert LIMIT <= slow.elapsed < LIMIT + SLACK
+    # the killed worker was replaced and the pool answers as before
+    assert len(set(processes.pids()) - pids) == 1
+    assert len(processes.pids()) == 2
+    assert count_of(processes.run(job(CHEAP))) == 92
+
+
+def test_errors_come_back_from_the_workers(processes: ProcessExecutor) -> None:
+    with pytest.raises(CopkgError) as error:
+        processes.run(job("SELECT * {"))
+    assert error.value.status == 400 and error.value.problems[0].line == 1
+    with pytest.raises(CopkgError) as error:
+        processes.run(Job("ASK {}", media_types={"graph": "text/turtle"}))
+    assert error.value.status == 406
+
+
+def test_the_row_limit_holds_in_the_workers(processes: ProcessExecutor) -> None:
+    answer = processes.run(job("SELECT * { ?a ?b ?c . ?d ?e ?f }"))
+    assert answer.truncated and answer.count == 1000
+
+
+def test_a_worker_that_cannot_open_the_store_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-store").mkdir()
+    executor = ProcessExecutor(tmp_path / "not-a-store", timeout=LIMIT, workers=1)
+    try:
+        with pytest.raises(CopkgError) as error:
+            executor.run(job(CHEAP))
+        assert error.value.status == 500
+    finally:
+        executor.close()
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def test_threads_answer_503_at_the_limit_and_others_meanwhile() -> None:
+    store = OxigraphStore(timeout=LIMIT)  # the store stops between rows at its deadline
+    store.native.extend(sample_quads())
+    executor = ThreadExecutor(store, timeout=LIMIT, workers=2)
+    slow = Background(executor.run, job(EXPENSIVE_ROWS))
+    time.sleep(0.1)
+    assert count_of(executor.run(job(CHEAP))) == 92
+    slow.join(LIMIT + SLACK + 5)
+    assert_timed_out(slow.error)
+    assert slow.elapsed < LIMIT + SLACK
+    # the thread ended at the store's deadline: its slot is free again
+    time.sleep(0.5)
+    assert count_of(executor.run(job(CHEAP))) == 92
+
+
+def test_threads_refuse_when_every_slot_is_taken() -> None:
+    store = OxigraphStore(timeout=LIMIT)  # outlives two waits of the executor's limit
+    store.native.extend(sample_quads())
+    executor = ThreadExecutor(store, timeout=LIMIT / 3, workers=1)
+    with pytest.raises(CopkgError):
+        executor.run(job(EXPENSIVE_ROWS))  # still running in its thread after the 503
+    with pytest.raises(CopkgError) as error:
+        executor.run(job(CHEAP))
+    assert error.value.status == 503 and "busy" in error.value.message
+
+
+# -- a live server -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {"COPKG_QUERY_TIMEOUT": str(LIMIT), "COPKG_QUERY_WORKERS": "2"}
+    with live_server(tmp_path_factory.mktemp("live"), env=env) as running:
+        for _ in range(2):  # both query workers started
+            assert requests.get(running.endpoint, params={"query": CHEAP}, timeout=30).ok
+        yield running
+
+
+@pytest.mark.server
+def test_live_runaway_query_gets_503_while_others_are_served(server: LiveServer) -> None:
+    slow = Background(
+        requests.get, server.endpoint, {"query": EXPENSIVE_COUNT}
+    )  # positional: params
+    answered = []
+    while slow.ended is None and time.monotonic() - slow.started < LIMIT + SLACK + 5:
+        response = requests.get(server.endpoint, params={"query": CHEAP}, timeout=10)
+        assert response.status_code == 200
+        answered.append(time.monotonic())
+        time.sleep(0.05)
+    slow.join(5)
+    response = slow.result
+    assert response is not None and response.status_code == 503, response
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["ok"] is False and "limit" in response.json()["error"]
+    assert LIMIT <= slow.elapsed < LIMIT + SLACK
+    assert len([t for t in answered if t < slow.ended]) >= 3
+    # and the service goes on
+    after = requests.get(server.endpoint, params={"query": CHEAP}, timeout=10)
+    assert after.status_code == 200
