@@ -1,0 +1,230 @@
+"""SHACL validation of study bundles with pyshacl, and a report a researcher can act on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyshacl
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS
+from rdflib.term import Node
+
+from copkg.errors import CopkgError
+from copkg.namespaces import PREFIXES, SH
+from copkg.ontology_checks import prefixed
+
+SEVERITIES = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
+_IRI = re.compile(r"<?(https?://[^\s<>\"{}|\\^`]+?)>?(?=[.,;:)]?(?:\s|$))")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """One SHACL result, with its terms as prefixed names."""
+
+    severity: str
+    shape: str
+    focus: str
+    focus_label: str | None
+    path: str | None
+    message: str
+    value: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ValidationReport:
+    """Whether the data conforms, and every result sorted by severity, shape and focus."""
+
+    conforms: bool
+    results: list[ValidationResult] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[ValidationResult]:
+        return [r for r in self.results if r.severity == "Violation"]
+
+    @property
+    def warnings(self) -> list[ValidationResult]:
+        return [r for r in self.results if r.severity == "Warning"]
+
+    def shapes(self) -> set[str]:
+        """The shapes with at least one result."""
+        return {r.shape for r in self.results}
+
+    def text(self) -> str:
+        """The results grouped by severity and shape, one block a result."""
+        if not self.results:
+            return "Conforms: no SHACL results."
+        head = "Conforms" if self.conforms else "Does not conform"
+        lines = [
+            f"{head}: {len(self.violations)} violations, {len(self.warnings)} warnings, "
+            f"{len(self.results) - len(self.violations) - len(self.warnings)} other results."
+        ]
+        current: tuple[str, str] | None = None
+        for result in self.results:
+            if (result.severity, result.shape) != current:
+                current = (result.severity, result.shape)
+                lines.append("")
+                lines.append(f"{result.severity:<10} {result.shape}")
+            label = f' ("{result.focus_label}")' if result.focus_label else ""
+            lines.append(f"  focus {result.focus}{label}")
+            if result.path:
+                lines.append(f"  path {result.path}")
+            if result.value:
+                lines.append(f"  value {result.value}")
+            lines.append(f"  message {result.message}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of the report."""
+        return {
+            "conforms": self.conforms,
+            "violations": len(self.violations),
+            "warnings": len(self.warnings),
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+def load_shapes(path: str | Path) -> Graph:
+    """Parse a SHACL shapes file."""
+    return Graph().parse(Path(path), format="turtle")
+
+
+def merge(graphs: Iterable[Graph]) -> Graph:
+    """One graph holding the triples of all `graphs`."""
+    merged = Graph()
+    for prefix, namespace in PREFIXES.items():
+        merged.bind(prefix, namespace)
+    for graph in graphs:
+        for triple in graph:
+            merged.add(triple)
+    return merged
+
+
+def validate(data_graph: Graph, shapes_graph: Graph, ont_graph: Graph) -> ValidationReport:
+    """Validate data merged with the ontology against the shapes, without inference.
+
+    The ontology is merged in so that targets reach subclasses and the SPARQL constraints can
+    look up declared terms, domains and ranges; no inference runs, so the shapes check what the
+    data asserts rather than what an RDFS reasoner would add to make it fit.
+    """
+    data = merge([data_graph, ont_graph])
+    _conforms, results_graph, text = pyshacl.validate(
+        data,
+        shacl_graph=shapes_graph,
+        inference="none",
+        advanced=True,
+        allow_warnings=True,
+        inplace=True,
+    )
+    if not isinstance(results_graph, Graph):
+        raise CopkgError(f"the SHACL shapes could not be applied: {text}", status=500)
+    results = [
+        _result(results_graph, node, shapes_graph, data)
+        for node in results_graph.subjects(RDF.type, SH.ValidationResult)
+    ]
+    results.sort(key=_sort_key)
+    conforms = not any(r.severity == "Violation" for r in results)
+    return ValidationReport(conforms=conforms, results=results)
+
+
+def _sort_key(result: ValidationResult) -> tuple[Any, ...]:
+    rank = {"Violation": 0, "Warning": 1}.get(result.severity, 2)
+    return (rank, result.shape, result.focus, result.path or "", result.value or "", result.message)
+
+
+def _result(results: Graph, node: Node, shapes: Graph, data: Graph) -> ValidationResult:
+    source = results.value(node, SH.sourceShape)
+    shape = _named_shape(shapes, source)
+    focus = results.value(node, SH.focusNode)
+    severity = results.value(node, SH.resultSeverity)
+    messages = [str(m) for m in results.objects(node, SH.resultMessage)]
+    if shape != source and shapes.value(source, SH.message) is None:
+        messages = [str(m) for m in shapes.objects(shape, SH.message)] or messages
+    path = results.value(node, SH.resultPath)
+    value = results.value(node, SH.value)
+    focus_label = _label(data, focus)
+    return ValidationResult(
+        severity=SEVERITIES.get(severity, prefixed(severity) if severity else "Violation"),
+        shape=prefixed(shape) if isinstance(shape, URIRef) else "(anonymous shape)",
+        focus=_term(focus, data),
+        focus_label=focus_label,
+        path=_path(shapes, path) if path is not None else None,
+        message=_prefix_iris(" ".join(sorted(set(messages)))),
+        value=_term(value, data) if value is not None and value != focus else None,
+    )
+
+
+def _named_shape(shapes: Graph, shape: Node | None) -> Node | None:
+    """The outermost shape that holds `shape` (itself when no other shape holds it)."""
+    seen: set[Node] = set()
+    while shape is not None and shape not in seen:
+        seen.add(shape)
+        parent = next(
+            (
+                s
+                for prop in (SH.property, SH.node, SH["not"], SH.qualifiedValueShape)
+                for s in shapes.subjects(prop, shape)
+            ),
+            None,
+        )
+        if parent is None:
+            parent = _list_owner(shapes, shape)
+        if parent is None:
+            break
+        shape = parent
+    return shape
+
+
+def _list_owner(shapes: Graph, member: Node) -> Node | None:
+    """The shape whose sh:or/sh:and/sh:xone list holds `member`."""
+    cell = next(shapes.subjects(RDF.first, member), None)
+    while cell is not None:
+        previous = next(shapes.subjects(RDF.rest, cell), None)
+        if previous is None:
+            for prop in (SH["or"], SH["and"], SH.xone):
+                owner = next(shapes.subjects(prop, cell), None)
+                if owner is not None:
+                    return owner
+            return None
+        cell = previous
+    return None
+
+
+def _path(shapes: Graph, path: Node) -> str:
+    if isinstance(path, BNode):
+        inverse = shapes.value(path, SH.inversePath)
+        if inverse is not None:
+            return f"^{prefixed(inverse)}"
+        return "(complex path)"
+    return prefixed(path)
+
+
+def _term(node: Node | None, data: Graph) -> str:
+    if node is None:
+        return "-"
+    if isinstance(node, Literal):
+        text = node.n3()
+        return text if len(text) <= 120 else text[:117] + "..."
+    if isinstance(node, BNode):
+        types = sorted(prefixed(t) for t in data.objects(node, RDF.type))
+        return f"[] a {', '.join(types)}" if types else "[]"
+    return prefixed(node)
+
+
+def _label(data: Graph, node: Node | None) -> str | None:
+    """The English rdfs:label of a node, else any label, else None."""
+    if node is None or isinstance(node, Literal):
+        return None
+    labels = sorted(data.objects(node, RDFS.label), key=lambda lit: (lit.language != "en", lit))
+    return str(labels[0]) if labels else None
+
+
+def _prefix_iris(message: str) -> str:
+    """Full IRIs that a SPARQL message template put in, as prefixed names."""
+    return _IRI.sub(lambda m: prefixed(URIRef(m.group(1))), message)
