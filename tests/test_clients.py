@@ -1,18 +1,25 @@
 """Real SPARQL clients against a live `copkg serve` (gunicorn) on 127.0.0.1: SPARQLWrapper and
-rdflib's SPARQLStore."""
+rdflib's SPARQLStore; and `copkg serve` itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, POST, TURTLE, XML, SPARQLWrapper
-from web_helpers import SAMPLE_FINDINGS, LiveServer, live_server
+from web_helpers import REPO, SAMPLE_FINDINGS, LiveServer, free_port, live_server
 
+from copkg.config import Settings
+from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.web.server import gunicorn_options
 
 pytestmark = pytest.mark.server
 
@@ -105,3 +112,34 @@ def test_cors_headers_reach_browsers(server: LiveServer) -> None:
     )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://example.org")
+
+
+# -- the server itself ---------------------------------------------------------------------------
+
+
+def test_serve_refuses_a_corrupted_build(tmp_path: Path) -> None:
+    (tmp_path / "build" / "oxigraph").mkdir(parents=True)
+    (tmp_path / "build" / "manifest.json").write_text("{not json")
+    command = [sys.executable, "-m", "copkg.cli", "serve", "--root", str(tmp_path),
+               "--port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COPKG_")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode != 0
+    assert "cannot be used" in done.stderr and "copkg build" in done.stderr, done.stderr
+    assert "Listening at" not in done.stdout + done.stderr
+
+
+def test_serve_runs_gunicorn_with_threads() -> None:
+    settings = Settings.load(REPO, environ={}, query_timeout=10)
+    options = gunicorn_options(settings, "127.0.0.1", 5000, None)
+    assert options["worker_class"] == "gthread" and options["threads"] > 1
+    assert options["bind"] == "127.0.0.1:5000" and options["workers"] == 1
+    assert options["timeout"] > settings.query_timeout
+    with pytest.raises(CopkgError):
+        gunicorn_options(settings, "127.0.0.1", 5000, 0)
+
+
+def test_the_live_server_is_gunicorn(server: LiveServer) -> None:
+    response = requests.get(server.endpoint, headers={"Accept": "text/turtle"}, timeout=10)
+    assert response.headers["Server"].startswith("gunicorn")
+    assert "copkg SPARQL endpoint: " + server.endpoint in server.log()

@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
-from rdflib import Graph, Namespace, URIRef
+from rdflib import Graph, Namespace
 from rdflib.collection import Collection
 from rdflib.namespace import RDFS
 
@@ -82,10 +82,11 @@ def _load_manifest(suite: Path) -> list[ProtocolTest]:
             test.graphs[str(graph.value(data, RDFS.label))] = suite / file.name
         action = graph.value(entry, MF.action)
         for node in Collection(graph, graph.value(action, HT.requests)):
+            header_list = graph.value(node, HT.headers)
             headers = {
                 str(graph.value(h, HT.fieldName)): str(graph.value(h, HT.fieldValue))
-                for h in Collection(graph, graph.value(node, HT.headers) or URIRef("rdf:nil"))
-            } if graph.value(node, HT.headers) else {}  # fmt: skip
+                for h in (Collection(graph, header_list) if header_list is not None else ())
+            }
             body = None
             if (content := graph.value(node, HT.body)) is not None:
                 encoding = str(graph.value(content, CNT.characterEncoding) or "UTF-8")
@@ -125,7 +126,7 @@ def test_the_suite_is_there() -> None:
 
 
 @pytest.fixture
-def app_for(request: pytest.FixtureRequest) -> Iterator[dict[str, Flask]]:
+def app_for() -> Iterator[dict[str, Flask]]:
     apps: dict[str, Flask] = {}
     yield apps
     for app in apps.values():
