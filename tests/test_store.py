@@ -10,6 +10,9 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from conftest import EX, G1, G2, SMALL_TRIPLES
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import XSD
@@ -369,3 +372,22 @@ def test_open_store_memory_and_path(settings: Settings, tmp_path: Path) -> None:
     del disk
     opened = open_store(Settings.load(settings.root, store_url=str(tmp_path / "db")))
     assert opened.quad_count() == len(SMALL_TRIPLES[G1])
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(text=st.text(), lang=st.sampled_from([None, "en", "fr-BE"]))
+def test_any_text_binds_as_a_literal_and_nothing_else(text: str, lang: str | None) -> None:
+    store = OxigraphStore()
+    store.add_graph(G1, [(URIRef(EX + "s"), URIRef(EX + "p"), Literal(text, lang=lang))])
+    result = store.query(
+        "SELECT ?s WHERE { ?s ?p ?_v } # ?_v", bindings={"_v": Literal(text, lang=lang)}
+    )
+    assert result.to_json_rows() == [{"s": EX + "s"}]
+    assert store.quad_count() == 1
+
+
+@pytest.mark.parametrize("iri", ["http://example.org/a b", "http://example.org/>", "no scheme"])
+def test_an_iri_rdf_does_not_allow_is_a_400(small_store: OxigraphStore, iri: str) -> None:
+    with pytest.raises(CopkgError) as error:
+        small_store.query("SELECT * WHERE { ?_v ?p ?o }", bindings={"_v": URIRef(iri)})
+    assert error.value.status == 400

@@ -20,17 +20,20 @@ _LANG_STRING = str(RDF.langString)
 
 
 def to_ox(node: Node) -> OxTerm:
-    """An rdflib term as a pyoxigraph term."""
-    if isinstance(node, URIRef):
-        return ox.NamedNode(str(node))
-    if isinstance(node, BNode):
-        return _ox_blank(str(node))
-    if isinstance(node, Literal):
-        if node.language:
-            return ox.Literal(str(node), language=node.language)
-        if node.datatype is not None:
-            return ox.Literal(str(node), datatype=ox.NamedNode(str(node.datatype)))
-        return ox.Literal(str(node))
+    """An rdflib term as a pyoxigraph term (400 for an IRI or language tag RDF does not allow)."""
+    try:
+        if isinstance(node, URIRef):
+            return ox.NamedNode(str(node))
+        if isinstance(node, BNode):
+            return _ox_blank(str(node))
+        if isinstance(node, Literal):
+            if node.language:
+                return ox.Literal(str(node), language=node.language)
+            if node.datatype is not None:
+                return ox.Literal(str(node), datatype=ox.NamedNode(str(node.datatype)))
+            return ox.Literal(str(node))
+    except ValueError as exc:
+        raise CopkgError(f"not a valid RDF term: {str(node)!r}: {exc}", status=400) from exc
     raise CopkgError(f"cannot use {node!r} as an RDF term", status=400)
 
 
