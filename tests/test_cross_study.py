@@ -317,14 +317,19 @@ def links(rows: list[dict]) -> dict[URIRef, dict]:
 def test_the_insurance_finding_qualifies_wenger_and_snyder(store: OxigraphStore) -> None:
     rows = run(store, "cross-study-links", __study_iri=INS.study)
     found = links(rows)
-    assert set(found) == {INS["links-systematization-qualifies-identifying"]}
-    row = found[INS["links-systematization-qualifies-identifying"]]
+    qualifies = INS["links-systematization-qualifies-identifying"]
+    confirms = INS["links-freedom-confirms-systematization"]
+    assert set(found) == {qualifies, confirms}
+    row = found[qualifies]
     assert row["relationType"] == CITO.qualifies
     assert row["subjectStudy"] == INS.study and row["objectStudy"] == WS.study
     assert row["objectFinding"] == WS["findings-managers-identify-communities"]
     assert row["linkedIn"] == J04.study
-    quotes = {str(r["quote"]) for r in rows}
+    assert found[confirms]["relationType"] == CITO.confirms
+    assert found[confirms]["objectFinding"] == INS["findings-systematization-fails"]
+    quotes = {str(r["quote"]) for r in rows if r["relation"] == qualifies}
     assert any("do not underline the corresponding risks" in q for q in quotes)
+    assert any("risk of systematization" in str(r["quote"]) for r in rows)
     assert {int(r["page"]) for r in rows} == {330}
     assert {r["voice"] for r in rows} == {COPKG.AuthorVoice}
 
@@ -350,16 +355,38 @@ def test_links_can_be_kept_by_kind(store: OxigraphStore) -> None:
 
 
 def test_josserand_findings_that_answer_wenger_and_snyder(store: OxigraphStore) -> None:
-    if not has_j04(store, J04["roles-five-roles"]):
-        pytest.skip("the Josserand bundle's findings (roles.ttl) are not there yet")
+    if not has_j04(store, J04["conclusion-caution"]):
+        pytest.skip("the Josserand bundle's conclusion (conclusion.ttl) is not there yet")
     rows = run(store, "cross-study-links", __study_iri=WS.study)
     found = links(rows)
     agree = found[WS["links-caution-agrees-hard-to-build"]]
     assert agree["relationType"] == CITO.agreesWith
     assert agree["subjectStudy"] == J04.study and agree["objectStudy"] == WS.study
-    assert agree["subjectFinding"] == J04["roles-five-roles"]
+    assert agree["subjectFinding"] == J04["conclusion-caution"]
+    assert {int(r["page"]) for r in rows if r["relation"] == agree["relation"]} == {310, 335}
     from_josserand = {r["subjectStudy"] for r in found.values()}
     assert from_josserand == {J04.study, INS.study}
+
+
+def test_claims_map_to_those_the_josserand_bundle_reports(
+    store: OxigraphStore, mine: Graph
+) -> None:
+    """Where the Josserand bundle encodes the same cited claim, the SKOS mapping points to a
+    cited-voice finding of that bundle about the same work."""
+    mappings = [
+        (finding, target)
+        for prop in (SKOS.exactMatch, SKOS.broadMatch)
+        for finding, target in mine.subject_objects(prop)
+        if (finding, RDF.type, COPKG.Finding) in mine
+    ]
+    assert len(mappings) >= 14
+    works = """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+        SELECT ?work WHERE { ?f copkg:voice copkg:CitedVoice ; copkg:citedWork ?work }"""
+    for finding, target in mappings:
+        if not has_j04(store, target):
+            pytest.skip(f"{target} of the Josserand bundle is not there yet")
+        cited = {r["work"] for r in store.query(works, bindings={"f": target}).rows}
+        assert mine.value(finding, COPKG.citedWork) in cited, (finding, target)
 
 
 def namespaces_used(graph: Graph) -> Iterator[str]:
