@@ -93,7 +93,7 @@ def validate(settings: Settings, files: tuple[Path, ...]) -> None:
     except CopkgError as error:
         fail(error)
     if outcome.conforms:
-        click.echo("conforms: no violations")
+        click.echo(outcome.text.rstrip() or "Conforms.")  # warnings, if any, are in the text
         return
     click.echo(outcome.text.rstrip(), err=True)
     sys.exit(EXIT_FAILED)
