@@ -44,6 +44,20 @@ _OX_FORMATS = {
 }
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
+#: At most this many prefix (namespace) declarations a file: rdflib binds each one in time that
+#: grows with those already bound, so 10^4 of them cost seconds and 10^5 minutes.
+MAX_PREFIXES = 1000
+_TURTLE_PREFIX = re.compile(rb"(?:@prefix|\bprefix)\s+[^\s:<>\"']*:\s*<", re.IGNORECASE)
+_XML_NAMESPACE = re.compile(rb"\sxmlns(?::[^\s=]*)?\s*=")
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xef\xbb\xbf", "UTF-8 with a byte order mark"),
+)
+
 
 def format_of(path: Path) -> str:
     """The rdflib format name of a file, from its suffix."""
@@ -84,7 +98,13 @@ def _excerpt(text: str, line: int | None, column: int | None = None, width: int 
 
 
 def decode_utf8(path: Path, data: bytes) -> str:
-    """The text of a file, refusing (400) bytes that are not UTF-8 with where they are."""
+    """The text of a file, refusing (400) bytes that are not UTF-8 with where they are, and
+    UTF-16/32 or a byte order mark by name."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            raise _error(path, f"the file is {encoding}: save it as UTF-8 (without a BOM)", 1, 1)
+    if b"\x00" in data[:4]:  # no RDF syntax starts with NUL: UTF-16 or UTF-32 without a BOM
+        raise _error(path, "the file starts with NUL bytes (UTF-16 or UTF-32?): save it as UTF-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -97,6 +117,29 @@ def decode_utf8(path: Path, data: bytes) -> str:
             line,
             column,
         ) from exc
+
+
+def check_prefixes(path: Path, data: bytes, fmt: str) -> None:
+    """Refuse more than MAX_PREFIXES prefix or namespace declarations (a parser DoS)."""
+    if fmt in ("turtle", "trig", "n3"):
+        count = len(_TURTLE_PREFIX.findall(data))
+    elif fmt == "xml":
+        count = len(_XML_NAMESPACE.findall(data))
+    else:
+        return
+    if count > MAX_PREFIXES:
+        raise _error(
+            path,
+            f"{count} prefix declarations: at most {MAX_PREFIXES} are accepted in one file",
+        )
+
+
+def _too_deep(path: Path) -> CopkgError:
+    return _error(
+        path,
+        "nested too deeply to be read (blank nodes, lists, XML elements or JSON objects "
+        "within one another, hundreds of levels deep)",
+    )
 
 
 def check_xml(path: Path, data: bytes) -> None:
@@ -112,12 +155,16 @@ def check_xml(path: Path, data: bytes) -> None:
     except DefusedET.ParseError as exc:
         line, column = exc.position
         raise _error(path, f"XML syntax error: {exc}", line, column + 1) from exc
+    except RecursionError as exc:
+        raise _too_deep(path) from exc
 
 
 def check_json_ld(path: Path, text: str) -> None:
     """Refuse JSON-LD that would make the parser fetch a remote or local context."""
     try:
         doc = json.loads(text)
+    except RecursionError as exc:
+        raise _too_deep(path) from exc
     except json.JSONDecodeError as exc:
         raise _error(
             path,
@@ -126,6 +173,7 @@ def check_json_ld(path: Path, text: str) -> None:
             exc.colno,
             _excerpt(text, exc.lineno, exc.colno),
         ) from exc
+    terms = 0
     for key, value in _walk(doc):
         if key in ("@context", "@import") and _names_a_document(value):
             raise _error(
@@ -133,16 +181,26 @@ def check_json_ld(path: Path, text: str) -> None:
                 f"JSON-LD {key} refers to a document; only inline contexts "
                 "are accepted (nothing is fetched)",
             )
+        if key == "@context":
+            contexts = value if isinstance(value, list) else [value]
+            terms += sum(len(c) for c in contexts if isinstance(c, dict))
+    if terms > MAX_PREFIXES:
+        raise _error(
+            path, f"{terms} JSON-LD context terms: at most {MAX_PREFIXES} are accepted in one file"
+        )
 
 
 def _walk(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield key, value
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
+    """Every (key, value) of a JSON document, at any depth (without recursion)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                yield key, value
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _names_a_document(value: Any) -> bool:
@@ -167,6 +225,7 @@ def parse_file(path: str | os.PathLike[str], fmt: str | None = None) -> Graph | 
 def parse_bytes(data: bytes, fmt: str, path: Path) -> Graph | Dataset:
     """Parse bytes said to come from `path` (used in messages and as base IRI)."""
     text = decode_utf8(path, data)
+    check_prefixes(path, data, fmt)
     if fmt == "xml":
         check_xml(path, data)
     elif fmt == "json-ld":
@@ -185,6 +244,8 @@ def parse_bytes(data: bytes, fmt: str, path: Path) -> Graph | Dataset:
         raise _error(path, exc._why, line, column, _excerpt(text, line, column)) from exc
     except CopkgError:
         raise
+    except RecursionError as exc:
+        raise _too_deep(path) from exc
     except Exception as exc:  # rdflib's parsers raise many types; locate with pyoxigraph
         raise _locate(path, data, fmt, text, exc) from exc
     return target
@@ -198,7 +259,7 @@ def _ox_position(data: bytes, fmt: str, path: Path) -> tuple[int, int] | None:
     except SyntaxError as exc:
         if exc.lineno is not None:
             return exc.lineno, exc.offset or 1
-    except (ValueError, OSError):
+    except (ValueError, OSError, MemoryError):
         pass
     return None
 
@@ -211,7 +272,7 @@ def _locate(path: Path, data: bytes, fmt: str, text: str, exc: Exception) -> Cop
     except SyntaxError as located:
         line, column = located.lineno, located.offset
         return _error(path, located.msg or str(exc), line, column, _excerpt(text, line, column))
-    except (ValueError, OSError):
+    except (ValueError, OSError, MemoryError):
         pass
     return _error(path, f"{type(exc).__name__}: {exc}")
 
@@ -232,6 +293,7 @@ def read_quads(path: str | os.PathLike[str], graph: str) -> list[ox.Quad]:
     except OSError as exc:
         raise _error(path, f"cannot read: {exc.strerror or exc}") from exc
     text = decode_utf8(path, data)
+    check_prefixes(path, data, fmt)
     if fmt == "xml":
         check_xml(path, data)
     elif fmt == "json-ld":
@@ -251,6 +313,8 @@ def read_quads(path: str | os.PathLike[str], graph: str) -> list[ox.Quad]:
         parse_bytes(data, fmt, path)  # rdflib's message when it finds the error too
         line, column = exc.lineno, exc.offset
         raise _error(path, exc.msg or str(exc), line, column, _excerpt(text, line, column)) from exc
+    except MemoryError as exc:  # pyoxigraph's bound on one token (16 MiB)
+        raise _error(path, f"a term too long to be read: {exc}") from exc
 
 
 def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None:
