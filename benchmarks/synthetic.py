@@ -1,45 +1,80 @@
 """Synthetic study bundles shaped like the Josserand (2004) bundle, for benchmarks.
 
-Each study gets its own namespace and named graph and the same kinds of resources as the real
-one: a study record with a page range, cases with control-mode attributions, contexts assessed on
-the shared contingency factors, collectives, dated events, role enactments and findings, each
-backed by quotes. The roles, risks and factors are the real ones of Josserand (2004), so the
-rules derive risky roles across the whole corpus. Deterministic for a given seed.
+Each study gets its own namespace and named graph, is split into files as the real bundle is
+(study, contexts, cases, enactments, themes, references) and holds the same kinds of resources in
+roughly the same proportions, at about a tenth of its size (~1,000 triples a study, against
+~11,000): a study record with a page range and a research stage, two cases each with an
+organisation, a Table 1 cell, control-mode attributions, an organisational context assessed on
+the five contingency factors, collectives, dated events, a quantity, interview sets and the five
+role enactments; thematic findings; cited works with CiTO-characterised citation findings; one
+cross-study relation to the previous synthetic study. Every documented thing rests on quotes
+(about 70 a study, a tenth of them an informant's with the speaker's position and organisation).
+The roles, risks and factors are the real ones of Josserand (2004), so the rules derive risky
+roles across the whole corpus (and the paper's recommendations apply to the synthetic contexts).
+Synthetic studies make no recommendations of their own: one applies to every context of its kind
+in the corpus, which would grow the inferences with the square of the corpus.
+
+Every bundle passes ontology/shapes.ttl alongside the Josserand bundle. Study `i` is the same
+whatever the size of the corpus (deterministic for a given seed), so study N is the "new study"
+added to a corpus of N.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
-from rdflib import Graph, Literal, Namespace, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from copkg.namespaces import ID
 
-from copkg.namespaces import COPKG, ID
-
-J04 = Namespace(f"{ID}josserand2004/")
+J04 = f"{ID}josserand2004/"
 ROLES = ["stimulation", "facilitation", "support", "control", "recognition"]
 RISKS = {"stimulation": "obligation", "facilitation": "imposed-topic",
          "support": "expected-return", "control": "threat-on-affect",
          "recognition": "expected-deliverables"}
 FACTORS = ["institutionalization", "decentralization", "resource-decentralization",
            "productivity-orientation", "short-termism"]
-MODES = ["Market", "Clan", "InputControl", "OutputControl"]
+MODES = ["Market", "Clan", "InputControl", "OutputControl", "Bureaucracy"]
 DEGREES = ["MainMode", "InMostTeams", "LesserDegree"]
 LEVELS = ["Low", "Medium", "High"]
 FORMS = ["InformalNetworkForm", "CommunityOfPracticeForm", "WorkingGroupForm", "ProjectTeamForm"]
-EVENT_TYPES = ["Reorganisation", "Launch", "Merger", "Retirement", "Appointment"]
+EVENT_TYPES = ["Reorganisation", "Launch", "Merger", "Retirement", "Appointment", "Emergence"]
+THEMES = ["ContingentManagement", "FillingOrganisationalGaps", "FromLearningToDoing",
+          "InterestAndAltruism", "ResilienceAndInformalNetworks"]
+CITATIONS = ["citesAsAuthority", "agreesWith", "confirms", "qualifies", "usesMethodIn",
+             "disagreesWith", "extends"]
+RELATIONS = ["agreesWith", "confirms", "qualifies", "extends", "disputes", "supports"]
+POSITIONS = ["Region Manager", "Unit Manager", "Club Facilitator", "Consultant",
+             "Mission Manager", "Pilot", "Regional Director"]
+SECTORS = ["energy", "utilities", "consulting", "insurance", "banking", "telecoms"]
 WORDS = [
     "community", "practice", "network", "club", "centre", "manager", "consultant", "knowledge",
     "exchange", "cooperation", "control", "rule", "resource", "deliverable", "pilot", "sponsor",
     "region", "unit", "project", "team", "group", "member", "meeting", "lunch", "topic", "agenda",
+    "bureaucracy", "hierarchy", "autonomy", "learning", "objective", "result", "trust", "time",
 ]
 
-CASES_PER_STUDY = 3
-COLLECTIVES_PER_CASE = 4
-EVENTS_PER_CASE = 4
-FINDINGS_PER_STUDY = 12
+CASES_PER_STUDY = 2
+COLLECTIVES_PER_CASE = 2
+EVENTS_PER_CASE = 2
+THEMATIC_FINDINGS = 6
+CITED_WORKS = 5
+POSITIONS_PER_STUDY = 3
+INFORMANT_SHARE = 0.12
+
+PREFIXES = {
+    "copkg": "https://w3id.org/copkg/ontology#",
+    "cito": "http://purl.org/spar/cito/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "fabio": "http://purl.org/spar/fabio/",
+    "j04": J04,
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+}
+
+Objects = str | Iterable[str]
 
 
 def sentence(rng: random.Random, n: int = 14) -> str:
@@ -47,136 +82,326 @@ def sentence(rng: random.Random, n: int = 14) -> str:
     return " ".join(words).capitalize() + "."
 
 
-class StudyWriter:
-    """Writes one synthetic study into a graph."""
+def text(value: str, lang: str | None = None) -> str:
+    """A Turtle string literal (plain xsd:string, or with a language tag)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"' + (f"@{lang}" if lang else "")
 
-    def __init__(self, study_id: str, rng: random.Random) -> None:
-        self.ns = Namespace(f"{ID}{study_id}/")
-        self.study = self.ns.study
+
+def typed(value: object, datatype: str) -> str:
+    return f'"{value}"^^xsd:{datatype}'
+
+
+class StudyWriter:
+    """Writes one synthetic study as Turtle files, one subject block at a time."""
+
+    def __init__(self, study_id: str, index: int, rng: random.Random) -> None:
+        self.id = study_id
+        self.index = index
         self.rng = rng
-        self.graph = Graph()
+        self.files: dict[str, list[str]] = {}
         self.quotes = 0
+        self.triples = 0
         self.first_page = rng.randint(1, 400)
         self.last_page = self.first_page + 30
+        self.positions: list[str] = []
+        self.organisations: list[str] = []
 
-    def add(self, s: URIRef, p: URIRef, o) -> None:
-        self.graph.add((s, p, o))
+    # -- writing ------------------------------------------------------------------------------
 
-    def quote(self, about: URIRef, voice: str = "AuthorVoice") -> None:
+    def iri(self, local: str) -> str:
+        return f"s:{local}"
+
+    def block(self, file: str, subject: str, pairs: list[tuple[str, Objects]]) -> None:
+        """One subject with its predicates and objects, in the Turtle style of the data."""
+        lines = [subject]
+        for predicate, objects in pairs:
+            values = [objects] if isinstance(objects, str) else sorted(objects)
+            if not values:
+                continue
+            self.triples += len(values)
+            joined = " ,\n        ".join(values)
+            lines.append(f"    {predicate} {joined} ;")
+        lines.append(".\n")
+        self.files.setdefault(file, []).append("\n".join(lines))
+
+    def quote(self, file: str, voice: str = "AuthorVoice", **extra: str) -> str:
+        """A new quote of the study (an informant's now and then); its IRI."""
         self.quotes += 1
-        q = self.ns[f"q-{self.quotes}"]
-        self.add(q, RDF.type, COPKG.Quote)
-        self.add(q, COPKG.quoteText, Literal(sentence(self.rng)))
-        self.add(q, COPKG.page, Literal(self.rng.randint(self.first_page, self.last_page),
-                                        datatype=XSD.positiveInteger))
-        self.add(q, COPKG.quotedIn, self.study)
-        self.add(q, COPKG.voice, COPKG[voice])
-        self.add(about, COPKG.hasEvidence, q)
+        q = self.iri(f"q-{file}-{self.quotes}")
+        words = sentence(self.rng, self.rng.randint(10, 30))
+        page = self.rng.randint(self.first_page, self.last_page)
+        start = " ".join(words.split()[:8])
+        pairs: list[tuple[str, Objects]] = [
+            ("a", "copkg:Quote"),
+            ("rdfs:label", text(f"quote, page {page}: {start} …", "en")),
+            ("copkg:page", typed(page, "positiveInteger")),
+            ("copkg:quoteText", text(words)),
+            ("copkg:quotedIn", self.iri("study")),
+        ]
+        if voice == "AuthorVoice" and self.positions and self.rng.random() < INFORMANT_SHARE:
+            voice = "InformantVoice"
+            pairs.append(("copkg:speakerPosition", self.rng.choice(self.positions)))
+            pairs.append(("copkg:speakerOrganisation", self.rng.choice(self.organisations)))
+        pairs += [(k, v) for k, v in extra.items()]
+        pairs.append(("copkg:voice", f"copkg:{voice}"))
+        self.block(file, q, pairs)
+        return q
 
-    def documented(self, iri: URIRef, cls: URIRef, label: str, *, finding: bool = False) -> URIRef:
-        self.add(iri, RDF.type, cls)
-        self.add(iri, RDFS.label, Literal(label, lang="en"))
-        self.add(iri, COPKG.reportedIn, self.study)
+    def evidence(self, file: str, count: int | None = None) -> list[str]:
+        count = count if count is not None else self.rng.choice((1, 2))
+        return [self.quote(file) for _ in range(count)]
+
+    def documented(self, file: str, local: str, classes: Objects, label: str,
+                   pairs: list[tuple[str, Objects]], *, finding: bool = True,
+                   quotes: int | None = None) -> str:
+        """A documented resource of the study with its evidence (and, for a finding, a
+        statement and a voice)."""
+        subject = self.iri(local)
+        head: list[tuple[str, Objects]] = [("a", classes), ("rdfs:label", text(label, "en"))]
+        tail: list[tuple[str, Objects]] = [("copkg:hasEvidence", self.evidence(file, quotes)),
+                                           ("copkg:reportedIn", self.iri("study"))]
         if finding:
-            self.add(iri, COPKG.voice, COPKG.AuthorVoice)
-            self.add(iri, COPKG.statement, Literal(sentence(self.rng)))
-        self.quote(iri)
-        return iri
+            tail += [("copkg:statement", text(sentence(self.rng, 24))),
+                     ("copkg:voice", "copkg:AuthorVoice")]
+        self.block(file, subject, head + pairs + tail)
+        return subject
 
-    def write(self) -> Graph:
-        rng, ns = self.rng, self.ns
-        self.add(self.study, RDF.type, COPKG.Study)
-        self.add(self.study, RDFS.label, Literal(f"Synthetic study {ns}", lang="en"))
-        self.add(self.study, URIRef("http://purl.org/dc/terms/title"),
-                 Literal(sentence(rng, 8)))
-        self.add(self.study, URIRef("http://purl.org/dc/terms/issued"),
-                 Literal(str(rng.randint(1995, 2024)), datatype=XSD.gYear))
-        pages = XSD.positiveInteger
-        self.add(self.study, COPKG.firstPage, Literal(self.first_page, datatype=pages))
-        self.add(self.study, COPKG.lastPage, Literal(self.last_page, datatype=pages))
-        for c in range(CASES_PER_STUDY):
-            self.case(c)
-        for f in range(FINDINGS_PER_STUDY):
-            finding = self.documented(ns[f"finding-{f}"], COPKG.ThematicFinding,
-                                      f"finding {f}", finding=True)
-            self.add(finding, COPKG.concernsRole, J04[rng.choice(ROLES)])
-        return self.graph
+    # -- the study ----------------------------------------------------------------------------
 
-    def case(self, c: int) -> None:
-        rng, ns = self.rng, self.ns
-        org = self.documented(ns[f"org-{c}"], COPKG.Organisation, f"organisation {c}")
-        case = self.documented(ns[f"case-{c}"], COPKG.Case, f"case {c}")
-        self.add(self.study, COPKG.hasCase, case)
-        self.add(case, COPKG.studiesOrganisation, org)
-        for m, mode in enumerate(rng.sample(MODES, 2)):
-            att = self.documented(ns[f"case-{c}-mode-{m}"], COPKG.ControlModeAttribution,
-                                  f"mode {mode} of case {c}", finding=True)
-            self.add(att, COPKG.ofCase, case)
-            self.add(att, COPKG.controlMode, COPKG[mode])
-            self.add(att, COPKG.degree, COPKG[rng.choice(DEGREES)])
-        context = self.documented(ns[f"context-{c}"], COPKG.OrganisationalContext,
-                                  f"context of case {c}")
-        self.add(context, COPKG.ofCase, case)
+    def write(self) -> dict[str, str]:
+        """The bundle: file name -> Turtle text."""
+        rng = self.rng
+        year = rng.randint(1995, 2024)
+        cases = [self.iri(f"case-{c}") for c in range(1, CASES_PER_STUDY + 1)]
+        self.block("study", self.iri("study"), [
+            ("a", "copkg:Study"),
+            ("rdfs:label", text(f"Synthetic study {self.index} ({year})", "en")),
+            ("dcterms:title", text(sentence(rng, 8))),
+            ("dcterms:creator", text(f"Author {self.index}")),
+            ("dcterms:issued", typed(year, "gYear")),
+            ("copkg:firstPage", typed(self.first_page, "positiveInteger")),
+            ("copkg:lastPage", typed(self.last_page, "positiveInteger")),
+            ("copkg:hasCase", cases),
+            ("copkg:hasStage", self.iri("stage-1")),
+            ("cito:cites", [self.iri(f"ref-{w}") for w in range(1, CITED_WORKS + 1)]),
+        ])
+        for c in range(1, CASES_PER_STUDY + 1):
+            self.organisation(c, year)
+        for k in range(1, POSITIONS_PER_STUDY + 1):
+            self.documented("study", f"position-{k}", "copkg:Position", POSITIONS[k], [
+                ("skos:prefLabel", text(POSITIONS[k], "en")),
+                ("skos:definition", text(sentence(rng, 12), "en")),
+                ("copkg:positionIn", self.organisations[(k - 1) % len(self.organisations)]),
+            ], finding=False, quotes=1)
+            self.positions.append(self.iri(f"position-{k}"))
+        self.documented("study", "stage-1", "copkg:ResearchStage", "stage one of the fieldwork", [
+            ("copkg:startDate", typed(year - 3, "gYear")),
+            ("copkg:endDate", typed(year - 1, "gYear")),
+        ], finding=False, quotes=1)
+        self.documented("study", "table-1", "copkg:Table", "Table 1: the cases", [
+            ("copkg:tableNumber", typed(1, "positiveInteger")),
+        ], finding=False, quotes=1)
+        for c in range(1, CASES_PER_STUDY + 1):
+            self.case(c, year)
+        for f in range(1, THEMATIC_FINDINGS + 1):
+            self.theme(f)
+        self.cross_study_relation()
+        for w in range(1, CITED_WORKS + 1):
+            self.reference(w)
+        return {
+            name: _prefixes(self.id) + "\n".join(blocks) for name, blocks in self.files.items()
+        }
+
+    def organisation(self, c: int, year: int) -> None:
+        org = self.documented("study", f"org-{c}", "copkg:Organisation", f"Organisation {c}", [
+            ("copkg:sector", text(self.rng.choice(SECTORS))),
+        ], finding=False, quotes=1)
+        self.organisations.append(org)
+
+    def case(self, c: int, year: int) -> None:
+        rng = self.rng
+        case, org = self.iri(f"case-{c}"), self.organisations[c - 1]
+        self.documented("study", f"case-{c}", "copkg:Case", f"case {c}", [
+            ("copkg:studiesOrganisation", org),
+        ], finding=False, quotes=2)
+        modes = rng.sample(MODES, 2)
+        for m, mode in enumerate(modes):
+            degree = "MainMode" if m == 0 else rng.choice(DEGREES)
+            self.documented("contexts", f"case-{c}-mode-{m}", "copkg:ControlModeAttribution",
+                            f"case {c}: {mode} ({degree})", [
+                                ("copkg:ofCase", case),
+                                ("copkg:controlMode", f"copkg:{mode}"),
+                                ("copkg:degree", f"copkg:{degree}"),
+                            ])
+        self.documented("study", f"case-{c}-table-1", "copkg:TableCell",
+                        f"Table 1, Mode of control, case {c}", [
+                            ("copkg:cellAbout", case),
+                            ("copkg:cellText", text("; ".join(modes))),
+                            ("copkg:columnHeader", text(f"case {c}")),
+                            ("copkg:inTable", self.iri("table-1")),
+                            ("copkg:rowHeader", text("Mode of control")),
+                            ("copkg:rowIndex", typed(1, "positiveInteger")),
+                        ], quotes=1)
+        context = self.documented("contexts", f"context-{c}", "copkg:OrganisationalContext",
+                                  f"context of case {c}", [
+                                      ("copkg:ofCase", case),
+                                      ("copkg:scope", text(sentence(rng, 10))),
+                                      ("copkg:startDate", typed(year - 6, "gYear")),
+                                      ("copkg:endDate", typed(year - 1, "gYear")),
+                                  ], finding=False)
         for factor in FACTORS:
-            a = self.documented(ns[f"context-{c}-{factor}"], COPKG.ContingencyAssessment,
-                                f"{factor} in case {c}", finding=True)
-            self.add(a, COPKG.assessedContext, context)
-            self.add(a, COPKG.onFactor, J04[factor])
-            self.add(a, COPKG.level, COPKG[rng.choice(LEVELS)])
+            level = rng.choice(LEVELS)
+            self.documented("contexts", f"context-{c}-{factor}", "copkg:ContingencyAssessment",
+                            f"case {c}: {factor} {level.lower()}", [
+                                ("copkg:assessedContext", context),
+                                ("copkg:onFactor", f"j04:{factor}"),
+                                ("copkg:level", f"copkg:{level}"),
+                            ])
         collectives = []
-        for k in range(COLLECTIVES_PER_CASE):
-            col = self.documented(ns[f"case-{c}-collective-{k}"], COPKG.Collective,
-                                  f"collective {k} of case {c}")
-            self.add(col, COPKG.hostedBy, org)
-            self.add(col, COPKG.initialForm, COPKG[rng.choice(FORMS)])
-            collectives.append(col)
-        for e in range(EVENTS_PER_CASE):
-            ev = self.documented(ns[f"case-{c}-event-{e}"], COPKG.Event, f"event {e} of case {c}",
-                                 finding=False)
-            self.add(ev, COPKG.eventType, COPKG[rng.choice(EVENT_TYPES)])
-            self.add(ev, COPKG.date, Literal(str(rng.randint(1990, 2024)), datatype=XSD.gYear))
-            self.add(ev, COPKG.eventOf, org)
-            self.add(ev, COPKG.voice, COPKG.AuthorVoice)
+        for k in range(1, COLLECTIVES_PER_CASE + 1):
+            collectives.append(self.documented(
+                "cases", f"case-{c}-collective-{k}", "copkg:Collective",
+                f"collective {k} of case {c}", [
+                    ("copkg:hostedBy", org),
+                    ("copkg:hasForm", f"copkg:{rng.choice(FORMS)}"),
+                    ("copkg:localName", text(rng.choice(("club", "network", "centre")))),
+                    ("copkg:topic", text(" ".join(rng.sample(WORDS, 3)))),
+                    ("copkg:facilitatedBy", rng.choice(self.positions)),
+                ], finding=False))
+        for e in range(1, EVENTS_PER_CASE + 1):
+            self.documented("cases", f"case-{c}-event-{e}", "copkg:Event",
+                            f"event {e} of case {c}", [
+                                ("copkg:eventType", f"copkg:{rng.choice(EVENT_TYPES)}"),
+                                ("copkg:date", typed(rng.randint(year - 6, year - 1), "gYear")),
+                                ("copkg:eventOf", org),
+                                ("copkg:affects", rng.choice(collectives)),
+                            ])
+        self.documented("cases", f"case-{c}-members", "copkg:Quantity",
+                        f"members of collective 1 of case {c}", [
+                            ("copkg:quantityOf", text("members")),
+                            ("copkg:quantityAbout", collectives[0]),
+                            ("copkg:value", typed(rng.randint(5, 80), "integer")),
+                            ("copkg:approximate", typed("true", "boolean")),
+                            ("copkg:atDate", typed(year - 2, "gYear")),
+                            ("copkg:inCase", case),
+                        ], quotes=1)
+        self.documented("study", f"case-{c}-interviews", "copkg:InterviewSet",
+                        f"interviewees of case {c}", [
+                            ("copkg:inCase", case),
+                            ("copkg:inStage", self.iri("stage-1")),
+                            ("copkg:interviewCount",
+                             typed(rng.randint(3, 20), "nonNegativeInteger")),
+                            ("copkg:intervieweePosition", rng.choice(self.positions)),
+                        ], quotes=1)
         for role in ROLES:
-            en = self.documented(ns[f"case-{c}-{role}"], COPKG.RoleEnactment,
-                                 f"{role} in case {c}", finding=True)
             realised = rng.random() < 0.3
-            self.add(en, COPKG.enactedRole, J04[role])
-            self.add(en, COPKG.inCase, case)
-            self.add(en, COPKG.inContext, context)
-            self.add(en, COPKG.towards, rng.choice(collectives))
-            self.add(en, COPKG.riskRealised, Literal(realised))
+            pairs: list[tuple[str, Objects]] = [
+                ("copkg:enactedRole", f"j04:{role}"),
+                ("copkg:enactedBy", rng.choice(self.positions)),
+                ("copkg:inCase", case),
+                ("copkg:inContext", context),
+                ("copkg:towards", rng.choice(collectives)),
+                ("copkg:riskRealised", "true" if realised else "false"),
+            ]
             if realised:
-                self.add(en, COPKG.realisedRisk, J04[RISKS[role]])
+                pairs.append(("copkg:realisedRisk", f"j04:{RISKS[role]}"))
+            self.documented("enactments", f"case-{c}-{role}", "copkg:RoleEnactment",
+                            f"{role} in case {c}", pairs)
+
+    def theme(self, f: int) -> None:
+        rng = self.rng
+        role = rng.choice(ROLES)
+        pairs: list[tuple[str, Objects]] = [
+            ("copkg:theme", {f"copkg:{t}" for t in rng.sample(THEMES, rng.choice((1, 2)))}),
+            ("copkg:concernsRole", f"j04:{role}"),
+        ]
+        if rng.random() < 0.4:
+            pairs.append(("copkg:concernsRisk", f"j04:{RISKS[role]}"))
+        if rng.random() < 0.5:
+            pairs.append(("copkg:inCase", self.iri(f"case-{rng.randint(1, CASES_PER_STUDY)}")))
+        self.documented("themes", f"themes-{f}", "copkg:ThematicFinding", f"theme finding {f}",
+                        pairs)
+
+    def cross_study_relation(self) -> None:
+        """How a finding of this study bears on one of the previous synthetic study."""
+        if self.index == 0:
+            return
+        previous = f"<{ID}{study_id(self.index - 1)}/themes-1>"
+        self.documented("themes", "link-1", "copkg:CrossStudyRelation",
+                        f"theme finding 1 of study {self.index} and of study {self.index - 1}", [
+                            ("copkg:subjectFinding", self.iri("themes-1")),
+                            ("copkg:objectFinding", previous),
+                            ("copkg:relationType", f"cito:{self.rng.choice(RELATIONS)}"),
+                        ])
+
+    def reference(self, w: int) -> None:
+        rng = self.rng
+        year = rng.randint(1970, 2003)
+        author = f"{rng.choice(WORDS).capitalize()}, {chr(65 + rng.randint(0, 25))}."
+        work = self.iri(f"ref-{w}")
+        self.documented("references", f"ref-{w}", {"copkg:CitedWork", "fabio:JournalArticle"},
+                        f"{author.split(',')[0]} ({year})", [
+                            ("dcterms:bibliographicCitation",
+                             text(f"{author} {year} {sentence(rng, 6)}")),
+                            ("dcterms:creator", text(author)),
+                            ("dcterms:issued", typed(year, "gYear")),
+                            ("dcterms:title", text(sentence(rng, 6), "en")),
+                        ], finding=False, quotes=1)
+        cited = self.quote("references", voice="CitedVoice", **{"copkg:citedWork": work})
+        self.block("references", self.iri(f"references-{w}"), [
+            ("a", "copkg:CitationFinding"),
+            ("rdfs:label", text(f"Cites reference {w}", "en")),
+            ("cito:hasCitationCharacterization", f"cito:{rng.choice(CITATIONS)}"),
+            ("cito:hasCitedEntity", work),
+            ("cito:hasCitingEntity", self.iri("study")),
+            ("copkg:hasEvidence", [cited, *self.evidence("references", 1)]),
+            ("copkg:reportedIn", self.iri("study")),
+            ("copkg:statement", text(sentence(rng, 20))),
+            ("copkg:voice", "copkg:AuthorVoice"),
+        ])
 
 
-def study_graph(index: int, seed: int = 0) -> tuple[str, Graph]:
-    """The id and graph of synthetic study number `index`."""
-    study_id = f"synthetic-{index:05d}"
+def _prefixes(sid: str) -> str:
+    lines = [f"PREFIX {p}: <{ns}>" for p, ns in sorted(PREFIXES.items())]
+    lines.insert(0, f"PREFIX s: <{ID}{sid}/>")
+    return "\n".join(lines) + "\n\n"
+
+
+def study_id(index: int) -> str:
+    return f"synthetic-{index:05d}"
+
+
+def study_files(index: int, seed: int = 0) -> tuple[str, dict[str, str]]:
+    """The id of synthetic study number `index` and its bundle (file stem -> Turtle)."""
+    sid = study_id(index)
     rng = random.Random(f"{seed}-{index}")
-    return study_id, StudyWriter(study_id, rng).write()
+    return sid, StudyWriter(sid, index, rng).write()
 
 
-def write_corpus(target: Path, n: int, seed: int = 0) -> list[Path]:
-    """Write n study bundles as data/studies/<id>/study.ttl under target."""
-    paths = []
-    for i in range(n):
-        study_id, graph = study_graph(i, seed)
-        folder = target / study_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "study.ttl"
-        graph.serialize(path, format="turtle")
-        paths.append(path)
-    return paths
+def write_study(target: Path, index: int, seed: int = 0) -> Path:
+    """Write study `index` as target/<id>/*.ttl; return its folder."""
+    sid, files = study_files(index, seed)
+    folder = target / sid
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, turtle in files.items():
+        (folder / f"{name}.ttl").write_text(turtle, encoding="utf-8")
+    return folder
+
+
+def write_corpus(target: Path, n: int, seed: int = 0, start: int = 0) -> list[Path]:
+    """Write studies start .. start+n-1 as data/studies/<id>/ folders under target."""
+    return [write_study(target, i, seed) for i in range(start, start + n)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", type=Path, help="folder to write study bundles into")
     parser.add_argument("-n", type=int, default=10)
+    parser.add_argument("--start", type=int, default=0, help="index of the first study")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    paths = write_corpus(args.target, args.n, args.seed)
+    paths = write_corpus(args.target, args.n, args.seed, args.start)
     print(f"wrote {len(paths)} studies under {args.target}")
 
 

@@ -1,0 +1,545 @@
+"""Benchmarks of copkg at N synthetic studies: build, add, query latency and HTTP throughput.
+
+For each N the harness writes a project (the ontology, rules, queries, the Josserand (2004)
+bundle and N synthetic bundles, see synthetic.py) under a work folder and measures, each in a
+child process so that peak memory is the step's own:
+
+- build: wall time, peak memory (the process tree's summed RSS, sampled, and ru_maxrss) and the
+  manifest's step timings (load / infer / validate / export), then a rebuild of the same sources;
+- add: `copkg add` of study N into the corpus (copkg.studies.add when it exists);
+- latency: median and p95 of every named query (queries/*.rq, default parameters) and of one
+  resource's page data (pages.read_resource) and page (GET /id/... .json) on the embedded store;
+- HTTP: throughput and latency percentiles of `copkg serve` and of `oxigraph serve-read-only`
+  holding the same dataset, under the same concurrent load (threads of keep-alive
+  connections, loopback only, bounded in time and count), on ad-hoc SPARQL and on the named
+  queries, and their ratios.
+
+    python benchmarks/run.py --sizes 10,100,1000 --out benchmarks/results.json
+    python benchmarks/run.py --sizes 2 --quick          # seconds: proves the harness works
+
+Results are printed as Markdown tables and written as JSON (--out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import synthetic  # noqa: E402
+
+JOSSERAND = "josserand2004"
+PROJECT_DIRS = ("ontology", "rules", "queries")
+
+#: Ad-hoc SPARQL sent to both servers: a lookup, a join, a count, an ASK.
+ADHOC = {
+    "cases": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT ?case ?label WHERE { ?case a copkg:Case ; rdfs:label ?label } ORDER BY ?case LIMIT 50""",
+    "study-quotes": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+SELECT ?quote ?page WHERE {
+  ?quote copkg:quotedIn <https://w3id.org/copkg/id/synthetic-00001/study> ; copkg:page ?page }
+ORDER BY ?page ?quote""",
+    "describe-role": """SELECT ?p ?o WHERE {
+  <https://w3id.org/copkg/id/josserand2004/facilitation> ?p ?o }""",
+    "count-realised": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+SELECT (COUNT(*) AS ?n) WHERE { ?e copkg:riskRealised true }""",
+}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    low = int(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = round(int(line.split()[1]) / 1024 / 1024, 1)
+    versions = {"python": platform.python_version()}
+    for name in ("pyoxigraph", "rdflib", "pyshacl", "flask", "gunicorn", "copkg"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["oxigraph", "--version"], capture_output=True, text=True, timeout=10)
+        versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
+    return {"nproc": os.cpu_count(), "memory_gib": memory, "cpu": cpu,
+            "platform": platform.platform(), "versions": versions}
+
+
+def make_project(target: Path, n: int, seed: int = 0) -> Path:
+    """A project with the sources of this repository, the Josserand bundle and n studies."""
+    if target.exists():
+        shutil.rmtree(target)
+    for name in PROJECT_DIRS:
+        shutil.copytree(REPO / name, target / name)
+    studies = target / "data" / "studies"
+    studies.mkdir(parents=True)
+    shutil.copytree(REPO / "data" / "studies" / JOSSERAND, studies / JOSSERAND)
+    synthetic.write_corpus(studies, n, seed)
+    return target
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None,
+              timeout: float = 3600) -> dict[str, Any]:
+    """Run `python run.py --child ...`, returning its JSON answer with wall time and peak
+    memory (the summed RSS of the process and its children, sampled every 50 ms, and the
+    largest ru_maxrss)."""
+    import psutil
+
+    start = time.perf_counter()
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as answer:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--child", *args,
+             "--answer", answer.name],
+            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        )
+        peak, usage, status = 0, None, None
+        watched = psutil.Process(process.pid)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            with contextlib.suppress(psutil.Error):
+                total = 0
+                for proc in [watched, *watched.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += proc.memory_info().rss
+                peak = max(peak, total)
+            if time.perf_counter() - start > timeout:
+                process.kill()
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        text = Path(answer.name).read_text() or "{}"
+    result = json.loads(text) if text.strip() else {"ok": False}
+    result.update(wall_s=round(wall, 3), peak_rss_mib=round(peak / 2**20, 1),
+                  maxrss_mib=round(usage.ru_maxrss / 1024, 1), returncode=process.returncode)
+    return result
+
+
+# -- child tasks -------------------------------------------------------------------------------
+
+
+def child_build(root: Path) -> dict[str, Any]:
+    from copkg.config import Settings
+    from copkg.errors import CopkgError
+    from copkg.pipeline import build
+
+    settings = Settings.load(root, environ={})
+    try:
+        manifest = build(settings)
+    except CopkgError as exc:
+        return {"ok": False, "error": exc.message, "problems": [str(p) for p in exc.problems][:5]}
+    return {"ok": True, "timings": manifest.timings, "quads": manifest.quads,
+            "graphs": len(manifest.graphs)}
+
+
+def child_add(root: Path, index: int) -> dict[str, Any]:
+    """`copkg add` of synthetic study `index` (written to a folder outside the corpus)."""
+    try:
+        from copkg import studies
+    except ImportError:
+        studies = None  # type: ignore[assignment]
+    add = getattr(studies, "add", None)
+    if add is None:
+        return {"ok": False, "missing": "copkg.studies.add does not exist yet"}
+    from copkg.config import Settings
+
+    settings = Settings.load(root, environ={})
+    outside = Path(tempfile.mkdtemp(prefix="copkg-add-"))
+    folder = synthetic.write_study(outside, index)
+    start = time.perf_counter()
+    try:
+        outcome = add(settings, folder)
+    except Exception as exc:  # noqa: BLE001 - report, whatever the interface turns out to be
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    timings = getattr(outcome, "timings", None) or getattr(
+        getattr(outcome, "manifest", None), "timings", None)
+    return {"ok": True, "seconds": round(seconds, 3), "timings": timings}
+
+
+def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2
+           ) -> dict[str, Any]:
+    for _ in range(warmup):
+        result = call()
+    times: list[float] = []
+    deadline = time.perf_counter() + budget
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - start) * 1000)
+    size = len(result) if hasattr(result, "__len__") else None
+    return {"median_ms": round(statistics.median(times), 2),
+            "p95_ms": round(percentile(times, 95), 2), "runs": len(times), "size": size}
+
+
+def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
+    """Named queries and a resource page on the build's store, in process."""
+    from rdflib import URIRef
+
+    from copkg.config import Settings
+    from copkg.named_queries import load_named_queries, run
+    from copkg.pipeline import load_build
+    from copkg.web import create_app
+    from copkg.web.pages import read_resource
+
+    settings = Settings.load(root, environ={})
+    store = load_build(settings, rebuild="never", timeout=60, max_rows=10000)
+    out: dict[str, Any] = {"queries": {}}
+    for name, query in sorted(load_named_queries(settings.queries_dir).items()):
+        out["queries"][name] = _timed(lambda q=query: run(store, q, {}), repeats, budget)
+    app = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1})
+    resource = URIRef(f"https://w3id.org/copkg/id/{synthetic.study_id(1)}/case-1")
+    role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
+    with app.app_context():
+        out["resource_data"] = _timed(lambda: read_resource(store, resource).properties,
+                                      repeats * 5, budget)
+        out["role_data"] = _timed(lambda: read_resource(store, role).properties, repeats, budget)
+    client = app.test_client()
+    path = f"/id/{synthetic.study_id(1)}/case-1.json"
+
+    def page() -> bytes:
+        response = client.get(path)
+        assert response.status_code == 200, response.status_code
+        return response.data
+
+    out["resource_page"] = _timed(page, repeats * 5, budget)
+    return out
+
+
+# -- HTTP load -----------------------------------------------------------------------------------
+
+
+def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
+         seconds: float, max_requests: int) -> dict[str, Any]:
+    """Send the requests round-robin from `threads` keep-alive connections for `seconds`
+    (at most max_requests in all); throughput and latency percentiles."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    counter = iter(range(max_requests))
+    deadline = time.perf_counter() + seconds
+
+    def worker(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = offset
+        mine: list[float] = []
+        while time.perf_counter() < deadline:
+            try:
+                next(counter)
+            except StopIteration:
+                break
+            method, path, headers = requests_[i % len(requests_)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                conn.request(method, path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            mine.append((time.perf_counter() - start) * 1000)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies), "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p95_ms": round(percentile(latencies, 95), 2),
+        "p99_ms": round(percentile(latencies, 99), 2), "statuses": statuses,
+        "errors": len(errors),
+    }
+
+
+def wait_for(port: int, path: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"no server on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subprocess.Popen]:
+    """A server process (its own process group), stopped on exit."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(port, path)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def named_query_texts(root: Path) -> dict[str, str]:
+    """Each named query with its default parameters bound, as copkg runs it."""
+    from copkg.named_queries import bind, load_named_queries
+    from copkg.store.embedded import _terms_as_sparql
+    from copkg.store.scan import bind_values
+
+    texts = {}
+    for name, query in sorted(load_named_queries(root / "queries").items()):
+        bindings = bind(query, {})
+        text = query.text
+        texts[name] = bind_values(text, _terms_as_sparql(bindings)) if bindings else text
+    return texts
+
+
+def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requests: int
+               ) -> dict[str, Any]:
+    """copkg serve and oxigraph serve-read-only on the same data, under the same load."""
+    build = root / "build"
+    oxi_dir = work / "oxigraph-store"
+    shutil.rmtree(oxi_dir, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(["oxigraph", "load", "--location", str(oxi_dir), "--file",
+                    str(build / "copkg.nq")], check=True, capture_output=True)
+    oxi_load = time.perf_counter() - start
+    sparql_json = {"Accept": "application/sparql-results+json"}
+    copkg_port, oxi_port = free_port(), free_port()
+    adhoc_copkg = [("GET", "/sparql?" + urllib.parse.urlencode({"query": q}), sparql_json)
+                   for q in ADHOC.values()]
+    adhoc_oxi = [("GET", "/query?" + urllib.parse.urlencode({"query": q}), sparql_json)
+                 for q in ADHOC.values()]
+    texts = named_query_texts(root)
+    named_copkg = [("GET", f"/api/queries/{name}", {"Accept": "application/sparql-results+json"})
+                   for name in texts]
+    named_oxi_requests = [("GET", "/query?" + urllib.parse.urlencode({"query": text}),
+                           sparql_json) for text in texts.values()]
+    results: dict[str, Any] = {"oxigraph_load_s": round(oxi_load, 2), "threads": threads}
+    env_root = ["--root", str(root)]
+    copkg_cmd = [sys.executable, "-m", "copkg.cli", "serve", "--port", str(copkg_port),
+                 *env_root]
+    oxi_cmd = ["oxigraph", "serve-read-only", "--location", str(oxi_dir), "--bind",
+               f"127.0.0.1:{oxi_port}", "--union-default-graph"]
+    kwargs = {"threads": threads, "seconds": seconds, "max_requests": max_requests}
+    with server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"):
+        load(copkg_port, adhoc_copkg + named_copkg, threads=1, seconds=seconds,
+             max_requests=2 * len(adhoc_copkg + named_copkg))  # warm-up
+        results["copkg_adhoc"] = load(copkg_port, adhoc_copkg, **kwargs)
+        results["copkg_named"] = load(copkg_port, named_copkg, **kwargs)
+    with server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
+        load(oxi_port, adhoc_oxi + named_oxi_requests, threads=1, seconds=seconds,
+             max_requests=2 * len(adhoc_oxi + named_oxi_requests))
+        results["oxigraph_adhoc"] = load(oxi_port, adhoc_oxi, **kwargs)
+        results["oxigraph_named"] = load(oxi_port, named_oxi_requests, **kwargs)
+    for kind in ("adhoc", "named"):
+        ours, theirs = results[f"copkg_{kind}"]["rps"], results[f"oxigraph_{kind}"]["rps"]
+        results[f"ratio_{kind}"] = round(ours / theirs, 2) if theirs else None
+    return results
+
+
+# -- one size ----------------------------------------------------------------------------------
+
+
+def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    root = make_project(work / f"n{n}" / "project", n, args.seed)
+    out: dict[str, Any] = {"n": n}
+    print(f"== N={n}: project at {root}", flush=True)
+    out["build"] = run_child(["build", "--root", str(root)])
+    print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
+    if not out["build"].get("ok"):
+        return out
+    out["rebuild"] = run_child(["build", "--root", str(root)])
+    print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
+    out["latency"] = run_child(["latency", "--root", str(root), "--repeats", str(args.repeats),
+                                "--budget", str(args.budget)])
+    print("   latency done", flush=True)
+    if not args.no_http:
+        try:
+            out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
+                                     seconds=args.seconds, max_requests=args.max_requests)
+        except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+            out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
+              flush=True)
+    if not args.no_add:
+        out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
+        print(f"   add {out['add']}", flush=True)
+    return out
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = []
+    m = report["machine"]
+    lines += [f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB; "
+              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), ""]
+    lines += ["| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s "
+              "| add s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["sizes"]:
+        b = r["build"]
+        t = b.get("timings", {})
+        add = r.get("add", {})
+        add_s = add.get("seconds") if add.get("ok") else ("missing" if add.get("missing")
+                                                          else add.get("error", "-"))
+        lines.append(
+            f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} | {t.get('load', '-')} | "
+            f"{t.get('infer', '-')} | {t.get('validate', '-')} | {t.get('export', '-')} | "
+            f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |")
+    lines += ["", "Latency on the embedded store (median / p95 ms):", ""]
+    names = sorted({q for r in report["sizes"] for q in r.get("latency", {}).get("queries", {})})
+    lines += ["| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
+              "|---|" + "---|" * len(report["sizes"])]
+    rows = [(name, lambda r, name=name: r.get("latency", {}).get("queries", {}).get(name))
+            for name in names]
+    rows += [(label, lambda r, key=key: r.get("latency", {}).get(key)) for label, key in (
+        ("resource page data (read_resource)", "resource_data"),
+        ("role page data (read_resource)", "role_data"),
+        ("resource page GET .json (test client)", "resource_page"))]
+    for label, get in rows:
+        cells = []
+        for r in report["sizes"]:
+            v = get(r)
+            cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "HTTP (requests/s, p50 / p95 / p99 ms):", "",
+              "| N | workload | copkg serve | oxigraph serve | ratio |", "|---|---|---|---|---|"]
+    for r in report["sizes"]:
+        h = r.get("http")
+        if not h or "error" in h:
+            continue
+        for kind in ("adhoc", "named"):
+            c, o = h[f"copkg_{kind}"], h[f"oxigraph_{kind}"]
+            lines.append(
+                f"| {r['n']} | {kind} | {c['rps']} ({c['p50_ms']} / {c['p95_ms']} / "
+                f"{c['p99_ms']}) | {o['rps']} ({o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']}) | "
+                f"{h[f'ratio_{kind}']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--quick", action="store_true",
+                        help="few repeats, one second of HTTP load a workload")
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--no-add", action="store_true")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=None, help="seconds a measured call")
+    parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--max-requests", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--answer", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        tasks = {
+            "build": lambda: child_build(args.root),
+            "add": lambda: child_add(args.root, args.index),
+            "latency": lambda: child_latency(args.root, args.repeats, args.budget),
+        }
+        args.answer.write_text(json.dumps(tasks[args.child]()))
+        return 0
+    args.repeats = args.repeats or (3 if args.quick else 20)
+    args.budget = args.budget or (1.0 if args.quick else 10.0)
+    args.seconds = args.seconds or (1.0 if args.quick else 10.0)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    work = args.work or Path(tempfile.mkdtemp(prefix="copkg-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"machine": machine(), "command": " ".join(sys.argv), "sizes": []}
+    try:
+        for n in sizes:
+            report["sizes"].append(bench_size(n, work, args))
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=2))
+    finally:
+        if not args.keep and args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(markdown(report))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+    ok = all(r["build"].get("ok") for r in report["sizes"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
