@@ -48,6 +48,15 @@ log = logging.getLogger(__name__)
 #: How long a new worker process may take to import and open the store.
 STARTUP_TIMEOUT = 60.0
 
+#: The data segment (heap) a query worker process may grow to, in bytes. A query can build
+#: strings that double at each step (nested CONCAT: 1 GiB after 30 BINDs, in a second or two)
+#: faster than the time limit stops it; past this bound its allocation fails and the worker
+#: dies or errs, alone, instead of the machine running out of memory.
+DEFAULT_MEMORY_LIMIT = 2 << 30
+
+#: The largest answer a worker hands to the web process (which holds it while it is sent).
+MAX_ANSWER_BYTES = 128 << 20
+
 
 @dataclass(frozen=True)
 class Job:
@@ -137,6 +146,25 @@ def timed_out(timeout: float) -> CopkgError:
         "simplify it (fewer joins, a LIMIT) or try again later",
         status=503,
         headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+def out_of_memory(limit: int | None, timeout: float) -> CopkgError:
+    bound = f" of {limit >> 20} MiB" if limit else ""
+    return CopkgError(
+        f"the query needed more memory than the limit{bound} and was stopped; "
+        "simplify it (fewer joins, shorter strings, a LIMIT)",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+def too_large(size: int) -> CopkgError:
+    return CopkgError(
+        f"the result is {size >> 20} MiB, more than the limit of {MAX_ANSWER_BYTES >> 20} MiB; "
+        "ask for fewer or shorter values (a LIMIT, SUBSTR)",
+        status=503,
+        headers={"Retry-After": "1"},
     )
 
 
@@ -322,13 +350,16 @@ class ProcessExecutor:
         workers: int = 2,
         max_rows: int | None = None,
         allowed_service_endpoints: Collection[str] = (),
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.timeout = timeout
+        self.memory_limit = memory_limit
         self._config = {
             "path": str(Path(path)),
             "timeout": timeout,
             "max_rows": max_rows,
             "allowed_service_endpoints": tuple(allowed_service_endpoints),
+            "memory_limit": memory_limit,
         }
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
@@ -381,6 +412,8 @@ class ProcessExecutor:
         except (EOFError, OSError, pickle.PickleError) as exc:
             log.error("query worker %s failed: %s", worker.process.pid, exc)
             self._retire(worker)
+            if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
+                raise out_of_memory(self.memory_limit, self.timeout) from exc
             raise CopkgError(
                 "the query worker stopped unexpectedly; try again",
                 status=503,
@@ -414,6 +447,7 @@ def worker_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     sock = socket.socket(fileno=int(sys.argv[1]))
     config = receive_message(sock)
+    limit_memory(config.get("memory_limit"))
     try:
         store = OxigraphStore.open_read_only(
             config["path"],
@@ -434,13 +468,29 @@ def worker_main() -> None:
             return
         try:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
+            if len(answer.body) > MAX_ANSWER_BYTES:
+                raise too_large(len(answer.body))
             reply: tuple[str, Any] = (
                 "ok",
                 (answer.kind, answer.media_type, answer.body, answer.count, answer.truncated),
             )
         except CopkgError as exc:
             reply = ("error", error_to_dict(exc))
+        except MemoryError:
+            reply = ("error", error_to_dict(out_of_memory(config.get("memory_limit"), 1)))
         except Exception as exc:  # a bug must not take the worker down silently
             log.exception("query failed")
             reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
         send_message(sock, reply)
+
+
+def limit_memory(limit: int | None) -> None:
+    """Bound this process's data segment (heap and anonymous mappings) to `limit` bytes."""
+    if not limit:
+        return
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
