@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rdflib.term import Node
 
-from copkg.errors import CopkgError
 from copkg.store.results import QueryResult
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ __all__ = ["QueryResult", "Store", "open_store"]
 
 @runtime_checkable
 class Store(Protocol):
-    """A dataset of named graphs that answers SPARQL; embedded or (later) remote."""
+    """A dataset of named graphs that answers SPARQL; embedded or remote."""
 
     def query(
         self,
@@ -44,8 +43,8 @@ class Store(Protocol):
 def open_store(settings: Settings) -> Store:
     """The store the settings point at: the build's on-disk store unless store_url names another.
 
-    `store_url` may be a directory of an on-disk pyoxigraph store or `memory:` for an empty
-    in-memory one; remote SPARQL endpoints (http(s) URLs) come with the remote store.
+    `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
+    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only.
     """
     from copkg.store.embedded import OxigraphStore
 
@@ -62,6 +61,8 @@ def open_store(settings: Settings) -> Store:
     if url == "memory:":
         return OxigraphStore(**options)
     if url.startswith(("http://", "https://")):
-        raise CopkgError(f"remote SPARQL stores are not supported yet: {url}", status=500)
+        from copkg.store.remote import SparqlEndpointStore
+
+        return SparqlEndpointStore(url, **options)
     path = Path(url.removeprefix("file://")).expanduser()
     return OxigraphStore.open_read_only(path, **options)
