@@ -21,6 +21,10 @@ from copkg.store.terms import quads_to_graph, triples_to_quads
 
 DATA_SUFFIXES = (".ttl",)
 
+#: A study folder holding this file is a draft (`copkg new-study`): builds skip it until
+#: `copkg add` checks it and removes the marker.
+DRAFT_MARKER = "DRAFT"
+
 
 @dataclass
 class Sources:
@@ -49,7 +53,7 @@ def sha256(path: Path) -> str:
 
 
 def source_files(settings: Settings) -> dict[str, list[Path]]:
-    """The named graphs of the build and the source files of each."""
+    """The named graphs of the build and the source files of each (draft studies left out)."""
     missing = [p for p in settings.ontology_files() if not p.is_file()]
     if missing:
         raise CopkgError(
@@ -59,6 +63,8 @@ def source_files(settings: Settings) -> dict[str, list[Path]]:
         )
     graphs = {str(ONTOLOGY_GRAPH): settings.ontology_files()}
     for folder in settings.study_dirs():
+        if (folder / DRAFT_MARKER).exists():
+            continue
         files = sorted(p for p in folder.iterdir() if p.suffix in DATA_SUFFIXES)
         if files:
             graphs[study_graph(folder.name)] = files
