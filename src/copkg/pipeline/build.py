@@ -86,6 +86,24 @@ def _build_lock(settings: Settings) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def locked(settings: Settings) -> Iterator[None]:
+    """Hold the build lock, with any swap cut short repaired first: for changes to the corpus
+    and the build that must not interleave with a build (`copkg add`)."""
+    with _build_lock(settings):
+        _recover(settings)
+        yield
+
+
+def build_state(settings: Settings) -> tuple[str, Manifest | None]:
+    """`"missing"` (no build), `"stale"` (a source changed since) or `"fresh"`, and the
+    manifest when there is a build."""
+    if not settings.build_dir.exists():
+        return "missing", None
+    manifest = Manifest.read(settings.build_dir)
+    return ("stale" if is_stale(settings, manifest) else "fresh"), manifest
+
+
 def _recover(settings: Settings) -> None:
     """Restore the previous build if a swap was cut short, and remove leftovers of killed builds."""
     parent, name = settings.build_dir.parent, settings.build_dir.name
