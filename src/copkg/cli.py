@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -50,6 +51,27 @@ def root_option(command: Callable[..., Any]) -> Callable[..., Any]:
             settings = Settings.load(root)
         except CopkgError as error:
             fail(error)
+        return command(settings=settings, **kwargs)
+
+    return wrapper
+
+
+def store_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--store URL` on a command: the settings' store_url (a SPARQL endpoint's query URL, a
+    store folder or `memory:`) instead of the build's store."""
+
+    @click.option(
+        "--store",
+        "store_url",
+        metavar="URL",
+        default=None,
+        help="Query this store instead of build/: a SPARQL endpoint's query URL (http(s)), "
+        "a store folder or memory: (default: COPKG_STORE_URL).",
+    )
+    @functools.wraps(command)
+    def wrapper(store_url: str | None, settings: Settings, **kwargs: Any) -> Any:
+        if store_url is not None:
+            settings = dataclasses.replace(settings, store_url=store_url)
         return command(settings=settings, **kwargs)
 
     return wrapper
@@ -120,6 +142,7 @@ _GRAPH_TYPES = {"table": "text/turtle", "json": "application/ld+json"}
     help="A value for the query's ?_NAME parameter (repeatable); IRIs may be prefixed names.",
 )
 @root_option
+@store_option
 def query(
     settings: Settings,
     file: Path | None,
@@ -127,9 +150,11 @@ def query(
     fmt: str,
     params: tuple[str, ...],
 ) -> None:
-    """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed."""
+    """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed,
+    or against the store given with --store (or COPKG_STORE_URL)."""
     from copkg.named_queries import parse_named_query, run
     from copkg.pipeline import load_build
+    from copkg.store import open_store
 
     if (file is None) == (expression is None):
         raise click.UsageError("give either a query FILE or -e 'SPARQL', not both")
@@ -147,7 +172,10 @@ def query(
             named = parse_named_query(file)
         else:
             named = parse_named_query(Path("<expression>.rq"), expression)
-        store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
+        if settings.store_url is not None:
+            store = open_store(settings)
+        else:
+            store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
         result = run(store, named, raw)
         output = render(result, fmt)
     except CopkgError as error:
@@ -214,6 +242,7 @@ def _cut(text: str, width: int) -> str:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="gunicorn workers (default: the web's)")
 @root_option
+@store_option
 def serve(settings: Settings, host: str, port: int, workers: int | None) -> None:
     """Serve the SPARQL endpoint, the named-query API and the pages (gunicorn)."""
     try:
@@ -224,6 +253,131 @@ def serve(settings: Settings, host: str, port: int, workers: int | None) -> None
         run_server(settings, host, port, workers)
     except CopkgError as error:
         fail(error)
+
+
+@main.command("new-study")
+@click.argument("study_id", metavar="ID")
+@root_option
+def new_study(settings: Settings, study_id: str) -> None:
+    """Scaffold data/studies/ID/: a commented Turtle template, marked as a draft (the build
+    skips it until `copkg add` takes it in)."""
+    from copkg.studies import new_study as scaffold
+
+    try:
+        folder = scaffold(settings, study_id)
+    except CopkgError as error:
+        fail(error)
+    shown = _relative(folder, settings.root)
+    click.echo(f"created {shown}/ (a draft: `copkg build` skips it)")
+    click.echo(f"  fill in {shown}/study.ttl: every value marked TODO")
+    click.echo(f"  check it:  copkg add --dry-run {shown}")
+    click.echo(f"  add it:    copkg add {shown}")
+    click.echo("  guide:     docs/adding-a-study.md")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--id", "study_id", metavar="ID", help="The study's ID (default: the folder in "
+              "data/studies/, else the namespace of the bundle's copkg:Study).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Run every check, change nothing.")
+@click.option("--skip-owl", is_flag=True, help="Leave out the HermiT consistency check (Java).")
+@click.option("--rebuild", is_flag=True, help="Rebuild the whole build instead of extending it.")
+@root_option
+def add(
+    settings: Settings,
+    path: Path,
+    study_id: str | None,
+    dry_run: bool,
+    skip_owl: bool,
+    rebuild: bool,
+) -> None:
+    """Check a study bundle (a folder of .ttl files, or one .ttl file) and add it to the corpus
+    (data/studies/ID/) and the build.
+
+    Checks: Turtle syntax, the IRIs it uses and describes, the SHACL shapes, OWL consistency
+    (HermiT). On any problem nothing is changed; exit 2 on syntax errors, 1 otherwise.
+    """
+    from copkg.studies import add_study
+
+    try:
+        outcome = add_study(
+            settings, path, study_id=study_id, skip_owl=skip_owl, rebuild=rebuild, dry_run=dry_run
+        )
+    except CopkgError as error:
+        fail(error)
+    report = outcome.report
+    bundle = report.bundle
+    click.echo(f"checked {path} as study {bundle.study_id}:")
+    for step, what in report.steps.items():
+        click.echo(f"  {step:<7} {what}")
+    for problem in report.warnings:
+        click.echo(f"warning: {problem}", err=True)
+    if bundle.ignored:
+        click.echo(f"not copied (not .ttl or notes): {', '.join(bundle.ignored)}", err=True)
+    if outcome.target is None or outcome.manifest is None:
+        click.echo(f"{outcome.how}; `copkg add {path}` adds it")
+        return
+    manifest = outcome.manifest
+    count = manifest.graphs.get(bundle.graph_name, 0)
+    click.echo(f"added study {bundle.study_id}: {_relative(outcome.target, settings.root)}/")
+    click.echo(f"  graph {bundle.graph_name} ({count} triples)")
+    seconds = sum(manifest.timings.values())
+    click.echo(f"  {outcome.how}: {manifest.quads} quads in {settings.build_dir} ({seconds:.2f}s)")
+    click.echo("  a running `copkg serve` shows it after a restart")
+
+
+@main.command()
+@click.option("--store", "store_url", required=True, metavar="URL",
+              help="The SPARQL endpoint's query URL.")  # fmt: skip
+@click.option("--update-url", metavar="URL", help="Its SPARQL Update URL.")
+@click.option("--graph-store-url", metavar="URL",
+              help="Its Graph Store Protocol URL (used when given: one PUT a graph).")  # fmt: skip
+@click.option("--prune", is_flag=True, help="Also drop the server's graphs the build lacks.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait a request.")
+@root_option
+def push(
+    settings: Settings,
+    store_url: str,
+    update_url: str | None,
+    graph_store_url: str | None,
+    prune: bool,
+    timeout: float,
+) -> None:
+    """Load the build into a SPARQL store, each named graph replaced whole (re-run safely),
+    and check the triple counts afterwards."""
+    from copkg.push import push as run_push
+    from copkg.store.remote import SparqlEndpointStore
+
+    def progress(graph: str, count: int) -> None:
+        click.echo(f"  {count:>8}  {graph}")
+
+    try:
+        target = SparqlEndpointStore(
+            store_url, update_url, graph_store_url, timeout=timeout, max_rows=None
+        )
+        click.echo(f"pushing {settings.build_dir} to {store_url}")
+        report = run_push(settings, target, prune=prune, progress=progress)
+    except CopkgError as error:
+        fail(error)
+    click.echo(
+        f"pushed {len(report.graphs)} graphs, {report.triples} triples ({report.method}); "
+        "the counts on the server match the build"
+    )
+    for graph in report.dropped:
+        click.echo(f"  dropped {graph} (not in the build)")
+    if report.others:
+        click.echo(
+            "the server has graphs the build lacks (--prune drops them): "
+            + ", ".join(report.others),
+            err=True,
+        )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,395 @@
+"""`copkg new-study` and `copkg add`: a draft the build skips, a good bundle added to the corpus
+and the build (incrementally, giving what a full build gives), and bad bundles refused with
+what and where, the corpus and the build left byte for byte as they were.
+
+One small corpus (the ontology, the rules, the queries and the Josserand bundle, whose roles
+every study points at) is built once; each test works on a copy of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from copkg.cli import main
+from copkg.config import Settings
+from copkg.namespaces import study_graph
+from copkg.pipeline import build, build_state
+from copkg.pipeline.steps import DRAFT_MARKER, source_files
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = "demo2000"
+DEMO_NS = f"https://w3id.org/copkg/id/{DEMO}/"
+
+
+def template(study_id: str = DEMO) -> str:
+    """The scaffold's study.ttl for `study_id`, placeholders still in."""
+    source = resources.files("copkg").joinpath("templates", "study", "study.ttl")
+    return source.read_text(encoding="utf-8").replace("{{ID}}", study_id)
+
+
+def fill(text: str) -> str:
+    """The template as a researcher might fill it: each TODO text kept as the value."""
+    text = text.replace('"TODO: ', '"')
+    return re.sub(r" *# TODO.*$", "", text, flags=re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built project with the Josserand bundle only (built once, copied by each test)."""
+    if not (ROOT / "data/studies/josserand2004/roles.ttl").is_file():
+        pytest.skip("the Josserand bundle (its roles) is not there")
+    root = tmp_path_factory.mktemp("corpus") / "project"
+    for name in ("ontology", "rules", "queries"):
+        shutil.copytree(ROOT / name, root / name)
+    shutil.copytree(ROOT / "data/studies/josserand2004", root / "data/studies/josserand2004")
+    build(Settings.load(root, environ={}))
+    return root
+
+
+@pytest.fixture
+def project(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(corpus, root, symlinks=True)
+    for name in ("COPKG_ROOT", "COPKG_BUILD_DIR", "COPKG_STORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(root)  # paths such as data/studies/ID are written from the project
+    return root
+
+
+def copkg(root: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--root", str(root)], catch_exceptions=False)
+
+
+def write_bundle(parent: Path, text: str, name: str = "bundle") -> Path:
+    folder = parent / name
+    folder.mkdir(parents=True)
+    (folder / "study.ttl").write_text(text, encoding="utf-8")
+    return folder
+
+
+def fingerprint(root: Path) -> dict[str, object]:
+    """Every file under data/studies (and the folder listing, hidden ones too), the build's
+    manifest and N-Quads, and what lies next to build/."""
+    studies = root / "data/studies"
+    return {
+        "files": {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(studies.rglob("*"))
+            if p.is_file()
+        },
+        "folders": sorted(p.name for p in studies.iterdir()),
+        "build": {
+            name: hashlib.sha256((root / "build" / name).read_bytes()).hexdigest()
+            for name in ("manifest.json", "copkg.nq")
+        },
+        "beside build": sorted(p.name for p in root.iterdir()),
+    }
+
+
+def manifest(root: Path) -> dict:
+    return json.loads((root / "build/manifest.json").read_text(encoding="utf-8"))
+
+
+# -- new-study -------------------------------------------------------------------------------
+
+
+def test_new_study_makes_a_draft_the_build_skips(project: Path) -> None:
+    result = copkg(project, "new-study", DEMO)
+    assert result.exit_code == 0, result.output
+    folder = project / "data/studies" / DEMO
+    assert (folder / DRAFT_MARKER).is_file()
+    assert f"https://w3id.org/copkg/id/{DEMO}/" in (folder / "study.ttl").read_text()
+    settings = Settings.load(project, environ={})
+    assert study_graph(DEMO) not in source_files(settings)
+    assert build_state(settings)[0] == "fresh", "a draft must not make the build stale"
+    assert "--dry-run" in result.output and "docs/adding-a-study.md" in result.output
+
+
+@pytest.mark.parametrize(
+    ("study_id", "words"),
+    [
+        ("../evil", "is a path"),
+        ("a/b", "is a path"),
+        ("Smith2010", "upper-case"),
+        ("smith_2010", "single hyphens"),
+        ("smith--2010", "single hyphens"),
+        ("inferred", "reserved"),
+        ("josserand2004", "exists already"),
+    ],
+)
+def test_new_study_refuses_unsafe_or_taken_ids(project: Path, study_id: str, words: str) -> None:
+    before = fingerprint(project)
+    result = copkg(project, "new-study", study_id)
+    assert result.exit_code != 0
+    assert words in result.output
+    assert fingerprint(project) == before
+    assert not (project / "evil").exists() and not (project / "data/evil").exists()
+
+
+def test_the_unfilled_template_parses_and_is_refused_for_its_placeholders(project: Path) -> None:
+    copkg(project, "new-study", DEMO)
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", f"data/studies/{DEMO}")
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        rf"data/studies/{DEMO}/study\.ttl:\d+: a TODO placeholder is left", result.output
+    )
+    assert "not added" in result.output and "nothing was changed" in result.output
+    assert fingerprint(project) == before
+
+
+# -- adding a good bundle ----------------------------------------------------------------------
+
+
+def test_a_filled_draft_is_added_in_place_and_queried_across_studies(project: Path) -> None:
+    copkg(project, "new-study", DEMO)
+    draft = project / "data/studies" / DEMO / "study.ttl"
+    draft.write_text(fill(draft.read_text()), encoding="utf-8")
+
+    dry = copkg(project, "add", "--dry-run", "--skip-owl", f"data/studies/{DEMO}")
+    assert dry.exit_code == 0, dry.output
+    assert (project / "data/studies" / DEMO / DRAFT_MARKER).exists(), "a dry run changes nothing"
+
+    result = copkg(project, "add", "--skip-owl", f"data/studies/{DEMO}")
+    assert result.exit_code == 0, result.output
+    assert "build extended" in result.output
+    assert not (project / "data/studies" / DEMO / DRAFT_MARKER).exists()
+    graphs = manifest(project)["graphs"]
+    assert graphs[study_graph(DEMO)] > 100
+
+    settings = Settings.load(project, environ={})
+    assert build_state(settings)[0] == "fresh", "the manifest must know the new files"
+    table = copkg(
+        project, "query", str(project / "queries/role-study-comparison.rq"), "--format", "csv"
+    )
+    assert table.exit_code == 0, table.output
+    rows = [line for line in table.output.splitlines() if f"{DEMO_NS}study" in line]
+    assert any("/facilitation," in row and "risk realised" in row for row in rows), rows
+
+
+def test_an_outside_bundle_is_copied_in_and_the_build_equals_a_full_build(
+    project: Path, tmp_path: Path
+) -> None:
+    bundle = write_bundle(tmp_path, fill(template()))
+    (bundle / "notes.md").write_text("where the quotes come from\n", encoding="utf-8")
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 0, result.output
+    placed = project / "data/studies" / DEMO
+    assert sorted(p.name for p in placed.iterdir()) == ["notes.md", "study.ttl"]
+    assert (placed / "study.ttl").read_bytes() == (bundle / "study.ttl").read_bytes()
+    assert not [p for p in (project / "data/studies").iterdir() if p.name.startswith(".")]
+
+    again = tmp_path / "again"
+    shutil.copytree(project, again)
+    shutil.rmtree(again / "build")
+    build(Settings.load(again, environ={}))
+    for name in ("copkg.nq", "copkg.trig"):
+        assert (project / "build" / name).read_bytes() == (again / "build" / name).read_bytes()
+    assert manifest(project)["graphs"] == manifest(again)["graphs"]
+    assert manifest(project)["sources"] == manifest(again)["sources"]
+
+
+def test_a_single_file_is_a_bundle_and_its_id_comes_from_its_study_record(
+    project: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "smith.ttl"
+    path.write_text(fill(template("smith2010")), encoding="utf-8")
+    result = copkg(project, "add", "--skip-owl", str(path))
+    assert result.exit_code == 0, result.output
+    assert (project / "data/studies/smith2010/smith.ttl").is_file()
+    assert study_graph("smith2010") in manifest(project)["graphs"]
+
+
+def test_a_stale_build_is_rebuilt_with_the_study(project: Path, tmp_path: Path) -> None:
+    study = project / "data/studies/josserand2004/study.ttl"
+    study.write_text(study.read_text() + "\n# an edit since the build\n", encoding="utf-8")
+    result = copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template()))))
+    assert result.exit_code == 0, result.output
+    assert "build rebuilt (stale)" in result.output
+    assert build_state(Settings.load(project, environ={}))[0] == "fresh"
+
+
+@pytest.mark.java
+def test_hermit_checks_the_bundle_with_what_it_links_to(project: Path, tmp_path: Path) -> None:
+    result = copkg(project, "add", "--dry-run", str(write_bundle(tmp_path, fill(template()))))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"owl\s+consistent", result.output)
+
+
+@pytest.mark.java
+def test_an_inconsistent_bundle_is_refused_by_hermit(project: Path, tmp_path: Path) -> None:
+    text = fill(template()).replace(
+        '    copkg:sector "its sector',
+        "    copkg:eventType copkg:Reorganisation ;\n" + '    copkg:sector "its sector',
+    )
+    before = fingerprint(project)
+    result = copkg(project, "add", str(write_bundle(tmp_path, text)))
+    assert result.exit_code == 1, result.output
+    assert "HermiT" in result.output and "disjoint" in result.output
+    assert fingerprint(project) == before
+
+
+def test_without_java_add_says_so_and_stops_unless_told_to_skip(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("JAVA", "JAVA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))
+    bundle = write_bundle(tmp_path, fill(template()))
+    before = fingerprint(project)
+    result = copkg(project, "add", str(bundle))
+    assert result.exit_code == 1
+    assert "Java" in result.output and "--skip-owl" in result.output
+    assert fingerprint(project) == before
+    assert copkg(project, "add", "--skip-owl", str(bundle)).exit_code == 0
+
+
+def test_a_failure_while_swapping_the_build_takes_the_study_out_again(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copkg.pipeline.extend as extend
+
+    def broken(new: Path, build_dir: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(extend, "_swap_in", broken)
+    before = fingerprint(project)
+    with pytest.raises(OSError, match="disk full"):
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template()))))
+    assert fingerprint(project) == before
+
+
+# -- bad bundles ---------------------------------------------------------------------------------
+
+Edit = Callable[[str], str]
+
+
+def _replace(old: str, new: str) -> Edit:
+    def edit(text: str) -> str:
+        assert old in text, f"the template no longer has {old!r}"
+        return text.replace(old, new, 1)
+
+    return edit
+
+
+def _append(extra: str) -> Edit:
+    return lambda text: text + "\n" + extra + "\n"
+
+
+BAD = {
+    "broken Turtle": (
+        _replace("    copkg:hasCase :case-1 ;\n.", "    copkg:hasCase :case-1 ;\n"),
+        2,
+        r"study\.ttl:\d+:",
+    ),
+    "SHACL violation (page outside the study)": (
+        _replace('copkg:page "9"^^xsd:positiveInteger', 'copkg:page "99"^^xsd:positiveInteger'),
+        1,
+        r"study\.ttl:\d+: Violation copsh:QuotePageRangeShape",
+    ),
+    "SHACL violation through a link (risk of another role)": (
+        _replace("copkg:realisedRisk j04:imposed-topic", "copkg:realisedRisk j04:obligation"),
+        1,
+        r"Violation copsh:EnactmentRealisedRiskShape",
+    ),
+    "undeclared copkg term": (
+        _replace("copkg:controlMode copkg:OutputControl", "copkg:controlMode copkg:OutputContrl"),
+        1,
+        r"study\.ttl:\d+: copkg:OutputContrl: not a term of the copkg ontology",
+    ),
+    "another study's resource described": (
+        _append('j04:facilitation rdfs:comment "also a role of ours"@en .'),
+        1,
+        r"study\.ttl:\d+: j04:facilitation: this resource belongs to study josserand2004",
+    ),
+    "another study's IRI no bundle defines": (
+        _replace("copkg:onFactor j04:decentralization", "copkg:onFactor j04:decentralisation"),
+        1,
+        r"study\.ttl:\d+: j04:decentralisation: no study bundle describes it \(study "
+        r"josserand2004 has no such resource\)",
+    ),
+    "a study that is not in the corpus": (
+        _append(
+            "PREFIX ws: <https://w3id.org/copkg/id/nowhere2001/>\n:finding-1 copkg:inCase ws:case ."
+        ),
+        1,
+        r"no study bundle describes it \(there is no study nowhere2001 in the corpus\)",
+    ),
+    "own IRI used but not described": (
+        _replace("copkg:enactedBy :position-1", "copkg:enactedBy :positon-1"),
+        1,
+        r"study\.ttl:\d+: :positon-1: used but not described",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_bundle_is_refused_and_nothing_changes(
+    project: Path, tmp_path: Path, case: str
+) -> None:
+    edit, code, expected = BAD[case]
+    bundle = write_bundle(tmp_path, edit(fill(template())))
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == code, result.output
+    assert re.search(expected, result.output), result.output
+    assert fingerprint(project) == before
+
+
+def test_an_id_that_exists_is_refused(project: Path, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path, fill(template("josserand2004")))
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 1, result.output
+    assert "study josserand2004 exists already" in result.output
+    assert fingerprint(project) == before
+
+
+@pytest.mark.parametrize("study_id", ["../evil", "../../etc", "data/studies/evil"])
+def test_an_id_with_a_path_is_refused(project: Path, tmp_path: Path, study_id: str) -> None:
+    bundle = write_bundle(tmp_path, fill(template()))
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", "--id", study_id, str(bundle))
+    assert result.exit_code == 2, result.output
+    assert "is not a valid study ID: it is a path" in result.output
+    assert fingerprint(project) == before
+    assert not (project / "data/evil").exists() and not (tmp_path / "evil").exists()
+
+
+def test_a_namespace_with_dots_is_refused(project: Path, tmp_path: Path) -> None:
+    text = fill(template()).replace(DEMO_NS, "https://w3id.org/copkg/id/../evil/")
+    bundle = write_bundle(tmp_path, text, name="evil")
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 2, result.output
+    assert "not a valid study ID" in result.output or "cannot tell which study" in result.output
+    assert fingerprint(project) == before
+
+
+def test_a_resource_another_bundle_describes_is_refused(project: Path, tmp_path: Path) -> None:
+    shared = "<http://example.org/acme> a <http://xmlns.com/foaf/0.1/Organization> ."
+    first = write_bundle(tmp_path, fill(template("first2001")) + shared + "\n", name="first")
+    assert copkg(project, "add", "--skip-owl", str(first)).exit_code == 0
+    second = write_bundle(tmp_path, fill(template("second2002")) + shared + "\n", name="second")
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(second))
+    assert result.exit_code == 1, result.output
+    assert "<http://example.org/acme>: already described by study first2001" in result.output
+    assert fingerprint(project) == before
+
+
+def test_a_bundle_with_other_rdf_files_is_refused(project: Path, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path, fill(template()))
+    (bundle / "extra.nt").write_text("", encoding="utf-8")
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 2
+    assert "extra.nt: only .ttl files are read by the build" in result.output
