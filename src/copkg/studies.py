@@ -10,13 +10,15 @@ its own namespace https://w3id.org/copkg/id/ID/.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -266,11 +268,25 @@ def read_bundle(
             problems.extend(exc.problems or [Problem(exc.message, file=str(file.path))])
     if problems:
         raise CopkgError(f"{path}: the bundle is not valid Turtle", status=400, problems=problems)
-    graph = quads_to_graph(quads)
+    with _quiet_literals():
+        graph = quads_to_graph(quads)
     chosen = _choose_id(path, graph, study_id, in_place)
     name = ox.NamedNode(study_graph(chosen))
     quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
     return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored)
+
+
+@contextlib.contextmanager
+def _quiet_literals() -> Iterator[None]:
+    """Keep rdflib from logging a traceback for each ill-typed literal ("33O" as a page): the
+    SHACL shapes report those, with file and line."""
+    log = logging.getLogger("rdflib.term")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def study_of(node: Any) -> str | None:
@@ -592,7 +608,7 @@ def shacl_problems(
     mine = {prefixed(s): s for s in bundle.subjects() if isinstance(s, URIRef)}
     linked = {prefixed(URIRef(r)) for r in refs}
     kept = [r for r in after.results if r.focus in mine or r.focus.startswith("[]")]
-    about_links = [r for r in after.results if r.focus in linked]
+    about_links = [r for r in after.results if r.focus in linked and r.focus not in mine]
     if about_links:
         before = set(validation.validate(neighbourhood, shapes, corpus.ontology).results)
         kept += [r for r in about_links if r not in before]
