@@ -351,3 +351,57 @@ def test_a_push_cut_short_is_never_reported_as_done(built: Settings) -> None:
     assert "run `copkg push` again" in result.output
     assert "match the build" not in result.output
     assert not any(line.startswith("pushed ") for line in result.output.splitlines())
+
+
+class _NeedsBasicAuth(http.server.BaseHTTPRequestHandler):
+    """Answers queries and graph PUTs only with the user `copkg`, password `secret`."""
+
+    expected = "Basic Y29wa2c6c2VjcmV0"  # base64 of copkg:secret
+
+    def _allowed(self) -> bool:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Authorization") == self.expected:
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="copkg"')
+        self.end_headers()
+        return False
+
+    def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+        if self._allowed():
+            self.send_response(204)
+            self.end_headers()
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self._allowed():
+            body = b'{"head": {}, "boolean": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_http_basic_authentication_is_sent_when_given() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NeedsBasicAuth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    triple = [(URIRef("http://example.org/a"), URIRef("http://example.org/b"),
+               URIRef("http://example.org/c"))]  # fmt: skip
+    try:
+        anonymous = SparqlEndpointStore(url + "/query", graph_store_url=url + "/store")
+        with pytest.raises(CopkgError, match=r"refused access \(HTTP 401\)"):
+            anonymous.query("ASK {}", default_graphs=[])
+        with pytest.raises(CopkgError, match=r"refused access \(HTTP 401\)"):
+            anonymous.replace_graph("http://example.org/g", triple)
+        known = SparqlEndpointStore(
+            url + "/query", graph_store_url=url + "/store", auth=("copkg", "secret")
+        )
+        assert known.query("ASK {}", default_graphs=[]).boolean is True
+        known.replace_graph("http://example.org/g", triple)
+    finally:
+        server.shutdown()
+        server.server_close()

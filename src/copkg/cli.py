@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -334,6 +335,8 @@ def add(
               help="Its Graph Store Protocol URL (used when given: one PUT a graph).")  # fmt: skip
 @click.option("--prune", is_flag=True, help="Also drop the server's graphs the build lacks.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait a request.")
+@click.option("--user", help="User name for HTTP Basic authentication (password: "
+              "COPKG_STORE_PASSWORD, else asked).")  # fmt: skip
 @root_option
 def push(
     settings: Settings,
@@ -342,6 +345,7 @@ def push(
     graph_store_url: str | None,
     prune: bool,
     timeout: float,
+    user: str | None,
 ) -> None:
     """Load the build into a SPARQL store, each named graph replaced whole (re-run safely),
     and check the triple counts afterwards."""
@@ -351,9 +355,15 @@ def push(
     def progress(graph: str, count: int) -> None:
         click.echo(f"  {count:>8}  {graph}")
 
+    auth = None
+    if user is not None:
+        password = os.environ.get("COPKG_STORE_PASSWORD")
+        if password is None:
+            password = click.prompt(f"password for {user}", hide_input=True)
+        auth = (user, password)
     try:
         target = SparqlEndpointStore(
-            store_url, update_url, graph_store_url, timeout=timeout, max_rows=None
+            store_url, update_url, graph_store_url, timeout=timeout, max_rows=None, auth=auth
         )
         click.echo(f"pushing {settings.build_dir} to {store_url}")
         report = run_push(settings, target, prune=prune, progress=progress)

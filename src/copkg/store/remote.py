@@ -3,6 +3,7 @@ graphs through the Graph Store Protocol or SPARQL Update)."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import urllib.error
@@ -60,7 +61,8 @@ class SparqlEndpointStore:
     tdb2:unionDefaultGraph, GraphDB, Virtuoso, `oxigraph serve --union-default-graph`).
 
     Updates need `update_url`; `replace_graph` uses the Graph Store Protocol (`graph_store_url`,
-    PUT, idempotent) where given, else DROP SILENT GRAPH + INSERT DATA in chunks.
+    PUT, idempotent) where given, else DROP SILENT GRAPH + INSERT DATA in chunks. `auth` (user,
+    password) is sent as HTTP Basic authentication with every request.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class SparqlEndpointStore:
         union_default_graph: bool = False,
         graphs_ttl: float = 5.0,
         chunk_bytes: int = UPDATE_CHUNK_BYTES,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         for url in (query_url, update_url, graph_store_url):
             if url is not None and not url.startswith(("http://", "https://")):
@@ -88,6 +91,7 @@ class SparqlEndpointStore:
         self.union_default_graph = union_default_graph
         self.graphs_ttl = graphs_ttl
         self.chunk_bytes = chunk_bytes
+        self.auth = auth
         self._graphs: tuple[float, list[str]] | None = None
         self._lock = threading.Lock()
 
@@ -132,6 +136,8 @@ class SparqlEndpointStore:
         request.setOnlyConneg(True)
         request.setTimeout(self.timeout)
         request.setQuery(text)
+        if self.auth is not None:
+            request.setCredentials(*self.auth)
         for graph in default:
             request.addDefaultGraph(graph)
         for graph in named:
@@ -203,6 +209,8 @@ class SparqlEndpointStore:
         request.setOnlyConneg(True)
         request.setTimeout(self.timeout)
         request.setQuery(text)
+        if self.auth is not None:
+            request.setCredentials(*self.auth)
 
         def send() -> None:
             request.query().response.read()
@@ -272,9 +280,11 @@ class SparqlEndpointStore:
         base = self.graph_store_url
         query = "default" if graph is None else "graph=" + urllib.parse.quote(graph, safe="")
         url = f"{base}{'&' if '?' in base else '?'}{query}"
-        request = urllib.request.Request(
-            url, data=body, method=method, headers={"Content-Type": "application/n-triples"}
-        )
+        headers = {"Content-Type": "application/n-triples"}
+        if self.auth is not None:
+            token = base64.b64encode(":".join(self.auth).encode("utf-8")).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
 
         def send() -> None:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
