@@ -54,6 +54,11 @@ STARTUP_TIMEOUT = 60.0
 #: dies or errs, alone, instead of the machine running out of memory.
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
+#: How long a query may wait for a worker, in time limits: every running query ends (or is
+#: killed) within one limit, so a query that waits a little longer than that finds a worker
+#: unless the queries ahead of it take them all again; only then is the service saturated.
+QUEUE_WAIT = 2.0
+
 #: The largest answer a worker hands to the web process (which holds it while it is sent).
 MAX_ANSWER_BYTES = 128 << 20
 
@@ -390,7 +395,7 @@ class ProcessExecutor:
                 "the query service is shutting down", status=503, headers={"Retry-After": "5"}
             )
         try:
-            worker = self._idle.get(timeout=self.timeout)
+            worker = self._idle.get(timeout=QUEUE_WAIT * self.timeout)
         except queue.Empty:
             raise saturated(self.timeout) from None
         try:

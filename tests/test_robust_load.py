@@ -1,0 +1,35 @@
+"""A short run of the load test (benchmarks/load.py) against a live `copkg serve` of a build
+of the project: a few seconds, a few clients, the full mix (named queries, pages, ad-hoc
+SPARQL, malformed queries, queries that run into the time limit). No 5xx but the intended
+503s, every request answered, memory steady. The 60 s figures are in benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from copkg.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import load  # noqa: E402
+
+#: More limit-hitting queries than the default mix, so that a short run surely has some.
+MIX = {**load.MIX, "slow": 40, "bad": 40}
+
+
+@pytest.mark.server
+def test_a_short_load_run_passes(built: Settings) -> None:
+    with load.started_server(built.root, query_timeout=1.0, workers=1) as (url, pid):
+        report = load.run(
+            url, duration=4, clients=6, pid=pid, query_timeout=1.0, mix=MIX, rss_growth_mb=150
+        )
+    summary = load.markdown(report)
+    assert report.passed, summary
+    assert report.requests >= 20, summary
+    for kind in ("named", "page", "sparql"):
+        assert report.statuses[kind] == {"200": report.statuses[kind]["200"]}, summary
+    assert set(report.statuses.get("bad", {"400": 1})) == {"400"}, summary
+    assert set(report.statuses.get("slow", {"503": 1})) == {"503"}, summary
+    assert report.rss_mb["processes_max"] >= 2, summary  # gunicorn and its worker, at least
