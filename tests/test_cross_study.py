@@ -212,8 +212,8 @@ def test_obligation_was_realised_at_the_insurance_company(store: OxigraphStore) 
     assert {r["context"] for r in enacted} == {INS["context-insurance"]}
     assert {int(r["page"]) for r in enacted} == {330}
     assert any("think-groups" in str(r["quote"]) for r in enacted)
-    # the paper gives the company no mode of control: none is made up
-    assert all("controlModes" not in r for r in enacted)
+    # the paper only calls the company "collegial": clan control is our reading, and says so
+    assert {str(r["controlModes"]) for r in enacted} == {"clan (main mode)"}
 
 
 @needs_roles
