@@ -310,8 +310,10 @@ def client(
             status = response.status_code
         except requests.RequestException:
             status = 0  # no answer: refused, reset or timed out in the client
+            session.close()
             session = requests.Session()
         out.append(Sample(kind, status, time.monotonic() - start, intended))
+    session.close()  # no keep-alive connection left for the server to wait on
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -105,19 +106,6 @@ def leftovers(settings: Settings) -> list[str]:
     return sorted(p.name for p in settings.build_dir.parent.glob(".build-*"))
 
 
-def kill_after(argv: list[str], delay: float) -> int | None:
-    """Run a command, SIGKILL it after `delay` s; its exit status if it ended first, else None."""
-    process = subprocess.Popen(
-        argv, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        return process.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
-        return None
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings.load(copy_project(tmp_path_factory.mktemp("faults")), environ={})
@@ -132,30 +120,45 @@ def assert_usable(settings: Settings, expected: tuple[list, list, int]) -> None:
     assert manifest.complete and manifest.quads == expected[2]
 
 
-def test_build_killed_at_any_moment_leaves_a_usable_build(project: Settings) -> None:
+def test_build_killed_at_any_moment_leaves_a_usable_build(
+    project: Settings, tmp_path: Path
+) -> None:
+    """Each kill on its own copy of the built project, all at once (they are independent)."""
     expected = answers(project)
     assert expected[1], "the rules derived no risky roles: the comparison would be empty"
-    root = str(project.root)
     # `copkg build` itself (with SHACL, a few seconds), killed by the clock while it imports,
-    # loads, infers and validates
-    command = [sys.executable, "-m", "copkg.cli", "build", "--root", root]
-    kills: list[tuple[str, list[str], float]] = [(f"at {t} s", command, t) for t in (0.5, 1.5)]
-    # a build that kills itself at each later step, up to and through the swap
-    kills += [(point, [sys.executable, "-c", KILL_AT, root, point], 60) for point in KILL_POINTS]
-    for moment, argv, delay in kills:
-        before = tree_hashes(project.build_dir)
-        status = kill_after(argv, delay)
-        assert status in (None, -9), f"{moment}: the build ended with {status}"
-        assert_usable(project, expected)  # opening it repairs a swap cut between the renames
+    # loads, infers and validates; and a build that kills itself at each later step, up to and
+    # through the swap
+    kills = [(f"at {t} s", ["-m", "copkg.cli", "build", "--root"], t) for t in (0.5, 1.5)]
+    kills += [(point, ["-c", KILL_AT], 60.0) for point in KILL_POINTS]
+    running = []
+    for i, (moment, argv, delay) in enumerate(kills):
+        root = tmp_path / f"project-{i}"
+        shutil.copytree(project.root, root, symlinks=True)
+        settings = Settings.load(root, environ={})
+        extra = [moment] if argv[0] == "-c" else []
+        process = subprocess.Popen(
+            [sys.executable, *argv, str(root), *extra], env=clean_env(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        timer = threading.Timer(delay, process.kill)
+        timer.start()
+        running.append((moment, settings, tree_hashes(settings.build_dir), process, timer))
+    for moment, settings, before, process, timer in running:
+        status = process.wait(timeout=120)
+        timer.cancel()
+        assert status == -9, f"{moment}: the build ended with {status}, not killed"
+        assert_usable(settings, expected)  # opening it repairs a swap cut between the renames
         if moment != "before removing the old build":  # the new build was already in place
-            assert tree_hashes(project.build_dir) == before, f"{moment}: build/ changed"
-    # the next build succeeds (no lock left held), and cleans up what the killed ones left
-    start = time.monotonic()
-    manifest = build(project, validate=False)
-    assert time.monotonic() - start < 30
-    assert manifest.quads == expected[2]
-    assert_usable(project, expected)
-    assert leftovers(project) == []
+            assert tree_hashes(settings.build_dir) == before, f"{moment}: build/ changed"
+    # the next build succeeds (no lock left held), and cleans up what the killed one left
+    for moment, settings, *_ in running:
+        if moment in ("at 1.5 s", "between the renames"):
+            start = time.monotonic()
+            assert build(settings, validate=False).quads == expected[2]
+            assert time.monotonic() - start < 30
+            assert_usable(settings, expected)
+            assert leftovers(settings) == []
 
 
 # -- serving a damaged build -----------------------------------------------------------------

@@ -23,7 +23,7 @@ MIX = {**load.MIX, "slow": 40, "bad": 40}
 def test_a_short_load_run_passes(built: Settings) -> None:
     with load.started_server(built.root, query_timeout=1.0, workers=1) as (url, pid):
         report = load.run(
-            url, duration=4, clients=6, pid=pid, query_timeout=1.0, mix=MIX, rss_growth_mb=150
+            url, duration=3, clients=6, pid=pid, query_timeout=1.0, mix=MIX, rss_growth_mb=150
         )
     summary = load.markdown(report)
     assert report.passed, summary
