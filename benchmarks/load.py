@@ -89,6 +89,7 @@ class Sample:
     status: int
     seconds: float
     intended: tuple[int, ...]
+    detail: str = ""  # for a status not intended: the request and the error
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Report:
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     unexpected: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
     rss_mb: dict[str, Any] = field(default_factory=dict)
     rss_growth_bound_mb: float = DEFAULT_RSS_GROWTH_MB
     passed: bool = False
@@ -258,7 +260,12 @@ def next_request(
         return kind, lambda s, u, t: s.get(u + path, timeout=t), (200,)
     if kind == "page" or (kind == "named" and not named):
         path = rng.choice(pages)
-        accept = rng.choice(["text/html", "application/json", "text/turtle"])
+        offered = (
+            ["text/html", "application/json", "text/turtle"]
+            if path.startswith("/id/")
+            else ["text/html"]
+        )
+        accept = rng.choice(offered)
         return (
             "page",
             lambda s, u, t: s.get(u + path, headers={"Accept": accept}, timeout=t),
@@ -304,15 +311,20 @@ def client(
     while time.monotonic() < until:
         kind, send, intended = next_request(rng, named, pages, mix)
         start = time.monotonic()
+        detail = ""
         try:
             response = send(session, url, timeout)
             response.content  # noqa: B018 - read the whole body
             status = response.status_code
-        except requests.RequestException:
+            if status not in intended:
+                request = response.request
+                detail = f"{request.method} {request.url[len(url) :][:100]}: {response.text[:200]}"
+        except requests.RequestException as exc:
             status = 0  # no answer: refused, reset or timed out in the client
+            detail = f"{type(exc).__name__}: {exc}"[:300]
             session.close()
             session = requests.Session()
-        out.append(Sample(kind, status, time.monotonic() - start, intended))
+        out.append(Sample(kind, status, time.monotonic() - start, intended, detail))
     session.close()  # no keep-alive connection left for the server to wait on
 
 
@@ -384,6 +396,7 @@ def summarise(
         for kind, values in sorted(latencies.items())
     }
     report.unexpected = [f"{what}: {n}" for what, n in unexpected.most_common()]
+    report.examples = [s.detail for s in samples if s.detail][:10]
     report.rss_mb = rss
     failures = []
     server_errors = sum(
@@ -433,6 +446,7 @@ def markdown(report: Report) -> str:
         ]
     if report.unexpected:
         lines += ["", "Statuses other than intended: " + "; ".join(report.unexpected)]
+        lines += [f"- {example}" for example in report.examples]
     return "\n".join(lines)
 
 

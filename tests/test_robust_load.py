@@ -33,3 +33,38 @@ def test_a_short_load_run_passes(built: Settings) -> None:
     assert set(report.statuses.get("bad", {"400": 1})) == {"400"}, summary
     assert set(report.statuses.get("slow", {"503": 1})) == {"503"}, summary
     assert report.rss_mb["processes_max"] >= 2, summary  # gunicorn and its worker, at least
+
+
+def test_idle_workers_go_to_the_longest_waiter() -> None:
+    """A worker handed back goes to the query that has waited longest, never to one that
+    arrives after it (with queue.Queue a newcomer could take it, and an early query then
+    waited out its time under load and got 503 'busy')."""
+    import queue
+    import threading
+    import time
+
+    from copkg.web.executor import _FairPool
+
+    pool: _FairPool[str] = _FairPool()
+    got: list[tuple[str, str]] = []
+
+    def wait(name: str) -> None:
+        got.append((name, pool.get(timeout=5)))
+
+    first = threading.Thread(target=wait, args=("first",))
+    first.start()
+    time.sleep(0.05)
+    second = threading.Thread(target=wait, args=("second",))
+    second.start()
+    time.sleep(0.05)
+    pool.put("a")
+    first.join(5)
+    with pytest.raises(queue.Empty):  # a newcomer does not jump the queue
+        pool.get(timeout=0.05)
+    pool.put("b")
+    second.join(5)
+    assert got == [("first", "a"), ("second", "b")]
+    pool.put("c")
+    assert pool.get(timeout=0) == "c"
+    with pytest.raises(queue.Empty):
+        pool.get(timeout=0.01)

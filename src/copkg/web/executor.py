@@ -18,6 +18,7 @@ Either way the query is parsed and checked by `copkg.web.safety` inside the time
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import logging
 import math
@@ -35,7 +36,7 @@ import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from rdflib.term import Node
 
@@ -44,6 +45,7 @@ from copkg.store import Store
 from copkg.web.safety import ResultKind, analyse_query
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How long a new worker process may take to import and open the store.
 STARTUP_TIMEOUT = 60.0
@@ -344,6 +346,40 @@ class _Worker:
         self.socket.close()
 
 
+class _FairPool(Generic[T]):
+    """Idle items handed out first come, first served: a released item goes straight to the
+    longest waiter, so a query that arrives later never takes a worker from one that has been
+    waiting (with queue.Queue it can, and under load an early query waited out its time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: collections.deque[T] = collections.deque()
+        self._waiters: collections.deque[tuple[threading.Event, list[T]]] = collections.deque()
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if self._waiters:
+                event, box = self._waiters.popleft()
+                box.append(item)
+                event.set()
+            else:
+                self._idle.append(item)
+
+    def get(self, timeout: float) -> T:
+        """The next idle item; queue.Empty after `timeout` s without one."""
+        with self._lock:
+            if self._idle and not self._waiters:
+                return self._idle.popleft()
+            event, box = threading.Event(), []
+            self._waiters.append((event, box))
+        event.wait(timeout)
+        with self._lock:
+            if box:
+                return box[0]
+            self._waiters.remove((event, box))
+        raise queue.Empty
+
+
 class ProcessExecutor:
     """A pool of worker processes reading one on-disk store read-only."""
 
@@ -366,7 +402,7 @@ class ProcessExecutor:
             "allowed_service_endpoints": tuple(allowed_service_endpoints),
             "memory_limit": memory_limit,
         }
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._idle: _FairPool[_Worker] = _FairPool()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
