@@ -285,3 +285,33 @@ def test_serve_recovers_a_swap_cut_short(good_build: Path, tmp_path: Path) -> No
     assert quads == expected == Manifest.read(root / "build").quads
     assert graphs == len(Manifest.read(root / "build").graphs)
     assert sorted(p.name for p in root.glob(".build-*")) == []
+
+
+# -- a remote store that is down or silent -------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["down", "silent"])
+def test_serve_refuses_a_remote_store_that_is_down_or_silent(tmp_path: Path, state: str) -> None:
+    """What `copkg serve` checks before it listens, with COPKG_STORE_URL a SPARQL endpoint
+    on a closed port, or on a socket that accepts and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if state == "down":
+        listener.close()
+    else:
+        listener.listen(4)
+    try:
+        settings = Settings.load(
+            tmp_path, environ={}, store_url=f"http://127.0.0.1:{port}/query", query_timeout=1
+        )
+        start = time.monotonic()
+        with pytest.raises(CopkgError) as error:
+            inspect_store(settings)
+        assert time.monotonic() - start < 10
+    finally:
+        listener.close()
+    words = "connection refused" if state == "down" else "did not answer within 1 s"
+    assert f"http://127.0.0.1:{port}/query" in str(error.value) and words in str(error.value)
