@@ -23,7 +23,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
-from copkg.store import Store
+from copkg.store import QueryResult, Store
 
 HEADER_LINE = re.compile(r"^#\+ ?(.*)$")
 MAX_ROUNDS = 20
@@ -92,18 +92,13 @@ def materialise(store: Store, rules: Path | Sequence[Rule]) -> Graph:
     """Run the rules to a fixpoint; the result (with the rules' descriptions) is also left in
     the store's inference graph, so later rounds and later queries see it."""
     rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
+    if isinstance(getattr(store, "native", None), ox.Store):
+        return _materialise_native(store, rules)
     inferred = Graph()
     for _round in range(MAX_ROUNDS):
         fresh = []
         for rule in rules:
-            try:
-                result = store.query(rule.text)
-            except CopkgError as exc:
-                raise CopkgError(
-                    f"rule {rule.name} failed: {exc.message}",
-                    status=500,
-                    problems=[Problem(exc.message, file=str(rule.path))],
-                ) from exc
+            result = _run_rule(store, rule)
             fresh.extend(t for t in result.triples if t not in inferred)
         if not fresh:
             break
@@ -117,6 +112,82 @@ def materialise(store: Store, rules: Path | Sequence[Rule]) -> Graph:
             inferred.add(triple)
     store.replace_graph(str(INFERENCE_GRAPH), inferred)
     return inferred
+
+
+def _run_rule(store: Store, rule: Rule) -> QueryResult:
+    try:
+        return store.query(rule.text)
+    except CopkgError as exc:
+        raise CopkgError(
+            f"rule {rule.name} failed: {exc.message}",
+            status=500,
+            problems=[Problem(exc.message, file=str(rule.path))],
+        ) from exc
+
+
+def _materialise_native(store: Any, rules: Sequence[Rule]) -> Graph:
+    """materialise() on a pyoxigraph store, without a round trip of every derived triple
+    through rdflib and SPARQL updates: the same rounds, rules and result, in pyoxigraph terms.
+
+    Each round runs every rule on the store as it is and adds what is new to the inference
+    graph (whose earlier content the first new triples replace, as replace_graph does).
+    """
+    from copkg.store.terms import from_ox, to_ox
+
+    native: ox.Store = store.native
+    graph = ox.NamedNode(str(INFERENCE_GRAPH))
+    known: dict[ox.Triple, None] = {}  # ordered, like the rdflib graph's additions
+    for round_ in range(MAX_ROUNDS):
+        fresh: dict[ox.Triple, None] = {}
+        for rule in rules:
+            for triple in _run_rule_native(store, rule):
+                if triple not in known:
+                    fresh[triple] = None
+        if not fresh:
+            break
+        if round_ == 0:
+            native.remove_graph(graph)
+        known.update(fresh)
+        native.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in fresh)
+    else:
+        raise CopkgError(f"the rules did not reach a fixpoint in {MAX_ROUNDS} rounds", status=500)
+    described = [
+        ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[misc]
+        for rule in rules
+        for triple in rule.describe()
+    ]
+    if not known:
+        native.remove_graph(graph)
+    native.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in described)
+    known.update(dict.fromkeys(described))
+    inferred = Graph()
+    add = inferred.add
+    for t in known:
+        add((from_ox(t.subject), from_ox(t.predicate), from_ox(t.object)))
+    return inferred
+
+
+def _run_rule_native(store: Any, rule: Rule) -> Iterable[ox.Triple]:
+    """The triples one rule constructs, as pyoxigraph triples (what store.query would give)."""
+    from copkg.namespaces import PREFIXES
+    from copkg.store.scan import check_remote_calls
+
+    try:
+        check_remote_calls(rule.text, store.allowed_service_endpoints)
+        return list(
+            store.native.query(rule.text, use_default_graph_as_union=True, prefixes=PREFIXES)
+        )
+    except CopkgError as exc:
+        message = exc.message
+    except SyntaxError as exc:
+        message = f"SPARQL syntax error: {exc.msg or exc}"
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        message = f"query failed: {exc}"
+    raise CopkgError(
+        f"rule {rule.name} failed: {message}",
+        status=500,
+        problems=[Problem(message, file=str(rule.path))],
+    )
 
 
 def apply_rules(store: Store, extra: Graph, rules: Path | Sequence[Rule]) -> Graph:
