@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -47,6 +48,12 @@ class Manifest:
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+    @property
+    def identity(self) -> str:
+        """What tells this build from any other: the SHA-256 of the manifest (its sources,
+        graphs, exports and time). Answers cached for a build are keyed on it."""
+        return hashlib.sha256(self.to_json()).hexdigest()
 
     @classmethod
     def read(cls, build_dir: Path) -> Manifest:
@@ -234,4 +241,5 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
             build_dir,
             f"its store holds {store.quad_count()} quads, the manifest says {manifest.quads}",
         )
+    store.build_identity = manifest.identity
     return store

@@ -50,6 +50,8 @@ class OxigraphStore:
         self.timeout = timeout
         self.max_rows = max_rows
         self.allowed_service_endpoints = tuple(allowed_service_endpoints)
+        #: The identity of the build this store was opened from (set by load_build), if any.
+        self.build_identity: str | None = None
         if _store is not None:
             self._store = _store
         else:

@@ -19,6 +19,8 @@ from werkzeug.exceptions import HTTPException
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.store import Store, open_store
+from copkg.web import cache
+from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.executor import Executor, ProcessExecutor, ThreadExecutor
 from copkg.web.server import serve
 
@@ -63,6 +65,7 @@ def _defaults() -> dict[str, Any]:
         SETTINGS=None,  # a Settings: seeds the keys above (what `copkg serve` passes)
         STORE=None,  # a ready Store (tests); otherwise open_store(settings)
         CORS_ORIGINS="*",
+        RESPONSE_CACHE_BYTES=DEFAULT_CACHE_BYTES,  # answers kept per build (0: none)
     )
     return values
 
@@ -75,7 +78,7 @@ def _normalise(config: dict[str, Any]) -> None:
     """Give values from the environment (strings or JSON) the types the code expects."""
     try:
         config["QUERY_TIMEOUT"] = float(config["QUERY_TIMEOUT"])
-        for key in ("MAX_ROWS", "MAX_BODY", "QUERY_WORKERS"):
+        for key in ("MAX_ROWS", "MAX_BODY", "QUERY_WORKERS", "RESPONSE_CACHE_BYTES"):
             config[key] = int(config[key])
     except (TypeError, ValueError) as exc:
         raise CopkgError(f"bad setting: {exc}", status=500) from exc
@@ -137,6 +140,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store = open_store(settings)
     app.extensions["copkg"] = Services(store, _executor(store, app.config), settings)
 
+    # before CORS: its headers depend on the request and are not kept with cached answers
+    cache.init_app(app, store, app.config["RESPONSE_CACHE_BYTES"])
     CORS(
         app,
         resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},

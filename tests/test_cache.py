@@ -1,0 +1,169 @@
+"""Answers cached per build: ETags, 304 on If-None-Match, and a new build invalidating both."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from copkg.config import Settings
+from copkg.pipeline import build
+from copkg.store.embedded import OxigraphStore
+from copkg.web import create_app, get_executor
+from copkg.web.cache import Entry, ResponseCache
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY = "/api/queries/role-framework"
+PAGE = "/id/josserand2004/facilitation.json"
+SPARQL = "/sparql?query=ASK%20%7B%20%3Fs%20%3Fp%20%3Fo%20%7D"
+
+
+def app_for(settings: Settings) -> Flask:
+    """The app over the project's build, queries in threads (no worker processes)."""
+    return create_app({"SETTINGS": settings, "QUERY_WORKERS": 0, "TESTING": True})
+
+
+@pytest.fixture
+def built(settings: Settings) -> Settings:
+    build(settings, validate=False)
+    return settings
+
+
+@pytest.mark.parametrize("path", [QUERY, PAGE, SPARQL])
+def test_an_answer_has_an_etag_and_a_matching_if_none_match_gets_304(
+    built: Settings, path: str
+) -> None:
+    client = app_for(built).test_client()
+    first = client.get(path)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "no-cache"
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == etag
+    other = client.get(path, headers={"If-None-Match": '"not-this-one"'})
+    assert other.status_code == 200
+    assert other.data == first.data
+
+
+def test_a_cached_answer_is_not_computed_again(
+    built: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_for(built)
+    client = app.test_client()
+    with app.app_context():
+        executor = get_executor()
+    calls = []
+    run = executor.run
+
+    def counting(job):  # type: ignore[no-untyped-def]
+        calls.append(job)
+        return run(job)
+
+    monkeypatch.setattr(executor, "run", counting)
+    first = client.get(QUERY)
+    second = client.get(QUERY)
+    assert len(calls) == 1
+    assert second.data == first.data
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Content-Type"] == first.headers["Content-Type"]
+
+
+def test_the_accept_header_and_the_query_string_are_part_of_the_key(built: Settings) -> None:
+    client = app_for(built).test_client()
+    json_answer = client.get(QUERY, headers={"Accept": "application/json"})
+    csv_answer = client.get(QUERY, headers={"Accept": "text/csv"})
+    assert csv_answer.headers["Content-Type"].startswith("text/csv")
+    assert json_answer.headers["ETag"] != csv_answer.headers["ETag"]
+    assert client.get(QUERY + ".csv").data == csv_answer.data
+    assert client.get(QUERY, headers={"Accept": "application/json"}).data == json_answer.data
+
+
+def test_errors_are_not_cached(built: Settings) -> None:
+    client = app_for(built).test_client()
+    assert client.get("/api/queries/no-such-query").status_code == 404
+    answer = client.get("/api/queries/no-such-query")
+    assert answer.status_code == 404
+    assert "ETag" not in answer.headers
+
+
+def test_cors_headers_still_follow_the_request(built: Settings) -> None:
+    uncached = create_app({"SETTINGS": built, "QUERY_WORKERS": 0, "RESPONSE_CACHE_BYTES": 0})
+    client = app_for(built).test_client()
+    client.get(QUERY)
+    for origin in ("https://example.org", "https://example.com"):
+        answer = client.get(QUERY, headers={"Origin": origin})
+        expected = uncached.test_client().get(QUERY, headers={"Origin": origin})
+        assert answer.headers["Access-Control-Allow-Origin"] == expected.headers[
+            "Access-Control-Allow-Origin"]
+
+
+def _change_a_source(settings: Settings) -> None:
+    """Append one label to the Josserand bundle: a new source hash, a new build."""
+    path = settings.data_dir / "studies" / "josserand2004" / "roles.ttl"
+    with path.open("a", encoding="utf-8") as out:
+        out.write(
+            "\n<https://w3id.org/copkg/id/josserand2004/facilitation> "
+            "<http://www.w3.org/2004/02/skos/core#altLabel> \"facilitating\"@en .\n"
+        )
+
+
+def test_a_rebuild_invalidates_etags_and_cached_answers(built: Settings) -> None:
+    old = app_for(built).test_client().get(PAGE)
+    _change_a_source(built)
+    build(built, validate=False)
+    client = app_for(built).test_client()
+    answer = client.get(PAGE, headers={"If-None-Match": old.headers["ETag"]})
+    assert answer.status_code == 200
+    assert answer.headers["ETag"] != old.headers["ETag"]
+    assert b"facilitating" in answer.data
+
+
+def test_the_same_build_gives_the_same_etag_in_another_process(built: Settings) -> None:
+    first = app_for(built).test_client().get(QUERY)
+    second = app_for(built).test_client().get(QUERY, headers={"If-None-Match": first.headers[
+        "ETag"]})
+    assert second.status_code == 304
+
+
+def test_adding_a_study_invalidates_etags(built: Settings) -> None:
+    studies = pytest.importorskip("copkg.studies")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import synthetic
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    old = app_for(built).test_client().get(QUERY)
+    folder = synthetic.write_study(built.root / "incoming", 0)
+    studies.add_study(built, folder, skip_owl=True)
+    client = app_for(built).test_client()
+    answer = client.get(QUERY, headers={"If-None-Match": old.headers["ETag"]})
+    assert answer.status_code == 200
+    assert answer.headers["ETag"] != old.headers["ETag"]
+    assert client.get("/id/synthetic-00000/case-1.json").status_code == 200
+
+
+def test_a_store_that_can_change_is_not_cached() -> None:
+    app = create_app({"STORE": OxigraphStore(), "QUERY_WORKERS": 0, "TESTING": True})
+    answer = app.test_client().get(SPARQL)
+    assert answer.status_code == 200
+    assert "ETag" not in answer.headers
+
+
+def test_the_cache_can_be_turned_off(built: Settings) -> None:
+    app = create_app({"SETTINGS": built, "QUERY_WORKERS": 0, "RESPONSE_CACHE_BYTES": 0})
+    assert "ETag" not in app.test_client().get(QUERY).headers
+
+
+def test_the_cache_keeps_at_most_its_bound() -> None:
+    cache = ResponseCache("build", max_bytes=1000)
+    for i in range(20):
+        cache.put(f"k{i}", Entry(200, (), b"x" * 100, f"e{i}"))
+    assert len(cache) < 10
+    assert cache.get("k19") is not None
+    assert cache.get("k0") is None
+    cache.put("big", Entry(200, (), b"x" * 5000, "big"))
+    assert cache.get("big") is None
