@@ -1,0 +1,101 @@
+"""The benchmark harness works: synthetic bundles pass the shapes and feed the rules, and
+benchmarks/run.py runs end to end in its quickest mode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import needs_study, needs_validation
+
+from copkg.config import Settings
+from copkg.namespaces import COPKG, study_graph
+from copkg.pipeline import steps
+from copkg.store.embedded import OxigraphStore
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import synthetic  # noqa: E402
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Settings:
+    """A project with the ontology, the rules, the Josserand bundle and 3 synthetic studies."""
+    needs_study()
+    root = tmp_path / "project"
+    for name in ("ontology", "rules", "queries"):
+        shutil.copytree(ROOT / name, root / name)
+    studies = root / "data" / "studies"
+    shutil.copytree(ROOT / "data" / "studies" / "josserand2004", studies / "josserand2004")
+    synthetic.write_corpus(studies, 3)
+    return Settings.load(root, environ={})
+
+
+def test_synthetic_studies_are_deterministic_and_shaped_like_the_real_bundle() -> None:
+    sid, files = synthetic.study_files(7)
+    assert sid == "synthetic-00007"
+    assert synthetic.study_files(7) == (sid, files)
+    assert set(files) == {"study", "contexts", "cases", "enactments", "themes", "references"}
+    assert synthetic.study_files(8)[1] != files
+
+
+def test_synthetic_studies_pass_the_shapes(corpus: Settings) -> None:
+    needs_validation()
+    store = OxigraphStore()
+    sources = steps.load_sources(corpus, store)
+    for i in range(3):
+        graph = study_graph(synthetic.study_id(i))
+        triples = sum(1 for q in sources.quads if q.graph_name.value == graph)
+        assert 900 < triples < 1600, f"{graph}: {triples} triples"
+    outcome = steps.validate(corpus, sources)
+    assert outcome.conforms, outcome.text
+    assert "Warning" not in outcome.text, outcome.text
+
+
+def test_the_rules_derive_risky_roles_in_synthetic_contexts(corpus: Settings) -> None:
+    store = OxigraphStore()
+    steps.load_sources(corpus, store)
+    inferred = steps.infer(corpus, store)
+    contexts = {
+        str(s) for s, _, _ in inferred.triples((None, COPKG.riskyRole, None))
+        if "/synthetic-" in str(s)
+    }
+    favourability = {
+        str(s) for s, _, _ in inferred.triples((None, COPKG.favourability, None))
+        if "/synthetic-" in str(s)
+    }
+    assert contexts, "no risky role derived in a synthetic context"
+    assert len(favourability) == 3 * synthetic.CASES_PER_STUDY
+
+
+@pytest.mark.server
+def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
+    needs_study()
+    out = tmp_path / "results.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--sizes", "2", "--quick",
+               "--seconds", "0.5", "--work", str(tmp_path / "work"), "--out", str(out)]
+    if shutil.which("oxigraph") is None:
+        command.append("--no-http")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    (size,) = report["sizes"]
+    assert size["n"] == 2
+    assert size["build"]["ok"], size["build"]
+    assert set(size["build"]["timings"]) >= {"load", "infer", "validate", "export"}
+    assert size["build"]["peak_rss_mib"] > 0
+    queries = size["latency"]["queries"]
+    assert set(queries) == {p.stem for p in (ROOT / "queries").glob("*.rq")}
+    assert all(q["median_ms"] > 0 for q in queries.values())
+    assert size["latency"]["resource_data"]["median_ms"] > 0
+    if "http" in size:
+        http = size["http"]
+        assert http["copkg_named"]["requests"] > 0 and http["oxigraph_named"]["requests"] > 0
+        assert http["copkg_named"]["statuses"] == {"200": http["copkg_named"]["requests"]}
+    assert "add" in size
+    assert "| N |" in done.stdout
