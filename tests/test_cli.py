@@ -227,3 +227,38 @@ def test_build_validate_and_query_do_not_import_flask(built: Settings) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "yes"
+
+
+@pytest.mark.java
+def test_reason_reports_consistency_and_classes(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    from copkg.consistency import JavaMissingError, find_java
+
+    try:
+        find_java()
+    except JavaMissingError as error:
+        pytest.skip(str(error))
+    study = settings.root / "data" / "studies" / "tiny"
+    study.mkdir(parents=True, exist_ok=True)
+    (study / "tiny.ttl").write_text(
+        "PREFIX copkg: <https://w3id.org/copkg/ontology#>\n"
+        "<https://w3id.org/copkg/id/tiny/c> a copkg:Collective ;\n"
+        "  copkg:hasForm copkg:CommunityOfPracticeForm .\n",
+        encoding="utf-8",
+    )
+    for other in (settings.root / "data" / "studies").iterdir():
+        if other.name != "tiny":
+            shutil.rmtree(other)
+    result = invoke(runner, settings, "reason")
+    assert result.exit_code == 0, result.output
+    assert "consistent" in result.output
+    assert "<https://w3id.org/copkg/id/tiny/c> a copkg:CommunityOfPractice" in result.output
+
+    (study / "bad.ttl").write_text(
+        "PREFIX copkg: <https://w3id.org/copkg/ontology#>\n"
+        "<https://w3id.org/copkg/id/tiny/c> a copkg:Quote .\n",
+        encoding="utf-8",
+    )
+    result = invoke(runner, settings, "reason")
+    assert_clean_failure(result, 1)

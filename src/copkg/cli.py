@@ -102,6 +102,29 @@ def build(settings: Settings) -> None:
 
 
 @main.command()
+@root_option
+def reason(settings: Settings) -> None:
+    """Check with HermiT (owlready2) that the ontology and the studies are consistent, and list
+    the class memberships it infers from the defined classes. Needs Java."""
+    from rdflib import Graph
+
+    from copkg.consistency import check_consistency
+    from copkg.pipeline.steps import source_files
+    from copkg.rdf_io import parse_file
+
+    try:
+        graphs: list[Graph] = [
+            parse_file(path) for files in source_files(settings).values() for path in files
+        ]
+        outcome = check_consistency(graphs)
+    except CopkgError as error:
+        fail(error)
+    click.echo(outcome.text())
+    if not outcome.consistent:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @root_option
 def validate(settings: Settings, files: tuple[Path, ...]) -> None:
