@@ -1,17 +1,31 @@
-"""`copkg serve`: the app under gunicorn (gthread workers), never Flask's development server."""
+"""`copkg serve`: the app under gunicorn (gthread workers), never Flask's development server.
+
+A client that stops half-way through its request (headers or body), or stops reading the
+answer, is dropped after CLIENT_TIMEOUT s of silence (COPKG_CLIENT_TIMEOUT): otherwise a few
+such connections hold every request thread and the service stops answering (slowloris). And
+the worker closes connections in helper threads: gunicorn's gthread worker lingers up to 2 s
+on each closing connection whose client does not close its side, in its main loop, which
+then accepts nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
+import os
 import socket
+import struct
 import subprocess
 import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers import gthread
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
@@ -24,6 +38,9 @@ THREADS = 8
 
 #: gunicorn's largest request line: GET queries longer than this must be POSTed.
 MAX_REQUEST_LINE = 8190
+
+#: Seconds a client may stay silent in the middle of a request, or not read our answer.
+CLIENT_TIMEOUT = 10.0
 
 
 class CopkgApplication(BaseApplication):  # type: ignore[misc]
@@ -42,7 +59,96 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from copkg.web import create_app
 
-        return create_app({"SETTINGS": self.settings})
+        app = create_app({"SETTINGS": self.settings})
+        app.wsgi_app = timely_input(app.wsgi_app)
+        return app
+
+
+class _TimelyInput:
+    """wsgi.input whose reads turn a client gone silent (the socket's receive timeout) into
+    408 Request Timeout rather than an unexpected error, and end the connection's reading
+    side, so that gunicorn does not wait on it again for the rest of the body."""
+
+    def __init__(self, stream: Any, sock: socket.socket | None) -> None:
+        self._stream = stream
+        self._socket = sock
+
+    def _call(self, name: str, *args: Any) -> Any:
+        from werkzeug.exceptions import RequestTimeout
+
+        try:
+            return getattr(self._stream, name)(*args)
+        except (BlockingIOError, TimeoutError) as exc:
+            if self._socket is not None:
+                with contextlib.suppress(OSError):
+                    self._socket.shutdown(socket.SHUT_RD)
+            raise RequestTimeout(
+                "the request body stopped arriving; send it whole, without pauses"
+            ) from exc
+
+    def read(self, *args: Any) -> bytes:
+        return self._call("read", *args)
+
+    def readline(self, *args: Any) -> bytes:
+        return self._call("readline", *args)
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        return self._call("readlines", *args)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
+def timely_input(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app reading its request body through _TimelyInput."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if "wsgi.input" in environ:
+            environ["wsgi.input"] = _TimelyInput(
+                environ["wsgi.input"], environ.get("gunicorn.socket")
+            )
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
+_closer: ThreadPoolExecutor | None = None
+_close = gthread.TConn.close  # gunicorn's own, before CopkgThreadWorker swaps the class
+
+
+def _close_later(conn: Any) -> None:
+    global _closer
+    if _closer is None:
+        _closer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="copkg-close")
+    _closer.submit(_close, conn, True)
+
+
+class _QuickCloseConn(gthread.TConn):  # type: ignore[misc]
+    """A connection whose graceful close (a linger for the client's end) runs in a helper
+    thread, never in the worker's main loop."""
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful:
+            _close_later(self)
+        else:
+            _close(self, graceful)
+
+
+class CopkgThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, making its connections _QuickCloseConn."""
+
+    def init_process(self) -> None:
+        gthread.TConn = _QuickCloseConn  # this worker process only: accept() makes them
+        super().init_process()
+
+
+def limit_client_silence(sock: socket.socket, seconds: float) -> None:
+    """Receive and send timeouts in the kernel on a listening socket, inherited by every
+    connection it accepts (gunicorn makes those blocking without a timeout of its own)."""
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
 def check_store(settings: Settings) -> tuple[int, int]:
@@ -142,20 +248,28 @@ def _damaged(build_dir: Path, path: Path, why: str) -> CopkgError:
 
 
 def gunicorn_options(
-    settings: Settings, host: str, port: int, workers: int | None
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int | None,
+    client_timeout: float = CLIENT_TIMEOUT,
 ) -> dict[str, Any]:
     """The gunicorn settings of `copkg serve`."""
     if workers is not None and workers < 1:
         raise CopkgError("--workers must be at least 1", status=400)
+    if client_timeout <= 0:
+        raise CopkgError("the client timeout must be a positive number of seconds", status=400)
     url = f"http://{host}:{port}"
 
     def when_ready(server: Any) -> None:
+        for listener in server.LISTENERS:  # before any worker accepts a connection
+            limit_client_silence(listener.sock, client_timeout)
         server.log.info("copkg SPARQL endpoint: %s/sparql (query page %s/query)", url, url)
 
     return {
         "bind": f"{host}:{port}",
         "workers": workers or 1,
-        "worker_class": "gthread",
+        "worker_class": "copkg.web.server.CopkgThreadWorker",
         "threads": THREADS,
         # a request waits at most for the query limit (and a worker slot): leave room for both
         "timeout": max(30, math.ceil(4 * settings.query_timeout)),
@@ -175,6 +289,12 @@ def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None
 ) -> None:
     """Serve the SPARQL endpoint and the rest of the app on host:port until stopped."""
+    raw = os.environ.get("COPKG_CLIENT_TIMEOUT") or str(CLIENT_TIMEOUT)
+    try:
+        client_timeout = float(raw)
+    except ValueError as exc:
+        raise CopkgError(f"COPKG_CLIENT_TIMEOUT={raw!r} is not a number", status=500) from exc
+    options = gunicorn_options(settings, host, port, workers, client_timeout)
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)
-    CopkgApplication(settings, gunicorn_options(settings, host, port, workers)).run()
+    CopkgApplication(settings, options).run()
