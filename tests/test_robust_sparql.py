@@ -186,6 +186,27 @@ def test_many_form_fields_and_long_headers(server: LiveServer) -> None:
     assert_alive(server)
 
 
+@pytest.mark.server
+@pytest.mark.parametrize("parameter", ["default-graph-uri", "named-graph-uri"])
+@pytest.mark.parametrize("value", [" ><", "relative/graph", "http://a b/", "http://e/<g>", "\x00"])
+def test_protocol_graphs_that_are_not_iris_are_400(
+    server: LiveServer, parameter: str, value: str
+) -> None:
+    response = requests.get(
+        server.endpoint, params={"query": "ASK {}", parameter: value}, timeout=10
+    )
+    body = assert_refused(response, 400)
+    assert "IRI" in body["error"]
+    assert_alive(server)
+
+
+@pytest.mark.server
+def test_head_is_answered_like_get(server: LiveServer) -> None:
+    response = requests.head(server.endpoint, params={"query": CHEAP}, timeout=10)
+    assert response.status_code == 200 and response.content == b""
+    assert_alive(server)
+
+
 # -- deep nesting ----------------------------------------------------------------------------
 
 NESTINGS: dict[str, Callable[[int], str]] = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
+import pyoxigraph as ox
 from pyparsing import ParseBaseException, ParseResults
 from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
@@ -208,10 +209,16 @@ def check_graph_iri(iri: str, graphs: Collection[str], keyword: str) -> None:
 
 
 def check_protocol_graphs(iris: Sequence[str] | None, parameter: str) -> None:
-    """Graph IRIs given as protocol parameters name graphs of the store; never file: IRIs."""
+    """Graph IRIs given as protocol parameters are absolute IRIs; never file: IRIs."""
     for iri in iris or ():
         if iri.lower().startswith("file:"):
             raise CopkgError(f"{parameter}={iri}: file: IRIs are never read", status=400)
+        try:
+            ox.NamedNode(iri)
+        except ValueError as exc:
+            raise CopkgError(
+                f"{parameter}={iri!r} is not an absolute IRI: {exc}", status=400
+            ) from exc
 
 
 def analyse_query(

@@ -214,7 +214,7 @@ def _refuse_update() -> None:
 
 def _query_text() -> str | None:
     """The query of a protocol request (None for a GET without one); 4xx for a bad request."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if request.args.getlist("update"):
             _refuse_update()
         return _one(request.args.getlist("query"), "query")
