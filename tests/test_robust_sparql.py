@@ -156,6 +156,40 @@ def test_a_body_over_the_limit_is_413(server: LiveServer, form: str) -> None:
     assert_alive(server)
 
 
+def chunked(body: bytes, size: int = 65536) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        ("application/sparql-query", b"ASK {}", 200),
+        ("application/sparql-query", b"ASK {} " + b"#" * (2 << 20), 413),
+        ("application/sparql-query", b"SELECT * {?s ?p ?o}" + b" " * (1 << 20) + b"LIMIT 0", 413),
+        ("application/x-www-form-urlencoded", b"query=ASK%20%7B%7D%20" + b"%23" * (1 << 20), 413),
+    ],
+    ids=["small", "over the limit", "cut would change the query", "form over the limit"],
+)
+def test_a_chunked_body_over_the_limit_is_413_not_cut(
+    server: LiveServer, content_type: str, body: bytes, status: int
+) -> None:
+    """Without Content-Length (chunked), werkzeug would cut the body at the limit and run
+    what is left: a different query. Over the limit it is 413, as with Content-Length."""
+    head = (
+        f"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+        "Accept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + chunked(body))
+        data = b""
+        while piece := sock.recv(65536):
+            data += piece
+    assert data.startswith(b"HTTP/1.1 %d " % status), data[:300]
+    assert_alive(server)
+
+
 @pytest.mark.server
 def test_a_url_over_the_request_line_limit_is_refused(server: LiveServer) -> None:
     query = "ASK { FILTER(" + " || ".join(["true"] * 3000) + ") }"

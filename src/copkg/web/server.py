@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import math
 import os
@@ -60,23 +61,40 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
         from copkg.web import create_app
 
         app = create_app({"SETTINGS": self.settings})
-        app.wsgi_app = timely_input(app.wsgi_app)
+        app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
         return app
 
 
-class _TimelyInput:
+class _GuardedInput:
     """wsgi.input whose reads turn a client gone silent (the socket's receive timeout) into
     408 Request Timeout rather than an unexpected error, and end the connection's reading
-    side, so that gunicorn does not wait on it again for the rest of the body."""
+    side, so that gunicorn does not wait on it again for the rest of the body.
 
-    def __init__(self, stream: Any, sock: socket.socket | None) -> None:
+    A body without Content-Length (chunked) is read whole first, and one over `max_body`
+    bytes is 413: werkzeug would cut it at the limit without a word, and run what is left.
+    """
+
+    def __init__(self, stream: Any, sock: socket.socket | None, max_body: int | None) -> None:
         self._stream = stream
         self._socket = sock
+        self._max_body = max_body
 
     def _call(self, name: str, *args: Any) -> Any:
-        from werkzeug.exceptions import RequestTimeout
+        from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
         try:
+            if self._max_body is not None:
+                data = self._stream.read(self._max_body + 1)
+                while data and len(data) <= self._max_body:
+                    more = self._stream.read(self._max_body + 1 - len(data))
+                    if not more:
+                        break
+                    data += more
+                if len(data) > self._max_body:
+                    raise RequestEntityTooLarge(
+                        f"the request body is over the limit of {self._max_body} bytes"
+                    )
+                self._stream, self._max_body = io.BytesIO(data), None
             return getattr(self._stream, name)(*args)
         except (BlockingIOError, TimeoutError) as exc:
             if self._socket is not None:
@@ -99,13 +117,16 @@ class _TimelyInput:
         return iter(self.readline, b"")
 
 
-def timely_input(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """A WSGI app reading its request body through _TimelyInput."""
+def guarded_input(
+    wsgi_app: Callable[..., Iterable[bytes]], max_body: int | None
+) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app reading its request body through _GuardedInput."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if "wsgi.input" in environ:
-            environ["wsgi.input"] = _TimelyInput(
-                environ["wsgi.input"], environ.get("gunicorn.socket")
+            chunked = not environ.get("CONTENT_LENGTH") and max_body is not None
+            environ["wsgi.input"] = _GuardedInput(
+                environ["wsgi.input"], environ.get("gunicorn.socket"), max_body if chunked else None
             )
         return wsgi_app(environ, start_response)
 
