@@ -245,15 +245,18 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
         out["resource_data"] = _timed(lambda: read_resource(store, resource).properties,
                                       repeats * 5, budget)
         out["role_data"] = _timed(lambda: read_resource(store, role).properties, repeats, budget)
-    client = app.test_client()
     path = f"/id/{synthetic.study_id(1)}/case-1.json"
+    uncached = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1,
+                           "RESPONSE_CACHE_BYTES": 0})
+    for label, flask_app in (("resource_page", uncached), ("resource_page_cached", app)):
+        client = flask_app.test_client()
 
-    def page() -> bytes:
-        response = client.get(path)
-        assert response.status_code == 200, response.status_code
-        return response.data
+        def page(client: Any = client) -> bytes:
+            response = client.get(path)
+            assert response.status_code == 200, response.status_code
+            return response.data
 
-    out["resource_page"] = _timed(page, repeats * 5, budget)
+        out[label] = _timed(page, repeats * 5, budget)
     return out
 
 
@@ -468,7 +471,8 @@ def markdown(report: dict[str, Any]) -> str:
     rows += [(label, lambda r, key=key: r.get("latency", {}).get(key)) for label, key in (
         ("resource page data (read_resource)", "resource_data"),
         ("role page data (read_resource)", "role_data"),
-        ("resource page GET .json (test client)", "resource_page"))]
+        ("resource page GET .json (test client)", "resource_page"),
+        ("the same, from the answer cache", "resource_page_cached"))]
     for label, get in rows:
         cells = []
         for r in report["sizes"]:
