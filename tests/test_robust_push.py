@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -178,7 +179,8 @@ def test_a_push_cut_short_is_an_error_and_pushing_again_gives_the_build(
     finally:
         proxy.close()
     assert result.exit_code == 1, result.output
-    assert "stopped at graph" in result.output and "(2 of " in result.output, result.output
+    done = re.search(r"stopped at graph \S+ \((\d+) of \d+ graphs pushed\)", result.output)
+    assert done and int(done.group(1)) <= 2, result.output  # 2, unless a PUT was slow itself
     assert "run `copkg push` again" in result.output
     assert not any(line.startswith("pushed ") for line in result.output.splitlines())
     assert held(oxigraph) != graphs  # the store is incomplete, and was said to be
