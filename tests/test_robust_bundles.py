@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from watchers import FifoWatch, Listener
 
 from copkg import rdf_io
 from copkg.cli import main
@@ -39,57 +37,8 @@ def corpus_hashes(root: Path) -> dict[str, str]:
     return hashes
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts connections (to see any outbound call)."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.socket.settimeout(0.05)
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/"
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.socket.close()
 
 
-class FifoWatch:
-    """A named pipe that records whether anyone opened it for reading (a file read)."""
-
-    def __init__(self, path: Path) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self.opened = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:  # succeeds only while a reader has the FIFO open
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:
-                time.sleep(0.001)
-                continue
-            self.opened = True
-            os.close(fd)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask.testing import FlaskClient
+from watchers import Listener
 from web_helpers import LiveServer, disk_store, live_server, memory_store, sample_quads
 
 from copkg.store.embedded import OxigraphStore
@@ -39,37 +40,11 @@ TOKEN = "s3cret-t0ken"
 CLIENT_TIMEOUT = 1.0
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts the connections it gets."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.socket.settimeout(0.05)
-        self.port = self.socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/sparql"
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.socket.close()
 
 
 @pytest.fixture(scope="module")
 def listener() -> Iterator[Listener]:
-    server = Listener()
+    server = Listener("/sparql")
     yield server
     server.close()
 

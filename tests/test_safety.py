@@ -7,9 +7,6 @@ positive control (an endpoint the configuration allows) shows the listener does 
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from watchers import FifoWatch, Listener
 from web_helpers import SAMPLE_GRAPH, disk_store, memory_store, sample_quads
 
 from copkg.errors import CopkgError
@@ -29,59 +27,8 @@ from copkg.web.safety import analyse_query, analyse_update, with_using
 TOKEN = "t0ken"
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts the connections it gets."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port = self.socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.socket.close()
 
 
-class FifoWatch:
-    """A named pipe that records whether anyone opened it for reading."""
-
-    def __init__(self, path: Path) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self.uri = path.as_uri()
-        self.opened = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:  # succeeds only while a reader has the FIFO open (or waits on it)
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:
-                time.sleep(0.001)
-                continue
-            self.opened = True
-            os.close(fd)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")
