@@ -272,6 +272,8 @@ def test_matrix(app: Flask, client: FlaskClient) -> None:
     html = client.get("/matrix").get_data(as_text=True)
     first = data["cells"][0]["assessments"][0]["href"]
     assert first in html
+    rules = {a["rule"] for cell in data["cells"] for a in cell["assessments"]}
+    assert None not in rules and all(f"({rule})" in html for rule in rules)
     explanation = client.get(first)
     assert explanation.status_code == 200
     assert "derived by" in explanation.get_data(as_text=True).lower()

@@ -776,12 +776,13 @@ def timeline(slug: str) -> Response | str:
 # -- the risk matrix -------------------------------------------------------------------------
 
 _MATRIX_CELLS = """
-SELECT ?role ?context ?assessment ?assessmentLabel ?riskLabel WHERE {
+SELECT ?role ?context ?assessment ?assessmentLabel ?riskLabel ?ruleLabel WHERE {
   ?context copkg:riskyRole ?role .
   OPTIONAL {
     ?assessment a copkg:RiskAssessment ; copkg:inContext ?context ; copkg:assessedRole ?role .
     OPTIONAL { ?assessment rdfs:label ?assessmentLabel }
     OPTIONAL { ?assessment copkg:assessedRisk/rdfs:label ?riskLabel }
+    OPTIONAL { ?assessment copkg:derivedBy/rdfs:label ?ruleLabel }
   }
 }
 ORDER BY ?role ?context ?assessment
@@ -817,6 +818,7 @@ def matrix_data(store: Store) -> dict[str, Any]:
                 "iri": str(r["assessment"]), "href": href(r["assessment"]),
                 "label": str(r.get("assessmentLabel") or curie(r["assessment"])),
                 "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+                "rule": str(r["ruleLabel"]) if "ruleLabel" in r else None,
             })
     return {"ok": True, "roles": rows, "contexts": columns, "cells": list(cells.values())}
 
