@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from rdflib import Graph
 
 from copkg.config import Settings
@@ -273,7 +274,7 @@ def test_matrix(app: Flask, client: FlaskClient) -> None:
     first = data["cells"][0]["assessments"][0]["href"]
     assert first in html
     rules = {a["rule"] for cell in data["cells"] for a in cell["assessments"]}
-    assert None not in rules and all(f"({rule})" in html for rule in rules)
+    assert None not in rules and all(f"({escape(rule)})" in html for rule in rules)
     explanation = client.get(first)
     assert explanation.status_code == 200
     assert "derived by" in explanation.get_data(as_text=True).lower()
