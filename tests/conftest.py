@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
+from watchers import FifoWatch, Listener
 
 from copkg.config import Settings
 from copkg.store.embedded import OxigraphStore
@@ -106,3 +108,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    """A TCP listener on 127.0.0.1: its connection count proves no outbound call was made."""
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def fifo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FifoWatch]:
+    """A named pipe that records any attempt to read it: proves no file was read."""
+    watch = FifoWatch(tmp_path_factory.mktemp("fifo") / "secret.ttl")
+    yield watch
+    watch.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,24 +35,6 @@ def corpus_hashes(root: Path) -> dict[str, str]:
                     path.read_bytes()
                 ).hexdigest()
     return hashes
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def fifo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FifoWatch]:
-    watch = FifoWatch(tmp_path_factory.mktemp("fifo") / "secret.txt")
-    yield watch
-    watch.close()
 
 
 def _billion_laughs() -> str:

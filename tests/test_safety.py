@@ -27,24 +27,6 @@ from copkg.web.safety import analyse_query, analyse_update, with_using
 TOKEN = "t0ken"
 
 
-
-
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def fifo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FifoWatch]:
-    watch = FifoWatch(tmp_path_factory.mktemp("fifo") / "secret.ttl")
-    yield watch
-    watch.close()
-
-
 @pytest.fixture(scope="module", params=["threads", "processes"])
 def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
