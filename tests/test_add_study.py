@@ -46,7 +46,7 @@ def fill(text: str) -> str:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built project with the Josserand bundle only (built once, copied by each test)."""
     if not (ROOT / "data/studies/josserand2004/roles.ttl").is_file():
-        pytest.skip("the Josserand bundle (its roles) is not there")
+        pytest.fail("the Josserand bundle (its roles) is missing")
     root = tmp_path_factory.mktemp("corpus") / "project"
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)

@@ -184,7 +184,7 @@ def test_every_link_joins_two_findings_of_different_studies(
         assert str(mine.value(link, COPKG.relationType)).startswith(str(CITO))
         for end in ends:
             if str(end).startswith(str(J04)) and not has_j04(store, end):
-                pytest.skip(f"{end} of the Josserand bundle is not there yet")
+                pytest.fail(f"{end} of the Josserand bundle is missing")
             assert store.query(is_finding, bindings={"f": end}).boolean, f"{link}: {end}"
         studies = [
             store.query(
@@ -356,7 +356,7 @@ def test_links_can_be_kept_by_kind(store: OxigraphStore) -> None:
 
 def test_josserand_findings_that_answer_wenger_and_snyder(store: OxigraphStore) -> None:
     if not has_j04(store, J04["conclusion-caution"]):
-        pytest.skip("the Josserand bundle's conclusion (conclusion.ttl) is not there yet")
+        pytest.fail("the Josserand bundle's conclusion (conclusion.ttl) is missing")
     rows = run(store, "cross-study-links", __study_iri=WS.study)
     found = links(rows)
     agree = found[WS["links-caution-agrees-hard-to-build"]]
@@ -384,7 +384,7 @@ def test_claims_map_to_those_the_josserand_bundle_reports(
         SELECT ?work WHERE { ?f copkg:voice copkg:CitedVoice ; copkg:citedWork ?work }"""
     for finding, target in mappings:
         if not has_j04(store, target):
-            pytest.skip(f"{target} of the Josserand bundle is not there yet")
+            pytest.fail(f"{target} of the Josserand bundle is missing")
         cited = {r["work"] for r in store.query(works, bindings={"f": target}).rows}
         assert mine.value(finding, COPKG.citedWork) in cited, (finding, target)
 

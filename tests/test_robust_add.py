@@ -40,9 +40,9 @@ def bundle_text(study_id: str = DEMO) -> str:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ontology, rules, queries and the Josserand bundle, built once (SHACL left out)."""
     if not (ROOT / "data/studies/josserand2004/roles.ttl").is_file():
-        pytest.skip("the Josserand bundle is not there")
+        pytest.fail("the Josserand bundle is missing")
     if not resources.files("copkg").joinpath("templates", "study", "study.ttl").is_file():
-        pytest.skip("copkg add (the study template) is not there")
+        pytest.fail("copkg add (the study template) is missing")
     root = tmp_path_factory.mktemp("corpus") / "project"
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)
