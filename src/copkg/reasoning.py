@@ -10,10 +10,11 @@ copkg:usedFact), and they are plain files a researcher can read, test and extend
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
 import yaml
@@ -24,6 +25,9 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
 from copkg.store import QueryResult, Store
+
+if TYPE_CHECKING:
+    from copkg.store.embedded import OxigraphStore
 
 HEADER_LINE = re.compile(r"^#\+ ?(.*)$")
 MAX_ROUNDS = 20
@@ -83,6 +87,18 @@ def parse_rule(path: Path) -> Rule:
     )
 
 
+@dataclass
+class InferenceDelta:
+    """What an increment changed in the inference graph, and how it went."""
+
+    added: list[ox.Quad] = field(default_factory=list)
+    removed: list[ox.Quad] = field(default_factory=list)
+    fallback: str | None = None  # why the full materialise ran instead, if it did
+    rounds: int = 0
+    queries: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 def load_rules(rules_dir: Path) -> list[Rule]:
     """Every rules/*.rq file, in name order."""
     return [parse_rule(p) for p in sorted(Path(rules_dir).glob("*.rq"))]
@@ -127,12 +143,24 @@ def _run_rule(store: Store, rule: Rule) -> QueryResult:
 
 def _materialise_native(store: Any, rules: Sequence[Rule]) -> Graph:
     """materialise() on a pyoxigraph store, without a round trip of every derived triple
-    through rdflib and SPARQL updates: the same rounds, rules and result, in pyoxigraph terms.
+    through rdflib and SPARQL updates: the same rounds, rules and result, in pyoxigraph terms."""
+    from copkg.store.terms import from_ox
+
+    inferred = Graph()
+    add = inferred.add
+    for t in _fixpoint_native(store, rules):
+        add((from_ox(t.subject), from_ox(t.predicate), from_ox(t.object)))
+    return inferred
+
+
+def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> list[ox.Triple]:
+    """Run the rules to a fixpoint on a pyoxigraph store; return the inference graph's triples
+    (the derivations in the order found, then the rules' descriptions).
 
     Each round runs every rule on the store as it is and adds what is new to the inference
     graph (whose earlier content the first new triples replace, as replace_graph does).
     """
-    from copkg.store.terms import from_ox, to_ox
+    from copkg.store.terms import to_ox
 
     native: ox.Store = store.native
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
@@ -160,11 +188,43 @@ def _materialise_native(store: Any, rules: Sequence[Rule]) -> Graph:
         native.remove_graph(graph)
     native.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in described)
     known.update(dict.fromkeys(described))
-    inferred = Graph()
-    add = inferred.add
-    for t in known:
-        add((from_ox(t.subject), from_ox(t.predicate), from_ox(t.object)))
-    return inferred
+    return list(known)
+
+
+def materialise_increment(store: OxigraphStore, rules_dir: Path, graph: str) -> InferenceDelta:
+    """Bring the inference graph up to date after the named graph `graph` was added to a store
+    whose inference graph is the last full materialisation of the rest; return what changed.
+
+    The result is the inference graph `materialise` would build from scratch (same triples,
+    same explanation nodes). The incremental scheme (copkg.incremental: delete and rederive,
+    seeded by the change through each rule's anchor variables) runs when its preconditions
+    hold; otherwise the inference graph is materialised again from scratch and
+    `delta.fallback` says why. See docs/reasoning.md.
+    """
+    from copkg.incremental import Increment, _Fallback
+
+    rules = load_rules(rules_dir)
+    start = time.perf_counter()
+    try:
+        return Increment(store.native, rules, graph).run()
+    except _Fallback as exc:
+        reason = str(exc)
+    native = store.native
+    inference = ox.NamedNode(str(INFERENCE_GRAPH))
+    before = set(native.quads_for_pattern(None, None, None, inference))
+    native.remove_graph(inference)
+    _fixpoint_native(store, rules)
+    after = set(native.quads_for_pattern(None, None, None, inference))
+    return InferenceDelta(
+        added=_sorted_quads(after - before),
+        removed=_sorted_quads(before - after),
+        fallback=reason,
+        timings={"full": round(time.perf_counter() - start, 4)},
+    )
+
+
+def _sorted_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    return sorted(quads, key=lambda q: (str(q.subject), str(q.predicate), str(q.object)))
 
 
 def _run_rule_native(store: Any, rule: Rule) -> Iterable[ox.Triple]:

@@ -1,0 +1,449 @@
+"""Incremental inference: bring the inference graph up to date after one named graph is added.
+
+The scheme is DRed (delete and rederive) driven by the rules' own text (copkg.rule_shapes):
+
+1. The *change* is the new graph's triples that the union of the other graphs lacks.
+2. Seeds: a changed triple matching a pattern of a rule (any position: mandatory, OPTIONAL,
+   MINUS, EXISTS) binds that pattern's anchor variable; every solution of the rule that the
+   change can create, remove or alter binds the anchor to that value. A rule is re-evaluated
+   for its seeds only, by opening its WHERE clause with `VALUES ?anchor { ... }`.
+3. Overdelete, on the old state (the new graph taken out for the while): every triple that an
+   anchored solution derived is removed from the inference graph, and the removals seed the
+   next round, until no rule derives anything more from what is removed.
+4. Rederive and insert, on the new state: the rules are run again for every seed of step 3 and
+   for seeds that cover every other way a removed triple could be derived (from the template
+   position the triple fills, or through the explanation node's other template triples), then
+   semi-naively, each round seeded by what the previous one added, to a fixpoint.
+
+Soundness rests on what `increment` checks (it falls back to the full materialise, and says
+why, when a check fails): every rule is analysable (no aggregates, GRAPH, SERVICE, blank nodes
+in templates); every pattern a changed triple matches has an anchor, and no changed triple
+feeds a property path; seeds are IRIs or literals (VALUES cannot carry blank nodes); the
+inference graph holds the current rules' descriptions (so it is a materialisation of these
+rules) and every overdeleted triple was in it (it was their fixpoint); the rules are
+stratified: no triple a rule derives can match a pattern under OPTIONAL, MINUS or EXISTS, so a
+derivation's non-monotone conditions only read source data and the inflationary fixpoint that
+`materialise` computes equals the one maintained here. A derived triple whose subject is a
+node a rule mints (`BIND (IRI(CONCAT("prefix", ...)))`) is taken not to meet a non-monotone
+pattern whose subject variable the source data binds; that holds as long as no source graph
+mentions a minted IRI, which is checked for the new graph.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import Variable
+
+from copkg.errors import CopkgError, Problem
+from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
+from copkg.reasoning import InferenceDelta
+from copkg.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse
+
+MAX_ROUNDS = 50
+CHUNK = 400  # values per VALUES block
+
+
+class _Fallback(Exception):
+    """A precondition of the incremental scheme does not hold."""
+
+
+Seeds = dict[str, dict[Variable, set[Any]]]
+
+
+class Increment:
+    """One run of the scheme on a pyoxigraph store (see the module docstring)."""
+
+    def __init__(self, native: ox.Store, rules: Sequence[Any], graph: str) -> None:
+        self.native = native
+        self.rules = list(rules)
+        self.graph = ox.NamedNode(graph)
+        self.inference = ox.NamedNode(str(INFERENCE_GRAPH))
+        self.shapes = [analyse(rule.name, rule.text) for rule in self.rules]
+        self.by_name = {shape.name: shape for shape in self.shapes}
+        self.delta = InferenceDelta()
+        self._index: dict[Any, list[tuple[RuleShape, Pattern]]] = {}
+        self._wild: list[tuple[RuleShape, Pattern]] = []
+        self._path_iris: dict[str, str] = {}
+        for shape in self.shapes:
+            for pattern in shape.patterns:
+                if pattern.predicate is None:
+                    self._path_iris.update(dict.fromkeys(pattern.path_iris, shape.name))
+                elif isinstance(pattern.predicate, Variable):
+                    self._wild.append((shape, pattern))
+                else:
+                    self._index.setdefault(pattern.predicate, []).append((shape, pattern))
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> InferenceDelta:
+        start = time.perf_counter()
+        self._check_rules()
+        quads = list(self.native.quads_for_pattern(None, None, None, self.graph))
+        self._check_graph(quads)
+        self._check_strata()
+        change = [q.triple for q in quads if not self._elsewhere(q)]
+        self._lap("checks", start)
+        self.native.remove_graph(self.graph)
+        try:
+            seeds, removed = self._overdelete(change)
+            rederive = self._rederive_seeds(removed)
+        finally:
+            self.native.add_graph(self.graph)
+            self.native.extend(quads)
+        self._lap("overdelete", start)
+        described = set(self._descriptions())
+        removed = [t for t in removed if t not in described]
+        for triple in removed:
+            self.native.remove(self._quad(triple))
+        added = self._insert(_merge(seeds, rederive))
+        self._lap("insert", start)
+        gone = set(removed)
+        self.delta.added = _sorted(self._quad(t) for t in added if t not in gone)
+        self.delta.removed = _sorted(
+            self._quad(t) for t in removed if self._quad(t) not in self.native
+        )
+        return self.delta
+
+    def _overdelete(self, change: list[ox.Triple]) -> tuple[Seeds, list[ox.Triple]]:
+        """Remove-candidates: what anchored solutions derive in the old state, transitively."""
+        done: Seeds = {}
+        removed: dict[ox.Triple, None] = {}
+        frontier = change
+        while frontier:
+            self._round()
+            fresh = _minus(self._seeds(frontier), done)
+            if not fresh:
+                break
+            done = _merge(done, fresh)
+            derived = self._evaluate(fresh)
+            frontier = []
+            for triple in derived:
+                if triple in removed:
+                    continue
+                if self._quad(triple) not in self.native:
+                    raise _Fallback(
+                        "the inference graph is not the rules' fixpoint on the old corpus "
+                        f"(it lacks {triple})"
+                    )
+                removed[triple] = None
+                frontier.append(triple)
+        return done, list(removed)
+
+    def _rederive_seeds(self, removed: Iterable[ox.Triple]) -> Seeds:
+        """Seeds under which every derivation of a removed triple is re-evaluated."""
+        seeds: Seeds = {}
+        for triple in removed:
+            for shape in self.shapes:
+                for item in shape.template:
+                    if _unifies(item, triple):
+                        var, values = self._template_seed(shape, item, triple)
+                        seeds.setdefault(shape.name, {}).setdefault(var, set()).update(values)
+        return seeds
+
+    def _template_seed(
+        self, shape: RuleShape, item: tuple[Any, Any, Any], triple: ox.Triple
+    ) -> tuple[Variable, set[Any]]:
+        for position, term in enumerate(item):
+            if isinstance(term, Variable) and term in shape.certain:
+                return term, {_position(triple, position)}
+        subject = item[0]
+        for other in shape.template:
+            if (
+                other[0] == subject
+                and isinstance(subject, Variable)
+                and not isinstance(other[1], Variable)
+                and isinstance(other[2], Variable)
+                and other[2] in shape.certain
+            ):
+                values = {
+                    q.object
+                    for q in self.native.quads_for_pattern(
+                        triple.subject, other[1], None, self.inference
+                    )
+                }
+                return other[2], values
+        raise _Fallback(
+            f"rule {shape.name}: cannot tell which solutions derive {triple} "
+            "(no template triple ties it to a variable of the rule's body)"
+        )
+
+    def _insert(self, seeds: Seeds) -> list[ox.Triple]:
+        """Run the rules for the seeds on the new state, then semi-naively to a fixpoint."""
+        added: dict[ox.Triple, None] = {}
+        pending = seeds
+        while pending:
+            self._round()
+            new = [t for t in self._evaluate(pending) if self._quad(t) not in self.native]
+            new = list(dict.fromkeys(new))
+            self.native.extend(self._quad(t) for t in new)
+            added.update(dict.fromkeys(new))
+            pending = self._seeds(new)
+        return list(added)
+
+    # -- seeds and evaluation --------------------------------------------------------------
+
+    def _seeds(self, triples: Iterable[ox.Triple]) -> Seeds:
+        seeds: Seeds = {}
+        for triple in triples:
+            if isinstance(triple.predicate, ox.NamedNode):
+                rule = self._path_iris.get(triple.predicate.value)
+                if rule is not None:
+                    raise _Fallback(
+                        f"rule {rule}: a changed triple ({triple.predicate}) feeds a property path"
+                    )
+            for shape, pattern in (*self._index.get(triple.predicate, ()), *self._wild):
+                if not pattern.matches(triple):
+                    continue
+                if pattern.anchor is None:
+                    raise _Fallback(
+                        f"rule {shape.name}: a changed triple ({triple}) matches a pattern "
+                        "that no top-level variable anchors"
+                    )
+                value = pattern.binding(triple)
+                if isinstance(value, ox.BlankNode):
+                    raise _Fallback(f"rule {shape.name}: a seed is a blank node ({triple})")
+                seeds.setdefault(shape.name, {}).setdefault(pattern.anchor, set()).add(value)
+        return seeds
+
+    def _evaluate(self, seeds: Seeds) -> list[ox.Triple]:
+        out: dict[ox.Triple, None] = {}
+        for name, by_var in sorted(seeds.items()):
+            shape = self.by_name[name]
+            for var, values in sorted(by_var.items()):
+                ordered = sorted(values, key=str)
+                for i in range(0, len(ordered), CHUNK):
+                    text = shape.with_values(var, ordered[i : i + CHUNK])
+                    self.delta.queries += 1
+                    try:
+                        result = self.native.query(
+                            text, use_default_graph_as_union=True, prefixes=PREFIXES
+                        )
+                    except (SyntaxError, OSError, RuntimeError, ValueError) as exc:
+                        raise CopkgError(
+                            f"rule {name} failed: {exc}",
+                            status=500,
+                            problems=[Problem(str(exc), file=f"rules/{name}.rq")],
+                        ) from exc
+                    out.update(dict.fromkeys(result))  # type: ignore[arg-type]
+        return list(out)
+
+    # -- preconditions ---------------------------------------------------------------------
+
+    def _check_rules(self) -> None:
+        for shape in self.shapes:
+            if shape.unsupported:
+                raise _Fallback(f"rule {shape.name}: {shape.unsupported}")
+        for triple in self._descriptions():
+            if self._quad(triple) not in self.native:
+                raise _Fallback(
+                    "the inference graph does not describe the current rules "
+                    "(never materialised, or a rule changed since)"
+                )
+
+    def _check_graph(self, quads: list[ox.Quad]) -> None:
+        prefixes = tuple({p for shape in self.shapes for p in shape.minted.values()})
+        for quad in quads:
+            for term in (quad.subject, quad.object):
+                if isinstance(term, ox.NamedNode) and term.value.startswith(prefixes):
+                    raise _Fallback(f"the new graph mentions {term}, an IRI the rules mint")
+
+    def _check_strata(self) -> None:
+        """Fall back unless no derivable triple can match a non-monotone pattern."""
+        produced = self._produced()
+        bound = self._source_bound(produced)
+        for shape in self.shapes:
+            safe = bound[shape.name]
+            for pattern in shape.patterns:
+                if not pattern.negated:
+                    continue
+                for rule, item, predicates in produced:
+                    if _may_meet(pattern, item, predicates) and not (
+                        isinstance(item[0], Variable)
+                        and item[0] in self.by_name[rule].minted
+                        and pattern.subject in safe
+                    ):
+                        raise _Fallback(
+                            f"rules {rule} and {shape.name} are not stratified: a derived "
+                            f"triple may meet a pattern under OPTIONAL/MINUS/EXISTS"
+                        )
+
+    def _produced(self) -> list[tuple[str, tuple[Any, Any, Any], set[Any] | None]]:
+        """Each template triple with the predicates it can have (None: a constant one)."""
+        out = []
+        for shape in self.shapes:
+            for item in shape.template:
+                predicates = None
+                if isinstance(item[1], Variable):
+                    predicates = self._values_of(shape, item[1])
+                out.append((shape.name, item, predicates))
+        return out
+
+    def _values_of(self, shape: RuleShape, var: Variable) -> set[Any]:
+        """What a template's predicate variable can be: what a mandatory pattern binds it to."""
+        for pattern in shape.patterns:
+            if pattern.mandatory and pattern.predicate is not None and var == pattern.object:
+                s = "?s" if isinstance(pattern.subject, Variable) else str(pattern.subject)
+                p = "?p" if isinstance(pattern.predicate, Variable) else str(pattern.predicate)
+                query = f"SELECT DISTINCT ?v WHERE {{ {s} {p} ?v }}"
+                return {row["v"] for row in self.native.query(query)}  # type: ignore[index]
+        raise _Fallback(f"rule {shape.name}: its template's predicate ?{var} is unconstrained")
+
+    def _source_bound(self, produced: list[Any]) -> dict[str, set[Variable]]:
+        """For each rule, the variables every solution binds to a term some source graph
+        mentions (never a minted node): the ends of a pattern only source triples can match,
+        or whose derived matches carry source-bound terms there. A fixpoint over all rules."""
+
+        def makers(predicate: Any, obj: Any) -> list[tuple[str, Any]]:
+            found = []
+            for rule, item, predicates in produced:
+                if predicates is None and item[1] != predicate:
+                    continue
+                if predicates is not None and predicate not in predicates:
+                    continue
+                if (
+                    predicate == RDF_TYPE
+                    and not isinstance(obj, Variable)
+                    and not isinstance(item[2], Variable)
+                    and obj != item[2]
+                ):
+                    continue
+                found.append((rule, item))
+            return found
+
+        safe: dict[str, set[Variable]] = {shape.name: set() for shape in self.shapes}
+
+        def bound(rule: str, term: Any) -> bool:
+            if isinstance(term, Variable):
+                return term in safe[rule] and term not in self.by_name[rule].minted
+            return not isinstance(term, ox.BlankNode)
+
+        changed = True
+        while changed:
+            changed = False
+            for shape in self.shapes:
+                mine = safe[shape.name]
+                for pattern in shape.patterns:
+                    if not pattern.mandatory or isinstance(pattern.predicate, Variable):
+                        continue
+                    ends = [pattern.subject, pattern.object]
+                    if pattern.predicate is None:
+                        if not any(
+                            makers(ox.NamedNode(i), Variable("x")) for i in pattern.path_iris
+                        ) and any(bound(shape.name, t) for t in ends):
+                            new = {t for t in ends if isinstance(t, Variable)}
+                        else:
+                            new = set()
+                    else:
+                        found = makers(pattern.predicate, pattern.object)
+                        new = set()
+                        for index, term in ((0, pattern.subject), (2, pattern.object)):
+                            if all(bound(rule, item[index]) for rule, item in found):
+                                new.add(term)
+                        if (
+                            found
+                            and bound(shape.name, pattern.subject)
+                            and all(
+                                isinstance(item[0], Variable)
+                                and item[0] in self.by_name[rule].minted
+                                for rule, item in found
+                            )
+                        ):
+                            new.add(pattern.object)
+                        new = {t for t in new if isinstance(t, Variable)}
+                    if new - mine:
+                        mine |= new
+                        changed = True
+        return safe
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _descriptions(self) -> list[ox.Triple]:
+        from copkg.store.terms import to_ox
+
+        return [
+            ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[misc]
+            for rule in self.rules
+            for triple in rule.describe()
+        ]
+
+    def _elsewhere(self, quad: ox.Quad) -> bool:
+        """Whether another graph (the inferences included) holds the quad's triple."""
+        return any(
+            q.graph_name != self.graph
+            for q in self.native.quads_for_pattern(quad.subject, quad.predicate, quad.object)
+        )
+
+    def _quad(self, triple: ox.Triple) -> ox.Quad:
+        return ox.Quad(triple.subject, triple.predicate, triple.object, self.inference)
+
+    def _round(self) -> None:
+        self.delta.rounds += 1
+        if self.delta.rounds > MAX_ROUNDS:
+            raise CopkgError(
+                f"incremental inference did not reach a fixpoint in {MAX_ROUNDS} rounds",
+                status=500,
+            )
+
+    def _lap(self, name: str, start: float) -> None:
+        self.delta.timings[name] = round(
+            time.perf_counter() - start - sum(self.delta.timings.values()), 4
+        )
+
+
+def _may_meet(pattern: Pattern, item: tuple[Any, Any, Any], predicates: set[Any] | None) -> bool:
+    """Whether a triple made by a template triple could match the pattern."""
+    if pattern.predicate is None:
+        made = predicates if predicates is not None else {item[1]}
+        return any(isinstance(p, ox.NamedNode) and p.value in pattern.path_iris for p in made) or (
+            predicates is None and isinstance(item[1], Variable)
+        )
+    if isinstance(pattern.predicate, Variable):
+        return True
+    if predicates is not None:
+        if pattern.predicate not in predicates:
+            return False
+    elif not isinstance(item[1], Variable) and item[1] != pattern.predicate:
+        return False
+    for want, made in ((pattern.subject, item[0]), (pattern.object, item[2])):
+        if isinstance(want, Variable | ox.BlankNode) or isinstance(made, Variable):
+            continue
+        if want != made:
+            return False
+    return True
+
+
+def _unifies(item: tuple[Any, Any, Any], triple: ox.Triple) -> bool:
+    return all(
+        isinstance(want, Variable) or want == got
+        for want, got in zip(item, (triple.subject, triple.predicate, triple.object), strict=True)
+    )
+
+
+def _position(triple: ox.Triple, index: int) -> Any:
+    return (triple.subject, triple.predicate, triple.object)[index]
+
+
+def _merge(a: Seeds, b: Seeds) -> Seeds:
+    out: Seeds = {name: {var: set(values) for var, values in by.items()} for name, by in a.items()}
+    for name, by_var in b.items():
+        for var, values in by_var.items():
+            out.setdefault(name, {}).setdefault(var, set()).update(values)
+    return out
+
+
+def _minus(a: Seeds, b: Seeds) -> Seeds:
+    out: Seeds = {}
+    for name, by_var in a.items():
+        for var, values in by_var.items():
+            rest = values - b.get(name, {}).get(var, set())
+            if rest:
+                out.setdefault(name, {})[var] = rest
+    return out
+
+
+def _sorted(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    return sorted(quads, key=lambda q: (str(q.subject), str(q.predicate), str(q.object)))

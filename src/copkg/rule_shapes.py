@@ -1,0 +1,272 @@
+"""What a rule reads and writes, read off its SPARQL algebra: for incremental inference.
+
+For each triple pattern of a rule's WHERE clause: whether it sits in a non-monotone position
+(OPTIONAL, MINUS, EXISTS / NOT EXISTS), and its *anchor*, the top-level variable through which
+a change to a matching triple reaches the rule's solutions (a variable of the pattern that every
+solution binds to the same term: it occurs in a mandatory top-level pattern and no sub-select
+hides it). Also the CONSTRUCT template, the variables a BIND mints as IRIs (with the fixed prefix
+they start with) and where a VALUES block can go. Nothing here names a rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef, Variable
+from rdflib.namespace import RDF
+from rdflib.paths import Path as RdfPath
+from rdflib.plugins.sparql.algebra import translateQuery
+from rdflib.plugins.sparql.parser import parseQuery
+from rdflib.plugins.sparql.parserutils import CompValue
+
+from copkg.store.terms import to_ox
+
+#: Algebra nodes the analysis understands; anything else makes the rule unsupported.
+_PASS = {"Project", "Distinct", "Reduced", "ToMultiSet", "Filter", "Extend", "Join", "OrderBy"}
+
+Term = Variable | ox.NamedNode | ox.BlankNode | ox.Literal
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One triple pattern of a rule body (constants as pyoxigraph terms)."""
+
+    subject: Term
+    predicate: Term | None  # None: a property path
+    object: Term
+    negated: bool
+    mandatory: bool
+    anchor: Variable | None
+    path_iris: frozenset[str] = frozenset()
+
+    def matches(self, triple: ox.Triple) -> bool:
+        """Whether the triple could match this pattern (constants equal; paths never)."""
+        if self.predicate is None:
+            return False
+        return all(
+            isinstance(want, Variable | ox.BlankNode) or want == got
+            for want, got in (
+                (self.subject, triple.subject),
+                (self.predicate, triple.predicate),
+                (self.object, triple.object),
+            )
+        )
+
+    def binding(self, triple: ox.Triple) -> Any:
+        """The anchor's value when the triple matches this pattern."""
+        for want, got in (
+            (self.subject, triple.subject),
+            (self.predicate, triple.predicate),
+            (self.object, triple.object),
+        ):
+            if want == self.anchor:
+                return got
+        return None
+
+
+@dataclass
+class RuleShape:
+    """The parts of one rule that incremental inference needs."""
+
+    name: str
+    text: str
+    patterns: list[Pattern] = field(default_factory=list)
+    template: list[tuple[Term, Term, Term]] = field(default_factory=list)
+    certain: set[Variable] = field(default_factory=set)
+    minted: dict[Variable, str] = field(default_factory=dict)
+    bound: set[Variable] = field(default_factory=set)
+    unsupported: str | None = None
+    values_at: int = -1
+
+    def with_values(self, var: Variable, values: list[Any]) -> str:
+        """The rule's text with `VALUES ?var { ... }` opening its WHERE clause."""
+        block = f" VALUES ?{var} {{ {' '.join(str(v) for v in values)} }} "
+        return self.text[: self.values_at] + block + self.text[self.values_at :]
+
+
+def analyse(name: str, text: str) -> RuleShape:
+    """The shape of one rule (`unsupported` says why the incremental scheme cannot use it)."""
+    shape = RuleShape(name=name, text=text)
+    try:
+        query = translateQuery(parseQuery(text))
+    except Exception as exc:  # noqa: BLE001 - rdflib raises many kinds on unusual syntax
+        shape.unsupported = f"rdflib cannot read it ({type(exc).__name__})"
+        return shape
+    algebra = query.algebra
+    shape.values_at = _where_brace(text)
+    if shape.values_at < 0:
+        shape.unsupported = "no WHERE clause found"
+        return shape
+    raw: list[tuple[Any, Any, Any, bool, bool, tuple[frozenset[Variable], ...]]] = []
+    try:
+        _walk(algebra.p, shape, raw, negated=False, mandatory=True, scopes=(), top=True)
+    except _Unsupported as exc:
+        shape.unsupported = str(exc)
+        return shape
+    for s, p, o, _negated, mandatory, _scopes in raw:
+        if mandatory:
+            shape.certain |= {t for t in (s, p, o) if isinstance(t, Variable)}
+    shape.certain -= shape.bound
+    for s, p, o, negated, mandatory, scopes in raw:
+        shape.patterns.append(_pattern(s, p, o, negated, mandatory, scopes, shape.certain))
+    template = algebra.get("template") or []
+    for triple in template:
+        if any(isinstance(t, BNode) for t in triple):
+            shape.unsupported = "its template makes blank nodes (fresh on every run)"
+        shape.template.append(tuple(_term(t) for t in triple))  # type: ignore[arg-type]
+    return shape
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _walk(
+    node: Any,
+    shape: RuleShape,
+    raw: list[Any],
+    *,
+    negated: bool,
+    mandatory: bool,
+    scopes: tuple[frozenset[Variable], ...],
+    top: bool = False,
+) -> None:
+    if not isinstance(node, CompValue):
+        raise _Unsupported(f"unexpected algebra node {type(node).__name__}")
+    name = node.name
+    if name == "BGP":
+        for s, p, o in node.triples:
+            raw.append((s, p, o, negated, mandatory, scopes))
+        return
+    if name == "values":
+        return
+    if name in {"Group", "AggregateJoin", "Graph", "Slice", "ServiceGraphPattern"}:
+        raise _Unsupported(f"{name} is not supported incrementally")
+    if name == "Union":
+        _walk(node.p1, shape, raw, negated=negated, mandatory=False, scopes=scopes)
+        _walk(node.p2, shape, raw, negated=negated, mandatory=False, scopes=scopes)
+        return
+    if name == "LeftJoin":
+        _walk(node.p1, shape, raw, negated=negated, mandatory=mandatory, scopes=scopes)
+        _walk(node.p2, shape, raw, negated=True, mandatory=False, scopes=scopes)
+        _exists(node.get("expr"), shape, raw, scopes)
+        return
+    if name == "Minus":
+        _walk(node.p1, shape, raw, negated=negated, mandatory=mandatory, scopes=scopes)
+        _walk(node.p2, shape, raw, negated=True, mandatory=False, scopes=scopes)
+        return
+    if name not in _PASS:
+        raise _Unsupported(f"{name} is not supported incrementally")
+    if name == "Project":
+        if not top:
+            scopes = (*scopes, frozenset(node.PV))
+            mandatory = False
+        top = False
+    if name == "Extend":
+        shape.bound.add(node.var)
+        prefix = _minted_prefix(node.expr)
+        if prefix and not scopes:
+            shape.minted[node.var] = prefix
+    if name == "Filter":
+        _exists(node.expr, shape, raw, scopes)
+    if name == "Join":
+        _walk(node.p1, shape, raw, negated=negated, mandatory=mandatory, scopes=scopes)
+        _walk(node.p2, shape, raw, negated=negated, mandatory=mandatory, scopes=scopes)
+        return
+    _walk(node.p, shape, raw, negated=negated, mandatory=mandatory, scopes=scopes, top=top)
+
+
+def _exists(expr: Any, shape: RuleShape, raw: list[Any], scopes: Any) -> None:
+    """Patterns inside EXISTS / NOT EXISTS of an expression: non-monotone."""
+    for sub in _expressions(expr):
+        if sub.name in {"Builtin_EXISTS", "Builtin_NOTEXISTS"}:
+            _walk(sub.graph, shape, raw, negated=True, mandatory=False, scopes=scopes)
+
+
+def _expressions(expr: Any) -> Iterator[CompValue]:
+    if isinstance(expr, CompValue):
+        yield expr
+        for value in expr.values():
+            yield from _expressions(value)
+    elif isinstance(expr, list | tuple):
+        for value in expr:
+            yield from _expressions(value)
+
+
+def _minted_prefix(expr: Any) -> str | None:
+    """The fixed start of the IRIs `IRI(CONCAT("prefix", ...))` mints, if the BIND is that."""
+    if not (isinstance(expr, CompValue) and expr.name in {"Builtin_IRI", "Builtin_URI"}):
+        return None
+    arg = expr.arg
+    if isinstance(arg, CompValue) and arg.name == "Builtin_CONCAT":
+        first = arg.arg[0] if arg.arg else None
+        if isinstance(first, Literal) and str(first):
+            return str(first)
+    return None
+
+
+def _pattern(
+    s: Any,
+    p: Any,
+    o: Any,
+    negated: bool,
+    mandatory: bool,
+    scopes: tuple[frozenset[Variable], ...],
+    certain: set[Variable],
+) -> Pattern:
+    def eligible(term: Any) -> bool:
+        return isinstance(term, Variable) and term in certain and all(term in pv for pv in scopes)
+
+    if isinstance(p, RdfPath):
+        iris = frozenset(str(i) for i in _path_iris(p))
+        return Pattern(_term(s), None, _term(o), negated, mandatory, None, iris)
+    anchor = next((t for t in (s, o, p) if eligible(t)), None)
+    return Pattern(_term(s), _term(p), _term(o), negated, mandatory, anchor)
+
+
+def _path_iris(path: Any) -> Iterator[URIRef]:
+    if isinstance(path, URIRef):
+        yield path
+        return
+    for attr in ("args", "path"):
+        sub = getattr(path, attr, None)
+        if isinstance(sub, list):
+            for item in sub:
+                yield from _path_iris(item)
+        elif sub is not None:
+            yield from _path_iris(sub)
+
+
+def _term(term: Any) -> Term:
+    if isinstance(term, Variable):
+        return term
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    return to_ox(term)  # type: ignore[return-value]
+
+
+_TOKEN = re.compile(r'<[^<>"{}|^`\\\s]*>|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{}]|\w+')
+
+
+def _where_brace(text: str) -> int:
+    """The offset just after the `{` that opens the top-level WHERE clause, or -1."""
+    depth = 0
+    seen_where = False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == "{":
+            if depth == 0 and seen_where:
+                return match.end()
+            depth += 1
+        elif token == "}":
+            depth -= 1
+        elif depth == 0 and token.upper() == "WHERE":
+            seen_where = True
+    return -1
+
+
+RDF_TYPE = ox.NamedNode(str(RDF.type))
