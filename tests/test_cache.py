@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import copy_project
 from flask import Flask
 
 from copkg.config import Settings
@@ -14,6 +17,7 @@ from copkg.pipeline import build
 from copkg.store.embedded import OxigraphStore
 from copkg.web import create_app, get_executor
 from copkg.web.cache import Entry, ResponseCache
+from copkg.web.executor import Answer, Job
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "/api/queries/role-framework"
@@ -50,21 +54,28 @@ def test_an_answer_has_an_etag_and_a_matching_if_none_match_gets_304(
     assert other.data == first.data
 
 
+def count_runs(app: Flask, monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> list[Job]:
+    """The jobs the app's executor runs from now on (each taking `delay` s more)."""
+    with app.app_context():
+        executor = get_executor()
+    calls: list[Job] = []
+    run = executor.run
+
+    def counting(job: Job) -> Answer:
+        calls.append(job)
+        time.sleep(delay)
+        return run(job)
+
+    monkeypatch.setattr(executor, "run", counting)
+    return calls
+
+
 def test_a_cached_answer_is_not_computed_again(
     built: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = app_for(built)
     client = app.test_client()
-    with app.app_context():
-        executor = get_executor()
-    calls = []
-    run = executor.run
-
-    def counting(job):  # type: ignore[no-untyped-def]
-        calls.append(job)
-        return run(job)
-
-    monkeypatch.setattr(executor, "run", counting)
+    calls = count_runs(app, monkeypatch)
     first = client.get(QUERY)
     second = client.get(QUERY)
     assert len(calls) == 1
@@ -98,8 +109,10 @@ def test_cors_headers_still_follow_the_request(built: Settings) -> None:
     for origin in ("https://example.org", "https://example.com"):
         answer = client.get(QUERY, headers={"Origin": origin})
         expected = uncached.test_client().get(QUERY, headers={"Origin": origin})
-        assert answer.headers["Access-Control-Allow-Origin"] == expected.headers[
-            "Access-Control-Allow-Origin"]
+        assert (
+            answer.headers["Access-Control-Allow-Origin"]
+            == expected.headers["Access-Control-Allow-Origin"]
+        )
 
 
 def _change_a_source(settings: Settings) -> None:
@@ -108,7 +121,7 @@ def _change_a_source(settings: Settings) -> None:
     with path.open("a", encoding="utf-8") as out:
         out.write(
             "\n<https://w3id.org/copkg/id/josserand2004/facilitation> "
-            "<http://www.w3.org/2004/02/skos/core#altLabel> \"facilitating\"@en .\n"
+            '<http://www.w3.org/2004/02/skos/core#altLabel> "facilitating"@en .\n'
         )
 
 
@@ -125,8 +138,9 @@ def test_a_rebuild_invalidates_etags_and_cached_answers(built: Settings) -> None
 
 def test_the_same_build_gives_the_same_etag_in_another_process(built: Settings) -> None:
     first = app_for(built).test_client().get(QUERY)
-    second = app_for(built).test_client().get(QUERY, headers={"If-None-Match": first.headers[
-        "ETag"]})
+    second = (
+        app_for(built).test_client().get(QUERY, headers={"If-None-Match": first.headers["ETag"]})
+    )
     assert second.status_code == 304
 
 
@@ -168,3 +182,99 @@ def test_the_cache_keeps_at_most_its_bound() -> None:
     assert cache.get("k0") is None
     cache.put("big", Entry(200, (), b"x" * 5000, "big"))
     assert cache.get("big") is None
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A build the tests below only read (one a module)."""
+    settings = Settings.load(copy_project(tmp_path_factory.mktemp("cache")), environ={})
+    build(settings, validate=False)
+    return settings
+
+
+def _without_date(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name != "Date"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", QUERY, {}),
+        ("GET", QUERY + ".csv", {"Origin": "https://example.org"}),
+        ("GET", PAGE, {"Accept": "text/turtle"}),
+        ("GET", SPARQL, {"Accept": "text/csv", "Origin": "https://example.org"}),
+        ("HEAD", SPARQL, {"Accept": "application/sparql-results+json"}),
+        ("GET", "/sparql", {"Accept": "text/turtle"}),  # the service description
+    ],
+)
+def test_a_hit_gives_the_bytes_and_headers_of_the_miss(
+    shared: Settings, method: str, path: str, headers: dict[str, str]
+) -> None:
+    client = app_for(shared).test_client()
+    miss = client.open(path, method=method, headers=headers)
+    hit = client.open(path, method=method, headers=headers)
+    assert miss.status_code == hit.status_code == 200
+    assert hit.data == miss.data
+    assert (method == "HEAD") == (hit.data == b"")
+    assert _without_date(hit.headers.to_wsgi_list()) == _without_date(miss.headers.to_wsgi_list())
+    assert "Date" in hit.headers and "ETag" in hit.headers
+    if "Origin" in headers:
+        assert hit.headers["Access-Control-Allow-Origin"]
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"If-None-Match": "match"},
+        {"If-None-Match": '"other", match'},
+        {"If-None-Match": "*"},
+        {"If-None-Match": '"other"'},
+        {"If-Match": '"other"'},
+        {"If-Match": "match"},
+        {"Range": "bytes=0-10"},
+    ],
+)
+def test_a_conditional_hit_is_answered_as_flask_answers_the_miss(
+    shared: Settings, conditions: dict[str, str]
+) -> None:
+    """304, 412 or 200 with the same headers whether the answer was cached or not."""
+    etag = app_for(shared).test_client().get(QUERY).headers["ETag"]
+    headers = {name: value.replace("match", etag) for name, value in conditions.items()}
+    cached = app_for(shared).test_client()
+    cached.get(QUERY)  # now in the cache
+    hit = cached.get(QUERY, headers=headers)
+    miss = app_for(shared).test_client().get(QUERY, headers=headers)
+    assert hit.status_code == miss.status_code
+    assert hit.data == miss.data
+    assert _without_date(hit.headers.to_wsgi_list()) == _without_date(miss.headers.to_wsgi_list())
+
+
+def test_the_host_is_part_of_the_key(shared: Settings) -> None:
+    """The service description and base IRIs name the host the client used."""
+    client = app_for(shared).test_client()
+    turtle = {"Accept": "text/turtle"}
+    first = client.get("/sparql", headers=turtle, base_url="http://one.example")
+    second = client.get("/sparql", headers=turtle, base_url="http://two.example")
+    assert b"http://one.example/sparql" in first.data
+    assert b"http://two.example/sparql" in second.data
+    assert b"one.example" not in second.data
+
+
+def test_requests_for_an_answer_being_computed_wait_for_it(
+    shared: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent misses of one answer run its query once; the others get its bytes."""
+    app = app_for(shared)
+    calls = count_runs(app, monkeypatch, delay=0.3)
+    answers: list[bytes] = []
+
+    def ask() -> None:
+        answers.append(app.test_client().get(SPARQL).data)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(calls) == 1
+    assert len(answers) == 4 and len(set(answers)) == 1

@@ -141,7 +141,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["copkg"] = Services(store, _executor(store, app.config), settings)
 
     # before CORS: its headers depend on the request and are not kept with cached answers
-    cache.init_app(app, store, app.config["RESPONSE_CACHE_BYTES"])
+    cache.init_app(
+        app, store, app.config["RESPONSE_CACHE_BYTES"], wait=4 * app.config["QUERY_TIMEOUT"]
+    )
     CORS(
         app,
         resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},

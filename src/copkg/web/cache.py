@@ -1,12 +1,13 @@
-"""Answers to GET requests kept per build: an ETag made of the build's identity and the body,
-304 Not Modified on If-None-Match, and a bounded in-memory cache of the bodies.
+"""Answers to GET and HEAD requests kept per build: an ETag made of the build's identity and the
+body, 304 Not Modified on If-None-Match, and a bounded in-memory cache of the answers, served by
+a WSGI middleware in front of Flask (a hit costs no dispatch).
 
 A build's store never changes once written, so an answer (a named query's rows, a page, the
 result of a SPARQL query sent by GET) depends only on the request and on the build: the cache is
 keyed on the identity of the build the app serves (the SHA-256 of its manifest, see
-`store_identity`) and on what the answer depends on in the request (path and query string,
-Accept, Origin). A rebuild or `copkg add` makes a new manifest, hence a new identity: the app
-that serves the new build (a restarted server, or a worker reloaded with SIGHUP) keeps nothing
+`store_identity`) and on what the answer depends on in the request (host, path and query
+string, Accept, Origin). A rebuild or `copkg add` makes a new manifest, hence a new identity: the
+app that serves the new build (a restarted server, or a worker reloaded with SIGHUP) keeps nothing
 of the old one, and ETags of the old build no longer match. Stores that can change (writable,
 in memory, remote) have no identity and are never cached.
 """
@@ -15,11 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, request
+from flask import Response as FlaskResponse
+from werkzeug.http import http_date
+from werkzeug.wrappers import Response
 
 from copkg.store import Store
 
@@ -32,11 +38,27 @@ MAX_ENTRY_BYTES = 8 * 1024 * 1024
 #: Paths never cached (updates, and static files, which Flask serves with its own ETags).
 UNCACHED_PREFIXES = ("/update", "/static/")
 
-#: Request headers an answer may depend on besides the URL.
-KEY_HEADERS = ("Accept", "Origin")
+#: Request headers an answer may depend on besides the URL and the host (as WSGI keys).
+KEY_ENVIRON = ("HTTP_ACCEPT", "HTTP_ORIGIN")
 
-#: Response headers not replayed from the cache (set anew on each response).
-_NOT_REPLAYED = {"content-length", "date", "set-cookie", "etag"}
+#: Request headers that make a request conditional (answered through werkzeug).
+CONDITIONAL_ENVIRON = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+    "HTTP_RANGE",
+)
+
+#: Where the middleware tells Flask's after_request the key to keep an answer under.
+ENVIRON_KEY = "copkg.cache.key"
+
+#: Response headers not kept (written anew on each response).
+_NOT_REPLAYED = {"date"}
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def store_identity(store: Store) -> str | None:
@@ -49,10 +71,13 @@ def store_identity(store: Store) -> str | None:
 
 @dataclass(frozen=True)
 class Entry:
+    """An answer as Flask gave it: status, headers (ETag and CORS included, not Date), body."""
+
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     etag: str
+    status_line: str = "200 OK"
 
 
 class ResponseCache:
@@ -70,12 +95,6 @@ class ResponseCache:
     @property
     def enabled(self) -> bool:
         return self.identity is not None
-
-    def key(self) -> str:
-        """What the answer to the current request depends on."""
-        parts = [request.method, request.full_path]
-        parts += [f"{name}: {request.headers.get(name, '')}" for name in KEY_HEADERS]
-        return "\n".join(parts)
 
     def etag(self, body: bytes) -> str:
         digest = hashlib.sha256()
@@ -116,55 +135,135 @@ class ResponseCache:
         return len(self._entries)
 
 
-def _cacheable_request() -> bool:
-    return request.method == "GET" and not request.path.startswith(UNCACHED_PREFIXES)
+def request_key(environ: Mapping[str, Any]) -> str:
+    """What the answer to a request depends on: method, scheme, host (base IRIs and the service
+    description name the host), path, query string, Accept and Origin."""
+    return "\n".join(
+        (
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("wsgi.url_scheme", ""),
+            environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            *(environ.get(name, "") for name in KEY_ENVIRON),
+        )
+    )
 
 
-def _replay(entry: Entry) -> Response:
-    response = Response(entry.body, status=entry.status)
-    response.headers.clear()
-    for name, value in entry.headers:
-        response.headers.add(name, value)
-    return response
+def _cacheable(environ: Mapping[str, Any]) -> bool:
+    return environ.get("REQUEST_METHOD") in ("GET", "HEAD") and not environ.get(
+        "PATH_INFO", ""
+    ).startswith(UNCACHED_PREFIXES)
 
 
-def init_app(app: Flask, store: Store, max_bytes: int = DEFAULT_MAX_BYTES) -> ResponseCache:
-    """Keep the app's GET answers under the identity of its store's build (call before the
-    extensions whose headers depend on the request, such as flask-cors)."""
-    cache = ResponseCache(store_identity(store) if max_bytes > 0 else None, max_bytes)
-    app.extensions["copkg.cache"] = cache
+def _conditional(environ: Mapping[str, Any]) -> bool:
+    return any(name in environ for name in CONDITIONAL_ENVIRON)
 
-    @app.before_request
-    def from_cache() -> Response | None:
-        if not cache.enabled or not _cacheable_request():
-            return None
-        key = cache.key()
-        g.copkg_cache_key = key
+
+_date_lock = threading.Lock()
+_date: tuple[int, str] = (0, "")
+
+
+def _now() -> str:
+    """The Date header werkzeug writes (one formatting a second)."""
+    global _date
+    second = int(time.time())
+    current = _date
+    if current[0] != second:
+        current = (second, http_date(second))
+        with _date_lock:
+            _date = current
+    return current[1]
+
+
+class CacheMiddleware:
+    """The WSGI app in front of Flask: answers a cached request from the cache without Flask's
+    dispatch (the headers and body of the first answer, a fresh Date; conditional requests
+    through werkzeug's make_conditional, as Flask does them), and lets the rest through.
+
+    Concurrent requests for an answer not yet cached wait for the first of them to finish
+    (`wait` s at most) instead of running the same query again.
+    """
+
+    def __init__(self, app: WSGIApp, cache: ResponseCache, wait: float) -> None:
+        self.app = app
+        self.cache = cache
+        self.wait = wait
+        self._running: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        cache = self.cache
+        if not cache.enabled or not _cacheable(environ):
+            return self.app(environ, start_response)
+        key = request_key(environ)
         entry = cache.get(key)
         if entry is None:
-            return None
-        g.copkg_cache_hit = True
-        response = _replay(entry)
-        response.set_etag(entry.etag)
-        return response.make_conditional(request)
+            with self._lock:
+                running = self._running.get(key)
+                if running is None:
+                    self._running[key] = threading.Event()
+            if running is None:
+                return self._compute(key, environ, start_response)
+            running.wait(self.wait)
+            entry = cache.get(key)
+            if entry is None:  # the first one failed (errors are not kept): run it here
+                environ[ENVIRON_KEY] = key
+                return self.app(environ, start_response)
+        return replay(entry, environ, start_response)
+
+    def _compute(
+        self, key: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        environ[ENVIRON_KEY] = key
+        try:
+            return self.app(environ, start_response)
+        finally:  # Flask has kept the answer (or not) by the time it returns its iterable
+            with self._lock:
+                event = self._running.pop(key)
+            event.set()
+
+
+def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """A cached answer to this request, as Flask would have given it."""
+    if _conditional(environ):
+        response = Response(entry.body, status=entry.status, headers=list(entry.headers))
+        response.make_conditional(environ)
+        return response(environ, start_response)
+    start_response(entry.status_line, [*entry.headers, ("Date", _now())])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
+
+
+def init_app(
+    app: Flask, store: Store, max_bytes: int = DEFAULT_MAX_BYTES, wait: float = 30.0
+) -> ResponseCache:
+    """Keep the app's GET and HEAD answers under the identity of its store's build (call before
+    the extensions whose headers the answer must keep, such as flask-cors: their after_request
+    functions then run before ours). `wait` bounds how long a request waits for the same
+    request already running."""
+    cache = ResponseCache(store_identity(store) if max_bytes > 0 else None, max_bytes)
+    app.extensions["copkg.cache"] = cache
+    app.wsgi_app = CacheMiddleware(app.wsgi_app, cache, wait)  # type: ignore[method-assign]
 
     @app.after_request
-    def to_cache(response: Response) -> Response:
-        key = g.pop("copkg_cache_key", None)
-        if key is None or g.pop("copkg_cache_hit", False):
+    def to_cache(response: FlaskResponse) -> FlaskResponse:
+        key = request.environ.pop(ENVIRON_KEY, None)
+        if key is None:
             return response
         if response.status_code != 200 or response.is_streamed or response.direct_passthrough:
             return response
         body = response.get_data()
         etag = cache.etag(body)
         response.headers.setdefault("Cache-Control", "no-cache")
-        headers = tuple(
-            (name, value)
-            for name, value in response.headers.items()
-            if name.lower() not in _NOT_REPLAYED and not name.lower().startswith("access-control-")
-        )
-        cache.put(key, Entry(response.status_code, headers, body, etag))
         response.set_etag(etag)
+        if "Set-Cookie" not in response.headers:  # (case-insensitive) never another's cookie
+            headers = tuple(
+                (name, value)
+                for name, value in response.headers.items()
+                if name.lower() not in _NOT_REPLAYED
+            )
+            cache.put(key, Entry(response.status_code, headers, body, etag, response.status))
         return response.make_conditional(request)
 
     return cache
