@@ -416,8 +416,20 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
 
 
 def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    if args.project is not None:  # a built project, used as it is (only HTTP is measured)
+        root = args.project.resolve()
+        out: dict[str, Any] = {"n": n, "project": str(root)}
+        print(f"== N={n}: built project {root}", flush=True)
+        (work / f"n{n}").mkdir(parents=True, exist_ok=True)
+        manifest = json.loads((root / "build" / "manifest.json").read_text())
+        out["build"] = {"ok": True, "quads": manifest.get("quads"), "timings": manifest.get("timings")}
+        out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
+                                 seconds=args.seconds, max_requests=args.max_requests)
+        print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
+              flush=True)
+        return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
-    out: dict[str, Any] = {"n": n}
+    out = {"n": n}
     print(f"== N={n}: project at {root}", flush=True)
     out["build"] = run_child(["build", "--root", str(root)])
     print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
@@ -507,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=100000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--project", type=Path, default=None,
+                        help="a built project to measure over HTTP (one size, not modified)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
