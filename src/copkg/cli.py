@@ -126,8 +126,15 @@ def reason(settings: Settings) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--engine",
+    type=click.Choice(["sparql", "pyshacl"]),
+    default="sparql",
+    show_default=True,
+    help="The SHACL engine: shapes compiled to SPARQL (fast), or pyshacl (the reference).",
+)
 @root_option
-def validate(settings: Settings, files: tuple[Path, ...]) -> None:
+def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
     """Validate the sources, or FILES with the ontology, against ontology/shapes.ttl.
 
     Exit 1 on SHACL violations, 2 on syntax errors (sources, rules, named queries).
@@ -135,7 +142,7 @@ def validate(settings: Settings, files: tuple[Path, ...]) -> None:
     from copkg.pipeline import check
 
     try:
-        outcome = check(settings, list(files) or None)
+        outcome = check(settings, list(files) or None, engine)
     except CopkgError as error:
         fail(error)
     if outcome.conforms:

@@ -228,20 +228,24 @@ def write_store(memory: OxigraphStore, store: OxigraphStore) -> None:
 
 def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
     """What a validation outcome depends on: the data, the ontology and the shapes (their
-    hashes), and the code and versions that validate."""
+    hashes), and the engine, code and versions that validate."""
     from importlib.metadata import version
+
+    from copkg.validation import engine_version
 
     validated = {
         path: digest
         for path, digest in hashes.items()
         if not path.startswith((f"{settings.rules_dir.name}/", f"{settings.queries_dir.name}/"))
     }
-    code = Path(__file__).resolve().parents[1] / "validation.py"
+    package = Path(__file__).resolve().parents[1]
+    code = [package / "validation.py", *sorted((package / "shacl").glob("*.py"))]
     parts = {
         "sources": validated,
         "copkg": __version__,
+        "engine": engine_version(),
         "pyshacl": version("pyshacl"),
-        "validation.py": steps.sha256(code) if code.is_file() else None,
+        "code": {p.name: steps.sha256(p) for p in code if p.is_file()},
         "steps.py": steps.sha256(Path(steps.__file__)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -13,8 +13,11 @@ from copkg.store.embedded import OxigraphStore
 FILES_GRAPH = "urn:copkg:validate:files"
 
 
-def check(settings: Settings, files: list[Path] | None = None) -> ValidationOutcome:
-    """Validate the sources (or the given files with the ontology) against the shapes.
+def check(
+    settings: Settings, files: list[Path] | None = None, engine: str = "sparql"
+) -> ValidationOutcome:
+    """Validate the sources (or the given files with the ontology) against the shapes, with
+    the SHACL `engine` ("sparql" or "pyshacl").
 
     Syntax errors in a source, a rule or a named query raise CopkgError (400); SHACL
     violations come back in the outcome.
@@ -26,4 +29,4 @@ def check(settings: Settings, files: list[Path] | None = None) -> ValidationOutc
         sources = steps.load_sources(settings, store)
     steps.check_queries(settings)
     steps.infer(settings, store)  # the rules must run on the data, though not validated
-    return steps.validate(settings, sources)
+    return steps.validate(settings, sources, engine)

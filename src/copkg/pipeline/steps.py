@@ -153,9 +153,7 @@ def validate(settings: Settings, sources: Sources) -> ValidationOutcome:
             f"no shapes to validate against: {settings.shapes_file} is missing", status=500
         )
     shapes = parse_graph(settings.shapes_file)
-    ontology = sources.graph(str(ONTOLOGY_GRAPH))
-    data = sources.graph(exclude=(str(ONTOLOGY_GRAPH),))
-    report = validation.validate(data, shapes, ontology)
+    report = validation.validate_quads(sources.quads, shapes, engine=engine)
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 
