@@ -20,11 +20,13 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers import gthread
 
@@ -42,6 +44,9 @@ MAX_REQUEST_LINE = 8190
 
 #: Seconds a client may stay silent in the middle of a request, or not read our answer.
 CLIENT_TIMEOUT = 10.0
+
+#: gunicorn's default access log format, which CopkgLogger writes cheaply.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 class CopkgApplication(BaseApplication):  # type: ignore[misc]
@@ -161,6 +166,55 @@ class CopkgThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         gthread.TConn = _QuickCloseConn  # this worker process only: accept() makes them
         super().init_process()
+
+
+class CopkgLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger, writing the access line of its default format (Apache combined)
+    without first gathering every header and environ value as format atoms: measured on cached
+    answers, gunicorn's line cost ~65 us of the worker's ~255 us a request, this one ~35 us."""
+
+    _second = 0
+    _stamp = ""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.access_log_format != ACCESS_LOG_FORMAT:
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        user = self._get_user(environ) if "HTTP_AUTHORIZATION" in environ else None
+        request = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
+        fields = (
+            _escaped(environ.get("REMOTE_ADDR", "-")),
+            "-",
+            _escaped(user or "-"),
+            self.now(),
+            f'"{_escaped(request)}"',
+            _escaped(status) if isinstance(status, str) else status,
+            "-" if sent is None else sent,
+            f'"{_escaped(environ.get("HTTP_REFERER", "-"))}"',
+            f'"{_escaped(environ.get("HTTP_USER_AGENT", "-"))}"',
+        )
+        line = " ".join(map(str, fields))
+        try:
+            self.access_log.info(line)
+        except Exception:
+            self.exception("cannot write the access log")
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._stamp, self._second = super().now(), second
+        return self._stamp
+
+
+def _escaped(value: str) -> str:
+    """A value as gunicorn's access log writes it (double quotes escaped)."""
+    return value.replace('"', '\\"')
 
 
 def limit_client_silence(sock: socket.socket, seconds: float) -> None:
@@ -297,6 +351,7 @@ def gunicorn_options(
         "graceful_timeout": 10,
         "limit_request_line": MAX_REQUEST_LINE,
         "accesslog": "-",
+        "logger_class": "copkg.web.server.CopkgLogger",
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "copkg",

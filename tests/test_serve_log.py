@@ -1,0 +1,66 @@
+"""`copkg serve` writes gunicorn's access log line itself, cheaply: the same line gunicorn's own
+logger writes for the same request."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+from copkg.web.server import ACCESS_LOG_FORMAT, CopkgLogger
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def access_line(logger_class: type[Logger], environ: dict[str, Any], sent: int | None) -> str:
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = logger_class(cfg)
+    lines = Lines()
+    logger.access_log.handlers = [lines]
+    response = SimpleNamespace(status="200 OK", sent=sent, headers=[("Content-Type", "x")])
+    request = SimpleNamespace(headers=[("Host", "127.0.0.1")])
+    logger.access(response, request, environ, timedelta(microseconds=1500))
+    assert len(lines.lines) == 1
+    return lines.lines[0]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"HTTP_REFERER": "http://e/q?x=%20", "HTTP_USER_AGENT": 'curl "8"'},
+        {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},  # user:pass
+    ],
+)
+@pytest.mark.parametrize("sent", [1234, None])
+def test_the_access_line_is_gunicorns(extra: dict[str, str], sent: int | None) -> None:
+    environ = {
+        "REMOTE_ADDR": "127.0.0.1",
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/sparql?query=SELECT%20*%20%7B%7D&x=%25s",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": "/sparql",
+        **extra,
+    }
+    ours = access_line(CopkgLogger, environ, sent)
+    assert ours == access_line(Logger, environ, sent)
+    assert '"GET /sparql?query=SELECT%20*%20%7B%7D&x=%25s HTTP/1.1" 200' in ours
+    if "HTTP_AUTHORIZATION" in extra:
+        assert " - user [" in ours
+
+
+def test_the_format_is_gunicorns_default() -> None:
+    assert Config().access_log_format == ACCESS_LOG_FORMAT
