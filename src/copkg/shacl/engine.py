@@ -28,6 +28,9 @@ _NOT_JOINABLE = re.compile(
     re.IGNORECASE,
 )
 _THIS = ox.Variable("this")
+#: Up to this many focus nodes, a SPARQL constraint runs once a node with $this pre-bound
+#: (each run is then a few index look-ups); beyond, once for all, joined with the targets.
+_PER_NODE = 500
 
 
 @dataclass(frozen=True)
@@ -240,13 +243,11 @@ class Engine:
         prologue = merge_prologues(focus_prologue, query.prologue, shape=shape.node)
         probe = f"{prologue}\nSELECT * WHERE {{ {{ {text} }} }} LIMIT 0"
         names = {v.value for v in self.store.query(probe).variables}  # type: ignore[union-attr]
-        if "this" in names and not _NOT_JOINABLE.search(text):
-            rows: Iterator[ox.QuerySolution] = self._select(
-                f"{prologue}\nSELECT * WHERE {{ {enum} {{ {text} }} }}"
-            )
+        nodes = [r["this"] for r in self._select(f"{prologue}\nSELECT ?this WHERE {enum}")]
+        if len(nodes) > _PER_NODE and "this" in names and not _NOT_JOINABLE.search(text):
+            rows = self._select(f"{prologue}\nSELECT * WHERE {{ {enum} {{ {text} }} }}")
             solutions = [(row["this"], row) for row in rows]
-        else:
-            nodes = [r["this"] for r in self._select(f"{prologue}\nSELECT ?this WHERE {enum}")]
+        else:  # few focus nodes (or a query a join would change): $this pre-bound, node by node
             solutions = [
                 (node, row)
                 for node in nodes
