@@ -260,21 +260,30 @@ def test_the_host_is_part_of_the_key(shared: Settings) -> None:
     assert b"one.example" not in second.data
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [(SPARQL, 200), ("/sparql?query=SELECT%20*%20%7B", 400), ("/api/queries/nope", 404)],
+)
 def test_requests_for_an_answer_being_computed_wait_for_it(
-    shared: Settings, monkeypatch: pytest.MonkeyPatch
+    shared: Settings, monkeypatch: pytest.MonkeyPatch, path: str, status: int
 ) -> None:
-    """Concurrent misses of one answer run its query once; the others get its bytes."""
+    """Concurrent misses of one answer run its query once; the others get its bytes, an
+    error included (errors are not kept: the next request runs the query again)."""
     app = app_for(shared)
     calls = count_runs(app, monkeypatch, delay=0.3)
-    answers: list[bytes] = []
+    answers: list[tuple[int, bytes]] = []
 
     def ask() -> None:
-        answers.append(app.test_client().get(SPARQL).data)
+        answer = app.test_client().get(path)
+        answers.append((answer.status_code, answer.data))
 
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert len(calls) == 1
+    assert len(calls) == (1 if status != 404 else 0)
     assert len(answers) == 4 and len(set(answers)) == 1
+    assert answers[0][0] == status
+    app.test_client().get(path)
+    assert len(calls) == (1 if status == 200 else 2 if status == 400 else 0)

@@ -177,20 +177,30 @@ def _now() -> str:
     return current[1]
 
 
+class _Running:
+    """A request being answered: done when its answer is kept; its answer when it is an error
+    (not kept), for the same requests that waited for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: tuple[str, list[tuple[str, str]], bytes] | None = None
+
+
 class CacheMiddleware:
     """The WSGI app in front of Flask: answers a cached request from the cache without Flask's
     dispatch (the headers and body of the first answer, a fresh Date; conditional requests
     through werkzeug's make_conditional, as Flask does them), and lets the rest through.
 
     Concurrent requests for an answer not yet cached wait for the first of them to finish
-    (`wait` s at most) instead of running the same query again.
+    (`wait` s at most) instead of running the same query again, and get its answer: the one
+    kept, or the same error (a query past the time limit would run past it again).
     """
 
     def __init__(self, app: WSGIApp, cache: ResponseCache, wait: float) -> None:
         self.app = app
         self.cache = cache
         self.wait = wait
-        self._running: dict[str, threading.Event] = {}
+        self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -203,26 +213,45 @@ class CacheMiddleware:
             with self._lock:
                 running = self._running.get(key)
                 if running is None:
-                    self._running[key] = threading.Event()
+                    self._running[key] = first = _Running()
             if running is None:
-                return self._compute(key, environ, start_response)
-            running.wait(self.wait)
+                return self._compute(key, first, environ, start_response)
+            running.done.wait(self.wait)
             entry = cache.get(key)
-            if entry is None:  # the first one failed (errors are not kept): run it here
+            if entry is None and running.error is not None:
+                status, headers, body = running.error
+                start_response(status, headers)
+                return [body]
+            if entry is None:  # still running, or not kept (too large): run it here
                 environ[ENVIRON_KEY] = key
                 return self.app(environ, start_response)
         return replay(entry, environ, start_response)
 
     def _compute(
-        self, key: str, environ: dict[str, Any], start_response: StartResponse
+        self, key: str, running: _Running, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         environ[ENVIRON_KEY] = key
+        answer: list[Any] = []
+
+        def keep_status(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            answer[:] = [status, headers]
+            return start_response(status, headers, *exc_info)
+
         try:
-            return self.app(environ, start_response)
+            body = self.app(environ, keep_status)
+            if answer and int(answer[0][:3]) >= 400:  # an error: small, and shared
+                try:
+                    data = b"".join(body)
+                finally:
+                    if hasattr(body, "close"):
+                        body.close()
+                running.error = (answer[0], list(answer[1]), data)
+                return [data]
+            return body
         finally:  # Flask has kept the answer (or not) by the time it returns its iterable
             with self._lock:
-                event = self._running.pop(key)
-            event.set()
+                del self._running[key]
+            running.done.set()
 
 
 def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
