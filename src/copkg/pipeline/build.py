@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
+
 from copkg import __version__
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.pipeline import steps
+from copkg.namespaces import INFERENCE_GRAPH
+from copkg.pipeline import exports, steps
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 
@@ -177,7 +180,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     memory = OxigraphStore()
     sources = timed("load", steps.load_sources, settings, memory)
     inferred = timed("infer", steps.infer, settings, memory)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"exports": exports.LAYOUT}
     if validate:
         key = validation_key(settings, sources.hashes)
         if _validated_before(settings, key):
@@ -193,7 +196,8 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
                 )
         extra["validation_key"] = key
     timed("check_queries", steps.check_queries, settings)
-    files = timed("export", steps.export, sources, inferred, work)
+    inferences = memory.native.quads_for_pattern(None, None, None, ox.NamedNode(INFERENCE_GRAPH))
+    files = timed("export", steps.export, sources, inferences, work)
     hashes = sources.hashes
     del sources, inferred
     store = OxigraphStore(work / STORE_DIR)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -14,8 +16,9 @@ from rdflib import Graph
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
-from copkg.rdf_io import atomic_write, parse_graph, read_quads
+from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, study_graph
+from copkg.pipeline import exports
+from copkg.rdf_io import parse_graph, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph, triples_to_quads
 
@@ -166,30 +169,13 @@ def check_queries(settings: Settings) -> int:
     return len(load_named_queries(settings.queries_dir))
 
 
-def _sorted_canonical_quads(quads: list[ox.Quad]) -> list[ox.Quad]:
-    """The quads with canonical blank node labels, sorted: the same sources give the same
-    files."""
-    dataset = ox.Dataset(quads)
-    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-    return sorted(
-        dataset, key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object))
-    )
-
-
-def export(sources: Sources, inferred: Graph, out_dir: Path) -> dict[str, str]:
-    """Write copkg.trig and copkg.nq (sources as written, then the inferences; sorted) into
-    out_dir; return their SHA-256."""
-    quads = sources.quads + list(triples_to_quads(inferred, str(INFERENCE_GRAPH)))
-    ordered = _sorted_canonical_quads(quads)
-    files = {
-        "copkg.nq": ox.serialize(ordered, format=ox.RdfFormat.N_QUADS),
-        "copkg.trig": ox.serialize(ordered, format=ox.RdfFormat.TRIG, prefixes=PREFIXES),
-    }
-    hashes = {}
-    for name, data in files.items():
-        atomic_write(out_dir / name, data)
-        hashes[name] = hashlib.sha256(data).hexdigest()
-    return hashes
+def export(sources: Sources, inferred: Graph | Iterable[ox.Quad], out_dir: Path) -> dict[str, str]:
+    """Write copkg.trig and copkg.nq (the sources as written and the inferences, graph by
+    graph, each graph sorted: see pipeline.exports) into out_dir; return their SHA-256."""
+    if isinstance(inferred, Graph):
+        inferred = triples_to_quads(inferred, str(INFERENCE_GRAPH))
+    graphs = exports.canonical_graphs(itertools.chain(sources.quads, inferred))
+    return exports.write(graphs, out_dir)
 
 
 _GRAPH_COUNTS = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
