@@ -41,7 +41,7 @@ from rdflib import Variable
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
 from copkg.reasoning import InferenceDelta
-from copkg.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse
+from copkg.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse, restrictable_groups
 
 MAX_ROUNDS = 50
 CHUNK = 400  # values per VALUES block
@@ -65,6 +65,7 @@ class Increment:
         self.shapes = [analyse(rule.name, rule.text) for rule in self.rules]
         self.by_name = {shape.name: shape for shape in self.shapes}
         self.delta = InferenceDelta()
+        self._mark = 0.0
         self._index: dict[Any, list[tuple[RuleShape, Pattern]]] = {}
         self._wild: list[tuple[RuleShape, Pattern]] = []
         self._path_iris: dict[str, str] = {}
@@ -86,10 +87,13 @@ class Increment:
         self._check_graph(quads)
         self._check_strata()
         change = [q.triple for q in quads if not self._elsewhere(q)]
+        # Seeds from the new graph, looked up (bridges) while it is in the store.
+        first = self._seeds(change, derived=False)
+        positive = self._seeds(change, derived=True)
         self._lap("checks", start)
         self.native.remove_graph(self.graph)
         try:
-            seeds, removed = self._overdelete(change)
+            seeds, removed = self._overdelete(first)
             rederive = self._rederive_seeds(removed)
         finally:
             self.native.add_graph(self.graph)
@@ -99,7 +103,7 @@ class Increment:
         removed = [t for t in removed if t not in described]
         for triple in removed:
             self.native.remove(self._quad(triple))
-        added = self._insert(_merge(seeds, rederive))
+        added = self._insert(_merge(_merge(seeds, positive), rederive))
         self._lap("insert", start)
         gone = set(removed)
         self.delta.added = _sorted(self._quad(t) for t in added if t not in gone)
@@ -108,18 +112,16 @@ class Increment:
         )
         return self.delta
 
-    def _overdelete(self, change: list[ox.Triple]) -> tuple[Seeds, list[ox.Triple]]:
-        """Remove-candidates: what anchored solutions derive in the old state, transitively."""
+    def _overdelete(self, first: Seeds) -> tuple[Seeds, list[ox.Triple]]:
+        """Remove-candidates: what anchored solutions derive in the old state, transitively.
+        Returns the seeds that had solutions there, and the candidates."""
         done: Seeds = {}
         removed: dict[ox.Triple, None] = {}
-        frontier = change
-        while frontier:
+        fresh = first
+        while fresh:
             self._round()
-            fresh = _minus(self._seeds(frontier), done)
-            if not fresh:
-                break
-            done = _merge(done, fresh)
-            derived = self._evaluate(fresh)
+            derived, viable = self._evaluate(fresh)
+            done = _merge(done, viable)
             frontier = []
             for triple in derived:
                 if triple in removed:
@@ -131,6 +133,7 @@ class Increment:
                     )
                 removed[triple] = None
                 frontier.append(triple)
+            fresh = _minus(self._seeds(frontier), done)
         return done, list(removed)
 
     def _rederive_seeds(self, removed: Iterable[ox.Triple]) -> Seeds:
@@ -177,7 +180,8 @@ class Increment:
         pending = seeds
         while pending:
             self._round()
-            new = [t for t in self._evaluate(pending) if self._quad(t) not in self.native]
+            found, _viable = self._evaluate(pending)
+            new = [t for t in found if self._quad(t) not in self.native]
             new = list(dict.fromkeys(new))
             self.native.extend(self._quad(t) for t in new)
             added.update(dict.fromkeys(new))
@@ -186,7 +190,9 @@ class Increment:
 
     # -- seeds and evaluation --------------------------------------------------------------
 
-    def _seeds(self, triples: Iterable[ox.Triple]) -> Seeds:
+    def _seeds(self, triples: Iterable[ox.Triple], *, derived: bool = True) -> Seeds:
+        """Seeds from changed triples. A derived triple seeds no pattern under OPTIONAL, MINUS
+        or EXISTS: the stratification check has shown it cannot match one."""
         seeds: Seeds = {}
         for triple in triples:
             if isinstance(triple.predicate, ox.NamedNode):
@@ -196,28 +202,111 @@ class Increment:
                         f"rule {rule}: a changed triple ({triple.predicate}) feeds a property path"
                     )
             for shape, pattern in (*self._index.get(triple.predicate, ()), *self._wild):
-                if not pattern.matches(triple):
+                if (derived and pattern.negated) or not pattern.matches(triple):
                     continue
                 if pattern.anchor is None:
                     raise _Fallback(
                         f"rule {shape.name}: a changed triple ({triple}) matches a pattern "
                         "that no top-level variable anchors"
                     )
-                value = pattern.binding(triple)
-                if isinstance(value, ox.BlankNode):
+                values = self._anchor_values(pattern, triple)
+                if any(isinstance(value, ox.BlankNode) for value in values):
                     raise _Fallback(f"rule {shape.name}: a seed is a blank node ({triple})")
-                seeds.setdefault(shape.name, {}).setdefault(pattern.anchor, set()).add(value)
+                seeds.setdefault(shape.name, {}).setdefault(pattern.anchor, set()).update(values)
         return seeds
 
-    def _evaluate(self, seeds: Seeds) -> list[ox.Triple]:
+    def _anchor_values(self, pattern: Pattern, triple: ox.Triple) -> set[Any]:
+        """The anchor's values in solutions where the pattern matches the triple."""
+        if pattern.bridge is None:
+            return {pattern.binding(triple)}
+        var, predicate, var_is_subject = pattern.bridge
+        node = pattern.value_of(var, triple)
+        if var_is_subject:
+            return {q.object for q in self.native.quads_for_pattern(node, predicate, None)}
+        return {q.subject for q in self.native.quads_for_pattern(None, predicate, node)}
+
+    def _retarget(self, shape: RuleShape, by_var: dict[Variable, set[Any]]) -> dict[Any, set]:
+        """Seeds moved, where they can be, to a variable a sub-select passes up: through a
+        mandatory pattern (?seed q ?other), every solution's ?other is one of the seed's q
+        values, so those values anchor a superset of the solutions, and the sub-select is
+        computed for them only instead of for the whole corpus."""
+        out: dict[Any, set[Any]] = {}
+        for var, values in by_var.items():
+            target = None
+            if not _has_subselect(shape.text, var):
+                target = next(
+                    (
+                        (pattern, other)
+                        for pattern in shape.patterns
+                        if pattern.mandatory and isinstance(pattern.predicate, ox.NamedNode)
+                        for here, other in (
+                            (pattern.subject, pattern.object),
+                            (pattern.object, pattern.subject),
+                        )
+                        if here == var
+                        and isinstance(other, Variable)
+                        and other in shape.certain
+                        and _has_subselect(shape.text, other)
+                    ),
+                    None,
+                )
+            if target is None:
+                out.setdefault(var, set()).update(values)
+                continue
+            pattern, other = target
+            for value in values:
+                if pattern.subject == var:
+                    found = self.native.quads_for_pattern(value, pattern.predicate, None)
+                    out.setdefault(other, set()).update(q.object for q in found)
+                else:
+                    found = self.native.quads_for_pattern(None, pattern.predicate, value)
+                    out.setdefault(other, set()).update(q.subject for q in found)
+        return out
+
+    def _viable(self, shape: RuleShape, var: Variable, values: set[Any]) -> list[Any]:
+        """The values for which every mandatory pattern on `var` has a match in the store as it
+        is: the others give no solution, so leaving them out changes no answer."""
+        checks = []
+        for pattern in shape.patterns:
+            if not pattern.mandatory or isinstance(pattern.predicate, Variable | None):
+                continue
+            if var not in (pattern.subject, pattern.object) or pattern.subject == pattern.object:
+                continue
+            checks.append(
+                tuple(
+                    "?" if term == var else None if isinstance(term, Variable) else term
+                    for term in (pattern.subject, pattern.predicate, pattern.object)
+                )
+            )
+        kept = []
+        for value in values:
+            if next(iter(self.native.quads_for_pattern(value, None, None)), None) is None and (
+                next(iter(self.native.quads_for_pattern(None, None, value)), None) is None
+            ):
+                continue  # a solution binds `var` to a term of some triple
+            for check in checks:
+                s, p, o = (value if term == "?" else term for term in check)
+                if next(iter(self.native.quads_for_pattern(s, p, o)), None) is None:
+                    break
+            else:
+                kept.append(value)
+        return kept
+
+    def _evaluate(self, seeds: Seeds) -> tuple[list[ox.Triple], Seeds]:
+        """What the rules derive for the seeds on the store as it is, and the seeds that can
+        have solutions there."""
         out: dict[ox.Triple, None] = {}
+        viable: Seeds = {}
         for name, by_var in sorted(seeds.items()):
             shape = self.by_name[name]
-            for var, values in sorted(by_var.items()):
-                ordered = sorted(values, key=str)
+            for var, values in sorted(self._retarget(shape, by_var).items()):
+                ordered = sorted(self._viable(shape, var, values), key=str)
+                if ordered:
+                    viable.setdefault(name, {})[var] = set(ordered)
                 for i in range(0, len(ordered), CHUNK):
                     text = shape.with_values(var, ordered[i : i + CHUNK])
                     self.delta.queries += 1
+                    t0 = time.perf_counter()
                     try:
                         result = self.native.query(
                             text, use_default_graph_as_union=True, prefixes=PREFIXES
@@ -229,7 +318,11 @@ class Increment:
                             problems=[Problem(str(exc), file=f"rules/{name}.rq")],
                         ) from exc
                     out.update(dict.fromkeys(result))  # type: ignore[arg-type]
-        return list(out)
+                    key = f"rule {name} ?{var}"
+                    self.delta.timings[key] = round(
+                        self.delta.timings.get(key, 0) + time.perf_counter() - t0, 4
+                    )
+        return list(out), viable
 
     # -- preconditions ---------------------------------------------------------------------
 
@@ -389,9 +482,13 @@ class Increment:
             )
 
     def _lap(self, name: str, start: float) -> None:
-        self.delta.timings[name] = round(
-            time.perf_counter() - start - sum(self.delta.timings.values()), 4
-        )
+        now = time.perf_counter()
+        self.delta.timings[name] = round(now - max(start, self._mark), 4)
+        self._mark = now
+
+
+def _has_subselect(text: str, var: Variable) -> bool:
+    return any(kind == "select" for _offset, kind in restrictable_groups(text, str(var)))
 
 
 def _may_meet(pattern: Pattern, item: tuple[Any, Any, Any], predicates: set[Any] | None) -> bool:

@@ -10,9 +10,10 @@ they start with) and where a VALUES block can go. Nothing here names a rule.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyoxigraph as ox
@@ -42,6 +43,10 @@ class Pattern:
     mandatory: bool
     anchor: Variable | None
     path_iris: frozenset[str] = frozenset()
+    #: when no variable of the pattern is an anchor: (its variable, a predicate, whether that
+    #: variable is the subject) of a sibling pattern in the same basic graph pattern whose other
+    #: end is the anchor; the anchor's values are looked up in the store.
+    bridge: tuple[Variable, ox.NamedNode, bool] | None = None
 
     def matches(self, triple: ox.Triple) -> bool:
         """Whether the triple could match this pattern (constants equal; paths never)."""
@@ -58,12 +63,16 @@ class Pattern:
 
     def binding(self, triple: ox.Triple) -> Any:
         """The anchor's value when the triple matches this pattern."""
+        return self.value_of(self.anchor, triple)
+
+    def value_of(self, var: Variable | None, triple: ox.Triple) -> Any:
+        """The value of one of the pattern's variables when the triple matches it."""
         for want, got in (
             (self.subject, triple.subject),
             (self.predicate, triple.predicate),
             (self.object, triple.object),
         ):
-            if want == self.anchor:
+            if want == var:
                 return got
         return None
 
@@ -83,13 +92,22 @@ class RuleShape:
     values_at: int = -1
 
     def with_values(self, var: Variable, values: list[Any]) -> str:
-        """The rule's text with `VALUES ?var { ... }` opening its WHERE clause."""
+        """The rule's text with `VALUES ?var { ... }` opening its WHERE clause and every
+        sub-select that passes ?var up to it (the same answers: the top-level VALUES restricts
+        ?var anyway; but the engine need not compute a sub-select for every other value)."""
         block = f" VALUES ?{var} {{ {' '.join(str(v) for v in values)} }} "
-        return self.text[: self.values_at] + block + self.text[self.values_at :]
+        text = self.text
+        groups = [offset for offset, _kind in restrictable_groups(text, str(var))]
+        for offset in sorted((self.values_at, *groups), reverse=True):
+            text = text[:offset] + block + text[offset:]
+        return text
 
 
+@functools.lru_cache(maxsize=128)
 def analyse(name: str, text: str) -> RuleShape:
-    """The shape of one rule (`unsupported` says why the incremental scheme cannot use it)."""
+    """The shape of one rule (`unsupported` says why the incremental scheme cannot use it).
+
+    Cached: rdflib's SPARQL parser takes ~60 ms a rule; the shape is not to be changed."""
     shape = RuleShape(name=name, text=text)
     try:
         query = translateQuery(parseQuery(text))
@@ -101,18 +119,22 @@ def analyse(name: str, text: str) -> RuleShape:
     if shape.values_at < 0:
         shape.unsupported = "no WHERE clause found"
         return shape
-    raw: list[tuple[Any, Any, Any, bool, bool, tuple[frozenset[Variable], ...]]] = []
+    raw: list[tuple[Any, Any, Any, bool, bool, tuple[frozenset[Variable], ...], int]] = []
     try:
         _walk(algebra.p, shape, raw, negated=False, mandatory=True, scopes=(), top=True)
     except _Unsupported as exc:
         shape.unsupported = str(exc)
         return shape
-    for s, p, o, _negated, mandatory, _scopes in raw:
+    for s, p, o, _negated, mandatory, _scopes, _group in raw:
         if mandatory:
             shape.certain |= {t for t in (s, p, o) if isinstance(t, Variable)}
     shape.certain -= shape.bound
-    for s, p, o, negated, mandatory, scopes in raw:
-        shape.patterns.append(_pattern(s, p, o, negated, mandatory, scopes, shape.certain))
+    for s, p, o, negated, mandatory, scopes, group in raw:
+        pattern = _pattern(s, p, o, negated, mandatory, scopes, shape.certain)
+        if pattern.anchor is None and pattern.predicate is not None:
+            siblings = [r for r in raw if r[6] == group]
+            pattern = _bridged(pattern, siblings, scopes, shape.certain)
+        shape.patterns.append(pattern)
     template = algebra.get("template") or []
     for triple in template:
         if any(isinstance(t, BNode) for t in triple):
@@ -139,8 +161,9 @@ def _walk(
         raise _Unsupported(f"unexpected algebra node {type(node).__name__}")
     name = node.name
     if name == "BGP":
+        group = len(raw)
         for s, p, o in node.triples:
-            raw.append((s, p, o, negated, mandatory, scopes))
+            raw.append((s, p, o, negated, mandatory, scopes, group))
         return
     if name == "values":
         return
@@ -228,6 +251,27 @@ def _pattern(
     return Pattern(_term(s), _term(p), _term(o), negated, mandatory, anchor)
 
 
+def _bridged(
+    pattern: Pattern, siblings: list[Any], scopes: tuple[frozenset[Variable], ...], certain: set
+) -> Pattern:
+    """The pattern anchored through a sibling (?v q ?anchor) or (?anchor q ?v), if it has one."""
+    own = {
+        t for t in (pattern.subject, pattern.predicate, pattern.object) if isinstance(t, Variable)
+    }
+    for s, p, o, *_rest in siblings:
+        if not isinstance(p, URIRef):
+            continue
+        for here, there, here_is_subject in ((s, o, True), (o, s, False)):
+            if (
+                here in own
+                and isinstance(there, Variable)
+                and there in certain
+                and all(there in pv for pv in scopes)
+            ):
+                return replace(pattern, anchor=there, bridge=(here, to_ox(p), here_is_subject))
+    return pattern
+
+
 def _path_iris(path: Any) -> Iterator[URIRef]:
     if isinstance(path, URIRef):
         yield path
@@ -249,7 +293,9 @@ def _term(term: Any) -> Term:
     return to_ox(term)  # type: ignore[return-value]
 
 
-_TOKEN = re.compile(r'<[^<>"{}|^`\\\s]*>|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{}]|\w+')
+_TOKEN = re.compile(
+    r'<[^<>"{}|^`\\\s]*>|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{}()*]|[?$]\w+|\w+'
+)
 
 
 def _where_brace(text: str) -> int:
@@ -270,3 +316,56 @@ def _where_brace(text: str) -> int:
 
 
 RDF_TYPE = ox.NamedNode(str(RDF.type))
+
+
+def restrictable_groups(text: str, var: str) -> list[tuple[int, str]]:
+    """Offsets just after the `{` (with the group's kind: select, OPTIONAL, MINUS) of each
+    group inside the WHERE clause where a VALUES block on
+    ?var can go without changing the answers: a sub-select's WHERE, an OPTIONAL or a MINUS
+    group that mentions ?var, directly inside the top-level group or another such group (so
+    every row it is joined with, or subtracted from, already has ?var from that VALUES), with
+    every enclosing sub-select passing ?var up."""
+    start = _where_brace(text)
+    # each open group: [offset after "{", kind, restricted (gets VALUES), mentions var, scope ok]
+    stack: list[list[Any]] = [[start, "top", True, False, True]]
+    found: list[tuple[int, str]] = []
+    projection: list[str] | None = None
+    parens = 0
+    previous = ""
+    for match in _TOKEN.finditer(text, start):
+        token = match.group()
+        if token.startswith("#"):
+            continue
+        if projection is not None:
+            if token == "(":
+                parens += 1
+            elif token == ")":
+                parens -= 1
+            elif token == "{" and parens == 0:
+                passes = ("*" in projection or var in projection) and stack[-1][4]
+                stack.append([match.end(), "select", stack[-1][2] and passes, False, passes])
+                projection = None
+            elif parens == 0 and token[0] in "?$*":
+                projection.append(token.lstrip("?$"))
+            continue
+        upper = token.upper()
+        if upper == "SELECT":
+            projection, parens = [], 0
+            if previous == "{":
+                stack[-1][1] = "wrapper"  # `{ SELECT ... }` holds nothing but the sub-select
+        elif token == "{":
+            kind = previous if previous in {"MINUS", "OPTIONAL"} else "group"
+            parent = stack[-1]
+            stack.append([match.end(), kind, parent[2] and kind != "group", False, parent[4]])
+        elif token == "}":
+            offset, kind, restricted, mentions, scope = stack.pop()
+            if not stack:
+                break
+            if restricted and mentions and kind in {"select", "MINUS", "OPTIONAL"}:
+                found.append((offset, kind))
+            if mentions and (kind != "select" or scope):
+                stack[-1][3] = True
+        elif token[0] in "?$" and token[1:] == var and stack[-1][4]:
+            stack[-1][3] = True
+        previous = upper
+    return found
