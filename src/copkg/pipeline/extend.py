@@ -1,29 +1,31 @@
 """Add one study's named graph to the build without rebuilding the rest (`copkg add`).
 
-The new build is made next to build/ from a snapshot of its store (a RocksDB checkpoint: hard
-links, cheap at any size), the new graph loaded, the rules run again from scratch, the exports
-written again; then the study is placed into data/studies/ and the new build swapped in. The
-result is the build `copkg build` would make of the corpus with the study in it (the tests
-compare the N-Quads byte for byte).
+The new build is made next to build/: its store is a snapshot of the old one (a RocksDB
+checkpoint: hard links, cheap at any size) with the new graph loaded and the rules run
+incrementally over it; its exports are the old files with the new graph's block and the
+changed runs of the inference graph spliced in (see pipeline.exports: nothing else is parsed,
+sorted or written again); its manifest is the old one with the new graph's counts. Then the
+study is placed into data/studies/ and the new build swapped in. The result is the build
+`copkg build` would make of the corpus with the study in it (the tests compare the exports
+byte for byte).
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH
-from copkg.pipeline import steps
+from copkg.pipeline import exports
 from copkg.pipeline.build import (
     _TMP_PREFIX,
     MANIFEST,
@@ -35,6 +37,9 @@ from copkg.pipeline.build import (
 )
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
+
+if TYPE_CHECKING:
+    from copkg.reasoning import InferenceDelta
 
 #: Puts the study into the corpus and returns what takes it out again.
 Place = Callable[[], Callable[[], None]]
@@ -48,15 +53,19 @@ def extend_build(
     place: Place,
     *,
     incremental: bool = True,
+    ready: Callable[[], None] = lambda: None,
 ) -> Manifest:
     """Make the build hold `graph` (the quads of a checked study, `hashes` its files by path
     relative to the project) and put the study into the corpus with `place`.
 
-    `incremental=False` (no build yet, a stale one, or asked for) places the study and runs
-    the whole build instead. On any failure the study is taken out again and build/ is left as
-    it was. The caller holds the build lock (pipeline.locked).
+    `ready` is called once the new build is made, before anything changes: the last checks
+    (HermiT, run meanwhile) raise there to stop the add. `incremental=False` (no build yet, a
+    stale one, or asked for) places the study and runs the whole build instead. On any failure
+    the study is taken out again and build/ is left as it was. The caller holds the build lock
+    (pipeline.locked).
     """
     if not incremental:
+        ready()
         undo = place()
         try:
             return _build_locked(settings)
@@ -71,6 +80,7 @@ def extend_build(
     work.chmod(0o755)
     try:
         manifest = _extend_into(settings, work, graph, quads, hashes)
+        ready()
         undo = place()
         try:
             _swap_in(work, settings.build_dir)
@@ -82,6 +92,11 @@ def extend_build(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return manifest
+
+
+def can_extend(manifest: Manifest) -> bool:
+    """Whether a build's exports can be spliced (an older layout needs a full build)."""
+    return manifest.extra.get("exports") == exports.LAYOUT
 
 
 def _extend_into(
@@ -98,28 +113,41 @@ def _extend_into(
         timings[name] = round(time.perf_counter() - start, 4)
         return result
 
+    written = [g for g, n in sorted(old.graphs.items()) if n]  # the graphs the files hold
     timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
     store = OxigraphStore(work / STORE_DIR)
     try:
         timed("load", store.native.extend, quads)
-        inferred = timed("infer", infer_again, settings, store)
-        sources = timed("sources", written_sources, settings.build_dir, old, quads)
-        files = timed("export", steps.export, sources, inferred, work)
-        graphs = steps.graph_counts(store)
-        count = store.quad_count()
-        store.flush()
+        delta = timed("infer", infer_increment, settings, store, graph)
+        changes = timed("changes", export_changes, store, settings.build_dir, written, quads, delta)
+        added = sum(
+            1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+        )
+        timed("flush", store.flush)
     finally:
         del store
         gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
+    found, files = timed("export", exports.splice, settings.build_dir, work, written, changes)
+    for name, digest in found.items():
+        if digest != old.files.get(name):
+            raise CopkgError(
+                f"{settings.build_dir / name} is not the file its manifest names: run `copkg "
+                "build` again",
+                status=500,
+            )
+    inferences = str(INFERENCE_GRAPH)
+    graphs = {**old.graphs, graph: added}
+    graphs[inferences] = graphs.get(inferences, 0) + len(delta.added) - len(delta.removed)
     manifest = Manifest(
         sources={**old.sources, **hashes},
         graphs=graphs,
-        quads=count,
+        quads=old.quads + added + len(delta.added) - len(delta.removed),
         files=files,
         timings=timings,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         validated=old.validated,
-        extra={"added": graph},
+        extra={"added": graph, "exports": exports.LAYOUT}
+        | ({"inference": f"from scratch: {delta.fallback}"} if delta.fallback else {}),
     )
     atomic_write(work / MANIFEST, manifest.to_json())
     return manifest
@@ -135,21 +163,37 @@ def snapshot(store_dir: Path, target: Path) -> None:
         gc.collect()
 
 
-def infer_again(settings: Settings, store: OxigraphStore) -> Any:
-    """Run the rules from scratch: the old inferences are removed first, so the result is what
-    a full build derives (a rule with NOT EXISTS may retract what it derived before)."""
-    store.replace_graph(str(INFERENCE_GRAPH), [])
-    return steps.infer(settings, store)
+def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:
+    """Bring the store's inference graph up to date with `graph` (new in the store): what a
+    full materialisation gives. Returns how it changed."""
+    from copkg.reasoning import materialise_increment
+
+    return materialise_increment(store, settings.rules_dir, graph)
 
 
-def written_sources(build_dir: Path, manifest: Manifest, quads: list[ox.Quad]) -> steps.Sources:
-    """The sources as written (build/copkg.nq without the inferences) plus the new quads."""
-    path = build_dir / "copkg.nq"
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != manifest.files.get("copkg.nq"):
-        raise CopkgError(
-            f"{path} is not the file its manifest names: run `copkg build` again", status=500
-        )
+def export_changes(
+    store: OxigraphStore,
+    build_dir: Path,
+    written: Sequence[str],
+    quads: list[ox.Quad],
+    delta: InferenceDelta,
+) -> list[exports.GraphChange]:
+    """What the exports get: the new graph's block and, for each subject the inferences
+    changed, its statements now (the whole inference graph again if blank nodes are in it)."""
+    graph = quads[0].graph_name
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    written = [q for q in ox.parse(data, format=ox.RdfFormat.N_QUADS) if q.graph_name != inference]
-    return steps.Sources(quads=written + list(quads))
+    changes = [exports.GraphChange(graph, whole=exports.canonical_graph(quads))]
+    moved = [*delta.added, *delta.removed]
+    if not moved:
+        return changes
+    blank = any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object))
+    if blank or exports.blank_nodes_in(build_dir, inference, written):
+        whole = exports.canonical_graph(store.native.quads_for_pattern(None, None, None, inference))
+        return [*changes, exports.GraphChange(inference, whole=whole)]
+    subjects = {
+        subject: exports.canonical_graph(
+            store.native.quads_for_pattern(subject, None, None, inference)
+        )
+        for subject in {q.subject for q in moved}
+    }
+    return [*changes, exports.GraphChange(inference, subjects=subjects)]
