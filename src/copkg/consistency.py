@@ -21,6 +21,10 @@ from copkg.ontology_checks import prefixed
 
 CHECK_ONTOLOGY = "https://w3id.org/copkg/consistency-check"
 JAVA_HINT = "HermiT needs a Java runtime; install default-jre-headless"
+#: JVM options for HermiT's short run (read by the java launcher from $JDK_JAVA_OPTIONS): the
+#: quick compiler only and one GC thread start it about twice as fast on 2 busy cores.
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+_JAVA_OPTIONS = "JDK_JAVA_OPTIONS"
 
 # Datatypes whose literals fall in the value space of a property's range (XSD derivation).
 _DERIVED_FROM: dict[URIRef, set[URIRef]] = {
@@ -104,6 +108,9 @@ def _run_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
             world.get_ontology(CHECK_ONTOLOGY).load(fileobj=handle, format="ntriples")
     previous_java = owlready2.JAVA_EXE
     owlready2.JAVA_EXE = java_exe
+    previous_options = os.environ.get(_JAVA_OPTIONS)
+    if previous_options is None:  # the user's own options win
+        os.environ[_JAVA_OPTIONS] = JVM_OPTIONS
     try:
         owlready2.sync_reasoner_hermit(
             world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
@@ -116,6 +123,8 @@ def _run_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
         raise JavaMissingError(str(exc)) from exc
     finally:
         owlready2.JAVA_EXE = previous_java
+        if previous_options is None:
+            os.environ.pop(_JAVA_OPTIONS, None)
     return True
 
 
