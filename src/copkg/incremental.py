@@ -1,32 +1,21 @@
 """Incremental inference: bring the inference graph up to date after one named graph is added.
 
-The scheme is DRed (delete and rederive) driven by the rules' own text (copkg.rule_shapes):
+Delete and rederive (DRed), driven by the rules' own text (copkg.rule_shapes): a changed
+triple matching a rule's pattern seeds the pattern's anchor variable, and the rule runs for its
+seeds only (`VALUES`). Overdelete on the old state (the new graph taken out for the while),
+then rederive and insert semi-naively on the new state. docs/reasoning.md says what the scheme
+assumes and why it is sound; `Increment.run` checks those assumptions and raises `_Fallback`
+(the caller then materialises from scratch) when one fails:
 
-1. The *change* is the new graph's triples that the union of the other graphs lacks.
-2. Seeds: a changed triple matching a pattern of a rule (any position: mandatory, OPTIONAL,
-   MINUS, EXISTS) binds that pattern's anchor variable; every solution of the rule that the
-   change can create, remove or alter binds the anchor to that value. A rule is re-evaluated
-   for its seeds only, by opening its WHERE clause with `VALUES ?anchor { ... }`.
-3. Overdelete, on the old state (the new graph taken out for the while): every triple that an
-   anchored solution derived is removed from the inference graph, and the removals seed the
-   next round, until no rule derives anything more from what is removed.
-4. Rederive and insert, on the new state: the rules are run again for every seed of step 3 and
-   for seeds that cover every other way a removed triple could be derived (from the template
-   position the triple fills, or through the explanation node's other template triples), then
-   semi-naively, each round seeded by what the previous one added, to a fixpoint.
-
-Soundness rests on what `increment` checks (it falls back to the full materialise, and says
-why, when a check fails): every rule is analysable (no aggregates, GRAPH, SERVICE, blank nodes
-in templates); every pattern a changed triple matches has an anchor, and no changed triple
-feeds a property path; seeds are IRIs or literals (VALUES cannot carry blank nodes); the
-inference graph holds the current rules' descriptions (so it is a materialisation of these
-rules) and every overdeleted triple was in it (it was their fixpoint); the rules are
-stratified: no triple a rule derives can match a pattern under OPTIONAL, MINUS or EXISTS, so a
-derivation's non-monotone conditions only read source data and the inflationary fixpoint that
-`materialise` computes equals the one maintained here. A derived triple whose subject is a
-node a rule mints (`BIND (IRI(CONCAT("prefix", ...)))`) is taken not to meet a non-monotone
-pattern whose subject variable the source data binds; that holds as long as no source graph
-mentions a minted IRI, which is checked for the new graph.
+- every rule is analysable (no aggregates, GRAPH, SERVICE, blank nodes in templates);
+- every pattern a changed triple matches has an anchor (its own variable, or one reached
+  through a sibling pattern), and no changed triple feeds a property path;
+- seeds are IRIs or literals (VALUES cannot carry blank nodes);
+- the inference graph describes the current rules and holds all they derive on the old state;
+- the rules are stratified (no derivable triple can match a pattern under OPTIONAL, MINUS or
+  EXISTS); triples about minted nodes are exempt where the pattern's subject is bound by source
+  triples only, which holds while no source graph mentions a minted IRI (checked for the new
+  graph).
 """
 
 from __future__ import annotations
