@@ -18,6 +18,8 @@ from copkg.store.embedded import OxigraphStore
 from copkg.web import create_app, get_executor
 from copkg.web.cache import Entry, ResponseCache
 from copkg.web.executor import Answer, Job
+from copkg.web.memo import MemoExecutor
+from copkg.web.warmup import warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "/api/queries/role-framework"
@@ -55,9 +57,11 @@ def test_an_answer_has_an_etag_and_a_matching_if_none_match_gets_304(
 
 
 def count_runs(app: Flask, monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> list[Job]:
-    """The jobs the app's executor runs from now on (each taking `delay` s more)."""
+    """The jobs the app's executor runs from now on (each taking `delay` s more), behind the
+    answers it keeps."""
     with app.app_context():
         executor = get_executor()
+    executor = getattr(executor, "inner", executor)
     calls: list[Job] = []
     run = executor.run
 
@@ -166,6 +170,8 @@ def test_a_store_that_can_change_is_not_cached() -> None:
     answer = app.test_client().get(SPARQL)
     assert answer.status_code == 200
     assert "ETag" not in answer.headers
+    with app.app_context():
+        assert not isinstance(get_executor(), MemoExecutor)
 
 
 def test_the_cache_can_be_turned_off(built: Settings) -> None:
@@ -287,3 +293,35 @@ def test_requests_for_an_answer_being_computed_wait_for_it(
     assert answers[0][0] == status
     app.test_client().get(path)
     assert len(calls) == (1 if status == 200 else 2 if status == 400 else 0)
+
+
+def test_a_job_runs_once_whatever_the_request_around_it(
+    shared: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that differ in host, origin or JSON flavour share the executor's answer."""
+    app = app_for(shared)
+    calls = count_runs(app, monkeypatch)
+    client = app.test_client()
+    first = client.get(QUERY, headers={"Accept": "application/sparql-results+json"})
+    again = client.get(
+        QUERY,
+        headers={"Accept": "application/sparql-results+json", "Origin": "https://example.org"},
+        base_url="http://other.example",
+    )
+    assert client.get(QUERY, headers={"Accept": "application/json"}).status_code == 200
+    assert again.data == first.data
+    assert len(calls) == 1
+
+
+def test_the_warm_up_runs_each_named_query_once(
+    shared: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app({"SETTINGS": shared, "QUERY_WORKERS": 0, "WARM_UP": False})
+    calls = count_runs(app, monkeypatch)
+    statuses = warm_up(app)
+    names = {path.stem for path in shared.queries_dir.glob("*.rq")}
+    assert set(statuses) == names and set(statuses.values()) == {200}
+    assert len(calls) == len(names)
+    answer = app.test_client().get(QUERY)  # another host and Accept than the warm-up's
+    assert answer.status_code == 200
+    assert len(calls) == len(names)

@@ -22,7 +22,9 @@ from copkg.store import Store, open_store
 from copkg.web import cache
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.executor import Executor, ProcessExecutor, ThreadExecutor
+from copkg.web.memo import MemoExecutor
 from copkg.web.server import serve
+from copkg.web.warmup import start_warm_up
 
 __all__ = ["create_app", "get_executor", "get_services", "get_store", "serve"]
 
@@ -66,6 +68,7 @@ def _defaults() -> dict[str, Any]:
         STORE=None,  # a ready Store (tests); otherwise open_store(settings)
         CORS_ORIGINS="*",
         RESPONSE_CACHE_BYTES=DEFAULT_CACHE_BYTES,  # answers kept per build (0: none)
+        WARM_UP=False,  # run the named queries once at start, in the background (copkg serve)
     )
     return values
 
@@ -138,7 +141,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if store is None:
         settings = _settings(app.config)
         store = open_store(settings)
-    app.extensions["copkg"] = Services(store, _executor(store, app.config), settings)
+    executor = _executor(store, app.config)
+    kept = app.config["RESPONSE_CACHE_BYTES"]
+    if kept > 0 and cache.store_identity(store) is not None:
+        executor = MemoExecutor(executor, kept // 2, wait=4 * app.config["QUERY_TIMEOUT"])
+    app.extensions["copkg"] = Services(store, executor, settings)
 
     # before CORS: its headers depend on the request and are not kept with cached answers
     cache.init_app(
@@ -153,6 +160,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     _register_blueprints(app)
     _register_error_handlers(app)
+    if app.config["WARM_UP"] and isinstance(executor, MemoExecutor):
+        start_warm_up(app)
     return app
 
 

@@ -65,7 +65,7 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from copkg.web import create_app
 
-        app = create_app({"SETTINGS": self.settings})
+        app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
         app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
         return app
 
