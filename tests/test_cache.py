@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from conftest import copy_project
@@ -325,3 +327,54 @@ def test_the_warm_up_runs_each_named_query_once(
     answer = app.test_client().get(QUERY)  # another host and Accept than the warm-up's
     assert answer.status_code == 200
     assert len(calls) == len(names)
+
+
+ASK = "ASK { ?s ?p ?o }"
+SELECT = "SELECT ?p WHERE { ?s ?p ?o } ORDER BY ?p LIMIT 3"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", lambda q: urlencode({"query": q})),
+        ("application/sparql-query", lambda q: q),
+        ("application/sparql-query; charset=utf-8", lambda q: q),
+    ],
+)
+def test_a_query_posted_is_kept_by_its_body(
+    shared: Settings, monkeypatch: pytest.MonkeyPatch, content_type: str, body: Any
+) -> None:
+    app = app_for(shared)
+    calls = count_runs(app, monkeypatch)
+    client = app.test_client()
+
+    def post(query: str, **headers: str) -> Any:
+        return client.post(
+            "/sparql", data=body(query), headers={"Content-Type": content_type, **headers}
+        )
+
+    miss = post(ASK, Origin="https://example.org")
+    hit = post(ASK, Origin="https://example.org")
+    assert miss.status_code == hit.status_code == 200
+    assert hit.data == miss.data
+    assert hit.headers.to_wsgi_list() == miss.headers.to_wsgi_list()
+    assert "ETag" not in hit.headers and hit.headers["Access-Control-Allow-Origin"]
+    other = post(SELECT)
+    assert other.status_code == 200 and other.data != miss.data
+    assert len(calls) == 2
+    assert post(SELECT).data == other.data
+    assert len(calls) == 2
+
+
+def test_posts_other_than_queries_are_not_kept(shared: Settings) -> None:
+    client = app_for(shared).test_client()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(2):
+        update = client.post("/sparql", data=urlencode({"update": "CLEAR ALL"}), headers=form)
+        assert update.status_code == 403
+    too_large = create_app(
+        {"SETTINGS": shared, "QUERY_WORKERS": 0, "MAX_CONTENT_LENGTH": 100}
+    ).test_client()
+    for _ in range(2):
+        answer = too_large.post("/sparql", data=urlencode({"query": ASK + " " * 200}), headers=form)
+        assert answer.status_code == 413

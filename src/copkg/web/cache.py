@@ -15,10 +15,11 @@ in memory, remote) have no identity and are never cached.
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,13 @@ CONDITIONAL_ENVIRON = (
     "HTTP_IF_RANGE",
     "HTTP_RANGE",
 )
+
+#: POSTs kept by their body: SPARQL queries (not updates) in either protocol encoding.
+POST_CACHED_PATHS = ("/sparql",)
+POST_CACHED_TYPES = ("application/x-www-form-urlencoded", "application/sparql-query")
+
+#: The largest POST body kept as part of a key (larger POSTs are run every time).
+MAX_POST_KEY_BYTES = 64 * 1024
 
 #: Where the middleware tells Flask's after_request the key to keep an answer under.
 ENVIRON_KEY = "copkg.cache.key"
@@ -157,6 +165,51 @@ def _cacheable(environ: Mapping[str, Any]) -> bool:
     ).startswith(UNCACHED_PREFIXES)
 
 
+class _Unreadable:
+    """A request body that could not be read: reading it again raises the same error, so that
+    Flask answers it as it would have (408 for a client gone silent, say)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, *args: Any) -> bytes:
+        raise self.error
+
+    readline = read
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        raise self.error
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise self.error
+
+
+def post_key(environ: dict[str, Any], max_body: int) -> str | None:
+    """The key of a query POSTed to /sparql (form or application/sparql-query) with a
+    Content-Length up to `max_body`: the request's key, its Content-Type and its body (read
+    here, and given back to Flask as a new stream). None for any other POST."""
+    if environ.get("PATH_INFO") not in POST_CACHED_PATHS:
+        return None
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.split(";", 1)[0].strip().lower() not in POST_CACHED_TYPES:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= max_body:
+        return None
+    try:
+        body = environ["wsgi.input"].read(length)
+    except Exception as exc:  # a client gone silent (408), say
+        environ["wsgi.input"] = _Unreadable(exc)
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    if len(body) != length:
+        return None
+    return f"{request_key(environ)}\n{content_type}\n{body.decode('latin-1')}"
+
+
 def _conditional(environ: Mapping[str, Any]) -> bool:
     return any(name in environ for name in CONDITIONAL_ENVIRON)
 
@@ -196,18 +249,28 @@ class CacheMiddleware:
     kept, or the same error (a query past the time limit would run past it again).
     """
 
-    def __init__(self, app: WSGIApp, cache: ResponseCache, wait: float) -> None:
+    def __init__(
+        self, app: WSGIApp, cache: ResponseCache, wait: float, max_body: int | None = None
+    ) -> None:
         self.app = app
         self.cache = cache
         self.wait = wait
+        self.max_post = min(MAX_POST_KEY_BYTES, max_body or MAX_POST_KEY_BYTES)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         cache = self.cache
-        if not cache.enabled or not _cacheable(environ):
+        if not cache.enabled:
             return self.app(environ, start_response)
-        key = request_key(environ)
+        if _cacheable(environ):
+            key: str | None = request_key(environ)
+        elif environ.get("REQUEST_METHOD") == "POST":
+            key = post_key(environ, self.max_post)
+        else:
+            key = None
+        if key is None:
+            return self.app(environ, start_response)
         entry = cache.get(key)
         if entry is None:
             with self._lock:
@@ -255,7 +318,11 @@ class CacheMiddleware:
 
 
 def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """A cached answer to this request, as Flask would have given it."""
+    """A cached answer to this request, as Flask would have given it (a POST as it was: Flask
+    makes only GET and HEAD answers conditional, and dates them)."""
+    if environ["REQUEST_METHOD"] == "POST":
+        start_response(entry.status_line, list(entry.headers))
+        return [entry.body]
     if _conditional(environ):
         response = Response(entry.body, status=entry.status, headers=list(entry.headers))
         response.make_conditional(environ)
@@ -267,13 +334,15 @@ def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse)
 def init_app(
     app: Flask, store: Store, max_bytes: int = DEFAULT_MAX_BYTES, wait: float = 30.0
 ) -> ResponseCache:
-    """Keep the app's GET and HEAD answers under the identity of its store's build (call before
-    the extensions whose headers the answer must keep, such as flask-cors: their after_request
-    functions then run before ours). `wait` bounds how long a request waits for the same
-    request already running."""
+    """Keep the app's GET and HEAD answers, and the answers to queries POSTed to /sparql, under
+    the identity of its store's build (call before the extensions whose headers the answer
+    must keep, such as flask-cors: their after_request functions then run before ours). `wait`
+    bounds how long a request waits for the same request already running."""
     cache = ResponseCache(store_identity(store) if max_bytes > 0 else None, max_bytes)
     app.extensions["copkg.cache"] = cache
-    app.wsgi_app = CacheMiddleware(app.wsgi_app, cache, wait)  # type: ignore[method-assign]
+    app.wsgi_app = CacheMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, cache, wait, app.config.get("MAX_CONTENT_LENGTH")
+    )
 
     @app.after_request
     def to_cache(response: FlaskResponse) -> FlaskResponse:
@@ -284,8 +353,9 @@ def init_app(
             return response
         body = response.get_data()
         etag = cache.etag(body)
-        response.headers.setdefault("Cache-Control", "no-cache")
-        response.set_etag(etag)
+        if request.method != "POST":  # an ETag names a GET's representation, not a POST's
+            response.headers.setdefault("Cache-Control", "no-cache")
+            response.set_etag(etag)
         if "Set-Cookie" not in response.headers:  # (case-insensitive) never another's cookie
             headers = tuple(
                 (name, value)
