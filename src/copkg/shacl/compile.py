@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 
 from rdflib import URIRef
 from rdflib.namespace import RDF, RDFS, XSD
@@ -12,7 +13,6 @@ from rdflib.term import Node
 from copkg.namespaces import SH
 from copkg.shacl.shapes import Shape, unsupported
 
-_TYPE = f"{RDF.type.n3()}/{RDFS.subClassOf.n3()}*"
 _MAX_DEPTH = 8
 
 
@@ -27,10 +27,23 @@ def merge_prologues(*prologues: str, shape: Node) -> str:
 
 
 class Compiler:
-    """SPARQL text for shapes; fresh variable names across one engine run."""
+    """SPARQL text for shapes; fresh variable names across one engine run.
 
-    def __init__(self) -> None:
+    `subclasses(c)` gives `c` and its subclasses in the data (rdfs:subClassOf*): SHACL
+    instances of `c` are then found with one rdf:type look-up, not a property path a node.
+    """
+
+    def __init__(self, subclasses: Callable[[Node], list[Node]]) -> None:
         self._counter = itertools.count()
+        self._subclasses = subclasses
+
+    def instance(self, x: str, cls: Node) -> str:
+        """A pattern: `x` is a SHACL instance of `cls` (rdf:type/rdfs:subClassOf* cls)."""
+        t, classes = self.var(), self._subclasses(cls)
+        if not all(isinstance(c, URIRef) for c in classes):  # VALUES cannot hold blank nodes
+            return f"{x} {RDF.type.n3()}/{RDFS.subClassOf.n3()}* {cls.n3()} ."
+        values = " ".join(c.n3() for c in classes)
+        return f"VALUES {t} {{ {values} }} {x} {RDF.type.n3()} {t} ."
 
     def var(self) -> str:
         return f"?_v{next(self._counter)}"
@@ -38,7 +51,7 @@ class Compiler:
     def focus(self, shape: Shape) -> tuple[str, str | None, str]:
         """The focus nodes of a top-level shape as (a pattern binding ?this to each once,
         a FILTER testing a bound ?this or None when only the pattern will do, the prologue)."""
-        parts = [f"{{ ?this {_TYPE} {c.n3()} }}" for c in shape.classes]
+        parts = [f"{{ {self.instance('?this', c)} }}" for c in shape.classes]
         if shape.nodes:
             parts.append(f"{{ VALUES ?this {{ {' '.join(n.n3() for n in shape.nodes)} }} }}")
         parts += [f"{{ ?this {p.n3()} {self.var()} }}" for p in shape.subjects_of]
@@ -116,7 +129,7 @@ class Compiler:
         if key == SH.datatype:
             return _datatype(rule, v)  # type: ignore[arg-type]
         if key == SH["class"]:
-            return f"NOT EXISTS {{ {v} {_TYPE} {rule.n3()} }}"  # type: ignore[attr-defined]
+            return f"NOT EXISTS {{ {self.instance(v, rule)} }}"  # type: ignore[arg-type]
         if key == SH.nodeKind:
             return _node_kind(rule, v)  # type: ignore[arg-type]
         if key == SH.pattern:
@@ -136,9 +149,7 @@ class Compiler:
             return "(" + " && ".join(fails) + ")" if fails else "true"
         if key == SH["and"]:
             return "(" + " || ".join(fails) + ")" if fails else "false"
-        if key == SH["not"]:
-            return f"!{fails[0]}"
-        return fails[0]  # sh:node
+        return f"!{fails[0]}"  # sh:not
 
 
 def _datatype(datatype: URIRef, v: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDFS
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
@@ -31,6 +32,7 @@ _THIS = ox.Variable("this")
 #: Up to this many focus nodes, a SPARQL constraint runs once a node with $this pre-bound
 #: (each run is then a few index look-ups); beyond, once for all, joined with the targets.
 _PER_NODE = 500
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,17 @@ class Engine:
     def __init__(self, store: ox.Store, originals: Originals, shapes: Graph) -> None:
         self.store = store
         self.originals = originals
-        self.compiler = Compiler()
+        self.compiler = Compiler(self._subclasses)
+        self._classes: dict[Node, list[Node]] = {}
         self.top = ShapesReader(shapes).top_level()  # unsupported features fail here, first
+
+    def _subclasses(self, cls: Node) -> list[Node]:
+        if cls not in self._classes:
+            found = self.store.query(
+                f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}"
+            )
+            self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[index]
+        return self._classes[cls]
 
     def run(self) -> list[RawResult]:
         results: list[RawResult] = []
@@ -110,6 +121,7 @@ class Engine:
         )
         predicate = self._predicate(shape)
         results = []
+        verdicts: dict[Node, object] = {}  # written value -> python_fails (values repeat)
         for row in self._select(sparql):
             this, stored = row["this"], row["v"]
             verdict = row["fails"]
@@ -122,7 +134,9 @@ class Engine:
                 continue
             subject = this if shape.path is not None else None
             for written in self._written(subject, predicate, stored):
-                fails = python_fails(key, rule, written)
+                fails = verdicts.get(written, _UNKNOWN)
+                if fails is _UNKNOWN:
+                    fails = verdicts[written] = python_fails(key, rule, written)
                 if fails if fails is not None else store_says:
                     results.append(
                         self._result(
@@ -242,7 +256,12 @@ class Engine:
             text = text.replace("$PATH", shape.path.sparql())
         prologue = merge_prologues(focus_prologue, query.prologue, shape=shape.node)
         probe = f"{prologue}\nSELECT * WHERE {{ {{ {text} }} }} LIMIT 0"
-        names = {v.value for v in self.store.query(probe).variables}  # type: ignore[union-attr]
+        try:
+            names = {v.value for v in self.store.query(probe).variables}  # type: ignore[union-attr]
+        except SyntaxError as exc:
+            raise CopkgError(
+                f"the SPARQL constraint of {shape.name} is not valid: {exc}", 500
+            ) from exc
         nodes = [r["this"] for r in self._select(f"{prologue}\nSELECT ?this WHERE {enum}")]
         if len(nodes) > _PER_NODE and "this" in names and not _NOT_JOINABLE.search(text):
             rows = self._select(f"{prologue}\nSELECT * WHERE {{ {enum} {{ {text} }} }}")
@@ -308,16 +327,14 @@ class Engine:
 
 def python_fails(key: URIRef, rule: object, value: Node) -> bool | None:
     """Whether the written `value` fails a value constraint; None when only the store can say."""
-    if key in (SH["or"], SH["and"], SH["not"], SH.node):
+    if key in (SH["or"], SH["and"], SH["not"]):
         shapes = rule if isinstance(rule, list) else [rule]
         verdicts = [_shape_fails(s, value) for s in shapes]
         if key == SH["or"]:
             return False if False in verdicts else (True if None not in verdicts else None)
         if key == SH["and"]:
             return True if True in verdicts else (False if None not in verdicts else None)
-        if key == SH["not"]:
-            return None if verdicts[0] is None else not verdicts[0]
-        return verdicts[0]
+        return None if verdicts[0] is None else not verdicts[0]  # sh:not
     return value_fails(key, rule, value)
 
 

@@ -69,11 +69,11 @@ class Originals:
         if written is None:
             if normal == o:
                 return
-            written = from_ox(o)
-        elif normal == o and written == from_ox(o):
+        elif normal == o and written.n3() == from_ox(o).n3():  # rdflib: "a"@EN == "a"@en
             return
-        self._by_subject.setdefault((s, normal), []).append((p, written))
-        self._by_value.setdefault(normal, set()).add(written)
+        kept = o if written is None else written  # pyoxigraph terms become rdflib ones on use
+        self._by_subject.setdefault((s, normal), []).append((p, kept))
+        self._by_value.setdefault(normal, set()).add(kept)
 
     def add_quads(self, quads: Iterable[ox.Quad]) -> None:
         for quad in quads:
@@ -83,15 +83,23 @@ class Originals:
     def written(self, subject: object, predicate: object | None, value: ox.Literal) -> list[Node]:
         """The written forms of `value` as an object of `subject` (along `predicate`)."""
         found = sorted(
-            {w for p, w in self._by_subject.get((subject, value), ()) if predicate in (None, p)},
+            {
+                _rdflib(w)
+                for p, w in self._by_subject.get((subject, value), ())
+                if predicate in (None, p)
+            },
             key=lambda lit: lit.n3(),
         )
-        return found or [from_ox(value)]
+        return found or [_rdflib(value)]
 
     def anywhere(self, value: ox.Literal) -> Node:
         """The written form of `value` when only one literal of the data has that stored form."""
         found = self._by_value.get(value, set())
-        return next(iter(found)) if len(found) == 1 else from_ox(value)
+        return _rdflib(next(iter(found)) if len(found) == 1 else value)
+
+
+def _rdflib(term: object) -> Node:
+    return from_ox(term) if isinstance(term, ox.Literal) else term  # type: ignore[return-value]
 
 
 def datatype_fails(value: Node, datatype: Node) -> bool:
@@ -113,21 +121,22 @@ def datatype_fails(value: Node, datatype: Node) -> bool:
     return True
 
 
+_PYTHON_TYPES: dict[Node, type | tuple[type, ...]] = {
+    XSD.string: (str, bytes),
+    RDF.langString: (str, bytes),
+    XSD.integer: int,
+    XSD.float: float,
+    XSD.decimal: Decimal,
+    XSD.boolean: bool,
+    XSD.date: date,
+    XSD.time: time,
+    XSD.dateTime: datetime,
+}
+
+
 def _actual_datatype(value: Literal, datatype: Node) -> bool:
-    python = value.value
-    expected: dict[Node, type | tuple[type, ...]] = {
-        XSD.string: (str, bytes),
-        RDF.langString: (str, bytes),
-        XSD.integer: int,
-        XSD.float: float,
-        XSD.decimal: Decimal,
-        XSD.boolean: bool,
-        XSD.date: date,
-        XSD.time: time,
-        XSD.dateTime: datetime,
-    }
-    kind = expected.get(datatype)
-    return True if kind is None else isinstance(python, kind)
+    kind = _PYTHON_TYPES.get(datatype)
+    return True if kind is None else isinstance(value.value, kind)
 
 
 def value_fails(key: URIRef, rule: object, value: Node) -> bool | None:

@@ -27,7 +27,6 @@ _VALUE_KEYS = (
     SH["or"],
     SH["and"],
     SH["not"],
-    SH.node,
 )
 #: Predicates of the sh: namespace a shape may use, with what the engine does with them.
 SUPPORTED = {
@@ -213,7 +212,7 @@ class ShapesReader:
         g = self.graph
         if key in (SH["or"], SH["and"]):
             return [self.shape(member) for member in Collection(g, value)]
-        if key in (SH["not"], SH.node):
+        if key == SH["not"]:
             return self.shape(value)
         if key == SH["in"]:
             members = list(Collection(g, value))
