@@ -12,7 +12,8 @@ child process so that peak memory is the step's own:
 - HTTP: throughput and latency percentiles of `copkg serve` and of `oxigraph serve-read-only`
   holding the same dataset, under the same concurrent load (threads of keep-alive
   connections, loopback only, bounded in time and count), on ad-hoc SPARQL and on the named
-  queries, and their ratios.
+  queries, and their ratios; both servers run at once and take turns (--rounds), so that the
+  machine's other work weighs on both alike, and copkg is measured after its start-up warm-up.
 
     python benchmarks/run.py --sizes 10,100,1000 --out benchmarks/results.json
     python benchmarks/run.py --sizes 2 --quick          # seconds: proves the harness works
@@ -267,6 +268,13 @@ def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads
          seconds: float, max_requests: int) -> dict[str, Any]:
     """Send the requests round-robin from `threads` keep-alive connections for `seconds`
     (at most max_requests in all); throughput and latency percentiles."""
+    return summary(load_raw(port, requests_, threads=threads, seconds=seconds,
+                            max_requests=max_requests))
+
+
+def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
+             seconds: float, max_requests: int) -> dict[str, Any]:
+    """load() before the summary: every latency (ms), statuses, errors, elapsed seconds."""
     latencies: list[float] = []
     errors: list[str] = []
     statuses: dict[int, int] = {}
@@ -310,14 +318,31 @@ def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads
         t.start()
     for t in pool:
         t.join()
-    elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "statuses": statuses, "errors": len(errors),
+            "seconds": time.perf_counter() - started}
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several load_raw() results as one."""
+    statuses: dict[int, int] = {}
+    for run in runs:
+        for status, count in run["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {"latencies": [ms for run in runs for ms in run["latencies"]], "statuses": statuses,
+            "errors": sum(run["errors"] for run in runs),
+            "seconds": sum(run["seconds"] for run in runs)}
+
+
+def summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """Throughput and latency percentiles of a load_raw() result."""
+    latencies, elapsed = raw["latencies"], raw["seconds"]
     return {
         "requests": len(latencies), "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
-        "p99_ms": round(percentile(latencies, 99), 2), "statuses": statuses,
-        "errors": len(errors),
+        "p99_ms": round(percentile(latencies, 99), 2), "statuses": raw["statuses"],
+        "errors": raw["errors"],
     }
 
 
@@ -332,6 +357,18 @@ def wait_for(port: int, path: str, timeout: float = 300) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"no server on 127.0.0.1:{port} after {timeout} s")
+
+
+def wait_for_line(log: Path, text: str, timeout: float) -> str | None:
+    """The first line of a log holding `text`, once it is there (None after `timeout` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for line in log.read_text(errors="replace").splitlines():
+                if text in line:
+                    return line.split(text, 1)[1].strip()
+        time.sleep(0.5)
+    return None
 
 
 @contextlib.contextmanager
@@ -368,9 +405,10 @@ def named_query_texts(root: Path) -> dict[str, str]:
     return texts
 
 
-def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requests: int
-               ) -> dict[str, Any]:
-    """copkg serve and oxigraph serve-read-only on the same data, under the same load."""
+def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requests: int,
+               rounds: int = 5) -> dict[str, Any]:
+    """copkg serve and oxigraph serve-read-only on the same data, under the same load: both
+    run at once, and each workload is measured in `rounds` turns of seconds / rounds on each."""
     build = root / "build"
     oxi_dir = work / "oxigraph-store"
     shutil.rmtree(oxi_dir, ignore_errors=True)
@@ -395,17 +433,27 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
                  *env_root]
     oxi_cmd = ["oxigraph", "serve-read-only", "--location", str(oxi_dir), "--bind",
                f"127.0.0.1:{oxi_port}", "--union-default-graph"]
-    kwargs = {"threads": threads, "seconds": seconds, "max_requests": max_requests}
-    with server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"):
-        load(copkg_port, adhoc_copkg + named_copkg, threads=1, seconds=seconds,
-             max_requests=2 * len(adhoc_copkg + named_copkg))  # warm-up
-        results["copkg_adhoc"] = load(copkg_port, adhoc_copkg, **kwargs)
-        results["copkg_named"] = load(copkg_port, named_copkg, **kwargs)
-    with server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
-        load(oxi_port, adhoc_oxi + named_oxi_requests, threads=1, seconds=seconds,
-             max_requests=2 * len(adhoc_oxi + named_oxi_requests))
-        results["oxigraph_adhoc"] = load(oxi_port, adhoc_oxi, **kwargs)
-        results["oxigraph_named"] = load(oxi_port, named_oxi_requests, **kwargs)
+    workloads = {("copkg", "adhoc"): adhoc_copkg, ("copkg", "named"): named_copkg,
+                 ("oxigraph", "adhoc"): adhoc_oxi, ("oxigraph", "named"): named_oxi_requests}
+    ports = {"copkg": copkg_port, "oxigraph": oxi_port}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in workloads}
+    with server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"), \
+            server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
+        # copkg serve runs the named queries once at start: measure once that is done
+        results["copkg_warm_up"] = wait_for_line(work / "copkg-serve.log", "warm-up:", 900)
+        for name in ports:  # warm-up: each request once or twice, in one thread
+            warm = workloads[name, "adhoc"] + workloads[name, "named"]
+            load(ports[name], warm, threads=1, seconds=seconds, max_requests=2 * len(warm))
+        # rounds taking turns, so that the machine's other work weighs on both servers alike
+        for _ in range(rounds):
+            for kind in ("adhoc", "named"):
+                for name in ports:
+                    runs[name, kind].append(load_raw(
+                        ports[name], workloads[name, kind], threads=threads,
+                        seconds=seconds / rounds, max_requests=max_requests))
+    for (name, kind), parts in runs.items():
+        results[f"{name}_{kind}"] = summary(merged(parts))
+    results["rounds"] = rounds
     for kind in ("adhoc", "named"):
         ours, theirs = results[f"copkg_{kind}"]["rps"], results[f"oxigraph_{kind}"]["rps"]
         results[f"ratio_{kind}"] = round(ours / theirs, 2) if theirs else None
@@ -422,9 +470,11 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"== N={n}: built project {root}", flush=True)
         (work / f"n{n}").mkdir(parents=True, exist_ok=True)
         manifest = json.loads((root / "build" / "manifest.json").read_text())
-        out["build"] = {"ok": True, "quads": manifest.get("quads"), "timings": manifest.get("timings")}
+        out["build"] = {"ok": True, "quads": manifest.get("quads"),
+                        "timings": manifest.get("timings")}
         out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
-                                 seconds=args.seconds, max_requests=args.max_requests)
+                                 seconds=args.seconds, max_requests=args.max_requests,
+                                 rounds=args.rounds)
         print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
               flush=True)
         return out
@@ -443,7 +493,8 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_http:
         try:
             out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
-                                     seconds=args.seconds, max_requests=args.max_requests)
+                                     seconds=args.seconds, max_requests=args.max_requests,
+                                     rounds=args.rounds)
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
@@ -518,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=100000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="HTTP: turns each server takes on each workload")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--project", type=Path, default=None,
                         help="a built project to measure over HTTP (one size, not modified)")

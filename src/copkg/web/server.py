@@ -65,9 +65,19 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from copkg.web import create_app
 
+        log_like_gunicorn()
         app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
         app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
         return app
+
+
+def log_like_gunicorn() -> None:
+    """copkg's log records (the warm-up, unexpected errors) go to gunicorn's error log, at its
+    level, in its format."""
+    ours, theirs = logging.getLogger("copkg"), logging.getLogger("gunicorn.error")
+    ours.handlers = list(theirs.handlers)
+    ours.setLevel(theirs.level)
+    ours.propagate = False
 
 
 class _GuardedInput:
