@@ -53,7 +53,8 @@ def test_list_names_every_query(client: FlaskClient) -> None:
 def test_parameters_come_from_the_query(client: FlaskClient) -> None:
     queries = {q["name"]: q for q in client.get("/api/queries").get_json()["queries"]}
     about = queries["evidence-for"]["parameters"]
-    assert [p["name"] for p in about] == ["about"]
+    # `study` keeps one study's quotes (and is what the pages run over)
+    assert [p["name"] for p in about] == ["about", "study"]
     assert about[0]["type"] == "IRI" and about[0]["default"] == J04 + "imposed-topic"
 
 
@@ -69,8 +70,9 @@ def test_every_query_runs(client: FlaskClient, name: str) -> None:
 def test_role_framework_has_the_five_roles(client: FlaskClient) -> None:
     data = client.get("/api/queries/role-framework").get_json()
     roles = {row.get("role") for row in data["rows"]}
-    assert {J04 + r for r in ("stimulation", "facilitation", "support", "control",
-                              "recognition")} <= roles
+    assert {
+        J04 + r for r in ("stimulation", "facilitation", "support", "control", "recognition")
+    } <= roles
 
 
 def test_run_with_an_iri_parameter(client: FlaskClient) -> None:
@@ -178,6 +180,6 @@ def test_openapi_is_valid_and_documents_every_query(client: FlaskClient) -> None
     for name in QUERY_NAMES:
         assert f"/api/queries/{name}" in document["paths"]
     evidence = document["paths"]["/api/queries/evidence-for"]["get"]
-    assert [p["name"] for p in evidence["parameters"]] == ["about"]
+    assert [p["name"] for p in evidence["parameters"]] == ["about", "study", "page"]
     assert evidence["parameters"][0]["schema"]["format"] == "uri"
     assert "/api/advice" in document["paths"]

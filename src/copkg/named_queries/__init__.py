@@ -1,6 +1,13 @@
 """Named (competency) queries: grlc-style queries/*.rq files, parameters bound as RDF terms."""
 
-from copkg.named_queries.binding import bind, enumerated_values, expand_iri, run, to_term
+from copkg.named_queries.binding import (
+    bind,
+    enumerated_values,
+    expand_iri,
+    run,
+    run_page,
+    to_term,
+)
 from copkg.named_queries.model import (
     NamedQuery,
     Parameter,
@@ -8,9 +15,11 @@ from copkg.named_queries.model import (
     parse_named_query,
     parse_variable,
 )
+from copkg.named_queries.paging import Page
 
 __all__ = [
     "NamedQuery",
+    "Page",
     "Parameter",
     "bind",
     "enumerated_values",
@@ -19,5 +28,6 @@ __all__ = [
     "parse_named_query",
     "parse_variable",
     "run",
+    "run_page",
     "to_term",
 ]

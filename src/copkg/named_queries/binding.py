@@ -11,6 +11,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.named_queries.model import XSD, NamedQuery, Parameter
+from copkg.named_queries.paging import Page, past_the_end, plan
 from copkg.namespaces import PREFIXES
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
@@ -148,17 +149,19 @@ def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list
     return [str(row[param.var]) for row in result.rows if param.var in row]
 
 
-def run(
+def run_page(
     store: Store,
     query: NamedQuery,
     raw: Mapping[str, str],
     *,
     strict: bool = True,
     page: int | None = None,
-) -> QueryResult:
-    """Bind the parameters as RDF terms and run the query on the store.
+    whole: bool = False,
+) -> tuple[QueryResult, Page | None]:
+    """Bind the parameters as RDF terms and run one page of the query on the store.
 
-    With `pagination: N` in the header, `page` (from 1) selects N solutions.
+    With `pagination: N` in the header the answer comes a page at a time, the first by
+    default (see paging.py); without it, or with `whole`, whole (and the page is None).
     """
     bindings = bind(query, raw, strict=strict)
     for param in query.parameters:
@@ -167,11 +170,22 @@ def run(
             if str(bindings[param.var]) not in allowed:
                 shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
                 raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
-    result = store.query(query.text, bindings=bindings)
-    if query.pagination and page is not None:
-        if page < 1:
-            raise CopkgError("page must be 1 or more", status=400)
-        size = query.pagination
-        result.rows = result.rows[(page - 1) * size : page * size]
-        result.triples = result.triples[(page - 1) * size : page * size]
-    return result
+    text, where = (query.text, None) if whole else plan(store, query, bindings, page)
+    result = store.query(text, bindings=bindings)
+    if where is not None and where.number > 1 and where.last is None and not result.rows:
+        raise past_the_end(where.number, None)
+    return result, where
+
+
+def run(
+    store: Store,
+    query: NamedQuery,
+    raw: Mapping[str, str],
+    *,
+    strict: bool = True,
+    page: int | None = None,
+    whole: bool = False,
+) -> QueryResult:
+    """Bind the parameters as RDF terms and run the query on the store: the first page (or
+    page `page`) of a paginated query, or its whole answer with `whole`."""
+    return run_page(store, query, raw, strict=strict, page=page, whole=whole)[0]

@@ -31,6 +31,7 @@ KNOWN_KEYS = {
     "title",
     "license",
     "contact",
+    "page_over",  # copkg's own: pages run over the values of an IRI parameter (paging.py)
 }
 
 #: Short type suffixes (`?_year_integer`) and the XSD datatype each stands for.
@@ -101,6 +102,9 @@ class NamedQuery:
     text: str
     path: Path | None = None
     pagination: int | None = None
+    #: `page_over: {study: copkg:Study}`: a page binds the parameter to `pagination` instances
+    #: of the class (in IRI order) instead of cutting the solutions; (parameter name, class IRI).
+    page_over: tuple[str, str] | None = None
     method: str = "GET"
     endpoint_in_url: bool = False
     header: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -208,6 +212,9 @@ def parse_named_query(path: Path, text: str | None = None) -> NamedQuery:
                 f"{key} names {sorted(leftover)[0]!r}, which is not a parameter of the "
                 f"query (its parameters: {names})",
             )
+    page_over = _page_over(path, header.get("page_over"), line_of("page_over"), parameters)
+    if page_over is not None and pagination is None:
+        raise _bad(path, line_of("page_over"), "page_over needs pagination: N (values a page)")
     return NamedQuery(
         name=path.stem,
         summary=summary,
@@ -217,10 +224,38 @@ def parse_named_query(path: Path, text: str | None = None) -> NamedQuery:
         text=text,
         path=path,
         pagination=pagination,
+        page_over=page_over,
         method=method,
         endpoint_in_url=bool(header.get("endpoint_in_url", False)),
         header=header,
     )
+
+
+def _page_over(
+    path: Path, value: Any, line: int, parameters: list[Parameter]
+) -> tuple[str, str] | None:
+    """`page_over: {name: class}`: an optional IRI parameter and the class its values come from."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) != 1:
+        raise _bad(path, line, "page_over must be one `parameter: class` entry")
+    name, cls = next(iter(value.items()))
+    param = next((p for p in parameters if p.name == str(name)), None)
+    if param is None or param.kind != "iri" or param.required:
+        raise _bad(
+            path,
+            line,
+            f"page_over names {name!r}: give an optional IRI parameter "
+            f"(?__{name}_iri) of the query",
+        )
+    text = str(cls)
+    prefix, sep, local = text.partition(":")
+    iri = PREFIXES[prefix] + local if sep and prefix in PREFIXES else text
+    try:
+        ox.NamedNode(iri)
+    except ValueError:
+        raise _bad(path, line, f"page_over: {cls!r} is not an IRI or a known CURIE") from None
+    return param.name, iri
 
 
 def _bad(path: Path, line: int | None, message: str) -> CopkgError:

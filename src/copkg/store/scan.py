@@ -6,6 +6,7 @@ Comments, strings and IRIs are skipped as whole tokens, so a keyword inside them
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from copkg.errors import CopkgError
@@ -96,14 +97,16 @@ def check_remote_calls(sparql: str, allowed_endpoints: tuple[str, ...] = ()) -> 
             )
 
 
-def bind_values(sparql: str, values: dict[str, str]) -> str:
+def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
     """Bind variables to fixed terms with VALUES blocks: one at the start of the WHERE group
     and one at the start of every nested group that uses a bound variable.
 
     `values` maps a variable name to a term already written in SPARQL syntax by an RDF
-    serialiser (never a raw user string). A VALUES block at the head of a group is joined with
-    everything in that group, so FILTER, BIND, BOUND and OPTIONAL of the group see the value,
-    and groups evaluated on their own (UNION branches, sub-SELECTs) get their own block.
+    serialiser (never a raw user string), or to a list of such terms (one VALUES row each:
+    the variable takes any of them; give list values for one variable only). A VALUES block
+    at the head of a group is joined with everything in that group, so FILTER, BIND, BOUND and
+    OPTIONAL of the group see the value, and groups evaluated on their own (UNION branches,
+    sub-SELECTs) get their own block.
     A query without a WHERE group (DESCRIBE ?x) gets a trailing VALUES clause.
     """
     if not values:
@@ -163,7 +166,12 @@ def bind_values(sparql: str, values: dict[str, str]) -> str:
     return text
 
 
-def _values_block(values: dict[str, str], names: list[str]) -> str:
+def _values_block(values: Mapping[str, str | Sequence[str]], names: list[str]) -> str:
     variables = " ".join(f"?{n}" for n in names)
-    terms = " ".join(values[n] for n in names)
-    return f"VALUES ({variables}) {{ ({terms}) }}"
+    rows: list[list[str]] = [[]]
+    for name in names:
+        value = values[name]
+        terms = [value] if isinstance(value, str) else list(value)
+        rows = [row + [term] for row in rows for term in terms]
+    body = " ".join("(" + " ".join(row) + ")" for row in rows)
+    return f"VALUES ({variables}) {{ {body} }}"

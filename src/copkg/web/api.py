@@ -14,7 +14,15 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
-from copkg.named_queries import NamedQuery, Parameter, bind, enumerated_values, load_named_queries
+from copkg.named_queries import (
+    NamedQuery,
+    Page,
+    Parameter,
+    bind,
+    enumerated_values,
+    load_named_queries,
+)
+from copkg.named_queries.paging import past_the_end, plan
 from copkg.store.results import CSV, SPARQL_JSON, plain
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -87,9 +95,7 @@ def describe_query(query: NamedQuery, *, with_text: bool = True) -> dict[str, An
         "summary": query.summary,
         "description": query.description,
         "tags": list(query.tags),
-        "parameters": [
-            describe_parameter(p, _allowed_values(query, p)) for p in query.parameters
-        ],
+        "parameters": [describe_parameter(p, _allowed_values(query, p)) for p in query.parameters],
         "links": {
             "json": f"/api/queries/{query.name}",
             "csv": f"/api/queries/{query.name}.csv",
@@ -98,6 +104,8 @@ def describe_query(query: NamedQuery, *, with_text: bool = True) -> dict[str, An
     }
     if query.pagination:
         data["pagination"] = query.pagination
+        if query.page_over:
+            data["pageOver"] = query.page_over[0]
     if with_text:
         data["sparql"] = query.text
     return data
@@ -108,11 +116,13 @@ def describe_query(query: NamedQuery, *, with_text: bool = True) -> dict[str, An
 def list_queries() -> Response:
     """Every named query: name, summary, description, parameters, links and SPARQL text."""
     queries = named_queries()
-    return jsonify({
-        "ok": True,
-        "queries": [describe_query(queries[name]) for name in sorted(queries)],
-        "links": {"openapi": "/api/openapi.json"},
-    })
+    return jsonify(
+        {
+            "ok": True,
+            "queries": [describe_query(queries[name]) for name in sorted(queries)],
+            "links": {"openapi": "/api/openapi.json"},
+        }
+    )
 
 
 def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
@@ -130,25 +140,29 @@ def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
             )
         if key == "page" and query.parameter("page") is None:
             if not values[0].isdigit() or int(values[0]) < 1:
-                raise CopkgError("page must be a whole number from 1", status=400,
-                                 problems=[Problem(f"page={values[0]!r}", path="page")])
+                raise CopkgError(
+                    "page must be a whole number from 1",
+                    status=400,
+                    problems=[Problem(f"page={values[0]!r}", path="page")],
+                )
             page = int(values[0])
             continue
         raw[key] = values[0]
     return raw, page
 
 
-def _check_enumerations(query: NamedQuery, bindings: Mapping[str, Node],
-                        raw: Mapping[str, str]) -> None:
+def _check_enumerations(
+    query: NamedQuery, bindings: Mapping[str, Node], raw: Mapping[str, str]
+) -> None:
     for param in query.parameters:
         if param.enum_from_store and param.var in bindings:
             allowed = _allowed_values(query, param) or []
             if str(bindings[param.var]) not in allowed:
                 shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
-                message = f"parameter {param.name!r}: {raw.get(param.name)!r} is not one of: " \
-                          f"{shown}"
-                raise CopkgError(message, status=400,
-                                 problems=[Problem(message, path=param.name)])
+                message = (
+                    f"parameter {param.name!r}: {raw.get(param.name)!r} is not one of: {shown}"
+                )
+                raise CopkgError(message, status=400, problems=[Problem(message, path=param.name)])
 
 
 def _term(data: Mapping[str, str]) -> Node:
@@ -186,23 +200,33 @@ def run_query(name: str) -> Response:
     raw, page = _raw_parameters(query)
     bindings = bind(query, raw)
     _check_enumerations(query, bindings, raw)
+    from copkg.web import get_store
+
+    text, where = plan(get_store(), query, bindings, page)
     wire = CSV if media_type == CSV else SPARQL_JSON
     job = Job(
-        sparql=query.text,
+        sparql=text,
         bindings=bindings,
-        media_types={"select": wire, "ask": wire, "graph": "text/turtle"
-                     if media_type == CSV else "application/n-triples"},
+        media_types={
+            "select": wire,
+            "ask": wire,
+            "graph": "text/turtle" if media_type == CSV else "application/n-triples",
+        },
     )
     answer = get_executor().run(job)
     if answer.kind == "graph":
         graph_type = "text/turtle" if media_type == CSV else "application/n-triples"
         return Response(answer.body, mimetype=graph_type)
-    if media_type in (CSV, SPARQL_JSON) and not page:
+    if media_type == CSV:
         response = Response(answer.body, mimetype=media_type)
-        if media_type == CSV:
-            response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
-        return response
+        response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
+        return _with_page_links(response, query, where, _csv_rows(answer.body))
     doc = json.loads(answer.body)
+    if media_type == SPARQL_JSON:
+        rows_count = len(doc.get("results", {}).get("bindings", []))
+        return _with_page_links(
+            Response(answer.body, mimetype=media_type), query, where, rows_count
+        )
     variables = doc.get("head", {}).get("vars", [])
     if "boolean" in doc:
         rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]
@@ -211,25 +235,79 @@ def run_query(name: str) -> Response:
             {var: plain(_term(b[var])) if var in b else None for var in variables}
             for b in doc["results"]["bindings"]
         ]
-    total = len(rows)
-    if query.pagination and page:
-        size = query.pagination
-        rows = rows[(page - 1) * size: page * size]
-    if media_type == CSV:  # paginated CSV: written from the rows of the page
-        return Response(_csv(variables, rows), mimetype=CSV)
-    return jsonify({
+    if where is not None and where.number > 1 and where.last is None and not rows:
+        raise past_the_end(where.number, None)
+    body: dict[str, Any] = {
         "ok": True,
         "query": query.name,
-        "parameters": {p.name: plain(bindings[p.var]) for p in query.parameters
-                       if p.var in bindings},
+        "parameters": {
+            p.name: plain(bindings[p.var]) for p in query.parameters if p.var in bindings
+        },
         "variables": variables,
         "rows": rows,
         "count": len(rows),
-        "total": total,
-        "page": page,
         "truncated": answer.truncated,
         "links": {"csv": f"/api/queries/{query.name}.csv", "list": "/api/queries"},
-    })
+    }
+    if where is not None:
+        body.update(_page_data(query, where, len(rows)))
+        body["links"].update(page_links(query, where, len(rows)))
+    return _with_page_links(jsonify(body), query, where, len(rows))
+
+
+def _csv_rows(body: bytes) -> int:
+    """How many rows a CSV answer holds (its records less the header)."""
+    import csv
+    import io
+
+    return max(0, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1)
+
+
+def _page_data(query: NamedQuery, where: Page, rows: int) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "page": where.number,
+        "pageSize": where.size,
+        "lastPage": where.last,
+        "hasNext": where.has_next(rows),
+    }
+    if where.over:
+        data["pageOver"] = where.over
+        data["pageValues"] = list(where.keys)
+    return data
+
+
+def _page_url(query: NamedQuery, number: int) -> str:
+    """The URL of another page: this request's parameters with `page` set."""
+    from urllib.parse import urlencode
+
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+    return f"{request.path}?{urlencode([*args, ('page', str(number))])}"
+
+
+def page_links(query: NamedQuery, where: Page, rows: int) -> dict[str, str]:
+    """first / prev / next / last page URLs (last when the number of pages is known)."""
+    links = {"first": _page_url(query, 1)}
+    if where.number > 1:
+        links["prev"] = _page_url(query, where.number - 1)
+    if where.has_next(rows):
+        links["next"] = _page_url(query, where.number + 1)
+    if where.last is not None:
+        links["last"] = _page_url(query, where.last)
+    return links
+
+
+def _with_page_links(
+    response: Response, query: NamedQuery, where: Page | None, rows: int
+) -> Response:
+    """An RFC 8288 Link header to the other pages (as grlc sends), and the page in headers."""
+    if where is None:
+        return response
+    links = page_links(query, where, rows)
+    response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+    response.headers["X-Page"] = str(where.number)
+    if where.last is not None:
+        response.headers["X-Last-Page"] = str(where.last)
+    return response
 
 
 def _csv(variables: list[str], rows: list[dict[str, Any]]) -> str:
@@ -268,8 +346,9 @@ def _parameter_schema(param: Parameter, values: list[str] | None) -> dict[str, A
     if values:
         schema = {"type": "string", "enum": values}
     if param.default is not None:
-        schema["default"] = param.default if schema.get("type") == "string" else _typed(
-            param.default, schema)
+        schema["default"] = (
+            param.default if schema.get("type") == "string" else _typed(param.default, schema)
+        )
     return schema
 
 
@@ -286,6 +365,23 @@ def _typed(value: str, schema: Mapping[str, Any]) -> Any:
     return value
 
 
+def _page_description(query: NamedQuery) -> str:
+    """What `page` means for a query, for OpenAPI."""
+    if query.page_over:
+        name = query.page_over[0]
+        what = (
+            f"page of the answer, from 1 (the first by default): a page holds the rows of "
+            f"{query.pagination} values of `{name}` (instances of <{query.page_over[1]}> in "
+            f"IRI order); giving `{name}` makes the answer one page"
+        )
+    else:
+        what = f"page of {query.pagination} rows, from 1 (the first by default)"
+    return (
+        what + ". The response links the first, previous, next and (when known) last "
+        "pages (`links` and an RFC 8288 Link header); a page past the end is a 400."
+    )
+
+
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.0 description of the named queries and the advisor."""
     error_ref = {"$ref": "#/components/responses/Error"}
@@ -295,9 +391,12 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "listQueries",
                 "summary": "The named queries, with their parameters and SPARQL text",
                 "tags": ["queries"],
-                "responses": {"200": {"description": "The list",
-                                      "content": {"application/json": {"schema": {
-                                          "type": "object"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "The list",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             }
         },
         "/api/advice": _advice_path(error_ref),
@@ -308,19 +407,30 @@ def openapi_document() -> dict[str, Any]:
         parameters = []
         for param in query.parameters:
             values = _allowed_values(query, param)
-            parameters.append({
-                "name": param.name,
-                "in": "query",
-                "required": param.required and param.default is None,
-                "description": f"{param.describe_type()}"
-                + (" (an absolute IRI or a CURIE such as j04:facilitation)"
-                   if param.kind == "iri" else ""),
-                "schema": _parameter_schema(param, values),
-            })
+            parameters.append(
+                {
+                    "name": param.name,
+                    "in": "query",
+                    "required": param.required and param.default is None,
+                    "description": f"{param.describe_type()}"
+                    + (
+                        " (an absolute IRI or a CURIE such as j04:facilitation)"
+                        if param.kind == "iri"
+                        else ""
+                    ),
+                    "schema": _parameter_schema(param, values),
+                }
+            )
         if query.pagination:
-            parameters.append({"name": "page", "in": "query", "required": False,
-                               "description": f"page of {query.pagination} rows, from 1",
-                               "schema": {"type": "integer", "minimum": 1}})
+            parameters.append(
+                {
+                    "name": "page",
+                    "in": "query",
+                    "required": False,
+                    "description": f"page of {query.pagination} rows, from 1",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            )
         operation = {
             "operationId": "query_" + re.sub(r"\W", "_", name),
             "summary": query.summary or name,
@@ -344,11 +454,19 @@ def openapi_document() -> dict[str, Any]:
         }
         paths[f"/api/queries/{name}"] = {"get": operation}
         paths[f"/api/queries/{name}.csv"] = {
-            "get": {**operation, "operationId": operation["operationId"] + "_csv",
-                    "summary": (query.summary or name) + " (CSV)",
-                    "responses": {"200": {"description": "Solutions as CSV", "content": {
-                        "text/csv": {"schema": {"type": "string"}}}},
-                        "400": error_ref, "404": error_ref}}
+            "get": {
+                **operation,
+                "operationId": operation["operationId"] + "_csv",
+                "summary": (query.summary or name) + " (CSV)",
+                "responses": {
+                    "200": {
+                        "description": "Solutions as CSV",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "400": error_ref,
+                    "404": error_ref,
+                },
+            }
         }
     return {
         "openapi": "3.0.3",
@@ -381,14 +499,20 @@ def openapi_document() -> dict[str, Any]:
                         "variables": {"type": "array", "items": {"type": "string"}},
                         "rows": {"type": "array", "items": {"type": "object"}},
                         "count": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "pageSize": {"type": "integer"},
+                        "lastPage": {"type": "integer", "nullable": True},
+                        "hasNext": {"type": "boolean"},
+                        "links": {"type": "object", "additionalProperties": {"type": "string"}},
                     },
                 },
             },
             "responses": {
                 "Error": {
                     "description": "The one error shape of copkg",
-                    "content": {"application/json": {"schema": {
-                        "$ref": "#/components/schemas/Error"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
                 }
             },
         },
@@ -397,33 +521,68 @@ def openapi_document() -> dict[str, Any]:
 
 def _advice_path(error_ref: Mapping[str, Any]) -> dict[str, Any]:
     params = [
-        {"name": "mode", "in": "query", "required": False, "explode": True,
-         "description": "A control mode, optionally with its degree: `OutputControl`, "
-         "`InputControl@InMostTeams` (names, CURIEs or IRIs); repeatable",
-         "schema": {"type": "array", "items": {"type": "string"}}},
-        {"name": "level", "in": "query", "required": False, "explode": True,
-         "description": "A factor level as `factor@Level`, e.g. `decentralization@Low`; "
-         "repeatable (a factor's slug may also be a parameter name: `decentralization=Low`)",
-         "schema": {"type": "array", "items": {"type": "string"}}},
+        {
+            "name": "mode",
+            "in": "query",
+            "required": False,
+            "explode": True,
+            "description": "A control mode, optionally with its degree: `OutputControl`, "
+            "`InputControl@InMostTeams` (names, CURIEs or IRIs); repeatable",
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
+        {
+            "name": "level",
+            "in": "query",
+            "required": False,
+            "explode": True,
+            "description": "A factor level as `factor@Level`, e.g. `decentralization@Low`; "
+            "repeatable (a factor's slug may also be a parameter name: `decentralization=Low`)",
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
     ]
-    ok = {"description": "Which roles are risky, why, and the study's advice",
-          "content": {"application/json": {"schema": {"type": "object"}}}}
+    ok = {
+        "description": "Which roles are risky, why, and the study's advice",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
     responses = {"200": ok, "400": error_ref}
     return {
-        "get": {"operationId": "advice", "summary": "Contingency advice for a context",
-                "tags": ["advisor"], "parameters": params, "responses": responses},
-        "post": {
-            "operationId": "advicePost", "summary": "Contingency advice for a context (JSON)",
+        "get": {
+            "operationId": "advice",
+            "summary": "Contingency advice for a context",
             "tags": ["advisor"],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object",
-                "properties": {
-                    "modes": {"type": "array", "items": {"type": "object", "properties": {
-                        "mode": {"type": "string"}, "degree": {"type": "string"}}}},
-                    "levels": {"type": "object",
-                               "additionalProperties": {"type": "string"}},
+            "parameters": params,
+            "responses": responses,
+        },
+        "post": {
+            "operationId": "advicePost",
+            "summary": "Contingency advice for a context (JSON)",
+            "tags": ["advisor"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "modes": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "mode": {"type": "string"},
+                                            "degree": {"type": "string"},
+                                        },
+                                    },
+                                },
+                                "levels": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        }
+                    }
                 },
-            }}}},
+            },
             "responses": responses,
         },
     }

@@ -49,7 +49,7 @@ def local_path(iri: Node | str) -> str | None:
     text = str(iri)
     if not text.startswith(BASE):
         return None
-    rest = text[len(ROOT_IRI):]
+    rest = text[len(ROOT_IRI) :]
     path, sep, fragment = rest.partition("#")
     result = quote(path, safe="/:@!$&'()*+,;=-._~")
     return result + (sep + quote(fragment, safe="-._~") if sep else "")
@@ -68,7 +68,7 @@ def curie(iri: Node | str) -> str:
     for prefix, ns in PREFIXES.items():
         if text.startswith(ns) and len(ns) > len(best):
             best, best_prefix = ns, prefix
-    rest = text[len(best):]
+    rest = text[len(best) :]
     if best and re.fullmatch(r"[\w\-.]*", rest):
         return f"{best_prefix}:{rest}"
     return text
@@ -387,7 +387,8 @@ def read_resource(store: Store, iri: URIRef) -> Resource | None:
                 str(row["text"]),
                 _page_number(row.get("page")),
                 row.get("study") or (known.study if known else None),
-                str(row["studyLabel"]) if "studyLabel" in row
+                str(row["studyLabel"])
+                if "studyLabel" in row
                 else (known.study_label if known else None),
                 row.get("voice") or (known.voice if known else None),
             )
@@ -414,19 +415,22 @@ def read_resource(store: Store, iri: URIRef) -> Resource | None:
         for row in store.query(_USED_EVIDENCE, bindings={"s": iri}).rows:
             used.append(
                 Quote(
-                    URIRef(str(row["quote"])), str(row["text"]), _page_number(row.get("page")),
-                    row.get("study"), str(row["studyLabel"]) if "studyLabel" in row else None,
+                    URIRef(str(row["quote"])),
+                    str(row["text"]),
+                    _page_number(row.get("page")),
+                    row.get("study"),
+                    str(row["studyLabel"]) if "studyLabel" in row else None,
                     about=row["fact"],
                     about_label=str(row["factLabel"]) if "factLabel" in row else None,
                 )
             )
     ordered = {
-        p: sorted(v.values(), key=_value_key) for p, v in sorted(properties.items(),
-                                                                   key=_predicate_key)
+        p: sorted(v.values(), key=_value_key)
+        for p, v in sorted(properties.items(), key=_predicate_key)
     }
     ordered_in = {
-        p: sorted(v.values(), key=_value_key) for p, v in sorted(incoming.items(),
-                                                                   key=_predicate_key)
+        p: sorted(v.values(), key=_value_key)
+        for p, v in sorted(incoming.items(), key=_predicate_key)
     }
     evidence = sorted(quotes.values(), key=lambda q: (q.page or 0, str(q.iri)))
     return Resource(iri, ordered, ordered_in, evidence, used, predicate_labels(store))
@@ -504,14 +508,14 @@ def graph_page(rest: str) -> Response | str:
         return _serve_resource("/graph/" + rest)
     rows = store.query(
         "SELECT ?class (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class "
-        "ORDER BY DESC(?n) ?class", default_graphs=[iri]
+        "ORDER BY DESC(?n) ?class",
+        default_graphs=[iri],
     ).rows
     classes = [{"class": str(r["class"]), "count": int(str(r["n"]))} for r in rows]
     data = {"ok": True, "graph": iri, "statements": store.quad_count(iri), "classes": classes}
     if _wants(suffix, [HTML, "application/json"]) == "application/json":
         return jsonify(data)
-    return render_template("graph.html", data=data, path=base_path,
-                           labels=predicate_labels(store))
+    return render_template("graph.html", data=data, path=base_path, labels=predicate_labels(store))
 
 
 _NAMESPACE_MEMBERS = """
@@ -575,8 +579,7 @@ ORDER BY ?index ?roleLabel
 def _members(store: Store, cls: URIRef) -> list[dict[str, str]]:
     rows = store.query(_MEMBERS, bindings={"class": cls}).rows
     return [
-        {"iri": str(r["s"]), "label": str(r.get("label") or curie(r["s"])),
-         "href": href(r["s"])}
+        {"iri": str(r["s"]), "label": str(r.get("label") or curie(r["s"])), "href": href(r["s"])}
         for r in rows
     ]
 
@@ -584,8 +587,13 @@ def _members(store: Store, cls: URIRef) -> list[dict[str, str]]:
 def landing_data(store: Store) -> dict[str, Any]:
     """What the graph holds: studies, cases, roles, risks, counts per class and per graph."""
     classes = [
-        {"class": str(r["class"]), "curie": curie(r["class"]), "href": href(r["class"]),
-         "label": str(r.get("label") or curie(r["class"])), "count": int(str(r["n"]))}
+        {
+            "class": str(r["class"]),
+            "curie": curie(r["class"]),
+            "href": href(r["class"]),
+            "label": str(r.get("label") or curie(r["class"])),
+            "count": int(str(r["n"])),
+        }
         for r in store.query(_CLASS_COUNTS).rows
     ]
     graphs = [
@@ -593,9 +601,13 @@ def landing_data(store: Store) -> dict[str, Any]:
         for r in store.query(_GRAPH_COUNTS).rows
     ]
     studies = [
-        {"iri": str(r["study"]), "href": href(r["study"]),
-         "label": str(r.get("label") or r.get("title") or curie(r["study"])),
-         "title": str(r["title"]) if "title" in r else None, "cases": int(str(r["cases"]))}
+        {
+            "iri": str(r["study"]),
+            "href": href(r["study"]),
+            "label": str(r.get("label") or r.get("title") or curie(r["study"])),
+            "title": str(r["title"]) if "title" in r else None,
+            "cases": int(str(r["cases"])),
+        }
         for r in store.query(_STUDIES).rows
     ]
     roles = []
@@ -604,15 +616,18 @@ def landing_data(store: Store) -> dict[str, Any]:
         if str(r["role"]) in seen:
             continue
         seen.add(str(r["role"]))
-        roles.append({
-            "iri": str(r["role"]), "href": href(r["role"]),
-            "label": str(r.get("roleLabel") or curie(r["role"])),
-            "objective": str(r["objectiveLabel"]) if "objectiveLabel" in r else None,
-            "risk": str(r["risk"]) if "risk" in r else None,
-            "riskLabel": str(r["riskLabel"]) if "riskLabel" in r else None,
-            "factor": str(r["factor"]) if "factor" in r else None,
-            "factorLabel": str(r["factorLabel"]) if "factorLabel" in r else None,
-        })
+        roles.append(
+            {
+                "iri": str(r["role"]),
+                "href": href(r["role"]),
+                "label": str(r.get("roleLabel") or curie(r["role"])),
+                "objective": str(r["objectiveLabel"]) if "objectiveLabel" in r else None,
+                "risk": str(r["risk"]) if "risk" in r else None,
+                "riskLabel": str(r["riskLabel"]) if "riskLabel" in r else None,
+                "factor": str(r["factor"]) if "factor" in r else None,
+                "factorLabel": str(r["factorLabel"]) if "factorLabel" in r else None,
+            }
+        )
     organisations = _members(store, COPKG.Organisation)
     for org in organisations:
         org["timeline"] = "/timeline/" + _slug(org["iri"])
@@ -637,8 +652,12 @@ def _named_query_summaries() -> list[dict[str, str]]:
     except ImportError:  # pragma: no cover - api module always ships with pages
         return []
     return [
-        {"name": q.name, "summary": q.summary, "api": f"/api/queries/{q.name}",
-         "query": f"/query?name={q.name}"}
+        {
+            "name": q.name,
+            "summary": q.summary,
+            "api": f"/api/queries/{q.name}",
+            "query": f"/query?name={q.name}",
+        }
         for q in named_queries().values()
     ]
 
@@ -684,12 +703,18 @@ def ontology(suffix: str | None = None) -> Response | str:
     from copkg.web.ontology_docs import ontology_html
 
     store = _store()
-    offered = [HTML, "text/turtle", "application/rdf+xml", "application/n-triples",
-               "application/ld+json"]
+    offered = [
+        HTML,
+        "text/turtle",
+        "application/rdf+xml",
+        "application/n-triples",
+        "application/ld+json",
+    ]
     media_type = ONTOLOGY_TWINS[suffix] if suffix else _wants(None, offered)
     link_header = ", ".join(
         f'</ontology{s}>; rel="alternate"; type="{t}"'
-        for s, t in ONTOLOGY_TWINS.items() if s != ".rdf"
+        for s, t in ONTOLOGY_TWINS.items()
+        if s != ".rdf"
     )
     if media_type != HTML:
         triples = ontology_triples(store)
@@ -698,8 +723,9 @@ def ontology(suffix: str | None = None) -> Response | str:
     cache = current_app.extensions.setdefault("copkg.pages", {})
     if "ontology_html" not in cache:
         cache["ontology_html"] = ontology_html(ontology_triples(store))
-    response = Response(render_template("ontology.html", body=Markup(cache["ontology_html"])),
-                        mimetype=HTML)
+    response = Response(
+        render_template("ontology.html", body=Markup(cache["ontology_html"])), mimetype=HTML
+    )
     response.headers["Link"] = link_header
     response.headers["Vary"] = "Accept"
     return response
@@ -765,12 +791,17 @@ def timeline(slug: str) -> Response | str:
     if suffix == ".svg":
         return Response(svg, mimetype="image/svg+xml")
     if suffix == ".json" or _wants(None, [HTML, "application/json"]) == "application/json":
-        return jsonify({
-            "ok": True, "organisation": str(org), "label": label,
-            "events": [e.__dict__ for e in events],
-        })
-    return render_template("timeline.html", org=org, label=label, events=events,
-                           svg=Markup(svg), slug=slug)
+        return jsonify(
+            {
+                "ok": True,
+                "organisation": str(org),
+                "label": label,
+                "events": [e.__dict__ for e in events],
+            }
+        )
+    return render_template(
+        "timeline.html", org=org, label=label, events=events, svg=Markup(svg), slug=slug
+    )
 
 
 # -- the risk matrix -------------------------------------------------------------------------
@@ -803,10 +834,13 @@ def matrix_data(store: Store) -> dict[str, Any]:
     """Roles as rows, contexts as columns, the risky cells with their explanations."""
     rows = landing_data_roles(store)
     columns = [
-        {"iri": str(r["context"]), "href": href(r["context"]),
-         "label": str(r.get("label") or curie(r["context"])),
-         "case": str(r["caseLabel"]) if "caseLabel" in r else None,
-         "favourability": str(r["favourability"]) if "favourability" in r else None}
+        {
+            "iri": str(r["context"]),
+            "href": href(r["context"]),
+            "label": str(r.get("label") or curie(r["context"])),
+            "case": str(r["caseLabel"]) if "caseLabel" in r else None,
+            "favourability": str(r["favourability"]) if "favourability" in r else None,
+        }
         for r in store.query(_MATRIX_CONTEXTS).rows
     ]
     cells: dict[tuple[str, str], dict[str, Any]] = {}
@@ -814,12 +848,15 @@ def matrix_data(store: Store) -> dict[str, Any]:
         key = (str(r["role"]), str(r["context"]))
         cell = cells.setdefault(key, {"role": key[0], "context": key[1], "assessments": []})
         if "assessment" in r:
-            cell["assessments"].append({
-                "iri": str(r["assessment"]), "href": href(r["assessment"]),
-                "label": str(r.get("assessmentLabel") or curie(r["assessment"])),
-                "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
-                "rule": str(r["ruleLabel"]) if "ruleLabel" in r else None,
-            })
+            cell["assessments"].append(
+                {
+                    "iri": str(r["assessment"]),
+                    "href": href(r["assessment"]),
+                    "label": str(r.get("assessmentLabel") or curie(r["assessment"])),
+                    "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+                    "rule": str(r["ruleLabel"]) if "ruleLabel" in r else None,
+                }
+            )
     return {"ok": True, "roles": rows, "contexts": columns, "cells": list(cells.values())}
 
 
@@ -830,26 +867,46 @@ def landing_data_roles(store: Store) -> list[dict[str, Any]]:
         if str(r["role"]) in seen:
             continue
         seen.add(str(r["role"]))
-        roles.append({"iri": str(r["role"]), "href": href(r["role"]),
-                      "label": str(r.get("roleLabel") or curie(r["role"])),
-                      "risk": str(r["riskLabel"]) if "riskLabel" in r else None})
+        roles.append(
+            {
+                "iri": str(r["role"]),
+                "href": href(r["role"]),
+                "label": str(r.get("roleLabel") or curie(r["role"])),
+                "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+            }
+        )
     return roles
 
 
 def matrix_picture(data: Mapping[str, Any]) -> str:
     rows = [Axis(r["iri"], r["label"], r["href"], r.get("risk")) for r in data["roles"]]
     columns = [
-        Axis(c["iri"], c["label"], c["href"],
-             " - ".join(x for x in (c["case"], c["label"], c["favourability"]) if x))
+        Axis(
+            c["iri"],
+            c["label"],
+            c["href"],
+            " - ".join(x for x in (c["case"], c["label"], c["favourability"]) if x),
+        )
         for c in data["contexts"]
     ]
     cells = []
     for cell in data["cells"]:
         first = cell["assessments"][0] if cell["assessments"] else None
-        title = "; ".join(a["label"] + (f" - risk: {a['risk']}" if a["risk"] else "")
-                          for a in cell["assessments"]) or "risky"
-        cells.append(MatrixCell(cell["role"], cell["context"], title,
-                                first["href"] if first else href(cell["context"])))
+        title = (
+            "; ".join(
+                a["label"] + (f" - risk: {a['risk']}" if a["risk"] else "")
+                for a in cell["assessments"]
+            )
+            or "risky"
+        )
+        cells.append(
+            MatrixCell(
+                cell["role"],
+                cell["context"],
+                title,
+                first["href"] if first else href(cell["context"]),
+            )
+        )
     return matrix_svg(rows, columns, cells, "Management roles x organisational contexts")
 
 
@@ -863,8 +920,7 @@ def matrix(suffix: str | None = None) -> Response | str:
     if suffix == ".json" or _wants(None, [HTML, "application/json"]) == "application/json":
         return jsonify(data)
     lookup = {(c["role"], c["context"]): c for c in data["cells"]}
-    return render_template("matrix.html", d=data, svg=Markup(matrix_picture(data)),
-                           lookup=lookup)
+    return render_template("matrix.html", d=data, svg=Markup(matrix_picture(data)), lookup=lookup)
 
 
 # -- the query page --------------------------------------------------------------------------
@@ -873,8 +929,9 @@ def matrix(suffix: str | None = None) -> Response | str:
 @bp.get("/query")
 def query_page() -> str:
     """A SPARQL editor with the named queries as examples, run against /sparql."""
-    return render_template("query.html", initial=request.args.get("name", ""),
-                           sparql_url=_sparql_url())
+    return render_template(
+        "query.html", initial=request.args.get("name", ""), sparql_url=_sparql_url()
+    )
 
 
 def _sparql_url() -> str:
