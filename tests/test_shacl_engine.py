@@ -90,6 +90,8 @@ def faulty_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("corpus")
     studies = synthetic.write_corpus(folder, 3)
     (studies[0] / "faults.ttl").write_text(FAULTS, encoding="utf-8")
+    # the same statements in a second graph: the shapes see the merge, each triple once
+    (studies[1] / "faults.ttl").write_text(FAULTS, encoding="utf-8")
     return studies
 
 

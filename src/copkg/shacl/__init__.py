@@ -7,7 +7,7 @@ turns them into a report, as it does pyshacl's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal
@@ -54,11 +54,17 @@ class StoreLookup:
 def validate_quads(quads: Iterable[ox.Quad], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:
     """Validate the merge of the quads' graphs against the shapes."""
     store, originals = ox.Store(), Originals()
-    triples = [ox.Quad(q.subject, q.predicate, q.object) for q in quads]
-    originals.add_quads(triples)
-    store.bulk_extend(triples)
-    del triples
+    store.bulk_extend(_merged(quads, originals))
     return _run(store, originals, shapes)
+
+
+def _merged(quads: Iterable[ox.Quad], originals: Originals) -> Iterator[ox.Quad]:
+    """The quads as triples of the default graph; their literals recorded on the way."""
+    for quad in quads:
+        obj = quad.object
+        if isinstance(obj, ox.Literal):
+            originals.add(quad.subject, quad.predicate, obj)
+        yield ox.Quad(quad.subject, quad.predicate, obj)
 
 
 def validate_graphs(graphs: Iterable[Graph], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:

@@ -11,7 +11,6 @@ them, as pyshacl does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -41,8 +40,9 @@ class Originals:
     def __init__(self) -> None:
         self._scratch = ox.Store()
         self._normal: dict[ox.Literal, ox.Literal] = {}
-        self._by_subject: dict[tuple[object, ox.Literal], list[tuple[object, Node]]] = {}
-        self._by_value: dict[ox.Literal, set[Node]] = {}
+        self._by_subject: dict[tuple[object, ox.Literal], list[tuple[object, object]]] = {}
+        self._by_value: dict[ox.Literal, set[object]] = {}
+        self._converted: dict[ox.Literal, Node] = {}
 
     def stored(self, literal: ox.Literal) -> ox.Literal:
         """The form the store keeps `literal` in."""
@@ -75,31 +75,27 @@ class Originals:
         self._by_subject.setdefault((s, normal), []).append((p, kept))
         self._by_value.setdefault(normal, set()).add(kept)
 
-    def add_quads(self, quads: Iterable[ox.Quad]) -> None:
-        for quad in quads:
-            if isinstance(quad.object, ox.Literal):
-                self.add(quad.subject, quad.predicate, quad.object)
-
     def written(self, subject: object, predicate: object | None, value: ox.Literal) -> list[Node]:
         """The written forms of `value` as an object of `subject` (along `predicate`)."""
-        found = sorted(
-            {
-                _rdflib(w)
-                for p, w in self._by_subject.get((subject, value), ())
-                if predicate in (None, p)
-            },
-            key=lambda lit: lit.n3(),
-        )
-        return found or [_rdflib(value)]
+        kept = self._by_subject.get((subject, value))
+        if kept is None:
+            return [self._rdflib(value)]
+        found = {self._rdflib(w) for p, w in kept if predicate in (None, p)}
+        return sorted(found, key=lambda lit: lit.n3()) or [self._rdflib(value)]
 
     def anywhere(self, value: ox.Literal) -> Node:
         """The written form of `value` when only one literal of the data has that stored form."""
         found = self._by_value.get(value, set())
-        return _rdflib(next(iter(found)) if len(found) == 1 else value)
+        return self._rdflib(next(iter(found)) if len(found) == 1 else value)
 
-
-def _rdflib(term: object) -> Node:
-    return from_ox(term) if isinstance(term, ox.Literal) else term  # type: ignore[return-value]
+    def _rdflib(self, term: object) -> Node:
+        """A kept term as an rdflib term (values repeat: each converted once)."""
+        if not isinstance(term, ox.Literal):
+            return term  # type: ignore[return-value]
+        found = self._converted.get(term)
+        if found is None:
+            found = self._converted[term] = from_ox(term)
+        return found
 
 
 def datatype_fails(value: Node, datatype: Node) -> bool:
