@@ -16,7 +16,7 @@ import gc
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from copkg.pipeline.build import (
     _recover,
     _swap_in,
 )
+from copkg.pipeline.splice import GraphChange, Splice, blank_nodes_in
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 
@@ -114,20 +115,21 @@ def _extend_into(
         return result
 
     written = [g for g, n in sorted(old.graphs.items()) if n]  # the graphs the files hold
-    timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
-    store = OxigraphStore(work / STORE_DIR)
-    try:
-        timed("load", store.native.extend, quads)
-        delta = timed("infer", infer_increment, settings, store, graph)
-        changes = timed("changes", export_changes, store, settings.build_dir, written, quads, delta)
-        added = sum(
-            1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
-        )
-        timed("flush", store.flush)
-    finally:
-        del store
-        gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
-    found, files = timed("export", exports.splice, settings.build_dir, work, written, changes)
+    with Splice(settings.build_dir, work, written, graph) as exporting:  # copies meanwhile
+        timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
+        store = OxigraphStore(work / STORE_DIR)
+        try:
+            timed("load", store.native.extend, quads)
+            delta = timed("infer", infer_increment, settings, store, graph)
+            changes = timed("changes", export_changes, store, settings.build_dir, quads, delta)
+            added = sum(
+                1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+            )
+            timed("flush", store.flush)
+        finally:
+            del store
+            gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
+        found, files = timed("export", exporting.finish, changes)
     for name, digest in found.items():
         if digest != old.files.get(name):
             raise CopkgError(
@@ -172,28 +174,20 @@ def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> Inf
 
 
 def export_changes(
-    store: OxigraphStore,
-    build_dir: Path,
-    written: Sequence[str],
-    quads: list[ox.Quad],
-    delta: InferenceDelta,
-) -> list[exports.GraphChange]:
-    """What the exports get: the new graph's block and, for each subject the inferences
-    changed, its statements now (the whole inference graph again if blank nodes are in it)."""
-    graph = quads[0].graph_name
+    store: OxigraphStore, build_dir: Path, quads: list[ox.Quad], delta: InferenceDelta
+) -> list[GraphChange]:
+    """What the exports get: the new graph's block and the inferences added and removed (or
+    the whole inference graph again when blank nodes are in it: their labels depend on it
+    all)."""
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    changes = [exports.GraphChange(graph, whole=exports.canonical_graph(quads))]
+    changes = [GraphChange(quads[0].graph_name, whole=exports.canonical_graph(quads))]
     moved = [*delta.added, *delta.removed]
     if not moved:
         return changes
-    blank = any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object))
-    if blank or exports.blank_nodes_in(build_dir, inference, written):
-        whole = exports.canonical_graph(store.native.quads_for_pattern(None, None, None, inference))
-        return [*changes, exports.GraphChange(inference, whole=whole)]
-    subjects = {
-        subject: exports.canonical_graph(
-            store.native.quads_for_pattern(subject, None, None, inference)
-        )
-        for subject in {q.subject for q in moved}
-    }
-    return [*changes, exports.GraphChange(inference, subjects=subjects)]
+    if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)) or (
+        blank_nodes_in(build_dir, inference)
+    ):
+        whole = store.native.quads_for_pattern(None, None, None, inference)
+        return [*changes, GraphChange(inference, whole=exports.canonical_graph(whole))]
+    change = GraphChange(inference, added=delta.added, removed=delta.removed)
+    return [*changes, change]
