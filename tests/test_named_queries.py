@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import EX, G1, ROOT
 from rdflib import Literal, URIRef
-from rdflib.namespace import XSD
+from rdflib.namespace import RDF, XSD
 
 from copkg.errors import CopkgError
 from copkg.named_queries import (
@@ -17,6 +17,7 @@ from copkg.named_queries import (
     parse_named_query,
     parse_variable,
     run,
+    run_page,
 )
 from copkg.named_queries.binding import enumeration_query
 from copkg.namespaces import COPKG
@@ -203,3 +204,79 @@ def test_the_project_queries_parse() -> None:
         for param in query.parameters:
             if param.default is not None:
                 bind(query, {})
+
+
+# -- paging ----------------------------------------------------------------------------------
+
+PAGED = f"""#+ summary: notes of studies, two studies a page
+#+ pagination: 2
+#+ page_over:
+#+   study: <{EX}Study>
+SELECT ?study ?note WHERE {{ ?note <{EX}of> ?__study_iri . BIND (?__study_iri AS ?study) }}
+ORDER BY ?note
+"""
+
+
+@pytest.fixture
+def studies() -> OxigraphStore:
+    """Five studies (s1..s5) with two notes each, and one study with none (s6)."""
+    store = OxigraphStore()
+    triples = []
+    for i in range(1, 7):
+        study = URIRef(f"{EX}s{i}")
+        triples.append((study, RDF.type, URIRef(EX + "Study")))
+        if i < 6:
+            triples += [(URIRef(f"{EX}n{i}{k}"), URIRef(EX + "of"), study) for k in "ab"]
+    store.add_graph(G1, triples)
+    return store
+
+
+def test_pages_run_over_the_studies(studies: OxigraphStore, tmp_path: Path) -> None:
+    query = parse_named_query(tmp_path / "paged.rq", PAGED)
+    assert query.page_over == ("study", EX + "Study")
+    first, where = run_page(studies, query, {})
+    assert [str(r["note"]) for r in first.rows] == [EX + n for n in ("n1a", "n1b", "n2a", "n2b")]
+    assert where is not None and (where.number, where.last) == (1, 3) and where.has_next(4)
+    last, where = run_page(studies, query, {}, page=3)
+    assert [str(r["note"]) for r in last.rows] == [EX + "n5a", EX + "n5b"]  # s6 has none
+    assert where is not None and not where.has_next(len(last.rows))
+    with pytest.raises(CopkgError) as error:
+        run_page(studies, query, {}, page=4)
+    assert error.value.status == 400 and "past the end" in error.value.message
+    whole = run(studies, query, {}, whole=True)
+    pages = [run(studies, query, {}, page=n).rows for n in (1, 2, 3)]
+    assert sorted(str(r["note"]) for p in pages for r in p) == sorted(
+        str(r["note"]) for r in whole.rows
+    )
+
+
+def test_a_given_study_is_one_page(studies: OxigraphStore, tmp_path: Path) -> None:
+    query = parse_named_query(tmp_path / "paged.rq", PAGED)
+    rows, where = run_page(studies, query, {"study": EX + "s4"})
+    assert [str(r["note"]) for r in rows.rows] == [EX + "n4a", EX + "n4b"]
+    assert where is not None and where.last == 1
+    with pytest.raises(CopkgError):
+        run_page(studies, query, {"study": EX + "s4"}, page=2)
+
+
+def test_row_pages_cut_the_solutions(studies: OxigraphStore, tmp_path: Path) -> None:
+    text = f"#+ pagination: 3\nSELECT ?note WHERE {{ ?note <{EX}of> ?s }} ORDER BY ?note\n"
+    query = parse_named_query(tmp_path / "rows.rq", text)
+    assert len(run(studies, query, {}).rows) == 3
+    assert [str(r["note"]) for r in run(studies, query, {}, page=4).rows] == [EX + "n5b"]
+    with pytest.raises(CopkgError):
+        run(studies, query, {}, page=5)
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        (f"#+ page_over:\n#+   study: <{EX}Study>\n", "pagination"),
+        (f"#+ pagination: 2\n#+ page_over:\n#+   other: <{EX}Study>\n", "other"),
+    ],
+)
+def test_bad_page_over_is_refused(tmp_path: Path, header: str, needle: str) -> None:
+    text = header + "SELECT ?s WHERE { ?s ?p ?__study_iri }\n"
+    with pytest.raises(CopkgError) as error:
+        parse_named_query(tmp_path / "bad.rq", text)
+    assert needle in str(error.value.problems[0])

@@ -183,3 +183,24 @@ def test_openapi_is_valid_and_documents_every_query(client: FlaskClient) -> None
     assert [p["name"] for p in evidence["parameters"]] == ["about", "study", "page"]
     assert evidence["parameters"][0]["schema"]["format"] == "uri"
     assert "/api/advice" in document["paths"]
+
+
+def test_a_listing_serves_its_first_page_with_links(client: FlaskClient) -> None:
+    response = client.get("/api/queries/role-study-comparison")
+    data = response.get_json()
+    assert data["page"] == 1 and data["pageOver"] == "study" and data["lastPage"] == 1
+    assert data["hasNext"] is False and "next" not in data["links"]
+    assert data["links"]["first"].endswith("page=1")
+    assert 'rel="first"' in response.headers["Link"]
+    studies = {row["study"] for row in data["rows"]}
+    assert studies == set(data["pageValues"]) and J04 + "study" in studies
+    past = client.get("/api/queries/role-study-comparison?page=2")
+    assert past.status_code == 400 and "past the end" in past.get_json()["error"]
+
+
+def test_the_study_parameter_keeps_one_study(client: FlaskClient) -> None:
+    data = client.get(
+        "/api/queries/role-study-comparison", query_string={"study": "j04:study"}
+    ).get_json()
+    assert {row["study"] for row in data["rows"]} == {J04 + "study"}
+    assert len(data["rows"]) == 5  # one cell a role

@@ -144,8 +144,11 @@ def test_rdf_twins_by_accept(client: FlaskClient, accept: str, media_type: str, 
 
 @pytest.mark.parametrize(
     ("suffix", "media_type", "fmt"),
-    [(".ttl", "text/turtle", "turtle"), (".jsonld", "application/ld+json", "json-ld"),
-     (".nt", "application/n-triples", "nt")],
+    [
+        (".ttl", "text/turtle", "turtle"),
+        (".jsonld", "application/ld+json", "json-ld"),
+        (".nt", "application/n-triples", "nt"),
+    ],
 )
 def test_rdf_twins_by_suffix(client: FlaskClient, suffix: str, media_type: str, fmt: str) -> None:
     response = client.get(f"/id/josserand2004/facilitation{suffix}")
@@ -207,7 +210,7 @@ def test_ontology_documentation(client: FlaskClient) -> None:
     html = response.get_data(as_text=True)
     for term in ("ManagementRole", "RiskAssessment", "hasRisk", "riskyRole", "High", "MainMode"):
         assert f'id="{term}"' in html, term
-    assert "<script src=\"http" not in html and "<link rel=\"stylesheet\" href=\"http" not in html
+    assert '<script src="http' not in html and '<link rel="stylesheet" href="http' not in html
 
 
 @pytest.mark.parametrize(
@@ -262,10 +265,10 @@ def test_matrix(app: Flask, client: FlaskClient) -> None:
     response = client.get("/matrix.svg")
     assert response.status_code == 200
     root = _svg(response.get_data(as_text=True))
-    risky = [g for g in root.iter("{http://www.w3.org/2000/svg}g")
-             if "risky" in (g.get("class") or "")]
-    pairs = store_of(app).query(
-        "SELECT DISTINCT ?c ?r WHERE { ?c copkg:riskyRole ?r }").rows
+    risky = [
+        g for g in root.iter("{http://www.w3.org/2000/svg}g") if "risky" in (g.get("class") or "")
+    ]
+    pairs = store_of(app).query("SELECT DISTINCT ?c ?r WHERE { ?c copkg:riskyRole ?r }").rows
     assert len(risky) == len(pairs) > 0
     data = client.get("/matrix.json").get_json()
     assert len(data["roles"]) == 5
@@ -285,8 +288,7 @@ def test_svg_escapes_labels() -> None:
 
     evil = 'a <b> & "c"'
     _svg(timeline_svg([TimelineEvent("2001-03", evil, "/x?a=1&b=2")], evil))
-    _svg(matrix_svg([Axis("r", evil)], [Axis("c", evil)], [MatrixCell("r", "c", evil, "/y")],
-                    evil))
+    _svg(matrix_svg([Axis("r", evil)], [Axis("c", evil)], [MatrixCell("r", "c", evil, "/y")], evil))
     _svg(timeline_svg([], "empty"))
 
 
@@ -323,9 +325,11 @@ def test_local_paths_round_trip() -> None:
 
     from copkg.web.pages import iri_of_path, local_path
 
-    segment = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"),
-                                             blacklist_characters="/#?%"),
-                      min_size=1, max_size=20)
+    segment = st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/#?%"),
+        min_size=1,
+        max_size=20,
+    )
 
     @given(st.lists(segment, min_size=1, max_size=3))
     def round_trip(parts: list[str]) -> None:
@@ -335,6 +339,32 @@ def test_local_paths_round_trip() -> None:
         assert str(iri_of_path(unquote(path))) == iri
 
     round_trip()
-    assert local_path("https://w3id.org/copkg/ontology#ManagementRole") == \
-        "/ontology#ManagementRole"
+    assert (
+        local_path("https://w3id.org/copkg/ontology#ManagementRole") == "/ontology#ManagementRole"
+    )
     assert local_path("http://example.org/x") is None
+
+
+def test_incoming_links_come_a_page_at_a_time(app: Flask, client: FlaskClient) -> None:
+    from copkg.web import pages
+
+    role = "/id/josserand2004/facilitation.json"
+    whole = client.get(role).get_json()
+    total = whole["incomingTotal"]
+    assert total == sum(len(p["subjects"]) for p in whole["incoming"]) or total > 1
+    small = 3
+    original = pages.INCOMING_PAGE
+    pages.INCOMING_PAGE = small
+    try:
+        # ?incoming=1: a URL of its own, not the answer cached above with 100 a page
+        first = client.get(f"{role}?incoming=1").get_json()
+        shown = sum(len(p["subjects"]) for p in first["incoming"])
+        assert shown <= small and first["incomingPages"] == -(-total // small)
+        assert first["links"]["incomingNext"].endswith("?incoming=2")
+        last = client.get(f"{role}?incoming={first['incomingPages']}").get_json()
+        assert "incomingNext" not in last["links"] and "incomingPrev" in last["links"]
+        html = client.get("/id/josserand2004/facilitation?incoming=1").get_data(as_text=True)
+        assert 'rel="next" href="/id/josserand2004/facilitation?incoming=2"' in html
+        assert client.get(f"{role}?incoming={first['incomingPages'] + 1}").status_code == 400
+    finally:
+        pages.INCOMING_PAGE = original

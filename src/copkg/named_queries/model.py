@@ -248,7 +248,9 @@ def _page_over(
             f"page_over names {name!r}: give an optional IRI parameter "
             f"(?__{name}_iri) of the query",
         )
-    text = str(cls)
+    text = str(cls).strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
     prefix, sep, local = text.partition(":")
     iri = PREFIXES[prefix] + local if sep and prefix in PREFIXES else text
     try:

@@ -20,6 +20,8 @@ from copkg.errors import CopkgError
 from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, PREFIXES
 from copkg.store import QueryResult, Store
 from copkg.store.results import plain
+from copkg.store.scan import bind_values
+from copkg.store.terms import to_ox as ox_term
 from copkg.web.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
 bp = Blueprint("pages", __name__)
@@ -170,13 +172,18 @@ SELECT ?s ?g ?p ?o ?oLabel ?quote ?text ?page ?study ?studyLabel ?voice WHERE {
 }
 """
 
+#: Incoming links a page at a time, in the store's index order: an ORDER BY would sort every
+#: link to a hub (10,000 to a Josserand role at 1,000 studies: a second) to show a hundred.
+INCOMING_PAGE = 100
 _INCOMING = """
-SELECT ?o ?g ?s ?p ?sLabel WHERE {
-  GRAPH ?g { ?s ?p ?o }
-  OPTIONAL { ?s rdfs:label|skos:prefLabel ?sLabel
-             FILTER (LANG(?sLabel) = "" || LANGMATCHES(LANG(?sLabel), "en")) }
+SELECT ?g ?s ?p WHERE { GRAPH ?g { ?s ?p ?o } }
+"""
+_INCOMING_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+#: Labels of the subjects of a page of links, once a subject (a VALUES row each).
+_SUBJECT_LABELS = """
+SELECT ?s ?label WHERE {
+  ?s rdfs:label|skos:prefLabel ?label FILTER (LANG(?label) = "" || LANGMATCHES(LANG(?label), "en"))
 }
-LIMIT 1000
 """
 
 _USED_EVIDENCE = """
@@ -280,6 +287,18 @@ class Resource:
     evidence: list[Quote]
     used_evidence: list[Quote]
     predicate_labels: Mapping[str, str]
+    incoming_total: int = 0  # links to the resource, of which `incoming` holds one page
+    incoming_page: int = 1
+
+    incoming_page_size = INCOMING_PAGE
+
+    @property
+    def incoming_pages(self) -> int:
+        return max(1, -(-self.incoming_total // INCOMING_PAGE))
+
+    def incoming_link(self, page: int) -> str:
+        """The URL of another page of the incoming links (of the HTML page or its JSON twin)."""
+        return f"{local_path(self.iri) or ''}?incoming={page}"
 
     @property
     def label(self) -> str:
@@ -348,11 +367,26 @@ class Resource:
                 }
                 for p, values in self.incoming.items()
             ],
+            "incomingTotal": self.incoming_total,
+            "incomingPage": self.incoming_page,
+            "incomingPages": self.incoming_pages,
             "evidence": [q.as_json() for q in self.evidence],
             "evidenceOfUsedFacts": [q.as_json() for q in self.used_evidence],
             "studies": [{"iri": str(s), "label": label} for s, label in self.studies],
-            "links": {"html": path, **{s.lstrip("."): path + s for s in TWINS}},
+            "links": {
+                "html": path,
+                **{s.lstrip("."): path + s for s in TWINS},
+                **self._incoming_links(path),
+            },
         }
+
+    def _incoming_links(self, path: str) -> dict[str, str]:
+        links = {}
+        if self.incoming_page > 1:
+            links["incomingPrev"] = f"{path}.json?incoming={self.incoming_page - 1}"
+        if self.incoming_page < self.incoming_pages:
+            links["incomingNext"] = f"{path}.json?incoming={self.incoming_page + 1}"
+        return links
 
 
 def _page_number(value: Node | None) -> int | None:
@@ -374,8 +408,30 @@ def predicate_labels(store: Store) -> dict[str, str]:
     return cache["predicate_labels"]
 
 
-def read_resource(store: Store, iri: URIRef) -> Resource | None:
-    """A resource's outgoing and incoming statements and evidence, or None if it has none."""
+def read_incoming(
+    store: Store, iri: URIRef, page: int = 1
+) -> tuple[dict[URIRef, dict[Node, Value]], int]:
+    """One page of the links to a resource (INCOMING_PAGE of them) and how many there are."""
+    total = int(str(store.query(_INCOMING_COUNT, bindings={"o": iri}).rows[0]["n"]))
+    text = f"{_INCOMING.strip()}\nLIMIT {INCOMING_PAGE} OFFSET {(page - 1) * INCOMING_PAGE}\n"
+    rows = store.query(text, bindings={"o": iri}).rows
+    labels: dict[Node, str] = {}
+    subjects = sorted({str(ox_term(row["s"])) for row in rows if isinstance(row["s"], URIRef)})
+    if subjects:
+        for row in store.query(bind_values(_SUBJECT_LABELS, {"s": subjects})).rows:
+            labels.setdefault(row["s"], str(row["label"]))
+    incoming: dict[URIRef, dict[Node, Value]] = {}
+    for row in rows:
+        values = incoming.setdefault(row["p"], {})
+        value = values.setdefault(row["s"], Value(row["s"], labels.get(row["s"])))
+        if str(row["g"]) not in value.graphs:
+            value.graphs.append(str(row["g"]))
+    return incoming, total
+
+
+def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource | None:
+    """A resource's outgoing statements and evidence and a page of its incoming links (the
+    first by default), or None if it has none."""
     properties: dict[URIRef, dict[Node, Value]] = {}
     quotes: dict[URIRef, Quote] = {}
     for row in store.query(_OUTGOING, bindings={"s": iri}).rows:
@@ -400,15 +456,8 @@ def read_resource(store: Store, iri: URIRef) -> Resource | None:
         graph = str(row["g"])
         if graph not in value.graphs:
             value.graphs.append(graph)
-    incoming: dict[URIRef, dict[Node, Value]] = {}
-    for row in store.query(_INCOMING, bindings={"o": iri}).rows:
-        values = incoming.setdefault(row["p"], {})
-        value = values.setdefault(row["s"], Value(row["s"], None))
-        if "sLabel" in row and value.label is None:
-            value.label = str(row["sLabel"])
-        if str(row["g"]) not in value.graphs:
-            value.graphs.append(str(row["g"]))
-    if not properties and not incoming:
+    incoming, incoming_total = read_incoming(store, iri, incoming_page)
+    if not properties and not incoming_total:
         return None
     used: list[Quote] = []
     if COPKG.usedFact in properties:
@@ -433,7 +482,16 @@ def read_resource(store: Store, iri: URIRef) -> Resource | None:
         for p, v in sorted(incoming.items(), key=_predicate_key)
     }
     evidence = sorted(quotes.values(), key=lambda q: (q.page or 0, str(q.iri)))
-    return Resource(iri, ordered, ordered_in, evidence, used, predicate_labels(store))
+    return Resource(
+        iri,
+        ordered,
+        ordered_in,
+        evidence,
+        used,
+        predicate_labels(store),
+        incoming_total,
+        incoming_page,
+    )
 
 
 def _predicate_key(item: tuple[Node, Any]) -> tuple[int, str]:
@@ -459,14 +517,24 @@ def _serve_resource(path: str) -> Response | str:
     base_path, suffix = _split_suffix(path)
     store = _store()
     iri = iri_of_path(path)
-    resource = read_resource(store, iri) if suffix else None
+    given = request.args.get("incoming", "1")
+    if not given.isdigit() or int(given) < 1:
+        raise CopkgError("incoming must be a page number from 1", status=400)
+    page = int(given)
+    resource = read_resource(store, iri, page) if suffix else None
     if resource is None:
         iri = iri_of_path(base_path)
-        resource = read_resource(store, iri)
+        resource = read_resource(store, iri, page)
     else:
         base_path, suffix = path, None
     if resource is None:
         raise CopkgError(f"no resource {iri} in the graph", status=404)
+    if page > resource.incoming_pages:
+        raise CopkgError(
+            f"page {page} of the links to {iri} is past the end: there are "
+            f"{resource.incoming_total}, {INCOMING_PAGE} a page",
+            status=400,
+        )
     media_type = _wants(suffix)
     link_header = _alternates(base_path, RDF_MEDIA | {"application/json"})
     if media_type == "application/json":
