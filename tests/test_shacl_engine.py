@@ -240,3 +240,21 @@ def test_the_validation_key_names_the_engine(monkeypatch: pytest.MonkeyPatch) ->
     assert validation_key(settings, hashes) == key
     monkeypatch.setattr(validation, "engine_version", lambda engine="sparql": "another 2")
     assert validation_key(settings, hashes) != key
+
+
+@pytest.mark.parametrize(
+    "name", ["DomainShape", "RangeShape", "QuotePageRangeShape", "EnactmentRealisedRiskShape"]
+)
+def test_sparql_constraints_joined_or_node_by_node_agree(
+    monkeypatch: pytest.MonkeyPatch, name: str, shapes: Graph, ontology: Graph
+) -> None:
+    """With many focus nodes a SPARQL constraint runs once, joined with its targets: the
+    results are those of $this pre-bound node by node (what pyshacl does)."""
+    for path in sorted((ROOT / "tests" / "shapes" / "invalid").glob(f"{name}-*.ttl")):
+        data = Graph().parse(path, format="turtle")
+        by_node = validate(data, shapes, ontology)
+        monkeypatch.setattr(shacl_engine, "_PER_NODE", 0)
+        joined = validate(data, shapes, ontology)
+        monkeypatch.undo()
+        assert f"copsh:{name}" in by_node.shapes()
+        assert_same(by_node, joined)
