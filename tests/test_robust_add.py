@@ -173,6 +173,28 @@ def test_a_file_linked_from_outside_the_bundle_is_not_copied_in(
     assert corpus_files(project) == before
 
 
+@pytest.mark.parametrize("export", ["copkg.nq", "copkg.trig"])
+def test_an_export_changed_since_the_build_is_not_spliced(
+    project: Path, tmp_path: Path, export: str
+) -> None:
+    """copkg add writes the new exports from the old ones: a byte changed in one (the build no
+    longer what its manifest says) must stop the add, not be carried into the new build."""
+    path = project / "build" / export
+    data = bytearray(path.read_bytes())
+    at = data.index(b"Josserand") + 1
+    data[at : at + 1] = b"O"  # same size, still parses
+    path.write_bytes(bytes(data))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "study.ttl").write_bytes(good())
+    before = corpus_files(project)
+    result = add(project, str(bundle))
+    assert result.exit_code == 1, result.output
+    assert f"{export} is not the file its manifest names" in result.output, result.output
+    assert corpus_files(project) == before
+    assert not [p for p in project.iterdir() if p.name.startswith(".build-")]
+
+
 # -- kills -------------------------------------------------------------------------------------
 
 #: `copkg add` (no HermiT) that SIGKILLs itself at one point (argv[3]); the functions are

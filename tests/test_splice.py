@@ -6,6 +6,7 @@ blank nodes are labelled per graph; an abandoned splice leaves nothing behind.""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def written(quads: list[ox.Quad], folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize("new", ["aardvark1999", "beta2002b", "zeta2010"])
 def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> None:
     """The new graph first, in the middle or last among the sources; inferences added to
-    existing subjects, new subjects, subjects that lose some or all of theirs."""
+    existing subjects, new subjects, subjects that lose some or all of theirs; a statement
+    added beside blank nodes."""
     everything, study_quads = full_dataset(new)
     rng = random.Random(new)
     inferred = [q for q in everything if q.graph_name == INFERENCES]
@@ -103,7 +105,11 @@ def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> N
         ox.Quad(iri(f"{J04}role-1"), iri(f"{COPKG}stale"), ox.Literal("old"), INFERENCES),
         ox.Quad(iri(f"{J04}zz-gone"), iri(f"{COPKG}stale"), ox.Literal("old"), INFERENCES),
     ]
-    before = [q for q in everything if q not in set(study_quads) | dropped | gone] + stale
+    # a statement more about a class whose run holds a blank node (labels must not change)
+    labelled = ox.Quad(iri(f"{COPKG}Class0"), iri(f"{COPKG}label"), ox.Literal("c"), ONTOLOGY)
+    everything.append(labelled)
+    before = [q for q in everything if q not in {*study_quads, *dropped, *gone, labelled}]
+    before += stale
     old_hashes = written(before, tmp_path / "old")
     new_hashes = written(everything, tmp_path / "full")
 
@@ -115,6 +121,7 @@ def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> N
         changes = [
             GraphChange(iri(graph), whole=exports.canonical_graph(study_quads)),
             GraphChange(INFERENCES, added=sorted(dropped | gone, key=str), removed=stale),
+            GraphChange(ONTOLOGY, added=[labelled]),
         ]
         found, made = splice.finish(changes)
     assert found == old_hashes
@@ -187,3 +194,19 @@ def test_a_change_that_does_not_fit_the_old_file_is_refused(tmp_path: Path) -> N
     assert list((tmp_path / "new").iterdir()) == []
     digest = hashlib.sha256((tmp_path / "old" / exports.NQUADS).read_bytes()).hexdigest()
     assert digest == written(everything, tmp_path / "again")[exports.NQUADS]
+
+
+def test_files_untouched_since_their_build_are_trusted_without_hashing(tmp_path: Path) -> None:
+    everything, _ = full_dataset("zeta2010")
+    written(everything, tmp_path / "old")
+    recorded = exports.stats(tmp_path / "old")
+    assert exports.unchanged(tmp_path / "old", recorded) == set(exports.FILES)
+    nquads = tmp_path / "old" / exports.NQUADS
+    os.utime(nquads, ns=(0, recorded[exports.NQUADS][1] + 1))  # touched: hashed again
+    assert exports.unchanged(tmp_path / "old", recorded) == {exports.TRIG}
+    (tmp_path / "new").mkdir()
+    graphs = sorted({q.graph_name.value for q in everything})
+    trusted = exports.unchanged(tmp_path / "old", recorded)
+    with Splice(tmp_path / "old", tmp_path / "new", graphs, study_graph("omega2020"), trusted) as s:
+        found, _ = s.finish([])
+    assert found == {exports.NQUADS: hashlib.sha256(nquads.read_bytes()).hexdigest()}

@@ -35,7 +35,7 @@ from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, study_base, study_
 from copkg.ontology_checks import prefixed
 from copkg.pipeline import Manifest, build_state, extend_build, locked, steps
 from copkg.pipeline.build import STORE_DIR
-from copkg.pipeline.extend import can_extend
+from copkg.pipeline.extend import Extension, can_extend
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.rdf_io import FORMATS, atomic_write, read_quads
 from copkg.store.embedded import OxigraphStore
@@ -331,9 +331,11 @@ class Corpus:
     build is up to date, else the sources read now) and what the sources say of it, as written.
     """
 
-    def __init__(self, settings: Settings, fresh: bool) -> None:
+    def __init__(
+        self, settings: Settings, fresh: bool, sources: dict[str, list[Path]] | None = None
+    ) -> None:
         self.settings = settings
-        files = steps.source_files(settings)
+        files = dict(sources or steps.source_files(settings))
         ontology = [
             q for p in files.pop(str(ONTOLOGY_GRAPH)) for q in read_quads(p, str(ONTOLOGY_GRAPH))
         ]
@@ -744,25 +746,31 @@ def add_study(
     """
     bundle = read_bundle(settings, path, study_id)
     with locked(settings):
-        state, old = build_state(settings)
-        corpus = Corpus(settings, fresh=state == "fresh")
-        try:
-            report = check_bundle(settings, bundle, corpus, owl=not skip_owl, wait=dry_run)
-        finally:
-            corpus.close()
-        _refuse_if_problems(report)
-        if dry_run:
-            return AddOutcome(report, how="dry run: nothing changed")
-        if state == "fresh" and old is not None and not can_extend(old):
+        sources = steps.source_files(settings)
+        state, old = build_state(settings, sources)
+        fresh = state == "fresh"
+        if fresh and old is not None and not can_extend(old):
             state = "exports of an older copkg"
         incremental = state == "fresh" and not rebuild
-        target = studies_dir(settings) / bundle.study_id
-
-        def ready() -> None:
-            report.settle()
-            _refuse_if_problems(report)
-
+        # the new build's exports start copying now, while the checks run
+        extension = Extension(settings, bundle.graph_name) if incremental and not dry_run else None
+        report = None
         try:
+            corpus = Corpus(settings, fresh=fresh, sources=sources)
+            try:
+                report = check_bundle(settings, bundle, corpus, owl=not skip_owl, wait=dry_run)
+            finally:
+                corpus.close()
+            _refuse_if_problems(report)
+            if dry_run:
+                return AddOutcome(report, how="dry run: nothing changed")
+            target = studies_dir(settings) / bundle.study_id
+            checked = report
+
+            def ready() -> None:
+                checked.settle()
+                _refuse_if_problems(checked)
+
             manifest = extend_build(
                 settings,
                 bundle.graph_name,
@@ -771,9 +779,13 @@ def add_study(
                 lambda: place(settings, bundle),
                 incremental=incremental,
                 ready=ready,
+                extension=extension,
             )
         finally:
-            report.settle(discard=True)  # HermiT stopped short by a failure: wait for it
+            if report is not None:
+                report.settle(discard=True)  # HermiT stopped short by a failure: wait for it
+            if extension is not None:
+                extension.discard()
     how = "build extended" if incremental else f"build rebuilt ({'asked' if rebuild else state})"
     return AddOutcome(report, target, manifest, how)
 

@@ -105,13 +105,15 @@ def locked(settings: Settings) -> Iterator[None]:
         yield
 
 
-def build_state(settings: Settings) -> tuple[str, Manifest | None]:
+def build_state(
+    settings: Settings, sources: dict[str, list[Path]] | None = None
+) -> tuple[str, Manifest | None]:
     """`"missing"` (no build), `"stale"` (a source changed since) or `"fresh"`, and the
-    manifest when there is a build."""
+    manifest when there is a build (`sources`: steps.source_files(), if at hand)."""
     if not settings.build_dir.exists():
         return "missing", None
     manifest = Manifest.read(settings.build_dir)
-    return ("stale" if is_stale(settings, manifest) else "fresh"), manifest
+    return ("stale" if is_stale(settings, manifest, sources) else "fresh"), manifest
 
 
 def _recover(settings: Settings) -> None:
@@ -198,6 +200,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     timed("check_queries", steps.check_queries, settings)
     inferences = memory.native.quads_for_pattern(None, None, None, ox.NamedNode(INFERENCE_GRAPH))
     files = timed("export", steps.export, sources, inferences, work)
+    extra["export_stats"] = exports.stats(work)
     hashes = sources.hashes
     del sources, inferred
     store = OxigraphStore(work / STORE_DIR)
@@ -264,9 +267,11 @@ def _validated_before(settings: Settings, key: str) -> bool:
     return old.validated and old.extra.get("validation_key") == key
 
 
-def is_stale(settings: Settings, manifest: Manifest) -> bool:
+def is_stale(
+    settings: Settings, manifest: Manifest, sources: dict[str, list[Path]] | None = None
+) -> bool:
     """Whether any source, rule, shape or query changed since the build."""
-    return steps.source_hashes(settings) != manifest.sources
+    return steps.source_hashes(settings, sources) != manifest.sources
 
 
 def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) -> OxigraphStore:

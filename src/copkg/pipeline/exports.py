@@ -52,6 +52,11 @@ def graph_suffix(graph: ox.NamedNode) -> str:
     return hashlib.sha256(graph.value.encode("utf-8")).hexdigest()[:16]
 
 
+def sorted_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    """Quads without duplicates, in export order (subject, predicate, object)."""
+    return sorted(dict.fromkeys(quads), key=_order)
+
+
 def canonical_graph(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
     """One graph's quads without duplicates, blank nodes labelled canonically, sorted."""
     quads = list(dict.fromkeys(quads))
@@ -143,6 +148,27 @@ def write(graphs: dict[ox.NamedNode, list[ox.Quad]], out_dir: Path) -> dict[str,
     return hashes
 
 
+def stats(folder: Path) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each export file in `folder`: a build's manifest
+    keeps them, so that an add can tell the files were not touched since without reading
+    them (it reads and hashes them otherwise)."""
+    return {name: _stat(folder / name) for name in FILES}
+
+
+def _stat(path: Path) -> list[int]:
+    info = os.stat(path)
+    return [info.st_size, info.st_mtime_ns]
+
+
+def unchanged(folder: Path, recorded: dict[str, list[int]]) -> set[str]:
+    """The export files of `folder` whose size and time are those `recorded`."""
+    return {
+        name
+        for name in FILES
+        if (folder / name).is_file() and recorded.get(name) == _stat(folder / name)
+    }
+
+
 class Output:
     """A file written whole or not at all (temp file, fsync, rename), hashed as it goes."""
 
@@ -155,6 +181,12 @@ class Output:
     def write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
         self.file.write(data)
+
+    def restart(self) -> None:
+        """Drop what was written so far."""
+        self.file.seek(0)
+        self.file.truncate()
+        self.hash = hashlib.sha256()
 
     @property
     def sha256(self) -> str:

@@ -35,7 +35,7 @@ from copkg.pipeline.build import (
     _recover,
     _swap_in,
 )
-from copkg.pipeline.splice import GraphChange, Splice, blank_nodes_in
+from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 
@@ -44,6 +44,36 @@ if TYPE_CHECKING:
 
 #: Puts the study into the corpus and returns what takes it out again.
 Place = Callable[[], Callable[[], None]]
+
+
+class Extension:
+    """A new build with one graph more, made in a folder next to build/: begun before the
+    checks of the study (the exports start copying at once, pipeline.splice), finished by
+    extend_build, or discarded."""
+
+    def __init__(self, settings: Settings, graph: str) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.old = Manifest.read(settings.build_dir)
+        self.written = [g for g, n in sorted(self.old.graphs.items()) if n]  # in the files
+        self.work = Path(
+            tempfile.mkdtemp(
+                prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
+            )
+        )
+        try:
+            self.work.chmod(0o755)
+            recorded = self.old.extra.get("export_stats", {})
+            trusted = exports.unchanged(settings.build_dir, recorded)
+            self.splice = Splice(settings.build_dir, self.work, self.written, graph, trusted)
+        except BaseException:
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise
+
+    def discard(self) -> None:
+        """Stop and remove what is not swapped in (nothing once it is)."""
+        self.splice.close()
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def extend_build(
@@ -55,15 +85,16 @@ def extend_build(
     *,
     incremental: bool = True,
     ready: Callable[[], None] = lambda: None,
+    extension: Extension | None = None,
 ) -> Manifest:
     """Make the build hold `graph` (the quads of a checked study, `hashes` its files by path
     relative to the project) and put the study into the corpus with `place`.
 
-    `ready` is called once the new build is made, before anything changes: the last checks
-    (HermiT, run meanwhile) raise there to stop the add. `incremental=False` (no build yet, a
-    stale one, or asked for) places the study and runs the whole build instead. On any failure
-    the study is taken out again and build/ is left as it was. The caller holds the build lock
-    (pipeline.locked).
+    `extension` is the new build begun for it (else it is begun now). `ready` is called once
+    the new build is made, before anything changes: the last checks (HermiT, run meanwhile)
+    raise there to stop the add. `incremental=False` (no build yet, a stale one, or asked for)
+    places the study and runs the whole build instead. On any failure the study is taken out
+    again and build/ is left as it was. The caller holds the build lock (pipeline.locked).
     """
     if not incremental:
         ready()
@@ -73,25 +104,19 @@ def extend_build(
         except BaseException:
             undo()
             raise
-    work = Path(
-        tempfile.mkdtemp(
-            prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
-        )
-    )
-    work.chmod(0o755)
+    extension = extension or Extension(settings, graph)
     try:
-        manifest = _extend_into(settings, work, graph, quads, hashes)
+        manifest = _extend_into(extension, quads, hashes)
         ready()
         undo = place()
         try:
-            _swap_in(work, settings.build_dir)
+            _swap_in(extension.work, settings.build_dir)
         except BaseException:
             undo()
             _recover(settings)
             raise
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    finally:
+        extension.discard()
     return manifest
 
 
@@ -100,10 +125,8 @@ def can_extend(manifest: Manifest) -> bool:
     return manifest.extra.get("exports") == exports.LAYOUT
 
 
-def _extend_into(
-    settings: Settings, work: Path, graph: str, quads: list[ox.Quad], hashes: dict[str, str]
-) -> Manifest:
-    old = Manifest.read(settings.build_dir)
+def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, str]) -> Manifest:
+    settings, graph, old, work = extension.settings, extension.graph, extension.old, extension.work
     if graph in old.graphs:
         raise CopkgError(f"the build already holds the graph {graph}", status=409)
     timings: dict[str, float] = {}
@@ -114,22 +137,21 @@ def _extend_into(
         timings[name] = round(time.perf_counter() - start, 4)
         return result
 
-    written = [g for g, n in sorted(old.graphs.items()) if n]  # the graphs the files hold
-    with Splice(settings.build_dir, work, written, graph) as exporting:  # copies meanwhile
-        timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
-        store = OxigraphStore(work / STORE_DIR)
-        try:
-            timed("load", store.native.extend, quads)
-            delta = timed("infer", infer_increment, settings, store, graph)
-            changes = timed("changes", export_changes, store, settings.build_dir, quads, delta)
-            added = sum(
-                1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
-            )
-            timed("flush", store.flush)
-        finally:
-            del store
-            gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
-        found, files = timed("export", exporting.finish, changes)
+    timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
+    store = OxigraphStore(work / STORE_DIR)
+    try:
+        timed("load", store.native.extend, quads)
+        delta = timed("infer", infer_increment, settings, store, graph)
+        changes = timed("changes", export_changes, store, quads, delta)
+        added = sum(
+            1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+        )
+        timed("flush", store.flush)
+    finally:
+        del store
+        gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
+    timed("export_wait", extension.splice.wait)  # for the bytes copied meanwhile
+    found, files = timed("export", extension.splice.finish, changes)
     for name, digest in found.items():
         if digest != old.files.get(name):
             raise CopkgError(
@@ -148,7 +170,7 @@ def _extend_into(
         timings=timings,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         validated=old.validated,
-        extra={"added": graph, "exports": exports.LAYOUT}
+        extra={"added": graph, "exports": exports.LAYOUT, "export_stats": exports.stats(work)}
         | ({"inference": f"from scratch: {delta.fallback}"} if delta.fallback else {}),
     )
     atomic_write(work / MANIFEST, manifest.to_json())
@@ -174,19 +196,17 @@ def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> Inf
 
 
 def export_changes(
-    store: OxigraphStore, build_dir: Path, quads: list[ox.Quad], delta: InferenceDelta
+    store: OxigraphStore, quads: list[ox.Quad], delta: InferenceDelta
 ) -> list[GraphChange]:
     """What the exports get: the new graph's block and the inferences added and removed (or
-    the whole inference graph again when blank nodes are in it: their labels depend on it
-    all)."""
+    the whole inference graph again when blank nodes come or go: canonical labels depend on
+    all the quads that mention blank nodes)."""
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
     changes = [GraphChange(quads[0].graph_name, whole=exports.canonical_graph(quads))]
     moved = [*delta.added, *delta.removed]
     if not moved:
         return changes
-    if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)) or (
-        blank_nodes_in(build_dir, inference)
-    ):
+    if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)):
         whole = store.native.quads_for_pattern(None, None, None, inference)
         return [*changes, GraphChange(inference, whole=exports.canonical_graph(whole))]
     change = GraphChange(inference, added=delta.added, removed=delta.removed)

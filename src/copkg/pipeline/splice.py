@@ -17,7 +17,7 @@ import mmap
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,8 @@ from copkg.pipeline.exports import (
     block,
     canonical_graph,
     graph_rank,
+    header,
+    sorted_quads,
     subject_run,
 )
 
@@ -74,9 +76,16 @@ class _Edit:
 class Splice:
     """The exports of old_dir (whose non-empty graphs are `graphs`) being written into new_dir
     with the graph `graph` added: begun at once, finished by finish(), or abandoned by close().
-    """
+    The old files are hashed on the way but those `trusted` (unchanged since their build)."""
 
-    def __init__(self, old_dir: Path, new_dir: Path, graphs: Sequence[str], graph: str) -> None:
+    def __init__(
+        self,
+        old_dir: Path,
+        new_dir: Path,
+        graphs: Sequence[str],
+        graph: str,
+        trusted: Collection[str] = (),
+    ) -> None:
         self.graphs = list(graphs)
         self._stack = contextlib.ExitStack()
         self._stop = threading.Event()
@@ -84,7 +93,9 @@ class Splice:
         try:
             self.data = {name: self._stack.enter_context(_mapped(old_dir / name)) for name in FILES}
             self._copies = {
-                name: self._stack.enter_context(_Copy(old_dir / name, new_dir / name, self._stop))
+                name: self._stack.enter_context(
+                    _Copy(old_dir / name, new_dir / name, self._stop, verify=name not in trusted)
+                )
                 for name in FILES
             }
             heads = {name: self._head(name, ox.NamedNode(graph)) for name in FILES}
@@ -111,11 +122,16 @@ class Splice:
         except BaseException as exc:  # noqa: BLE001 - handed to finish()
             self._failure = exc
 
-    def finish(self, changes: Sequence[GraphChange]) -> tuple[dict[str, str], dict[str, str]]:
-        """Write the rest with the changes; the SHA-256 of the old files and of the new."""
+    def wait(self) -> None:
+        """Wait until the bytes before the first change are copied."""
         self._thread.join()
         if self._failure is not None:
             raise self._failure
+
+    def finish(self, changes: Sequence[GraphChange]) -> tuple[dict[str, str], dict[str, str]]:
+        """Write the rest with the changes; the SHA-256 of the old files (those not trusted)
+        and of the new."""
+        self.wait()
         resolved = [_resolve(self.data[NQUADS], change) for change in changes]
         old_hashes, new_hashes = {}, {}
         for name, copy in self._copies.items():
@@ -123,7 +139,9 @@ class Splice:
                 (e for c in resolved for e in _edits(name, self.data[name], self.graphs, c)),
                 key=lambda e: (e.start, e.end, e.order),
             )
-            old_hashes[name], new_hashes[name] = copy.apply(edits)
+            found, new_hashes[name] = copy.apply(edits)
+            if found is not None:
+                old_hashes[name] = found
         return old_hashes, new_hashes
 
     def close(self) -> None:
@@ -143,10 +161,13 @@ class Splice:
 class _Copy:
     """One old file copied into a new one with edits, both hashed on the way."""
 
-    def __init__(self, source: Path, target: Path, stop: threading.Event) -> None:
+    def __init__(
+        self, source: Path, target: Path, stop: threading.Event, *, verify: bool = True
+    ) -> None:
         self.handle = open(source, "rb", buffering=0)  # noqa: SIM115 - closed in __exit__
         self.size = os.fstat(self.handle.fileno()).st_size
         self.out = Output(target)
+        self.verify = verify
         self.old = hashlib.sha256()
         self.at = 0
         self.stop = stop
@@ -162,23 +183,29 @@ class _Copy:
             size = os.preadv(self.handle.fileno(), [view[: min(_CHUNK, stop - self.at)]], self.at)
             if not size:
                 raise _damaged(self.out.path.name, "it is shorter than it was")
-            self.old.update(view[:size])
+            if self.verify:
+                self.old.update(view[:size])
             if copy:
                 self.out.write(view[:size])
             self.at += size
 
-    def apply(self, edits: list[_Edit]) -> tuple[str, str]:
-        """Write the rest of the file with the edits; the SHA-256 of the old file and the new."""
+    def apply(self, edits: list[_Edit]) -> tuple[str | None, str]:
+        """Write the rest of the file with the edits; the SHA-256 of the old file (if verified)
+        and of the new."""
+        if edits and edits[0].start < self.at:  # a change before what was copied early
+            self.out.restart()
+            self.old = hashlib.sha256()
+            self.at = 0
         for edit in edits:
             if edit.start < self.at:
-                raise CopkgError(f"{self.out.path.name}: changes out of order", status=500)
+                raise CopkgError(f"{self.out.path.name}: overlapping changes", status=500)
             self.pump(edit.start)
             self.pump(edit.end, copy=False)
             self.out.write(edit.data)
         self.pump(self.size)
         self.out.close(keep=True)
         self.done = True
-        return self.old.hexdigest(), self.out.sha256
+        return (self.old.hexdigest() if self.verify else None), self.out.sha256
 
     def __enter__(self) -> _Copy:
         return self
@@ -200,17 +227,10 @@ def _mapped(path: Path) -> Iterator[Data]:
             yield data
 
 
-def blank_nodes_in(old_dir: Path, graph: ox.NamedNode) -> bool:
-    """Whether the block of `graph` in old_dir/copkg.nq may hold blank nodes (then its runs
-    cannot be spliced: their labels depend on the whole graph)."""
-    with _mapped(old_dir / NQUADS) as data:
-        start, end = _nquads_span(data, graph)
-        return data.find(b"_:", start, end) >= 0
-
-
 def _resolve(nquads: Data, change: GraphChange) -> GraphChange | _Runs:
     """The runs an added/removed change writes: each subject's quads in the old N-Quads, less
-    those removed, with those added."""
+    those removed, with those added (the change without blank nodes: then no other run's
+    labels change)."""
     if change.whole is not None:
         return change
     moved = [*change.added, *change.removed]
@@ -234,7 +254,9 @@ def _resolve(nquads: Data, change: GraphChange) -> GraphChange | _Runs:
         old = set(ox.parse(nquads[first:last], format=ox.RdfFormat.N_QUADS))
         if not removed[subject] <= old:
             raise _damaged(NQUADS, f"statements of {subject} to remove are not in it")
-        subjects[subject] = canonical_graph((old - removed[subject]) | added[subject])
+        # blank nodes in the old run keep their labels: RDFC-1.0 labels a blank node by the
+        # quads that mention blank nodes, and the change has none
+        subjects[subject] = sorted_quads((old - removed[subject]) | added[subject])
     return _Runs(change.graph, subjects)
 
 
@@ -263,23 +285,18 @@ def _edits(
 
 def _span(name: str, data: Data, graph: ox.NamedNode, graphs: Sequence[str]) -> tuple[int, int]:
     """Where the block of `graph` is in file `name` (an empty span where it would go)."""
+    key = graph_rank(str(graph).encode("utf-8"))
     if FILES[name] == ox.RdfFormat.N_QUADS:
-        return _nquads_span(data, graph)
-    span = _trig_span(data, graph) if graph.value in graphs else None
-    if span is not None:
-        return span
-    ranks = {graph_rank(f"<{g}>".encode()): g for g in graphs}
-    rank = graph_rank(str(graph).encode("utf-8"))
-    for later in sorted(r for r in ranks if r > rank):
-        span = _trig_span(data, ox.NamedNode(ranks[later]))
-        if span is not None:
-            return span[0], span[0]
-    return len(data), len(data)
+        return _Lines(data, 0, len(data), _nquads_graph).run(key)
+    start = len(header(TRIG))
+    if data[:start] != header(TRIG):
+        raise _damaged(TRIG, "its prefixes are not those of this copkg")
+    return _TrigBlocks(data, start, len(data), _trig_graph).run(key)
 
 
 def _nquads_span(data: Data, graph: ox.NamedNode) -> tuple[int, int]:
     """Where the lines of `graph` are in N-Quads (an empty span where they would go)."""
-    return _Lines(data, 0, len(data), _nquads_graph).run(graph_rank(str(graph).encode("utf-8")))
+    return _span(NQUADS, data, graph, ())
 
 
 def _nquads_graph(data: Data, line: int) -> bytes:
@@ -292,16 +309,9 @@ def _nquads_subject(data: Data, line: int) -> bytes:
     return data[line : data.find(b" ", line)]
 
 
-def _trig_span(data: Data, graph: ox.NamedNode) -> tuple[int, int] | None:
-    """Where the block of `graph` is in TriG (`<g> {` to `}`), if there is one."""
-    head = block(TRIG, [ox.Quad(graph, graph, graph, graph)])
-    found = data.find(b"\n" + head[: head.index(b" {\n") + 3])
-    if found < 0:
-        return None
-    end = data.find(b"\n}\n", found + 1)
-    if end < 0:
-        raise _damaged(TRIG, f"the block of the graph <{graph.value}> is not closed")
-    return found + 1, end + 3
+def _trig_graph(data: Data, block: int) -> bytes:
+    """The rank of the graph of a TriG block (`<g> {` on its first line)."""
+    return graph_rank(_expand(data[block : data.find(b" {\n", block)]))
 
 
 def _damaged(name: str, why: str) -> CopkgError:
@@ -364,6 +374,19 @@ class _TrigRuns(_Lines):
         while tab >= 0 and data[tab + 2 : tab + 3] == b"\t":
             tab = data.find(b"\n\t", tab + 1, self.end)
         return tab + 1 if tab >= 0 else self.end
+
+
+class _TrigBlocks(_Lines):
+    """The graph blocks of TriG, each from its `<g> {` line to its `}` line (a line `}` only
+    closes a block: newlines in literals are escaped)."""
+
+    def _unit(self, pos: int) -> int:
+        closer = self.data.rfind(b"\n}\n", self.start - 1, pos)
+        return closer + 3 if closer >= 0 else self.start
+
+    def _next(self, unit: int) -> int:
+        closer = self.data.find(b"\n}\n", unit)
+        return closer + 3 if closer >= 0 else self.end
 
 
 def _trig_subject(data: Data, run: int) -> bytes:

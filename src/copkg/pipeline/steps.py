@@ -74,9 +74,12 @@ def source_files(settings: Settings) -> dict[str, list[Path]]:
     return graphs
 
 
-def source_hashes(settings: Settings) -> dict[str, str]:
-    """SHA-256 of every file a build reads: sources, rules, shapes and queries."""
-    files = [f for fs in source_files(settings).values() for f in fs]
+def source_hashes(
+    settings: Settings, sources: dict[str, list[Path]] | None = None
+) -> dict[str, str]:
+    """SHA-256 of every file a build reads: sources (`sources` if source_files() gave them
+    already), rules, shapes and queries."""
+    files = [f for fs in (sources or source_files(settings)).values() for f in fs]
     files += sorted(settings.rules_dir.glob("*.rq")) if settings.rules_dir.is_dir() else []
     files += sorted(settings.queries_dir.glob("*.rq")) if settings.queries_dir.is_dir() else []
     if settings.shapes_file.is_file():
