@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.namespaces import study_graph
-from copkg.pipeline import build, build_state
+from copkg.pipeline import build, build_state, exports
 from copkg.pipeline.steps import DRAFT_MARKER, source_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +216,20 @@ def test_a_stale_build_is_rebuilt_with_the_study(project: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "build rebuilt (stale)" in result.output
     assert build_state(Settings.load(project, environ={}))[0] == "fresh"
+
+
+def test_a_build_whose_exports_are_laid_out_otherwise_is_rebuilt(
+    project: Path, tmp_path: Path
+) -> None:
+    """A build made by an older copkg (no layout named in its manifest) cannot be spliced."""
+    path = project / "build/manifest.json"
+    data = manifest(project)
+    del data["extra"]["exports"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template()))))
+    assert result.exit_code == 0, result.output
+    assert "build rebuilt (exports of an older copkg)" in result.output
+    assert manifest(project)["extra"]["exports"] == exports.LAYOUT
 
 
 @pytest.mark.java
