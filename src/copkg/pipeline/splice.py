@@ -119,6 +119,7 @@ class Splice:
         try:
             for name, head in heads.items():
                 self._copies[name].pump(head)
+                self._copies[name].out.sync()  # here rather than when the add waits
         except BaseException as exc:  # noqa: BLE001 - handed to finish()
             self._failure = exc
 
