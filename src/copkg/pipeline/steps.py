@@ -147,11 +147,12 @@ class ValidationOutcome:
     report: Any = None
 
 
-def validate(settings: Settings, sources: Sources) -> ValidationOutcome:
+def validate(settings: Settings, sources: Sources, engine: str = "sparql") -> ValidationOutcome:
     """SHACL-validate the data as written (every source graph but the ontology's) against
-    ontology/shapes.ttl, with the ontology alongside.
+    ontology/shapes.ttl, with the ontology alongside, with `engine` ("sparql" or "pyshacl").
 
     The inferences are not validated as data: the shapes refuse derived statements in data.
+    The sources' quads go to the engine as written, merged: no rdflib graph of the corpus.
     """
     validation = _module("copkg.validation", "validation")
     if not settings.shapes_file.is_file():
