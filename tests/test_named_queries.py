@@ -20,6 +20,7 @@ from copkg.named_queries import (
     run_page,
 )
 from copkg.named_queries.binding import enumeration_query
+from copkg.named_queries.paging import page_keys, plan
 from copkg.namespaces import COPKG
 from copkg.store.embedded import OxigraphStore
 
@@ -280,3 +281,36 @@ def test_bad_page_over_is_refused(tmp_path: Path, header: str, needle: str) -> N
     with pytest.raises(CopkgError) as error:
         parse_named_query(tmp_path / "bad.rq", text)
     assert needle in str(error.value.problems[0])
+
+
+TAGGED = f"""#+ summary: notes of a kind, two studies a page
+#+ pagination: 2
+#+ page_over:
+#+   study: <{EX}Study>
+#+ defaults:
+#+   - kind: {EX}Kind
+SELECT ?note WHERE {{ ?note <{EX}of> ?__study_iri ; a ?_kind_iri }} ORDER BY ?note
+"""
+
+
+def test_a_page_binds_its_studies_and_the_parameters_in_one_block(
+    studies: OxigraphStore, tmp_path: Path
+) -> None:
+    studies.add_graph(G1, [(URIRef(f"{EX}n{i}a"), RDF.type, URIRef(EX + "Kind")) for i in (1, 3)])
+    query = parse_named_query(tmp_path / "tagged.rq", TAGGED)
+    text, where, rest = plan(studies, query, bind(query, {}), 2)
+    # one block: oxigraph starts a join from the first of several (390 ms against 26)
+    assert text.count("VALUES") == 1 and rest == {}
+    assert where is not None and where.keys == (EX + "s3", EX + "s4")
+    assert [str(r["note"]) for r in run(studies, query, {}, page=1).rows] == [EX + "n1a"]
+    assert [str(r["note"]) for r in run(studies, query, {}, page=2).rows] == [EX + "n3a"]
+    given = {"study": EX + "s3", "kind": EX + "Kind"}
+    assert [str(r["note"]) for r in run(studies, query, given).rows] == [EX + "n3a"]
+
+
+def test_page_keys_come_in_iri_order(tmp_path: Path) -> None:
+    store = OxigraphStore()
+    names = ["b", "a10", "a9", "Z", "é"]
+    store.add_graph(G1, [(URIRef(EX + n), RDF.type, URIRef(EX + "Study")) for n in names])
+    ordered = store.query(f"SELECT ?s WHERE {{ ?s a <{EX}Study> }} ORDER BY ?s").rows
+    assert page_keys(store, EX + "Study") == [str(r["s"]) for r in ordered]

@@ -170,8 +170,10 @@ def run_page(
             if str(bindings[param.var]) not in allowed:
                 shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
                 raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
-    text, where = (query.text, None) if whole else plan(store, query, bindings, page)
-    result = store.query(text, bindings=bindings)
+    text, where, rest = (
+        (query.text, None, bindings) if whole else plan(store, query, bindings, page)
+    )
+    result = store.query(text, bindings=rest)
     if where is not None and where.number > 1 and where.last is None and not result.rows:
         raise past_the_end(where.number, None)
     return result, where

@@ -202,11 +202,11 @@ def run_query(name: str) -> Response:
     _check_enumerations(query, bindings, raw)
     from copkg.web import get_store
 
-    text, where = plan(get_store(), query, bindings, page)
+    text, where, rest = plan(get_store(), query, bindings, page)
     wire = CSV if media_type == CSV else SPARQL_JSON
     job = Job(
         sparql=text,
-        bindings=bindings,
+        bindings=rest,
         media_types={
             "select": wire,
             "ask": wire,
