@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,10 @@ class Extension:
                 prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
             )
         )
+        self._rules = threading.Thread(
+            target=_read_rules, args=(settings.rules_dir,), name="copkg-rules", daemon=True
+        )
+        self._rules.start()
         try:
             self.work.chmod(0o755)
             recorded = self.old.extra.get("export_stats", {})
@@ -69,6 +74,10 @@ class Extension:
         except BaseException:
             shutil.rmtree(self.work, ignore_errors=True)
             raise
+
+    def rules_read(self) -> None:
+        """Wait for the rules to be read (begun with the extension)."""
+        self._rules.join()
 
     def discard(self) -> None:
         """Stop and remove what is not swapped in (nothing once it is)."""
@@ -141,6 +150,7 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
     store = OxigraphStore(work / STORE_DIR)
     try:
         timed("load", store.native.extend, quads)
+        timed("rules_wait", extension.rules_read)
         delta = timed("infer", infer_increment, settings, store, graph)
         changes = timed("changes", export_changes, store, quads, delta)
         added = sum(
@@ -185,6 +195,20 @@ def snapshot(store_dir: Path, target: Path) -> None:
     finally:
         del source
         gc.collect()
+
+
+def _read_rules(rules_dir: Path) -> None:
+    """Parse and analyse the rules ahead of the incremental inference (which keeps each rule's
+    analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
+    left for the inference to report."""
+    try:
+        from copkg.reasoning import load_rules
+        from copkg.rule_shapes import analyse
+
+        for rule in load_rules(rules_dir):
+            analyse(rule.name, rule.text)
+    except Exception:  # noqa: BLE001 - only a head start
+        return
 
 
 def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:
