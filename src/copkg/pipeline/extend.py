@@ -72,6 +72,7 @@ class Extension:
             trusted = exports.unchanged(settings.build_dir, recorded)
             self.splice = Splice(settings.build_dir, self.work, self.written, graph, trusted)
         except BaseException:
+            self._rules.join()
             shutil.rmtree(self.work, ignore_errors=True)
             raise
 
@@ -80,8 +81,9 @@ class Extension:
         self._rules.join()
 
     def discard(self) -> None:
-        """Stop and remove what is not swapped in (nothing once it is)."""
+        """Stop and remove what is not swapped in (nothing once it is); no thread is left."""
         self.splice.close()
+        self._rules.join()
         shutil.rmtree(self.work, ignore_errors=True)
 
 
