@@ -112,6 +112,42 @@ def test_a_syntax_error_says_where(runner: CliRunner, built: Settings, tmp_path:
     assert f"{path}:3:" in result.stderr
 
 
+STUDY_PAGES = """#+ pagination: 1
+#+ page_over:
+#+   study: copkg:Study
+SELECT ?study WHERE { ?__study_iri a copkg:Study . BIND (?__study_iri AS ?study) }
+"""
+
+
+def test_query_pages(runner: CliRunner, built: Settings, tmp_path: Path) -> None:
+    listed = invoke(
+        runner, built, "query", "-e", "SELECT ?s WHERE { ?s a copkg:Study } ORDER BY ?s"
+    )
+    studies = [line.split()[0] for line in listed.stdout.splitlines()[2:-1]]
+    assert studies, listed.output
+    path = tmp_path / "studies.rq"
+    path.write_text(STUDY_PAGES)
+    first = invoke(runner, built, "query", str(path), "--format", "csv")
+    assert first.exit_code == 0, first.output
+    assert first.stderr.startswith(f"page 1 of {len(studies)} ")
+    last = invoke(runner, built, "query", str(path), "--page", str(len(studies)))
+    assert last.exit_code == 0, last.output
+    assert studies[-1] in last.stdout and "the last page" in last.stderr
+    past = invoke(runner, built, "query", str(path), "--page", str(len(studies) + 1))
+    assert_clean_failure(past, 2)
+    assert "past the end" in past.stderr
+    rows = tmp_path / "rows.rq"
+    rows.write_text("#+ pagination: 2\nSELECT ?c WHERE { ?c a owl:Class } ORDER BY ?c\n")
+    second = invoke(runner, built, "query", str(rows), "--page", "2", "--format", "csv")
+    assert second.exit_code == 0, second.output
+    assert len(second.stdout.splitlines()) == 3  # header and two rows
+    assert second.stderr.startswith("page 2 (2 rows a page); --page 3")
+    assert_clean_failure(invoke(runner, built, "query", str(rows), "--page", "0"), 2)
+    unpaged = invoke(runner, built, "query", "-e", "ASK {}", "--page", "2")
+    assert_clean_failure(unpaged, 2)
+    assert "no pages" in unpaged.stderr
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rdflib import BNode, Literal, URIRef
@@ -18,6 +18,9 @@ from rdflib.term import Node
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
+
+if TYPE_CHECKING:
+    from copkg.named_queries import Page
 
 #: Exit codes: 1 when the data is wrong (SHACL violations) or a step failed, 2 when an input
 #: cannot be read (syntax errors, bad parameters, bad usage).
@@ -172,6 +175,12 @@ _GRAPH_TYPES = {"table": "text/turtle", "json": "application/ld+json"}
     metavar="NAME=VALUE",
     help="A value for the query's ?_NAME parameter (repeatable); IRIs may be prefixed names.",
 )
+@click.option(
+    "--page",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Which page of a query with `pagination:` in its header (the first by default).",
+)
 @root_option
 @store_option
 def query(
@@ -180,10 +189,12 @@ def query(
     expression: str | None,
     fmt: str,
     params: tuple[str, ...],
+    page: int | None,
 ) -> None:
     """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed,
-    or against the store given with --store (or COPKG_STORE_URL)."""
-    from copkg.named_queries import parse_named_query, run
+    or against the store given with --store (or COPKG_STORE_URL). A paged query prints one
+    page (--page N) and says on stderr which, and how many there are."""
+    from copkg.named_queries import parse_named_query, run_page
     from copkg.pipeline import load_build
     from copkg.store import open_store
 
@@ -207,11 +218,29 @@ def query(
             store = open_store(settings)
         else:
             store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
-        result = run(store, named, raw)
+        if page is not None and not named.pagination:
+            raise CopkgError(
+                "--page: the query has no pages (no `pagination:` in its header)", status=400
+            )
+        result, at = run_page(store, named, raw, page=page)
         output = render(result, fmt)
     except CopkgError as error:
         fail(error, where)
     click.echo(output, nl=not output.endswith("\n"))
+    if at is not None:
+        click.echo(page_note(at, len(result.rows)), err=True)
+
+
+def page_note(at: Page, rows: int) -> str:
+    """Which page the CLI printed, of how many, and how to get another."""
+    if at.last is not None:
+        where = f"page {at.number} of {at.last}"
+        unit = f"{at.size} values of {at.over} a page" if at.over else f"{at.size} rows a page"
+    else:
+        where = f"page {at.number}"
+        unit = f"{at.size} rows a page"
+    more = f"; --page {at.number + 1} for the next" if at.has_next(rows) else "; the last page"
+    return f"{where} ({unit}){more}"
 
 
 def render(result: Any, fmt: str) -> str:
