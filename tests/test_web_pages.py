@@ -8,15 +8,18 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
-from rdflib import Graph
+from rdflib import Graph, URIRef
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG
+from copkg.store import QueryResult
+from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_DIR = ROOT / "data" / "studies" / "josserand2004"
@@ -368,3 +371,45 @@ def test_incoming_links_come_a_page_at_a_time(app: Flask, client: FlaskClient) -
         assert client.get(f"{role}?incoming={first['incomingPages'] + 1}").status_code == 400
     finally:
         pages.INCOMING_PAGE = original
+
+
+class _CountingStore:
+    """A store that says it cannot change (of build `identity`) and counts the COUNT queries."""
+
+    read_only = True
+
+    def __init__(self, store: OxigraphStore, identity: str | None) -> None:
+        self.store, self.build_identity, self.counts = store, identity, 0
+
+    def query(self, sparql: str, **options: Any) -> QueryResult:
+        self.counts += "COUNT(" in sparql
+        return self.store.query(sparql, **options)
+
+
+def test_incoming_links_are_counted_only_for_hubs_once_a_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from copkg.web import pages
+
+    monkeypatch.setattr(pages, "INCOMING_PAGE", 3)
+    ex = "https://example.org/"
+    hub, leaf = URIRef(ex + "hub"), URIRef(ex + "leaf")
+    links = [(URIRef(f"{ex}s{i}"), URIRef(ex + "p"), hub) for i in range(7)]
+    memory = OxigraphStore()
+    memory.add_graph(ex + "g", [*links, (URIRef(ex + "s0"), URIRef(ex + "q"), leaf)])
+    store = _CountingStore(memory, "build-1")
+    with Flask(__name__).app_context():
+        incoming, total = pages.read_incoming(store, leaf)
+        assert (total, store.counts) == (1, 0)  # one page: no count
+        incoming, total = pages.read_incoming(store, hub)
+        assert (total, store.counts) == (7, 1) and len(incoming[URIRef(ex + "p")]) == 3
+        assert pages.read_incoming(store, hub)[1] == 7 and store.counts == 1  # kept
+        last, total = pages.read_incoming(store, hub, 3)
+        assert (total, len(last[URIRef(ex + "p")]), store.counts) == (7, 1, 1)
+        assert pages.read_incoming(store, hub, 4) == ({}, 7)
+        store.build_identity = "build-2"  # a new build counts again
+        assert pages.read_incoming(store, hub)[1] == 7 and store.counts == 2
+        store.build_identity = None  # a store that may change is counted each time
+        pages.read_incoming(store, hub)
+        pages.read_incoming(store, hub)
+        assert store.counts == 4
