@@ -2,13 +2,22 @@
 
 from pathlib import Path
 
+import pyoxigraph as ox
 import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
 
 from copkg.errors import CopkgError
-from copkg.namespaces import COPKG, RULES
-from copkg.reasoning import apply_rules, explain, load_rules, materialise, parse_rule
+from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
+from copkg.reasoning import (
+    _readers,
+    apply_rules,
+    explain,
+    load_rules,
+    materialise,
+    materialise_native,
+    parse_rule,
+)
 from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +110,81 @@ def test_a_rule_without_header_is_refused(tmp_path: Path) -> None:
 def test_rule_descriptions_are_data() -> None:
     inferred = materialise(mini_store(), ROOT / "rules")
     assert (RULES["realised-risk"], RDF.type, COPKG.InferenceRule) in inferred
+
+
+CHAIN = {  # in name order, each rule reads what the next one derives: one new step a round
+    "a-s-from-r": "?x ex:r ?y } WHERE { ?x ex:r ?y",
+    "b-r-from-q": "?x ex:r ?y } WHERE { ?x ex:q ?y",
+    "c-q-from-p": "?x ex:q ?y } WHERE { ?x ex:p ?y",
+}
+
+
+def chain_rules(folder: Path, extra: dict[str, str] | None = None) -> list:
+    folder.mkdir()
+    for name, body in {**CHAIN, **(extra or {})}.items():
+        head = (
+            body.replace("?x ex:r ?y } WHERE", "?x ex:s ?y } WHERE", 1) if name[0] == "a" else body
+        )
+        text = f"#+ label: {name}\nPREFIX ex: <urn:ex:>\nCONSTRUCT {{ {head} }}\n"
+        (folder / f"{name}.rq").write_text(text)
+    return load_rules(folder)
+
+
+def naive_fixpoint(store: OxigraphStore, rules: list) -> set:
+    """Every rule every round, as the rules were run before rules were skipped."""
+    found: set = set()
+    while True:
+        fresh = {
+            t
+            for rule in rules
+            for t in store.native.query(rule.text, use_default_graph_as_union=True)
+            if t not in found
+        }
+        if not fresh:
+            return found
+        found |= fresh
+        store.native.extend(ox.Quad(t.subject, t.predicate, t.object, INFERENCE) for t in fresh)
+
+
+INFERENCE = ox.NamedNode(str(INFERENCE_GRAPH))
+
+
+def test_a_chain_of_rules_runs_to_its_end_though_idle_rules_are_skipped(tmp_path: Path) -> None:
+    rules = chain_rules(tmp_path / "rules")
+    store = OxigraphStore()
+    ex = "urn:ex:"
+    store.native.add(ox.Quad(*(ox.NamedNode(ex + n) for n in ("a", "p", "b", "g"))))
+    count = materialise_native(store, rules)
+    derived = {
+        q.predicate.value.removeprefix(ex)
+        for q in store.native.quads_for_pattern(ox.NamedNode(ex + "a"), None, None, INFERENCE)
+    }
+    assert derived == {"q", "r", "s"}
+    assert count == len(list(store.native.quads_for_pattern(None, None, None, INFERENCE)))
+
+
+def test_skipped_rules_give_the_inferences_of_every_rule_every_round() -> None:
+    rules = load_rules(ROOT / "rules")
+    store, reference = mini_store(), mini_store()
+    materialise_native(store, rules)
+    expected = naive_fixpoint(reference, rules)
+    got = {
+        ox.Triple(q.subject, q.predicate, q.object)
+        for q in store.native.quads_for_pattern(None, None, None, INFERENCE)
+        if not q.subject.value.startswith(str(RULES))  # the rules' descriptions
+    }
+    assert got == expected and len(expected) > 20
+
+
+def test_rules_the_analysis_may_misread_are_read_by_every_rule(tmp_path: Path) -> None:
+    odd = {
+        "d-negated-path": "?x ex:t ?y } WHERE { ?x !ex:zz ?y",
+        "e-exists-in-bind": "?x ex:u ?b } WHERE { ?x ex:zz ?y BIND (EXISTS { ?x ex:zz ?x } AS ?b)",
+    }
+    rules = chain_rules(tmp_path / "rules", odd)
+    readers = _readers(rules)
+    everyone = set(range(len(rules)))
+    names = [r.name for r in rules]
+    assert readers[names.index("c-q-from-p")] == {names.index("b-r-from-q"), 3, 4}
+    assert readers[names.index("a-s-from-r")] == {3, 4}  # nothing reads ex:s but the odd ones
+    assert readers[3] == readers[4] == everyone

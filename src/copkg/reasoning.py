@@ -146,49 +146,128 @@ def _materialise_native(store: Any, rules: Sequence[Rule]) -> Graph:
     through rdflib and SPARQL updates: the same rounds, rules and result, in pyoxigraph terms."""
     from copkg.store.terms import from_ox
 
+    _fixpoint_native(store, rules)
     inferred = Graph()
     add = inferred.add
-    for t in _fixpoint_native(store, rules):
-        add((from_ox(t.subject), from_ox(t.predicate), from_ox(t.object)))
+    graph = ox.NamedNode(str(INFERENCE_GRAPH))
+    for q in store.native.quads_for_pattern(None, None, None, graph):
+        add((from_ox(q.subject), from_ox(q.predicate), from_ox(q.object)))
     return inferred
 
 
-def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> list[ox.Triple]:
-    """Run the rules to a fixpoint on a pyoxigraph store; return the inference graph's triples
-    (the derivations in the order found, then the rules' descriptions).
+def materialise_native(store: OxigraphStore, rules: Path | Sequence[Rule]) -> int:
+    """Run the rules to a fixpoint into the store's inference graph (with the rules'
+    descriptions), as materialise() does, without copying the result out of the store;
+    return how many triples the inference graph holds."""
+    rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
+    return _fixpoint_native(store, rules)
 
-    Each round runs every rule on the store as it is and adds what is new to the inference
-    graph (whose earlier content the first new triples replace, as replace_graph does).
+
+def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> int:
+    """Run the rules to a fixpoint on a pyoxigraph store; return how many triples the
+    inference graph then holds (the derivations and the rules' descriptions).
+
+    Each round runs the rules on the store as it is and adds what is new to the inference
+    graph (whose earlier content the first new triples replace, as replace_graph does). After
+    the first round a rule runs again only if a rule that derived something new in the last
+    round makes triples its body may match (see _readers): otherwise its answer is the last.
     """
     from copkg.store.terms import to_ox
 
     native: ox.Store = store.native
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
-    known: dict[ox.Triple, None] = {}  # ordered, like the rdflib graph's additions
+    readers = _readers(rules)
+    known: set[ox.Triple] = set()
+    due = range(len(rules))
     for round_ in range(MAX_ROUNDS):
-        fresh: dict[ox.Triple, None] = {}
-        for rule in rules:
-            for triple in _run_rule_native(store, rule):
+        fresh: dict[ox.Triple, None] = {}  # ordered: a deterministic insertion order
+        derived_new: set[int] = set()
+        for index in due:
+            before = len(fresh)
+            for triple in _run_rule_native(store, rules[index]):
                 if triple not in known:
                     fresh[triple] = None
+            if len(fresh) > before:
+                derived_new.add(index)
         if not fresh:
             break
-        if round_ == 0:
-            native.remove_graph(graph)
+        due = sorted(set().union(*(readers[i] for i in derived_new)))
+        if round_ == 0 and next(native.quads_for_pattern(None, None, None, graph), None):
+            native.remove_graph(graph)  # stale inferences the first round may have read
+            due = range(len(rules))
         known.update(fresh)
         native.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in fresh)
     else:
         raise CopkgError(f"the rules did not reach a fixpoint in {MAX_ROUNDS} rounds", status=500)
-    described = [
-        ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[misc]
-        for rule in rules
-        for triple in rule.describe()
-    ]
     if not known:
         native.remove_graph(graph)
-    native.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in described)
-    known.update(dict.fromkeys(described))
-    return list(known)
+    for rule in rules:
+        for triple in rule.describe():
+            known.add(ox.Triple(*(to_ox(term) for term in triple)))  # type: ignore[misc]
+            native.add(ox.Quad(*(to_ox(term) for term in triple), graph))  # type: ignore[misc]
+    return len(known)
+
+
+_NEGATED_PATH = re.compile(r"!\s*[^=\s]")
+_EXISTS = re.compile(r"\bEXISTS\b", re.IGNORECASE)
+_FILTER_EXISTS = re.compile(r"\bFILTER\s*(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
+#: IRIs, strings and comments: what is not SPARQL keywords or punctuation
+_NOT_CODE = re.compile(r'<[^<>"{}|^`\\\s]*>|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*')
+
+
+def _opaque(rule: Rule, shape: Any) -> bool:
+    """Whether a rule's patterns may be more than rule_shapes read: an unsupported rule, a
+    `!` that may be a negated property set, an EXISTS outside a FILTER (as in a BIND)."""
+    text = _NOT_CODE.sub(" ", rule.text)
+    exists = len(_EXISTS.findall(text)) > len(_FILTER_EXISTS.findall(text))
+    return bool(shape.unsupported) or bool(_NEGATED_PATH.search(text)) or exists
+
+
+def _readers(rules: Sequence[Rule]) -> list[set[int]]:
+    """For each rule, the rules whose body may match a triple it derives: a pattern of the
+    body (negated ones too) and a triple of the template agree on every constant. A rule the
+    analysis cannot read, a property path with a negated property set (or any `!` that could
+    be one) or an EXISTS outside a FILTER is read by, and reads, every rule."""
+    from rdflib import Variable
+
+    from copkg.rule_shapes import Pattern, analyse
+
+    shapes = [analyse(rule.name, rule.text) for rule in rules]
+    everyone = set(range(len(rules)))
+
+    def agree(want: Any, got: Any) -> bool:
+        wild = (Variable, ox.BlankNode)
+        return isinstance(want, wild) or isinstance(got, wild) or want == got
+
+    def may_match(pattern: Pattern, made: tuple[Any, Any, Any]) -> bool:
+        if pattern.predicate is None:  # a property path: any of its IRIs
+            return (
+                not pattern.path_iris
+                or not isinstance(made[1], ox.NamedNode)
+                or (made[1].value in pattern.path_iris)
+            )
+        return all(
+            agree(w, g)
+            for w, g in zip((pattern.subject, pattern.predicate, pattern.object), made, strict=True)
+        )
+
+    opaque = {
+        i for i, (rule, shape) in enumerate(zip(rules, shapes, strict=True)) if _opaque(rule, shape)
+    }
+    readers = []
+    for i, shape in enumerate(shapes):
+        if i in opaque:
+            readers.append(everyone)
+            continue
+        readers.append(
+            {
+                j
+                for j, other in enumerate(shapes)
+                if j in opaque
+                or any(may_match(p, t) for p in other.patterns for t in shape.template)
+            }
+        )
+    return readers
 
 
 def materialise_increment(store: OxigraphStore, rules_dir: Path, graph: str) -> InferenceDelta:

@@ -130,12 +130,12 @@ def _module(name: str, needed_for: str) -> ModuleType:
         ) from exc
 
 
-def infer(settings: Settings, store: OxigraphStore) -> Graph:
-    """Materialise the rules into the inference graph; return what they derived."""
+def infer(settings: Settings, store: OxigraphStore) -> int:
+    """Materialise the rules into the store's inference graph (where the derivations stay:
+    read them from there); return how many triples it holds."""
     reasoning = _module("copkg.reasoning", "inference")
-    inferred: Graph = reasoning.materialise(store, settings.rules_dir)
-    store.replace_graph(str(INFERENCE_GRAPH), inferred)
-    return inferred
+    count: int = reasoning.materialise_native(store, settings.rules_dir)
+    return count
 
 
 @dataclass
