@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 HEADER_LINE = re.compile(r"^#\+ ?(.*)$")
 MAX_ROUNDS = 20
+#: Derivations in a round from which the rules that can gain nothing are skipped in the next
+#: rounds: reading which rule reads which (rdflib's parser, ~60 ms a rule) costs more below.
+SCHEDULE_FROM = 10_000
 
 
 @dataclass(frozen=True)
@@ -168,15 +171,16 @@ def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> int:
     inference graph then holds (the derivations and the rules' descriptions).
 
     Each round runs the rules on the store as it is and adds what is new to the inference
-    graph (whose earlier content the first new triples replace, as replace_graph does). After
-    the first round a rule runs again only if a rule that derived something new in the last
-    round makes triples its body may match (see _readers): otherwise its answer is the last.
+    graph (whose earlier content the first new triples replace, as replace_graph does). Once a
+    round derived SCHEDULE_FROM triples, a rule runs again only if a rule that derived
+    something new in the last round makes triples its body may match (see _readers):
+    otherwise its answer is the last.
     """
     from copkg.store.terms import to_ox
 
     native: ox.Store = store.native
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
-    readers = _readers(rules)
+    readers: list[set[int]] | None = None
     known: set[ox.Triple] = set()
     due = range(len(rules))
     for round_ in range(MAX_ROUNDS):
@@ -191,7 +195,10 @@ def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> int:
                 derived_new.add(index)
         if not fresh:
             break
-        due = sorted(set().union(*(readers[i] for i in derived_new)))
+        if readers is None and len(fresh) >= SCHEDULE_FROM:
+            readers = _readers(rules)
+        if readers is not None:
+            due = sorted(set().union(*(readers[i] for i in derived_new)))
         if round_ == 0 and next(native.quads_for_pattern(None, None, None, graph), None):
             native.remove_graph(graph)  # stale inferences the first round may have read
             due = range(len(rules))

@@ -181,7 +181,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     # the on-disk store in one bulk load
     memory = OxigraphStore()
     sources = timed("load", steps.load_sources, settings, memory)
-    inferred = timed("infer", steps.infer, settings, memory)
+    timed("infer", steps.infer, settings, memory)  # the derivations stay in the store
     extra: dict[str, Any] = {"exports": exports.LAYOUT}
     if validate:
         key = validation_key(settings, sources.hashes)
@@ -202,7 +202,7 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     files = timed("export", steps.export, sources, inferences, work)
     extra["export_stats"] = exports.stats(work)
     hashes = sources.hashes
-    del sources, inferred
+    del sources  # the quads as written: the exports were their last reader
     store = OxigraphStore(work / STORE_DIR)
     try:
         timed("store", write_store, memory, store)
