@@ -71,6 +71,10 @@ SELECT (COUNT(*) AS ?n) WHERE { ?e copkg:riskRealised true }""",
 # -- helpers -----------------------------------------------------------------------------------
 
 
+#: The oxigraph CLI: on PATH, else the one the test extras install next to this Python.
+OXIGRAPH = shutil.which("oxigraph") or str(Path(sys.executable).parent / "oxigraph")
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation; nan for no values."""
     if not values:
@@ -108,7 +112,7 @@ def machine() -> dict[str, Any]:
 
             versions[name] = version(name)
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["oxigraph", "--version"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10)
         versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
     return {"nproc": os.cpu_count(), "memory_gib": memory, "cpu": cpu,
             "platform": platform.platform(), "versions": versions}
@@ -413,7 +417,7 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
     oxi_dir = work / "oxigraph-store"
     shutil.rmtree(oxi_dir, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run(["oxigraph", "load", "--location", str(oxi_dir), "--file",
+    subprocess.run([OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
                     str(build / "copkg.nq")], check=True, capture_output=True)
     oxi_load = time.perf_counter() - start
     sparql_json = {"Accept": "application/sparql-results+json"}
@@ -431,7 +435,7 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
     env_root = ["--root", str(root)]
     copkg_cmd = [sys.executable, "-m", "copkg.cli", "serve", "--port", str(copkg_port),
                  *env_root]
-    oxi_cmd = ["oxigraph", "serve-read-only", "--location", str(oxi_dir), "--bind",
+    oxi_cmd = [OXIGRAPH, "serve-read-only", "--location", str(oxi_dir), "--bind",
                f"127.0.0.1:{oxi_port}", "--union-default-graph"]
     workloads = {("copkg", "adhoc"): adhoc_copkg, ("copkg", "named"): named_copkg,
                  ("oxigraph", "adhoc"): adhoc_oxi, ("oxigraph", "named"): named_oxi_requests}
@@ -497,8 +501,8 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                      rounds=args.rounds)
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
-        print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
-              flush=True)
+        shown = {k: v for k, v in out["http"].items() if "ratio" in k or k == "error"}
+        print(f"   http {json.dumps(shown)}", flush=True)
     if not args.no_add:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
