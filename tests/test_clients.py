@@ -21,7 +21,7 @@ from web_helpers import REPO, SAMPLE_FINDINGS, LiveServer, free_port, live_serve
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
-from copkg.web.server import gunicorn_options
+from copkg.web.server import default_workers, gunicorn_options
 
 pytestmark = pytest.mark.server
 
@@ -136,7 +136,7 @@ def test_serve_runs_gunicorn_with_threads() -> None:
     options = gunicorn_options(settings, "127.0.0.1", 5000, None)
     worker = load_class(options["worker_class"])  # gthread, or copkg's subclass of it
     assert issubclass(worker, ThreadWorker) and options["threads"] > 1
-    assert options["bind"] == "127.0.0.1:5000" and options["workers"] == 1
+    assert options["bind"] == "127.0.0.1:5000" and options["workers"] == default_workers()
     assert options["timeout"] > settings.query_timeout
     with pytest.raises(CopkgError):
         gunicorn_options(settings, "127.0.0.1", 5000, 0)

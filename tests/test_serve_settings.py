@@ -1,5 +1,5 @@
 """`copkg serve`'s gunicorn settings: it writes gunicorn's access log line itself, cheaply (the
-same line gunicorn's own logger writes for the same request)."""
+same line gunicorn's own logger writes for the same request), and runs a worker a core."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from copkg.web.server import ACCESS_LOG_FORMAT, CopkgLogger
+from copkg.web import server
+from copkg.web.server import ACCESS_LOG_FORMAT, CopkgLogger, default_workers
 
 
 class Lines(logging.Handler):
@@ -64,3 +65,11 @@ def test_the_access_line_is_gunicorns(extra: dict[str, str], sent: int | None) -
 
 def test_the_format_is_gunicorns_default() -> None:
     assert Config().access_log_format == ACCESS_LOG_FORMAT
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 1), (1, 1), (2, 2), (64, 4)])
+def test_a_worker_a_core_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    monkeypatch.setattr(server.os, "cpu_count", lambda: cores)
+    assert default_workers() == workers == min(cores or 1, server.MAX_DEFAULT_WORKERS)
