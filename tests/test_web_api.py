@@ -182,6 +182,8 @@ def test_openapi_is_valid_and_documents_every_query(client: FlaskClient) -> None
     evidence = document["paths"]["/api/queries/evidence-for"]["get"]
     assert [p["name"] for p in evidence["parameters"]] == ["about", "study", "page"]
     assert evidence["parameters"][0]["schema"]["format"] == "uri"
+    # pages of a page_over query hold the rows of N values of its parameter, not N rows
+    assert "values of `study`" in evidence["parameters"][2]["description"]
     assert "/api/advice" in document["paths"]
 
 

@@ -310,18 +310,6 @@ def _with_page_links(
     return response
 
 
-def _csv(variables: list[str], rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(variables)
-    for row in rows:
-        writer.writerow(["" if row.get(v) is None else row[v] for v in variables])
-    return out.getvalue()
-
-
 # -- OpenAPI ---------------------------------------------------------------------------------
 
 _XSD_SCHEMAS = {
@@ -427,7 +415,7 @@ def openapi_document() -> dict[str, Any]:
                     "name": "page",
                     "in": "query",
                     "required": False,
-                    "description": f"page of {query.pagination} rows, from 1",
+                    "description": _page_description(query),
                     "schema": {"type": "integer", "minimum": 1},
                 }
             )
