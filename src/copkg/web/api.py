@@ -217,16 +217,20 @@ def run_query(name: str) -> Response:
     if answer.kind == "graph":
         graph_type = "text/turtle" if media_type == CSV else "application/n-triples"
         return Response(answer.body, mimetype=graph_type)
-    if media_type == CSV:
+    doc = None if media_type == CSV else json.loads(answer.body)
+    if doc is None:
+        count = _csv_rows(answer.body)
+    else:  # an ASK's answer is one row
+        count = 1 if "boolean" in doc else len(doc.get("results", {}).get("bindings", []))
+    # in every format: a page of rows past the end is known only once it comes back empty
+    if where is not None and where.number > 1 and where.last is None and not count:
+        raise past_the_end(where.number, None)
+    if doc is None:
         response = Response(answer.body, mimetype=media_type)
         response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
-        return _with_page_links(response, query, where, _csv_rows(answer.body))
-    doc = json.loads(answer.body)
+        return _with_page_links(response, query, where, count)
     if media_type == SPARQL_JSON:
-        rows_count = len(doc.get("results", {}).get("bindings", []))
-        return _with_page_links(
-            Response(answer.body, mimetype=media_type), query, where, rows_count
-        )
+        return _with_page_links(Response(answer.body, mimetype=media_type), query, where, count)
     variables = doc.get("head", {}).get("vars", [])
     if "boolean" in doc:
         rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]
@@ -235,8 +239,6 @@ def run_query(name: str) -> Response:
             {var: plain(_term(b[var])) if var in b else None for var in variables}
             for b in doc["results"]["bindings"]
         ]
-    if where is not None and where.number > 1 and where.last is None and not rows:
-        raise past_the_end(where.number, None)
     body: dict[str, Any] = {
         "ok": True,
         "query": query.name,
