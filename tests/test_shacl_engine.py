@@ -258,3 +258,17 @@ def test_sparql_constraints_joined_or_node_by_node_agree(
         monkeypatch.undo()
         assert f"copsh:{name}" in by_node.shapes()
         assert_same(by_node, joined)
+
+
+def test_a_backslash_in_a_reported_value_is_shown_as_written(
+    shapes: Graph, ontology: Graph
+) -> None:
+    """A message template takes the value as text: pyshacl's re.sub reads "\\d" as an escape
+    (and fails), so only the SPARQL engine is asked here."""
+    data = Graph().parse(
+        data=PREFIXES + 's:f a copkg:Finding ; copkg:reportedIn "C:\\\\docs\\\\new" .',
+        format="turtle",
+    )
+    report = validate(data, shapes, ontology)
+    messages = [r.message for r in report.results if r.shape == "copsh:RangeShape"]
+    assert messages and messages[0].startswith("C:\\docs\\new is not typed"), report.text()

@@ -369,7 +369,9 @@ def _less_or_equal(value: Node, bound: Node) -> bool:
 
 
 def _format(message: str, variables: dict[str, Node]) -> str:
-    """A message template with {$var} and {?var} filled in, as pyshacl fills them."""
+    """A message template with {$var} and {?var} filled in, as pyshacl fills them, but the
+    value as plain text: pyshacl's re.sub reads a backslash in it (a literal "C:\\docs") as
+    an escape, and fails or garbles the message."""
     for name, value in variables.items():
-        message = re.sub(f"{{[?$]{name}}}", str(value), message)
+        message = re.sub(f"{{[?$]{re.escape(name)}}}", lambda _m, v=str(value): v, message)
     return message
