@@ -112,12 +112,6 @@ class Shape:
     sparql: list[Query] = field(default_factory=list)
 
     @property
-    def has_targets(self) -> bool:
-        return bool(
-            self.classes or self.nodes or self.subjects_of or self.objects_of or self.target_queries
-        )
-
-    @property
     def name(self) -> str:
         return prefixed(self.node) if isinstance(self.node, URIRef) else "an anonymous shape"
 
@@ -159,8 +153,6 @@ class ShapesReader:
         for predicate in set(g.predicates(node, None)):
             if str(predicate).startswith(str(SH)) and predicate not in SUPPORTED:
                 raise unsupported(f"sh:{predicate[len(str(SH)) :]}", node)
-        if (node, SH.qualifiedValueShapesDisjoint, None) in g:
-            raise unsupported("sh:qualifiedValueShapesDisjoint", node)
         path = g.value(node, SH.path)
         shape.path = self._path(path, node) if path is not None else None
         shape.severity = g.value(node, SH.severity) or SH.Violation
