@@ -272,3 +272,17 @@ def test_a_backslash_in_a_reported_value_is_shown_as_written(
     report = validate(data, shapes, ontology)
     messages = [r.message for r in report.results if r.shape == "copsh:RangeShape"]
     assert messages and messages[0].startswith("C:\\docs\\new is not typed"), report.text()
+
+
+def test_less_or_equal_on_a_blank_node_names_the_shape_and_the_node() -> None:
+    shapes = Graph().parse(
+        data=PREFIXES + "ex:Pages a sh:NodeShape ; sh:targetNode ex:a ; sh:property "
+        "[ sh:path ex:first ; sh:lessThanOrEquals ex:last ] .",
+        format="turtle",
+    )
+    data = Graph().parse(data=PREFIXES + "ex:a ex:first [] ; ex:last 3 .", format="turtle")
+    with pytest.raises(CopkgError) as caught:
+        validate(data, shapes, Graph())
+    assert (
+        "blank node" in caught.value.message and "<https://example.org/a>" in caught.value.message
+    )

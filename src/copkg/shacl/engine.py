@@ -234,6 +234,13 @@ class Engine:
             this = row["this"]
             for value in self._term_written(this, predicate, row["v"]):
                 for bound in self._term_written(this, compared, row["o"]):
+                    if isinstance(value, BNode) or isinstance(bound, BNode):
+                        raise CopkgError(
+                            f"{shape.name} (sh:lessThanOrEquals) cannot compare a blank node: "
+                            f"{from_ox(this).n3()} has a blank node as {path.sparql()} or "
+                            f"{other.n3()}; give it an IRI or a literal",
+                            status=422,
+                        )
                     if not _less_or_equal(value, bound):
                         pairs[(from_ox(this), value)] = None
         return [self._result(shape, f, v, component="sh:lessThanOrEquals") for f, v in pairs]
@@ -348,9 +355,7 @@ def _shape_fails(shape: Shape, value: Node) -> bool | None:
 
 
 def _less_or_equal(value: Node, bound: Node) -> bool:
-    """sh:lessThanOrEquals on one pair, as pyshacl compares."""
-    if isinstance(value, BNode) or isinstance(bound, BNode):
-        raise CopkgError("sh:lessThanOrEquals cannot compare a blank node", status=422)
+    """sh:lessThanOrEquals on one pair (neither a blank node), as pyshacl compares."""
 
     def plain(term: Node) -> tuple[object, bool]:
         if isinstance(term, URIRef):
