@@ -181,6 +181,18 @@ def test_an_abandoned_splice_leaves_nothing(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", [exports.NQUADS, exports.TRIG])
+def test_a_missing_export_is_reported_as_a_build_to_make_again(tmp_path: Path, name: str) -> None:
+    everything, _ = full_dataset("zeta2010")
+    written(everything, tmp_path / "old")
+    (tmp_path / "old" / name).unlink()
+    (tmp_path / "new").mkdir()
+    graphs = sorted({q.graph_name.value for q in everything})
+    with pytest.raises(CopkgError, match=f"{name} is missing .*copkg build"):
+        Splice(tmp_path / "old", tmp_path / "new", graphs, study_graph("omega2020"))
+    assert list((tmp_path / "new").iterdir()) == []
+
+
 def test_a_change_that_does_not_fit_the_old_file_is_refused(tmp_path: Path) -> None:
     """Removing inferences the file does not hold means it is not the file the build wrote."""
     everything, _ = full_dataset("zeta2010")

@@ -99,8 +99,13 @@ class Splice:
                 for name in FILES
             }
             heads = {name: self._head(name, ox.NamedNode(graph)) for name in FILES}
-        except BaseException:
+        except BaseException as exc:
             self._stack.close()
+            if isinstance(exc, FileNotFoundError):
+                raise CopkgError(
+                    f"{exc.filename} is missing from the build: run `copkg build` again",
+                    status=500,
+                ) from exc
             raise
         self._thread = threading.Thread(
             target=self._copy_heads, args=(heads,), name="copkg-splice", daemon=True
