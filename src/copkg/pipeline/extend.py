@@ -154,7 +154,7 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         timed("load", store.native.extend, quads)
         timed("rules_wait", extension.rules_read)
         delta = timed("infer", infer_increment, settings, store, graph)
-        changes = timed("changes", export_changes, store, quads, delta)
+        changes = timed("changes", export_changes, store, graph, quads, delta)
         added = sum(
             1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         )
@@ -222,13 +222,13 @@ def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> Inf
 
 
 def export_changes(
-    store: OxigraphStore, quads: list[ox.Quad], delta: InferenceDelta
+    store: OxigraphStore, graph: str, quads: list[ox.Quad], delta: InferenceDelta
 ) -> list[GraphChange]:
     """What the exports get: the new graph's block and the inferences added and removed (or
     the whole inference graph again when blank nodes come or go: canonical labels depend on
     all the quads that mention blank nodes)."""
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    changes = [GraphChange(quads[0].graph_name, whole=exports.canonical_graph(quads))]
+    changes = [GraphChange(ox.NamedNode(graph), whole=exports.canonical_graph(quads))]
     moved = [*delta.added, *delta.removed]
     if not moved:
         return changes
