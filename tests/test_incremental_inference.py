@@ -182,3 +182,28 @@ def test_a_stale_inference_graph_falls_back(shipped: list[ox.Quad]) -> None:
     full.native.extend(shipped)
     _fixpoint_native(full, load_rules(RULES))
     assert inferences(store) == inferences(full)
+
+
+def test_a_fallback_after_the_increment_changed_the_store_reports_the_whole_change(
+    shipped: list[ox.Quad], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A precondition found to fail while inserting (the store already changed): the full
+    materialise's delta is still against the old inference graph, as the splice needs."""
+    from copkg.incremental import Increment, _Fallback
+
+    insert = Increment._insert
+
+    def insert_then_fail(self: Increment, seeds: object, added: dict) -> None:
+        insert(self, seeds, added)  # type: ignore[arg-type]
+        assert added  # the store has changed
+        raise _Fallback("found late")
+
+    monkeypatch.setattr(Increment, "_insert", insert_then_fail)
+    graph = study_graph("josserand2004-insurance")
+    delta = add_and_compare(
+        [q for q in shipped if q.graph_name.value != graph],
+        graph,
+        [q for q in shipped if q.graph_name.value == graph],
+    )
+    assert delta.fallback == "found late"
+    assert delta.added

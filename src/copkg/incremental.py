@@ -92,7 +92,17 @@ class Increment:
         removed = [t for t in removed if t not in described]
         for triple in removed:
             self.native.remove(self._quad(triple))
-        added = self._insert(_merge(_merge(seeds, positive), rederive))
+        inserted: dict[ox.Triple, None] = {}
+        try:
+            self._insert(_merge(_merge(seeds, positive), rederive), inserted)
+        except _Fallback:
+            # leave the inference graph as it was: the full materialise that follows reports
+            # its change against it (and the exports are spliced with that change)
+            for triple in inserted:
+                self.native.remove(self._quad(triple))
+            self.native.extend(self._quad(t) for t in removed)
+            raise
+        added = list(inserted)
         self._lap("insert", start)
         gone = set(removed)
         self.delta.added = _sorted(self._quad(t) for t in added if t not in gone)
@@ -163,9 +173,9 @@ class Increment:
             "(no template triple ties it to a variable of the rule's body)"
         )
 
-    def _insert(self, seeds: Seeds) -> list[ox.Triple]:
-        """Run the rules for the seeds on the new state, then semi-naively to a fixpoint."""
-        added: dict[ox.Triple, None] = {}
+    def _insert(self, seeds: Seeds, added: dict[ox.Triple, None]) -> None:
+        """Run the rules for the seeds on the new state, then semi-naively to a fixpoint;
+        what is new goes into the store and into `added` (as it goes: a fallback undoes it)."""
         pending = seeds
         while pending:
             self._round()
@@ -175,7 +185,6 @@ class Increment:
             self.native.extend(self._quad(t) for t in new)
             added.update(dict.fromkeys(new))
             pending = self._seeds(new)
-        return list(added)
 
     # -- seeds and evaluation --------------------------------------------------------------
 
