@@ -376,10 +376,10 @@ def assert_error(response: TestResponse, status: int) -> dict[str, object]:
 @pytest.mark.parametrize("form", FORMS)
 def test_malformed_query_is_400_with_position(client: FlaskClient, form: str) -> None:
     body = assert_error(FORMS[form](client, "SELECT * WHERE {\n  ?s ?p \n}"), 400)
-    # pyparsing reports where the construct it could not finish starts: the broken triple
-    assert "line 2, column 3" in body["error"]
+    # the engine reports the furthest point its parser reached: after the "}"
+    assert "line 3, column 2: unexpected end of query" in body["error"]
     (problem,) = body["errors"]
-    assert (problem["line"], problem["column"]) == (2, 3)  # type: ignore[index]
+    assert (problem["line"], problem["column"]) == (3, 2)  # type: ignore[index]
 
 
 def test_unknown_prefix_is_400(client: FlaskClient) -> None:

@@ -101,7 +101,7 @@ class OxigraphStore:
             answer = self._store.query(sparql, **options)
             result = self._collect(answer, deadline)
         except SyntaxError as exc:
-            raise syntax_error(exc) from exc
+            raise syntax_error(exc, sparql) from exc
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise CopkgError(f"query failed: {exc}", status=400) from exc
         return result
@@ -145,7 +145,7 @@ class OxigraphStore:
         try:
             self._store.update(sparql, prefixes=PREFIXES)
         except SyntaxError as exc:
-            raise syntax_error(exc) from exc
+            raise syntax_error(exc, sparql) from exc
         except (OSError, ValueError) as exc:
             raise CopkgError(f"update failed: {exc}", status=400) from exc
 
@@ -246,16 +246,34 @@ def _terms_as_sparql(bindings: Mapping[str, Node]) -> dict[str, str]:
     return values
 
 
-def syntax_error(exc: SyntaxError) -> CopkgError:
-    """pyoxigraph's SPARQL syntax error as a 400 with the line and column it names."""
+def syntax_error(exc: SyntaxError, sparql: str = "") -> CopkgError:
+    """pyoxigraph's SPARQL syntax error as a 400 saying where (line, column) and what it found."""
     message = str(exc.msg or exc)
-    match = re.search(r"\b(\d+):(\d+)\b", message)
-    line, column = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+    match = re.match(r"error at (\d+):(\d+): (.*)", message, re.DOTALL)
+    if match is None:
+        return CopkgError(
+            f"SPARQL syntax error: {message}", status=400, problems=[Problem(message)]
+        )
+    line, column, why = int(match.group(1)), int(match.group(2)), match.group(3)
+    found = _found_at(sparql, line, column)
+    detail = f"unexpected {found}; {why}" if found else why
     return CopkgError(
-        f"SPARQL syntax error: {message}",
+        f"SPARQL syntax error at line {line}, column {column}: {detail}",
         status=400,
-        problems=[Problem(f"SPARQL syntax error: {message}", line=line, column=column)],
+        problems=[Problem(detail, line=line, column=column)],
     )
+
+
+def _found_at(sparql: str, line: int, column: int) -> str:
+    """What stands at a line and column of the text: a word, a character, or the end."""
+    lines = sparql.split("\n")
+    if line > len(lines):
+        return ""
+    rest = lines[line - 1][column - 1 :]
+    if not rest.strip():
+        return "end of query" if line == len(lines) else "end of line"
+    word = re.match(r"\w+|\S", rest.lstrip())
+    return repr(word.group()) if word else ""
 
 
 def _until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:

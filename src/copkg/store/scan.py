@@ -1,99 +1,90 @@
-"""A token-level look at SPARQL text: remote calls (SERVICE, LOAD) and the SELECT projection.
+"""A token-level look at SPARQL text: remote calls (SERVICE, LOAD) and VALUES bindings.
 
-Comments, strings and IRIs are skipped as whole tokens, so a keyword inside them never counts.
+The text is read by `copkg.store.lexer`, as the engine reads it: comments, strings and IRIs are
+whole tokens, so a keyword inside them never counts, and nothing the lexer cannot read runs.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from copkg.errors import CopkgError
+from copkg.store.lexer import Token, iri_value, readings, tokens
 
-_TOKEN = re.compile(
-    r"""
-    (?P<comment>\#[^\n\r]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<var>[?$]\w+)
-  | (?P<word>[^\W\d]\w*(?:[-.]\w+)*(?::[^\s{}()<>;,"']*)?|:[^\s{}()<>;,"']*)
-  | (?P<other>\S)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+__all__ = ["RemoteCall", "Token", "bind_values", "check_remote_calls", "remote_calls", "tokens"]
 
-_AGGREGATES = {"COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT"}
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    start: int
-    end: int
-    depth: int  # nesting of { } around the token
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper()
-
-
-def tokens(sparql: str) -> list[Token]:
-    """The tokens of `sparql` outside comments, each with its { } depth."""
-    result: list[Token] = []
-    depth = 0
-    for m in _TOKEN.finditer(sparql):
-        kind = m.lastgroup or "other"
-        if kind == "comment":
-            continue
-        text = m.group()
-        if text == "}":
-            depth = max(depth - 1, 0)
-        result.append(Token(kind, text, m.start(), m.end(), depth))
-        if text == "{":
-            depth += 1
-    return result
+#: Keywords that reach outside the store. Engines built on PEG parsers (pyoxigraph's) match a
+#: keyword without a word boundary (`SERVICE:x` is SERVICE then `:x`; `SERVICEe:x` is SERVICE
+#: then `e:x`), so any name that begins with one of them is read as that keyword.
+REMOTE_KEYWORDS = ("SERVICE", "LOAD")
 
 
 @dataclass(frozen=True)
 class RemoteCall:
-    """One SERVICE or LOAD in a query or update, with its target if it is an IRI."""
+    """One SERVICE or LOAD in a query or update, with its target if it is an absolute IRI."""
 
     keyword: str
     target: str | None
     text: str
 
 
+def _remote_keyword(token: Token) -> str | None:
+    if token.kind not in ("word", "pname"):
+        return None
+    return next((k for k in REMOTE_KEYWORDS if token.upper.startswith(k)), None)
+
+
+def _call_at(toks: list[Token], i: int, keyword: str) -> RemoteCall:
+    glued = toks[i].text[len(keyword) :]
+    if glued:  # SERVICE:x, SERVICEex:y, LOADex:z: written so that only an engine can tell
+        return RemoteCall(keyword, None, glued)
+    j = i + 1
+    if j < len(toks) and toks[j].upper == "SILENT":
+        j += 1
+    if j >= len(toks):
+        return RemoteCall(keyword, None, "")
+    target = toks[j]
+    if target.kind == "iri":
+        iri = iri_value(target)
+        return RemoteCall(keyword, iri if urlsplit(iri).scheme else None, target.text)
+    return RemoteCall(keyword, None, target.text)
+
+
 def remote_calls(sparql: str) -> list[RemoteCall]:
-    """Every SERVICE and LOAD keyword of `sparql` with the IRI that follows it (None if not one)."""
-    toks = [t for t in tokens(sparql) if t.kind != "string"]
+    """Every SERVICE and LOAD of `sparql`, however an engine may read it (see lexer.readings).
+
+    Raises LexError (400) for text the lexer cannot read.
+    """
     calls: list[RemoteCall] = []
-    for i, tok in enumerate(toks):
-        if tok.kind != "word" or tok.upper not in ("SERVICE", "LOAD"):
-            continue
-        j = i + 1
-        if j < len(toks) and toks[j].upper == "SILENT":
-            j += 1
-        target = toks[j] if j < len(toks) else None
-        iri = target.text[1:-1] if target is not None and target.kind == "iri" else None
-        calls.append(RemoteCall(tok.upper, iri, target.text if target else ""))
+    for toks in readings(sparql):
+        for i, token in enumerate(toks):
+            keyword = _remote_keyword(token)
+            if keyword is not None:
+                calls.append(_call_at(toks, i, keyword))
     return calls
 
 
-def check_remote_calls(sparql: str, allowed_endpoints: tuple[str, ...] = ()) -> None:
-    """Refuse (403) LOAD, and SERVICE to an endpoint that is not allowed."""
+def check_remote_calls(sparql: str, allowed_endpoints: Sequence[str] = ()) -> None:
+    """Refuse (400) text that cannot be read, LOAD, and SERVICE to anything but an allowed
+    endpoint written as an absolute IRI (`SERVICE <http://...>`)."""
     for call in remote_calls(sparql):
         if call.keyword == "LOAD":
             raise CopkgError(
-                "LOAD is not allowed: the store reads no remote or local files", status=403
+                "LOAD is not allowed: the service never fetches or reads files", status=400
             )
         if call.target is None or call.target not in allowed_endpoints:
-            allowed = ", ".join(allowed_endpoints) or "none"
+            listed = ", ".join(sorted(allowed_endpoints)) or "none"
+            shown = f"<{call.target}>" if call.target else call.text or "without an endpoint"
+            how = (
+                "a federated endpoint must be a listed IRI, written <http://...>"
+                if call.target is None
+                else "this endpoint queries only its own store"
+            )
             raise CopkgError(
-                f"SERVICE {call.text} is not an allowed endpoint (allowed: {allowed})",
-                status=403,
+                f"SERVICE {shown} is not allowed: {how} (allowed federated endpoints: {listed})",
+                status=400,
             )
 
 

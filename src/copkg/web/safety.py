@@ -1,19 +1,19 @@
-"""Parse queries and updates before they run: refuse what could reach outside the store.
+"""Read queries and updates before they run: refuse what could reach outside the store.
 
-Everything here works on rdflib's SPARQL parse tree (comments and strings are gone, prefixed
-names and relative IRIs are resolved through the query's own prologue), never on raw text:
+Queries are read by `copkg.store.lexer`, token by token as the engine reads them (never by
+another parser, which could read a different query into the same text):
 
-- SERVICE is refused unless its endpoint IRI is in `allowed_service_endpoints`;
+- SERVICE is refused unless its endpoint is an allowed absolute IRI, LOAD always
+  (`copkg.store.scan.check_remote_calls`, the check the store itself runs on the final text);
 - FROM / FROM NAMED / USING / USING NAMED must name a graph of the store (nothing is fetched);
-- LOAD is refused, and so is any `file:` IRI in those positions.
+- an undeclared prefix is named, with the prefixes that are predeclared.
 
-The parse also tells the kind of result a query gives (for content negotiation) and the
-dataset its FROM clauses describe.
+The reading also tells the query form and the dataset its FROM clauses describe. Updates (which
+need the update token) are parsed by rdflib as well, for their operations and USING clauses.
 """
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +22,14 @@ from urllib.parse import urljoin, urlsplit
 
 import pyoxigraph as ox
 from pyparsing import ParseBaseException, ParseResults
-from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
+from rdflib.plugins.sparql.parser import parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
-from rdflib.term import URIRef, Variable
+from rdflib.term import URIRef
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
+from copkg.store.lexer import Token, iri_value, position, tokens
+from copkg.store.scan import check_remote_calls
 
 ResultKind = Literal["select", "ask", "graph"]
 
@@ -80,18 +82,6 @@ def _too_deep(what: str) -> CopkgError:
     return CopkgError(f"the SPARQL {what} is nested too deeply to be analysed", status=400)
 
 
-def _parse_query(sparql: str) -> CompValue:
-    try:
-        return parseQuery(sparql)
-    except ParseBaseException as exc:
-        error = syntax_error(exc)
-    except RecursionError as exc:
-        raise _too_deep("query") from exc
-    if _is_update(sparql):
-        raise CopkgError(f"this is a SPARQL update, not a query: {UPDATE_HINT}", status=403)
-    raise error
-
-
 def _is_update(sparql: str) -> bool:
     try:
         parseUpdate(sparql)
@@ -123,19 +113,21 @@ class Names:
     def absolute(self, iri: str) -> str:
         return urljoin(self.base, iri) if self.base and _is_relative(iri) else iri
 
+    def resolve_pname(self, prefix: str, local: str) -> str:
+        """The IRI `prefix:local` stands for; an undeclared prefix is a 400 that names it."""
+        if prefix not in self.prefixes:
+            known = ", ".join(f"{p}:" for p in sorted(PREFIXES))
+            raise CopkgError(
+                f"unknown prefix {prefix}: in {prefix}:{local}; declare it "
+                f"(PREFIX {prefix}: <...>) or use a predeclared one ({known})",
+                status=400,
+            )
+        return self.prefixes[prefix] + local
+
     def resolve(self, term: Any, where: str) -> str:
         """The absolute IRI a parse-tree term (an IRI or a prefixed name) stands for."""
         if isinstance(term, CompValue) and term.name == "pname":
-            prefix = _field(term, "prefix") or ""
-            local = _field(term, "localname") or ""
-            if prefix not in self.prefixes:
-                known = ", ".join(f"{p}:" for p in sorted(PREFIXES))
-                raise CopkgError(
-                    f"unknown prefix {prefix}: in {prefix}:{local}; declare it "
-                    f"(PREFIX {prefix}: <...>) or use a predeclared one ({known})",
-                    status=400,
-                )
-            return self.prefixes[prefix] + local
+            return self.resolve_pname(_field(term, "prefix") or "", _field(term, "localname") or "")
         if isinstance(term, URIRef):
             return self.absolute(str(term))
         raise CopkgError(f"{where} must name an IRI, not {term}", status=400)
@@ -162,38 +154,18 @@ def _is_relative(iri: str) -> bool:
     return not urlsplit(iri).scheme
 
 
-def _check_tree(tree: Any, names: Names, allowed: Collection[str], what: str) -> bool:
-    """Check SERVICE endpoints and prefixed names; say whether any IRI is relative."""
+def _check_tree(tree: Any, names: Names, what: str) -> bool:
+    """Check the prefixed names of a parse tree; say whether any IRI is relative."""
     relative = False
     try:
         for item in _walk(tree):
             if isinstance(item, URIRef):
                 relative = relative or _is_relative(str(item))
-            elif isinstance(item, CompValue):
-                if item.name == "ServiceGraphPattern":
-                    _check_service(item, names, allowed)
-                elif item.name == "pname":
-                    names.resolve(item, "a prefixed name")
+            elif isinstance(item, CompValue) and item.name == "pname":
+                names.resolve(item, "a prefixed name")
     except RecursionError as exc:
         raise _too_deep(what) from exc
     return relative
-
-
-def _check_service(node: CompValue, names: Names, allowed: Collection[str]) -> None:
-    term = _field(node, "term")
-    if isinstance(term, Variable):
-        raise CopkgError(
-            f"SERVICE ?{term} is not allowed: a federated endpoint must be a listed IRI",
-            status=400,
-        )
-    endpoint = names.resolve(term, "SERVICE")
-    if endpoint not in allowed:
-        listed = ", ".join(sorted(allowed)) or "none"
-        raise CopkgError(
-            f"SERVICE <{endpoint}> is not allowed: this endpoint queries only its own store "
-            f"(allowed federated endpoints: {listed})",
-            status=400,
-        )
 
 
 def check_graph_iri(iri: str, graphs: Collection[str], keyword: str) -> None:
@@ -221,6 +193,111 @@ def check_protocol_graphs(iris: Sequence[str] | None, parameter: str) -> None:
             ) from exc
 
 
+_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+_FORM_NAMES = {
+    "SELECT": "SelectQuery",
+    "ASK": "AskQuery",
+    "CONSTRUCT": "ConstructQuery",
+    "DESCRIBE": "DescribeQuery",
+}
+
+
+#: How deeply brackets and unary operators may nest: the engine's parser recurses on each level
+#: (and a worker's stack is finite); the queries people write stay far below this.
+MAX_NESTING = 200
+
+_OPENERS = {"{": "}", "(": ")", "[": "]"}
+_UNARY = {"!", "^", "-", "+"}
+
+
+def _check_nesting(sparql: str, toks: list[Token]) -> None:
+    depth = run = 0
+    for tok in toks:
+        if tok.text in _OPENERS:
+            depth += 1
+        elif tok.text in ("}", ")", "]"):
+            depth = max(depth - 1, 0)
+        run = run + 1 if tok.text in _UNARY else 0
+        if depth + run > MAX_NESTING:
+            line, column = position(sparql, tok.start)
+            raise CopkgError(
+                f"the SPARQL query is nested too deeply: more than {MAX_NESTING} levels "
+                f"at line {line}, column {column}",
+                status=400,
+            )
+
+
+def _prologue(toks: list[Token], names: Names) -> int:
+    """Read BASE and PREFIX declarations into `names`; the index of the first other token."""
+    i = 0
+    while i < len(toks) and toks[i].kind in ("word", "pname"):
+        upper = toks[i].upper
+        if upper == "BASE" and i + 1 < len(toks) and toks[i + 1].kind == "iri":
+            names.base = names.absolute(iri_value(toks[i + 1]))
+            i += 2
+        elif (
+            upper == "PREFIX"
+            and i + 2 < len(toks)
+            and toks[i + 1].kind == "pname"
+            and toks[i + 1].text.endswith(":")
+            and toks[i + 1].text.count(":") == 1
+            and toks[i + 2].kind == "iri"
+        ):
+            names.prefixes[toks[i + 1].text[:-1]] = names.absolute(iri_value(toks[i + 2]))
+            i += 3
+        elif upper.startswith(("BASE", "PREFIX")):
+            raise CopkgError(
+                f"cannot read the declaration {toks[i].text!r}: write BASE <iri> or "
+                "PREFIX name: <iri>, separated by white space",
+                status=400,
+            )
+        else:
+            break
+    return i
+
+
+def _dataset_target(toks: list[Token], j: int, keyword: str, names: Names) -> str:
+    if j >= len(toks) or toks[j].kind not in ("iri", "pname"):
+        raise CopkgError(f"{keyword} must be followed by a graph IRI", status=400)
+    if toks[j].kind == "iri":
+        return names.absolute(iri_value(toks[j]))
+    prefix, _, local = toks[j].text.partition(":")
+    return names.resolve_pname(prefix, local)
+
+
+def _dataset_clauses(
+    toks: list[Token], names: Names, graphs: Collection[str], keywords: tuple[str, str]
+) -> tuple[list[str], list[str]]:
+    """The graphs named by FROM / FROM NAMED (or USING / USING NAMED) outside any group; a
+    name that only begins with the keyword (`FROMex:g`) is refused, as an engine may read it
+    as the keyword."""
+    default: list[str] = []
+    named: list[str] = []
+    keyword, named_keyword = keywords
+    for i, tok in enumerate(toks):
+        if tok.depth or tok.kind not in ("word", "pname") or not tok.upper.startswith(keyword):
+            continue
+        if tok.upper != keyword:
+            raise CopkgError(
+                f"cannot read {tok.text!r}: write {keyword} <iri> with a space", status=400
+            )
+        j = i + 1
+        if j < len(toks) and toks[j].upper.startswith("NAMED"):
+            if toks[j].upper != "NAMED":
+                raise CopkgError(
+                    f"cannot read {toks[j].text!r}: write {named_keyword} <iri> with a space",
+                    status=400,
+                )
+            iri = _dataset_target(toks, j + 1, named_keyword, names)
+            check_graph_iri(iri, graphs, named_keyword)
+            named.append(iri)
+        else:
+            iri = _dataset_target(toks, j, keyword, names)
+            check_graph_iri(iri, graphs, keyword)
+            default.append(iri)
+    return default, named
+
+
 def analyse_query(
     sparql: str,
     *,
@@ -228,26 +305,34 @@ def analyse_query(
     allowed_service_endpoints: Collection[str] = (),
     base: str | None = None,
 ) -> QueryPlan:
-    """Parse `sparql`, refuse unsafe SERVICE / FROM, and say what kind of result it gives."""
-    parsed = _parse_query(sparql)
-    names = Names(base).declare(parsed[0])
-    body: CompValue = parsed[1]
-    from_graphs: list[str] = []
-    from_named: list[str] = []
-    try:
-        for clause in _field(body, "datasetClause") or ():
-            if _field(clause, "default") is not None:
-                iri = names.resolve(clause["default"], "FROM")
-                check_graph_iri(iri, graphs, "FROM")
-                from_graphs.append(iri)
-            else:
-                iri = names.resolve(clause["named"], "FROM NAMED")
-                check_graph_iri(iri, graphs, "FROM NAMED")
-                from_named.append(iri)
-    except RecursionError as exc:
-        raise _too_deep("query") from exc
-    relative = _check_tree(parsed, names, allowed_service_endpoints, "query")
-    return QueryPlan(body.name, _KINDS[body.name], tuple(from_graphs), tuple(from_named), relative)
+    """Read `sparql` as the engine will, refuse unsafe SERVICE / LOAD / FROM, and say what
+    kind of result it gives. Syntax errors beyond the tokens are left to the engine."""
+    check_remote_calls(sparql, tuple(allowed_service_endpoints))
+    toks = tokens(sparql)
+    _check_nesting(sparql, toks)
+    names = Names(base)
+    first = _prologue(toks, names)
+    if first >= len(toks):
+        raise CopkgError("the request holds no query, only declarations", status=400)
+    form = toks[first].upper
+    if toks[first].kind != "word" or form not in _FORMS:
+        if _is_update(sparql):
+            raise CopkgError(f"this is a SPARQL update, not a query: {UPDATE_HINT}", status=403)
+        line, column = position(sparql, toks[first].start)
+        why = f"expected SELECT, ASK, CONSTRUCT or DESCRIBE, found {toks[first].text!r}"
+        raise CopkgError(
+            f"SPARQL syntax error at line {line}, column {column}: {why}",
+            status=400,
+            problems=[Problem(why, line=line, column=column)],
+        )
+    for tok in toks:
+        if tok.kind == "pname":
+            prefix, _, local = tok.text.partition(":")
+            names.resolve_pname(prefix, local)
+    from_graphs, from_named = _dataset_clauses(toks, names, graphs, ("FROM", "FROM NAMED"))
+    relative = any(t.kind == "iri" and _is_relative(iri_value(t)) for t in toks)
+    name = _FORM_NAMES[form]
+    return QueryPlan(name, _KINDS[name], tuple(from_graphs), tuple(from_named), relative)
 
 
 def analyse_update(
@@ -258,6 +343,7 @@ def analyse_update(
     base: str | None = None,
 ) -> UpdatePlan:
     """Parse an update; refuse LOAD, unsafe SERVICE and USING of graphs the store lacks."""
+    check_remote_calls(sparql, tuple(allowed_service_endpoints))
     try:
         parsed = parseUpdate(sparql)
     except ParseBaseException as exc:
@@ -284,30 +370,10 @@ def analyse_update(
                 else:
                     iri = names.resolve(clause["named"], "USING NAMED")
                     check_graph_iri(iri, graphs, "USING NAMED")
-            relative = (
-                _check_tree([decls, operation], names, allowed_service_endpoints, "update")
-                or relative
-            )
+            relative = _check_tree([decls, operation], names, "update") or relative
     except RecursionError as exc:
         raise _too_deep("update") from exc
     return UpdatePlan(tuple(operations), names_dataset, relative)
-
-
-# A tokenizer good enough to find the top-level WHERE keywords of an update that the parser has
-# already accepted: it skips comments, strings and IRIs so that braces inside them do not count.
-_TOKEN = re.compile(
-    r"""
-    (?P<comment>\#[^\n\r]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20']*>)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<open>\{)
-  | (?P<close>\})
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 
 
 def with_using(
@@ -328,22 +394,15 @@ def with_using(
         + [f"USING NAMED <{iri}>" for iri in named_graphs]
     )
     pieces: list[str] = []
-    depth = 0
     previous = ""
     last = 0
-    for match in _TOKEN.finditer(sparql):
-        kind, text = match.lastgroup, match.group()
-        if kind == "open":
-            depth += 1
-        elif kind == "close":
-            depth -= 1
-        elif kind == "word" and depth == 0 and text.upper() == "WHERE" and previous != "DELETE":
+    for token in tokens(sparql):
+        if token.depth == 0 and token.upper == "WHERE" and previous != "DELETE":
             # DELETE WHERE takes no USING
-            pieces.append(sparql[last : match.start()])
+            pieces.append(sparql[last : token.start])
             pieces.append(f"{clause} ")
-            last = match.start()
-        if kind != "comment" and not text.isspace():
-            previous = text.upper()
+            last = token.start
+        previous = token.upper
     pieces.append(sparql[last:])
     rewritten = "".join(pieces)
     _check_rewrite(sparql, rewritten, default_graphs, named_graphs, base)
