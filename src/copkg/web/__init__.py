@@ -116,6 +116,11 @@ def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
     path = getattr(store, "path", None)
     if workers > 0 and path is not None and getattr(store, "read_only", False):
         return ProcessExecutor(path, workers=workers, **options)
+    log.warning(
+        "queries run in the web process (%s store): the query sandbox (no network, files "
+        "confined to the build) applies only to the build's on-disk store",
+        type(store).__name__,
+    )
     return ThreadExecutor(store, workers=max(1, workers), **options)
 
 

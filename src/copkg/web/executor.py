@@ -37,10 +37,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
+from copkg.querying.sandbox import confine
 from copkg.store import Store
 from copkg.web.safety import ResultKind, analyse_query
 
@@ -329,6 +331,8 @@ class _Worker:
         if reply[0] != "ready":
             raise error_from_dict(reply[1])
         self.ready = True
+        self.confinement: str = reply[2]
+        _say_confinement(reply[2], reply[3])
 
     def call(self, job: Job, deadline: float) -> Answer:
         send_message(self.socket, job)
@@ -481,6 +485,28 @@ def _kill_all(workers: set[_Worker], lock: threading.Lock) -> None:
         worker.kill()
 
 
+_said: set[str] = set()
+
+
+def _say_confinement(description: str, complete: bool) -> None:
+    """Log once what the query workers' sandbox holds (a warning when it is incomplete)."""
+    if description in _said:
+        return
+    _said.add(description)
+    if complete:
+        log.info("query workers confined: %s", description)
+    else:
+        log.warning("query workers only partly confined: %s", description)
+
+
+def _ports(endpoints: Collection[str]) -> list[int]:
+    ports = []
+    for endpoint in endpoints:
+        parts = urlsplit(endpoint)
+        ports.append(parts.port or (443 if parts.scheme == "https" else 80))
+    return ports
+
+
 def worker_main() -> None:
     """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
     from copkg.store.embedded import OxigraphStore
@@ -500,7 +526,8 @@ def worker_main() -> None:
     except CopkgError as exc:
         send_message(sock, ("error", error_to_dict(exc)))
         return
-    send_message(sock, ("ready", os.getpid()))
+    confinement = confine([Path(config["path"])], _ports(config["allowed_service_endpoints"]))
+    send_message(sock, ("ready", os.getpid(), confinement.describe(), confinement.complete))
     allowed = config["allowed_service_endpoints"]
     while True:
         try:
