@@ -138,7 +138,13 @@ SELECT_FORMATS = [
     ("application/sparql-results+xml", None, "application/sparql-results+xml"),
     ("text/csv", None, "text/csv"),
     ("text/tab-separated-values", None, "text/tab-separated-values"),
-    ("application/json", None, "application/json"),
+    ("application/json", None, "application/sparql-results+json"),  # canonical, not the alias
+    ("application/sparql-results+json; charset=utf-8", None, "application/sparql-results+json"),
+    ("text/csv; charset=utf-8; header=present", None, "text/csv"),
+    ("application/sparql-results+xml;q=0.2, text/csv;q=0.9", None, "text/csv"),
+    ("text/csv", "rdf", "text/csv"),  # a name for graphs only: Accept decides for solutions
+    ("text/csv", "yaml", "text/csv"),  # a name we do not know: Accept decides
+    (None, "srj", "application/sparql-results+json"),
     ("text/csv;q=0.5, application/sparql-results+xml", None, "application/sparql-results+xml"),
     ("text/html,application/xhtml+xml,*/*;q=0.8", None, "application/sparql-results+json"),
     (None, "json", "application/sparql-results+json"),
@@ -164,6 +170,12 @@ CONSTRUCT_FORMATS = [
     (None, "trig", "application/trig"),
     (None, "nquads", "application/n-quads"),
     (None, "xml", "application/rdf+xml"),
+    (None, "rdf", "application/rdf+xml"),  # SPARQLWrapper's RDF
+    (None, "nt", "application/n-triples"),
+    (None, "n3", "text/turtle"),
+    ("application/n-triples", "n3", "application/n-triples"),  # Accept chooses in the family
+    ("application/n-triples; charset=utf-8", None, "application/n-triples"),
+    ("text/plain", None, "application/n-triples"),
 ]
 
 ASK_FORMATS = [
@@ -269,13 +281,19 @@ def test_relative_iris_resolve_against_the_endpoint(client: FlaskClient) -> None
     assert value == "http://localhost/thing"
 
 
-def test_row_limit_cuts_results_and_says_so(client: FlaskClient) -> None:
-    response = via_get(client, "SELECT * { ?s ?p ?o }")
-    assert response.status_code == 200
-    assert rows(response) == 50
-    assert "50" in response.headers["Copkg-Truncated"]
+def test_an_answer_over_the_row_limit_is_refused_unless_asked_for(client: FlaskClient) -> None:
+    """A client cannot miss a cut: without LIMIT or partial=true, a 400 names the limit."""
+    body = assert_error(via_get(client, "SELECT * { ?s ?p ?o }"), 400)
+    assert "more than 50 rows" in body["error"] and "partial=true" in body["error"]
+    partial = via_get(client, "SELECT * { ?s ?p ?o }", params={"partial": "true"})
+    assert partial.status_code == 200 and rows(partial) == 50
+    assert "50" in partial.headers["Copkg-Truncated"]
+    own = via_get(client, "SELECT * { ?s ?p ?o } LIMIT 1000")  # its own LIMIT: it asked
+    assert own.status_code == 200 and rows(own) == 50 and "Copkg-Truncated" in own.headers
     small = via_get(client, "SELECT * { ?s ?p ?o } LIMIT 5")
     assert rows(small) == 5 and "Copkg-Truncated" not in small.headers
+    inner = via_get(client, "SELECT * { { SELECT * { ?s ?p ?o } LIMIT 1000 } }")
+    assert inner.status_code == 400  # a LIMIT inside does not bound the answer
 
 
 # -- service description -------------------------------------------------------------------
@@ -301,7 +319,11 @@ def test_service_description_for_tools(client: FlaskClient) -> None:
     [
         ("application/ld+json", None, "application/ld+json"),
         ("application/n-triples", None, "application/n-triples"),
+        ("text/turtle; charset=utf-8", None, "text/turtle"),
         (None, "rdfxml", "application/rdf+xml"),
+        (None, "rdf", "application/rdf+xml"),
+        (None, "trig", "application/trig"),
+        (None, "nquads", "application/n-quads"),
     ],
 )
 def test_service_description_in_other_formats(
@@ -313,7 +335,13 @@ def test_service_description_in_other_formats(
         query_string={"format": fmt} if fmt else {},
     )
     assert response.status_code == 200 and response.mimetype == media_type
-    graph = Graph().parse(data=response.get_data(), format=RDF_FORMATS[media_type])
+    if media_type in ("application/trig", "application/n-quads"):
+        dataset = Dataset().parse(data=response.get_data(), format=RDF_FORMATS[media_type])
+        names = {g.identifier for g in dataset.graphs() if len(g)}
+        assert names == {URIRef("http://localhost/sparql#description")}  # named, not a bnode
+        graph = dataset.graph(URIRef("http://localhost/sparql#description"))
+    else:
+        graph = Graph().parse(data=response.get_data(), format=RDF_FORMATS[media_type])
     assert (None, SD.endpoint, URIRef("http://localhost/sparql")) in graph
 
 
@@ -416,9 +444,10 @@ def test_unsatisfiable_format_is_406(
     assert_error(_send("GET", client, query, accept, fmt), 406)
 
 
-def test_unknown_format_is_400(client: FlaskClient) -> None:
-    body = assert_error(_send("GET", client, SELECT, None, "yaml"), 400)
-    assert "turtle" in body["error"]
+def test_an_unknown_format_falls_back_to_accept(client: FlaskClient) -> None:
+    response = _send("GET", client, SELECT, None, "yaml")
+    assert response.status_code == 200
+    assert response.mimetype == "application/sparql-results+json"
 
 
 def test_body_over_the_limit_is_413(client: FlaskClient) -> None:

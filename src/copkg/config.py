@@ -39,7 +39,7 @@ class Settings:
     root: Path
     build_dir: Path
     query_timeout: float = 10.0
-    max_rows: int = 10000
+    max_rows: int = 100_000
     max_body: int = 1024 * 1024
     update_token: str | None = None
     allowed_service_endpoints: tuple[str, ...] = ()

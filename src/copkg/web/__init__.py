@@ -23,6 +23,7 @@ from copkg.web import cache
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.executor import Executor, ProcessExecutor, ThreadExecutor
 from copkg.web.memo import MemoExecutor
+from copkg.web.negotiation import best_offer
 from copkg.web.server import serve
 from copkg.web.warmup import start_warm_up
 
@@ -203,8 +204,7 @@ def wants_json() -> bool:
     path = request.path
     if path.startswith(JSON_PATHS) or path.endswith(".json"):
         return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
+    return best_offer(["text/html", "application/json"]) == "application/json"
 
 
 def error_response(error: CopkgError) -> Response:

@@ -24,6 +24,7 @@ from copkg.named_queries import (
 )
 from copkg.named_queries.paging import past_the_end, plan
 from copkg.store.results import CSV, SPARQL_JSON, plain
+from copkg.web.negotiation import best_offer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -186,12 +187,7 @@ def run_query(name: str) -> Response:
 
     query, suffix_type = _lookup(name)
     offered = ["application/json", CSV, SPARQL_JSON]
-    if suffix_type:
-        media_type: str | None = suffix_type
-    elif not request.accept_mimetypes:
-        media_type = offered[0]
-    else:
-        media_type = request.accept_mimetypes.best_match(offered)
+    media_type = suffix_type or best_offer(offered)
     if media_type is None:
         raise CopkgError(
             f"cannot serve {request.headers.get('Accept')}; offered: {', '.join(offered)}",

@@ -23,6 +23,7 @@ from copkg.store.results import plain
 from copkg.store.scan import bind_values
 from copkg.store.terms import to_ox as ox_term
 from copkg.web.cache import store_identity
+from copkg.web.negotiation import best_offer
 from copkg.web.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
 bp = Blueprint("pages", __name__)
@@ -123,9 +124,7 @@ def _wants(suffix: str | None, offered: list[str] | None = None) -> str:
     if suffix:
         return TWINS[suffix]
     offered = offered or OFFERED
-    if not request.accept_mimetypes:
-        return offered[0]
-    best = request.accept_mimetypes.best_match(offered)
+    best = best_offer(offered)
     if best is None:
         raise CopkgError(
             f"cannot serve {request.headers.get('Accept')}; offered: {', '.join(offered)}",

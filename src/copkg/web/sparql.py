@@ -10,13 +10,15 @@ import hmac
 from collections.abc import Sequence
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
-from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, XSD
 
 from copkg.errors import CopkgError
+from copkg.store.lexer import tokens
 from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
 from copkg.web import get_executor, get_services, get_store
 from copkg.web.executor import Job
+from copkg.web.negotiation import accepted, best_offer
 from copkg.web.safety import (
     UPDATE_HINT,
     analyse_update,
@@ -59,24 +61,30 @@ GRAPH_TYPES: dict[str, str] = {
     "application/xml": RDFXML,
 }
 
-#: The `format` parameter: a name (or a media type) for solutions and/or for triples.
-FORMAT_NAMES: dict[str, dict[str, str]] = {
-    "json": {"solutions": SPARQL_JSON, "graph": JSONLD},
-    "xml": {"solutions": SPARQL_XML, "graph": RDFXML},
-    "csv": {"solutions": CSV},
-    "tsv": {"solutions": TSV},
-    "turtle": {"graph": TURTLE},
-    "ttl": {"graph": TURTLE},
-    "n3": {"graph": TURTLE},
-    "ntriples": {"graph": NTRIPLES},
-    "nt": {"graph": NTRIPLES},
-    "jsonld": {"graph": JSONLD},
-    "json-ld": {"graph": JSONLD},
-    "rdfxml": {"graph": RDFXML},
-    "rdf+xml": {"graph": RDFXML},
-    "trig": {"graph": TRIG},
-    "nquads": {"graph": NQUADS},
-    "nq": {"graph": NQUADS},
+#: The `format` parameter: the names clients send (SPARQLWrapper's, Virtuoso's, Fuseki's), each
+#: a family of media types per kind of result; the Accept header chooses within a family.
+FORMAT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "json": {"solutions": (SPARQL_JSON,), "graph": (JSONLD,)},
+    "srj": {"solutions": (SPARQL_JSON,)},
+    "xml": {"solutions": (SPARQL_XML,), "graph": (RDFXML,)},
+    "srx": {"solutions": (SPARQL_XML,)},
+    "csv": {"solutions": (CSV,)},
+    "tsv": {"solutions": (TSV,)},
+    "rdf": {"graph": (RDFXML,)},
+    "rdfxml": {"graph": (RDFXML,)},
+    "rdf+xml": {"graph": (RDFXML,)},
+    "turtle": {"graph": (TURTLE,)},
+    "ttl": {"graph": (TURTLE,)},
+    "n3": {"graph": (TURTLE, NTRIPLES)},
+    "ntriples": {"graph": (NTRIPLES,)},
+    "n-triples": {"graph": (NTRIPLES,)},
+    "nt": {"graph": (NTRIPLES,)},
+    "jsonld": {"graph": (JSONLD,)},
+    "json-ld": {"graph": (JSONLD,)},
+    "trig": {"graph": (TRIG,)},
+    "nquads": {"graph": (NQUADS,)},
+    "n-quads": {"graph": (NQUADS,)},
+    "nq": {"graph": (NQUADS,)},
 }
 
 #: How rdflib names the formats of the service description.
@@ -111,62 +119,50 @@ def content_type(media_type: str) -> str:
     return f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type
 
 
-def _best(offered: dict[str, str]) -> str | None:
-    """The Accept-preferred type among `offered` (the first when the client says nothing)."""
-    if not request.accept_mimetypes:
-        return next(iter(offered))
-    return request.accept_mimetypes.best_match(list(offered))
-
-
-def _requested_format() -> dict[str, str] | None:
-    """The `format` parameter as {"solutions"|"graph": media type}, or None when absent."""
-    values = request.values.getlist("format")
-    if not values:
-        return None
-    for value in values:
+def _requested_format() -> dict[str, tuple[str, ...]] | None:
+    """The `format` parameter as {"solutions"|"graph": family of media types}; None when it is
+    absent or names nothing we know (then Accept decides, as for clients that send their own
+    names)."""
+    for value in request.values.getlist("format"):
         value = value.strip().lower()
         if value in FORMAT_NAMES:
             return FORMAT_NAMES[value]
         chosen = {
-            kind: offered[value]
+            kind: (offered[value],)
             for kind, offered in (("solutions", SOLUTION_TYPES), ("graph", GRAPH_TYPES))
             if value in offered
         }
         if chosen:
             return chosen
-    names = ", ".join(sorted(FORMAT_NAMES))
-    raise CopkgError(f"unknown format {values[0]!r}; use one of: {names}", status=400)
+    return None
 
 
-def negotiate() -> tuple[dict[str, str], dict[str, str]]:
-    """The media type to write each kind of result in, and the Content-Type to label it.
-
-    Returns ({kind: media type we write}, {media type we write: Content-Type}); a kind left out
-    cannot be served (406 once the query says what kind it is).
-    """
+def negotiate() -> dict[str, str]:
+    """The media type to write each kind of result in ({kind: media type}); a kind left out
+    cannot be served (406 once the query says what kind it is). Content-Type is always the
+    canonical media type of what is written, whatever alias was asked for."""
     chosen: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    requested = _requested_format()
-    if requested is not None:
-        for group, media_type in requested.items():
-            kinds = ("select", "ask") if group == "solutions" else ("graph",)
-            chosen.update(dict.fromkeys(kinds, media_type))
-            labels[media_type] = media_type
-        return chosen, labels
+    requested = _requested_format() or {}
+    for group, family in requested.items():
+        kinds = ("select", "ask") if group == "solutions" else ("graph",)
+        chosen.update(dict.fromkeys(kinds, best_offer(family) or family[0]))
+    named = {value for value, q in accepted() if q > 0}
     for kinds, offered in ((("select", "ask"), SOLUTION_TYPES), (("graph",), GRAPH_TYPES)):
-        best = _best(offered)
+        if requested and (kinds[0] in chosen or not named & set(offered)):
+            continue  # the format said, or says nothing of this kind and Accept names none
+        best = best_offer(list(offered))
         if best is not None:
             chosen.update(dict.fromkeys(kinds, offered[best]))
-            labels[offered[best]] = best
+    if requested:
+        return chosen
     if not chosen:
-        accepted = request.headers.get("Accept", "")
         raise CopkgError(
-            f"cannot answer in any type of Accept: {accepted}; results come as "
-            f"{', '.join(SOLUTION_TYPES)} (SELECT, ASK) or {', '.join(GRAPH_TYPES)} "
-            "(CONSTRUCT, DESCRIBE)",
+            f"cannot answer in any type of Accept: {request.headers.get('Accept', '')}; "
+            f"results come as {', '.join(SOLUTION_TYPES)} (SELECT, ASK) or "
+            f"{', '.join(GRAPH_TYPES)} (CONSTRUCT, DESCRIBE)",
             status=406,
         )
-    return chosen, labels
+    return chosen
 
 
 # -- reading requests --------------------------------------------------------------------------
@@ -259,7 +255,7 @@ def query() -> Response:
     text = _query_text()
     if text is None:
         return service_description()
-    media_types, labels = negotiate()
+    media_types = negotiate()
     default_graphs, named_graphs = _graph_parameters("default-graph-uri", "named-graph-uri")
     job = Job(
         text,
@@ -269,11 +265,29 @@ def query() -> Response:
         base=_base_iri(),
     )
     answer = get_executor().run(job)
-    response = Response(answer.body, content_type=content_type(labels[answer.media_type]))
+    if answer.truncated and not _partial_wanted() and not has_own_limit(text):
+        limit = current_app.config["MAX_ROWS"]
+        raise CopkgError(
+            f"the answer has more than {limit} rows, the most this service returns at once "
+            f"(COPKG_MAX_ROWS): add LIMIT and OFFSET to page through it, or ask for the first "
+            f"{limit} rows only with partial=true",
+            status=400,
+        )
+    response = Response(answer.body, content_type=content_type(answer.media_type))
     response.vary.add("Accept")
     if answer.truncated:
         response.headers["Copkg-Truncated"] = f"results cut at {answer.count} rows"
     return response
+
+
+def _partial_wanted() -> bool:
+    """Whether the client opted in to a partial answer (`partial=true`)."""
+    return request.values.get("partial", "").strip().lower() in ("true", "1", "yes")
+
+
+def has_own_limit(sparql: str) -> bool:
+    """Whether the query's outermost level has a LIMIT of its own."""
+    return any(t.depth == 0 and t.kind == "word" and t.upper == "LIMIT" for t in tokens(sparql))
 
 
 def service_description() -> Response:
@@ -282,10 +296,10 @@ def service_description() -> Response:
     if requested is not None:
         if "graph" not in requested:
             raise CopkgError("the service description is RDF: use an RDF format", status=406)
-        media_type = label = requested["graph"]
+        media_type = best_offer(requested["graph"]) or requested["graph"][0]
     else:
         offered = {**GRAPH_TYPES, "text/html": "text/html"}
-        best = _best(offered)
+        best = best_offer(list(offered))
         if best is None:
             raise CopkgError(
                 f"the service description comes as {', '.join(GRAPH_TYPES)} or text/html",
@@ -293,10 +307,19 @@ def service_description() -> Response:
             )
         if offered[best] == "text/html":
             return redirect(request.script_root + "/query", code=303)
-        media_type, label = offered[best], best
+        media_type = offered[best]
     graph = describe_service(request.base_url)
-    body = graph.serialize(format=_RDFLIB_FORMATS[media_type], encoding="utf-8")
-    response = Response(body, content_type=content_type(label))
+    if media_type in (TRIG, NQUADS):  # a dataset: the description in a graph named for it
+        dataset = Dataset()
+        named = dataset.graph(URIRef(f"{request.base_url}#description"))
+        for prefix, namespace in graph.namespaces():
+            dataset.bind(prefix, namespace)
+        for triple in graph:
+            named.add(triple)
+        body = dataset.serialize(format=_RDFLIB_FORMATS[media_type], encoding="utf-8")
+    else:
+        body = graph.serialize(format=_RDFLIB_FORMATS[media_type], encoding="utf-8")
+    response = Response(body, content_type=content_type(media_type))
     response.vary.add("Accept")
     return response
 
