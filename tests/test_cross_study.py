@@ -406,3 +406,60 @@ def test_bundles_keep_to_their_own_namespaces() -> None:
             if isinstance(s, URIRef) and not str(s).startswith(str(study_base(name)))
         }
         assert not strangers, (name, strangers)
+
+
+# -- a study's own terms and readings stay its own ---------------------------------------------
+
+LOCAL_STUDY = """
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+PREFIX j04: <https://w3id.org/copkg/id/josserand2004/>
+PREFIX loc: <https://w3id.org/copkg/id/local-role-test/>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+loc:study a copkg:Study ; rdfs:label "A study with a local role"@en .
+loc:legitimation a copkg:ManagementRole ; rdfs:label "Legitimation"@en ;
+  copkg:hasContingency j04:institutionalization ; copkg:hasRisk loc:co-optation ;
+  copkg:reportedIn loc:study .
+loc:co-optation a copkg:Risk ; rdfs:label "Co-optation"@en ; copkg:reportedIn loc:study .
+loc:legitimation-clan a copkg:RiskModeAttribution ;
+  rdfs:label "our reading: legitimation is risky under clan"@en ;
+  copkg:concernsRole loc:legitimation ; copkg:attributedMode copkg:Clan ;
+  copkg:tiedToMode true ; copkg:attributionGround copkg:DrawnByContrast ;
+  copkg:voice copkg:CuratorVoice ; copkg:reportedIn loc:study .
+"""
+
+
+def test_a_local_role_and_a_curators_reading_never_reach_josserands_answers() -> None:
+    """A new bundle defines a role on one of Josserand's factors and reads it as risky under
+    clan. The rules join its role with Josserand's Gas assessment (institutionalization low
+    after 2001), but that derivation rests on both studies: no "Josserand (2004) | Legitimation
+    | risky in context" cell, and the clan answer is the new study's, as a curators' reading."""
+    built = OxigraphStore()
+    for path in sorted((ROOT / "ontology").glob("*.ttl")):
+        if path.name != "shapes.ttl":
+            load_into(built.native, path, str(ONTOLOGY_GRAPH))
+    for folder in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.ttl")):
+            load_into(built.native, path, study_graph(folder.name))
+    built.add_graph(study_graph("local-role-test"),
+                    Graph().parse(data=LOCAL_STUDY, format="turtle"))
+    materialise(built, ROOT / "rules")
+    local = study_base("local-role-test")
+    gas_late = J04["context-gas-2001-2004"]
+    assert (gas_late, COPKG.riskyRole, local.legitimation) in built.graph()  # the join is made
+
+    cells = {(r["study"], r["role"]): str(r["cell"])
+             for r in run(built, "role-study-comparison")}
+    assert cells.get((J04.study, local.legitimation)) in (None, "not reported")
+    assert cells[(J04.study, J04.stimulation)] == "risky in context"
+
+    from copkg.named_queries import load_named_queries
+    from copkg.named_queries import run as run_named
+
+    risky = load_named_queries(ROOT / "queries")["risky-roles"]
+    clan = run_named(built, risky, {"controlMode": "copkg:Clan"}).rows
+    assert {(r["role"], str(r["voice"]), r["study"]) for r in clan} == {
+        (local.legitimation, "derived-from-curator", local.study)
+    }
+    assert not run_named(built, risky, {"controlMode": "copkg:Clan", "voice": "author"}).rows
+    josserand = run_named(built, risky, {"controlMode": "copkg:InputControl", "study": "j04:study"})
+    assert {r["role"] for r in josserand.rows} == {J04.facilitation}
