@@ -363,8 +363,9 @@
     if (info.truncated) {
       var max = form.getAttribute("data-max-rows");
       results.appendChild(el("p", "The answer is incomplete: the service stops at " +
-        (max || "its row limit") + " rows (" + info.truncated + "). Add a LIMIT, a FILTER or " +
-        "an ORDER BY with OFFSET to see the rest.", { "class": "notice", id: "truncated", role: "note" }));
+        (max ? max + " rows" : "its row limit") + " and there were more. Narrow the query " +
+        "(a FILTER, a LIMIT) or page through it with ORDER BY, LIMIT and OFFSET.",
+        { "class": "notice", id: "truncated", role: "note", title: info.truncated }));
     }
     if (info.pages && (info.pages.prev || info.pages.next)) {
       var nav2 = el("nav", null, { "class": "pager", "aria-label": "Pages of the named query's answer", id: "server-pager" });
