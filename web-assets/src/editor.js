@@ -47,7 +47,7 @@ function sparqlCompletions(vocabulary) {
         }));
       return { from: name.from, options, validFor: /^[\w.:-]*$/ };
     }
-    const word = context.matchBefore(/[A-Za-z_]+$/);
+    const word = context.matchBefore(/[A-Za-z_][\w]*$/);
     if (!word && !context.explicit) { return null; }
     const from = word ? word.from : context.pos;
     const line = context.state.doc.lineAt(context.pos).text;
@@ -63,7 +63,7 @@ function sparqlCompletions(vocabulary) {
     Object.keys(prefixes).forEach((p) => options.push({
       label: p + ":", type: "namespace", detail: prefixes[p], boost: -1,
     }));
-    return { from, options, validFor: /^[A-Za-z_]*$/ };
+    return { from, options, validFor: /^[A-Za-z_][\w]*$/ };
   };
 }
 

@@ -18,6 +18,8 @@
   var editedNote = document.getElementById("edited-note");
   var statusLine = document.getElementById("status");
   var permalink = document.getElementById("permalink");
+  var sparqlBox = document.getElementById("sparql-box");
+  var sparqlBoxHint = document.getElementById("sparql-box-hint");
   var results = document.getElementById("results");
   var sparqlUrl = form.getAttribute("data-sparql") || "/sparql";
   var prefixes = {};
@@ -149,6 +151,7 @@
   function leaveNamed() {
     if (!named) { return; }
     named = null;
+    sparqlBoxHint.textContent = "";
     paramBox.hidden = true;
     editedNote.hidden = false;
     select.value = "";
@@ -205,6 +208,7 @@
       named = null;
       paramBox.hidden = true;
       summary.textContent = "";
+      showSparql(true);
       return;
     }
     select.value = name;
@@ -214,6 +218,14 @@
     named.body = getText();
     summary.textContent = (q.description || q.summary || "").trim();
     paramForm(q, given);
+    showSparql(false);
+  }
+
+  /** Open or fold the editor: a named query's text is folded away under its form. */
+  function showSparql(open) {
+    if (!sparqlBox) { return; }
+    sparqlBox.open = open;
+    sparqlBoxHint.textContent = open ? "" : " — the named query's text (open to read or change it)";
   }
 
   function paramValues() {
@@ -308,6 +320,7 @@
   function errorMessage(error) {
     if (error && error.errors && error.errors.length && error.errors[0].line) {
       var first = error.errors[0];
+      showSparql(true);
       if (editor) { editor.goTo(first.line, first.column); }
       return "Syntax error at line " + first.line + ", column " + first.column + ": " + first.message;
     }
