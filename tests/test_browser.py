@@ -131,6 +131,7 @@ def open_query(page, server: str, query: str | None = None) -> None:  # noqa: AN
     page.goto(url)
     page.wait_for_selector("#query-form[data-ready='true']")
     page.wait_for_selector(".copkg-editor .cm-content")
+    page.wait_for_selector("#query-form[data-terms]")  # the ontology's terms, for completion
 
 
 def type_query(page, text: str) -> None:  # noqa: ANN001 - Playwright Page

@@ -128,6 +128,7 @@
         return { iri: iri, kind: kind, label: t.label || "", comment: t.comment || "" };
       });
       if (editor) { editor.setTerms(terms); }
+      form.setAttribute("data-terms", String(terms.length));
       relabelOptions();
     });
   }
