@@ -1,13 +1,20 @@
 """End to end in a real headless browser (Debian's chromium driven by Playwright): the landing
-page of a live server, a role's page, and the query page running an example query."""
+page of a live server, a role's page, and the query page: its editor (highlighting, completion,
+Ctrl+Enter), answers (labels, paging, sorting, row limit, downloads, triples, errors), named
+queries with their parameter form, permalinks, axe-core and the layout at 390 px. Screenshots of
+the query page at 1280x900 and 390x844 go to COPKG_SCREENSHOTS (or a temporary folder), printed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from test_web_pages import make_web_project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -15,6 +22,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -29,32 +38,110 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(server: str) -> Iterator[object]:
+def browser() -> Iterator[object]:
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): "
                     "apt-get install -y chromium")
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="the playwright Python package is not installed")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium")),
             args=CHROMIUM_ARGS, headless=True,
         )
-        context = browser.new_context()
-        requested: list[str] = []
-        context.on("request", lambda request: requested.append(request.url))
-        tab = context.new_page()
-        tab.set_default_timeout(20_000)
-        tab.requested = requested  # type: ignore[attr-defined]
-        yield tab
-        context.close()
-        browser.close()
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright Browser
+    """A fresh tab at 1280x900 that records its requests and its script errors."""
+    context = browser.new_context(viewport=WIDE)
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.requested = requested  # type: ignore[attr-defined]
+    tab.errors = errors  # type: ignore[attr-defined]
+    yield tab
+    context.close()
+    assert errors == [], f"script errors: {errors}"
+    outside = [u for u in requested if not u.startswith(server) and not u.startswith("data:")]
+    assert outside == [], f"requests left the server: {outside}"
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    given = os.environ.get("COPKG_SCREENSHOTS")
+    folder = Path(given) if given else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\nscreenshots of the query page: {folder}")
+    return folder
+
+
+def axe_violations(page) -> list[str]:  # noqa: ANN001 - Playwright Page
+    """axe-core's violations on the page as it is now (rule, impact, first elements)."""
+    axe = pytest.importorskip("axe_playwright_python",
+                              reason="axe-playwright-python (which ships axe-core) is missing")
+    page.add_script_tag(path=str(Path(axe.__file__).parent / "axe.min.js"))
+    found = page.evaluate(
+        "() => axe.run(document).then(r => r.violations.map(v => v.id + ' (' + v.impact + '): '"
+        " + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))"
+    )
+    return list(found)
+
+
+def too_wide(page) -> list[str]:  # noqa: ANN001 - Playwright Page
+    """Elements that stick out of the viewport (the page would scroll sideways)."""
+    return list(page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth;
+          const out = [];
+          if (document.documentElement.scrollWidth > width) {
+            out.push('document ' + document.documentElement.scrollWidth + ' > ' + width);
+          }
+          for (const el of document.querySelectorAll('body *')) {
+            const box = el.getBoundingClientRect();
+            if (box.width === 0 || box.height === 0) continue;
+            let clipped = false;
+            for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+              const s = getComputedStyle(p);
+              if (s.overflowX !== 'visible' && s.overflowX !== 'clip' || s.overflow === 'hidden') {
+                clipped = true; break;
+              }
+            }
+            if (!clipped && (box.right > width + 0.5 || box.left < -0.5)) {
+              const name = el.className;
+              const cls = typeof name === 'string' && name ? '.' + name : '';
+              out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + cls +
+                       ' ' + Math.round(box.left) + '..' + Math.round(box.right));
+            }
+          }
+          return out.slice(0, 10);
+        }"""
+    ))
+
+
+def open_query(page, server: str, query: str | None = None) -> None:  # noqa: ANN001
+    url = server + "/query" + ("?query=" + urllib.parse.quote(query) if query else "")
+    page.goto(url)
+    page.wait_for_selector("#query-form[data-ready='true']")
+    page.wait_for_selector(".copkg-editor .cm-content")
+    page.wait_for_selector("#query-form[data-terms]")  # the ontology's terms, for completion
+
+
+def type_query(page, text: str) -> None:  # noqa: ANN001 - Playwright Page
+    page.click(".copkg-editor .cm-content")
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
 
 
 def test_landing_to_role_to_query(page, server: str) -> None:  # noqa: ANN001 - Playwright Page
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-
     page.goto(server + "/")
     assert "copkg" in page.title()
     role_links = page.locator("#roles a.role")
@@ -77,6 +164,202 @@ def test_landing_to_role_to_query(page, server: str) -> None:  # noqa: ANN001 - 
     links = page.locator("#result-table a[href^='/id/josserand2004/']")
     assert links.count() > 0
     assert "rows" in page.locator("#status").inner_text()
-    assert errors == []
-    outside = [u for u in page.requested if not u.startswith(server) and not u.startswith("data:")]
-    assert outside == [], f"requests left the server: {outside}"
+
+
+def test_editor_typing_completion_and_ctrl_enter(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+    open_query(page, server)
+    # the editor is labelled, highlights SPARQL and completes the ontology's terms
+    content = page.locator(".copkg-editor .cm-content")
+    assert content.get_attribute("aria-labelledby") == "sparql-label"
+    assert page.locator("#sparql-label").inner_text() == "SPARQL query"
+    assert page.locator(".copkg-editor .tok-keyword").count() > 0
+    type_query(page, "j0")  # prefixes complete
+    page.keyboard.press("Control+Space")
+    page.wait_for_selector(".cm-tooltip-autocomplete li")
+    offered = page.locator(".cm-tooltip-autocomplete li").all_inner_texts()
+    assert any(o.startswith("j04:") for o in offered), offered
+    page.keyboard.press("Escape")
+    type_query(page, "SELECT ?role ?label WHERE {\n  ?role a ")
+    page.keyboard.type("copkg:ManagementR", delay=20)
+    page.wait_for_selector(".cm-tooltip-autocomplete li")
+    offered = page.locator(".cm-tooltip-autocomplete li").all_inner_texts()
+    assert any(o.startswith("copkg:ManagementRole") for o in offered), offered
+    page.wait_for_timeout(300)  # the completion takes Enter once it has been shown a moment
+    page.keyboard.press("Enter")
+    page.keyboard.type(" ; rdfs:label ?label }", delay=5)
+    page.keyboard.press("Escape")
+    text = page.locator("#sparql").input_value()
+    assert "?role a copkg:ManagementRole ; rdfs:label ?label }" in text
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#result-table tbody tr")
+    assert page.locator("#result-count").inner_text().startswith("5 rows")
+    first = page.locator("#result-table tbody tr").first.locator("a").first
+    assert first.get_attribute("href").startswith("/id/josserand2004/")
+    page.wait_for_function(
+        "() => document.querySelector('#result-table tbody .curie') !== null"
+    )  # labels arrived: the link says the label, the prefixed name under it
+    role_cell = page.locator("#result-table tbody tr").first.locator("td").first
+    assert role_cell.locator(".curie").inner_text().startswith("j04:")
+    # the permalink and the address bar carry the query
+    permalink = page.locator("#permalink").get_attribute("href")
+    assert permalink.startswith("/query?query=") and "ManagementRole" in urllib.parse.unquote(
+        permalink
+    )
+    assert "query=" in page.url
+    # downloads as CSV, TSV and JSON straight from /sparql
+    formats = {
+        a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()
+    }
+    assert set(formats) == {"CSV", "TSV", "JSON"}
+    csv = requests.get(server + formats["CSV"], timeout=30)
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "role,label" and len(csv.text.splitlines()) == 6
+    tsv = requests.get(server + formats["TSV"], timeout=30)
+    assert tsv.headers["Content-Type"].startswith("text/tab-separated-values")
+    answer = requests.get(server + formats["JSON"], timeout=30).json()
+    assert len(answer["results"]["bindings"]) == 5
+
+    assert axe_violations(page) == []
+    page.screenshot(path=str(screenshots / "query-1280x900.png"), full_page=True)
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(200)
+    assert too_wide(page) == []
+    assert axe_violations(page) == []
+    page.screenshot(path=str(screenshots / "query-390x844.png"), full_page=True)
+
+
+def test_permalink_opens_and_runs(page, server: str) -> None:  # noqa: ANN001 - Playwright Page
+    open_query(page, server, "ASK { ?r a <https://w3id.org/copkg/ontology#ManagementRole> }")
+    page.wait_for_selector("#ask-answer")
+    assert "true" in page.locator("#ask-answer").inner_text()
+    assert "ManagementRole" in page.locator("#sparql").input_value()
+
+
+def test_paging_sorting_and_the_row_limit(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+    open_query(page, server, "SELECT ?s ?n WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 60")
+    page.locator("#results").get_by_text("60 rows").wait_for()
+    info = page.locator("#page-info")
+    assert info.inner_text().startswith("Rows 1–25 of 60")
+    assert page.locator("#result-table tbody tr").count() == 25
+    page.click("#page-next")
+    assert info.inner_text().startswith("Rows 26–50 of 60")
+    page.click("#page-next")
+    assert info.inner_text().startswith("Rows 51–60 of 60")
+    assert page.locator("#page-next").is_disabled()
+    page.select_option("#page-size", "100")
+    assert page.locator("#result-table tbody tr").count() == 60
+    # sorting by a column, both ways
+    header = page.locator("#result-table th").first
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    first_up = page.locator("#result-table tbody tr td").first.inner_text()
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+    first_down = page.locator("#result-table tbody tr td").first.inner_text()
+    assert first_up != first_down
+    assert page.locator("#truncated").count() == 0
+
+    # an answer longer than the service's row limit says so (a product of two patterns)
+    type_query(page, "SELECT ?a ?b WHERE { ?a a ?t . ?b a ?u }")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#truncated")
+    assert "incomplete" in page.locator("#truncated").inner_text()
+    assert page.locator("#result-table tbody tr").count() == 25
+    assert "of 400" in info.inner_text()
+    page.screenshot(path=str(screenshots / "query-paging-1280x900.png"))
+
+
+def test_named_query_form(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+    page.goto(server + "/query")
+    page.wait_for_selector("#query-form[data-ready='true']")
+    page.select_option("#examples", "risky-roles")
+    text = page.locator("#sparql").input_value()
+    assert "#+" not in text and text.lstrip().startswith("PREFIX")
+    assert page.locator("#named-params").is_visible()
+    # the form comes first: the query's text is folded away, one click from view
+    assert page.locator("#sparql-box").evaluate("d => d.open") is False
+    assert page.locator("label[for='param-controlMode']").inner_text().startswith("controlMode")
+    page.fill("#param-controlMode", "copkg:Bureaucracy")
+    voice = page.locator("select#param-voice")
+    values = voice.locator("option").evaluate_all("os => os.map(o => o.value)")
+    assert "author" in values and "derived-from-curator" in values
+    voice.select_option("derived-from-curator")
+    page.click("#run")
+    page.wait_for_selector("#result-table tbody tr")
+    shown = page.locator("#result-table tbody tr").count()
+    params = {"controlMode": "copkg:Bureaucracy", "voice": "derived-from-curator"}
+    api = requests.get(server + "/api/queries/risky-roles", params=params, timeout=60).json()
+    author = requests.get(
+        server + "/api/queries/risky-roles",
+        params={**params, "voice": "author"},
+        timeout=60,
+    ).json()
+    assert page.locator("#result-count").inner_text().startswith(f"{api['count']} row")
+    assert min(shown, 25) == min(api["count"], 25) and api["count"] != author["count"]
+    # its downloads and permalink keep the parameters
+    hrefs = [a.get_attribute("href") for a in page.locator("a.download").all()]
+    assert hrefs and all("voice=derived-from-curator" in h for h in hrefs)
+    assert all("controlMode=copkg%3ABureaucracy" in h for h in hrefs)
+    csv = requests.get(server + hrefs[0], timeout=60)
+    assert len(csv.text.strip().splitlines()) - 1 >= api["count"] - 1
+    permalink = page.locator("#permalink").get_attribute("href")
+    assert "name=risky-roles" in permalink and "voice=derived-from-curator" in permalink
+    assert axe_violations(page) == []
+    page.screenshot(path=str(screenshots / "query-named-1280x900.png"))
+
+    # the permalink opens the query with its parameters and runs it
+    page.goto(server + permalink)
+    page.wait_for_selector("#result-table tbody tr")
+    assert page.locator("select#param-voice").input_value() == "derived-from-curator"
+    assert page.locator("#param-controlMode").input_value() == "copkg:Bureaucracy"
+    assert page.locator("#result-count").inner_text().startswith(f"{api['count']} row")
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(200)
+    assert too_wide(page) == []
+    page.screenshot(path=str(screenshots / "query-named-390x844.png"))
+
+    # editing the text leaves the named query: plain SPARQL, without the form
+    page.click("#sparql-box > summary")
+    page.click(".copkg-editor .cm-content")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\n# mine")
+    assert page.locator("#edited-note").is_visible()
+    assert not page.locator("#named-params").is_visible()
+    assert page.locator("#examples").input_value() == ""
+
+
+def test_construct_and_describe_as_triples(page, server: str) -> None:  # noqa: ANN001
+    open_query(page, server, "CONSTRUCT { ?r a ?t } WHERE { ?r a copkg:ManagementRole, ?t }")
+    page.wait_for_selector("#result-table[data-kind='graph'] tbody tr")
+    assert [t.inner_text() for t in page.locator("#result-table th").all()] == [
+        "subject", "predicate", "object"
+    ]
+    assert "triples" in page.locator("#result-count").inner_text()
+    formats = {
+        a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()
+    }
+    assert {"Turtle", "JSON-LD"} <= set(formats)
+    turtle = requests.get(server + formats["Turtle"], timeout=30)
+    assert turtle.status_code == 200 and turtle.headers["Content-Type"].startswith("text/turtle")
+    jsonld = requests.get(server + formats["JSON-LD"], timeout=30)
+    assert jsonld.headers["Content-Type"].startswith("application/ld+json") and jsonld.json()
+
+    type_query(page, "DESCRIBE j04:facilitation")
+    page.keyboard.press("Control+Enter")
+    facilitation = "https://w3id.org/copkg/id/josserand2004/facilitation"
+    page.wait_for_selector(f"#result-table tbody td:first-child a[data-iri='{facilitation}']")
+    assert page.locator("#result-table").get_attribute("data-kind") == "graph"
+    assert "DESCRIBE" in urllib.parse.unquote(page.locator("#permalink").get_attribute("href"))
+
+
+def test_one_error_with_line_and_column(page, server: str) -> None:  # noqa: ANN001
+    open_query(page, server)
+    type_query(page, "SELECT * WHERE {\n  ?s ?p ?o\n  FILTER(}")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#query-error")
+    errors = page.locator("#results .error")
+    assert errors.count() == 1
+    message = errors.inner_text()
+    assert message.startswith("Syntax error at line 3, column ")
+    assert page.locator("#status").inner_text() == "failed"
+    assert axe_violations(page) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -305,7 +306,86 @@ def test_query_page(client: FlaskClient) -> None:
     html = client.get("/query?name=role-framework").get_data(as_text=True)
     assert '<textarea id="sparql"' in html and "/static/query.js" in html
     assert 'data-initial="role-framework"' in html
-    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert '<option value="role-framework" selected>' in html
+    assert 'data-autorun="true"' in html
+    # no link out of the service (the namespaces of the predeclared prefixes are data)
+    shown = re.sub(r"data-prefixes='[^']*'", "", html)
+    assert "http://" not in shown.replace("http://www.w3.org", "")
+
+
+def test_query_page_carries_the_editor_and_its_licences(client: FlaskClient) -> None:
+    html = client.get("/query").get_data(as_text=True)
+    assert '<script src="/static/vendor/copkg-editor.js"></script>' in html
+    assert '<link rel="stylesheet" href="/static/vendor/copkg-editor.css">' in html
+    assert 'data-autorun="false"' in html
+    editor = client.get("/static/vendor/copkg-editor.js")
+    assert editor.status_code == 200 and b"CopkgEditor" in editor.data
+    assert client.get("/static/vendor/copkg-editor.css").status_code == 200
+    licences = client.get("/static/vendor/copkg-editor.LICENSES.txt").get_data(as_text=True)
+    for package in ("@codemirror/view", "@codemirror/legacy-modes", "@lezer/highlight"):
+        assert f"==== {package} " in licences
+    assert "Permission is hereby granted" in licences
+    # the predeclared prefixes reach the page's script (completion, prefixed names)
+    start = html.index("data-prefixes='") + len("data-prefixes='")
+    prefixes = json.loads(html[start : html.index("'", start)])
+    assert prefixes["copkg"] == "https://w3id.org/copkg/ontology#"
+
+
+def test_query_page_has_no_inline_script(client: FlaskClient) -> None:
+    """A Content-Security-Policy without 'unsafe-inline' must not break the page."""
+    html = client.get("/query?query=ASK%20%7B%7D").get_data(as_text=True)
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts and all("src=" in tag for tag in scripts), scripts
+    assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
+    assert "javascript:" not in html
+
+
+def test_query_permalink_prefills_the_editor(client: FlaskClient) -> None:
+    query = 'SELECT ?r WHERE { ?r a copkg:ManagementRole } # "<&>"'
+    html = client.get("/query", query_string={"query": query}).get_data(as_text=True)
+    assert f'aria-describedby="editor-help">{escape(query)}</textarea>' in html
+    assert 'data-autorun="true"' in html
+    blank = client.get("/query?query=").get_data(as_text=True)
+    assert 'data-autorun="false"' in blank and "GROUP BY ?class" in blank
+    unknown = client.get("/query?name=no-such-query").get_data(as_text=True)
+    assert 'data-initial=""' in unknown and 'data-autorun="false"' in unknown
+
+
+def test_query_page_lists_the_named_queries(client: FlaskClient) -> None:
+    html = client.get("/query").get_data(as_text=True)
+    for path in sorted((ROOT / "queries").glob("*.rq")):
+        assert f'<option value="{path.stem}">' in html, path.stem
+
+
+def test_risky_roles_offers_its_voices(client: FlaskClient) -> None:
+    """The API lists an enumerated parameter's values (the page's form shows a select box)."""
+    queries = {q["name"]: q for q in client.get("/api/queries").get_json()["queries"]}
+    voice = next(p for p in queries["risky-roles"]["parameters"] if p["name"] == "voice")
+    assert voice["enum"] == ["author", "derived-from-curator"]
+    bureaucracy = "/api/queries/risky-roles?controlMode=copkg:Bureaucracy"
+    author = client.get(bureaucracy + "&voice=author").get_json()
+    everyone = client.get(bureaucracy).get_json()
+    assert everyone["rows"] and author["count"] < everyone["count"]
+    refused = client.get("/api/queries/risky-roles?voice=nobody")
+    assert refused.status_code == 400 and "voice" in refused.get_json()["error"]
+
+
+def test_static_files_are_shipped_with_the_package() -> None:
+    """pyproject's package-data covers every file the pages load from /static."""
+    import fnmatch
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = data["tool"]["setuptools"]["package-data"]["copkg"]
+    package = ROOT / "src" / "copkg"
+    static = [p for p in (package / "web" / "static").rglob("*") if p.is_file()]
+    assert any(p.parent.name == "vendor" for p in static)
+    for path in static:
+        relative = path.relative_to(package).as_posix()
+        assert any(
+            fnmatch.fnmatch(relative, pattern) and pattern.count("/") == relative.count("/")
+            for pattern in patterns
+        ), relative
 
 
 def test_every_page_has_no_external_assets(client: FlaskClient) -> None:

@@ -226,7 +226,10 @@ def run_query(name: str) -> Response:
         response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
         return _with_page_links(response, query, where, count)
     if media_type == SPARQL_JSON:
-        return _with_page_links(Response(answer.body, mimetype=media_type), query, where, count)
+        response = Response(answer.body, mimetype=media_type)
+        if answer.truncated:
+            response.headers["Copkg-Truncated"] = f"results cut at {answer.count} rows"
+        return _with_page_links(response, query, where, count)
     variables = doc.get("head", {}).get("vars", [])
     if "boolean" in doc:
         rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]

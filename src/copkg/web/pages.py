@@ -1026,11 +1026,31 @@ def matrix(suffix: str | None = None) -> Response | str:
 # -- the query page --------------------------------------------------------------------------
 
 
+#: What the editor holds when the URL gives neither a query nor a named query.
+DEFAULT_QUERY = (
+    "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class }\nGROUP BY ?class ORDER BY DESC(?n) "
+    "LIMIT 20"
+)
+
+
 @bp.get("/query")
 def query_page() -> str:
-    """A SPARQL editor with the named queries as examples, run against /sparql."""
+    """A SPARQL editor with the named queries, run against /sparql; `?query=` (a permalink)
+    pre-fills the editor and `?name=` a named query, and the page's script then runs it."""
+    from copkg.web.api import named_queries
+
+    given = request.args.get("query", "")
+    name = request.args.get("name", "")
+    queries = named_queries()
     return render_template(
-        "query.html", initial=request.args.get("name", ""), sparql_url=_sparql_url()
+        "query.html",
+        initial=name if name in queries else "",
+        query_text=given or DEFAULT_QUERY,
+        autorun=bool(given.strip()) or name in queries,
+        named=[(q.name, q.summary or "") for _, q in sorted(queries.items())],
+        prefixes=PREFIXES,
+        sparql_url=_sparql_url(),
+        max_rows=current_app.config.get("MAX_ROWS"),
     )
 
 
