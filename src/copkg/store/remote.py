@@ -76,6 +76,40 @@ class _Request(SPARQLWrapper):  # type: ignore[misc]
         return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
 
 
+class _DigestFirst(urllib.request.HTTPDigestAuthHandler):
+    """HTTP Digest authentication sent with the request that carries a body, not after a 401:
+    the challenge is fetched first by a GET without a body to the same URL. (Virtuoso answers
+    401 and closes the connection while a large body is still being sent, so the usual
+    challenge-then-retry breaks the pipe on a graph of a few megabytes.)"""
+
+    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        if request.data is None or request.has_header("Authorization"):
+            return request
+        challenge = self._challenge(request)
+        if challenge is not None:
+            answer = self.get_authorization(request, challenge)
+            if answer:
+                request.add_unredirected_header(self.auth_header, f"Digest {answer}")
+        return request
+
+    https_request = http_request
+
+    def _challenge(self, request: urllib.request.Request) -> dict[str, str] | None:
+        probe = urllib.request.Request(request.full_url, method="GET")
+        try:
+            with urllib.request.urlopen(probe, timeout=request.timeout) as response:
+                response.read()
+            return None  # no authentication asked for
+        except urllib.error.HTTPError as exc:
+            header = exc.headers.get("WWW-Authenticate", "") if exc.code == 401 else ""
+            exc.close()
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != "digest":
+            return None
+        items = urllib.request.parse_http_list(rest)
+        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[no-any-return]
+
+
 class SparqlEndpointStore:
     """A dataset behind a SPARQL 1.1 endpoint (Oxigraph, Fuseki, GraphDB, Virtuoso ...).
 
@@ -268,7 +302,7 @@ class SparqlEndpointStore:
         name = str(to_ox_graph_name(graph))
         chunks = list(_chunks(triples, self.chunk_bytes)) or [b""]
         for number, chunk in enumerate(chunks):
-            insert = f"INSERT DATA {{ GRAPH {name} {{\n{chunk.decode('utf-8')}}} }}"
+            insert = _insert(f"GRAPH {name} {{\n{chunk.decode('utf-8')}}}")
             self._update(f"DROP SILENT GRAPH {name} ;\n{insert}" if number == 0 else insert)
 
     def add_triples(self, graph: str | None, triples: Sequence[ox.Triple]) -> None:
@@ -282,7 +316,7 @@ class SparqlEndpointStore:
             data = chunk.decode("utf-8")
             if graph is not None:
                 data = f"GRAPH {to_ox_graph_name(graph)} {{\n{data}}}"
-            self._update(f"INSERT DATA {{ {data} }}")
+            self._update(_insert(data))
 
     def drop_graph(self, graph: str) -> None:
         """Remove one named graph (nothing happens when it is not there)."""
@@ -337,7 +371,7 @@ class SparqlEndpointStore:
         for url in (self.query_url, self.update_url, self.graph_store_url):
             if url is not None:
                 passwords.add_password(None, url, *self.auth)
-        return urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+        return urllib.request.build_opener(_DigestFirst(passwords))
 
     # -- looking -----------------------------------------------------------------------------
 
@@ -486,6 +520,15 @@ def with_prefixes(sparql: str) -> str:
     declared = declared_prefixes(sparql)
     head = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items() if p not in declared)
     return head + sparql
+
+
+def _insert(data: str) -> str:
+    """INSERT DATA, or where the data has blank nodes the same as a template with one empty
+    solution, `INSERT { ... } WHERE {}` (fresh blank nodes either way): Virtuoso refuses blank
+    nodes in INSERT DATA (SP031 "not allowed in a constant clause")."""
+    if "_:" in data:
+        return f"INSERT {{ {data} }} WHERE {{}}"
+    return f"INSERT DATA {{ {data} }}"
 
 
 def _chunks(triples: Sequence[ox.Triple], limit: int) -> Iterator[bytes]:
