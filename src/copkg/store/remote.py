@@ -216,6 +216,14 @@ class SparqlEndpointStore:
 
         def send() -> tuple[bytes, str]:
             response = request.query().response
+            cut = response.headers.get("X-SPARQL-MaxRows")
+            if cut is not None:
+                raise CopkgError(
+                    f"the SPARQL endpoint {self.query_url} cut its answer at {cut} rows "
+                    "(Virtuoso's [SPARQL] ResultSetMaxRows): raise it above the store's "
+                    "triple count",
+                    status=502,
+                )
             return response.read(), response.headers.get("Content-Type", "")
 
         return self._call(self.query_url, send)
@@ -247,6 +255,14 @@ class SparqlEndpointStore:
                 {var: from_ox(solution[var]) for var in variables if solution[var] is not None}
             )
         return QueryResult("select", variables=variables, rows=rows)
+
+    def facts(self, without: Sequence[str] = ()) -> list[tuple[Node, Node, Node]]:
+        """Every triple of the named graphs but those `without`, with no row limit (one
+        CONSTRUCT): what the rules read when the advisor reasons over this store."""
+        graphs = [g for g in self.graphs() if g not in set(without)]
+        text = with_prefixes("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
+        body, media_type = self._send_query(text, "graph", graphs, [])
+        return self._result("graph", body, media_type, None).triples
 
     def select(self, sparql: str) -> list[dict[str, Node]]:
         """The rows of a SELECT on the endpoint's own dataset (no dataset sent, no row limit)."""
