@@ -136,7 +136,28 @@ def test_basic_authentication_is_refused_by_sparql_auth(virtuoso: Virtuoso, push
 # -- the same answers ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", QUERIES, ids=[p.stem for p in QUERIES])
+#: Named queries Virtuoso 7.2.5 (Debian's 7.2.5.1+dfsg1-0.3) answers otherwise, for reasons of
+#: its own (README.md, "Virtuoso"); strict, so a Virtuoso that gets them right is noticed.
+VIRTUOSO_DIFFERS = {
+    "risk-observations": "Virtuoso finds 1 of the 7 findings about the risk: `?o a ?t . ?t "
+    "rdfs:subClassOf* copkg:Finding` with ?o bound by a pattern before it (alone it finds "
+    "all 497 findings; a subquery or FILTER EXISTS gives the same)",
+    "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
+    "than its temporary column (SR319: Max row length is exceeded)",
+}
+NAMED = [
+    pytest.param(
+        p,
+        id=p.stem,
+        marks=[pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[p.stem])]
+        if p.stem in VIRTUOSO_DIFFERS
+        else [],
+    )
+    for p in QUERIES
+]
+
+
+@pytest.mark.parametrize("path", NAMED)
 def test_named_queries_give_the_embedded_stores_answers(
     built: Settings, virtuoso: Virtuoso, pushed: Result, path: Path
 ) -> None:
