@@ -157,6 +157,7 @@ NAMED = [
 ]
 
 
+@pytest.mark.slow  # about 6 s a query (9 queries)
 @pytest.mark.parametrize("path", NAMED)
 def test_named_queries_give_the_embedded_stores_answers(
     built: Settings, virtuoso: Virtuoso, pushed: Result, path: Path
