@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import virtuoso_server
 from click.testing import CliRunner
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
+from virtuoso_server import Virtuoso as VirtuosoServer
 from watchers import FifoWatch, Listener
 
 from copkg.config import Settings
@@ -124,3 +126,20 @@ def fifo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FifoWatch]:
     watch = FifoWatch(tmp_path_factory.mktemp("fifo") / "secret.ttl")
     yield watch
     watch.close()
+
+
+@pytest.fixture(scope="session")
+def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtuosoServer]:
+    """A Virtuoso server of this test session (Debian's virtuoso-opensource) on 127.0.0.1, with
+    its own virtuoso.ini and database in a temporary folder; started once, stopped at the end.
+    Skipped only where `virtuoso-t` is not installed, and never in CI (.ci/run installs it)."""
+    if virtuoso_server.VIRTUOSO is None or virtuoso_server.ISQL is None:
+        reason = "Virtuoso (virtuoso-t and isql-vt, Debian's virtuoso-opensource) is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(reason + ": .ci/run installs it")
+        pytest.skip(reason)
+    server = virtuoso_server.start(tmp_path_factory.mktemp("virtuoso"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -396,6 +396,8 @@ def add(
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait a request.")
 @click.option("--user", help="User name for HTTP Basic authentication (password: "
               "COPKG_STORE_PASSWORD, else asked).")  # fmt: skip
+@click.option("--digest", is_flag=True, help="Send the user's password by HTTP Digest "
+              "authentication, not Basic (Virtuoso's /sparql-auth).")  # fmt: skip
 @root_option
 def push(
     settings: Settings,
@@ -405,6 +407,7 @@ def push(
     prune: bool,
     timeout: float,
     user: str | None,
+    digest: bool,
 ) -> None:
     """Load the build into a SPARQL store, each named graph replaced whole (re-run safely),
     and check the triple counts afterwards."""
@@ -422,7 +425,13 @@ def push(
         auth = (user, password)
     try:
         target = SparqlEndpointStore(
-            store_url, update_url, graph_store_url, timeout=timeout, max_rows=None, auth=auth
+            store_url,
+            update_url,
+            graph_store_url,
+            timeout=timeout,
+            max_rows=None,
+            auth=auth,
+            auth_scheme="digest" if digest else "basic",
         )
         click.echo(f"pushing {settings.build_dir} to {store_url}")
         report = run_push(settings, target, prune=prune, progress=progress)

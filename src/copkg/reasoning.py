@@ -351,6 +351,8 @@ def apply_rules(store: Store, extra: Graph, rules: Path | Sequence[Rule]) -> Gra
         native.extend(
             q for q in source.quads_for_pattern(None, None, None) if q.graph_name != inference
         )
+    elif callable(getattr(store, "facts", None)):  # a remote store: every fact, no row limit
+        scratch.add_graph("urn:copkg:facts", store.facts(without=[inference.value]))  # type: ignore[attr-defined]
     else:
         everything = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
         scratch.add_graph("urn:copkg:facts", everything.triples)

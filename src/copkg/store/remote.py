@@ -4,6 +4,7 @@ graphs through the Graph Store Protocol or SPARQL Update)."""
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 import urllib.error
@@ -34,6 +35,16 @@ _ACCEPT_GRAPH = "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q
 _FORMS = {"SELECT": "select", "ASK": "ask", "CONSTRUCT": "graph", "DESCRIBE": "graph"}
 _DATASET_KEYWORDS = {"FROM"}
 
+#: Graphs Virtuoso keeps for itself in every database: the schema of its RDF views and the LDP
+#: vocabulary. With its service description graph (see `server_graph`) they are not data: never
+#: in the dataset a query is sent with, never counted, never dropped by `copkg push --prune`.
+SERVER_GRAPHS = frozenset(
+    {"http://www.openlinksw.com/schemas/virtrdf#", "http://www.w3.org/ns/ldp#"}
+)
+#: Virtuoso's service description graph, named after its [URIQA] DefaultHost (`http://HOST/sparql`)
+#: or `http://localuriqaserver/sparql` when that is not set.
+_SERVICE_GRAPH = re.compile(r"http://[^/?#]+/sparql")
+
 #: The largest SPARQL Update body `replace_graph` sends in one request (bytes, about).
 UPDATE_CHUNK_BYTES = 1_000_000
 
@@ -42,12 +53,61 @@ class _Request(SPARQLWrapper):  # type: ignore[misc]
     """A SPARQLWrapper whose query form is given rather than guessed with regular expressions
     (its guess looks at the first keyword anywhere, and is slow on large INSERT DATA bodies)."""
 
-    def __init__(self, endpoint: str, form: str, update_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        form: str,
+        update_endpoint: str | None = None,
+        opener: urllib.request.OpenerDirector | None = None,
+    ) -> None:
         self._form = form
+        self._opener = opener
         super().__init__(endpoint, updateEndpoint=update_endpoint)
 
     def _parseQueryType(self, query: str) -> str:  # noqa: N802 (SPARQLWrapper's name)
         return self._form
+
+    def _query(self) -> tuple[Any, str]:
+        """Open the request with this request's own opener (Digest authentication) where given,
+        not SPARQLWrapper's, which installs a process-wide one; HTTP errors pass through."""
+        if self._opener is None:
+            return super()._query()  # type: ignore[no-any-return]
+        request = self._createRequest()
+        return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
+
+
+class _DigestFirst(urllib.request.HTTPDigestAuthHandler):
+    """HTTP Digest authentication sent with the request that carries a body, not after a 401:
+    the challenge is fetched first by a GET without a body to the same URL. (Virtuoso answers
+    401 and closes the connection while a large body is still being sent, so the usual
+    challenge-then-retry breaks the pipe on a graph of a few megabytes.)"""
+
+    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        if request.data is None or request.has_header("Authorization"):
+            return request
+        challenge = self._challenge(request)
+        if challenge is not None:
+            answer = self.get_authorization(request, challenge)
+            if answer:
+                request.add_unredirected_header(self.auth_header, f"Digest {answer}")
+        return request
+
+    https_request = http_request
+
+    def _challenge(self, request: urllib.request.Request) -> dict[str, str] | None:
+        probe = urllib.request.Request(request.full_url, method="GET")
+        try:
+            with urllib.request.urlopen(probe, timeout=request.timeout) as response:
+                response.read()
+            return None  # no authentication asked for
+        except urllib.error.HTTPError as exc:
+            header = exc.headers.get("WWW-Authenticate", "") if exc.code == 401 else ""
+            exc.close()
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != "digest":
+            return None
+        items = urllib.request.parse_http_list(rest)
+        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[no-any-return]
 
 
 class SparqlEndpointStore:
@@ -62,7 +122,9 @@ class SparqlEndpointStore:
 
     Updates need `update_url`; `replace_graph` uses the Graph Store Protocol (`graph_store_url`,
     PUT, idempotent) where given, else DROP SILENT GRAPH + INSERT DATA in chunks. `auth` (user,
-    password) is sent as HTTP Basic authentication with every request.
+    password) is sent as HTTP Basic authentication with every request, or, with
+    `auth_scheme="digest"`, as HTTP Digest authentication when the server asks for it
+    (Virtuoso's /sparql-auth and /sparql-graph-crud-auth); the password never crosses in clear.
     """
 
     def __init__(
@@ -78,7 +140,10 @@ class SparqlEndpointStore:
         graphs_ttl: float = 5.0,
         chunk_bytes: int = UPDATE_CHUNK_BYTES,
         auth: tuple[str, str] | None = None,
+        auth_scheme: str = "basic",
     ) -> None:
+        if auth_scheme not in ("basic", "digest"):
+            raise CopkgError(f"unknown authentication scheme {auth_scheme!r}", status=400)
         for url in (query_url, update_url, graph_store_url):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise CopkgError(f"not an http(s) URL: {url}", status=400)
@@ -92,6 +157,7 @@ class SparqlEndpointStore:
         self.graphs_ttl = graphs_ttl
         self.chunk_bytes = chunk_bytes
         self.auth = auth
+        self.auth_scheme = auth_scheme
         self._graphs: tuple[float, list[str]] | None = None
         self._lock = threading.Lock()
 
@@ -130,13 +196,15 @@ class SparqlEndpointStore:
     def _send_query(
         self, text: str, form: str, default: Sequence[str], named: Sequence[str]
     ) -> tuple[bytes, str]:
-        request = _Request(self.query_url, "CONSTRUCT" if form == "graph" else "SELECT")
+        request = _Request(
+            self.query_url, "CONSTRUCT" if form == "graph" else "SELECT", opener=self._opener()
+        )
         request.setMethod(POST)
         request.setRequestMethod(URLENCODED)
         request.setOnlyConneg(True)
         request.setTimeout(self.timeout)
         request.setQuery(text)
-        if self.auth is not None:
+        if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
         for graph in default:
             request.addDefaultGraph(graph)
@@ -148,6 +216,14 @@ class SparqlEndpointStore:
 
         def send() -> tuple[bytes, str]:
             response = request.query().response
+            cut = response.headers.get("X-SPARQL-MaxRows")
+            if cut is not None:
+                raise CopkgError(
+                    f"the SPARQL endpoint {self.query_url} cut its answer at {cut} rows "
+                    "(Virtuoso's [SPARQL] ResultSetMaxRows): raise it above the store's "
+                    "triple count",
+                    status=502,
+                )
             return response.read(), response.headers.get("Content-Type", "")
 
         return self._call(self.query_url, send)
@@ -180,6 +256,14 @@ class SparqlEndpointStore:
             )
         return QueryResult("select", variables=variables, rows=rows)
 
+    def facts(self, without: Sequence[str] = ()) -> list[tuple[Node, Node, Node]]:
+        """Every triple of the named graphs but those `without`, with no row limit (one
+        CONSTRUCT): what the rules read when the advisor reasons over this store."""
+        graphs = [g for g in self.graphs() if g not in set(without)]
+        text = with_prefixes("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
+        body, media_type = self._send_query(text, "graph", graphs, [])
+        return self._result("graph", body, media_type, None).triples
+
     def select(self, sparql: str) -> list[dict[str, Node]]:
         """The rows of a SELECT on the endpoint's own dataset (no dataset sent, no row limit)."""
         body, media_type = self._send_query(with_prefixes(sparql), "select", [], [])
@@ -203,13 +287,13 @@ class SparqlEndpointStore:
 
     def _update(self, text: str) -> None:
         url = self._writable()
-        request = _Request(self.query_url, "INSERT", update_endpoint=url)
+        request = _Request(self.query_url, "INSERT", update_endpoint=url, opener=self._opener())
         request.setMethod(POST)
         request.setRequestMethod(POSTDIRECTLY)
         request.setOnlyConneg(True)
         request.setTimeout(self.timeout)
         request.setQuery(text)
-        if self.auth is not None:
+        if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
 
         def send() -> None:
@@ -234,7 +318,7 @@ class SparqlEndpointStore:
         name = str(to_ox_graph_name(graph))
         chunks = list(_chunks(triples, self.chunk_bytes)) or [b""]
         for number, chunk in enumerate(chunks):
-            insert = f"INSERT DATA {{ GRAPH {name} {{\n{chunk.decode('utf-8')}}} }}"
+            insert = _insert(f"GRAPH {name} {{\n{chunk.decode('utf-8')}}}")
             self._update(f"DROP SILENT GRAPH {name} ;\n{insert}" if number == 0 else insert)
 
     def add_triples(self, graph: str | None, triples: Sequence[ox.Triple]) -> None:
@@ -248,7 +332,7 @@ class SparqlEndpointStore:
             data = chunk.decode("utf-8")
             if graph is not None:
                 data = f"GRAPH {to_ox_graph_name(graph)} {{\n{data}}}"
-            self._update(f"INSERT DATA {{ {data} }}")
+            self._update(_insert(data))
 
     def drop_graph(self, graph: str) -> None:
         """Remove one named graph (nothing happens when it is not there)."""
@@ -281,17 +365,29 @@ class SparqlEndpointStore:
         query = "default" if graph is None else "graph=" + urllib.parse.quote(graph, safe="")
         url = f"{base}{'&' if '?' in base else '?'}{query}"
         headers = {"Content-Type": "application/n-triples"}
-        if self.auth is not None:
+        if self.auth is not None and self.auth_scheme == "basic":
             token = base64.b64encode(":".join(self.auth).encode("utf-8")).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        opener = self._opener() or urllib.request.build_opener()
 
         def send() -> None:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=self.timeout) as response:
                 response.read()
 
         self._call(self.graph_store_url, send)
         self._graphs = None
+
+    def _opener(self) -> urllib.request.OpenerDirector | None:
+        """A fresh opener that answers a Digest challenge with `auth` (None without Digest);
+        one a request, as urllib's handler counts its retries for its whole life."""
+        if self.auth is None or self.auth_scheme != "digest":
+            return None
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        for url in (self.query_url, self.update_url, self.graph_store_url):
+            if url is not None:
+                passwords.add_password(None, url, *self.auth)
+        return urllib.request.build_opener(_DigestFirst(passwords))
 
     # -- looking -----------------------------------------------------------------------------
 
@@ -302,21 +398,28 @@ class SparqlEndpointStore:
         if cached is not None and time.monotonic() - cached[0] < self.graphs_ttl:
             return list(cached[1])
         rows = self.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
-        names = sorted(str(row["g"]) for row in rows if "g" in row)
+        names = sorted(str(row["g"]) for row in rows if "g" in row and not server_graph(row["g"]))
         with self._lock:
             self._graphs = (time.monotonic(), names)
         return list(names)
 
     def quad_count(self, graph: str | None = None) -> int:
-        """How many triples the named graphs hold together (or one named graph)."""
-        where = "?g" if graph is None else str(to_ox_graph_name(graph))
+        """How many triples the named graphs hold together (or one named graph); the server's
+        own graphs are not counted."""
+        if graph is None:
+            return sum(self.graph_counts().values())
+        where = str(to_ox_graph_name(graph))
         rows = self.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {where} {{ ?s ?p ?o }} }}")
         return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
 
     def graph_counts(self) -> dict[str, int]:
-        """How many triples each named graph holds, in one query."""
+        """How many triples each named graph holds, in one query (not the server's own)."""
         rows = self.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
-        return {str(row["g"]): int(row["n"]) for row in rows if "g" in row}
+        return {
+            str(row["g"]): int(row["n"])
+            for row in rows
+            if "g" in row and not server_graph(row["g"])
+        }
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -332,6 +435,12 @@ class SparqlEndpointStore:
             raise _network_error(url, exc.reason, self.timeout) from exc
         except (TimeoutError, ConnectionError, HTTPException, OSError) as exc:
             raise _network_error(url, exc, self.timeout) from exc
+
+
+def server_graph(graph: Node | str) -> bool:
+    """Whether a graph is one the server keeps for itself (Virtuoso's; see SERVER_GRAPHS)."""
+    name = str(graph)
+    return name in SERVER_GRAPHS or _SERVICE_GRAPH.fullmatch(name) is not None
 
 
 def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
@@ -427,6 +536,15 @@ def with_prefixes(sparql: str) -> str:
     declared = declared_prefixes(sparql)
     head = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items() if p not in declared)
     return head + sparql
+
+
+def _insert(data: str) -> str:
+    """INSERT DATA, or where the data has blank nodes the same as a template with one empty
+    solution, `INSERT { ... } WHERE {}` (fresh blank nodes either way): Virtuoso refuses blank
+    nodes in INSERT DATA (SP031 "not allowed in a constant clause")."""
+    if "_:" in data:
+        return f"INSERT {{ {data} }} WHERE {{}}"
+    return f"INSERT DATA {{ {data} }}"
 
 
 def _chunks(triples: Sequence[ox.Triple], limit: int) -> Iterator[bytes]:

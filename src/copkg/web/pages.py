@@ -845,7 +845,7 @@ SELECT DISTINCT ?org ?event ?label ?date ?qualifier ?typeLabel WHERE {
   OPTIONAL { ?event copkg:dateQualifier ?qualifier }
   OPTIONAL { ?event copkg:eventType/(rdfs:label|skos:prefLabel) ?typeLabel }
 }
-ORDER BY ?date ?label
+ORDER BY ?date ?label ?typeLabel
 """
 
 
@@ -854,7 +854,8 @@ def _slug(iri: str) -> str:
 
 
 def organisation_events(store: Store, org: URIRef) -> list[TimelineEvent]:
-    """The dated events of an organisation (and of the collectives it hosts)."""
+    """The dated events of an organisation (and of the collectives it hosts); an event type with
+    two labels shows the first in order, whatever order the store gives equal rows in."""
     events: dict[str, TimelineEvent] = {}
     for row in store.query(_EVENTS, bindings={"org": org}).rows:
         key = str(row["event"])

@@ -1,0 +1,299 @@
+"""Virtuoso as the store of a larger deployment: the build bulk loaded (ld_dir + rdf_loader_run)
+and pushed (`copkg push`, HTTP Digest as a push account with SPARQL_UPDATE), then every named
+query, the resource pages and the advisor answering from it as from the embedded store.
+
+The server is Debian's virtuoso-opensource, started once a session (the `virtuoso` fixture of
+conftest.py, tests/virtuoso_server.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from rdflib import Literal
+from test_remote_store import comparable
+from virtuoso_server import PUSH_USER, Virtuoso
+
+from copkg.cli import main
+from copkg.config import Settings
+from copkg.errors import CopkgError
+from copkg.named_queries import parse_named_query, run
+from copkg.pipeline import Manifest, load_build
+from copkg.store import QueryResult, open_store
+from copkg.store.remote import SparqlEndpointStore
+
+pytestmark = pytest.mark.server
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = sorted((ROOT / "queries").glob("*.rq"))
+
+
+def copkg(settings: Settings, *args: str, password: str | None = None) -> Result:
+    env = {"COPKG_STORE_PASSWORD": password} if password is not None else {}
+    return CliRunner(env=env).invoke(
+        main, [*args, "--root", str(settings.root)], catch_exceptions=False
+    )
+
+
+@pytest.fixture(scope="module")
+def bulk_loaded(built: Settings, virtuoso: Virtuoso) -> str:
+    """build/copkg.nq bulk loaded as README.md says (ld_dir, rdf_loader_run, checkpoint); the
+    load list's state and errors."""
+    shutil.copy(built.build_dir / "copkg.nq", virtuoso.load_dir / "copkg.nq")
+    virtuoso.isql(
+        f"ld_dir('{virtuoso.load_dir}', 'copkg.nq', 'https://w3id.org/copkg/graph/unnamed')",
+        "rdf_loader_run()",
+        "checkpoint",
+    )
+    return virtuoso.isql("SELECT ll_file, ll_state, ll_error FROM DB.DBA.load_list")
+
+
+@pytest.fixture(scope="module")
+def pushed(built: Settings, virtuoso: Virtuoso, bulk_loaded: str) -> Result:
+    """The build pushed over the bulk load through the command line, as the push account."""
+    return copkg(
+        built,
+        "push",
+        "--store", virtuoso.sparql,
+        "--update-url", virtuoso.sparql_auth,
+        "--graph-store-url", virtuoso.graph_crud_auth,
+        "--user", PUSH_USER,
+        "--digest",
+        password=virtuoso.push_password,
+    )  # fmt: skip
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def test_bulk_load_of_the_nquads_gives_the_builds_graphs(
+    built: Settings, virtuoso: Virtuoso, bulk_loaded: str
+) -> None:
+    assert "copkg.nq" in bulk_loaded and "NULL" in bulk_loaded, bulk_loaded  # ll_error NULL
+    counts = SparqlEndpointStore(virtuoso.sparql).graph_counts()
+    assert counts == Manifest.read(built.build_dir).graphs
+
+
+def test_push_as_the_push_account_with_digest(
+    built: Settings, virtuoso: Virtuoso, pushed: Result
+) -> None:
+    assert pushed.exit_code == 0, pushed.output
+    assert "Graph Store Protocol PUT" in pushed.output
+    assert "the counts on the server match the build" in pushed.output
+    manifest = Manifest.read(built.build_dir)
+    assert SparqlEndpointStore(virtuoso.sparql).graph_counts() == manifest.graphs
+
+
+def test_push_through_sparql_update_in_chunks(
+    built: Settings, virtuoso: Virtuoso, pushed: Result
+) -> None:
+    target = SparqlEndpointStore(
+        virtuoso.sparql,
+        virtuoso.sparql_auth,
+        chunk_bytes=200_000,
+        auth=(PUSH_USER, virtuoso.push_password),
+        auth_scheme="digest",
+    )
+    from copkg.push import push
+
+    report = push(built, target)
+    assert report.method == "SPARQL Update"
+    assert target.graph_counts() == Manifest.read(built.build_dir).graphs
+
+
+def test_the_public_endpoint_is_read_only(virtuoso: Virtuoso, pushed: Result) -> None:
+    anonymous = SparqlEndpointStore(virtuoso.sparql, virtuoso.sparql, virtuoso.graph_crud)
+    graph = "https://w3id.org/copkg/graph/ontology"
+    before = anonymous.quad_count(graph)
+    with pytest.raises(CopkgError, match="SPARQL_UPDATE|refused access|failed"):
+        anonymous.update(f"DROP SILENT GRAPH <{graph}>")
+    with pytest.raises(CopkgError, match="refused access|failed"):
+        anonymous.put_graph(graph, [])
+    assert anonymous.quad_count(graph) == before > 0
+
+
+def test_basic_authentication_is_refused_by_sparql_auth(virtuoso: Virtuoso, pushed: Result) -> None:
+    basic = SparqlEndpointStore(
+        virtuoso.sparql, virtuoso.sparql_auth, auth=(PUSH_USER, virtuoso.push_password)
+    )
+    with pytest.raises(CopkgError, match=r"refused access \(HTTP 401\)"):
+        basic.update("DROP SILENT GRAPH <http://example.org/nothing>")
+    wrong = SparqlEndpointStore(
+        virtuoso.sparql, virtuoso.sparql_auth, auth=(PUSH_USER, "wrong"), auth_scheme="digest"
+    )
+    with pytest.raises(CopkgError, match=r"refused access \(HTTP 401\)"):
+        wrong.update("DROP SILENT GRAPH <http://example.org/nothing>")
+
+
+# -- the same answers ------------------------------------------------------------------------
+
+
+#: Named queries Virtuoso 7.2.5 (Debian's 7.2.5.1+dfsg1-0.3) answers otherwise, for reasons of
+#: its own (README.md, "Virtuoso"); strict, so a Virtuoso that gets them right is noticed.
+VIRTUOSO_DIFFERS = {
+    "risk-observations": "Virtuoso finds 1 of the 7 findings about the risk: `?o a ?t . ?t "
+    "rdfs:subClassOf* copkg:Finding` with ?o bound by a pattern before it (alone it finds "
+    "all 497 findings; a subquery or FILTER EXISTS gives the same)",
+    "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
+    "than its temporary column (SR319: Max row length is exceeded)",
+}
+NAMED = [
+    pytest.param(
+        p,
+        id=p.stem,
+        marks=[pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[p.stem])]
+        if p.stem in VIRTUOSO_DIFFERS
+        else [],
+    )
+    for p in QUERIES
+]
+
+
+@pytest.mark.slow  # about 6 s a query (9 queries)
+@pytest.mark.parametrize("path", NAMED)
+def test_named_queries_give_the_embedded_stores_answers(
+    built: Settings, virtuoso: Virtuoso, pushed: Result, path: Path
+) -> None:
+    named = parse_named_query(path)
+    embedded = load_build(built)
+    remote = open_store(dataclasses.replace(built, store_url=virtuoso.sparql))
+    assert isinstance(remote, SparqlEndpointStore)
+    try:
+        expected = run(embedded, named, {})
+    except CopkgError as exc:  # a required parameter without a default: the same refusal
+        with pytest.raises(CopkgError) as refused:
+            run(remote, named, {})
+        assert refused.value.message == exc.message
+        return
+    answer = run(remote, named, {})
+    assert answer.kind == expected.kind
+    concatenated = group_concats(path.read_text(encoding="utf-8"))
+    assert comparable(portable(answer, concatenated)) == comparable(
+        portable(expected, concatenated)
+    )
+    assert len(answer) > 0 or len(expected) == 0
+
+
+_GROUP_CONCAT = re.compile(
+    r"GROUP_CONCAT\s*\((?:[^()]|\([^()]*\))*?separator\s*=\s*\"([^\"]*)\"\s*\)\s*AS\s*\?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def group_concats(sparql: str) -> dict[str, str]:
+    """The variables a query binds with GROUP_CONCAT, and their separators."""
+    return {var: sep for sep, var in _GROUP_CONCAT.findall(sparql)}
+
+
+def portable(result: QueryResult, concatenated: dict[str, str]) -> QueryResult:
+    """The result with each GROUP_CONCAT value's parts sorted and its language tag dropped.
+
+    SPARQL leaves the order of GROUP_CONCAT's parts undefined, and its value is a simple
+    literal: Virtuoso orders them otherwise than Oxigraph, which also keeps a language tag
+    the parts share (an extension). Every other term must be equal as it is."""
+    if result.kind != "select" or not concatenated:
+        return result
+    rows = []
+    for row in result.rows:
+        row = dict(row)
+        for var, separator in concatenated.items():
+            value = row.get(var)
+            if isinstance(value, Literal):
+                row[var] = Literal(separator.join(sorted(str(value).split(separator))))
+        rows.append(row)
+    return dataclasses.replace(result, rows=rows)
+
+
+# -- the web service -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def apps(built: Settings, virtuoso: Virtuoso, pushed: Result) -> Iterator[tuple[Flask, Flask]]:
+    """The service on the embedded store and on Virtuoso (`copkg serve --store URL`)."""
+    from copkg.web import create_app
+
+    here = create_app({"SETTINGS": built, "TESTING": True, "QUERY_WORKERS": 1})
+    there = create_app(
+        {
+            "SETTINGS": dataclasses.replace(built, store_url=virtuoso.sparql),
+            "TESTING": True,
+            "QUERY_WORKERS": 1,
+        }
+    )
+    yield here, there
+    for app in (here, there):
+        app.extensions["copkg"].close()
+
+
+def _json(app: Flask, path: str, **kwargs: Any) -> Any:
+    response = app.test_client().get(path, **kwargs)
+    assert response.status_code == 200, (path, response.get_data(as_text=True)[:500])
+    return _sorted(response.get_json())
+
+
+def _sorted(value: Any) -> Any:
+    """JSON with every list sorted: the pages do not promise an order for equal keys."""
+    if isinstance(value, dict):
+        return {k: _sorted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((_sorted(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+PAGES = [
+    "/index.json",
+    "/id/josserand2004/facilitation.json",
+    "/id/josserand2004/imposed-topic.json",
+    "/id/josserand2004/gas.json",
+    "/graph/study/josserand2004.json",
+    "/timeline/gas.json",
+    "/matrix.json",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_served_from_virtuoso_are_the_embedded_ones(
+    apps: tuple[Flask, Flask], path: str
+) -> None:
+    here, there = apps
+    assert _json(there, path) == _json(here, path)
+
+
+def test_html_pages_served_from_virtuoso(apps: tuple[Flask, Flask]) -> None:
+    _, there = apps
+    client = there.test_client()
+    for path, text in (
+        ("/", "josserand2004"),
+        ("/id/josserand2004/facilitation", "Facilitation"),
+        ("/id/josserand2004/gas", "<svg"),
+        ("/matrix", "Facilitation"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert text in response.get_data(as_text=True), path
+
+
+COMP_LIKE = {
+    "institutionalization": "High",
+    "decentralization": "Low",
+    "resource-decentralization": "Low",
+    "productivity-orientation": "High",
+    "short-termism": "High",
+}
+
+
+def test_the_advisor_served_from_virtuoso_gives_the_embedded_answer(
+    apps: tuple[Flask, Flask],
+) -> None:
+    here, there = apps
+    answer = _json(there, "/api/advice", query_string=COMP_LIKE)
+    assert answer == _json(here, "/api/advice", query_string=COMP_LIKE)
+    assert any(role["risky"] for role in answer["roles"])
