@@ -421,6 +421,13 @@ def _update_text() -> str:
 def update() -> Response:
     """Run a SPARQL update (needs the configured bearer token and a writable store)."""
     _check_token()
+    if getattr(get_services().store, "read_only", False):
+        raise CopkgError(
+            "this service answers from the build's store, which is read-only: updates need a "
+            "writable store (serve --store memory: or a SPARQL store URL); studies enter the "
+            "build through copkg add",
+            status=403,
+        )
     text = _update_text()
     using, using_named = _graph_parameters("using-graph-uri", "using-named-graph-uri")
     services = get_services()
