@@ -596,3 +596,32 @@ def test_using_graph_uri_conflicts_with_with(writable: FlaskClient) -> None:
     text = "WITH <http://example.org/g> INSERT { ?s ?p ?o } WHERE { ?s ?p ?o }"
     response = update(writable, text, query_string={"using-graph-uri": str(ONTOLOGY_GRAPH)})
     assert_error(response, 400)
+
+
+# -- VoID ----------------------------------------------------------------------------------------
+
+VOIDNS = Namespace("http://rdfs.org/ns/void#")
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt"), [(None, "turtle"), ("application/ld+json; charset=utf-8", "json-ld")]
+)
+def test_void_describes_the_dataset(client: FlaskClient, accept: str | None, fmt: str) -> None:
+    response = client.get("/.well-known/void", headers={"Accept": accept} if accept else {})
+    assert response.status_code == 200
+    graph = Graph().parse(data=response.get_data(), format=fmt)
+    dataset = URIRef("http://localhost/.well-known/void#copkg")
+
+    def count(query: str) -> int:
+        answer = client.get("/sparql", query_string={"query": query}).get_json()
+        return int(answer["results"]["bindings"][0]["n"]["value"])
+
+    assert int(graph.value(dataset, VOIDNS.triples)) == count(
+        "SELECT (COUNT(*) AS ?n) { GRAPH ?g { ?s ?p ?o } }"
+    )
+    assert graph.value(dataset, VOIDNS.sparqlEndpoint) == URIRef("http://localhost/sparql")
+    assert (dataset, URIRef("http://purl.org/dc/terms/license"), None) in graph
+    subsets = set(graph.objects(dataset, VOIDNS.subset))
+    assert len(subsets) == count("SELECT (COUNT(DISTINCT ?g) AS ?n) { GRAPH ?g { ?s ?p ?o } }")
+    partitions = list(graph.objects(dataset, VOIDNS.classPartition))
+    assert len(partitions) == int(graph.value(dataset, VOIDNS.classes)) > 0

@@ -173,12 +173,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     """One blueprint per concern (imported here so that worker processes need not load them)."""
-    from copkg.web import advisor, api, pages, sparql
+    from copkg.web import advisor, api, pages, sparql, void
 
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(advisor.bp)
+    app.register_blueprint(void.bp)
 
 
 def get_services() -> Services:
