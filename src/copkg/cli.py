@@ -449,5 +449,47 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+
+# -- scholarly formats (copkg.scholarly) ------------------------------------------------------
+
+
+@main.group()
+def cite() -> None:
+    """Bibliographies: import a study's references from BibTeX or CSL-JSON."""
+
+
+@cite.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--study", "study_id", required=True, metavar="ID", help="The study citing them.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Turtle file to write (default: data/studies/ID/references-imported.ttl).",
+)
+@root_option
+def cite_import(settings: Settings, file: Path, study_id: str, output: Path | None) -> None:
+    """Import FILE (.bib or CSL-JSON .json) as FaBiO works cited (CiTO) by study ID; a work
+    the corpus has already, by DOI, is linked instead. Nothing is written on any problem."""
+    from copkg.scholarly.bibliography import import_bibliography
+
+    try:
+        outcome = import_bibliography(settings, file, study_id, output)
+    except CopkgError as error:
+        fail(error)
+    click.echo(
+        f"wrote {_relative(outcome.path, settings.root)}: {len(outcome.created)} new works, "
+        f"{len(outcome.linked)} linked to works already in the corpus"
+    )
+    for work in outcome.linked:
+        click.echo(f"  linked {short(work)}")
+
+
+@main.group()
+def export() -> None:
+    """Export the corpus in scholarly formats (nanopublications, ORKG CSV, JSON-LD)."""
+
+
 if __name__ == "__main__":
     main()
