@@ -491,5 +491,67 @@ def export() -> None:
     """Export the corpus in scholarly formats (nanopublications, ORKG CSV, JSON-LD)."""
 
 
+
+def _write_output(data: bytes, output: Path | None) -> None:
+    """Write an export to `output` (atomically) or to stdout."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    from copkg.rdf_io import atomic_write
+
+    atomic_write(output, data)
+    click.echo(f"wrote {output}", err=True)
+
+
+@export.command("nanopub")
+@click.option("--study", "study_id", required=True, metavar="ID")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TriG file to write (default: stdout).")  # fmt: skip
+@click.option("--curator", metavar="IRI", default=None,
+              help="Who the publication info attributes them to (e.g. an ORCID IRI); "
+              "default: copkg.")  # fmt: skip
+@click.option(
+    "--key",
+    "key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign with this RSA private key (PEM); unsigned without.",
+)
+@click.option("--orcid", default=None, help="The signer's ORCID IRI (with --key).")
+@click.option("--name", default=None, help="The signer's name (with --key).")
+@root_option
+def export_nanopub(
+    settings: Settings,
+    study_id: str,
+    output: Path | None,
+    curator: str | None,
+    key: Path | None,
+    orcid: str | None,
+    name: str | None,
+) -> None:
+    """A study's findings as nanopublications (TriG), one a finding: assertion, provenance
+    (quotes, pages, voice, study) and publication info, checked with the nanopub library."""
+    from copkg.scholarly.nanopub import (
+        Signer,
+        check_nanopubs,
+        export_nanopubs,
+        sign_nanopubs,
+        to_trig,
+    )
+
+    if key is not None and not (orcid and name):
+        raise click.UsageError("--key needs --orcid and --name (the signer)")
+    try:
+        dataset = export_nanopubs(settings, study_id, curator=curator or orcid)
+        count = check_nanopubs(dataset)
+        if key is not None:
+            dataset = sign_nanopubs(dataset, Signer.from_pem(key, str(orcid), str(name)))
+        _write_output(to_trig(dataset), output)
+    except CopkgError as error:
+        fail(error)
+    click.echo(f"{count} nanopublications{' (signed)' if key else ''}, well-formed", err=True)
+
+
 if __name__ == "__main__":
     main()
