@@ -553,5 +553,38 @@ def export_nanopub(
     click.echo(f"{count} nanopublications{' (signed)' if key else ''}, well-formed", err=True)
 
 
+
+@export.command("orkg")
+@click.option("--study", "studies", multiple=True, metavar="ID",
+              help="Export this study (repeatable); default: every study.")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV file to write (default: stdout).")  # fmt: skip
+@click.option("--research-field", default=None, help="ORKG research field (label or ID).")
+@click.option("--research-problem", default=None, help="The contributions' research problem.")
+@root_option
+def export_orkg(
+    settings: Settings,
+    studies: tuple[str, ...],
+    output: Path | None,
+    research_field: str | None,
+    research_problem: str | None,
+) -> None:
+    """Studies and their findings as a CSV for ORKG's bulk paper import: one row a finding
+    (a contribution of its study's paper), one column per predicate."""
+    from copkg.scholarly import orkg
+
+    try:
+        header, rows = orkg.orkg_rows(
+            settings,
+            list(studies) or None,
+            research_field or orkg.DEFAULT_FIELD,
+            research_problem or orkg.DEFAULT_PROBLEM,
+        )
+        _write_output(orkg.to_csv(header, rows).encode("utf-8"), output)
+    except CopkgError as error:
+        fail(error)
+    click.echo(f"{len(rows)} contributions, {len(header)} columns", err=True)
+
+
 if __name__ == "__main__":
     main()
