@@ -586,5 +586,27 @@ def export_orkg(
     click.echo(f"{len(rows)} contributions, {len(header)} columns", err=True)
 
 
+
+@export.command("jsonld")
+@click.option("--study", "study_id", required=True, metavar="ID")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON-LD file to write (default: stdout).")  # fmt: skip
+@click.option("--inline-context", is_flag=True,
+              help="Embed the @context instead of referring to its published URL.")  # fmt: skip
+@root_option
+def export_jsonld(
+    settings: Settings, study_id: str, output: Path | None, inline_context: bool
+) -> None:
+    """A study's named graph as JSON-LD compacted with copkg's published @context
+    (https://w3id.org/copkg/ns/context.jsonld, served by `copkg serve` at /ns/context.jsonld)."""
+    from copkg.scholarly.jsonld import export_jsonld as run_export
+
+    try:
+        text = run_export(settings, study_id, inline_context)
+    except CopkgError as error:
+        fail(error)
+    _write_output(text.encode("utf-8"), output)
+
+
 if __name__ == "__main__":
     main()
