@@ -180,6 +180,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(advisor.bp)
     app.register_blueprint(void.bp)
+    from copkg.scholarly import web as scholarly
+
+    app.register_blueprint(scholarly.bp)
 
 
 def get_services() -> Services:

@@ -1,0 +1,2 @@
+"""Scholarly formats: bibliographies in (BibTeX, CSL-JSON), nanopublications, ORKG CSV and
+compacted JSON-LD out."""
