@@ -104,6 +104,49 @@ def test_landing_page_shows_what_the_graph_holds(app: Flask, client: FlaskClient
     assert f'<td class="num">{counts[str(COPKG.Case)]}</td>' in html
 
 
+def test_home_says_what_it_is_and_leads_in(client: FlaskClient) -> None:
+    """One sentence on what this is, the three ways in before anything else, each study once
+    with its case count, the counts at the end, and a favicon."""
+    html = client.get("/").get_data(as_text=True)
+    data = client.get("/index.json").get_json()
+    main = html[html.index('<main id="main"') :]
+    lead = main.index('class="lead"')
+    ways = [main.index(f'<li><a href="{path}">') for path in ("/advisor", "/matrix", "/query")]
+    assert lead < min(ways) and max(ways) < main.index('id="studies"') < main.index('id="counts"')
+    assert main.index('id="counts"') > main.index('id="queries"')  # counts come last
+    sentence = re.search(r'<p class="lead">(.*?)</p>', main, re.S)
+    assert sentence and "knowledge graph" in sentence.group(1)
+    for role in data["roles"]:
+        assert role["label"] in sentence.group(1)
+    studies = re.search(r'<ul class="studies">(.*?)</ul>', main, re.S)
+    assert studies
+    items = re.findall(r"<li>(.*?)</li>", studies.group(1), re.S)
+    assert len(items) == len(data["studies"])
+    for study, item in zip(data["studies"], items, strict=True):
+        text = re.sub(r"<[^>]+>", "", item)
+        if study["title"]:
+            assert text.count(study["title"]) == 1, text  # the title once, not label: title
+        cases = study["cases"]
+        expected = f"{cases} case" + ("" if cases == 1 else "s") if cases else "no case"
+        assert re.search(rf"{expected}\b", text), (expected, text)
+        assert " 1 cases" not in text
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    ET.fromstring(icon.data)
+
+
+def test_base_template_has_a_skip_link_and_marks_the_current_page(client: FlaskClient) -> None:
+    for path in ("/", "/matrix", "/advisor", "/query", "/rules", "/ontology"):
+        html = client.get(path).get_data(as_text=True)
+        assert html.index('class="skip-link" href="#main"') < html.index("<header")
+        assert '<main id="main"' in html
+        current = re.findall(r'<a href="([^"]+)" aria-current="page">', html)
+        assert current == [path], (path, current)
+    page = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
+    assert 'aria-current="page"' not in page
+
+
 def test_landing_json_by_accept(client: FlaskClient) -> None:
     response = client.get("/", headers={"Accept": "application/json"})
     assert response.status_code == 200
