@@ -536,3 +536,51 @@ def test_incoming_links_are_counted_only_for_hubs_once_a_build(
         pages.read_incoming(store, hub)
         pages.read_incoming(store, hub)
         assert store.counts == 4
+
+
+def _contrast(one: str, two: str) -> float:
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_matrix_svg_names_risks_with_a_full_legend(client: FlaskClient) -> None:
+    svg = _svg(client.get("/matrix.svg").get_data(as_text=True))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    data = client.get("/matrix.json").get_json()
+    risky = [g for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cell risky"]
+    assert len(risky) == len(data["cells"])
+    for cell in risky:
+        text = " ".join(t.text or "" for t in cell.iterfind(".//s:tspan", ns))
+        assert text and text != "risky"
+        rect = cell.find(".//s:rect", ns)
+        assert rect is not None and _contrast(rect.get("fill"), "#ffffff") >= 4.5
+    fills = {r.get("fill") for r in svg.iterfind(".//s:g[@class='legend']/s:rect", ns)}
+    cells = {r.get("fill") for r in svg.iterfind(".//s:g/s:a/s:rect", ns)}
+    cells |= {r.get("fill") for r in svg.iterfind(".//s:g/s:rect", ns)}
+    assert cells and cells <= fills  # every kind of cell has its legend entry
+
+
+def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
+    from copkg.web.svg import TimelineEvent, text_width, timeline_svg
+
+    long = "a very long label " * 8
+    events = [TimelineEvent("1990", long, kind="start"), TimelineEvent("2004-12", long),
+              TimelineEvent("1997-06", "middle", kind="reorganisation")]
+    svg = _svg(timeline_svg(events, "Timeline"))
+    width = float(svg.get("width"))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for text in svg.iterfind(".//s:text", ns):
+        for span in text.iterfind("s:tspan", ns):
+            x, size = float(span.get("x")), float(text.get("font-size") or 12)
+            w = text_width(span.text or "", size)
+            left, right = {"end": (x - w, x), "middle": (x - w / 2, x + w / 2)}.get(
+                text.get("text-anchor") or "start", (x, x + w)
+            )
+            assert left >= 0 and right <= width, (span.text, left, right)
+    legend = [t.text for t in svg.iterfind(".//s:g[@class='legend']/s:text", ns)]
+    assert legend == ["Event types", "start", "reorganisation", "other event"]  # by first date

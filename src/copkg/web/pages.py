@@ -1000,12 +1000,14 @@ def matrix_picture(data: Mapping[str, Any]) -> str:
             )
             or "risky"
         )
+        risks = list(dict.fromkeys(a["risk"] for a in cell["assessments"] if a["risk"]))
         cells.append(
             MatrixCell(
                 cell["role"],
                 cell["context"],
                 title,
                 first["href"] if first else href(cell["context"]),
+                ", ".join(risks) or None,
             )
         )
     return matrix_svg(rows, columns, cells, "Management roles x organisational contexts")
