@@ -584,3 +584,57 @@ def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
             assert left >= 0 and right <= width, (span.text, left, right)
     legend = [t.text for t in svg.iterfind(".//s:g[@class='legend']/s:text", ns)]
     assert legend == ["Event types", "start", "reorganisation", "other event"]  # by first date
+
+
+def test_resource_page_reads_as_a_page_not_as_rdf(client: FlaskClient) -> None:
+    """The header shows the types and the title (no table rows repeating them), literals carry
+    their datatype as a badge, quotes are block quotes with their page and a citation, and
+    links to the page are grouped by property."""
+    html = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
+    data = client.get("/id/josserand2004/facilitation.json").get_json()
+    table = html[html.index('id="properties"') : html.index("</table>", html.index('id="properties"'))]
+    for hidden in ("rdf-syntax-ns#type", "rdf-schema#label", "skos/core#prefLabel"):
+        assert hidden not in table, hidden
+    assert data["label"] not in re.sub(r"<[^>]+>", "", table.split("</th>", 1)[0])
+    assert '<p class="types"><a class="type" href="/ontology#ManagementRole"' in html
+    assert "xsd:" not in html and "copkg:AuthorVoice" not in html
+    assert re.search(r'<span class="badge" title="[^"]+XMLSchema#\w+">\w+</span>', html) or (
+        "XMLSchema#" not in json.dumps(data["properties"])
+    )
+    quote = data["evidence"][0]
+    assert f"<p>{escape(quote['text'])}</p></blockquote>" in html
+    assert f'<span class="page">p. {quote["page"]}</span>' in html
+    assert '<details class="cite"><summary>cite</summary>' in html
+    assert "(Josserand, 2004, p. " in html
+    assert "Josserand, E. (2004). Cooperation within Bureaucracies" in html
+    assert "@article{josserand2004," in html and "pages = {307--339}" in html
+    groups = re.findall(r'<details class="incoming"[^>]*>\s*<summary>(.*?)</summary>', html, re.S)
+    assert len(groups) == len(data["incoming"]) > 1
+    for group, item in zip(groups, data["incoming"], strict=True):
+        assert f'<span class="count">{len(item["subjects"])}</span>' in group
+
+
+def test_organisation_page_links_its_timeline(client: FlaskClient) -> None:
+    html = client.get("/id/josserand2004/gas").get_data(as_text=True)
+    assert '<a href="/timeline/gas">The timeline of' in html
+    assert client.get("/timeline/gas").status_code == 200
+
+
+def test_unsafe_iris_are_not_links(app: Flask) -> None:
+    """A javascript: (or data:) IRI in the data is shown as text, never as an href."""
+    from rdflib import Literal
+
+    from copkg.web.pages import Value, linkable
+
+    assert linkable("https://example.org/x") and linkable("mailto:a@b.org")
+    assert linkable("https://w3id.org/copkg/id/x")
+    assert not linkable("javascript:alert(1)") and not linkable(" JavaScript:alert(1)")
+    assert not linkable("data:text/html,<b>x</b>")
+    with app.test_request_context("/"):
+        template = app.jinja_env.get_template("_value.html")
+        evil = template.render(v=Value(URIRef("javascript:alert(1)"), None))
+        good = template.render(v=Value(URIRef("https://example.org/page"), "a page"))
+        literal = template.render(v=Value(Literal(3), None))
+    assert "<a " not in evil and "javascript:alert(1)" in evil
+    assert '<a href="https://example.org/page"' in good
+    assert '<span class="badge"' in literal and ">integer</span>" in literal

@@ -512,7 +512,11 @@
     if (term.type === "uri") {
       var short = curie(term.value);
       var label = labels[term.value];
-      var a = el("a", label || short, { href: localHref(term.value), title: term.value, "data-iri": term.value });
+      // only the service's own pages, http(s) and mailto become links (never javascript: etc.)
+      var safe = term.value.indexOf(BASE + "/") === 0 || /^(https?|mailto):/i.test(term.value);
+      var a = safe
+        ? el("a", label || short, { href: localHref(term.value), title: term.value, "data-iri": term.value })
+        : el("code", label || short, { title: term.value, "data-iri": term.value });
       td.appendChild(a);
       if (label) { td.appendChild(el("span", short, { "class": "curie" })); }
     } else if (term.type === "bnode") {
