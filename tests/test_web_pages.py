@@ -592,7 +592,8 @@ def test_resource_page_reads_as_a_page_not_as_rdf(client: FlaskClient) -> None:
     links to the page are grouped by property."""
     html = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
     data = client.get("/id/josserand2004/facilitation.json").get_json()
-    table = html[html.index('id="properties"') : html.index("</table>", html.index('id="properties"'))]
+    start = html.index('id="properties"')
+    table = html[start : html.index("</table>", start)]
     for hidden in ("rdf-syntax-ns#type", "rdf-schema#label", "skos/core#prefLabel"):
         assert hidden not in table, hidden
     assert data["label"] not in re.sub(r"<[^>]+>", "", table.split("</th>", 1)[0])

@@ -453,7 +453,8 @@ def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
     )
     apa_names = [f"{n.split()[-1]}, {' '.join(p[0] + '.' for p in n.split()[:-1])}" for n in names]
     authors = (
-        ", ".join(apa_names[:-1]) + ", & " + apa_names[-1] if len(apa_names) > 1
+        ", ".join(apa_names[:-1]) + ", & " + apa_names[-1]
+        if len(apa_names) > 1
         else "".join(apa_names)
     )
     part = _PART_OF.match(str(first.get("partOf") or ""))
@@ -476,9 +477,7 @@ def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
     }
     body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)
     surnames = [n.split()[-1] for n in names] or ["Anon."]
-    intext = (
-        f"{surnames[0]} et al." if len(surnames) > 2 else " & ".join(surnames)
-    ) + f", {year}"
+    intext = (f"{surnames[0]} et al." if len(surnames) > 2 else " & ".join(surnames)) + f", {year}"
     return {
         "apa": apa,
         "intext": intext,

@@ -88,14 +88,42 @@ FONT = "DejaVu Sans, Verdana, Liberation Sans, Arial, sans-serif"
 _ADVANCE: dict[str, int] = {
     **dict.fromkeys("ijl'|", 569),
     **dict.fromkeys(".,:;!", 690),
-    " ": 651, "f": 721, "t": 803, "r": 842, "(": 799, ")": 799, "-": 739, "/": 690,
-    "s": 1067, "z": 1075, "c": 1126, "k": 1186, "v": 1212, "x": 1212, "y": 1212,
-    "a": 1255, "e": 1260, "o": 1253, "w": 1675, "m": 1995,
+    " ": 651,
+    "f": 721,
+    "t": 803,
+    "r": 842,
+    "(": 799,
+    ")": 799,
+    "-": 739,
+    "/": 690,
+    "s": 1067,
+    "z": 1075,
+    "c": 1126,
+    "k": 1186,
+    "v": 1212,
+    "x": 1212,
+    "y": 1212,
+    "a": 1255,
+    "e": 1260,
+    "o": 1253,
+    "w": 1675,
+    "m": 1995,
     **dict.fromkeys("bdghnpqu", 1300),
     **dict.fromkeys("0123456789", 1303),
     **dict.fromkeys("IJ", 604),
-    "L": 1141, "F": 1178, "P": 1235, "E": 1294, "S": 1300, "T": 1251, "Y": 1251,
-    "M": 1767, "W": 2025, "—": 2048, "–": 1024, "…": 2048, "×": 1716,
+    "L": 1141,
+    "F": 1178,
+    "P": 1235,
+    "E": 1294,
+    "S": 1300,
+    "T": 1251,
+    "Y": 1251,
+    "M": 1767,
+    "W": 2025,
+    "—": 2048,
+    "–": 1024,
+    "…": 2048,
+    "×": 1716,
 }
 _DEFAULT_ADVANCE = 1480  # capitals and any other character: a wide one
 
@@ -148,8 +176,18 @@ def _link(inner: str, href: str | None) -> str:
 
 
 #: Marker colours of event types, in order of first appearance (each at least 3:1 on white).
-EVENT_COLOURS = ("#1d5b7e", "#a63d28", "#2f6b3a", "#6a3d9a", "#8a5a00", "#0f6e6e", "#b0306f",
-                 "#4a4a4a", "#5c4fb8", "#7a5230")
+EVENT_COLOURS = (
+    "#1d5b7e",
+    "#a63d28",
+    "#2f6b3a",
+    "#6a3d9a",
+    "#8a5a00",
+    "#0f6e6e",
+    "#b0306f",
+    "#4a4a4a",
+    "#5c4fb8",
+    "#7a5230",
+)
 OTHER_EVENT = "other event"
 
 
@@ -234,9 +272,7 @@ def timeline_svg(events: Sequence[TimelineEvent], title: str) -> str:
 
 
 def _title(lines: Sequence[str], x: float) -> str:
-    return (
-        f'<text x="{x}" y="20" font-size="14" font-weight="bold">{_tspans(lines, x, 18)}</text>'
-    )
+    return f'<text x="{x}" y="20" font-size="14" font-weight="bold">{_tspans(lines, x, 18)}</text>'
 
 
 #: Matrix colours: white text on RISKY is 6.3:1; EMPTY cells carry no text.
@@ -259,8 +295,7 @@ def matrix_svg(
     head_h = 14 + max([w * sin for w in col_widths] or [0]) + 4
     grid_right = head_w + cell_w * max(len(columns), 1)
     label_right = max(
-        [head_w + j * cell_w + cell_w / 2 + w * cos + 4 for j, w in enumerate(col_widths)]
-        or [0]
+        [head_w + j * cell_w + cell_w / 2 + w * cos + 4 for j, w in enumerate(col_widths)] or [0]
     )
     width = int(math.ceil(max(grid_right, label_right, 560) + 12))
     title_lines = wrap(title, 14, width - 20, lines=2)
@@ -306,8 +341,11 @@ def matrix_svg(
             parts.append(f'<g class="cell{" risky" if found else ""}">{rect}</g>')
     legend_y = top + cell_h * max(len(rows), 1) + 24
     legend = [
-        (RISKY, "risky: the rules derive the named risk for this role in this context "
-                "(click a cell for the explanation)"),
+        (
+            RISKY,
+            "risky: the rules derive the named risk for this role in this context "
+            "(click a cell for the explanation)",
+        ),
         (EMPTY, "no risk derived for this role in this context"),
     ]
     for fill, text in legend:
