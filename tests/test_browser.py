@@ -63,6 +63,8 @@ def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright
     tab.set_default_timeout(20_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda message: errors.append(message.text)
+           if "Content Security Policy" in message.text else None)
     tab.requested = requested  # type: ignore[attr-defined]
     tab.errors = errors  # type: ignore[attr-defined]
     yield tab

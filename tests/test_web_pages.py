@@ -639,3 +639,35 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert "<a " not in evil and "javascript:alert(1)" in evil
     assert '<a href="https://example.org/page"' in good
     assert '<span class="badge"' in literal and ">integer</span>" in literal
+
+
+HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules", "/timeline/gas",
+              "/id/josserand2004/facilitation", "/id/josserand2004/gas", "/graph/inferences",
+              "/no-such-page")
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_every_html_page_is_sent_under_a_content_security_policy(
+    client: FlaskClient, path: str
+) -> None:
+    """No inline script or handler anywhere, so that the policy can forbid them; no frame."""
+    response = client.get(path)
+    assert response.mimetype == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    html = response.get_data(as_text=True)
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert all(re.search(r'\ssrc="/static/', tag) for tag in scripts), scripts
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), "inline event handler"
+    assert not re.search(r"<[^>]+\sstyle\s*=", html), "inline style"
+    assert "<style" not in html
+    assert 'href="javascript:' not in html.lower()
+
+
+def test_pictures_and_answers_carry_the_headers_too(client: FlaskClient) -> None:
+    for path in ("/matrix.svg", "/index.json", "/static/style.css"):
+        response = client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
