@@ -53,6 +53,17 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
+def _policy_violation(message) -> bool:  # noqa: ANN001 - Playwright ConsoleMessage
+    """A Content-Security-Policy violation, except the one the bundled CodeMirror causes at
+    load (one blocked inline style, with no visible effect: the editor styles itself through
+    adopted style sheets and the CSSOM, which the policy allows)."""
+    if "Content Security Policy" not in message.text:
+        return False
+    source = (message.location or {}).get("url", "")
+    return not (message.text.startswith("Applying inline style")
+                and source.endswith("/static/vendor/copkg-editor.js"))
+
+
 @pytest.fixture
 def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright Browser
     """A fresh tab at 1280x900 that records its requests and its script errors."""
@@ -63,6 +74,8 @@ def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright
     tab.set_default_timeout(20_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda message: errors.append(message.text)
+           if _policy_violation(message) else None)
     tab.requested = requested  # type: ignore[attr-defined]
     tab.errors = errors  # type: ignore[attr-defined]
     yield tab
@@ -87,7 +100,10 @@ def axe_violations(page) -> list[str]:  # noqa: ANN001 - Playwright Page
     """axe-core's violations on the page as it is now (rule, impact, first elements)."""
     axe = pytest.importorskip("axe_playwright_python",
                               reason="axe-playwright-python (which ships axe-core) is missing")
-    page.add_script_tag(path=str(Path(axe.__file__).parent / "axe.min.js"))
+    # evaluated through the DevTools protocol: the pages' Content-Security-Policy forbids the
+    # inline <script> that add_script_tag would insert
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.evaluate((Path(axe.__file__).parent / "axe.min.js").read_text(encoding="utf-8"))
     found = page.evaluate(
         "() => axe.run(document).then(r => r.violations.map(v => v.id + ' (' + v.impact + '): '"
         " + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))"
@@ -363,3 +379,153 @@ def test_one_error_with_line_and_column(page, server: str) -> None:  # noqa: ANN
     assert message.startswith("Syntax error at line 3, column ")
     assert page.locator("#status").inner_text() == "failed"
     assert axe_violations(page) == []
+
+
+# -- every page: layout, accessibility, figures ---------------------------------------------
+
+ADVISOR = ("/advisor?institutionalization=High&decentralization=Low&resource-decentralization=Low"
+           "&productivity-orientation=High&short-termism=High")
+#: One page of each kind, by name (the name of its screenshots).
+PAGES = {
+    "home": "/",
+    "role": "/id/josserand2004/facilitation",
+    "organisation": "/id/josserand2004/gas",
+    "study": "/id/josserand2004/study",
+    "query": "/query",
+    "advisor": ADVISOR,
+    "matrix": "/matrix",
+    "timeline": "/timeline/gas",
+    "rules": "/rules",
+    "ontology": "/ontology",
+}
+
+#: SVG text elements whose box (in the SVG's user space, after their own transforms) leaves
+#: the viewBox: the picture would cut them.
+SVG_TEXT_OUTSIDE = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg')) {
+    const vb = svg.viewBox.baseVal;
+    if (!vb || !vb.width) continue;
+    const toSvg = svg.getScreenCTM().inverse();
+    for (const text of svg.querySelectorAll('text')) {
+      const box = text.getBBox();
+      if (!box.width) continue;
+      const m = toSvg.multiply(text.getScreenCTM());
+      const xs = [], ys = [];
+      for (const [x, y] of [[box.x, box.y], [box.x + box.width, box.y],
+                            [box.x, box.y + box.height], [box.x + box.width, box.y + box.height]]) {
+        xs.push(m.a * x + m.c * y + m.e); ys.push(m.b * x + m.d * y + m.f);
+      }
+      const [l, r, t, b] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      if (l < vb.x - 0.5 || r > vb.x + vb.width + 0.5 || t < vb.y - 0.5 ||
+          b > vb.y + vb.height + 0.5) {
+        out.push(text.textContent.trim().slice(0, 40) + ' [' + [l, r, t, b].map(Math.round) +
+                 '] outside [' + [vb.x, vb.x + vb.width, vb.y, vb.y + vb.height] + ']');
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def svg_text_outside(page) -> list[str]:  # noqa: ANN001 - Playwright Page
+    return list(page.evaluate(SVG_TEXT_OUTSIDE))
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_every_page_fits_both_widths_with_no_axe_violation(
+    page, server: str, screenshots: Path, name: str  # noqa: ANN001 - Playwright Page
+) -> None:
+    """axe-core finds nothing, nothing sticks out at 390 px (wide tables scroll inside
+    themselves, pictures scale), every SVG text lies in its viewBox; screenshots of both."""
+    page.goto(server + PAGES[name])
+    page.wait_for_load_state("load")
+    if name == "query":
+        page.wait_for_selector("#query-form[data-ready='true']")
+    assert svg_text_outside(page) == []
+    assert axe_violations(page) == [], name
+    page.screenshot(path=str(screenshots / f"{name}-1280x900.png"), full_page=True)
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(150)
+    assert too_wide(page) == [], name
+    assert axe_violations(page) == [], name
+    page.screenshot(path=str(screenshots / f"{name}-390x844.png"), full_page=True)
+
+
+def test_home_leads_in_above_the_fold(page, server: str) -> None:  # noqa: ANN001
+    page.goto(server + "/")
+    ways = page.locator("ul.ways a")
+    assert ways.count() == 3
+    for index in range(3):
+        box = ways.nth(index).bounding_box()
+        assert box and box["y"] + box["height"] <= WIDE["height"], index
+    page.set_viewport_size(NARROW)
+    first = ways.first.bounding_box()
+    assert first and first["y"] + first["height"] <= NARROW["height"]
+    assert page.locator("link[rel='icon']").get_attribute("href") == "/static/favicon.svg"
+    # the skip link is the first thing the keyboard reaches, and it leads to the content
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.locator(".skip-link").is_visible()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+@pytest.mark.parametrize("path", ["/matrix.svg", "/timeline/gas.svg", "/timeline/comp.svg"])
+def test_standalone_svg_texts_lie_inside_the_viewbox(page, server: str, path: str) -> None:  # noqa: ANN001
+    page.goto(server + path)
+    assert page.evaluate("document.documentElement.tagName") == "svg"
+    assert page.evaluate("document.querySelectorAll('text').length") > 5
+    assert svg_text_outside(page) == []
+
+
+def test_matrix_cells_name_the_risk_and_the_legend_is_complete(page, server: str) -> None:  # noqa: ANN001
+    page.goto(server + "/matrix")
+    data = requests.get(server + "/matrix.json", timeout=30).json()
+    risks = {a["risk"] for c in data["cells"] for a in c["assessments"] if a["risk"]}
+    assert risks
+    shown = page.locator("figure svg g.cell.risky text").evaluate_all(
+        "ts => ts.map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '))")
+    assert shown and all(text.strip() != "risky" for text in shown)
+    joined = " ".join(" ".join(t.split()) for t in shown)
+    for risk in risks:
+        assert risk in joined, risk
+    legend = page.locator("figure svg g.legend")
+    assert legend.count() == 2
+    fills = legend.locator("rect").evaluate_all("rs => rs.map(r => r.getAttribute('fill'))")
+    assert fills == [page.locator("figure svg g.cell.risky rect").first.get_attribute("fill"),
+                     page.locator("figure svg g.cell:not(.risky) rect").first.get_attribute("fill")]
+
+
+def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noqa: ANN001
+    page.goto(server + "/timeline/gas")
+    events = requests.get(server + "/timeline/gas.json", timeout=30).json()["events"]
+    kinds = {e["kind"] or "other event" for e in events}
+    legend = page.locator("figure svg g.legend text").evaluate_all(
+        "ts => ts.map(t => t.textContent)")
+    assert legend[0] == "Event types" and set(legend[1:]) == kinds
+    assert page.locator("figure svg g.event").count() == len(events)
+
+
+@pytest.mark.parametrize(("path", "svg"), [("/matrix", "/matrix.svg"),
+                                            ("/timeline/gas", "/timeline/gas.svg")])
+def test_figures_download_as_svg_and_png_twice_the_size(
+    page, server: str, path: str, svg: str  # noqa: ANN001 - Playwright Page
+) -> None:
+    page.goto(server + path)
+    link = page.locator("p.downloads a", has_text="SVG")
+    assert link.get_attribute("href") == svg
+    size = page.evaluate(f"() => fetch('{svg}').then(r => r.text()).then(t => "
+                         "{ const s = new DOMParser().parseFromString(t, 'image/svg+xml')"
+                         ".documentElement; return [+s.getAttribute('width'), "
+                         "+s.getAttribute('height')]; })")
+    button = page.locator("button.png-download")
+    assert button.is_visible()
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename.endswith(".png")
+    data = Path(download.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (2 * size[0], 2 * size[1])

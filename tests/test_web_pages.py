@@ -104,6 +104,49 @@ def test_landing_page_shows_what_the_graph_holds(app: Flask, client: FlaskClient
     assert f'<td class="num">{counts[str(COPKG.Case)]}</td>' in html
 
 
+def test_home_says_what_it_is_and_leads_in(client: FlaskClient) -> None:
+    """One sentence on what this is, the three ways in before anything else, each study once
+    with its case count, the counts at the end, and a favicon."""
+    html = client.get("/").get_data(as_text=True)
+    data = client.get("/index.json").get_json()
+    main = html[html.index('<main id="main"') :]
+    lead = main.index('class="lead"')
+    ways = [main.index(f'<li><a href="{path}">') for path in ("/advisor", "/matrix", "/query")]
+    assert lead < min(ways) and max(ways) < main.index('id="studies"') < main.index('id="counts"')
+    assert main.index('id="counts"') > main.index('id="queries"')  # counts come last
+    sentence = re.search(r'<p class="lead">(.*?)</p>', main, re.S)
+    assert sentence and "knowledge graph" in sentence.group(1)
+    for role in data["roles"]:
+        assert role["label"] in sentence.group(1)
+    studies = re.search(r'<ul class="studies">(.*?)</ul>', main, re.S)
+    assert studies
+    items = re.findall(r"<li>(.*?)</li>", studies.group(1), re.S)
+    assert len(items) == len(data["studies"])
+    for study, item in zip(data["studies"], items, strict=True):
+        text = re.sub(r"<[^>]+>", "", item)
+        if study["title"]:
+            assert text.count(study["title"]) == 1, text  # the title once, not label: title
+        cases = study["cases"]
+        expected = f"{cases} case" + ("" if cases == 1 else "s") if cases else "no case"
+        assert re.search(rf"{expected}\b", text), (expected, text)
+        assert " 1 cases" not in text
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    ET.fromstring(icon.data)
+
+
+def test_base_template_has_a_skip_link_and_marks_the_current_page(client: FlaskClient) -> None:
+    for path in ("/", "/matrix", "/advisor", "/query", "/rules", "/ontology"):
+        html = client.get(path).get_data(as_text=True)
+        assert html.index('class="skip-link" href="#main"') < html.index("<header")
+        assert '<main id="main"' in html
+        current = re.findall(r'<a href="([^"]+)" aria-current="page">', html)
+        assert current == [path], (path, current)
+    page = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
+    assert 'aria-current="page"' not in page
+
+
 def test_landing_json_by_accept(client: FlaskClient) -> None:
     response = client.get("/", headers={"Accept": "application/json"})
     assert response.status_code == 200
@@ -493,3 +536,138 @@ def test_incoming_links_are_counted_only_for_hubs_once_a_build(
         pages.read_incoming(store, hub)
         pages.read_incoming(store, hub)
         assert store.counts == 4
+
+
+def _contrast(one: str, two: str) -> float:
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_matrix_svg_names_risks_with_a_full_legend(client: FlaskClient) -> None:
+    svg = _svg(client.get("/matrix.svg").get_data(as_text=True))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    data = client.get("/matrix.json").get_json()
+    risky = [g for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cell risky"]
+    assert len(risky) == len(data["cells"])
+    for cell in risky:
+        text = " ".join(t.text or "" for t in cell.iterfind(".//s:tspan", ns))
+        assert text and text != "risky"
+        rect = cell.find(".//s:rect", ns)
+        assert rect is not None and _contrast(rect.get("fill"), "#ffffff") >= 4.5
+    fills = {r.get("fill") for r in svg.iterfind(".//s:g[@class='legend']/s:rect", ns)}
+    cells = {r.get("fill") for r in svg.iterfind(".//s:g/s:a/s:rect", ns)}
+    cells |= {r.get("fill") for r in svg.iterfind(".//s:g/s:rect", ns)}
+    assert cells and cells <= fills  # every kind of cell has its legend entry
+
+
+def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
+    from copkg.web.svg import TimelineEvent, text_width, timeline_svg
+
+    long = "a very long label " * 8
+    events = [TimelineEvent("1990", long, kind="start"), TimelineEvent("2004-12", long),
+              TimelineEvent("1997-06", "middle", kind="reorganisation")]
+    svg = _svg(timeline_svg(events, "Timeline"))
+    width = float(svg.get("width"))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for text in svg.iterfind(".//s:text", ns):
+        for span in text.iterfind("s:tspan", ns):
+            x, size = float(span.get("x")), float(text.get("font-size") or 12)
+            w = text_width(span.text or "", size)
+            left, right = {"end": (x - w, x), "middle": (x - w / 2, x + w / 2)}.get(
+                text.get("text-anchor") or "start", (x, x + w)
+            )
+            assert left >= 0 and right <= width, (span.text, left, right)
+    legend = [t.text for t in svg.iterfind(".//s:g[@class='legend']/s:text", ns)]
+    assert legend == ["Event types", "start", "reorganisation", "other event"]  # by first date
+
+
+def test_resource_page_reads_as_a_page_not_as_rdf(client: FlaskClient) -> None:
+    """The header shows the types and the title (no table rows repeating them), literals carry
+    their datatype as a badge, quotes are block quotes with their page and a citation, and
+    links to the page are grouped by property."""
+    html = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
+    data = client.get("/id/josserand2004/facilitation.json").get_json()
+    start = html.index('id="properties"')
+    table = html[start : html.index("</table>", start)]
+    for hidden in ("rdf-syntax-ns#type", "rdf-schema#label", "skos/core#prefLabel"):
+        assert hidden not in table, hidden
+    assert data["label"] not in re.sub(r"<[^>]+>", "", table.split("</th>", 1)[0])
+    assert '<p class="types"><a class="type" href="/ontology#ManagementRole"' in html
+    assert "xsd:" not in html and "copkg:AuthorVoice" not in html
+    assert re.search(r'<span class="badge" title="[^"]+XMLSchema#\w+">\w+</span>', html) or (
+        "XMLSchema#" not in json.dumps(data["properties"])
+    )
+    quote = data["evidence"][0]
+    assert f"<p>{escape(quote['text'])}</p></blockquote>" in html
+    assert f'<span class="page">p. {quote["page"]}</span>' in html
+    assert '<details class="cite"><summary>cite</summary>' in html
+    assert "(Josserand, 2004, p. " in html
+    assert "Josserand, E. (2004). Cooperation within Bureaucracies" in html
+    assert "@article{josserand2004," in html and "pages = {307--339}" in html
+    groups = re.findall(r'<details class="incoming"[^>]*>\s*<summary>(.*?)</summary>', html, re.S)
+    assert len(groups) == len(data["incoming"]) > 1
+    for group, item in zip(groups, data["incoming"], strict=True):
+        assert f'<span class="count">{len(item["subjects"])}</span>' in group
+
+
+def test_organisation_page_links_its_timeline(client: FlaskClient) -> None:
+    html = client.get("/id/josserand2004/gas").get_data(as_text=True)
+    assert '<a href="/timeline/gas">The timeline of' in html
+    assert client.get("/timeline/gas").status_code == 200
+
+
+def test_unsafe_iris_are_not_links(app: Flask) -> None:
+    """A javascript: (or data:) IRI in the data is shown as text, never as an href."""
+    from rdflib import Literal
+
+    from copkg.web.pages import Value, linkable
+
+    assert linkable("https://example.org/x") and linkable("mailto:a@b.org")
+    assert linkable("https://w3id.org/copkg/id/x")
+    assert not linkable("javascript:alert(1)") and not linkable(" JavaScript:alert(1)")
+    assert not linkable("data:text/html,<b>x</b>")
+    with app.test_request_context("/"):
+        template = app.jinja_env.get_template("_value.html")
+        evil = template.render(v=Value(URIRef("javascript:alert(1)"), None))
+        good = template.render(v=Value(URIRef("https://example.org/page"), "a page"))
+        literal = template.render(v=Value(Literal(3), None))
+    assert "<a " not in evil and "javascript:alert(1)" in evil
+    assert '<a href="https://example.org/page"' in good
+    assert '<span class="badge"' in literal and ">integer</span>" in literal
+
+
+HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules", "/timeline/gas",
+              "/id/josserand2004/facilitation", "/id/josserand2004/gas", "/graph/inferences",
+              "/no-such-page")
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_every_html_page_is_sent_under_a_content_security_policy(
+    client: FlaskClient, path: str
+) -> None:
+    """No inline script or handler anywhere, so that the policy can forbid them; no frame."""
+    response = client.get(path)
+    assert response.mimetype == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    html = response.get_data(as_text=True)
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert all(re.search(r'\ssrc="/static/', tag) for tag in scripts), scripts
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), "inline event handler"
+    assert not re.search(r"<[^>]+\sstyle\s*=", html), "inline style"
+    assert "<style" not in html
+    assert 'href="javascript:' not in html.lower()
+
+
+def test_pictures_and_answers_carry_the_headers_too(client: FlaskClient) -> None:
+    for path in ("/matrix.svg", "/index.json", "/static/style.css"):
+        response = client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path

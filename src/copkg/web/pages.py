@@ -83,6 +83,17 @@ def iri_of_path(path: str) -> URIRef:
     return URIRef(ROOT_IRI + path)
 
 
+#: The schemes an IRI may have to become a link (a `javascript:` or `data:` IRI stays text).
+LINK_SCHEMES = ("http", "https", "mailto")
+
+
+@bp.app_template_test("linkable")
+def linkable(iri: Any) -> bool:
+    """Whether an IRI may be an href: a page of the service, or an http(s) or mailto IRI."""
+    text = str(iri).strip()
+    return local_path(text) is not None or text.split(":", 1)[0].lower() in LINK_SCHEMES
+
+
 @bp.app_template_filter("href")
 def _href_filter(iri: Any) -> str:
     return href(iri)
@@ -97,6 +108,8 @@ def _curie_filter(iri: Any) -> str:
 def link(iri: Any, label: Any = None) -> Markup:
     """An <a> to a resource with its label (or CURIE) as text."""
     text = str(label) if label else curie(iri)
+    if not linkable(iri):
+        return Markup('<code title="{}">{}</code>').format(str(iri), text)
     return Markup('<a href="{}" title="{}">{}</a>').format(href(iri), str(iri), text)
 
 
@@ -341,6 +354,26 @@ class Resource:
     def graphs(self) -> list[str]:
         return sorted({g for values in self.properties.values() for v in values for g in v.graphs})
 
+    @property
+    def shown_properties(self) -> dict[URIRef, list[Value]]:
+        """The properties the table lists: not rdf:type, the title or the definition, which the
+        header shows (a label predicate stays when it has another value than the title)."""
+        shown = {}
+        definition_given = False
+        for predicate, values in self.properties.items():
+            text = str(predicate)
+            if predicate == RDF.type:
+                continue
+            if text in _LABEL_PREDICATES and all(str(v.term) == self.label for v in values):
+                continue
+            if predicate == COPKG.hasEvidence and self.evidence:
+                continue  # the evidence section shows the quotes
+            if text in _DEFINITION_PREDICATES and not definition_given and len(values) == 1:
+                definition_given = True
+                continue
+            shown[predicate] = values
+        return shown
+
     def predicate_label(self, predicate: Node) -> str:
         return self.predicate_labels.get(str(predicate)) or curie(predicate)
 
@@ -389,6 +422,68 @@ class Resource:
         if self.incoming_page < self.incoming_pages:
             links["incomingNext"] = f"{path}.json?incoming={self.incoming_page + 1}"
         return links
+
+
+_CITATION = """
+SELECT ?label ?title ?issued ?partOf ?first ?last ?printed ?creator ?name ?kind WHERE {
+  OPTIONAL { ?study rdfs:label ?label } OPTIONAL { ?study dcterms:title ?title }
+  OPTIONAL { ?study dcterms:issued ?issued } OPTIONAL { ?study dcterms:isPartOf ?partOf }
+  OPTIONAL { ?study copkg:firstPage ?first } OPTIONAL { ?study copkg:lastPage ?last }
+  OPTIONAL { ?study dcterms:bibliographicCitation ?printed }
+  OPTIONAL { ?study dcterms:creator ?creator . OPTIONAL { ?creator rdfs:label ?name } }
+  OPTIONAL { ?study a ?kind FILTER (STRSTARTS(STR(?kind), "http://purl.org/spar/fabio/")) }
+}
+"""
+_PART_OF = re.compile(r"^(?P<journal>.+?), volume (?P<volume>\w+)(?:, issue (?P<issue>\w+))?")
+
+
+def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
+    """How to cite a study, in APA and BibTeX, made of its dcterms/fabio description (authors
+    in the order the study's label names them), or None if the graph does not describe it."""
+    rows = store.query(_CITATION, bindings={"study": study}).rows
+    if not rows or not any(("title" in r or "label" in r) for r in rows):
+        return None
+    first = rows[0]
+    label = str(first.get("label") or "")
+    title = str(first.get("title") or label)
+    year = str(first.get("issued") or "")[:4] or "n.d."
+    names = sorted(
+        {str(r["name"]) for r in rows if "name" in r},
+        key=lambda n: (label.find(n.split()[-1]) % 10_000, n),
+    )
+    apa_names = [f"{n.split()[-1]}, {' '.join(p[0] + '.' for p in n.split()[:-1])}" for n in names]
+    authors = (
+        ", ".join(apa_names[:-1]) + ", & " + apa_names[-1]
+        if len(apa_names) > 1
+        else "".join(apa_names)
+    )
+    part = _PART_OF.match(str(first.get("partOf") or ""))
+    pages = "-".join(str(first[k]) for k in ("first", "last") if k in first)
+    apa = f"{authors} ({year}). {title}" + ("" if title.endswith(("?", "!", ".")) else ".")
+    if part:
+        issue = f"({part['issue']})" if part["issue"] else ""
+        apa += f" {part['journal']}, {part['volume']}{issue}"
+        apa += f", {pages}." if pages else "."
+    kind = "article" if part else "book"
+    key = re.sub(r"\W", "", (names[0].split()[-1] if names else "anon").lower()) + year
+    fields = {
+        "author": " and ".join(f"{n.split()[-1]}, {' '.join(n.split()[:-1])}" for n in names),
+        "title": title,
+        "journal": part["journal"] if part else None,
+        "volume": part["volume"] if part else None,
+        "number": part["issue"] if part else None,
+        "pages": pages.replace("-", "--") if pages else None,
+        "year": year,
+    }
+    body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)
+    surnames = [n.split()[-1] for n in names] or ["Anon."]
+    intext = (f"{surnames[0]} et al." if len(surnames) > 2 else " & ".join(surnames)) + f", {year}"
+    return {
+        "apa": apa,
+        "intext": intext,
+        "bibtex": f"@{kind}{{{key},\n{body}\n}}",
+        "printed": str(first["printed"]) if "printed" in first else "",
+    }
 
 
 def _page_number(value: Node | None) -> int | None:
@@ -577,12 +672,22 @@ def _serve_resource(path: str) -> Response | str:
     if media_type in RDF_MEDIA:
         return _twin_response(resource_twin(store, iri, media_type), media_type, link_header)
     timeline = None
+    timeline_href = None
     if resource.has_type(COPKG.Organisation):
         events = organisation_events(store, iri)
+        timeline_href = "/timeline/" + _slug(str(iri))
         if events:
             timeline = Markup(timeline_svg(events, f"Timeline of {resource.label}"))
+    quoted = {q.study for q in [*resource.evidence, *resource.used_evidence] if q.study}
+    citations = {study: study_citation(store, study) for study in sorted(quoted)}
     html = render_template(
-        "resource.html", r=resource, path=base_path, twins=TWINS, timeline=timeline
+        "resource.html",
+        r=resource,
+        path=base_path,
+        twins=TWINS,
+        timeline=timeline,
+        timeline_href=timeline_href,
+        citations=citations,
     )
     response = Response(html, mimetype=HTML)
     response.headers["Link"] = link_header
@@ -1000,12 +1105,14 @@ def matrix_picture(data: Mapping[str, Any]) -> str:
             )
             or "risky"
         )
+        risks = list(dict.fromkeys(a["risk"] for a in cell["assessments"] if a["risk"]))
         cells.append(
             MatrixCell(
                 cell["role"],
                 cell["context"],
                 title,
                 first["href"] if first else href(cell["context"]),
+                ", ".join(risks) or None,
             )
         )
     return matrix_svg(rows, columns, cells, "Management roles x organisational contexts")

@@ -266,6 +266,7 @@
       if (!text.trim()) { showError("Write a query first."); return; }
       var data = new URLSearchParams();
       data.set("query", text);
+      data.set("partial", "true");  // the first rows, with the row-limit notice, rather than a 400
       request = fetch(sparqlUrl, {
         method: "POST",
         headers: { "Accept": ACCEPT, "Content-Type": "application/x-www-form-urlencoded" },
@@ -512,7 +513,11 @@
     if (term.type === "uri") {
       var short = curie(term.value);
       var label = labels[term.value];
-      var a = el("a", label || short, { href: localHref(term.value), title: term.value, "data-iri": term.value });
+      // only the service's own pages, http(s) and mailto become links (never javascript: etc.)
+      var safe = term.value.indexOf(BASE + "/") === 0 || /^(https?|mailto):/i.test(term.value);
+      var a = safe
+        ? el("a", label || short, { href: localHref(term.value), title: term.value, "data-iri": term.value })
+        : el("code", label || short, { title: term.value, "data-iri": term.value });
       td.appendChild(a);
       if (label) { td.appendChild(el("span", short, { "class": "curie" })); }
     } else if (term.type === "bnode") {
