@@ -324,14 +324,15 @@ def test_the_insurance_finding_qualifies_wenger_and_snyder(store: OxigraphStore)
     assert row["relationType"] == CITO.qualifies
     assert row["subjectStudy"] == INS.study and row["objectStudy"] == WS.study
     assert row["objectFinding"] == WS["findings-managers-identify-communities"]
-    assert row["linkedIn"] == J04.study
+    assert row["reporter"] == J04.study
     assert found[confirms]["relationType"] == CITO.confirms
     assert found[confirms]["objectFinding"] == INS["findings-systematization-fails"]
     quotes = {str(r["quote"]) for r in rows if r["relation"] == qualifies}
     assert any("do not underline the corresponding risks" in q for q in quotes)
     assert any("risk of systematization" in str(r["quote"]) for r in rows)
     assert {int(r["page"]) for r in rows} == {330}
-    assert {r["voice"] for r in rows} == {COPKG.AuthorVoice}
+    assert {r["quoteVoice"] for r in rows} == {COPKG.AuthorVoice}
+    assert {str(r["voice"]) for r in rows} == {"author"}
 
 
 def test_links_can_be_kept_by_kind(store: OxigraphStore) -> None:
