@@ -363,6 +363,22 @@ def test_a_link_is_reported_by_the_study_that_states_it(store: OxigraphStore) ->
     assert store.query(issued).rows == []
 
 
+def test_a_link_written_in_the_cited_works_bundle_is_refused() -> None:
+    """The old encoding (Josserand's links in the Wenger and Snyder bundle) and a 1991 study
+    reporting a link to the 2004 paper both fail copsh:CrossStudyReporterShape."""
+    from copkg.ontology_checks import load_ontology
+    from copkg.validation import load_shapes, validate
+
+    shapes = load_shapes(ROOT / "ontology/shapes.ttl")
+    ontology = load_ontology([ROOT / "ontology/copkg.ttl", ROOT / "ontology/vocabularies.ttl"])
+    for name in ("link-in-the-cited-bundle", "earlier-reporter"):
+        path = ROOT / f"tests/shapes/invalid/CrossStudyReporterShape-{name}.ttl"
+        report = validate(Graph().parse(path), shapes, ontology)
+        assert "copsh:CrossStudyReporterShape" in report.shapes(), name
+    valid = Graph().parse(ROOT / "tests/shapes/valid/cross-study-link.ttl")
+    assert validate(valid, shapes, ontology).conforms
+
+
 def test_links_can_be_kept_by_kind(store: OxigraphStore) -> None:
     disputes = links(run(store, "cross-study-links", __relationType_iri=CITO.disputes))
     assert set(disputes) == {
