@@ -44,13 +44,14 @@ def fill(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A built project with the Josserand bundle only (built once, copied by each test)."""
+    """A built project with the shipped bundles (built once, copied by each test): the
+    Josserand bundle states its links to the studies it cites, so it needs them."""
     if not (ROOT / "data/studies/josserand2004/roles.ttl").is_file():
         pytest.fail("the Josserand bundle (its roles) is missing")
     root = tmp_path_factory.mktemp("corpus") / "project"
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)
-    shutil.copytree(ROOT / "data/studies/josserand2004", root / "data/studies/josserand2004")
+    shutil.copytree(ROOT / "data/studies", root / "data/studies")
     build(Settings.load(root, environ={}))
     return root
 
@@ -407,3 +408,23 @@ def test_a_bundle_with_other_rdf_files_is_refused(project: Path, tmp_path: Path)
     result = copkg(project, "add", "--skip-owl", str(bundle))
     assert result.exit_code == 2
     assert "extra.nt: only .ttl files are read by the build" in result.output
+
+
+def test_the_template_asks_who_encoded_the_study_and_add_requires_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """The scaffold attributes the bundle to a person with a name and an ORCID iD; a bundle
+    without that attribution, or a curators' reading without its author, is refused."""
+    text = fill(template())
+    assert "prov:wasAttributedTo :curator" in text and "copkg:orcid <https://orcid.org/" in text
+    unattributed = text.replace("    prov:wasAttributedTo :curator ;\n", "", 1)
+    result = copkg(project, "add", "--dry-run", "--skip-owl",
+                   str(write_bundle(tmp_path, unattributed, name="no-curator")))
+    assert result.exit_code == 1 and "copsh:BundleAttributionShape" in result.output
+    evidence = "\n    copkg:hasEvidence :q-contexts-1"
+    reading = text.replace("copkg:voice copkg:AuthorVoice ;" + evidence,
+                           "copkg:voice copkg:CuratorVoice ;" + evidence, 1)
+    assert reading != text
+    result = copkg(project, "add", "--dry-run", "--skip-owl",
+                   str(write_bundle(tmp_path, reading, name="reading")))
+    assert result.exit_code == 1 and "copsh:CuratorAttributionShape" in result.output

@@ -70,7 +70,11 @@ def bundle(*names: str) -> Graph:
 
 @pytest.fixture(scope="module")
 def mine() -> Graph:
-    return bundle(*MINE)
+    """The three bundles and the links Josserand (2004) makes to them (in its own bundle: the
+    study that states a link reports it)."""
+    graph = bundle(*MINE)
+    graph.parse(STUDIES / "josserand2004/links.ttl")
+    return graph
 
 
 def run(store: OxigraphStore, name: str, **bindings: URIRef) -> list[dict]:
@@ -317,28 +321,69 @@ def links(rows: list[dict]) -> dict[URIRef, dict]:
 def test_the_insurance_finding_qualifies_wenger_and_snyder(store: OxigraphStore) -> None:
     rows = run(store, "cross-study-links", __study_iri=INS.study)
     found = links(rows)
-    qualifies = INS["links-systematization-qualifies-identifying"]
-    confirms = INS["links-freedom-confirms-systematization"]
+    qualifies = J04["links-systematization-qualifies-identifying"]
+    confirms = J04["links-freedom-confirms-systematization"]
     assert set(found) == {qualifies, confirms}
     row = found[qualifies]
     assert row["relationType"] == CITO.qualifies
     assert row["subjectStudy"] == INS.study and row["objectStudy"] == WS.study
     assert row["objectFinding"] == WS["findings-managers-identify-communities"]
-    assert row["linkedIn"] == J04.study
+    assert row["reporter"] == J04.study
     assert found[confirms]["relationType"] == CITO.confirms
     assert found[confirms]["objectFinding"] == INS["findings-systematization-fails"]
     quotes = {str(r["quote"]) for r in rows if r["relation"] == qualifies}
     assert any("do not underline the corresponding risks" in q for q in quotes)
     assert any("risk of systematization" in str(r["quote"]) for r in rows)
     assert {int(r["page"]) for r in rows} == {330}
-    assert {r["voice"] for r in rows} == {COPKG.AuthorVoice}
+    assert {r["quoteVoice"] for r in rows} == {COPKG.AuthorVoice}
+    assert {str(r["voice"]) for r in rows} == {"author"}
+
+
+def test_a_link_is_reported_by_the_study_that_states_it(store: OxigraphStore) -> None:
+    """Josserand (2004) makes every shipped link (pp. 309-335): each is in the 2004 bundle's
+    graph and reported by it, none in the graph of the earlier work it cites, and no link is
+    reported by a study published before a study it links."""
+    rows = run(store, "cross-study-links")
+    assert rows and {r["reporter"] for r in rows} == {J04.study}
+    assert all(str(r["reporterLabel"]).startswith("Josserand (2004)") for r in rows)
+    in_graphs = store.query(
+        """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+        SELECT DISTINCT ?g ?reporter WHERE {
+          GRAPH ?g { ?relation a copkg:CrossStudyRelation ; copkg:reportedIn ?reporter } }"""
+    ).rows
+    assert {(str(r["g"]), r["reporter"]) for r in in_graphs} == {
+        (study_graph("josserand2004"), J04.study)}
+    issued = """PREFIX copkg: <https://w3id.org/copkg/ontology#>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        SELECT ?relation WHERE {
+          ?relation a copkg:CrossStudyRelation ; copkg:reportedIn/dcterms:issued ?reported ;
+            copkg:subjectFinding|copkg:objectFinding ?finding .
+          ?finding copkg:reportedIn/dcterms:issued ?issued .
+          FILTER (SUBSTR(STR(?reported), 1, 4) < SUBSTR(STR(?issued), 1, 4)) }"""
+    assert store.query(issued).rows == []
+
+
+def test_a_link_written_in_the_cited_works_bundle_is_refused() -> None:
+    """The old encoding (Josserand's links in the Wenger and Snyder bundle) and a 1991 study
+    reporting a link to the 2004 paper both fail copsh:CrossStudyReporterShape."""
+    from copkg.ontology_checks import load_ontology
+    from copkg.validation import load_shapes, validate
+
+    shapes = load_shapes(ROOT / "ontology/shapes.ttl")
+    ontology = load_ontology([ROOT / "ontology/copkg.ttl", ROOT / "ontology/vocabularies.ttl"])
+    for name in ("link-in-the-cited-bundle", "earlier-reporter"):
+        path = ROOT / f"tests/shapes/invalid/CrossStudyReporterShape-{name}.ttl"
+        report = validate(Graph().parse(path), shapes, ontology)
+        assert "copsh:CrossStudyReporterShape" in report.shapes(), name
+    valid = Graph().parse(ROOT / "tests/shapes/valid/cross-study-link.ttl")
+    assert validate(valid, shapes, ontology).conforms
 
 
 def test_links_can_be_kept_by_kind(store: OxigraphStore) -> None:
     disputes = links(run(store, "cross-study-links", __relationType_iri=CITO.disputes))
     assert set(disputes) == {
-        WMS["links-working-groups-dispute-transformation"],
-        WMS["links-resurgence-disputes-life-cycle"],
+        J04["links-working-groups-dispute-transformation"],
+        J04["links-resurgence-disputes-life-cycle"],
     }
     assert {r["objectStudy"] for r in disputes.values()} == {WMS.study}
     everything = links(run(store, "cross-study-links"))
@@ -359,7 +404,7 @@ def test_josserand_findings_that_answer_wenger_and_snyder(store: OxigraphStore) 
         pytest.fail("the Josserand bundle's conclusion (conclusion.ttl) is missing")
     rows = run(store, "cross-study-links", __study_iri=WS.study)
     found = links(rows)
-    agree = found[WS["links-caution-agrees-hard-to-build"]]
+    agree = found[J04["links-caution-agrees-hard-to-build"]]
     assert agree["relationType"] == CITO.agreesWith
     assert agree["subjectStudy"] == J04.study and agree["objectStudy"] == WS.study
     assert agree["subjectFinding"] == J04["conclusion-caution"]

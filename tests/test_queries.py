@@ -303,7 +303,7 @@ def name(node: object) -> str:
 
 def test_who_approves_what(store: OxigraphStore) -> None:
     got = {(name(r["case"]), name(r["act"]), name(r["approver"]), names(r, "proposers", "; "),
-            names(r, "exempt", "; "), name(r["collective"]), name(r["voice"]), pages(r))
+            names(r, "exempt", "; "), name(r["collective"]), name(r["statedVoice"]), pages(r))
            for r in ask(store, "approvals")}
     assert got == {
         # p. 316: proposed by a Regional Director, Company or Project Managers, approved by the
@@ -320,7 +320,7 @@ def test_who_approves_what(store: OxigraphStore) -> None:
 
 def test_criteria_managers_are_evaluated_on(store: OxigraphStore) -> None:
     got = {(name(r["case"]), name(r["position"]), str(r["criterion"]).split(" (")[0],
-            r["applies"].toPython(), name(r["voice"]), pages(r))
+            r["applies"].toPython(), name(r["statedVoice"]), pages(r))
            for r in ask(store, "evaluation-criteria")}
     assert got == {
         # pp. 316-317: one of the four criteria of each company manager.
@@ -345,7 +345,7 @@ def test_criteria_managers_are_evaluated_on(store: OxigraphStore) -> None:
 
 def test_causes_of_each_collectives_fate(store: OxigraphStore) -> None:
     got = {(name(r["collective"]), name(r["recordedFate"]), name(r["fate"]),
-            names(r, "causeEvents"), name(r.get("causePosition")), name(r["voice"]), pages(r))
+            names(r, "causeEvents"), name(r.get("causePosition")), name(r["statedVoice"]), pages(r))
            for r in ask(store, "fate-causes")}
     none: frozenset[str] = frozenset()
     mission = "mission-manager"
@@ -395,7 +395,7 @@ def test_every_transformation_between_forms(store: OxigraphStore) -> None:
     got = {(name(r["transformation"]), name(r["collective"]), name(r.get("fromForm")),
             name(r.get("toForm")), name(r.get("fromStatus")), name(r.get("toStatus")),
             str(r["date"]), name(r.get("previous")), r["resurgence"].toPython(),
-            names(r, "resulting"), name(r["voice"]), pages(r))
+            names(r, "resulting"), name(r["statedVoice"]), pages(r))
            for r in rows}
     cop, wg, net, team = ("CommunityOfPracticeForm", "WorkingGroupForm", "InformalNetworkForm",
                           "ProjectTeamForm")
@@ -447,7 +447,7 @@ def test_source_works_of_each_concept_scheme(store: OxigraphStore) -> None:
         got.setdefault(scheme, set())
         if "work" in r:
             got[scheme].add((name(r["citing"]), name(r["work"]),
-                             name(r["characterization"]).rsplit("/", 1)[-1], name(r["voice"]),
+                             name(r["characterization"]).rsplit("/", 1)[-1], name(r["statedVoice"]),
                              pages(r)))
     study = ("study", "citesAsSourceDocument", "CuratorVoice")
     assert {k: v for k, v in got.items() if "/" not in k} == {
@@ -484,3 +484,114 @@ def test_a_scheme_source_is_a_fact_not_code() -> None:
     works = {name(r["work"]) for r in ask(corpus(drop), "scheme-sources")
              if name(r["scheme"]) == "ControlModeScheme"}
     assert works == {"ref-ouchi-1979", "study"}
+
+
+# -- the voice of every named query's answer (issue 10, section 2) --------------------------
+
+VOICES = ("author", "curator", "derived-from-curator")
+
+
+def test_every_named_query_takes_a_voice_and_enumerates_it() -> None:
+    for name, query in QUERIES.items():
+        param = query.parameter("voice")
+        assert param is not None and not param.required, name
+        assert param.enum == VOICES, name
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_no_row_lacks_a_voice(store: OxigraphStore, name: str) -> None:
+    query = QUERIES[name]
+    defaults = {p.name: p.default for p in query.parameters if p.default is not None}
+    rows = run(store, query, defaults).rows
+    assert rows, name
+    assert all(str(r.get("voice")) in VOICES for r in rows), name
+    for voice in VOICES:
+        kept = run(store, query, {**defaults, "voice": voice}).rows
+        assert all(str(r["voice"]) == voice for r in kept), (name, voice)
+
+
+def slugs(rows: list[dict], key: str) -> set[str]:
+    return {name(r[key]).rsplit("/", 1)[-1] for r in rows}
+
+
+def test_author_only_answers_of_the_structured_fact_queries(store: OxigraphStore) -> None:
+    # approvals: Electrical's clubs are approved by the Strategic Orientation Committee (p. 316);
+    # that Gas's supervisor authorises joining a network (p. 315) is our reading of the act.
+    assert slugs(ask(store, "approvals", voice="author"), "collective") == {"electrical-clubs"}
+    # evaluation criteria: the three the author states (pp. 316-317, 333-334); the financial
+    # objectives as criteria (pp. 316, 331) and Comp's short-term results (p. 312) are ours.
+    author = ask(store, "evaluation-criteria", voice="author")
+    assert {(name(r["position"]), r["applies"].toPython()) for r in author} == {
+        ("company-manager", True), ("community-member", True), ("community-member", False)}
+    # fate causes: 14 explanations, two ours (the leader who left, pp. 324, 329; the sponsor's
+    # retirement, pp. 315, 332); the informant's (p. 326) is the study's evidence: 12.
+    author = ask(store, "fate-causes", voice="author")
+    assert len(author) == 12
+    assert {name(r["statedVoice"]) for r in author} == {"AuthorVoice", "InformantVoice"}
+    # transformations: Josserand's four the paper states (pp. 315, 319-324) and the insurance
+    # company's systematization (p. 330, one row per collective it affected); the six others
+    # (forms or dates the paper does not name) are ours.
+    author = ask(store, "transformations", voice="author")
+    assert len(author) == 6 and len(ask(store, "transformations")) == 12
+    # scheme sources are statements about copkg's own vocabulary: ours, none is the author's.
+    assert ask(store, "scheme-sources", voice="author") == []
+    assert {str(r["voice"]) for r in ask(store, "scheme-sources")} == {"curator"}
+
+
+def test_author_only_answers_of_the_descriptive_queries(store: OxigraphStore) -> None:
+    # Table 2 (p. 312 ff.): the roles are the author's definitions.
+    assert len(ask(store, "role-framework", voice="author")) == 5
+    # comp-centres: the centres, their fates and their quotes are the study's account.
+    assert len(ask(store, "comp-centres", voice="author")) == len(ask(store, "comp-centres"))
+    # Gas's timeline: 12 events, three of them the transformations whose date or form is ours
+    # (deinstitutionalisation 1992-2001, resurfacing 2003, dormant ties 2004).
+    author = ask(store, "timeline", organisation="j04:gas", voice="author")
+    assert len(author) == 9
+    assert "gas-networks-deinstitutionalisation" not in slugs(author, "event")
+
+
+def test_case_contexts_for_the_author_is_table_1_alone(store: OxigraphStore) -> None:
+    """Table 1 (p. 312) is the author's; placing a case's modes on a period or a level (Gas
+    1992-2001, Comp's managers) is ours, and so is the insurance company's clan (p. 330)."""
+    author = ask(store, "case-contexts", voice="author")
+    assert len(author) == 9 and {local(r["case"]) for r in author} == {
+        "case-electrical", "case-gas", "case-comp"}
+    gas = {frozenset(str(r["controlModes"]).split("; "))
+           for r in author if local(r["case"]) == "case-gas"}  # GROUP_CONCAT's order is open
+    assert gas == {frozenset({"clan (main mode)", "input control (to a lesser degree)",
+                              "output control (to a lesser degree)"})}
+    whole = ask(store, "case-contexts")
+    assert {local(r["case"]) for r in whole if str(r["voice"]) == "curator"} == {
+        "case-gas", "case-comp", "https://w3id.org/copkg/id/josserand2004-insurance/case-insurance"}
+
+
+def test_author_only_evidence_risk_observations_and_links(store: OxigraphStore) -> None:
+    # imposed topic: 21 quotes; the four of the Comp project-management enactment are ours
+    # (the enactment is a curators' reading, though its quotes are the author's words).
+    author = ask(store, "evidence-for", about="j04:imposed-topic", voice="author")
+    assert len(author) == 17
+    assert "enactments-facilitation-comp-project-management" not in slugs(author, "finding")
+    # obligation: the insurance company's failure of systematization reaches it only through
+    # our skos:closeMatch of its "risk of systematization" (p. 330): 16 rows, 14 the author's.
+    author = ask(store, "risk-observations", risk="j04:obligation", voice="author")
+    assert len(author) == 14
+    assert "findings-systematization-fails" not in slugs(author, "observation")
+    # links: recognition at Comp extending Wenger and Snyder rests on an enactment we read
+    # (p. 334): its rows are ours, the 47 others the author's.
+    author = ask(store, "cross-study-links", voice="author")
+    assert len(author) == 47
+    assert "links-direct-requests-extend-recognition" not in slugs(author, "relation")
+
+
+def test_the_comparison_for_the_author_rests_on_the_author_alone(store: OxigraphStore) -> None:
+    """Facilitation's risk was realised at Comp twice, once in an enactment that is our reading
+    (the project-management centre, p. 318): the whole cell is marked as ours; the author's
+    cell still says "risk realised", on the author's one enactment."""
+    def cell(rows: list[dict]) -> tuple[str, int, str]:
+        (row,) = [r for r in rows if r["role"] == J04.facilitation and r["study"] == J04.study]
+        return str(row["cell"]), int(row["realised"]), str(row["voice"])
+
+    assert cell(ask(store, "role-study-comparison")) == ("risk realised", 2, "curator")
+    author = ask(store, "role-study-comparison", voice="author")
+    assert cell(author) == ("risk realised", 1, "author")
+    assert len(author) == len(ask(store, "role-study-comparison")) == 20

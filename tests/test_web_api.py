@@ -54,7 +54,7 @@ def test_parameters_come_from_the_query(client: FlaskClient) -> None:
     queries = {q["name"]: q for q in client.get("/api/queries").get_json()["queries"]}
     about = queries["evidence-for"]["parameters"]
     # `study` keeps one study's quotes (and is what the pages run over)
-    assert [p["name"] for p in about] == ["about", "study"]
+    assert [p["name"] for p in about] == ["about", "study", "voice"]
     assert about[0]["type"] == "IRI" and about[0]["default"] == J04 + "imposed-topic"
 
 
@@ -180,10 +180,10 @@ def test_openapi_is_valid_and_documents_every_query(client: FlaskClient) -> None
     for name in QUERY_NAMES:
         assert f"/api/queries/{name}" in document["paths"]
     evidence = document["paths"]["/api/queries/evidence-for"]["get"]
-    assert [p["name"] for p in evidence["parameters"]] == ["about", "study", "page"]
+    assert [p["name"] for p in evidence["parameters"]] == ["about", "study", "voice", "page"]
     assert evidence["parameters"][0]["schema"]["format"] == "uri"
     # pages of a page_over query hold the rows of N values of its parameter, not N rows
-    assert "values of `study`" in evidence["parameters"][2]["description"]
+    assert "values of `study`" in evidence["parameters"][3]["description"]
     assert "/api/advice" in document["paths"]
 
 

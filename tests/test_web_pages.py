@@ -404,7 +404,7 @@ def test_risky_roles_offers_its_voices(client: FlaskClient) -> None:
     """The API lists an enumerated parameter's values (the page's form shows a select box)."""
     queries = {q["name"]: q for q in client.get("/api/queries").get_json()["queries"]}
     voice = next(p for p in queries["risky-roles"]["parameters"] if p["name"] == "voice")
-    assert voice["enum"] == ["author", "derived-from-curator"]
+    assert voice["enum"] == ["author", "curator", "derived-from-curator"]
     bureaucracy = "/api/queries/risky-roles?controlMode=copkg:Bureaucracy"
     author = client.get(bureaucracy + "&voice=author").get_json()
     everyone = client.get(bureaucracy).get_json()
