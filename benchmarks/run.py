@@ -233,7 +233,7 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     from rdflib import URIRef
 
     from copkg.config import Settings
-    from copkg.named_queries import load_named_queries, run
+    from copkg.querying.named_queries import load_named_queries, run
     from copkg.pipeline import load_build
     from copkg.web import create_app
     from copkg.web.pages import read_resource
@@ -397,7 +397,7 @@ def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subp
 
 def named_query_texts(root: Path) -> dict[str, str]:
     """Each named query with its default parameters bound, as copkg runs it."""
-    from copkg.named_queries import bind, load_named_queries
+    from copkg.querying.named_queries import bind, load_named_queries
     from copkg.store.embedded import _terms_as_sparql
     from copkg.store.scan import bind_values
 

@@ -11,10 +11,10 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from test_web_pages import J04, make_web_project
 
-from copkg.advice import advise, parse_context
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.reasoning.advice import advise, parse_context
 from copkg.store.embedded import OxigraphStore
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")

@@ -16,11 +16,11 @@ from flask import Flask
 
 from copkg.config import Settings
 from copkg.pipeline import build
+from copkg.querying.executor import Answer, Job
+from copkg.querying.memo import MemoExecutor
 from copkg.store.embedded import OxigraphStore
 from copkg.web import create_app, get_executor
 from copkg.web.cache import Entry, ResponseCache
-from copkg.web.executor import Answer, Job
-from copkg.web.memo import MemoExecutor
 from copkg.web.warmup import warm_up
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,11 +15,11 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, SKOS
 
-from copkg.fidelity import check_quotes, normalise, pages
 from copkg.namespaces import CITO, COPKG, ONTOLOGY_GRAPH, RULES, study_base, study_graph
 from copkg.rdf_io import load_into
-from copkg.reasoning import materialise
+from copkg.reasoning.rules import materialise
 from copkg.store.embedded import OxigraphStore
+from copkg.validation.fidelity import check_quotes, normalise, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "data/studies"

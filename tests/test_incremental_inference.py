@@ -12,7 +12,12 @@ from copkg.config import Settings
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, study_graph
 from copkg.pipeline import steps
 from copkg.rdf_io import read_quads
-from copkg.reasoning import InferenceDelta, _fixpoint_native, load_rules, materialise_increment
+from copkg.reasoning.rules import (
+    InferenceDelta,
+    _fixpoint_native,
+    load_rules,
+    materialise_increment,
+)
 from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,7 +194,7 @@ def test_a_fallback_after_the_increment_changed_the_store_reports_the_whole_chan
 ) -> None:
     """A precondition found to fail while inserting (the store already changed): the full
     materialise's delta is still against the old inference graph, as the splice needs."""
-    from copkg.incremental import Increment, _Fallback
+    from copkg.reasoning.incremental import Increment, _Fallback
 
     insert = Increment._insert
 

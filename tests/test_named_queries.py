@@ -10,7 +10,8 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from copkg.errors import CopkgError
-from copkg.named_queries import (
+from copkg.namespaces import COPKG
+from copkg.querying.named_queries import (
     bind,
     enumerated_values,
     load_named_queries,
@@ -19,9 +20,8 @@ from copkg.named_queries import (
     run,
     run_page,
 )
-from copkg.named_queries.binding import enumeration_query
-from copkg.named_queries.paging import page_keys, plan
-from copkg.namespaces import COPKG
+from copkg.querying.named_queries.binding import enumeration_query
+from copkg.querying.named_queries.paging import page_keys, plan
 from copkg.store.embedded import OxigraphStore
 
 PEOPLE = f"""#+ summary: People by type

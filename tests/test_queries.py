@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rdflib import Graph, Literal, URIRef
 
-from copkg.named_queries import load_named_queries, run
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
-from copkg.reasoning import materialise
+from copkg.querying.named_queries import load_named_queries, run
+from copkg.reasoning.rules import materialise
 from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]

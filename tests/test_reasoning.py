@@ -7,10 +7,10 @@ import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
 
-from copkg import reasoning
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
-from copkg.reasoning import (
+from copkg.reasoning import rules as reasoning
+from copkg.reasoning.rules import (
     _readers,
     apply_rules,
     explain,

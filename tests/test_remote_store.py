@@ -24,10 +24,11 @@ from rdflib.term import Node
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.named_queries import parse_named_query, run
 from copkg.pipeline import Manifest, load_build
-from copkg.push import push
-from copkg.store import QueryResult, open_store
+from copkg.pipeline.open import open_store
+from copkg.pipeline.push import push
+from copkg.querying.named_queries import parse_named_query, run
+from copkg.store import QueryResult
 from copkg.store.remote import SparqlEndpointStore, with_prefixes
 
 pytestmark = pytest.mark.server

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, memory_store
 
 from copkg.config import Settings
-from copkg.named_queries.binding import expand_iri
 from copkg.namespaces import COPKG, ID
+from copkg.querying.named_queries.binding import expand_iri
 from copkg.web import create_app
 
 QUERIES = {

@@ -26,9 +26,9 @@ from flask.testing import FlaskClient
 from watchers import Listener
 from web_helpers import LiveServer, disk_store, live_server, memory_store, sample_quads
 
+from copkg.querying.executor import Job, ProcessExecutor
 from copkg.store.embedded import OxigraphStore
 from copkg.web import create_app
-from copkg.web.executor import Job, ProcessExecutor
 
 LIMIT = 0.5
 #: How late past the limit an answer may come (killing a worker, a loaded CI machine).

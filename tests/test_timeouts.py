@@ -14,8 +14,8 @@ import requests
 from web_helpers import LiveServer, disk_store, live_server, sample_quads
 
 from copkg.errors import CopkgError
+from copkg.querying.executor import Answer, Job, ProcessExecutor, ThreadExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web.executor import Answer, Job, ProcessExecutor, ThreadExecutor
 
 LIMIT = 1.0
 #: How late past the limit the 503 may come (killing, scheduling, a loaded CI machine).

@@ -287,7 +287,7 @@ def test_matrix(app: Flask, client: FlaskClient) -> None:
 
 
 def test_svg_escapes_labels() -> None:
-    from copkg.web.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
+    from copkg.web.pages.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
     evil = 'a <b> & "c"'
     _svg(timeline_svg([TimelineEvent("2001-03", evil, "/x?a=1&b=2")], evil))

@@ -20,7 +20,7 @@ from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
 
 if TYPE_CHECKING:
-    from copkg.named_queries import Page
+    from copkg.querying.named_queries import Page
 
 #: Exit codes: 1 when the data is wrong (SHACL violations) or a step failed, 2 when an input
 #: cannot be read (syntax errors, bad parameters, bad usage).
@@ -111,9 +111,9 @@ def reason(settings: Settings) -> None:
     the class memberships it infers from the defined classes. Needs Java."""
     from rdflib import Graph
 
-    from copkg.consistency import check_consistency
     from copkg.pipeline.steps import source_files
     from copkg.rdf_io import parse_file
+    from copkg.reasoning.owl import check_consistency
 
     try:
         graphs: list[Graph] = [
@@ -194,9 +194,9 @@ def query(
     """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed,
     or against the store given with --store (or COPKG_STORE_URL). A paged query prints one
     page (--page N) and says on stderr which, and how many there are."""
-    from copkg.named_queries import parse_named_query, run_page
     from copkg.pipeline import load_build
-    from copkg.store import open_store
+    from copkg.pipeline.open import open_store
+    from copkg.querying.named_queries import parse_named_query, run_page
 
     if (file is None) == (expression is None):
         raise click.UsageError("give either a query FILE or -e 'SPARQL', not both")
@@ -408,7 +408,7 @@ def push(
 ) -> None:
     """Load the build into a SPARQL store, each named graph replaced whole (re-run safely),
     and check the triple counts afterwards."""
-    from copkg.push import push as run_push
+    from copkg.pipeline.push import push as run_push
     from copkg.store.remote import SparqlEndpointStore
 
     def progress(graph: str, count: int) -> None:

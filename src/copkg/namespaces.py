@@ -1,7 +1,8 @@
 """IRIs and prefixes shared by the ontology, the data, the shapes and the code."""
 
-from rdflib import Namespace
+from rdflib import Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
+from rdflib.term import Node
 
 BASE = "https://w3id.org/copkg/"
 
@@ -49,3 +50,17 @@ PREFIXES: dict[str, str] = {
     "xsd": str(XSD),
     "sh": str(SH),
 }
+
+
+def prefixed(node: Node) -> str:
+    """A term as a prefixed name when one of PREFIXES fits, else as N-Triples."""
+    if isinstance(node, URIRef):
+        text = str(node)
+        best = max((ns for ns in PREFIXES.values() if text.startswith(ns)), key=len, default=None)
+        if best is not None:
+            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
+            local = text[len(best) :]
+            if local and all(c.isalnum() or c in "-_." for c in local):
+                return f"{prefix}:{local}"
+        return f"<{text}>"
+    return node.n3()

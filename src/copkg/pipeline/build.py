@@ -238,7 +238,7 @@ def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
     hashes), and the engine, code and versions that validate."""
     from importlib.metadata import version
 
-    from copkg.validation import engine_version
+    from copkg.validation.report import engine_version
 
     validated = {
         path: digest
@@ -246,13 +246,13 @@ def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
         if not path.startswith((f"{settings.rules_dir.name}/", f"{settings.queries_dir.name}/"))
     }
     package = Path(__file__).resolve().parents[1]
-    code = [package / "validation.py", *sorted((package / "shacl").glob("*.py"))]
+    code = sorted((package / "validation").rglob("*.py"))
     parts = {
         "sources": validated,
         "copkg": __version__,
         "engine": engine_version(),
         "pyshacl": version("pyshacl"),
-        "code": {p.name: steps.sha256(p) for p in code if p.is_file()},
+        "code": {p.relative_to(package).as_posix(): steps.sha256(p) for p in code},
         "steps.py": steps.sha256(Path(steps.__file__)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

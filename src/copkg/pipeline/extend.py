@@ -41,7 +41,7 @@ from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 
 if TYPE_CHECKING:
-    from copkg.reasoning import InferenceDelta
+    from copkg.reasoning.rules import InferenceDelta
 
 #: Puts the study into the corpus and returns what takes it out again.
 Place = Callable[[], Callable[[], None]]
@@ -204,8 +204,8 @@ def _read_rules(rules_dir: Path) -> None:
     analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
     left for the inference to report."""
     try:
-        from copkg.reasoning import load_rules
-        from copkg.rule_shapes import analyse
+        from copkg.reasoning.rule_shapes import analyse
+        from copkg.reasoning.rules import load_rules
 
         for rule in load_rules(rules_dir):
             analyse(rule.name, rule.text)
@@ -216,7 +216,7 @@ def _read_rules(rules_dir: Path) -> None:
 def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:
     """Bring the store's inference graph up to date with `graph` (new in the store): what a
     full materialisation gives. Returns how it changed."""
-    from copkg.reasoning import materialise_increment
+    from copkg.reasoning.rules import materialise_increment
 
     return materialise_increment(store, settings.rules_dir, graph)
 

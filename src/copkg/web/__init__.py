@@ -18,11 +18,12 @@ from werkzeug.exceptions import HTTPException
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.store import Store, open_store
+from copkg.pipeline.open import open_store
+from copkg.querying.executor import Executor, ProcessExecutor, ThreadExecutor
+from copkg.querying.memo import MemoExecutor
+from copkg.store import Store
 from copkg.web import cache
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
-from copkg.web.executor import Executor, ProcessExecutor, ThreadExecutor
-from copkg.web.memo import MemoExecutor
 from copkg.web.server import serve
 from copkg.web.warmup import start_warm_up
 
@@ -186,7 +187,7 @@ def get_store() -> Store:
 
 
 def get_executor() -> Executor:
-    """Runs queries under the time and row limits (see copkg.web.executor)."""
+    """Runs queries under the time and row limits (see copkg.querying.executor)."""
     return get_services().executor
 
 

@@ -6,8 +6,15 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from copkg.advice import Advice, AdviceContext, Vocabulary, advise, local_name, parse_context
 from copkg.errors import CopkgError, Problem
+from copkg.reasoning.advice import (
+    Advice,
+    AdviceContext,
+    Vocabulary,
+    advise,
+    local_name,
+    parse_context,
+)
 
 bp = Blueprint("advisor", __name__)
 

@@ -1,6 +1,7 @@
 """The named-query API: queries/*.rq served at /api/queries/<name>, listed, and described
-in OpenAPI. Parameters are validated and bound as RDF terms by copkg.named_queries.bind; the
-query runs through the web executor (time limit, killable workers)."""
+in OpenAPI. Parameters are validated and bound as RDF terms by
+copkg.querying.named_queries.bind; the query runs through the query executor (time limit,
+killable workers)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
-from copkg.named_queries import (
+from copkg.querying.named_queries import (
     NamedQuery,
     Page,
     Parameter,
@@ -22,7 +23,7 @@ from copkg.named_queries import (
     enumerated_values,
     load_named_queries,
 )
-from copkg.named_queries.paging import past_the_end, plan
+from copkg.querying.named_queries.paging import past_the_end, plan
 from copkg.store.results import CSV, SPARQL_JSON, plain
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -181,8 +182,8 @@ def _term(data: Mapping[str, str]) -> Node:
 @bp.route("/queries/<path:name>", methods=["GET", "POST"])
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
+    from copkg.querying.executor import Job
     from copkg.web import get_executor
-    from copkg.web.executor import Job
 
     query, suffix_type = _lookup(name)
     offered = ["application/json", CSV, SPARQL_JSON]

@@ -11,7 +11,6 @@ then accepts nothing.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import math
@@ -23,7 +22,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
@@ -31,8 +29,9 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers import gthread
 
 from copkg.config import Settings
-from copkg.errors import CopkgError, Problem
-from copkg.web.executor import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.errors import CopkgError
+from copkg.pipeline.open import inspect_store
+from copkg.querying.executor import error_from_dict, error_to_dict, receive_message, send_message
 
 log = logging.getLogger(__name__)
 
@@ -283,57 +282,6 @@ def check_main() -> None:
     except CopkgError as exc:
         reply = ("error", error_to_dict(exc))
     send_message(sock, reply)
-
-
-def inspect_store(settings: Settings) -> tuple[int, int]:
-    """Open the store (building it if missing) and check the build's exports against its
-    manifest: (named graphs, quads), or CopkgError (500) saying what is wrong."""
-    from copkg.store import open_store
-
-    try:
-        store = open_store(settings)
-        counts = (len(store.graphs()), store.quad_count())
-    except CopkgError:
-        raise
-    except Exception as exc:  # RocksDB's corruption errors, say: report them, no traceback
-        if settings.store_url is not None:
-            raise CopkgError(f"cannot open the store: {exc}", status=500) from exc
-        raise CopkgError(
-            f"the build in {settings.build_dir} cannot be used: cannot open its store: {exc}; "
-            "run `copkg build` again",
-            status=500,
-        ) from exc
-    if settings.store_url is None:
-        check_exports(settings.build_dir)
-    return counts
-
-
-def check_exports(build_dir: Path) -> None:
-    """Refuse a build whose exported files (copkg.nq, copkg.trig, ...) are missing or differ
-    from the hashes in its manifest: a truncated or edited file means a damaged build."""
-    from copkg.pipeline import Manifest
-
-    manifest = Manifest.read(build_dir)
-    for name, expected in sorted(manifest.files.items()):
-        path = build_dir / name
-        digest = hashlib.sha256()
-        try:
-            with path.open("rb") as data:
-                for block in iter(lambda: data.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as exc:
-            raise _damaged(build_dir, path, f"cannot be read ({exc.strerror or exc})") from exc
-        if digest.hexdigest() != expected:
-            raise _damaged(build_dir, path, "does not match the hash in manifest.json")
-
-
-def _damaged(build_dir: Path, path: Path, why: str) -> CopkgError:
-    return CopkgError(
-        f"the build in {build_dir} cannot be used: {path.name} {why} (truncated or changed "
-        "since the build?); run `copkg build` again",
-        status=500,
-        problems=[Problem(why, file=str(path))],
-    )
 
 
 def default_workers() -> int:

@@ -14,15 +14,15 @@ from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, XSD
 
 from copkg.errors import CopkgError
-from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
-from copkg.web import get_executor, get_services, get_store
-from copkg.web.executor import Job
-from copkg.web.safety import (
+from copkg.querying.executor import Job
+from copkg.querying.safety import (
     UPDATE_HINT,
     analyse_update,
     check_protocol_graphs,
     with_using,
 )
+from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
+from copkg.web import get_executor, get_services, get_store
 
 bp = Blueprint("sparql", __name__)
 

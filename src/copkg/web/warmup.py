@@ -1,5 +1,5 @@
 """Start-up warm-up: every named query runs once with its default parameters, in a background
-thread of the web process, so that their answers are kept (`copkg.web.memo`) before the first
+thread of the web process, so that their answers are kept (`copkg.querying.memo`) before the first
 client asks. The graph only changes with a new build, which a new server (or a reloaded
 worker) serves and warms again."""
 

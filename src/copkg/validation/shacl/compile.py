@@ -11,7 +11,7 @@ from rdflib.namespace import RDF, RDFS, XSD
 from rdflib.term import Node
 
 from copkg.namespaces import SH
-from copkg.shacl.shapes import Shape, unsupported
+from copkg.validation.shacl.shapes import Shape, unsupported
 
 _MAX_DEPTH = 8
 

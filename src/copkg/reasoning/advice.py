@@ -2,7 +2,7 @@
 
 Nothing here decides risk. The user's context becomes hypothetical facts (an
 copkg:OrganisationalContext with copkg:ContingencyAssessment levels), the rules of rules/*.rq
-run over the store's facts plus those (copkg.reasoning.apply_rules), and the answer is read
+run over the store's facts plus those (copkg.reasoning.rules.apply_rules), and the answer is read
 from what they derive. Control modes select the studied contexts of the cases whose
 attributions match every mode the user gives, at a degree ranked at least as high; what the
 rules derived for those contexts is the answer for the modes.
@@ -471,7 +471,7 @@ def advise(
     rules: Path | Sequence[Any] | None = None,
 ) -> Advice:
     """Apply the rules to the store plus the user's hypothetical context and read the answer."""
-    from copkg.reasoning import apply_rules
+    from copkg.reasoning.rules import apply_rules
 
     if rules is None:
         from copkg.config import Settings

@@ -31,8 +31,7 @@ from rdflib.namespace import RDF
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, study_base, study_graph
-from copkg.ontology_checks import prefixed
+from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
 from copkg.pipeline import Manifest, build_state, extend_build, locked, steps
 from copkg.pipeline.build import STORE_DIR
 from copkg.pipeline.extend import Extension, can_extend
@@ -657,7 +656,7 @@ def shacl_problems(
 ) -> tuple[list[Problem], list[Problem]]:
     """SHACL results the bundle causes: on its own resources, and new ones on the resources it
     links to (compared with the same neighbourhood without the bundle)."""
-    from copkg import validation
+    from copkg.validation import report as validation
 
     if not settings.shapes_file.is_file():
         raise CopkgError(f"no shapes to validate against: {settings.shapes_file}", status=500)
@@ -693,7 +692,7 @@ def shacl_problems(
 
 def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem | None:
     """HermiT over the ontology, the bundle and what it links to; a Problem if inconsistent."""
-    from copkg.consistency import JAVA_HINT, JavaMissingError, check_consistency
+    from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
 
     try:
         result = check_consistency([corpus.ontology, bundle.graph, neighbourhood])

@@ -3,7 +3,7 @@ nodes at once.
 
 The data is in the store's default graph. Values the store may keep in another form than
 written (XSD-typed literals) come back to Python and are judged in their written form
-(`copkg.shacl.literals`); everything else is judged by the query.
+(`copkg.validation.shacl.literals`); everything else is judged by the query.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import SH
-from copkg.shacl.compile import Compiler, merge_prologues
-from copkg.shacl.literals import NEEDS_PYTHON, Originals, value_fails
-from copkg.shacl.shapes import Query, Shape, ShapesReader, unsupported
 from copkg.store.terms import from_ox
+from copkg.validation.shacl.compile import Compiler, merge_prologues
+from copkg.validation.shacl.literals import NEEDS_PYTHON, Originals, value_fails
+from copkg.validation.shacl.shapes import Query, Shape, ShapesReader, unsupported
 
 _NOT_JOINABLE = re.compile(
     r"\b(GROUP\s+BY|LIMIT|OFFSET|MINUS|VALUES|COUNT|SUM|MIN|MAX|AVG|SAMPLE|GROUP_CONCAT)\b",

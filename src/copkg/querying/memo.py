@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from copkg.errors import CopkgError
-from copkg.web.executor import Answer, Executor, Job
+from copkg.querying.executor import Answer, Executor, Job
 
 
 def job_key(job: Job) -> Hashable:

@@ -4,7 +4,7 @@ Why SPARQL CONSTRUCT rather than SHACL rules or SWRL: every copkg user already r
 the rules run on the same engine as every query (pyoxigraph, fast at 10^6 triples), they can
 compute the explanation nodes they produce (rdf:Statement with copkg:derivedBy and
 copkg:usedFact), and they are plain files a researcher can read, test and extend. OWL reasoning
-(HermiT, for consistency and defined classes) lives in copkg.consistency.
+(HermiT, for consistency and defined classes) lives in copkg.reasoning.owl.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def _readers(rules: Sequence[Rule]) -> list[set[int]]:
     be one) or an EXISTS outside a FILTER is read by, and reads, every rule."""
     from rdflib import Variable
 
-    from copkg.rule_shapes import Pattern, analyse
+    from copkg.reasoning.rule_shapes import Pattern, analyse
 
     shapes = [analyse(rule.name, rule.text) for rule in rules]
     everyone = set(range(len(rules)))
@@ -282,12 +282,12 @@ def materialise_increment(store: OxigraphStore, rules_dir: Path, graph: str) -> 
     whose inference graph is the last full materialisation of the rest; return what changed.
 
     The result is the inference graph `materialise` would build from scratch (same triples,
-    same explanation nodes). The incremental scheme (copkg.incremental: delete and rederive,
-    seeded by the change through each rule's anchor variables) runs when its preconditions
+    same explanation nodes). The incremental scheme (copkg.reasoning.incremental: delete and
+    rederive, seeded by the change through each rule's anchor variables) runs when its preconditions
     hold; otherwise the inference graph is materialised again from scratch and
     `delta.fallback` says why. See docs/reasoning.md.
     """
-    from copkg.incremental import Increment, _Fallback
+    from copkg.reasoning.incremental import Increment, _Fallback
 
     rules = load_rules(rules_dir)
     start = time.perf_counter()

@@ -1,8 +1,8 @@
 """A SHACL engine that compiles shapes to SPARQL and runs them with pyoxigraph.
 
 `validate_quads` and `validate_graphs` load the data (and the ontology) into one in-memory
-store's default graph, as a merge of the graphs, and return the raw results; `copkg.validation`
-turns them into a report, as it does pyshacl's.
+store's default graph, as a merge of the graphs, and return the raw results;
+`copkg.validation.report` turns them into a report, as it does pyshacl's.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from rdflib import Graph, Literal
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
-from copkg.shacl.engine import Engine, RawResult
-from copkg.shacl.literals import Originals
 from copkg.store.terms import from_ox, to_ox
+from copkg.validation.shacl.engine import Engine, RawResult
+from copkg.validation.shacl.literals import Originals
 
 #: Part of the validation key of a build: change it when the engine's results may change.
 ENGINE_VERSION = "copkg-sparql-shacl 1"

@@ -23,7 +23,7 @@ from copkg.store.results import plain
 from copkg.store.scan import bind_values
 from copkg.store.terms import to_ox as ox_term
 from copkg.web.cache import store_identity
-from copkg.web.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
+from copkg.web.pages.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
 bp = Blueprint("pages", __name__)
 
@@ -801,7 +801,7 @@ def ontology_triples(store: Store) -> list[tuple[Node, Node, Node]]:
 @bp.get("/ontology<any('.ttl', '.owl', '.rdf', '.nt', '.jsonld'):suffix>")
 def ontology(suffix: str | None = None) -> Response | str:
     """The ontology: documentation for people, Turtle / RDF/XML / ... for tools."""
-    from copkg.web.ontology_docs import ontology_html
+    from copkg.web.pages.ontology_docs import ontology_html
 
     store = _store()
     offered = [

@@ -1,6 +1,6 @@
 """Incremental inference: bring the inference graph up to date after one named graph is added.
 
-Delete and rederive (DRed), driven by the rules' own text (copkg.rule_shapes): a changed
+Delete and rederive (DRed), driven by the rules' own text (copkg.reasoning.rule_shapes): a changed
 triple matching a rule's pattern seeds the pattern's anchor variable, and the rule runs for its
 seeds only (`VALUES`). Overdelete on the old state (the new graph taken out for the while),
 then rederive and insert semi-naively on the new state. docs/reasoning.md says what the scheme
@@ -29,8 +29,8 @@ from rdflib import Variable
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
-from copkg.reasoning import InferenceDelta
-from copkg.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse, restrictable_groups
+from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse, restrictable_groups
+from copkg.reasoning.rules import InferenceDelta
 
 MAX_ROUNDS = 50
 CHUNK = 400  # values per VALUES block

@@ -1,7 +1,7 @@
 """SHACL validation of study bundles, and a report a researcher can act on.
 
-Two engines give the same report: "sparql" (the default, `copkg.shacl`: the shapes compiled to
-SPARQL and run by pyoxigraph, fast at a million triples) and "pyshacl" (the reference).
+Two engines give the same report: "sparql" (the default, `copkg.validation.shacl`: the shapes
+compiled to SPARQL and run by pyoxigraph, fast at a million triples) and "pyshacl" (the reference).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.namespaces import PREFIXES, SH
-from copkg.ontology_checks import prefixed
-from copkg.shacl import RawResult
+from copkg.namespaces import PREFIXES, SH, prefixed
 from copkg.store.terms import quads_to_graph
+from copkg.validation.shacl import RawResult
 
 ENGINES = ("sparql", "pyshacl")
 DEFAULT_ENGINE = "sparql"
@@ -146,7 +145,7 @@ def validate(
     """
     if _engine(engine) == "pyshacl":
         return _pyshacl(merge([data_graph, ont_graph]), shapes_graph)
-    from copkg import shacl
+    from copkg.validation import shacl
 
     raw, lookup = shacl.validate_graphs([data_graph, ont_graph], shapes_graph)
     return report_of(raw, shapes_graph, lookup)
@@ -158,7 +157,7 @@ def validate_quads(
     """Validate the merge of the quads' graphs (data and ontology), as `validate` does."""
     if _engine(engine) == "pyshacl":
         return _pyshacl(quads_to_graph(quads), shapes_graph)
-    from copkg import shacl
+    from copkg.validation import shacl
 
     raw, lookup = shacl.validate_quads(quads, shapes_graph)
     return report_of(raw, shapes_graph, lookup)
@@ -170,7 +169,7 @@ def engine_version(engine: str = DEFAULT_ENGINE) -> str:
         from importlib.metadata import version
 
         return f"pyshacl {version('pyshacl')}"
-    from copkg.shacl import ENGINE_VERSION
+    from copkg.validation.shacl import ENGINE_VERSION
 
     return ENGINE_VERSION
 

@@ -17,7 +17,7 @@ from rdflib.namespace import OWL, RDF, RDFS, XSD
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.ontology_checks import prefixed
+from copkg.namespaces import prefixed
 
 CHECK_ONTOLOGY = "https://w3id.org/copkg/consistency-check"
 JAVA_HINT = "HermiT needs a Java runtime; install default-jre-headless"

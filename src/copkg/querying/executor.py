@@ -12,7 +12,7 @@ Neither pyoxigraph nor rdflib can cancel a running query, so:
   check (between result rows) or the end of the query frees it, and when every slot is taken
   new queries wait at most the limit for one, then get 503.
 
-Either way the query is parsed and checked by `copkg.web.safety` inside the time limit.
+Either way the query is parsed and checked by `copkg.querying.safety` inside the time limit.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
+from copkg.querying.safety import ResultKind, analyse_query
 from copkg.store import Store
-from copkg.web.safety import ResultKind, analyse_query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -311,7 +311,7 @@ class _Worker:
                 [
                     sys.executable,
                     "-c",
-                    "from copkg.web.executor import worker_main; worker_main()",
+                    "from copkg.querying.executor import worker_main; worker_main()",
                     str(child.fileno()),
                 ],
                 pass_fds=(child.fileno(),),

@@ -1,6 +1,6 @@
 """Named (competency) queries: grlc-style queries/*.rq files, parameters bound as RDF terms."""
 
-from copkg.named_queries.binding import (
+from copkg.querying.named_queries.binding import (
     bind,
     enumerated_values,
     expand_iri,
@@ -8,14 +8,14 @@ from copkg.named_queries.binding import (
     run_page,
     to_term,
 )
-from copkg.named_queries.model import (
+from copkg.querying.named_queries.model import (
     NamedQuery,
     Parameter,
     load_named_queries,
     parse_named_query,
     parse_variable,
 )
-from copkg.named_queries.paging import Page
+from copkg.querying.named_queries.paging import Page
 
 __all__ = [
     "NamedQuery",

@@ -20,7 +20,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
-from copkg.named_queries.model import NamedQuery
+from copkg.querying.named_queries.model import NamedQuery
 from copkg.store import Store
 from copkg.store.embedded import _terms_as_sparql
 from copkg.store.scan import bind_values, tokens

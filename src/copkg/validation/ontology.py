@@ -12,7 +12,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
 
-from copkg.namespaces import COPKG, PREFIXES
+from copkg.namespaces import COPKG, prefixed
 
 OWL_NS, RDF_NS, RDFS_NS, XSD_NS = str(OWL), str(RDF), str(RDFS), str(XSD)
 
@@ -97,20 +97,6 @@ class OntologyProblem:
 
     def __str__(self) -> str:
         return f"{self.code:<24} {self.term:<36} {self.message}"
-
-
-def prefixed(node: Node) -> str:
-    """A term as a prefixed name when one of PREFIXES fits, else as N-Triples."""
-    if isinstance(node, URIRef):
-        text = str(node)
-        best = max((ns for ns in PREFIXES.values() if text.startswith(ns)), key=len, default=None)
-        if best is not None:
-            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
-            local = text[len(best) :]
-            if local and all(c.isalnum() or c in "-_." for c in local):
-                return f"{prefix}:{local}"
-        return f"<{text}>"
-    return node.n3()
 
 
 def load_ontology(paths: Sequence[Path]) -> Graph:

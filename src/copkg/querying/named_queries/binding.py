@@ -10,9 +10,9 @@ from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
-from copkg.named_queries.model import XSD, NamedQuery, Parameter
-from copkg.named_queries.paging import Page, past_the_end, plan
 from copkg.namespaces import PREFIXES
+from copkg.querying.named_queries.model import XSD, NamedQuery, Parameter
+from copkg.querying.named_queries.paging import Page, past_the_end, plan
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
 

@@ -11,8 +11,7 @@ from rdflib.namespace import OWL, RDF, RDFS
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.namespaces import SH
-from copkg.ontology_checks import prefixed
+from copkg.namespaces import SH, prefixed
 
 _TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf, SH.target)
 _VALUE_KEYS = (

@@ -1,0 +1,2 @@
+"""Querying a store: safety analysis, the killable executor, the answer memo, named queries and
+paging. No Flask here: query worker processes import this package and must start fast."""
