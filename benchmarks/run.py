@@ -235,7 +235,7 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     from copkg.config import Settings
     from copkg.querying.named_queries import load_named_queries, run
     from copkg.pipeline import load_build
-    from copkg.web import create_app
+    from copkg.web.app import create_app
     from copkg.web.pages import read_resource
 
     settings = Settings.load(root, environ={})

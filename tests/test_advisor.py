@@ -44,7 +44,7 @@ def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def app(advisor_settings: Settings) -> Iterator[Flask]:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
                               "QUERY_WORKERS": 1})

@@ -19,7 +19,8 @@ from copkg.pipeline import build
 from copkg.querying.executor import Answer, Job
 from copkg.querying.memo import MemoExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app, get_executor
+from copkg.web import get_executor
+from copkg.web.app import create_app
 from copkg.web.cache import Entry, ResponseCache
 from copkg.web.warmup import warm_up
 

@@ -263,7 +263,7 @@ def test_copkg_query_with_store(built: Settings, oxigraph: Oxigraph, pushed: Res
 def test_the_web_service_answers_from_the_remote_store(
     built: Settings, oxigraph: Oxigraph, pushed: Result
 ) -> None:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
     from copkg.web.server import check_store
 
     settings = dataclasses.replace(built, store_url=oxigraph.query)

@@ -18,7 +18,7 @@ from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, memory_store
 from copkg.config import Settings
 from copkg.namespaces import COPKG, ID
 from copkg.querying.named_queries.binding import expand_iri
-from copkg.web import create_app
+from copkg.web.app import create_app
 
 QUERIES = {
     # gives back the value it was given: one row, the value exactly

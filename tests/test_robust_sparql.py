@@ -28,7 +28,7 @@ from web_helpers import LiveServer, disk_store, live_server, memory_store, sampl
 
 from copkg.querying.executor import Job, ProcessExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app
+from copkg.web.app import create_app
 
 LIMIT = 0.5
 #: How late past the limit an answer may come (killing a worker, a loaded CI machine).

@@ -24,7 +24,7 @@ from copkg.querying.safety import analyse_query
 from copkg.store.embedded import OxigraphStore
 from copkg.store.lexer import LexError, tokens
 from copkg.store.scan import check_remote_calls
-from copkg.web import create_app
+from copkg.web.app import create_app
 
 #: The query of the report: rdflib read `"\u0022"` as `"""` (a long string hiding what
 #: follows) and the old scanner read `owl:Ontology]SERVICE` as one prefixed name.

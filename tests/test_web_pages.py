@@ -62,7 +62,7 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def app(web_settings: Settings) -> Iterator[Flask]:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     application = create_app({"SETTINGS": web_settings, "TESTING": True, "QUERY_WORKERS": 1})
     yield application

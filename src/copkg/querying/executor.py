@@ -43,6 +43,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.querying.safety import ResultKind, analyse_query
 from copkg.store import Store
+from copkg.store.embedded import OxigraphStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -483,8 +484,6 @@ def _kill_all(workers: set[_Worker], lock: threading.Lock) -> None:
 
 def worker_main() -> None:
     """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
-    from copkg.store.embedded import OxigraphStore
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     sock = socket.socket(fileno=int(sys.argv[1]))
     config = receive_message(sock)

@@ -21,8 +21,10 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
+from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, PREFIXES
+from copkg.reasoning.rules import apply_rules
 from copkg.store import Store
 
 HYPOTHETICAL = "https://w3id.org/copkg/id/hypothetical/"
@@ -471,11 +473,7 @@ def advise(
     rules: Path | Sequence[Any] | None = None,
 ) -> Advice:
     """Apply the rules to the store plus the user's hypothetical context and read the answer."""
-    from copkg.reasoning.rules import apply_rules
-
     if rules is None:
-        from copkg.config import Settings
-
         rules = Settings.load().rules_dir
     inferred = apply_rules(store, hypothetical_facts(context), rules)
     matched = _matching_contexts(store, context)

@@ -4,7 +4,7 @@ Delete and rederive (DRed), driven by the rules' own text (copkg.reasoning.rule_
 triple matching a rule's pattern seeds the pattern's anchor variable, and the rule runs for its
 seeds only (`VALUES`). Overdelete on the old state (the new graph taken out for the while),
 then rederive and insert semi-naively on the new state. docs/reasoning.md says what the scheme
-assumes and why it is sound; `Increment.run` checks those assumptions and raises `_Fallback`
+assumes and why it is sound; `Increment.run` checks those assumptions and raises `Fallback`
 (the caller then materialises from scratch) when one fails:
 
 - every rule is analysable (no aggregates, GRAPH, SERVICE, blank nodes in templates);
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
@@ -30,13 +32,27 @@ from rdflib import Variable
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
 from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape, analyse, restrictable_groups
-from copkg.reasoning.rules import InferenceDelta
+from copkg.reasoning.rules import fixpoint, load_rules
+from copkg.store.embedded import OxigraphStore
+from copkg.store.terms import to_ox
 
 MAX_ROUNDS = 50
 CHUNK = 400  # values per VALUES block
 
 
-class _Fallback(Exception):
+@dataclass
+class InferenceDelta:
+    """What an increment changed in the inference graph, and how it went."""
+
+    added: list[ox.Quad] = field(default_factory=list)
+    removed: list[ox.Quad] = field(default_factory=list)
+    fallback: str | None = None  # why the full materialise ran instead, if it did
+    rounds: int = 0
+    queries: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Fallback(Exception):
     """A precondition of the incremental scheme does not hold."""
 
 
@@ -95,7 +111,7 @@ class Increment:
         inserted: dict[ox.Triple, None] = {}
         try:
             self._insert(_merge(_merge(seeds, positive), rederive), inserted)
-        except _Fallback:
+        except Fallback:
             # leave the inference graph as it was: the full materialise that follows reports
             # its change against it (and the exports are spliced with that change)
             for triple in inserted:
@@ -126,7 +142,7 @@ class Increment:
                 if triple in removed:
                     continue
                 if self._quad(triple) not in self.native:
-                    raise _Fallback(
+                    raise Fallback(
                         "the inference graph is not the rules' fixpoint on the old corpus "
                         f"(it lacks {triple})"
                     )
@@ -168,7 +184,7 @@ class Increment:
                     )
                 }
                 return other[2], values
-        raise _Fallback(
+        raise Fallback(
             f"rule {shape.name}: cannot tell which solutions derive {triple} "
             "(no template triple ties it to a variable of the rule's body)"
         )
@@ -196,20 +212,20 @@ class Increment:
             if isinstance(triple.predicate, ox.NamedNode):
                 rule = self._path_iris.get(triple.predicate.value)
                 if rule is not None:
-                    raise _Fallback(
+                    raise Fallback(
                         f"rule {rule}: a changed triple ({triple.predicate}) feeds a property path"
                     )
             for shape, pattern in (*self._index.get(triple.predicate, ()), *self._wild):
                 if (derived and pattern.negated) or not pattern.matches(triple):
                     continue
                 if pattern.anchor is None:
-                    raise _Fallback(
+                    raise Fallback(
                         f"rule {shape.name}: a changed triple ({triple}) matches a pattern "
                         "that no top-level variable anchors"
                     )
                 values = self._anchor_values(pattern, triple)
                 if any(isinstance(value, ox.BlankNode) for value in values):
-                    raise _Fallback(f"rule {shape.name}: a seed is a blank node ({triple})")
+                    raise Fallback(f"rule {shape.name}: a seed is a blank node ({triple})")
                 seeds.setdefault(shape.name, {}).setdefault(pattern.anchor, set()).update(values)
         return seeds
 
@@ -327,10 +343,10 @@ class Increment:
     def _check_rules(self) -> None:
         for shape in self.shapes:
             if shape.unsupported:
-                raise _Fallback(f"rule {shape.name}: {shape.unsupported}")
+                raise Fallback(f"rule {shape.name}: {shape.unsupported}")
         for triple in self._descriptions():
             if self._quad(triple) not in self.native:
-                raise _Fallback(
+                raise Fallback(
                     "the inference graph does not describe the current rules "
                     "(never materialised, or a rule changed since)"
                 )
@@ -340,7 +356,7 @@ class Increment:
         for quad in quads:
             for term in (quad.subject, quad.object):
                 if isinstance(term, ox.NamedNode) and term.value.startswith(prefixes):
-                    raise _Fallback(f"the new graph mentions {term}, an IRI the rules mint")
+                    raise Fallback(f"the new graph mentions {term}, an IRI the rules mint")
 
     def _check_strata(self) -> None:
         """Fall back unless no derivable triple can match a non-monotone pattern."""
@@ -357,7 +373,7 @@ class Increment:
                         and item[0] in self.by_name[rule].minted
                         and pattern.subject in safe
                     ):
-                        raise _Fallback(
+                        raise Fallback(
                             f"rules {rule} and {shape.name} are not stratified: a derived "
                             f"triple may meet a pattern under OPTIONAL/MINUS/EXISTS"
                         )
@@ -381,7 +397,7 @@ class Increment:
                 p = "?p" if isinstance(pattern.predicate, Variable) else str(pattern.predicate)
                 query = f"SELECT DISTINCT ?v WHERE {{ {s} {p} ?v }}"
                 return {row["v"] for row in self.native.query(query)}  # type: ignore[index]
-        raise _Fallback(f"rule {shape.name}: its template's predicate ?{var} is unconstrained")
+        raise Fallback(f"rule {shape.name}: its template's predicate ?{var} is unconstrained")
 
     def _source_bound(self, produced: list[Any]) -> dict[str, set[Variable]]:
         """For each rule, the variables every solution binds to a term some source graph
@@ -453,8 +469,6 @@ class Increment:
     # -- helpers ---------------------------------------------------------------------------
 
     def _descriptions(self) -> list[ox.Triple]:
-        from copkg.store.terms import to_ox
-
         return [
             ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[misc]
             for rule in self.rules
@@ -542,3 +556,33 @@ def _minus(a: Seeds, b: Seeds) -> Seeds:
 
 def _sorted(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
     return sorted(quads, key=lambda q: (str(q.subject), str(q.predicate), str(q.object)))
+
+
+def materialise_increment(store: OxigraphStore, rules_dir: Path, graph: str) -> InferenceDelta:
+    """Bring the inference graph up to date after the named graph `graph` was added to a store
+    whose inference graph is the last full materialisation of the rest; return what changed.
+
+    The result is the inference graph `materialise` would build from scratch (same triples,
+    same explanation nodes). The incremental scheme (copkg.reasoning.incremental: delete and
+    rederive, seeded by the change through each rule's anchor variables) runs when its preconditions
+    hold; otherwise the inference graph is materialised again from scratch and
+    `delta.fallback` says why. See docs/reasoning.md.
+    """
+    rules = load_rules(rules_dir)
+    start = time.perf_counter()
+    try:
+        return Increment(store.native, rules, graph).run()
+    except Fallback as exc:
+        reason = str(exc)
+    native = store.native
+    inference = ox.NamedNode(str(INFERENCE_GRAPH))
+    before = set(native.quads_for_pattern(None, None, None, inference))
+    native.remove_graph(inference)
+    fixpoint(store, rules)
+    after = set(native.quads_for_pattern(None, None, None, inference))
+    return InferenceDelta(
+        added=_sorted(after - before),
+        removed=_sorted(before - after),
+        fallback=reason,
+        timings={"full": round(time.perf_counter() - start, 4)},
+    )

@@ -1,4 +1,4 @@
-"""Rule materialisation: the SPARQL CONSTRUCT rules of rules/*.rq, run to a fixpoint, explained.
+"""Rule materialisation: the SPARQL CONSTRUCT rules of rules/*.rq, run to a fixpoint.
 
 Why SPARQL CONSTRUCT rather than SHACL rules or SWRL: every copkg user already reads SPARQL,
 the rules run on the same engine as every query (pyoxigraph, fast at 10^6 triples), they can
@@ -10,24 +10,24 @@ copkg:usedFact), and they are plain files a researcher can read, test and extend
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyoxigraph as ox
 import yaml
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef, Variable
 from rdflib.namespace import DCTERMS, RDF, RDFS, SKOS
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
-from copkg.store import QueryResult, Store
-
-if TYPE_CHECKING:
-    from copkg.store.embedded import OxigraphStore
+from copkg.namespaces import COPKG, INFERENCE_GRAPH, PREFIXES, RULES
+from copkg.reasoning.rule_shapes import Pattern, analyse
+from copkg.store import Store
+from copkg.store.embedded import OxigraphStore
+from copkg.store.scan import check_remote_calls
+from copkg.store.terms import from_ox, to_ox
 
 HEADER_LINE = re.compile(r"^#\+ ?(.*)$")
 MAX_ROUNDS = 20
@@ -90,66 +90,16 @@ def parse_rule(path: Path) -> Rule:
     )
 
 
-@dataclass
-class InferenceDelta:
-    """What an increment changed in the inference graph, and how it went."""
-
-    added: list[ox.Quad] = field(default_factory=list)
-    removed: list[ox.Quad] = field(default_factory=list)
-    fallback: str | None = None  # why the full materialise ran instead, if it did
-    rounds: int = 0
-    queries: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-
 def load_rules(rules_dir: Path) -> list[Rule]:
     """Every rules/*.rq file, in name order."""
     return [parse_rule(p) for p in sorted(Path(rules_dir).glob("*.rq"))]
 
 
-def materialise(store: Store, rules: Path | Sequence[Rule]) -> Graph:
+def materialise(store: OxigraphStore, rules: Path | Sequence[Rule]) -> Graph:
     """Run the rules to a fixpoint; the result (with the rules' descriptions) is also left in
     the store's inference graph, so later rounds and later queries see it."""
     rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
-    if isinstance(getattr(store, "native", None), ox.Store):
-        return _materialise_native(store, rules)
-    inferred = Graph()
-    for _round in range(MAX_ROUNDS):
-        fresh = []
-        for rule in rules:
-            result = _run_rule(store, rule)
-            fresh.extend(t for t in result.triples if t not in inferred)
-        if not fresh:
-            break
-        for triple in fresh:
-            inferred.add(triple)
-        store.replace_graph(str(INFERENCE_GRAPH), inferred)
-    else:
-        raise CopkgError(f"the rules did not reach a fixpoint in {MAX_ROUNDS} rounds", status=500)
-    for rule in rules:
-        for triple in rule.describe():
-            inferred.add(triple)
-    store.replace_graph(str(INFERENCE_GRAPH), inferred)
-    return inferred
-
-
-def _run_rule(store: Store, rule: Rule) -> QueryResult:
-    try:
-        return store.query(rule.text)
-    except CopkgError as exc:
-        raise CopkgError(
-            f"rule {rule.name} failed: {exc.message}",
-            status=500,
-            problems=[Problem(exc.message, file=str(rule.path))],
-        ) from exc
-
-
-def _materialise_native(store: Any, rules: Sequence[Rule]) -> Graph:
-    """materialise() on a pyoxigraph store, without a round trip of every derived triple
-    through rdflib and SPARQL updates: the same rounds, rules and result, in pyoxigraph terms."""
-    from copkg.store.terms import from_ox
-
-    _fixpoint_native(store, rules)
+    fixpoint(store, rules)
     inferred = Graph()
     add = inferred.add
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
@@ -163,10 +113,10 @@ def materialise_native(store: OxigraphStore, rules: Path | Sequence[Rule]) -> in
     descriptions), as materialise() does, without copying the result out of the store;
     return how many triples the inference graph holds."""
     rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
-    return _fixpoint_native(store, rules)
+    return fixpoint(store, rules)
 
 
-def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> int:
+def fixpoint(store: OxigraphStore, rules: Sequence[Rule]) -> int:
     """Run the rules to a fixpoint on a pyoxigraph store; return how many triples the
     inference graph then holds (the derivations and the rules' descriptions).
 
@@ -176,8 +126,6 @@ def _fixpoint_native(store: Any, rules: Sequence[Rule]) -> int:
     something new in the last round makes triples its body may match (see _readers):
     otherwise its answer is the last.
     """
-    from copkg.store.terms import to_ox
-
     native: ox.Store = store.native
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
     readers: list[set[int]] | None = None
@@ -235,10 +183,6 @@ def _readers(rules: Sequence[Rule]) -> list[set[int]]:
     body (negated ones too) and a triple of the template agree on every constant. A rule the
     analysis cannot read, a property path with a negated property set (or any `!` that could
     be one) or an EXISTS outside a FILTER is read by, and reads, every rule."""
-    from rdflib import Variable
-
-    from copkg.reasoning.rule_shapes import Pattern, analyse
-
     shapes = [analyse(rule.name, rule.text) for rule in rules]
     everyone = set(range(len(rules)))
 
@@ -277,47 +221,8 @@ def _readers(rules: Sequence[Rule]) -> list[set[int]]:
     return readers
 
 
-def materialise_increment(store: OxigraphStore, rules_dir: Path, graph: str) -> InferenceDelta:
-    """Bring the inference graph up to date after the named graph `graph` was added to a store
-    whose inference graph is the last full materialisation of the rest; return what changed.
-
-    The result is the inference graph `materialise` would build from scratch (same triples,
-    same explanation nodes). The incremental scheme (copkg.reasoning.incremental: delete and
-    rederive, seeded by the change through each rule's anchor variables) runs when its preconditions
-    hold; otherwise the inference graph is materialised again from scratch and
-    `delta.fallback` says why. See docs/reasoning.md.
-    """
-    from copkg.reasoning.incremental import Increment, _Fallback
-
-    rules = load_rules(rules_dir)
-    start = time.perf_counter()
-    try:
-        return Increment(store.native, rules, graph).run()
-    except _Fallback as exc:
-        reason = str(exc)
-    native = store.native
-    inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    before = set(native.quads_for_pattern(None, None, None, inference))
-    native.remove_graph(inference)
-    _fixpoint_native(store, rules)
-    after = set(native.quads_for_pattern(None, None, None, inference))
-    return InferenceDelta(
-        added=_sorted_quads(after - before),
-        removed=_sorted_quads(before - after),
-        fallback=reason,
-        timings={"full": round(time.perf_counter() - start, 4)},
-    )
-
-
-def _sorted_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
-    return sorted(quads, key=lambda q: (str(q.subject), str(q.predicate), str(q.object)))
-
-
 def _run_rule_native(store: Any, rule: Rule) -> Iterable[ox.Triple]:
     """The triples one rule constructs, as pyoxigraph triples (what store.query would give)."""
-    from copkg.namespaces import PREFIXES
-    from copkg.store.scan import check_remote_calls
-
     try:
         check_remote_calls(rule.text, store.allowed_service_endpoints)
         return list(
@@ -340,9 +245,6 @@ def apply_rules(store: Store, extra: Graph, rules: Path | Sequence[Rule]) -> Gra
     """The inferences the rules draw from the store's facts plus some hypothetical ones.
 
     The store is left untouched: facts are copied into a scratch in-memory store."""
-    from copkg.store.embedded import OxigraphStore
-    from copkg.store.terms import to_ox
-
     scratch = OxigraphStore()
     native = scratch.native
     source = getattr(store, "native", None)
@@ -357,43 +259,3 @@ def apply_rules(store: Store, extra: Graph, rules: Path | Sequence[Rule]) -> Gra
     hypothesis = ox.NamedNode("urn:copkg:hypothesis")
     native.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o), hypothesis) for s, p, o in extra)
     return materialise(scratch, rules)
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why the graph holds one derived statement: the rule and the facts it used."""
-
-    statement: URIRef
-    rule: URIRef
-    rule_label: str
-    facts: tuple[URIRef, ...]
-
-
-EXPLAIN = """
-PREFIX copkg: <https://w3id.org/copkg/ontology#>
-PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?statement ?rule ?ruleLabel ?fact WHERE {
-  ?statement rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o ; copkg:derivedBy ?rule .
-  OPTIONAL { ?rule rdfs:label ?ruleLabel }
-  OPTIONAL { ?statement copkg:usedFact ?fact }
-}
-ORDER BY ?statement ?fact
-"""
-
-
-def explain(store: Store, subject: Node, predicate: Node, obj: Node) -> list[Explanation]:
-    """Every derivation of (subject, predicate, obj), grouped by the statement node."""
-    result = store.query(EXPLAIN, bindings={"s": subject, "p": predicate, "o": obj})
-    grouped: dict[URIRef, tuple[URIRef, str, list[URIRef]]] = {}
-    for row in result.rows:
-        statement = row["statement"]
-        rule, label, facts = grouped.setdefault(
-            statement, (row["rule"], str(row.get("ruleLabel", row["rule"])), [])
-        )
-        if "fact" in row:
-            facts.append(row["fact"])
-    return [
-        Explanation(statement, rule, label, tuple(facts))
-        for statement, (rule, label, facts) in grouped.items()
-    ]

@@ -21,10 +21,9 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
-from copkg.store.embedded import _terms_as_sparql
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
-from copkg.store.terms import from_ox, to_ox_graph_name, triples_to_quads
+from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
 
 T = TypeVar("T")
 
@@ -115,7 +114,7 @@ class SparqlEndpointStore:
         """
         check_remote_calls(sparql, self.allowed_service_endpoints)
         if bindings:
-            sparql = bind_values(sparql, _terms_as_sparql(bindings))
+            sparql = bind_values(sparql, terms_as_sparql(bindings))
         form = query_form(sparql)
         if default_graphs is None and named_graphs is None:
             if self.union_default_graph or _names_dataset(sparql):

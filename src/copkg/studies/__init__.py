@@ -37,8 +37,10 @@ from copkg.pipeline.build import STORE_DIR
 from copkg.pipeline.extend import Extension, can_extend
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.rdf_io import FORMATS, atomic_write, read_quads
+from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
+from copkg.validation import report as validation
 
 #: A study ID: lower-case letters and digits in words joined by single hyphens.
 STUDY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -656,8 +658,6 @@ def shacl_problems(
 ) -> tuple[list[Problem], list[Problem]]:
     """SHACL results the bundle causes: on its own resources, and new ones on the resources it
     links to (compared with the same neighbourhood without the bundle)."""
-    from copkg.validation import report as validation
-
     if not settings.shapes_file.is_file():
         raise CopkgError(f"no shapes to validate against: {settings.shapes_file}", status=500)
     shapes = validation.load_shapes(settings.shapes_file)
@@ -692,8 +692,6 @@ def shacl_problems(
 
 def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem | None:
     """HermiT over the ontology, the bundle and what it links to; a Problem if inconsistent."""
-    from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
-
     try:
         result = check_consistency([corpus.ontology, bundle.graph, neighbourhood])
     except JavaMissingError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES, SH, prefixed
 from copkg.store.terms import quads_to_graph
+from copkg.validation import shacl
 from copkg.validation.shacl import RawResult
 
 ENGINES = ("sparql", "pyshacl")
@@ -145,8 +147,6 @@ def validate(
     """
     if _engine(engine) == "pyshacl":
         return _pyshacl(merge([data_graph, ont_graph]), shapes_graph)
-    from copkg.validation import shacl
-
     raw, lookup = shacl.validate_graphs([data_graph, ont_graph], shapes_graph)
     return report_of(raw, shapes_graph, lookup)
 
@@ -157,8 +157,6 @@ def validate_quads(
     """Validate the merge of the quads' graphs (data and ontology), as `validate` does."""
     if _engine(engine) == "pyshacl":
         return _pyshacl(quads_to_graph(quads), shapes_graph)
-    from copkg.validation import shacl
-
     raw, lookup = shacl.validate_quads(quads, shapes_graph)
     return report_of(raw, shapes_graph, lookup)
 
@@ -166,12 +164,8 @@ def validate_quads(
 def engine_version(engine: str = DEFAULT_ENGINE) -> str:
     """What identifies an engine's results: its name and version."""
     if _engine(engine) == "pyshacl":
-        from importlib.metadata import version
-
         return f"pyshacl {version('pyshacl')}"
-    from copkg.validation.shacl import ENGINE_VERSION
-
-    return ENGINE_VERSION
+    return shacl.ENGINE_VERSION
 
 
 def _engine(engine: str) -> str:

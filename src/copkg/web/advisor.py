@@ -15,14 +15,12 @@ from copkg.reasoning.advice import (
     local_name,
     parse_context,
 )
+from copkg.web import app_settings, get_store
 
 bp = Blueprint("advisor", __name__)
 
 
 def _store_and_rules() -> tuple[Any, Any]:
-    from copkg.web import get_store
-    from copkg.web.pages import app_settings
-
     return get_store(), app_settings().rules_dir
 
 

@@ -10,21 +10,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
+from copkg.querying.executor import Job
 from copkg.querying.named_queries import (
     NamedQuery,
     Page,
     Parameter,
     bind,
     enumerated_values,
-    load_named_queries,
 )
 from copkg.querying.named_queries.paging import past_the_end, plan
 from copkg.store.results import CSV, SPARQL_JSON, plain
+from copkg.web import get_executor, get_store, named_queries
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,16 +33,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
 SUFFIXES = {".csv": CSV, ".json": "application/json"}
 RESERVED = {"page"}  # query-string names the API itself reads
-
-
-def named_queries() -> dict[str, NamedQuery]:
-    """The named queries of the project, read once per app (a bad file fails at start-up)."""
-    cache = current_app.extensions.setdefault("copkg.api", {})
-    if "queries" not in cache:
-        from copkg.web.pages import app_settings
-
-        cache["queries"] = load_named_queries(app_settings().queries_dir)
-    return cache["queries"]
 
 
 def _lookup(raw_name: str) -> tuple[NamedQuery, str | None]:
@@ -83,8 +74,6 @@ def _allowed_values(query: NamedQuery, param: Parameter) -> list[str] | None:
     if param.enum is not None:
         return list(param.enum)
     if param.enum_from_store:
-        from copkg.web import get_store
-
         return enumerated_values(get_store(), query, param)
     return None
 
@@ -182,8 +171,6 @@ def _term(data: Mapping[str, str]) -> Node:
 @bp.route("/queries/<path:name>", methods=["GET", "POST"])
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
-    from copkg.querying.executor import Job
-    from copkg.web import get_executor
 
     query, suffix_type = _lookup(name)
     offered = ["application/json", CSV, SPARQL_JSON]
@@ -201,8 +188,6 @@ def run_query(name: str) -> Response:
     raw, page = _raw_parameters(query)
     bindings = bind(query, raw)
     _check_enumerations(query, bindings, raw)
-    from copkg.web import get_store
-
     text, where, rest = plan(get_store(), query, bindings, page)
     wire = CSV if media_type == CSV else SPARQL_JSON
     job = Job(

@@ -32,6 +32,7 @@ from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
 from copkg.querying.executor import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.web.app import create_app
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from copkg.web import create_app
-
         log_like_gunicorn()
         app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
         app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))

@@ -11,6 +11,8 @@ import time
 
 from flask import Flask
 
+from copkg.web import named_queries
+
 log = logging.getLogger(__name__)
 
 #: The media type asked for: the executor's answer every JSON variant of the API shares.
@@ -19,8 +21,6 @@ ACCEPT = "application/sparql-results+json"
 
 def warm_up(app: Flask) -> dict[str, int]:
     """Ask the app for each named query (default parameters) in turn: {name: HTTP status}."""
-    from copkg.web.api import named_queries
-
     with app.app_context():
         names = sorted(named_queries())
     client = app.test_client()

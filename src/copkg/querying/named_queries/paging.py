@@ -22,8 +22,8 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.querying.named_queries.model import NamedQuery
 from copkg.store import Store
-from copkg.store.embedded import _terms_as_sparql
 from copkg.store.scan import bind_values, tokens
+from copkg.store.terms import terms_as_sparql
 
 # sorted in Python: oxigraph's ORDER BY on 1,000 IRIs takes ~45 ms, the listing ~6 ms
 _KEYS = "SELECT ?key WHERE { ?key a ?class }"
@@ -95,7 +95,7 @@ def plan(
         raise past_the_end(number, last)
     chosen = keys[(number - 1) * size : number * size]
     # an empty corpus still binds the variable, to nothing: no rows rather than every row
-    values: dict[str, str | list[str]] = dict(_terms_as_sparql(bindings))
+    values: dict[str, str | list[str]] = dict(terms_as_sparql(bindings))
     values[param.var] = [str(ox.NamedNode(k)) for k in chosen]
     text = bind_values(query.text, values)
     return text, Page(number, size, last=last, over=name, keys=tuple(chosen)), {}

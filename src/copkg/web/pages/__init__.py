@@ -15,14 +15,15 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
-from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, PREFIXES
 from copkg.store import QueryResult, Store
 from copkg.store.results import plain
 from copkg.store.scan import bind_values
 from copkg.store.terms import to_ox as ox_term
+from copkg.web import get_store, named_queries
 from copkg.web.cache import store_identity
+from copkg.web.pages.ontology_docs import ontology_html
 from copkg.web.pages.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
 bp = Blueprint("pages", __name__)
@@ -97,25 +98,6 @@ def link(iri: Any, label: Any = None) -> Markup:
     """An <a> to a resource with its label (or CURIE) as text."""
     text = str(label) if label else curie(iri)
     return Markup('<a href="{}" title="{}">{}</a>').format(href(iri), str(iri), text)
-
-
-def _store() -> Store:
-    from copkg.web import get_store
-
-    return get_store()
-
-
-def app_settings() -> Settings:
-    """The app's settings: those it opened its store with, else made from its ROOT."""
-    from copkg.web import get_services
-
-    settings = get_services().settings
-    if settings is None:
-        cache = current_app.extensions.setdefault("copkg.pages", {})
-        if "settings" not in cache:
-            cache["settings"] = Settings.load(current_app.config.get("ROOT"), environ={})
-        settings = cache["settings"]
-    return settings
 
 
 def _wants(suffix: str | None, offered: list[str] | None = None) -> str:
@@ -548,7 +530,7 @@ def resource_twin(store: Store, iri: URIRef, media_type: str) -> bytes:
 
 def _serve_resource(path: str) -> Response | str:
     base_path, suffix = _split_suffix(path)
-    store = _store()
+    store = get_store()
     iri = iri_of_path(path)
     given = request.args.get("incoming", "1")
     if not given.isdigit() or int(given) < 1:
@@ -603,7 +585,7 @@ def graph_page(rest: str) -> Response | str:
     base_path, suffix = _split_suffix("/graph/" + rest)
     if suffix not in (None, ".json"):
         raise CopkgError("a graph page has an HTML and a JSON twin only", status=404)
-    store = _store()
+    store = get_store()
     iri = str(iri_of_path(base_path))
     if iri not in store.graphs():
         return _serve_resource("/graph/" + rest)
@@ -629,7 +611,7 @@ ORDER BY ?s ?p
 @bp.get("/rules.json")
 def rules_page() -> Response | str:
     """The inference rules (https://w3id.org/copkg/rules#name), each with its SPARQL text."""
-    store = _store()
+    store = get_store()
     rows = store.query(_NAMESPACE_MEMBERS, bindings={"ns": Literal(BASE + "rules#")}).rows
     rules: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -748,10 +730,6 @@ def landing_data(store: Store) -> dict[str, Any]:
 
 
 def _named_query_summaries() -> list[dict[str, str]]:
-    try:
-        from copkg.web.api import named_queries
-    except ImportError:  # pragma: no cover - api module always ships with pages
-        return []
     return [
         {
             "name": q.name,
@@ -767,7 +745,7 @@ def _named_query_summaries() -> list[dict[str, str]]:
 @bp.get("/index.json")
 def landing() -> Response | str:
     """The landing page: what the graph holds, with links and example queries."""
-    store = _store()
+    store = get_store()
     suffix = ".json" if request.path.endswith(".json") else None
     data = landing_data(store)
     if _wants(suffix, [HTML, "application/json"]) == "application/json":
@@ -801,9 +779,7 @@ def ontology_triples(store: Store) -> list[tuple[Node, Node, Node]]:
 @bp.get("/ontology<any('.ttl', '.owl', '.rdf', '.nt', '.jsonld'):suffix>")
 def ontology(suffix: str | None = None) -> Response | str:
     """The ontology: documentation for people, Turtle / RDF/XML / ... for tools."""
-    from copkg.web.pages.ontology_docs import ontology_html
-
-    store = _store()
+    store = get_store()
     offered = [
         HTML,
         "text/turtle",
@@ -880,7 +856,7 @@ def timeline(slug: str) -> Response | str:
             slug, suffix = slug[: -len(candidate)], candidate
     if not re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)?", slug):
         raise CopkgError(f"no organisation {slug!r}", status=404)
-    store = _store()
+    store = get_store()
     rows = store.query(_ORGANISATIONS, bindings={"suffix": Literal("/" + slug)}).rows
     if not rows:
         raise CopkgError(f"no organisation {slug!r} in the graph", status=404)
@@ -1015,7 +991,7 @@ def matrix_picture(data: Mapping[str, Any]) -> str:
 @bp.get("/matrix<any('.svg', '.json'):suffix>")
 def matrix(suffix: str | None = None) -> Response | str:
     """The role x context risk matrix, cells from copkg:riskyRole linked to the explanations."""
-    data = matrix_data(_store())
+    data = matrix_data(get_store())
     if suffix == ".svg":
         return Response(matrix_picture(data), mimetype="image/svg+xml")
     if suffix == ".json" or _wants(None, [HTML, "application/json"]) == "application/json":
