@@ -5,6 +5,9 @@ hidden in a function unless it saves a measured start-up cost, and no module ove
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,3 +240,37 @@ def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
     """The checks above could fail: a made-up graph with a cycle is reported."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer("copkg.store.scan") < layer("copkg.querying.safety") < layer("copkg.web.api")
+
+
+#: Web frameworks: only copkg.web (and the CLI above it) may load them.
+WEB_ONLY = ("flask", "flask_cors", "gunicorn", "werkzeug", "jinja2", "markupsafe")
+
+
+def test_below_web_no_web_framework() -> None:
+    """Query worker processes import copkg.querying: Flask and gunicorn would add ~1 s each."""
+    found = []
+    for module, path in KNOWN.items():
+        if layer(module) >= layer("copkg.web"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{module}: {n}" for n in names if n.split(".")[0] in WEB_ONLY]
+    assert found == []
+
+
+def test_a_query_worker_loads_no_web_framework() -> None:
+    code = (
+        "import sys, copkg.querying.executor; "
+        f"print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
-from copkg.querying.named_queries import load_named_queries, run
+from copkg.querying.named_queries import load_named_queries, run_page
 from copkg.reasoning.rules import materialise
 from copkg.store.embedded import OxigraphStore
 
@@ -45,7 +45,7 @@ def store() -> Iterator[OxigraphStore]:
 
 
 def ask(store: OxigraphStore, name: str, **params: str) -> list[dict]:
-    return run(store, QUERIES[name], params).rows
+    return run_page(store, QUERIES[name], params)[0].rows
 
 
 def local(node: object) -> str:
@@ -194,7 +194,7 @@ def test_gas_timeline_in_order(store: OxigraphStore) -> None:
 def test_every_named_query_runs_with_its_defaults(store: OxigraphStore) -> None:
     for query in QUERIES.values():
         defaults = {p.name: p.default for p in query.parameters if p.default is not None}
-        run(store, query, defaults)  # raises on a broken query or a missing required parameter
+        run_page(store, query, defaults)  # raises on a broken query or a missing required parameter
 
 
 def test_unknown_organisation_has_no_timeline(store: OxigraphStore) -> None:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from rdflib import BNode, Literal, URIRef
-from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.querying.executor import Job
@@ -20,11 +18,10 @@ from copkg.querying.named_queries import (
     NamedQuery,
     Page,
     Parameter,
-    bind,
     enumerated_values,
+    prepare,
 )
-from copkg.querying.named_queries.paging import past_the_end, plan
-from copkg.store.results import CSV, SPARQL_JSON, plain
+from copkg.store.results import CSV, SPARQL_JSON, QueryResult, plain
 from copkg.web import get_executor, get_store, named_queries
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -141,33 +138,6 @@ def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
     return raw, page
 
 
-def _check_enumerations(
-    query: NamedQuery, bindings: Mapping[str, Node], raw: Mapping[str, str]
-) -> None:
-    for param in query.parameters:
-        if param.enum_from_store and param.var in bindings:
-            allowed = _allowed_values(query, param) or []
-            if str(bindings[param.var]) not in allowed:
-                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
-                message = (
-                    f"parameter {param.name!r}: {raw.get(param.name)!r} is not one of: {shown}"
-                )
-                raise CopkgError(message, status=400, problems=[Problem(message, path=param.name)])
-
-
-def _term(data: Mapping[str, str]) -> Node:
-    kind = data.get("type")
-    if kind == "uri":
-        return URIRef(data["value"])
-    if kind == "bnode":
-        return BNode(data["value"])
-    if "xml:lang" in data:
-        return Literal(data["value"], lang=data["xml:lang"])
-    if "datatype" in data:
-        return Literal(data["value"], datatype=URIRef(data["datatype"]), normalize=False)
-    return Literal(data["value"])
-
-
 @bp.route("/queries/<path:name>", methods=["GET", "POST"])
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
@@ -186,13 +156,12 @@ def run_query(name: str) -> Response:
             status=406,
         )
     raw, page = _raw_parameters(query)
-    bindings = bind(query, raw)
-    _check_enumerations(query, bindings, raw)
-    text, where, rest = plan(get_store(), query, bindings, page)
+    prepared = prepare(get_store(), query, raw, page=page)
+    where, bindings = prepared.page, prepared.bindings
     wire = CSV if media_type == CSV else SPARQL_JSON
     job = Job(
-        sparql=text,
-        bindings=rest,
+        sparql=prepared.text,
+        bindings=prepared.rest,
         media_types={
             "select": wire,
             "ask": wire,
@@ -208,23 +177,15 @@ def run_query(name: str) -> Response:
         count = _csv_rows(answer.body)
     else:  # an ASK's answer is one row
         count = 1 if "boolean" in doc else len(doc.get("results", {}).get("bindings", []))
-    # in every format: a page of rows past the end is known only once it comes back empty
-    if where is not None and where.number > 1 and where.last is None and not count:
-        raise past_the_end(where.number, None)
+    prepared.check_not_past_end(count)  # in every format
     if doc is None:
         response = Response(answer.body, mimetype=media_type)
         response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
         return _with_page_links(response, query, where, count)
     if media_type == SPARQL_JSON:
         return _with_page_links(Response(answer.body, mimetype=media_type), query, where, count)
-    variables = doc.get("head", {}).get("vars", [])
-    if "boolean" in doc:
-        rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]
-    else:
-        rows = [
-            {var: plain(_term(b[var])) if var in b else None for var in variables}
-            for b in doc["results"]["bindings"]
-        ]
+    result = QueryResult.from_sparql_json(doc)
+    variables, rows = result.variables, result.to_json_rows()
     body: dict[str, Any] = {
         "ok": True,
         "query": query.name,

@@ -15,7 +15,7 @@ from jinja2 import TemplateNotFound
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from copkg.config import Settings
+from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.open import open_store
 from copkg.querying.executor import Executor, ProcessExecutor, ThreadExecutor
@@ -117,7 +117,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config.get("SETTINGS") is not None:
         app.config.from_mapping(_from_settings(config["SETTINGS"]))
     app.config.from_mapping(config)
-    app.config.from_prefixed_env("COPKG")
+    environment = read_environment({**SETTING_TYPES, **WEB_TYPES})
+    app.config.from_mapping({name.upper(): value for name, value in environment.items()})
     _normalise(app.config)
     if "MAX_CONTENT_LENGTH" not in config:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY"]

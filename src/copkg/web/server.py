@@ -28,7 +28,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers import gthread
 
-from copkg.config import Settings
+from copkg.config import SERVE_TYPES, Settings, read_environment
 from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
 from copkg.querying.executor import error_from_dict, error_to_dict, receive_message, send_message
@@ -333,11 +333,7 @@ def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None
 ) -> None:
     """Serve the SPARQL endpoint and the rest of the app on host:port until stopped."""
-    raw = os.environ.get("COPKG_CLIENT_TIMEOUT") or str(CLIENT_TIMEOUT)
-    try:
-        client_timeout = float(raw)
-    except ValueError as exc:
-        raise CopkgError(f"COPKG_CLIENT_TIMEOUT={raw!r} is not a number", status=500) from exc
+    client_timeout = read_environment(SERVE_TYPES).get("client_timeout", CLIENT_TIMEOUT)
     options = gunicorn_options(settings, host, port, workers, client_timeout)
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)

@@ -1,10 +1,11 @@
 """Named (competency) queries: grlc-style queries/*.rq files, parameters bound as RDF terms."""
 
 from copkg.querying.named_queries.binding import (
+    Prepared,
     bind,
     enumerated_values,
     expand_iri,
-    run,
+    prepare,
     run_page,
     to_term,
 )
@@ -21,13 +22,14 @@ __all__ = [
     "NamedQuery",
     "Page",
     "Parameter",
+    "Prepared",
     "bind",
     "enumerated_values",
     "expand_iri",
     "load_named_queries",
     "parse_named_query",
     "parse_variable",
-    "run",
+    "prepare",
     "run_page",
     "to_term",
 ]

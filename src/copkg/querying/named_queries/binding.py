@@ -1,9 +1,11 @@
-"""Turn raw parameter values into RDF terms (validated) and run a named query with them."""
+"""Turn raw parameter values into RDF terms (validated), and prepare or run a named query
+with them: the one way the CLI and the web API run a named query."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pyoxigraph as ox
 from rdflib import Literal, URIRef
@@ -149,6 +151,49 @@ def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list
     return [str(row[param.var]) for row in result.rows if param.var in row]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A named query ready to run, whoever runs it (the CLI on the store, the web through its
+    executor): the text of the page asked for and the terms it still takes."""
+
+    query: NamedQuery
+    text: str
+    bindings: dict[str, Node]  # every parameter given or defaulted, by variable
+    rest: dict[str, Node]  # those the text still takes (paging may have written some in)
+    page: Page | None
+
+    def check_not_past_end(self, rows: int) -> None:
+        """A page of rows past the end is known only once it comes back empty: 404 then."""
+        where = self.page
+        if where is not None and where.number > 1 and where.last is None and not rows:
+            raise past_the_end(where.number, None)
+
+
+def prepare(
+    store: Store,
+    query: NamedQuery,
+    raw: Mapping[str, str],
+    *,
+    strict: bool = True,
+    page: int | None = None,
+    whole: bool = False,
+) -> Prepared:
+    """Bind the parameters as RDF terms (values the data must hold checked against it) and
+    plan the page: with `pagination: N` in the header the answer comes a page at a time, the
+    first by default (see paging.py); without it, or with `whole`, whole (and no page)."""
+    bindings = bind(query, raw, strict=strict)
+    for param in query.parameters:
+        if param.enum_from_store and param.var in bindings:
+            allowed = enumerated_values(store, query, param)
+            if str(bindings[param.var]) not in allowed:
+                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
+                raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
+    if whole:
+        return Prepared(query, query.text, bindings, bindings, None)
+    text, where, rest = plan(store, query, bindings, page)
+    return Prepared(query, text, bindings, rest, where)
+
+
 def run_page(
     store: Store,
     query: NamedQuery,
@@ -158,36 +203,8 @@ def run_page(
     page: int | None = None,
     whole: bool = False,
 ) -> tuple[QueryResult, Page | None]:
-    """Bind the parameters as RDF terms and run one page of the query on the store.
-
-    With `pagination: N` in the header the answer comes a page at a time, the first by
-    default (see paging.py); without it, or with `whole`, whole (and the page is None).
-    """
-    bindings = bind(query, raw, strict=strict)
-    for param in query.parameters:
-        if param.enum_from_store and param.var in bindings:
-            allowed = enumerated_values(store, query, param)
-            if str(bindings[param.var]) not in allowed:
-                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
-                raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
-    text, where, rest = (
-        (query.text, None, bindings) if whole else plan(store, query, bindings, page)
-    )
-    result = store.query(text, bindings=rest)
-    if where is not None and where.number > 1 and where.last is None and not result.rows:
-        raise past_the_end(where.number, None)
-    return result, where
-
-
-def run(
-    store: Store,
-    query: NamedQuery,
-    raw: Mapping[str, str],
-    *,
-    strict: bool = True,
-    page: int | None = None,
-    whole: bool = False,
-) -> QueryResult:
-    """Bind the parameters as RDF terms and run the query on the store: the first page (or
-    page `page`) of a paginated query, or its whole answer with `whole`."""
-    return run_page(store, query, raw, strict=strict, page=page, whole=whole)[0]
+    """Run one page of a named query on the store (see `prepare`): the result and the page."""
+    prepared = prepare(store, query, raw, strict=strict, page=page, whole=whole)
+    result = store.query(prepared.text, bindings=prepared.rest)
+    prepared.check_not_past_end(len(result.rows))
+    return result, prepared.page
