@@ -17,7 +17,7 @@ from rdflib.term import Node
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.namespaces import PREFIXES
+from copkg.namespaces import prefixed
 
 if TYPE_CHECKING:
     from copkg.querying.named_queries import Page
@@ -277,10 +277,7 @@ def short(value: Node | None) -> str:
     if value is None:
         return ""
     if isinstance(value, URIRef):
-        for prefix, ns in PREFIXES.items():
-            if value.startswith(ns) and value != ns:
-                return f"{prefix}:{value[len(ns) :]}"
-        return f"<{value}>"
+        return prefixed(value)
     if isinstance(value, BNode):
         return f"_:{value}"
     if isinstance(value, Literal):

@@ -1,5 +1,7 @@
 """IRIs and prefixes shared by the ontology, the data, the shapes and the code."""
 
+import re
+
 from rdflib import Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
@@ -52,15 +54,21 @@ PREFIXES: dict[str, str] = {
 }
 
 
+_LOCAL = re.compile(r"[\w\-.]*")
+
+
+def shorten(iri: str) -> str | None:
+    """An IRI as a prefixed name with the copkg prefixes (the longest namespace that fits),
+    or None when none fits or the rest is not a plain local name: the one IRI shortener."""
+    best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
+    if best is None or not _LOCAL.fullmatch(iri[len(best) :]):
+        return None
+    prefix = next(p for p, ns in PREFIXES.items() if ns == best)
+    return f"{prefix}:{iri[len(best) :]}"
+
+
 def prefixed(node: Node) -> str:
     """A term as a prefixed name when one of PREFIXES fits, else as N-Triples."""
     if isinstance(node, URIRef):
-        text = str(node)
-        best = max((ns for ns in PREFIXES.values() if text.startswith(ns)), key=len, default=None)
-        if best is not None:
-            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
-            local = text[len(best) :]
-            if local and all(c.isalnum() or c in "-_." for c in local):
-                return f"{prefix}:{local}"
-        return f"<{text}>"
+        return shorten(str(node)) or f"<{node}>"
     return node.n3()

@@ -11,7 +11,7 @@ import pyoxigraph as ox
 import yaml
 
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import PREFIXES
+from copkg.namespaces import PREFIXES, shorten
 from copkg.store.scan import remote_calls, tokens
 
 HEADER = re.compile(r"^#\+ ?(.*)$")
@@ -84,10 +84,7 @@ class Parameter:
 
 
 def _short(iri: str) -> str:
-    for prefix, ns in PREFIXES.items():
-        if iri.startswith(ns):
-            return f"{prefix}:{iri[len(ns) :]}"
-    return f"<{iri}>"
+    return shorten(iri) or f"<{iri}>"
 
 
 @dataclass(frozen=True)

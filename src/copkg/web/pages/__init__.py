@@ -16,7 +16,7 @@ from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, PREFIXES
+from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, shorten
 from copkg.store import QueryResult, Store
 from copkg.store.results import plain
 from copkg.store.scan import bind_values
@@ -66,16 +66,7 @@ def href(iri: Node | str) -> str:
 
 def curie(iri: Node | str) -> str:
     """An IRI shortened with the copkg prefixes (longest namespace first)."""
-    text = str(iri)
-    best = ""
-    best_prefix = ""
-    for prefix, ns in PREFIXES.items():
-        if text.startswith(ns) and len(ns) > len(best):
-            best, best_prefix = ns, prefix
-    rest = text[len(best) :]
-    if best and re.fullmatch(r"[\w\-.]*", rest):
-        return f"{best_prefix}:{rest}"
-    return text
+    return shorten(str(iri)) or str(iri)
 
 
 def iri_of_path(path: str) -> URIRef:

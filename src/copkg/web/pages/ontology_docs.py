@@ -16,18 +16,14 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 from rdflib.term import Node
 
-from copkg.namespaces import COPKG, PREFIXES
+from copkg.namespaces import COPKG, shorten
 
 ONTOLOGY_IRI = URIRef(str(COPKG).rstrip("#"))
 _NS = str(COPKG)
 
 
 def _curie(iri: Node) -> str:
-    text = str(iri)
-    for prefix, ns in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
-        if text.startswith(ns):
-            return f"{prefix}:{text[len(ns):]}"
-    return text
+    return shorten(str(iri)) or str(iri)
 
 
 def _local(iri: Node) -> str:
