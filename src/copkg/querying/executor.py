@@ -133,10 +133,13 @@ def run_job(
     default_graphs, named_graphs = job.default_graphs, job.named_graphs
     if default_graphs is None and named_graphs is None and plan.has_dataset:
         default_graphs, named_graphs = plan.from_graphs, plan.from_named_graphs
-    # the store takes no base IRI: declare it, on the first line so that lines keep their numbers
-    text = f"BASE <{job.base}> {job.sparql}" if job.base and plan.relative_iris else job.sparql
+    base = {"base": job.base} if job.base and plan.relative_iris else {}
     result = store.query(
-        text, bindings=job.bindings, default_graphs=default_graphs, named_graphs=named_graphs
+        job.sparql,
+        bindings=job.bindings,
+        default_graphs=default_graphs,
+        named_graphs=named_graphs,
+        **base,
     )
     if max_rows is not None and len(result) > max_rows:
         result = dataclasses.replace(

@@ -24,6 +24,7 @@ class Store(Protocol):
         bindings: Mapping[str, Node] | None = None,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
     ) -> QueryResult: ...
 
     def update(self, sparql: str) -> None: ...

@@ -80,11 +80,15 @@ class OxigraphStore:
         bindings: Mapping[str, Node] | None = None,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
     ) -> QueryResult:
-        """Run a SPARQL query.
+        """Run a SPARQL query, its relative IRIs resolved against `base` if given.
 
         `bindings` fix variables to RDF terms: VALUES blocks written from the terms by
-        pyoxigraph's serialiser (see scan.bind_values), never from a raw input string.
+        pyoxigraph's serialiser (see scan.bind_values), never from a raw input string. Not
+        pyoxigraph's `substitutions`: following SEP-0007 it refuses a SELECT that does not
+        project the bound variable, and named queries bind parameters they do not return
+        (`?_type_iri`); projecting them would change the answers' columns.
         """
         check_remote_calls(sparql, self.allowed_service_endpoints)
         options: dict[str, Any] = {"prefixes": PREFIXES}
@@ -96,6 +100,8 @@ class OxigraphStore:
             options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
         if bindings:
             sparql = bind_values(sparql, terms_as_sparql(bindings))
+        if base is not None:
+            options["base_iri"] = base
         deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
             answer = self._store.query(sparql, **options)
