@@ -16,7 +16,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, SKOS
 
 from copkg.namespaces import CITO, COPKG, ONTOLOGY_GRAPH, RULES, study_base, study_graph
-from copkg.rdf_io import load_into
+from copkg.rdf_io import read_quads
 from copkg.reasoning.rules import materialise
 from copkg.store.embedded import OxigraphStore
 from copkg.validation.fidelity import check_quotes, normalise, pages
@@ -52,10 +52,10 @@ def store() -> OxigraphStore:
     built = OxigraphStore()
     for path in sorted((ROOT / "ontology").glob("*.ttl")):
         if path.name != "shapes.ttl":
-            load_into(built.native, path, str(ONTOLOGY_GRAPH))
+            built.native.extend(read_quads(path, str(ONTOLOGY_GRAPH)))
     for folder in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
         for path in sorted(folder.glob("*.ttl")):
-            load_into(built.native, path, study_graph(folder.name))
+            built.native.extend(read_quads(path, study_graph(folder.name)))
     materialise(built, ROOT / "rules")
     return built
 

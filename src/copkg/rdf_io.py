@@ -317,11 +317,6 @@ def read_quads(path: str | os.PathLike[str], graph: str) -> list[ox.Quad]:
         raise _error(path, f"a term too long to be read: {exc}") from exc
 
 
-def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None:
-    """Load one triples file into a named graph of a pyoxigraph store (see read_quads)."""
-    store.extend(read_quads(path, graph))
-
-
 def parse_graph(path: str | os.PathLike[str]) -> Graph:
     """Parse one file into a single Graph (the graphs of a dataset file merged)."""
     parsed = parse_file(path)
