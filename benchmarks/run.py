@@ -189,11 +189,8 @@ def child_build(root: Path) -> dict[str, Any]:
 def child_add(root: Path, index: int) -> dict[str, Any]:
     """`copkg add` of synthetic study `index` (written to a folder outside the corpus)."""
     try:
-        from copkg import studies
+        from copkg.studies.add import add_study as add
     except ImportError:
-        studies = None  # type: ignore[assignment]
-    add = getattr(studies, "add", None)
-    if add is None:
         return {"ok": False, "missing": "copkg.studies.add does not exist yet"}
     from copkg.config import Settings
 

@@ -152,7 +152,7 @@ def test_the_same_build_gives_the_same_etag_in_another_process(built: Settings) 
 
 
 def test_adding_a_study_invalidates_etags(built: Settings) -> None:
-    studies = importlib.import_module("copkg.studies")
+    studies = importlib.import_module("copkg.studies.add")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import synthetic

@@ -14,7 +14,8 @@ import requests
 from web_helpers import LiveServer, disk_store, live_server, sample_quads
 
 from copkg.errors import CopkgError
-from copkg.querying.executor import Answer, Job, ProcessExecutor, ThreadExecutor
+from copkg.querying.executor import Answer, Job, ThreadExecutor
+from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
 
 LIMIT = 1.0

@@ -330,7 +330,7 @@ def new_study(settings: Settings, study_id: str) -> None:
     skips it until `copkg add` takes it in)."""
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
     # with every command's modules); each command loads what it runs
-    from copkg.studies import new_study as scaffold
+    from copkg.studies.scaffold import new_study as scaffold
 
     try:
         folder = scaffold(settings, study_id)
@@ -368,7 +368,7 @@ def add(
     """
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
     # with every command's modules); each command loads what it runs
-    from copkg.studies import add_study
+    from copkg.studies.add import add_study
 
     try:
         outcome = add_study(

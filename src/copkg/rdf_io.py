@@ -360,3 +360,21 @@ def sorted_turtle(graph: Graph) -> bytes:
 def write_sorted_turtle(graph: Graph, path: str | os.PathLike[str]) -> None:
     """Write `graph` as deterministic Turtle, atomically."""
     atomic_write(path, sorted_turtle(graph))
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Write a new file and flush it to disk (readable by all, as a source file is)."""
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(path, 0o644)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a file created or renamed in it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

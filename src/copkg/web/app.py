@@ -18,8 +18,9 @@ from werkzeug.exceptions import HTTPException
 from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.open import open_store
-from copkg.querying.executor import Executor, ProcessExecutor, ThreadExecutor
+from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
+from copkg.querying.workers import ProcessExecutor
 from copkg.store import Store
 from copkg.web import Services, advisor, api, cache, pages, sparql
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES

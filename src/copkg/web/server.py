@@ -31,7 +31,7 @@ from gunicorn.workers import gthread
 from copkg.config import SERVE_TYPES, Settings, read_environment
 from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
-from copkg.querying.executor import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.querying.workers import error_from_dict, error_to_dict, receive_message, send_message
 from copkg.web.app import create_app
 
 log = logging.getLogger(__name__)
