@@ -39,7 +39,6 @@ OVERSIZED = {
     "copkg.reasoning.advice": 732,
     "copkg.reasoning.incremental": 588,
     "copkg.web.api": 570,
-    "copkg.web.pages": 1018,
 }
 
 

@@ -326,7 +326,7 @@ def test_local_paths_round_trip() -> None:
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from copkg.web.pages import iri_of_path, local_path
+    from copkg.web.pages.links import iri_of_path, local_path
 
     segment = st.text(
         alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/#?%"),
@@ -349,7 +349,7 @@ def test_local_paths_round_trip() -> None:
 
 
 def test_incoming_links_come_a_page_at_a_time(app: Flask, client: FlaskClient) -> None:
-    from copkg.web import pages
+    from copkg.web.pages import resource_data as pages
 
     role = "/id/josserand2004/facilitation.json"
     whole = client.get(role).get_json()
@@ -389,7 +389,7 @@ class _CountingStore:
 def test_incoming_links_are_counted_only_for_hubs_once_a_build(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from copkg.web import pages
+    from copkg.web.pages import resource_data as pages
 
     monkeypatch.setattr(pages, "INCOMING_PAGE", 3)
     ex = "https://example.org/"
