@@ -26,7 +26,6 @@ from copkg.web.pages.links import (
     wants,
 )
 from copkg.web.pages.resource_data import (
-    INCOMING_PAGE,
     TWIN,
     organisation_events,
     predicate_labels,
@@ -60,7 +59,7 @@ def _serve_resource(path: str) -> Response | str:
     if page > resource.incoming_pages:
         raise CopkgError(
             f"page {page} of the links to {iri} is past the end: there are "
-            f"{resource.incoming_total}, {INCOMING_PAGE} a page",
+            f"{resource.incoming_total}, {resource.incoming_page_size} a page",
             status=400,
         )
     media_type = wants(suffix)
