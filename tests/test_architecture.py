@@ -38,7 +38,6 @@ MAX_LINES = 500
 OVERSIZED = {
     "copkg.reasoning.advice": 732,
     "copkg.reasoning.incremental": 588,
-    "copkg.web.api": 570,
 }
 
 

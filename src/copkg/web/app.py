@@ -22,7 +22,7 @@ from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
 from copkg.store import Store
-from copkg.web import Services, advisor, api, cache, pages, sparql
+from copkg.web import Services, advisor, api, cache, openapi, pages, sparql
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.warmup import start_warm_up
 
@@ -157,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
     """One blueprint per concern."""
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(advisor.bp)
 
