@@ -14,7 +14,8 @@ from test_web_pages import J04, make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
-from copkg.reasoning.advice import advise, parse_context
+from copkg.reasoning.advice.answer import advise
+from copkg.reasoning.advice.context import parse_context
 from copkg.store.embedded import OxigraphStore
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")

@@ -7,14 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from copkg.errors import CopkgError, Problem
-from copkg.reasoning.advice import (
-    Advice,
-    AdviceContext,
-    Vocabulary,
-    advise,
-    local_name,
-    parse_context,
-)
+from copkg.reasoning.advice.answer import advise
+from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, parse_context
+from copkg.reasoning.advice.findings import Advice
 from copkg.web import app_settings, get_store
 
 bp = Blueprint("advisor", __name__)
