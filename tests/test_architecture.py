@@ -262,3 +262,13 @@ def test_a_query_worker_loads_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_drawing_names_every_layer() -> None:
+    """docs/architecture.md lists the layers the test enforces, in the same order."""
+    text = (SRC.parent / "docs" / "architecture.md").read_text()
+    line = next(x for x in text.split("\n\n") if x.startswith("The layers, lowest first"))
+    names = [name.removeprefix("copkg.") for members in LAYERS[1:] for name in members]
+    positions = [line.find(f"`{name}`") for name in names]
+    assert -1 not in positions, f"docs/architecture.md misses a layer of {names}"
+    assert positions == sorted(positions)
