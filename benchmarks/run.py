@@ -189,11 +189,8 @@ def child_build(root: Path) -> dict[str, Any]:
 def child_add(root: Path, index: int) -> dict[str, Any]:
     """`copkg add` of synthetic study `index` (written to a folder outside the corpus)."""
     try:
-        from copkg import studies
+        from copkg.studies.add import add_study as add
     except ImportError:
-        studies = None  # type: ignore[assignment]
-    add = getattr(studies, "add", None)
-    if add is None:
         return {"ok": False, "missing": "copkg.studies.add does not exist yet"}
     from copkg.config import Settings
 
@@ -233,16 +230,16 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     from rdflib import URIRef
 
     from copkg.config import Settings
-    from copkg.named_queries import load_named_queries, run
     from copkg.pipeline import load_build
-    from copkg.web import create_app
-    from copkg.web.pages import read_resource
+    from copkg.querying.named_queries import load_named_queries, run_page
+    from copkg.web.app import create_app
+    from copkg.web.pages.resource_data import read_resource
 
     settings = Settings.load(root, environ={})
     store = load_build(settings, rebuild="never", timeout=60, max_rows=10000)
     out: dict[str, Any] = {"queries": {}}
     for name, query in sorted(load_named_queries(settings.queries_dir).items()):
-        out["queries"][name] = _timed(lambda q=query: run(store, q, {}), repeats, budget)
+        out["queries"][name] = _timed(lambda q=query: run_page(store, q, {}), repeats, budget)
     app = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1})
     resource = URIRef(f"https://w3id.org/copkg/id/{synthetic.study_id(1)}/case-1")
     role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
@@ -397,15 +394,15 @@ def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subp
 
 def named_query_texts(root: Path) -> dict[str, str]:
     """Each named query with its default parameters bound, as copkg runs it."""
-    from copkg.named_queries import bind, load_named_queries
-    from copkg.store.embedded import _terms_as_sparql
+    from copkg.querying.named_queries import bind, load_named_queries
     from copkg.store.scan import bind_values
+    from copkg.store.terms import terms_as_sparql
 
     texts = {}
     for name, query in sorted(load_named_queries(root / "queries").items()):
         bindings = bind(query, {})
         text = query.text
-        texts[name] = bind_values(text, _terms_as_sparql(bindings)) if bindings else text
+        texts[name] = bind_values(text, terms_as_sparql(bindings)) if bindings else text
     return texts
 
 

@@ -26,9 +26,9 @@ G2 = EX + "graph/two"
 
 
 def needs_validation() -> None:
-    """Fail unless SHACL validation (copkg.validation and ontology/shapes.ttl) is there."""
-    if importlib.util.find_spec("copkg.validation") is None:
-        pytest.fail("copkg.validation is missing")
+    """Fail unless SHACL validation (copkg.validation.report and ontology/shapes.ttl) is there."""
+    if importlib.util.find_spec("copkg.validation.report") is None:
+        pytest.fail("copkg.validation.report is missing")
     if not (ROOT / "ontology" / "shapes.ttl").is_file():
         pytest.fail("ontology/shapes.ttl is missing")
 
@@ -155,7 +155,8 @@ def slack(tmp_path_factory: pytest.TempPathFactory) -> float:
 
     from web_helpers import disk_store
 
-    from copkg.web.executor import Job, ProcessExecutor
+    from copkg.querying.executor import Job
+    from copkg.querying.workers import ProcessExecutor
 
     path = disk_store(tmp_path_factory.mktemp("slack") / "store")
     start = time.monotonic()

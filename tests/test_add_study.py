@@ -276,7 +276,7 @@ def test_a_failure_while_swapping_the_build_takes_the_study_out_again(
     def broken(new: Path, build_dir: Path) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(extend, "_swap_in", broken)
+    monkeypatch.setattr(extend, "swap_in", broken)
     before = fingerprint(project)
     with pytest.raises(OSError, match="disk full"):
         copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template()))))

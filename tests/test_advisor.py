@@ -11,10 +11,11 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from test_web_pages import J04, make_web_project
 
-from copkg.advice import advise, parse_context
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.reasoning.advice.answer import advise
+from copkg.reasoning.advice.context import parse_context
 from copkg.store.embedded import OxigraphStore
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
@@ -44,7 +45,7 @@ def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def app(advisor_settings: Settings) -> Iterator[Flask]:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
                               "QUERY_WORKERS": 1})

@@ -16,11 +16,12 @@ from flask import Flask
 
 from copkg.config import Settings
 from copkg.pipeline import build
+from copkg.querying.executor import Answer, Job
+from copkg.querying.memo import MemoExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app, get_executor
+from copkg.web import get_executor
+from copkg.web.app import create_app
 from copkg.web.cache import Entry, ResponseCache
-from copkg.web.executor import Answer, Job
-from copkg.web.memo import MemoExecutor
 from copkg.web.warmup import warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +152,7 @@ def test_the_same_build_gives_the_same_etag_in_another_process(built: Settings) 
 
 
 def test_adding_a_study_invalidates_etags(built: Settings) -> None:
-    studies = importlib.import_module("copkg.studies")
+    studies = importlib.import_module("copkg.studies.add")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import synthetic

@@ -269,7 +269,7 @@ def test_build_validate_and_query_do_not_import_flask(built: Settings) -> None:
 def test_reason_reports_consistency_and_classes(
     runner: CliRunner, settings: Settings, tmp_path: Path
 ) -> None:
-    from copkg.consistency import JavaMissingError, find_java
+    from copkg.reasoning.owl import JavaMissingError, find_java
 
     try:
         find_java()

@@ -8,15 +8,15 @@ import pytest
 from rdflib import Graph
 from rdflib.namespace import RDF
 
-from copkg.consistency import (
+from copkg.namespaces import COPKG, study_base
+from copkg.reasoning.owl import (
     JAVA_HINT,
     ConsistencyResult,
     JavaMissingError,
     check_consistency,
     find_java,
 )
-from copkg.namespaces import COPKG, study_base
-from copkg.ontology_checks import load_ontology
+from copkg.validation.ontology import load_ontology
 
 ROOT = Path(__file__).resolve().parents[1]
 ONTOLOGY_FILES = [ROOT / "ontology" / "copkg.ttl", ROOT / "ontology" / "vocabularies.ttl"]

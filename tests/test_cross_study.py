@@ -15,11 +15,11 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, SKOS
 
-from copkg.fidelity import check_quotes, normalise, pages
 from copkg.namespaces import CITO, COPKG, ONTOLOGY_GRAPH, RULES, study_base, study_graph
-from copkg.rdf_io import load_into
-from copkg.reasoning import materialise
+from copkg.rdf_io import read_quads
+from copkg.reasoning.rules import materialise
 from copkg.store.embedded import OxigraphStore
+from copkg.validation.fidelity import check_quotes, normalise, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "data/studies"
@@ -52,10 +52,10 @@ def store() -> OxigraphStore:
     built = OxigraphStore()
     for path in sorted((ROOT / "ontology").glob("*.ttl")):
         if path.name != "shapes.ttl":
-            load_into(built.native, path, str(ONTOLOGY_GRAPH))
+            built.native.extend(read_quads(path, str(ONTOLOGY_GRAPH)))
     for folder in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
         for path in sorted(folder.glob("*.ttl")):
-            load_into(built.native, path, study_graph(folder.name))
+            built.native.extend(read_quads(path, study_graph(folder.name)))
     materialise(built, ROOT / "rules")
     return built
 
@@ -352,7 +352,8 @@ def test_a_link_is_reported_by_the_study_that_states_it(store: OxigraphStore) ->
           GRAPH ?g { ?relation a copkg:CrossStudyRelation ; copkg:reportedIn ?reporter } }"""
     ).rows
     assert {(str(r["g"]), r["reporter"]) for r in in_graphs} == {
-        (study_graph("josserand2004"), J04.study)}
+        (study_graph("josserand2004"), J04.study)
+    }
     issued = """PREFIX copkg: <https://w3id.org/copkg/ontology#>
         PREFIX dcterms: <http://purl.org/dc/terms/>
         SELECT ?relation WHERE {
@@ -366,8 +367,8 @@ def test_a_link_is_reported_by_the_study_that_states_it(store: OxigraphStore) ->
 def test_a_link_written_in_the_cited_works_bundle_is_refused() -> None:
     """The old encoding (Josserand's links in the Wenger and Snyder bundle) and a 1991 study
     reporting a link to the 2004 paper both fail copsh:CrossStudyReporterShape."""
-    from copkg.ontology_checks import load_ontology
-    from copkg.validation import load_shapes, validate
+    from copkg.validation.ontology import load_ontology
+    from copkg.validation.report import load_shapes, validate
 
     shapes = load_shapes(ROOT / "ontology/shapes.ttl")
     ontology = load_ontology([ROOT / "ontology/copkg.ttl", ROOT / "ontology/vocabularies.ttl"])
@@ -481,24 +482,26 @@ def test_a_local_role_and_a_curators_reading_never_reach_josserands_answers() ->
     built = OxigraphStore()
     for path in sorted((ROOT / "ontology").glob("*.ttl")):
         if path.name != "shapes.ttl":
-            load_into(built.native, path, str(ONTOLOGY_GRAPH))
+            built.native.extend(read_quads(path, str(ONTOLOGY_GRAPH)))
     for folder in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
         for path in sorted(folder.glob("*.ttl")):
-            load_into(built.native, path, study_graph(folder.name))
-    built.add_graph(study_graph("local-role-test"),
-                    Graph().parse(data=LOCAL_STUDY, format="turtle"))
+            built.native.extend(read_quads(path, study_graph(folder.name)))
+    built.add_graph(
+        study_graph("local-role-test"), Graph().parse(data=LOCAL_STUDY, format="turtle")
+    )
     materialise(built, ROOT / "rules")
     local = study_base("local-role-test")
     gas_late = J04["context-gas-2001-2004"]
     assert (gas_late, COPKG.riskyRole, local.legitimation) in built.graph()  # the join is made
 
-    cells = {(r["study"], r["role"]): str(r["cell"])
-             for r in run(built, "role-study-comparison")}
+    cells = {(r["study"], r["role"]): str(r["cell"]) for r in run(built, "role-study-comparison")}
     assert cells.get((J04.study, local.legitimation)) in (None, "not reported")
     assert cells[(J04.study, J04.stimulation)] == "risky in context"
 
-    from copkg.named_queries import load_named_queries
-    from copkg.named_queries import run as run_named
+    from copkg.querying.named_queries import load_named_queries, run_page
+
+    def run_named(store, query, params):  # noqa: ANN001, ANN202
+        return run_page(store, query, params, whole=True)[0]
 
     risky = load_named_queries(ROOT / "queries")["risky-roles"]
     clan = run_named(built, risky, {"controlMode": "copkg:Clan"}).rows

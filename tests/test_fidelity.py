@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from rdflib import Graph, URIRef
 
-from copkg.fidelity import check_quotes, normalise, pages
+from copkg.validation.fidelity import check_quotes, normalise, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = URIRef("https://w3id.org/copkg/id/josserand2004/study")

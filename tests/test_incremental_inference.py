@@ -12,7 +12,8 @@ from copkg.config import Settings
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, study_graph
 from copkg.pipeline import steps
 from copkg.rdf_io import read_quads
-from copkg.reasoning import InferenceDelta, _fixpoint_native, load_rules, materialise_increment
+from copkg.reasoning.incremental import InferenceDelta, materialise_increment
+from copkg.reasoning.rules import fixpoint, load_rules
 from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +39,14 @@ def add_and_compare(corpus: list[ox.Quad], graph: str, new: list[ox.Quad]) -> In
     rules = load_rules(RULES)
     store = OxigraphStore()
     store.native.extend(corpus)
-    _fixpoint_native(store, rules)
+    fixpoint(store, rules)
     before = inferences(store)
     store.native.extend(new)
     delta = materialise_increment(store, RULES, graph)
     got = inferences(store)
     full = OxigraphStore()
     full.native.extend([*corpus, *new])
-    _fixpoint_native(full, rules)
+    fixpoint(full, rules)
     assert got == inferences(full)
     assert set(delta.added) == got - before
     assert set(delta.removed) == before - got
@@ -116,7 +117,7 @@ def test_a_study_that_makes_an_existing_context_favourable(
     corpus = [*shipped, *(q for qs in studies.values() for q in qs)]
     store = OxigraphStore()
     store.native.extend(corpus)
-    _fixpoint_native(store, load_rules(RULES))
+    fixpoint(store, load_rules(RULES))
     unfavourable = sorted(
         q.subject.value
         for q in store.native.quads_for_pattern(
@@ -180,7 +181,7 @@ def test_a_stale_inference_graph_falls_back(shipped: list[ox.Quad]) -> None:
     assert delta.fallback and "does not describe the current rules" in delta.fallback
     full = OxigraphStore()
     full.native.extend(shipped)
-    _fixpoint_native(full, load_rules(RULES))
+    fixpoint(full, load_rules(RULES))
     assert inferences(store) == inferences(full)
 
 
@@ -189,14 +190,14 @@ def test_a_fallback_after_the_increment_changed_the_store_reports_the_whole_chan
 ) -> None:
     """A precondition found to fail while inserting (the store already changed): the full
     materialise's delta is still against the old inference graph, as the splice needs."""
-    from copkg.incremental import Increment, _Fallback
+    from copkg.reasoning.incremental import Fallback, Increment
 
     insert = Increment._insert
 
     def insert_then_fail(self: Increment, seeds: object, added: dict) -> None:
         insert(self, seeds, added)  # type: ignore[arg-type]
         assert added  # the store has changed
-        raise _Fallback("found late")
+        raise Fallback("found late")
 
     monkeypatch.setattr(Increment, "_insert", insert_then_fail)
     graph = study_graph("josserand2004-insurance")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EX, G1, ROOT
@@ -10,18 +11,19 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from copkg.errors import CopkgError
-from copkg.named_queries import (
+from copkg.namespaces import COPKG
+from copkg.querying.named_queries import (
+    NamedQuery,
     bind,
     enumerated_values,
     load_named_queries,
     parse_named_query,
     parse_variable,
-    run,
     run_page,
 )
-from copkg.named_queries.binding import enumeration_query
-from copkg.named_queries.paging import page_keys, plan
-from copkg.namespaces import COPKG
+from copkg.querying.named_queries.binding import enumeration_query
+from copkg.querying.named_queries.paging import page_keys, plan
+from copkg.store import QueryResult
 from copkg.store.embedded import OxigraphStore
 
 PEOPLE = f"""#+ summary: People by type
@@ -42,6 +44,13 @@ SELECT ?who ?age WHERE {{
   FILTER (!BOUND(?__minAge_integer) || ?age >= ?__minAge_integer)
 }} ORDER BY ?who
 """
+
+
+def run(
+    store: OxigraphStore, query: NamedQuery, raw: dict[str, str], **options: Any
+) -> QueryResult:
+    """The result of run_page without the page."""
+    return run_page(store, query, raw, **options)[0]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

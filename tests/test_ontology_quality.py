@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from rdflib import Graph
 
-from copkg.ontology_checks import check_ontology, load_ontology, report
+from copkg.validation.ontology import check_ontology, load_ontology, report
 
 ROOT = Path(__file__).resolve().parents[1]
 ONTOLOGY_FILES = [ROOT / "ontology" / "copkg.ttl", ROOT / "ontology" / "vocabularies.ttl"]

@@ -17,7 +17,7 @@ from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, study_graph
 from copkg.pipeline import build, check, load_build, steps
-from copkg.pipeline.build import MANIFEST, STORE_DIR, Manifest, _recover
+from copkg.pipeline.build import MANIFEST, STORE_DIR, Manifest, recover
 from copkg.store.embedded import OxigraphStore
 
 MINI = """@prefix copkg: <https://w3id.org/copkg/ontology#> .
@@ -198,7 +198,7 @@ def test_a_swap_cut_between_its_renames_is_recovered(settings: Settings) -> None
     old = settings.root / f".build-old-build-{1}"
     os.rename(settings.build_dir, old)
     (settings.root / ".build-new-build-x").mkdir()
-    _recover(settings)
+    recover(settings)
     assert (settings.build_dir / MANIFEST).is_file()
     assert leftovers(settings) == []
     assert load_build(settings).quad_count() > 0

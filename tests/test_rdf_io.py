@@ -167,14 +167,14 @@ def test_dataset_formats_give_a_dataset(tmp_path: Path) -> None:
     assert len(rdf_io.parse_graph(path)) == 1
 
 
-def test_load_into_a_store_reports_like_parse(tmp_path: Path) -> None:
+def test_read_quads_into_a_store_reports_like_parse(tmp_path: Path) -> None:
     store = ox.Store()
     good = write(tmp_path, "good.ttl", GOOD_TTL)
-    rdf_io.load_into(store, good, "http://e/graph")
+    store.extend(rdf_io.read_quads(good, "http://e/graph"))
     assert len(store) == len(rdf_io.parse_file(good))
     bad = write(tmp_path, "bad.ttl", GOOD_TTL + "ex:c ex:p .\n")
     with pytest.raises(CopkgError) as error:
-        rdf_io.load_into(store, bad, "http://e/other")
+        store.extend(rdf_io.read_quads(bad, "http://e/other"))
     assert error.value.problems[0].file == str(bad)
     assert error.value.problems[0].line == 5
     assert ox.NamedNode("http://e/other") not in list(store.named_graphs())

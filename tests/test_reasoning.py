@@ -1,24 +1,26 @@
 """The rules in rules/*.rq derive risky roles from facts, and explain what they derive."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
+from rdflib.term import Node
 
-from copkg import reasoning
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, RULES
-from copkg.reasoning import (
+from copkg.reasoning import rules as reasoning
+from copkg.reasoning.rules import (
     _readers,
     apply_rules,
-    explain,
     load_rules,
     materialise,
     materialise_native,
     parse_rule,
 )
+from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,3 +235,46 @@ def test_rules_the_analysis_may_misread_are_read_by_every_rule(tmp_path: Path) -
     assert readers[names.index("c-q-from-p")] == {names.index("b-r-from-q"), 3, 4}
     assert readers[names.index("a-s-from-r")] == {3, 4}  # nothing reads ex:s but the odd ones
     assert readers[3] == readers[4] == everyone
+
+
+# -- the explanation nodes the rules write, read back by SPARQL --------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the graph holds one derived statement: the rule and the facts it used."""
+
+    statement: URIRef
+    rule: URIRef
+    rule_label: str
+    facts: tuple[URIRef, ...]
+
+
+EXPLAIN = """
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT ?statement ?rule ?ruleLabel ?fact WHERE {
+  ?statement rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o ; copkg:derivedBy ?rule .
+  OPTIONAL { ?rule rdfs:label ?ruleLabel }
+  OPTIONAL { ?statement copkg:usedFact ?fact }
+}
+ORDER BY ?statement ?fact
+"""
+
+
+def explain(store: Store, subject: Node, predicate: Node, obj: Node) -> list[Explanation]:
+    """Every derivation of (subject, predicate, obj), grouped by the statement node."""
+    result = store.query(EXPLAIN, bindings={"s": subject, "p": predicate, "o": obj})
+    grouped: dict[URIRef, tuple[URIRef, str, list[URIRef]]] = {}
+    for row in result.rows:
+        statement = row["statement"]
+        rule, label, facts = grouped.setdefault(
+            statement, (row["rule"], str(row.get("ruleLabel", row["rule"])), [])
+        )
+        if "fact" in row:
+            facts.append(row["fact"])
+    return [
+        Explanation(statement, rule, label, tuple(facts))
+        for statement, (rule, label, facts) in grouped.items()
+    ]

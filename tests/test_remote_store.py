@@ -24,10 +24,11 @@ from rdflib.term import Node
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.named_queries import parse_named_query, run
 from copkg.pipeline import Manifest, load_build
-from copkg.push import push
-from copkg.store import QueryResult, open_store
+from copkg.pipeline.open import open_store
+from copkg.pipeline.push import push
+from copkg.querying.named_queries import parse_named_query, run_page
+from copkg.store import QueryResult
 from copkg.store.remote import SparqlEndpointStore, with_prefixes
 
 pytestmark = pytest.mark.server
@@ -207,13 +208,13 @@ def test_competency_queries_give_the_same_answers(
     remote = open_store(dataclasses.replace(built, store_url=oxigraph.query))
     assert isinstance(remote, SparqlEndpointStore)
     try:
-        expected = run(embedded, named, {})
+        expected = run_page(embedded, named, {})[0]
     except CopkgError as exc:  # a required parameter without a default: the same refusal
         with pytest.raises(CopkgError) as refused:
-            run(remote, named, {})
+            run_page(remote, named, {})[0]
         assert refused.value.message == exc.message
         return
-    answer = run(remote, named, {})
+    answer = run_page(remote, named, {})[0]
     assert answer.kind == expected.kind
     assert comparable(answer) == comparable(expected)
     assert len(answer) > 0 or len(expected) == 0
@@ -262,7 +263,7 @@ def test_copkg_query_with_store(built: Settings, oxigraph: Oxigraph, pushed: Res
 def test_the_web_service_answers_from_the_remote_store(
     built: Settings, oxigraph: Oxigraph, pushed: Result
 ) -> None:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
     from copkg.web.server import check_store
 
     settings = dataclasses.replace(built, store_url=oxigraph.query)

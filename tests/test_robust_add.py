@@ -203,7 +203,7 @@ KILL_AT = """
 import importlib, os, shutil, signal, sys
 from pathlib import Path
 from copkg.config import Settings
-studies = importlib.import_module("copkg.studies")
+studies = importlib.import_module("copkg.studies.add")
 extend = importlib.import_module("copkg.pipeline.extend")
 root, bundle, point = sys.argv[1:4]
 

@@ -52,7 +52,7 @@ def test_idle_workers_go_to_the_longest_waiter() -> None:
     waited out its time under load and got 503 'busy')."""
     import queue
 
-    from copkg.web.executor import _FairPool
+    from copkg.querying.workers import _FairPool
 
     pool: _FairPool[str] = _FairPool()
     got: list[tuple[str, str]] = []

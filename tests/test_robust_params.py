@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, memory_store
 
 from copkg.config import Settings
-from copkg.named_queries.binding import expand_iri
 from copkg.namespaces import COPKG, ID
-from copkg.web import create_app
+from copkg.querying.named_queries.binding import expand_iri
+from copkg.web.app import create_app
 
 QUERIES = {
     # gives back the value it was given: one row, the value exactly

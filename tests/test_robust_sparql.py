@@ -26,9 +26,10 @@ from flask.testing import FlaskClient
 from watchers import Listener
 from web_helpers import LiveServer, disk_store, live_server, memory_store, sample_quads
 
+from copkg.querying.executor import Job
+from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app
-from copkg.web.executor import Job, ProcessExecutor
+from copkg.web.app import create_app
 
 LIMIT = 0.5
 CHEAP = "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"

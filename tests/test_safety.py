@@ -20,9 +20,9 @@ from watchers import FifoWatch, Listener
 from web_helpers import SAMPLE_GRAPH, disk_store, memory_store, sample_quads
 
 from copkg.errors import CopkgError
+from copkg.querying.safety import analyse_query, analyse_update, with_using
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app
-from copkg.web.safety import analyse_query, analyse_update, with_using
+from copkg.web.app import create_app
 
 TOKEN = "t0ken"
 

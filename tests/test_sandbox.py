@@ -18,8 +18,9 @@ import pytest
 from watchers import Listener
 from web_helpers import disk_store
 
+from copkg.querying.executor import Job
 from copkg.querying.sandbox import landlock_abi
-from copkg.web.executor import Job, ProcessExecutor
+from copkg.querying.workers import ProcessExecutor
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Landlock and seccomp are Linux's")
 

@@ -307,7 +307,7 @@ def test_jsonld_export_is_compact_and_round_trips(settings: Settings, runner: Cl
 
 def test_the_web_app_serves_the_context() -> None:
     from copkg.store.embedded import OxigraphStore
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     app = create_app({"STORE": OxigraphStore(), "QUERY_WORKERS": 0, "TESTING": True})
     response = app.test_client().get("/ns/context.jsonld")

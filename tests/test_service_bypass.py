@@ -20,11 +20,11 @@ from watchers import Listener
 from web_helpers import disk_store, memory_store
 
 from copkg.errors import CopkgError
+from copkg.querying.safety import analyse_query
 from copkg.store.embedded import OxigraphStore
 from copkg.store.lexer import LexError, tokens
 from copkg.store.scan import check_remote_calls
-from copkg.web import create_app
-from copkg.web.safety import analyse_query
+from copkg.web.app import create_app
 
 #: The query of the report: rdflib read `"\u0022"` as `"""` (a long string hiding what
 #: follows) and the old scanner read `owl:Ontology]SERVICE` as one prefixed name.

@@ -1,4 +1,4 @@
-"""The SPARQL SHACL engine (copkg.shacl) reports what pyshacl reports, result for result.
+"""The SPARQL SHACL engine (copkg.validation.shacl) reports what pyshacl reports, result for result.
 
 tests/test_shapes.py compares the engines on every example of tests/shapes and on the shipped
 studies; here: a synthetic corpus with faults injected, shapes using the features shapes.ttl
@@ -16,10 +16,10 @@ from rdflib import Graph
 
 from copkg.errors import CopkgError
 from copkg.namespaces import ONTOLOGY_GRAPH, study_graph
-from copkg.ontology_checks import load_ontology
 from copkg.rdf_io import read_quads
-from copkg.shacl import engine as shacl_engine
-from copkg.validation import ValidationReport, load_shapes, validate, validate_quads
+from copkg.validation.ontology import load_ontology
+from copkg.validation.report import ValidationReport, load_shapes, validate, validate_quads
+from copkg.validation.shacl import engine as shacl_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 ONTOLOGY_FILES = [ROOT / "ontology" / "copkg.ttl", ROOT / "ontology" / "vocabularies.ttl"]
@@ -230,15 +230,16 @@ def test_copkg_validate_engine_option_gives_the_same_report() -> None:
 
 
 def test_the_validation_key_names_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from copkg import validation
     from copkg.config import Settings
     from copkg.pipeline.build import validation_key
+
+    build = sys.modules[validation_key.__module__]  # copkg.pipeline exports a function `build`
 
     settings = Settings.load(ROOT, environ={})
     hashes = {"ontology/shapes.ttl": "0" * 64}
     key = validation_key(settings, hashes)
     assert validation_key(settings, hashes) == key
-    monkeypatch.setattr(validation, "engine_version", lambda engine="sparql": "another 2")
+    monkeypatch.setattr(build, "engine_version", lambda engine="sparql": "another 2")
     assert validation_key(settings, hashes) != key
 
 

@@ -17,9 +17,9 @@ from rdflib import Graph, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
-from copkg.namespaces import COPKG, SH, SHAPES
-from copkg.ontology_checks import load_ontology, prefixed
-from copkg.validation import ValidationReport, load_shapes, validate
+from copkg.namespaces import COPKG, SH, SHAPES, prefixed
+from copkg.validation.ontology import load_ontology
+from copkg.validation.report import ValidationReport, load_shapes, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_FILE = ROOT / "ontology" / "shapes.ttl"

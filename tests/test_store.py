@@ -19,7 +19,8 @@ from rdflib.namespace import XSD
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.store import Store, open_store
+from copkg.pipeline.open import open_store
+from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.results import GRAPH_MEDIA_TYPES, SOLUTION_MEDIA_TYPES, QueryResult
 from copkg.store.scan import bind_values, remote_calls

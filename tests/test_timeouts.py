@@ -14,8 +14,9 @@ import requests
 from web_helpers import LiveServer, disk_store, live_server, sample_quads
 
 from copkg.errors import CopkgError
+from copkg.querying.executor import Answer, Job, ThreadExecutor
+from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
-from copkg.web.executor import Answer, Job, ProcessExecutor, ThreadExecutor
 
 LIMIT = 1.0
 

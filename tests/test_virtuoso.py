@@ -25,15 +25,21 @@ from virtuoso_server import PUSH_USER, Virtuoso
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.named_queries import parse_named_query, run
 from copkg.pipeline import Manifest, load_build
-from copkg.store import QueryResult, open_store
+from copkg.pipeline.open import open_store
+from copkg.querying.named_queries import parse_named_query, run_page
+from copkg.store import QueryResult
 from copkg.store.remote import SparqlEndpointStore
 
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = sorted((ROOT / "queries").glob("*.rq"))
+
+
+def run(store, named):  # noqa: ANN001, ANN201
+    """The whole answer of a named query without parameters."""
+    return run_page(store, named, {}, whole=True)[0]
 
 
 def copkg(settings: Settings, *args: str, password: str | None = None) -> Result:
@@ -167,13 +173,13 @@ def test_named_queries_give_the_embedded_stores_answers(
     remote = open_store(dataclasses.replace(built, store_url=virtuoso.sparql))
     assert isinstance(remote, SparqlEndpointStore)
     try:
-        expected = run(embedded, named, {})
+        expected = run(embedded, named)
     except CopkgError as exc:  # a required parameter without a default: the same refusal
         with pytest.raises(CopkgError) as refused:
-            run(remote, named, {})
+            run(remote, named)
         assert refused.value.message == exc.message
         return
-    answer = run(remote, named, {})
+    answer = run(remote, named)
     assert answer.kind == expected.kind
     concatenated = group_concats(path.read_text(encoding="utf-8"))
     assert comparable(portable(answer, concatenated)) == comparable(
@@ -218,7 +224,7 @@ def portable(result: QueryResult, concatenated: dict[str, str]) -> QueryResult:
 @pytest.fixture(scope="module")
 def apps(built: Settings, virtuoso: Virtuoso, pushed: Result) -> Iterator[tuple[Flask, Flask]]:
     """The service on the embedded store and on Virtuoso (`copkg serve --store URL`)."""
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     here = create_app({"SETTINGS": built, "TESTING": True, "QUERY_WORKERS": 1})
     there = create_app(

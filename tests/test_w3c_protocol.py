@@ -23,7 +23,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import RDFS
 
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app
+from copkg.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE_DIRS = [

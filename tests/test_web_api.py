@@ -25,7 +25,7 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def app(api_settings: Settings) -> Iterator[Flask]:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     application = create_app({"SETTINGS": api_settings, "TESTING": True, "QUERY_WORKERS": 1})
     yield application

@@ -63,7 +63,7 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def app(web_settings: Settings) -> Iterator[Flask]:
-    from copkg.web import create_app
+    from copkg.web.app import create_app
 
     application = create_app({"SETTINGS": web_settings, "TESTING": True, "QUERY_WORKERS": 1})
     yield application
@@ -331,7 +331,7 @@ def test_matrix(app: Flask, client: FlaskClient) -> None:
 
 
 def test_svg_escapes_labels() -> None:
-    from copkg.web.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
+    from copkg.web.pages.svg import Axis, MatrixCell, TimelineEvent, matrix_svg, timeline_svg
 
     evil = 'a <b> & "c"'
     _svg(timeline_svg([TimelineEvent("2001-03", evil, "/x?a=1&b=2")], evil))
@@ -449,7 +449,7 @@ def test_local_paths_round_trip() -> None:
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from copkg.web.pages import iri_of_path, local_path
+    from copkg.web.pages.links import iri_of_path, local_path
 
     segment = st.text(
         alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/#?%"),
@@ -472,7 +472,7 @@ def test_local_paths_round_trip() -> None:
 
 
 def test_incoming_links_come_a_page_at_a_time(app: Flask, client: FlaskClient) -> None:
-    from copkg.web import pages
+    from copkg.web.pages import resource_data as pages
 
     role = "/id/josserand2004/facilitation.json"
     whole = client.get(role).get_json()
@@ -512,7 +512,7 @@ class _CountingStore:
 def test_incoming_links_are_counted_only_for_hubs_once_a_build(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from copkg.web import pages
+    from copkg.web.pages import resource_data as pages
 
     monkeypatch.setattr(pages, "INCOMING_PAGE", 3)
     ex = "https://example.org/"
@@ -566,7 +566,7 @@ def test_matrix_svg_names_risks_with_a_full_legend(client: FlaskClient) -> None:
 
 
 def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
-    from copkg.web.svg import TimelineEvent, text_width, timeline_svg
+    from copkg.web.pages.svg import TimelineEvent, text_width, timeline_svg
 
     long = "a very long label " * 8
     events = [TimelineEvent("1990", long, kind="start"), TimelineEvent("2004-12", long),
@@ -625,7 +625,8 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     """A javascript: (or data:) IRI in the data is shown as text, never as an href."""
     from rdflib import Literal
 
-    from copkg.web.pages import Value, linkable
+    from copkg.web.pages.links import linkable
+    from copkg.web.pages.resource_data import Value
 
     assert linkable("https://example.org/x") and linkable("mailto:a@b.org")
     assert linkable("https://w3id.org/copkg/id/x")

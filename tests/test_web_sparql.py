@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 
 from copkg.namespaces import ONTOLOGY_GRAPH
 from copkg.store.embedded import OxigraphStore
-from copkg.web import create_app
+from copkg.web.app import create_app
 
 TOKEN = "s3cret"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")

@@ -58,11 +58,7 @@ class Settings:
         root_path = Path(root).expanduser().resolve() if root is not None else _find_root(env)
         values: dict[str, Any] = {"root": root_path}
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        for name in fields:
-            key = ENV_PREFIX + name.upper()
-            if name == "root" or key not in env:
-                continue
-            values[name] = _from_env(name, env[key])
+        values.update(read_environment(SETTING_TYPES, env))
         for name, value in overrides.items():
             if name not in fields or name == "root":
                 raise TypeError(f"unknown setting {name!r}")
@@ -106,17 +102,63 @@ class Settings:
         return sorted(p for p in studies.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _from_env(name: str, raw: str) -> Any:
-    """Convert one COPKG_* value to the type of its setting."""
-    try:
-        if name == "query_timeout":
-            return float(raw)
-        if name in ("max_rows", "max_body"):
-            return int(raw)
-    except ValueError as exc:
-        raise CopkgError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number", status=500) from exc
-    if name == "allowed_service_endpoints":
+def read_environment(
+    types: Mapping[str, type], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The COPKG_<NAME> variables of `environ` (default os.environ) for the names of `types`,
+    each as its type; the one reader of copkg's environment (Settings, the web app, serve).
+
+    An empty value of a number, flag, list or path is as if unset; of a text, None."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, kind in types.items():
+        key = ENV_PREFIX + name.upper()
+        raw = env.get(key)
+        if raw is None or (raw == "" and kind is not str):
+            continue
+        values[name] = _convert(key, kind, raw)
+    return values
+
+
+def _convert(key: str, kind: type, raw: str) -> Any:
+    """One COPKG_* value as `kind` (a clear error if it cannot be)."""
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError as exc:
+            raise CopkgError(f"{key}={raw!r} is not a number", status=500) from exc
+    if kind is bool:
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise CopkgError(f"{key}={raw!r} is not true or false", status=500)
+    if kind is tuple:
         return _split_list(raw)
-    if name == "build_dir":
-        return Path(raw)
+    if kind is Path:
+        return Path(raw).expanduser()
     return raw or None
+
+
+#: The type of each Settings field read from COPKG_* (root is found apart: see _find_root).
+SETTING_TYPES: dict[str, type] = {
+    "build_dir": Path,
+    "query_timeout": float,
+    "max_rows": int,
+    "max_body": int,
+    "update_token": str,
+    "allowed_service_endpoints": tuple,
+    "store_url": str,
+}
+
+#: What the web service reads from COPKG_* besides the Settings.
+WEB_TYPES: dict[str, type] = {
+    "root": Path,
+    "query_workers": int,
+    "response_cache_bytes": int,
+    "cors_origins": str,
+    "warm_up": bool,
+}
+
+#: What `copkg serve` reads from COPKG_* for gunicorn.
+SERVE_TYPES: dict[str, type] = {"client_timeout": float}

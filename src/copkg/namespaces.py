@@ -1,7 +1,10 @@
 """IRIs and prefixes shared by the ontology, the data, the shapes and the code."""
 
-from rdflib import Namespace
+import re
+
+from rdflib import Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
+from rdflib.term import Node
 
 BASE = "https://w3id.org/copkg/"
 
@@ -49,3 +52,23 @@ PREFIXES: dict[str, str] = {
     "xsd": str(XSD),
     "sh": str(SH),
 }
+
+
+_LOCAL = re.compile(r"[\w\-.]*")
+
+
+def shorten(iri: str) -> str | None:
+    """An IRI as a prefixed name with the copkg prefixes (the longest namespace that fits),
+    or None when none fits or the rest is not a plain local name: the one IRI shortener."""
+    best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
+    if best is None or not _LOCAL.fullmatch(iri[len(best) :]):
+        return None
+    prefix = next(p for p, ns in PREFIXES.items() if ns == best)
+    return f"{prefix}:{iri[len(best) :]}"
+
+
+def prefixed(node: Node) -> str:
+    """A term as a prefixed name when one of PREFIXES fits, else as N-Triples."""
+    if isinstance(node, URIRef):
+        return shorten(str(node)) or f"<{node}>"
+    return node.n3()

@@ -317,11 +317,6 @@ def read_quads(path: str | os.PathLike[str], graph: str) -> list[ox.Quad]:
         raise _error(path, f"a term too long to be read: {exc}") from exc
 
 
-def load_into(store: ox.Store, path: str | os.PathLike[str], graph: str) -> None:
-    """Load one triples file into a named graph of a pyoxigraph store (see read_quads)."""
-    store.extend(read_quads(path, graph))
-
-
 def parse_graph(path: str | os.PathLike[str]) -> Graph:
     """Parse one file into a single Graph (the graphs of a dataset file merged)."""
     parsed = parse_file(path)
@@ -365,3 +360,21 @@ def sorted_turtle(graph: Graph) -> bytes:
 def write_sorted_turtle(graph: Graph, path: str | os.PathLike[str]) -> None:
     """Write `graph` as deterministic Turtle, atomically."""
     atomic_write(path, sorted_turtle(graph))
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Write a new file and flush it to disk (readable by all, as a source file is)."""
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(path, 0o644)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a file created or renamed in it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

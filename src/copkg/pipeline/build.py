@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from copkg.namespaces import INFERENCE_GRAPH
 from copkg.pipeline import exports, steps
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
+from copkg.validation.report import engine_version
 
 MANIFEST = "manifest.json"
 STORE_DIR = "oxigraph"
 MANIFEST_FORMAT = 1
-_TMP_PREFIX = ".build-new-"
+TMP_PREFIX = ".build-new-"
 _OLD_PREFIX = ".build-old-"
 
 
@@ -101,7 +103,7 @@ def locked(settings: Settings) -> Iterator[None]:
     """Hold the build lock, with any swap cut short repaired first: for changes to the corpus
     and the build that must not interleave with a build (`copkg add`)."""
     with _build_lock(settings):
-        _recover(settings)
+        recover(settings)
         yield
 
 
@@ -116,18 +118,18 @@ def build_state(
     return ("stale" if is_stale(settings, manifest, sources) else "fresh"), manifest
 
 
-def _recover(settings: Settings) -> None:
+def recover(settings: Settings) -> None:
     """Restore the previous build if a swap was cut short, and remove leftovers of killed builds."""
     parent, name = settings.build_dir.parent, settings.build_dir.name
     olds = sorted(parent.glob(f"{_OLD_PREFIX}{name}-*"))
     if not settings.build_dir.exists() and olds:
         os.rename(olds.pop(), settings.build_dir)
-    for leftover in [*olds, *parent.glob(f"{_TMP_PREFIX}{name}-*")]:
+    for leftover in [*olds, *parent.glob(f"{TMP_PREFIX}{name}-*")]:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _swap_in(new: Path, build_dir: Path) -> None:
-    """Make `new` the build: two renames, recoverable if cut between them (see _recover)."""
+def swap_in(new: Path, build_dir: Path) -> None:
+    """Make `new` the build: two renames, recoverable if cut between them (see recover)."""
     old = None
     if build_dir.exists():
         old = build_dir.parent / f"{_OLD_PREFIX}{build_dir.name}-{time.time_ns()}"
@@ -147,21 +149,21 @@ def build(settings: Settings, *, validate: bool = True) -> Manifest:
     SHACL step out (the manifest says so): for benchmarks and tests of querying only.
     """
     with _build_lock(settings):
-        _recover(settings)
-        return _build_locked(settings, validate)
+        recover(settings)
+        return build_locked(settings, validate)
 
 
-def _build_locked(settings: Settings, validate: bool = True) -> Manifest:
+def build_locked(settings: Settings, validate: bool = True) -> Manifest:
     """The build itself; the caller holds the build lock."""
     work = Path(
         tempfile.mkdtemp(
-            prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
+            prefix=f"{TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
         )
     )
     work.chmod(0o755)
     try:
         manifest = _build_into(settings, work, validate)
-        _swap_in(work, settings.build_dir)
+        swap_in(work, settings.build_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -236,23 +238,19 @@ def write_store(memory: OxigraphStore, store: OxigraphStore) -> None:
 def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
     """What a validation outcome depends on: the data, the ontology and the shapes (their
     hashes), and the engine, code and versions that validate."""
-    from importlib.metadata import version
-
-    from copkg.validation import engine_version
-
     validated = {
         path: digest
         for path, digest in hashes.items()
         if not path.startswith((f"{settings.rules_dir.name}/", f"{settings.queries_dir.name}/"))
     }
     package = Path(__file__).resolve().parents[1]
-    code = [package / "validation.py", *sorted((package / "shacl").glob("*.py"))]
+    code = sorted((package / "validation").rglob("*.py"))
     parts = {
         "sources": validated,
         "copkg": __version__,
         "engine": engine_version(),
         "pyshacl": version("pyshacl"),
-        "code": {p.name: steps.sha256(p) for p in code if p.is_file()},
+        "code": {p.relative_to(package).as_posix(): steps.sha256(p) for p in code},
         "steps.py": steps.sha256(Path(steps.__file__)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -285,15 +283,15 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
     if not build_dir.exists() or rebuild == "stale":
         # under the lock, so that processes starting together build once, not once each
         with _build_lock(settings):
-            _recover(settings)
+            recover(settings)
             if not build_dir.exists():
                 if rebuild == "never":
                     raise CopkgError(
                         f"there is no build in {build_dir}: run `copkg build`", status=500
                     )
-                _build_locked(settings)
+                build_locked(settings)
             elif rebuild == "stale" and is_stale(settings, Manifest.read(build_dir)):
-                _build_locked(settings)
+                build_locked(settings)
     manifest = Manifest.read(build_dir)
     if not (build_dir / STORE_DIR).is_dir():
         raise _broken(build_dir, f"its {STORE_DIR}/ store is missing")

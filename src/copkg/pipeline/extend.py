@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -28,20 +28,20 @@ from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH
 from copkg.pipeline import exports
 from copkg.pipeline.build import (
-    _TMP_PREFIX,
     MANIFEST,
     STORE_DIR,
+    TMP_PREFIX,
     Manifest,
-    _build_locked,
-    _recover,
-    _swap_in,
+    build_locked,
+    recover,
+    swap_in,
 )
 from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
+from copkg.reasoning.incremental import InferenceDelta, materialise_increment
+from copkg.reasoning.rule_shapes import analyse
+from copkg.reasoning.rules import load_rules
 from copkg.store.embedded import OxigraphStore
-
-if TYPE_CHECKING:
-    from copkg.reasoning import InferenceDelta
 
 #: Puts the study into the corpus and returns what takes it out again.
 Place = Callable[[], Callable[[], None]]
@@ -59,7 +59,7 @@ class Extension:
         self.written = [g for g, n in sorted(self.old.graphs.items()) if n]  # in the files
         self.work = Path(
             tempfile.mkdtemp(
-                prefix=f"{_TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
+                prefix=f"{TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
             )
         )
         self._rules = threading.Thread(
@@ -111,7 +111,7 @@ def extend_build(
         ready()
         undo = place()
         try:
-            return _build_locked(settings)
+            return build_locked(settings)
         except BaseException:
             undo()
             raise
@@ -121,10 +121,10 @@ def extend_build(
         ready()
         undo = place()
         try:
-            _swap_in(extension.work, settings.build_dir)
+            swap_in(extension.work, settings.build_dir)
         except BaseException:
             undo()
-            _recover(settings)
+            recover(settings)
             raise
     finally:
         extension.discard()
@@ -204,9 +204,6 @@ def _read_rules(rules_dir: Path) -> None:
     analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
     left for the inference to report."""
     try:
-        from copkg.reasoning import load_rules
-        from copkg.rule_shapes import analyse
-
         for rule in load_rules(rules_dir):
             analyse(rule.name, rule.text)
     except Exception:  # noqa: BLE001 - only a head start
@@ -216,8 +213,6 @@ def _read_rules(rules_dir: Path) -> None:
 def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:
     """Bring the store's inference graph up to date with `graph` (new in the store): what a
     full materialisation gives. Returns how it changed."""
-    from copkg.reasoning import materialise_increment
-
     return materialise_increment(store, settings.rules_dir, graph)
 
 

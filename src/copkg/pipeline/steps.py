@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyoxigraph as ox
@@ -18,9 +16,12 @@ from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, study_graph
 from copkg.pipeline import exports
+from copkg.querying.named_queries import load_named_queries
 from copkg.rdf_io import parse_graph, read_quads
+from copkg.reasoning.rules import materialise_native
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph, triples_to_quads
+from copkg.validation.report import validate_quads
 
 DATA_SUFFIXES = (".ttl",)
 
@@ -118,23 +119,10 @@ def load_files(settings: Settings, store: OxigraphStore, files: list[Path], grap
     return Sources(graphs=graphs, quads=quads)
 
 
-def _module(name: str, needed_for: str) -> ModuleType:
-    """Import a module another part of copkg provides, failing clearly if it is not there."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        raise CopkgError(
-            f"{needed_for} needs {name}, which is not installed yet", status=500
-        ) from exc
-
-
 def infer(settings: Settings, store: OxigraphStore) -> int:
     """Materialise the rules into the store's inference graph (where the derivations stay:
     read them from there); return how many triples it holds."""
-    reasoning = _module("copkg.reasoning", "inference")
-    count: int = reasoning.materialise_native(store, settings.rules_dir)
+    count: int = materialise_native(store, settings.rules_dir)
     return count
 
 
@@ -154,20 +142,17 @@ def validate(settings: Settings, sources: Sources, engine: str = "sparql") -> Va
     The inferences are not validated as data: the shapes refuse derived statements in data.
     The sources' quads go to the engine as written, merged: no rdflib graph of the corpus.
     """
-    validation = _module("copkg.validation", "validation")
     if not settings.shapes_file.is_file():
         raise CopkgError(
             f"no shapes to validate against: {settings.shapes_file} is missing", status=500
         )
     shapes = parse_graph(settings.shapes_file)
-    report = validation.validate_quads(sources.quads, shapes, engine=engine)
+    report = validate_quads(sources.quads, shapes, engine=engine)
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 
 def check_queries(settings: Settings) -> int:
     """Parse every named query header (fails on the first bad file); return how many."""
-    from copkg.named_queries import load_named_queries
-
     if not settings.queries_dir.is_dir():
         return 0
     return len(load_named_queries(settings.queries_dir))

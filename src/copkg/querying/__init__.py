@@ -1,2 +1,3 @@
-"""Running queries: the query workers' sandbox (the executor, safety checks and named queries
-join this package as the code is arranged by stage)."""
+"""Querying a store: safety analysis, the killable executor and its sandboxed workers, the answer
+memo, named queries and paging. No Flask here: query worker processes import this package and
+must start fast."""

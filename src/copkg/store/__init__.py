@@ -1,19 +1,16 @@
-"""The Store protocol every query goes through, and open_store(settings)."""
+"""The Store protocol every query goes through (opening a build is copkg.pipeline.open's job)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from rdflib.term import Node
 
 from copkg.store.results import QueryResult
 
-if TYPE_CHECKING:
-    from copkg.config import Settings
-
-__all__ = ["QueryResult", "Store", "open_store"]
+__all__ = ["QueryResult", "Store"]
 
 
 @runtime_checkable
@@ -27,6 +24,7 @@ class Store(Protocol):
         bindings: Mapping[str, Node] | None = None,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
     ) -> QueryResult: ...
 
     def update(self, sparql: str) -> None: ...
@@ -38,31 +36,3 @@ class Store(Protocol):
     def graphs(self) -> list[str]: ...
 
     def quad_count(self, graph: str | None = None) -> int: ...
-
-
-def open_store(settings: Settings) -> Store:
-    """The store the settings point at: the build's on-disk store unless store_url names another.
-
-    `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
-    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only.
-    """
-    from copkg.store.embedded import OxigraphStore
-
-    options = {
-        "timeout": settings.query_timeout,
-        "max_rows": settings.max_rows,
-        "allowed_service_endpoints": settings.allowed_service_endpoints,
-    }
-    url = settings.store_url
-    if url is None:
-        from copkg.pipeline import load_build
-
-        return load_build(settings, **options)
-    if url == "memory:":
-        return OxigraphStore(**options)
-    if url.startswith(("http://", "https://")):
-        from copkg.store.remote import SparqlEndpointStore
-
-        return SparqlEndpointStore(url, **options)
-    path = Path(url.removeprefix("file://")).expanduser()
-    return OxigraphStore.open_read_only(path, **options)

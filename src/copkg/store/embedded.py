@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Dataset, Graph
+from rdflib import Graph
 from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
@@ -20,7 +20,7 @@ from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
     quad_from_ox,
-    to_ox,
+    terms_as_sparql,
     to_ox_graph_name,
     triples_to_quads,
 )
@@ -80,11 +80,15 @@ class OxigraphStore:
         bindings: Mapping[str, Node] | None = None,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
     ) -> QueryResult:
-        """Run a SPARQL query.
+        """Run a SPARQL query, its relative IRIs resolved against `base` if given.
 
         `bindings` fix variables to RDF terms: VALUES blocks written from the terms by
-        pyoxigraph's serialiser (see scan.bind_values), never from a raw input string.
+        pyoxigraph's serialiser (see scan.bind_values), never from a raw input string. Not
+        pyoxigraph's `substitutions`: following SEP-0007 it refuses a SELECT that does not
+        project the bound variable, and named queries bind parameters they do not return
+        (`?_type_iri`); projecting them would change the answers' columns.
         """
         check_remote_calls(sparql, self.allowed_service_endpoints)
         options: dict[str, Any] = {"prefixes": PREFIXES}
@@ -95,7 +99,9 @@ class OxigraphStore:
             options["default_graph"] = [to_ox_graph_name(g) for g in default_graphs or ()]
             options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
         if bindings:
-            sparql = bind_values(sparql, _terms_as_sparql(bindings))
+            sparql = bind_values(sparql, terms_as_sparql(bindings))
+        if base is not None:
+            options["base_iri"] = base
         deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
             answer = self._store.query(sparql, **options)
@@ -214,13 +220,6 @@ class OxigraphStore:
                 result.add((s, p, o))
         return result
 
-    def to_dataset(self) -> Dataset:
-        """The whole store as an rdflib Dataset."""
-        dataset = Dataset()
-        for s, p, o, g in self.quads():
-            dataset.graph(g).add((s, p, o)) if g else dataset.add((s, p, o))
-        return dataset
-
     def dump(self, path: Path, fmt: ox.RdfFormat) -> None:
         """Write the whole dataset to a file (TriG or N-Quads) as pyoxigraph orders it."""
         self._store.dump(str(path), format=fmt)
@@ -233,17 +232,6 @@ class OxigraphStore:
     def native(self) -> ox.Store:
         """The underlying pyoxigraph store (for the pipeline and benchmarks)."""
         return self._store
-
-
-def _terms_as_sparql(bindings: Mapping[str, Node]) -> dict[str, str]:
-    """Each bound term written by pyoxigraph's serialiser (escaped, validated), by variable."""
-    values = {}
-    for name, value in bindings.items():
-        term = to_ox(value)
-        if isinstance(term, ox.BlankNode):
-            raise CopkgError(f"?{name}: a blank node cannot be bound to a variable", status=400)
-        values[name.lstrip("?$")] = str(term)
-    return values
 
 
 def syntax_error(exc: SyntaxError, sparql: str = "") -> CopkgError:

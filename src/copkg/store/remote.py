@@ -22,10 +22,9 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
-from copkg.store.embedded import _terms_as_sparql
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
-from copkg.store.terms import from_ox, to_ox_graph_name, triples_to_quads
+from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
 
 T = TypeVar("T")
 
@@ -173,15 +172,19 @@ class SparqlEndpointStore:
         bindings: Mapping[str, Node] | None = None,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
     ) -> QueryResult:
-        """Run a SPARQL query on the endpoint.
+        """Run a SPARQL query on the endpoint, its relative IRIs resolved against `base`.
 
-        `bindings` are written into VALUES blocks by pyoxigraph's serialiser, exactly as the
-        embedded store does (scan.bind_values), never pasted from a raw input string.
+        The protocol carries only text: `bindings` are written into VALUES blocks by
+        pyoxigraph's serialiser (scan.bind_values), never pasted from a raw input string, and
+        the base is declared on the first line (so that lines keep their numbers).
         """
         check_remote_calls(sparql, self.allowed_service_endpoints)
         if bindings:
-            sparql = bind_values(sparql, _terms_as_sparql(bindings))
+            sparql = bind_values(sparql, terms_as_sparql(bindings))
+        if base is not None:
+            sparql = f"BASE <{base}> {sparql}"
         form = query_form(sparql)
         if default_graphs is None and named_graphs is None:
             if self.union_default_graph or _names_dataset(sparql):

@@ -132,6 +132,18 @@ class QueryResult:
         prefixes = _used_prefixes(self.triples) if fmt in _PREFIXED_FORMATS else None
         return ox.serialize(items, format=fmt, prefixes=prefixes)
 
+    @classmethod
+    def from_sparql_json(cls, doc: dict[str, Any]) -> QueryResult:
+        """A SELECT or ASK result read back from the SPARQL 1.1 Query Results JSON format."""
+        if "boolean" in doc:
+            return cls("ask", boolean=bool(doc["boolean"]))
+        variables = list(doc.get("head", {}).get("vars", []))
+        rows = [
+            {var: _from_json_term(value) for var, value in binding.items()}
+            for binding in doc.get("results", {}).get("bindings", [])
+        ]
+        return cls("select", variables=variables, rows=rows)
+
     def to_json_rows(self) -> list[dict[str, Any]]:
         """Plain JSON-friendly rows: IRIs and strings as text, numbers and booleans as such."""
         if self.kind == "ask":
@@ -175,6 +187,20 @@ def _json_term(value: Node) -> dict[str, str]:
             term["datatype"] = str(value.datatype)
         return term
     raise CopkgError(f"cannot write {value!r} as a SPARQL result term", status=500)
+
+
+def _from_json_term(data: dict[str, str]) -> Node:
+    """One term of the SPARQL 1.1 Query Results JSON format (the inverse of _json_term)."""
+    kind = data.get("type")
+    if kind == "uri":
+        return URIRef(data["value"])
+    if kind == "bnode":
+        return BNode(data["value"])
+    if "xml:lang" in data:
+        return RdfLiteral(data["value"], lang=data["xml:lang"])
+    if "datatype" in data:
+        return RdfLiteral(data["value"], datatype=URIRef(data["datatype"]), normalize=False)
+    return RdfLiteral(data["value"])
 
 
 def plain(value: Node | None) -> Any:

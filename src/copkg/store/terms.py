@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -11,6 +11,7 @@ from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
+from copkg.namespaces import PREFIXES
 
 OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 OxGraphName = ox.NamedNode | ox.BlankNode | ox.DefaultGraph
@@ -76,11 +77,6 @@ def from_ox_graph_name(graph: OxGraphName) -> str | None:
     return graph.value
 
 
-def triple_to_ox(triple: tuple[Node, Node, Node]) -> ox.Triple:
-    s, p, o = triple
-    return ox.Triple(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
-
-
 def triples_to_quads(
     triples: Iterable[tuple[Node, Node, Node]], graph: str | Node | None
 ) -> Iterator[ox.Quad]:
@@ -101,11 +97,20 @@ def quad_from_ox(quad: ox.Quad) -> tuple[Node, Node, Node, str | None]:
 
 def quads_to_graph(quads: Iterable[ox.Quad]) -> Graph:
     """pyoxigraph quads as one rdflib Graph (graph names dropped), with the copkg prefixes."""
-    from copkg.namespaces import PREFIXES
-
     graph = Graph()
     for prefix, ns in PREFIXES.items():
         graph.bind(prefix, ns)
     for quad in quads:
         graph.add((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
     return graph
+
+
+def terms_as_sparql(bindings: Mapping[str, Node]) -> dict[str, str]:
+    """Each bound term written by pyoxigraph's serialiser (escaped, validated), by variable."""
+    values = {}
+    for name, value in bindings.items():
+        term = to_ox(value)
+        if isinstance(term, ox.BlankNode):
+            raise CopkgError(f"?{name}: a blank node cannot be bound to a variable", status=400)
+        values[name.lstrip("?$")] = str(term)
+    return values

@@ -6,16 +6,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from copkg.advice import Advice, AdviceContext, Vocabulary, advise, local_name, parse_context
 from copkg.errors import CopkgError, Problem
+from copkg.reasoning.advice.answer import advise
+from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, parse_context
+from copkg.reasoning.advice.findings import Advice
+from copkg.web import app_settings, get_store
 
 bp = Blueprint("advisor", __name__)
 
 
 def _store_and_rules() -> tuple[Any, Any]:
-    from copkg.web import get_store
-    from copkg.web.pages import app_settings
-
     return get_store(), app_settings().rules_dir
 
 

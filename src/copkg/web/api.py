@@ -1,47 +1,37 @@
 """The named-query API: queries/*.rq served at /api/queries/<name>, listed, and described
-in OpenAPI. Parameters are validated and bound as RDF terms by copkg.named_queries.bind; the
-query runs through the web executor (time limit, killable workers)."""
+in OpenAPI. Parameters are validated and bound as RDF terms by
+copkg.querying.named_queries.bind; the query runs through the query executor (time limit,
+killable workers). The OpenAPI document is copkg.web.openapi."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from rdflib import BNode, Literal, URIRef
-from rdflib.term import Node
+from flask import Blueprint, Response, jsonify, request
 
 from copkg.errors import CopkgError, Problem
-from copkg.named_queries import (
+from copkg.querying.executor import Job
+from copkg.querying.named_queries import (
     NamedQuery,
     Page,
     Parameter,
-    bind,
     enumerated_values,
-    load_named_queries,
+    prepare,
 )
-from copkg.named_queries.paging import past_the_end, plan
-from copkg.store.results import CSV, SPARQL_JSON, plain
+from copkg.store.results import CSV, SPARQL_JSON, QueryResult, plain
+from copkg.web import get_executor, get_store, named_queries
 from copkg.web.negotiation import best_offer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 #: A query name is a file stem: letters, digits, '-' and '_' (never a path).
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
+
 SUFFIXES = {".csv": CSV, ".json": "application/json"}
+
 RESERVED = {"page"}  # query-string names the API itself reads
-
-
-def named_queries() -> dict[str, NamedQuery]:
-    """The named queries of the project, read once per app (a bad file fails at start-up)."""
-    cache = current_app.extensions.setdefault("copkg.api", {})
-    if "queries" not in cache:
-        from copkg.web.pages import app_settings
-
-        cache["queries"] = load_named_queries(app_settings().queries_dir)
-    return cache["queries"]
 
 
 def _lookup(raw_name: str) -> tuple[NamedQuery, str | None]:
@@ -79,12 +69,10 @@ def describe_parameter(param: Parameter, values: list[str] | None = None) -> dic
     return data
 
 
-def _allowed_values(query: NamedQuery, param: Parameter) -> list[str] | None:
+def allowed_values(query: NamedQuery, param: Parameter) -> list[str] | None:
     if param.enum is not None:
         return list(param.enum)
     if param.enum_from_store:
-        from copkg.web import get_store
-
         return enumerated_values(get_store(), query, param)
     return None
 
@@ -96,7 +84,7 @@ def describe_query(query: NamedQuery, *, with_text: bool = True) -> dict[str, An
         "summary": query.summary,
         "description": query.description,
         "tags": list(query.tags),
-        "parameters": [describe_parameter(p, _allowed_values(query, p)) for p in query.parameters],
+        "parameters": [describe_parameter(p, allowed_values(query, p)) for p in query.parameters],
         "links": {
             "json": f"/api/queries/{query.name}",
             "csv": f"/api/queries/{query.name}.csv",
@@ -152,38 +140,9 @@ def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
     return raw, page
 
 
-def _check_enumerations(
-    query: NamedQuery, bindings: Mapping[str, Node], raw: Mapping[str, str]
-) -> None:
-    for param in query.parameters:
-        if param.enum_from_store and param.var in bindings:
-            allowed = _allowed_values(query, param) or []
-            if str(bindings[param.var]) not in allowed:
-                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
-                message = (
-                    f"parameter {param.name!r}: {raw.get(param.name)!r} is not one of: {shown}"
-                )
-                raise CopkgError(message, status=400, problems=[Problem(message, path=param.name)])
-
-
-def _term(data: Mapping[str, str]) -> Node:
-    kind = data.get("type")
-    if kind == "uri":
-        return URIRef(data["value"])
-    if kind == "bnode":
-        return BNode(data["value"])
-    if "xml:lang" in data:
-        return Literal(data["value"], lang=data["xml:lang"])
-    if "datatype" in data:
-        return Literal(data["value"], datatype=URIRef(data["datatype"]), normalize=False)
-    return Literal(data["value"])
-
-
 @bp.route("/queries/<path:name>", methods=["GET", "POST"])
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
-    from copkg.web import get_executor
-    from copkg.web.executor import Job
 
     query, suffix_type = _lookup(name)
     offered = ["application/json", CSV, SPARQL_JSON]
@@ -194,15 +153,12 @@ def run_query(name: str) -> Response:
             status=406,
         )
     raw, page = _raw_parameters(query)
-    bindings = bind(query, raw)
-    _check_enumerations(query, bindings, raw)
-    from copkg.web import get_store
-
-    text, where, rest = plan(get_store(), query, bindings, page)
+    prepared = prepare(get_store(), query, raw, page=page)
+    where, bindings = prepared.page, prepared.bindings
     wire = CSV if media_type == CSV else SPARQL_JSON
     job = Job(
-        sparql=text,
-        bindings=rest,
+        sparql=prepared.text,
+        bindings=prepared.rest,
         media_types={
             "select": wire,
             "ask": wire,
@@ -218,9 +174,7 @@ def run_query(name: str) -> Response:
         count = _csv_rows(answer.body)
     else:  # an ASK's answer is one row
         count = 1 if "boolean" in doc else len(doc.get("results", {}).get("bindings", []))
-    # in every format: a page of rows past the end is known only once it comes back empty
-    if where is not None and where.number > 1 and where.last is None and not count:
-        raise past_the_end(where.number, None)
+    prepared.check_not_past_end(count)  # in every format
     if doc is None:
         response = Response(answer.body, mimetype=media_type)
         response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
@@ -230,14 +184,8 @@ def run_query(name: str) -> Response:
         if answer.truncated:
             response.headers["Copkg-Truncated"] = f"results cut at {answer.count} rows"
         return _with_page_links(response, query, where, count)
-    variables = doc.get("head", {}).get("vars", [])
-    if "boolean" in doc:
-        rows: list[dict[str, Any]] = [{"boolean": bool(doc["boolean"])}]
-    else:
-        rows = [
-            {var: plain(_term(b[var])) if var in b else None for var in variables}
-            for b in doc["results"]["bindings"]
-        ]
+    result = QueryResult.from_sparql_json(doc)
+    variables, rows = result.variables, result.to_json_rows()
     body: dict[str, Any] = {
         "ok": True,
         "query": query.name,
@@ -309,275 +257,3 @@ def _with_page_links(
     if where.last is not None:
         response.headers["X-Last-Page"] = str(where.last)
     return response
-
-
-# -- OpenAPI ---------------------------------------------------------------------------------
-
-_XSD_SCHEMAS = {
-    "integer": {"type": "integer"},
-    "nonNegativeInteger": {"type": "integer", "minimum": 0},
-    "positiveInteger": {"type": "integer", "minimum": 1},
-    "decimal": {"type": "number"},
-    "double": {"type": "number"},
-    "float": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "dateTime": {"type": "string", "format": "date-time"},
-}
-
-
-def _parameter_schema(param: Parameter, values: list[str] | None) -> dict[str, Any]:
-    if param.kind == "iri":
-        schema: dict[str, Any] = {"type": "string", "format": "uri"}
-    else:
-        local = (param.datatype or "").rpartition("#")[2]
-        schema = dict(_XSD_SCHEMAS.get(local, {"type": "string"}))
-    if values:
-        schema = {"type": "string", "enum": values}
-    if param.default is not None:
-        schema["default"] = (
-            param.default if schema.get("type") == "string" else _typed(param.default, schema)
-        )
-    return schema
-
-
-def _typed(value: str, schema: Mapping[str, Any]) -> Any:
-    try:
-        if schema.get("type") == "integer":
-            return int(value)
-        if schema.get("type") == "number":
-            return float(value)
-        if schema.get("type") == "boolean":
-            return value in ("true", "1")
-    except ValueError:
-        pass
-    return value
-
-
-def _page_description(query: NamedQuery) -> str:
-    """What `page` means for a query, for OpenAPI."""
-    if query.page_over:
-        name = query.page_over[0]
-        what = (
-            f"page of the answer, from 1 (the first by default): a page holds the rows of "
-            f"{query.pagination} values of `{name}` (instances of <{query.page_over[1]}> in "
-            f"IRI order); giving `{name}` makes the answer one page"
-        )
-    else:
-        what = f"page of {query.pagination} rows, from 1 (the first by default)"
-    return (
-        what + ". The response links the first, previous, next and (when known) last "
-        "pages (`links` and an RFC 8288 Link header); a page past the end is a 400."
-    )
-
-
-def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3.0 description of the named queries and the advisor."""
-    error_ref = {"$ref": "#/components/responses/Error"}
-    paths: dict[str, Any] = {
-        "/api/queries": {
-            "get": {
-                "operationId": "listQueries",
-                "summary": "The named queries, with their parameters and SPARQL text",
-                "tags": ["queries"],
-                "responses": {
-                    "200": {
-                        "description": "The list",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-        "/api/advice": _advice_path(error_ref),
-    }
-    queries = named_queries()
-    for name in sorted(queries):
-        query = queries[name]
-        parameters = []
-        for param in query.parameters:
-            values = _allowed_values(query, param)
-            parameters.append(
-                {
-                    "name": param.name,
-                    "in": "query",
-                    "required": param.required and param.default is None,
-                    "description": f"{param.describe_type()}"
-                    + (
-                        " (an absolute IRI or a CURIE such as j04:facilitation)"
-                        if param.kind == "iri"
-                        else ""
-                    ),
-                    "schema": _parameter_schema(param, values),
-                }
-            )
-        if query.pagination:
-            parameters.append(
-                {
-                    "name": "page",
-                    "in": "query",
-                    "required": False,
-                    "description": _page_description(query),
-                    "schema": {"type": "integer", "minimum": 1},
-                }
-            )
-        operation = {
-            "operationId": "query_" + re.sub(r"\W", "_", name),
-            "summary": query.summary or name,
-            "description": query.description or query.summary or name,
-            "tags": list(query.tags) or ["queries"],
-            "parameters": parameters,
-            "responses": {
-                "200": {
-                    "description": "Solutions as JSON rows (or CSV)",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Rows"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                        SPARQL_JSON: {"schema": {"type": "object"}},
-                    },
-                },
-                "400": error_ref,
-                "404": error_ref,
-                "406": error_ref,
-                "503": error_ref,
-            },
-        }
-        paths[f"/api/queries/{name}"] = {"get": operation}
-        paths[f"/api/queries/{name}.csv"] = {
-            "get": {
-                **operation,
-                "operationId": operation["operationId"] + "_csv",
-                "summary": (query.summary or name) + " (CSV)",
-                "responses": {
-                    "200": {
-                        "description": "Solutions as CSV",
-                        "content": {"text/csv": {"schema": {"type": "string"}}},
-                    },
-                    "400": error_ref,
-                    "404": error_ref,
-                },
-            }
-        }
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "copkg named queries",
-            "version": "0.1.0",
-            "description": "The competency queries of copkg (queries/*.rq, grlc-style) and the "
-            "contingency advisor. Parameter values are bound as RDF terms, never pasted into "
-            "the query text.",
-        },
-        "servers": [{"url": "/"}],
-        "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["ok", "status", "error", "errors"],
-                    "properties": {
-                        "ok": {"type": "boolean"},
-                        "status": {"type": "integer"},
-                        "error": {"type": "string"},
-                        "errors": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-                "Rows": {
-                    "type": "object",
-                    "properties": {
-                        "ok": {"type": "boolean"},
-                        "query": {"type": "string"},
-                        "variables": {"type": "array", "items": {"type": "string"}},
-                        "rows": {"type": "array", "items": {"type": "object"}},
-                        "count": {"type": "integer"},
-                        "page": {"type": "integer"},
-                        "pageSize": {"type": "integer"},
-                        "lastPage": {"type": "integer", "nullable": True},
-                        "hasNext": {"type": "boolean"},
-                        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-            },
-            "responses": {
-                "Error": {
-                    "description": "The one error shape of copkg",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-            },
-        },
-    }
-
-
-def _advice_path(error_ref: Mapping[str, Any]) -> dict[str, Any]:
-    params = [
-        {
-            "name": "mode",
-            "in": "query",
-            "required": False,
-            "explode": True,
-            "description": "A control mode, optionally with its degree: `OutputControl`, "
-            "`InputControl@InMostTeams` (names, CURIEs or IRIs); repeatable",
-            "schema": {"type": "array", "items": {"type": "string"}},
-        },
-        {
-            "name": "level",
-            "in": "query",
-            "required": False,
-            "explode": True,
-            "description": "A factor level as `factor@Level`, e.g. `decentralization@Low`; "
-            "repeatable (a factor's slug may also be a parameter name: `decentralization=Low`)",
-            "schema": {"type": "array", "items": {"type": "string"}},
-        },
-    ]
-    ok = {
-        "description": "Which roles are risky, why, and the study's advice",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-    responses = {"200": ok, "400": error_ref}
-    return {
-        "get": {
-            "operationId": "advice",
-            "summary": "Contingency advice for a context",
-            "tags": ["advisor"],
-            "parameters": params,
-            "responses": responses,
-        },
-        "post": {
-            "operationId": "advicePost",
-            "summary": "Contingency advice for a context (JSON)",
-            "tags": ["advisor"],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "modes": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "mode": {"type": "string"},
-                                            "degree": {"type": "string"},
-                                        },
-                                    },
-                                },
-                                "levels": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "string"},
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": responses,
-        },
-    }
-
-
-@bp.get("/openapi.json")
-def openapi() -> Response:
-    """The OpenAPI description of this API."""
-    return jsonify(openapi_document())

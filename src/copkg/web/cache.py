@@ -366,8 +366,3 @@ def init_app(
         return response.make_conditional(request)
 
     return cache
-
-
-def get_cache(app: Flask) -> ResponseCache | None:
-    cache: Any = app.extensions.get("copkg.cache")
-    return cache

@@ -11,7 +11,6 @@ then accepts nothing.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import math
@@ -23,16 +22,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers import gthread
 
-from copkg.config import Settings
-from copkg.errors import CopkgError, Problem
-from copkg.web.executor import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.config import SERVE_TYPES, Settings, read_environment
+from copkg.errors import CopkgError
+from copkg.pipeline.open import inspect_store
+from copkg.querying.workers import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.web.app import create_app
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,6 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from copkg.web import create_app
-
         log_like_gunicorn()
         app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
         app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
@@ -285,57 +283,6 @@ def check_main() -> None:
     send_message(sock, reply)
 
 
-def inspect_store(settings: Settings) -> tuple[int, int]:
-    """Open the store (building it if missing) and check the build's exports against its
-    manifest: (named graphs, quads), or CopkgError (500) saying what is wrong."""
-    from copkg.store import open_store
-
-    try:
-        store = open_store(settings)
-        counts = (len(store.graphs()), store.quad_count())
-    except CopkgError:
-        raise
-    except Exception as exc:  # RocksDB's corruption errors, say: report them, no traceback
-        if settings.store_url is not None:
-            raise CopkgError(f"cannot open the store: {exc}", status=500) from exc
-        raise CopkgError(
-            f"the build in {settings.build_dir} cannot be used: cannot open its store: {exc}; "
-            "run `copkg build` again",
-            status=500,
-        ) from exc
-    if settings.store_url is None:
-        check_exports(settings.build_dir)
-    return counts
-
-
-def check_exports(build_dir: Path) -> None:
-    """Refuse a build whose exported files (copkg.nq, copkg.trig, ...) are missing or differ
-    from the hashes in its manifest: a truncated or edited file means a damaged build."""
-    from copkg.pipeline import Manifest
-
-    manifest = Manifest.read(build_dir)
-    for name, expected in sorted(manifest.files.items()):
-        path = build_dir / name
-        digest = hashlib.sha256()
-        try:
-            with path.open("rb") as data:
-                for block in iter(lambda: data.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as exc:
-            raise _damaged(build_dir, path, f"cannot be read ({exc.strerror or exc})") from exc
-        if digest.hexdigest() != expected:
-            raise _damaged(build_dir, path, "does not match the hash in manifest.json")
-
-
-def _damaged(build_dir: Path, path: Path, why: str) -> CopkgError:
-    return CopkgError(
-        f"the build in {build_dir} cannot be used: {path.name} {why} (truncated or changed "
-        "since the build?); run `copkg build` again",
-        status=500,
-        problems=[Problem(why, file=str(path))],
-    )
-
-
 def default_workers() -> int:
     """One gunicorn worker a core, up to MAX_DEFAULT_WORKERS: one worker holds Python's lock
     while it answers, so a second core only serves requests through a second process (cached
@@ -386,11 +333,7 @@ def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None
 ) -> None:
     """Serve the SPARQL endpoint and the rest of the app on host:port until stopped."""
-    raw = os.environ.get("COPKG_CLIENT_TIMEOUT") or str(CLIENT_TIMEOUT)
-    try:
-        client_timeout = float(raw)
-    except ValueError as exc:
-        raise CopkgError(f"COPKG_CLIENT_TIMEOUT={raw!r} is not a number", status=500) from exc
+    client_timeout = read_environment(SERVE_TYPES).get("client_timeout", CLIENT_TIMEOUT)
     options = gunicorn_options(settings, host, port, workers, client_timeout)
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)

@@ -14,17 +14,17 @@ from rdflib import RDF, BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, XSD
 
 from copkg.errors import CopkgError
-from copkg.store.lexer import tokens
-from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
-from copkg.web import get_executor, get_services, get_store
-from copkg.web.executor import Job
-from copkg.web.negotiation import accepted, best_offer
-from copkg.web.safety import (
+from copkg.querying.executor import Job
+from copkg.querying.safety import (
     UPDATE_HINT,
     analyse_update,
     check_protocol_graphs,
     with_using,
 )
+from copkg.store.lexer import tokens
+from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
+from copkg.web import get_executor, get_services, get_store
+from copkg.web.negotiation import accepted, best_offer
 
 bp = Blueprint("sparql", __name__)
 

@@ -1,5 +1,5 @@
 """Start-up warm-up: every named query runs once with its default parameters, in a background
-thread of the web process, so that their answers are kept (`copkg.web.memo`) before the first
+thread of the web process, so that their answers are kept (`copkg.querying.memo`) before the first
 client asks. The graph only changes with a new build, which a new server (or a reloaded
 worker) serves and warms again."""
 
@@ -11,6 +11,8 @@ import time
 
 from flask import Flask
 
+from copkg.web import named_queries
+
 log = logging.getLogger(__name__)
 
 #: The media type asked for: the executor's answer every JSON variant of the API shares.
@@ -19,8 +21,6 @@ ACCEPT = "application/sparql-results+json"
 
 def warm_up(app: Flask) -> dict[str, int]:
     """Ask the app for each named query (default parameters) in turn: {name: HTTP status}."""
-    from copkg.web.api import named_queries
-
     with app.app_context():
         names = sorted(named_queries())
     client = app.test_client()

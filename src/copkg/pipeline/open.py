@@ -1,0 +1,82 @@
+"""Opening a build (checked against its manifest) or another store the settings name."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from copkg.config import Settings
+from copkg.errors import CopkgError, Problem
+from copkg.pipeline.build import Manifest, load_build
+from copkg.store import Store
+from copkg.store.embedded import OxigraphStore
+from copkg.store.remote import SparqlEndpointStore
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings point at: the build's on-disk store unless store_url names another.
+
+    `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
+    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only.
+    """
+    options = {
+        "timeout": settings.query_timeout,
+        "max_rows": settings.max_rows,
+        "allowed_service_endpoints": settings.allowed_service_endpoints,
+    }
+    url = settings.store_url
+    if url is None:
+        return load_build(settings, **options)
+    if url == "memory:":
+        return OxigraphStore(**options)
+    if url.startswith(("http://", "https://")):
+        return SparqlEndpointStore(url, **options)
+    path = Path(url.removeprefix("file://")).expanduser()
+    return OxigraphStore.open_read_only(path, **options)
+
+
+def inspect_store(settings: Settings) -> tuple[int, int]:
+    """Open the store (building it if missing) and check the build's exports against its
+    manifest: (named graphs, quads), or CopkgError (500) saying what is wrong."""
+    try:
+        store = open_store(settings)
+        counts = (len(store.graphs()), store.quad_count())
+    except CopkgError:
+        raise
+    except Exception as exc:  # RocksDB's corruption errors, say: report them, no traceback
+        if settings.store_url is not None:
+            raise CopkgError(f"cannot open the store: {exc}", status=500) from exc
+        raise CopkgError(
+            f"the build in {settings.build_dir} cannot be used: cannot open its store: {exc}; "
+            "run `copkg build` again",
+            status=500,
+        ) from exc
+    if settings.store_url is None:
+        check_exports(settings.build_dir)
+    return counts
+
+
+def check_exports(build_dir: Path) -> None:
+    """Refuse a build whose exported files (copkg.nq, copkg.trig, ...) are missing or differ
+    from the hashes in its manifest: a truncated or edited file means a damaged build."""
+    manifest = Manifest.read(build_dir)
+    for name, expected in sorted(manifest.files.items()):
+        path = build_dir / name
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as data:
+                for block in iter(lambda: data.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise _damaged(build_dir, path, f"cannot be read ({exc.strerror or exc})") from exc
+        if digest.hexdigest() != expected:
+            raise _damaged(build_dir, path, "does not match the hash in manifest.json")
+
+
+def _damaged(build_dir: Path, path: Path, why: str) -> CopkgError:
+    return CopkgError(
+        f"the build in {build_dir} cannot be used: {path.name} {why} (truncated or changed "
+        "since the build?); run `copkg build` again",
+        status=500,
+        problems=[Problem(why, file=str(path))],
+    )

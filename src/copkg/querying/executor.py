@@ -1,0 +1,219 @@
+"""Run SPARQL queries under a time limit and a row limit, where a runaway query can be stopped.
+
+Neither pyoxigraph nor rdflib can cancel a running query, so:
+
+- `ProcessExecutor` (copkg.querying.workers: an on-disk store opened read-only, the build's)
+  keeps a small pool of worker processes, each opening the same store read-only. A query that
+  outlives the limit has its worker killed and replaced; the client gets 503 with Retry-After
+  and the other workers go on answering. Results come back serialized (bytes and a media
+  type), never as Python objects.
+- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs each
+  query in a daemon thread, a bounded number at a time. The client still gets its 503 at the
+  limit, but the thread cannot be stopped: it keeps its slot until the store's own deadline
+  check (between result rows) or the end of the query frees it, and when every slot is taken
+  new queries wait at most the limit for one, then get 503.
+
+Either way the query is parsed and checked by `copkg.querying.safety` inside the time limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rdflib.term import Node
+
+from copkg.errors import CopkgError
+from copkg.querying.safety import ResultKind, analyse_query
+from copkg.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The largest answer a worker hands to the web process (which holds it while it is sent).
+MAX_ANSWER_BYTES = 128 << 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """One query to run: the text, its dataset, bound variables and the acceptable media types.
+
+    `media_types` maps a result kind ("select", "ask", "graph") to the media type to write it
+    in; a kind that is missing cannot be served (406).
+    """
+
+    sparql: str
+    default_graphs: tuple[str, ...] | None = None
+    named_graphs: tuple[str, ...] | None = None
+    bindings: Mapping[str, Node] | None = None
+    media_types: Mapping[str, str] = field(default_factory=dict)
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A serialized result."""
+
+    kind: ResultKind
+    media_type: str
+    body: bytes
+    count: int
+    truncated: bool
+
+
+class Executor(Protocol):
+    """Runs jobs within the limits; raises CopkgError (503 on timeout or saturation)."""
+
+    timeout: float
+
+    def run(self, job: Job) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+def run_job(
+    store: Store,
+    job: Job,
+    *,
+    graphs: Collection[str],
+    allowed_service_endpoints: Collection[str],
+    max_rows: int | None = None,
+) -> Answer:
+    """Check, run and serialize one query (in whichever process or thread holds the store).
+
+    The store applies its own row limit while collecting; `max_rows` caps what it returned
+    for stores made without one (a store passed in by a test, say).
+    """
+    plan = analyse_query(
+        job.sparql,
+        graphs=graphs,
+        allowed_service_endpoints=allowed_service_endpoints,
+        base=job.base,
+    )
+    media_type = job.media_types.get(plan.kind)
+    if media_type is None:
+        offered = ", ".join(sorted(set(job.media_types.values()))) or "none"
+        raise CopkgError(
+            f"a {plan.form} gives {'triples' if plan.kind == 'graph' else 'solutions'}, which "
+            f"cannot be written in the requested format (requested: {offered})",
+            status=406,
+        )
+    default_graphs, named_graphs = job.default_graphs, job.named_graphs
+    if default_graphs is None and named_graphs is None and plan.has_dataset:
+        default_graphs, named_graphs = plan.from_graphs, plan.from_named_graphs
+    base = {"base": job.base} if job.base and plan.relative_iris else {}
+    result = store.query(
+        job.sparql,
+        bindings=job.bindings,
+        default_graphs=default_graphs,
+        named_graphs=named_graphs,
+        **base,
+    )
+    if max_rows is not None and len(result) > max_rows:
+        result = dataclasses.replace(
+            result, rows=result.rows[:max_rows], triples=result.triples[:max_rows], truncated=True
+        )
+    return Answer(
+        result.kind, media_type, result.serialize(media_type), len(result), result.truncated
+    )
+
+
+def timed_out(timeout: float) -> CopkgError:
+    seconds = f"{timeout:g}"
+    return CopkgError(
+        f"the query took longer than the limit of {seconds} s and was stopped; "
+        "simplify it (fewer joins, a LIMIT) or try again later",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+def out_of_memory(limit: int | None, timeout: float) -> CopkgError:
+    bound = f" of {limit >> 20} MiB" if limit else ""
+    return CopkgError(
+        f"the query needed more memory than the limit{bound} and was stopped; "
+        "simplify it (fewer joins, shorter strings, a LIMIT)",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+def too_large(size: int) -> CopkgError:
+    return CopkgError(
+        f"the result is {size >> 20} MiB, more than the limit of {MAX_ANSWER_BYTES >> 20} MiB; "
+        "ask for fewer or shorter values (a LIMIT, SUBSTR)",
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def saturated(timeout: float) -> CopkgError:
+    return CopkgError(
+        "the service is busy with other queries; try again shortly",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+    )
+
+
+class ThreadExecutor:
+    """Queries in daemon threads, at most `workers` at a time (for stores not on disk).
+
+    A thread past the limit cannot be stopped; it keeps its slot until it ends, and being a
+    daemon it never holds up the end of the process.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        timeout: float,
+        workers: int = 2,
+        max_rows: int | None = None,
+        allowed_service_endpoints: Collection[str] = (),
+    ) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.max_rows = max_rows
+        self.allowed_service_endpoints = tuple(allowed_service_endpoints)
+        self._slots = threading.BoundedSemaphore(max(1, workers))
+
+    def run(self, job: Job) -> Answer:
+        if not self._slots.acquire(timeout=self.timeout):
+            raise saturated(self.timeout)
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["answer"] = run_job(
+                    self.store,
+                    job,
+                    graphs=frozenset(self.store.graphs()),
+                    allowed_service_endpoints=self.allowed_service_endpoints,
+                    max_rows=self.max_rows,
+                )
+            except CopkgError as exc:
+                # hand over a copy without the traceback: its frames hold pyoxigraph objects
+                # that must be dropped in this thread
+                outcome["error"] = CopkgError(exc.message, exc.status, exc.problems, exc.headers)
+            except Exception:
+                log.exception("query failed")
+                outcome["error"] = CopkgError("the query failed; see the server log", 500)
+            finally:
+                self._slots.release()
+                done.set()
+
+        threading.Thread(target=work, name="copkg-query", daemon=True).start()
+        if not done.wait(self.timeout):
+            log.warning("query over %ss left running in a thread", self.timeout)
+            raise timed_out(self.timeout)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["answer"]
+
+    def close(self) -> None:
+        """Nothing to stop: running queries are daemon threads."""

@@ -1,0 +1,187 @@
+"""The advisor's answer, as it is shown and serialised: findings per role, with the evidence,
+facts and rules each rests on, the studied contexts that matched, and recommendations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdflib import URIRef
+
+from copkg.reasoning.advice.context import AdviceContext, Term
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A verbatim quote, its page and the study it is quoted in."""
+
+    quote: URIRef
+    text: str
+    page: int | None
+    study: URIRef | None
+    study_label: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "quote": str(self.quote),
+            "text": self.text,
+            "page": self.page,
+            "study": str(self.study) if self.study else None,
+            "studyLabel": self.study_label,
+        }
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A resource an inference used: hypothetical (the user's) or in the graph."""
+
+    iri: URIRef
+    label: str
+    types: tuple[URIRef, ...] = ()
+    statement: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    hypothetical: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "iri": str(self.iri),
+            "label": self.label,
+            "types": [str(t) for t in self.types],
+            "statement": self.statement,
+            "hypothetical": self.hypothetical,
+            "evidence": [e.as_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    iri: URIRef
+    label: str
+    definition: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"iri": str(self.iri), "label": self.label, "definition": self.definition}
+
+
+@dataclass(frozen=True)
+class RiskFinding:
+    """One derivation that a role is risky in a context (a copkg:RiskAssessment)."""
+
+    assessment: URIRef
+    label: str
+    context: Term
+    hypothetical: bool
+    risk: Term | None
+    factor: Term | None
+    rule: RuleRef
+    facts: tuple[Fact, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "assessment": str(self.assessment),
+            "label": self.label,
+            "context": self.context.as_json(),
+            "hypothetical": self.hypothetical,
+            "risk": self.risk.as_json() if self.risk else None,
+            "throughFactor": self.factor.as_json() if self.factor else None,
+            "rule": self.rule.as_json(),
+            "facts": [f.as_json() for f in self.facts],
+        }
+
+
+@dataclass
+class RoleAdvice:
+    """One management role of the graph and whether the context makes it risky."""
+
+    role: Term
+    objective: Term
+    risk: Term
+    contingency: Term
+    favourable_level: Term | None
+    findings: list[RiskFinding] = field(default_factory=list)
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def risky(self) -> bool:
+        return bool(self.findings)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role.as_json(),
+            "objective": self.objective.as_json(),
+            "risk": self.risk.as_json(),
+            "contingency": self.contingency.as_json(),
+            "favourableLevel": self.favourable_level.as_json() if self.favourable_level else None,
+            "risky": self.risky,
+            "findings": [f.as_json() for f in self.findings],
+            "evidence": [e.as_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class MatchedContext:
+    """A studied context whose case matches the user's control modes."""
+
+    context: Term
+    case: Term
+    attributions: tuple[Fact, ...]
+    favourability: tuple[Term, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "context": self.context.as_json(),
+            "case": self.case.as_json(),
+            "attributions": [a.as_json() for a in self.attributions],
+            "favourability": [c.as_json() for c in self.favourability],
+        }
+
+
+@dataclass(frozen=True)
+class RecommendationAdvice:
+    """Advice of a study that the rules find applicable to one of the considered contexts."""
+
+    iri: URIRef
+    label: str
+    advice: str | None
+    mitigation: str | None
+    conditions: tuple[Term, ...]
+    roles: tuple[Term, ...]
+    contexts: tuple[Term, ...]
+    evidence: tuple[Evidence, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "iri": str(self.iri),
+            "label": self.label,
+            "advice": self.advice,
+            "mitigation": self.mitigation,
+            "applicableWhen": [c.as_json() for c in self.conditions],
+            "concernsRoles": [r.as_json() for r in self.roles],
+            "appliesTo": [c.as_json() for c in self.contexts],
+            "evidence": [e.as_json() for e in self.evidence],
+        }
+
+
+@dataclass
+class Advice:
+    """The advisor's answer for one context."""
+
+    context: AdviceContext
+    favourability: tuple[Term, ...]
+    matched_contexts: list[MatchedContext]
+    roles: list[RoleAdvice]
+    recommendations: list[RecommendationAdvice]
+
+    @property
+    def risky_roles(self) -> list[RoleAdvice]:
+        return [r for r in self.roles if r.risky]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "context": self.context.as_json(),
+            "favourability": [c.as_json() for c in self.favourability],
+            "matchedContexts": [m.as_json() for m in self.matched_contexts],
+            "roles": [r.as_json() for r in self.roles],
+            "riskyRoles": [str(r.role.iri) for r in self.risky_roles],
+            "recommendations": [r.as_json() for r in self.recommendations],
+        }

@@ -1,0 +1,327 @@
+"""Reading a study bundle (its Turtle files and notes) and the corpus it joins."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
+
+from copkg.config import Settings
+from copkg.errors import CopkgError, Problem
+from copkg.namespaces import COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
+from copkg.pipeline import steps
+from copkg.pipeline.build import STORE_DIR
+from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.rdf_io import FORMATS, read_quads
+from copkg.store.embedded import OxigraphStore
+from copkg.store.terms import quads_to_graph
+from copkg.studies.scaffold import check_study_id, studies_dir
+
+BUNDLE_SUFFIX = ".ttl"
+
+#: Files of a bundle folder copied along with the Turtle, though the build does not read them.
+NOTE_SUFFIXES = (".md", ".txt")
+
+_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
+
+STUDY_GRAPHS = study_graph("")
+
+_PARSED_GRAPH = "urn:copkg:add:bundle"
+
+
+@dataclass
+class BundleFile:
+    """One file of a bundle: where it was read from and its bytes."""
+
+    name: str
+    path: Path
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+@dataclass
+class Bundle:
+    """A study bundle as read: its ID, files, quads (in the study's graph) and rdflib graph."""
+
+    study_id: str
+    source: Path
+    files: list[BundleFile]
+    quads: list[ox.Quad]
+    graph: Graph
+    in_place: bool = False
+    notes: list[BundleFile] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return str(study_base(self.study_id))
+
+    @property
+    def graph_name(self) -> str:
+        return study_graph(self.study_id)
+
+    def subjects(self) -> set[Any]:
+        return set(self.graph.subjects())
+
+    def hashes(self, settings: Settings) -> dict[str, str]:
+        """SHA-256 of each Turtle file by its path in the corpus (as the build's manifest)."""
+        folder = studies_dir(settings) / self.study_id
+        return {
+            (folder / f.name).relative_to(settings.root).as_posix(): hashlib.sha256(
+                f.data
+            ).hexdigest()
+            for f in self.files
+        }
+
+    def show(self, node: Any) -> str:
+        """An IRI as the bundle writes it: with a prefix its files declare, else prefixed()."""
+        if isinstance(node, URIRef):
+            iri = str(node)
+            for file in self.files:
+                for prefix, namespace in _PREFIX_DECL.findall(file.text):
+                    local = iri[len(namespace) :]
+                    if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
+                        return f"{prefix}:{local}"
+        return prefixed(node)
+
+    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
+        """The file and line where an IRI is first written (prefixed or in full); with
+        `subject`, first where a line starts with it (a description), if anywhere."""
+        if not isinstance(node, URIRef):
+            return (str(self.files[0].path), None) if len(self.files) == 1 else (None, None)
+        iri = str(node)
+        found: tuple[str | None, int | None] = (None, None)
+        for file in self.files:
+            patterns = [re.escape(f"<{iri}>")]
+            for prefix, namespace in _PREFIX_DECL.findall(file.text):
+                local = iri[len(namespace) :]
+                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
+                    patterns.append(
+                        r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
+                    )
+            anywhere = re.compile("|".join(patterns))
+            starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
+            for number, line in enumerate(file.text.splitlines(), 1):
+                if line.lstrip().startswith("#"):
+                    continue
+                if subject and starting.search(line):
+                    return str(file.path), number
+                if found == (None, None) and anywhere.search(line):
+                    found = (str(file.path), number)
+                    if not subject:
+                        return found
+        return found
+
+
+def read_bundle(
+    settings: Settings, path: str | os.PathLike[str], study_id: str | None = None
+) -> Bundle:
+    """Read a bundle folder (its *.ttl files) or one .ttl file; syntax errors raise 400 with
+    file:line, all of them at once.
+
+    The study ID is `study_id` if given; for a folder in data/studies/, its name; otherwise
+    the namespace of the bundle's copkg:Study record.
+    """
+    path = Path(path)
+    if study_id is not None:
+        check_study_id(study_id)
+    if not path.exists():
+        raise CopkgError(f"no such bundle: {path} (give a folder of .ttl files or a .ttl file)")
+    in_place = path.is_dir() and path.resolve().parent == studies_dir(settings).resolve()
+    notes: list[BundleFile] = []
+    ignored: list[str] = []
+    if path.is_dir():
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        turtle = [p for p in entries if p.is_file() and p.suffix == BUNDLE_SUFFIX]
+        other_rdf = [
+            p for p in entries if p.is_file() and p.suffix.lower() in FORMATS and p not in turtle
+        ]
+        if other_rdf:
+            raise CopkgError(
+                f"{path}: a bundle is made of Turtle files only",
+                status=400,
+                problems=[
+                    Problem(
+                        "only .ttl files are read by the build: write this file as Turtle",
+                        file=str(p),
+                    )
+                    for p in other_rdf
+                ],  # fmt: skip
+            )
+        for p in entries:
+            if p in turtle or p.name == DRAFT_MARKER:
+                continue
+            if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES:
+                notes.append(BundleFile(p.name, p, p.read_bytes()))
+            else:
+                ignored.append(p.name)
+    elif path.suffix == BUNDLE_SUFFIX:
+        turtle = [path]
+    else:
+        raise CopkgError(f"{path}: a bundle is a folder of .ttl files or one .ttl file")
+    if not turtle:
+        raise CopkgError(f"{path}: no .ttl file in this folder")
+    files = [BundleFile(p.name, p, p.read_bytes()) for p in turtle]
+    quads: list[ox.Quad] = []
+    problems: list[Problem] = []
+    for file in files:
+        try:
+            quads.extend(read_quads(file.path, _PARSED_GRAPH))
+        except CopkgError as exc:
+            problems.extend(exc.problems or [Problem(exc.message, file=str(file.path))])
+    if problems:
+        raise CopkgError(f"{path}: the bundle is not valid Turtle", status=400, problems=problems)
+    with _quiet_literals():
+        graph = quads_to_graph(quads)
+    chosen = _choose_id(path, graph, study_id, in_place)
+    name = ox.NamedNode(study_graph(chosen))
+    quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
+    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored)
+
+
+@contextlib.contextmanager
+def _quiet_literals() -> Iterator[None]:
+    """Keep rdflib from logging a traceback for each ill-typed literal ("33O" as a page): the
+    SHACL shapes report those, with file and line."""
+    log = logging.getLogger("rdflib.term")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def study_of(node: Any) -> str | None:
+    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
+    text = str(node)
+    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
+        return None
+    head, slash, _ = text[len(ID) :].partition("/")
+    return head if slash else None
+
+
+def _choose_id(path: Path, graph: Graph, given: str | None, in_place: bool) -> str:
+    declared = sorted(
+        {s for s in map(study_of, graph.subjects(RDF.type, COPKG.Study)) if s is not None}
+    )
+    if in_place:
+        if given is not None and given != path.name:
+            raise CopkgError(
+                f"{path} is the folder of study {path.name}, not {given}: leave out --id",
+                status=400,
+            )
+        return check_study_id(path.name)
+    if given is not None:
+        return given
+    if len(declared) == 1:
+        return check_study_id(declared[0])
+    found = ", ".join(declared) or "none"
+    raise CopkgError(
+        f"{path}: cannot tell which study this is (copkg:Study records in study namespaces: "
+        f"{found}): give --id ID",
+        status=400,
+    )
+
+
+class Corpus:
+    """The corpus without the bundle: who describes which resource (the build's store when the
+    build is up to date, else the sources read now) and what the sources say of it, as written.
+    """
+
+    def __init__(
+        self, settings: Settings, fresh: bool, sources: dict[str, list[Path]] | None = None
+    ) -> None:
+        self.settings = settings
+        files = dict(sources or steps.source_files(settings))
+        ontology = [
+            q for p in files.pop(str(ONTOLOGY_GRAPH)) for q in read_quads(p, str(ONTOLOGY_GRAPH))
+        ]
+        self.ontology = quads_to_graph(ontology)
+        self.declared = {s for s in self.ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self.files = files
+        self.studies = {g[len(STUDY_GRAPHS) :] for g in files}
+        self._store: OxigraphStore | None = None
+        self._datasets: dict[str, ox.Dataset] = {}
+        if fresh:
+            self._store = OxigraphStore.open_read_only(settings.build_dir / STORE_DIR)
+            self._index: ox.Store | ox.Dataset = self._store.native
+        else:
+            everything = ox.Dataset(self._read(list(files)))
+            self._index = everything
+            self._datasets = dict.fromkeys(files, everything)
+
+    def close(self) -> None:
+        """Let go of the build's store (before the build is swapped)."""
+        self._index = ox.Dataset()
+        self._store = None
+
+    def _read(self, graphs: list[str]) -> list[ox.Quad]:
+        quads: list[ox.Quad] = []
+        problems: list[Problem] = []
+        for graph in graphs:
+            for path in self.files[graph]:
+                try:
+                    quads.extend(read_quads(path, graph))
+                except CopkgError as exc:
+                    problems.extend(exc.problems or [Problem(exc.message, file=str(path))])
+        if problems:
+            raise CopkgError(
+                "the corpus itself has files that are not valid RDF: fix them first",
+                status=400,
+                problems=problems,
+            )
+        return quads
+
+    def _written(self, graph: str) -> ox.Dataset:
+        if graph not in self._datasets:
+            self._datasets[graph] = ox.Dataset(self._read([graph]))
+        return self._datasets[graph]
+
+    def subject_quads(self, node: ox.NamedNode) -> Iterable[ox.Quad]:
+        if isinstance(self._index, ox.Store):
+            return self._index.quads_for_pattern(node, None, None)
+        return self._index.quads_for_subject(node)
+
+    def describers(self, iri: str) -> set[str]:
+        """The study graphs that describe `iri` (have it as a subject)."""
+        return {
+            q.graph_name.value
+            for q in self.subject_quads(ox.NamedNode(iri))
+            if isinstance(q.graph_name, ox.NamedNode) and q.graph_name.value in self.files
+        }
+
+    def describe(self, iris: Iterable[str]) -> Graph:
+        """What the studies write of each IRI (its own triples), with the types of the
+        resources those triples point at."""
+        found: list[ox.Quad] = []
+        pointed: set[str] = set()
+        wanted = set(iris)
+        for iri in sorted(wanted):
+            found += self._own(iri)
+            pointed |= {q.object.value for q in found if isinstance(q.object, ox.NamedNode)}
+        for iri in sorted(pointed - wanted):
+            found += [q for q in self._own(iri) if q.predicate.value == str(RDF.type)]
+        return quads_to_graph(found)
+
+    def _own(self, iri: str) -> list[ox.Quad]:
+        node = ox.NamedNode(iri)
+        return [
+            q
+            for graph in sorted(self.describers(iri))
+            for q in self._written(graph).quads_for_subject(node)
+            if q.graph_name == ox.NamedNode(graph)
+        ]

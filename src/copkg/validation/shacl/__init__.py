@@ -1,0 +1,88 @@
+"""A SHACL engine that compiles shapes to SPARQL and runs them with pyoxigraph.
+
+`validate_quads` and `validate_graphs` load the data (and the ontology) into one in-memory
+store's default graph, as a merge of the graphs, and return the raw results;
+`copkg.validation.report` turns them into a report, as it does pyshacl's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import pyoxigraph as ox
+from rdflib import Graph, Literal
+from rdflib.namespace import RDF, RDFS
+from rdflib.term import Node
+
+from copkg.store.terms import from_ox, to_ox
+from copkg.validation.shacl.engine import Engine, RawResult
+from copkg.validation.shacl.literals import Originals
+
+#: Part of the validation key of a build: change it when the engine's results may change.
+ENGINE_VERSION = "copkg-sparql-shacl 1"
+
+__all__ = ["ENGINE_VERSION", "RawResult", "StoreLookup", "validate_graphs", "validate_quads"]
+
+_LABEL = ox.NamedNode(str(RDFS.label))
+_TYPE = ox.NamedNode(str(RDF.type))
+
+
+class StoreLookup:
+    """Labels and types of the validated data, for the report."""
+
+    def __init__(self, store: ox.Store, originals: Originals) -> None:
+        self.store = store
+        self.originals = originals
+
+    def labels(self, node: Node) -> list[Literal]:
+        subject = to_ox(node)
+        found = []
+        for quad in self.store.quads_for_pattern(subject, _LABEL, None, ox.DefaultGraph()):
+            obj = quad.object
+            if isinstance(obj, ox.Literal):
+                found += self.originals.written(subject, _LABEL, obj)
+        return found  # type: ignore[return-value]
+
+    def types(self, node: Node) -> list[Node]:
+        subject = to_ox(node)
+        return [
+            from_ox(q.object)
+            for q in self.store.quads_for_pattern(subject, _TYPE, None, ox.DefaultGraph())
+        ]
+
+
+def validate_quads(quads: Iterable[ox.Quad], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:
+    """Validate the merge of the quads' graphs against the shapes."""
+    store, originals = ox.Store(), Originals()
+    store.bulk_extend(_merged(quads, originals))
+    return _run(store, originals, shapes)
+
+
+def _merged(quads: Iterable[ox.Quad], originals: Originals) -> Iterator[ox.Quad]:
+    """The quads as triples of the default graph; their literals recorded on the way."""
+    for quad in quads:
+        obj = quad.object
+        if isinstance(obj, ox.Literal):
+            originals.add(quad.subject, quad.predicate, obj)
+        yield ox.Quad(quad.subject, quad.predicate, obj)
+
+
+def validate_graphs(graphs: Iterable[Graph], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:
+    """Validate the merge of rdflib graphs against the shapes."""
+    store, originals = ox.Store(), Originals()
+    triples = []
+    for graph in graphs:
+        for s, p, o in graph:
+            quad = ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
+            if isinstance(quad.object, ox.Literal):
+                originals.add(quad.subject, quad.predicate, quad.object, written=o)
+            triples.append(quad)
+    store.bulk_extend(triples)
+    return _run(store, originals, shapes)
+
+
+def _run(
+    store: ox.Store, originals: Originals, shapes: Graph
+) -> tuple[list[RawResult], StoreLookup]:
+    engine = Engine(store, originals, shapes)
+    return engine.run(), StoreLookup(store, originals)

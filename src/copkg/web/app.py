@@ -1,0 +1,245 @@
+"""The app factory: `create_app(config)` builds the Flask app (settings, store, executor,
+blueprints, error handlers); blueprints reach what it opened through copkg.web."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, render_template, request
+from flask_cors import CORS
+from jinja2 import TemplateNotFound
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException
+
+from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
+from copkg.errors import CopkgError, Problem
+from copkg.pipeline.open import open_store
+from copkg.querying.executor import Executor, ThreadExecutor
+from copkg.querying.memo import MemoExecutor
+from copkg.querying.workers import ProcessExecutor
+from copkg.scholarly import web as scholarly
+from copkg.store import Store
+from copkg.web import Services, advisor, api, cache, openapi, pages, sparql, void
+from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
+from copkg.web.negotiation import best_offer
+from copkg.web.warmup import start_warm_up
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Query worker processes (or threads, for a store that is not on disk) per web process.
+DEFAULT_QUERY_WORKERS = 2
+
+#: Paths whose errors are always JSON (in the one error shape).
+JSON_PATHS = ("/sparql", "/update", "/api/")
+
+#: Paths open to cross-origin GET/POST (flask-cors).
+CORS_PATHS = (r"/sparql", r"/api/*")
+
+
+def _defaults() -> dict[str, Any]:
+    """The defaults: every Settings field (upper-cased) plus the web-only keys."""
+    values = {
+        f.name.upper(): f.default
+        for f in dataclasses.fields(Settings)
+        if f.default is not dataclasses.MISSING
+    }
+    values.update(
+        ROOT=None,
+        BUILD_DIR=None,
+        QUERY_WORKERS=DEFAULT_QUERY_WORKERS,
+        SETTINGS=None,  # a Settings: seeds the keys above (what `copkg serve` passes)
+        STORE=None,  # a ready Store (tests); otherwise open_store(settings)
+        CORS_ORIGINS="*",
+        RESPONSE_CACHE_BYTES=DEFAULT_CACHE_BYTES,  # answers kept per build (0: none)
+        WARM_UP=False,  # run the named queries once at start, in the background (copkg serve)
+    )
+    return values
+
+
+def _from_settings(settings: Settings) -> dict[str, Any]:
+    return {f.name.upper(): getattr(settings, f.name) for f in dataclasses.fields(Settings)}
+
+
+def _normalise(config: dict[str, Any]) -> None:
+    """Give values from the environment (strings or JSON) the types the code expects."""
+    try:
+        config["QUERY_TIMEOUT"] = float(config["QUERY_TIMEOUT"])
+        for key in ("MAX_ROWS", "MAX_BODY", "QUERY_WORKERS", "RESPONSE_CACHE_BYTES"):
+            config[key] = int(config[key])
+    except (TypeError, ValueError) as exc:
+        raise CopkgError(f"bad setting: {exc}", status=500) from exc
+    if config["QUERY_TIMEOUT"] <= 0:
+        raise CopkgError("QUERY_TIMEOUT must be a positive number of seconds", status=500)
+    token = config.get("UPDATE_TOKEN")
+    config["UPDATE_TOKEN"] = str(token) if token not in (None, "") else None
+    endpoints = config.get("ALLOWED_SERVICE_ENDPOINTS") or ()
+    if isinstance(endpoints, str):
+        endpoints = endpoints.replace(",", " ").split()
+    config["ALLOWED_SERVICE_ENDPOINTS"] = tuple(str(e) for e in endpoints)
+    for key in ("ROOT", "BUILD_DIR"):
+        if config.get(key) not in (None, ""):
+            config[key] = Path(config[key])
+
+
+def _settings(config: Mapping[str, Any]) -> Settings:
+    """Settings made of the app's configuration (already merged with the environment)."""
+    names = {f.name for f in dataclasses.fields(Settings)} - {"root"}
+    overrides = {name: config.get(name.upper()) for name in names}
+    return Settings.load(config.get("ROOT"), environ={}, **overrides)
+
+
+def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
+    """Worker processes for the build's on-disk read-only store, threads for any other."""
+    workers = config["QUERY_WORKERS"]
+    options = {
+        "timeout": config["QUERY_TIMEOUT"],
+        "max_rows": config["MAX_ROWS"],
+        "allowed_service_endpoints": config["ALLOWED_SERVICE_ENDPOINTS"],
+    }
+    path = getattr(store, "path", None)
+    if workers > 0 and path is not None and getattr(store, "read_only", False):
+        return ProcessExecutor(path, workers=workers, **options)
+    log.warning(
+        "queries run in the web process (%s store): the query sandbox (no network, files "
+        "confined to the build) applies only to the build's on-disk store",
+        type(store).__name__,
+    )
+    return ThreadExecutor(store, workers=max(1, workers), **options)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The Flask app: defaults, then `config` (a test mapping), then COPKG_* environment.
+
+    The store is opened once here (`STORE` if given, else `open_store(settings)`: the build,
+    or `STORE_URL`) together with the query executor, and reached through `get_store()`.
+    """
+    config = dict(config or {})
+    app = Flask(__name__)
+    app.config.from_mapping(_defaults())
+    if config.get("SETTINGS") is not None:
+        app.config.from_mapping(_from_settings(config["SETTINGS"]))
+    app.config.from_mapping(config)
+    environment = read_environment({**SETTING_TYPES, **WEB_TYPES})
+    app.config.from_mapping({name.upper(): value for name, value in environment.items()})
+    _normalise(app.config)
+    if "MAX_CONTENT_LENGTH" not in config:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY"]
+
+    settings = None
+    store = app.config["STORE"]
+    if store is None:
+        settings = _settings(app.config)
+        store = open_store(settings)
+    executor = _executor(store, app.config)
+    kept = app.config["RESPONSE_CACHE_BYTES"]
+    if kept > 0 and cache.store_identity(store) is not None:
+        executor = MemoExecutor(executor, kept // 2, wait=4 * app.config["QUERY_TIMEOUT"])
+    app.extensions["copkg"] = Services(store, executor, settings)
+
+    # before CORS: its headers depend on the request and are not kept with cached answers
+    cache.init_app(
+        app, store, app.config["RESPONSE_CACHE_BYTES"], wait=4 * app.config["QUERY_TIMEOUT"]
+    )
+    CORS(
+        app,
+        resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},
+        methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Accept"],
+        expose_headers=["Retry-After", "Copkg-Truncated", "Link", "Vary"],
+    )
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    app.after_request(_security_headers)
+    if app.config["WARM_UP"] and isinstance(executor, MemoExecutor):
+        start_warm_up(app)
+    return app
+
+
+#: Sent with every response: pages load only the service's own files (no inline script, no
+#: frame elsewhere), and a browser takes each file for the type the service gives it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    """One blueprint per concern."""
+    app.register_blueprint(sparql.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(advisor.bp)
+    app.register_blueprint(void.bp)
+    app.register_blueprint(scholarly.bp)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def wants_json() -> bool:
+    """JSON for the API paths, `.json` URLs and clients preferring JSON; HTML otherwise."""
+    path = request.path
+    if path.startswith(JSON_PATHS) or path.endswith(".json"):
+        return True
+    best = best_offer(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(error: CopkgError) -> Response:
+    """The one rendering of every error: the JSON error shape, or a simple HTML page."""
+    body = error.body()
+    if wants_json():
+        response = current_app.json.response(body)
+    else:
+        try:
+            html = render_template("error.html", error=body)
+        except TemplateNotFound:
+            problems = "".join(f"<li>{escape(str(Problem(**p)))}</li>" for p in body["errors"])
+            html = (
+                f"<!doctype html><html lang=en><meta charset=utf-8>"
+                f"<title>{error.status} error</title>"
+                f"<h1>{error.status}</h1><p>{escape(error.message)}</p>"
+                f"{f'<ul>{problems}</ul>' if problems else ''}</html>"
+            )
+        response = Response(html, mimetype="text/html")
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CopkgError)
+    def copkg_error(error: CopkgError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        headers = {
+            name: value
+            for name, value in error.get_headers()
+            if name.lower() not in ("content-type", "content-length")
+        }
+        status = error.code or 500
+        message = error.description or error.name
+        if status == 405 and "Allow" in headers:
+            message = f"{request.method} is not allowed on {request.path}; use {headers['Allow']}"
+        return error_response(CopkgError(message, status=status, headers=headers))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(CopkgError("internal error; see the server log", status=500))

@@ -1,0 +1,189 @@
+"""Pictures drawn from the graph: an organisation's timeline and the role x context risk matrix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response, jsonify, render_template
+from markupsafe import Markup
+from rdflib import Literal
+
+from copkg.errors import CopkgError
+from copkg.store import Store
+from copkg.web import get_store
+from copkg.web.pages.links import HTML, bp, curie, href, wants
+from copkg.web.pages.resource_data import ORGANISATIONS, organisation_events, read_resource
+from copkg.web.pages.svg import Axis, MatrixCell, matrix_svg, timeline_svg
+
+ROLES = """
+SELECT ?role ?roleLabel ?objectiveLabel ?risk ?riskLabel ?factor ?factorLabel
+       (MIN(?i) AS ?index) WHERE {
+  ?role a copkg:ManagementRole .
+  OPTIONAL { ?role rdfs:label ?roleLabel }
+  OPTIONAL { ?role copkg:hasObjective/(rdfs:label|skos:prefLabel) ?objectiveLabel }
+  OPTIONAL { ?role copkg:hasRisk ?risk . OPTIONAL { ?risk rdfs:label ?riskLabel } }
+  OPTIONAL { ?role copkg:hasContingency ?factor . OPTIONAL { ?factor rdfs:label ?factorLabel } }
+  OPTIONAL { ?cell copkg:cellAbout ?role ; copkg:rowIndex ?i }
+} GROUP BY ?role ?roleLabel ?objectiveLabel ?risk ?riskLabel ?factor ?factorLabel
+ORDER BY ?index ?roleLabel
+"""
+
+
+def timeline_slug(iri: str) -> str:
+    return re.split(r"[#/]", iri.rstrip("/"))[-1]
+
+
+@bp.get("/timeline/<path:slug>")
+def timeline(slug: str) -> Response | str:
+    """An organisation's dated timeline: HTML page, `.svg` picture or `.json` events."""
+    suffix = None
+    for candidate in (".svg", ".json"):
+        if slug.endswith(candidate):
+            slug, suffix = slug[: -len(candidate)], candidate
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)?", slug):
+        raise CopkgError(f"no organisation {slug!r}", status=404)
+    store = get_store()
+    rows = store.query(ORGANISATIONS, bindings={"suffix": Literal("/" + slug)}).rows
+    if not rows:
+        raise CopkgError(f"no organisation {slug!r} in the graph", status=404)
+    org = rows[0]["org"]
+    resource = read_resource(store, org)
+    label = resource.label if resource else slug
+    events = organisation_events(store, org)
+    svg = timeline_svg(events, f"Timeline of {label}")
+    if suffix == ".svg":
+        return Response(svg, mimetype="image/svg+xml")
+    if suffix == ".json" or wants(None, [HTML, "application/json"]) == "application/json":
+        return jsonify(
+            {
+                "ok": True,
+                "organisation": str(org),
+                "label": label,
+                "events": [e.__dict__ for e in events],
+            }
+        )
+    return render_template(
+        "timeline.html", org=org, label=label, events=events, svg=Markup(svg), slug=slug
+    )
+
+
+_MATRIX_CELLS = """
+SELECT ?role ?context ?assessment ?assessmentLabel ?riskLabel ?ruleLabel WHERE {
+  ?context copkg:riskyRole ?role .
+  OPTIONAL {
+    ?assessment a copkg:RiskAssessment ; copkg:inContext ?context ; copkg:assessedRole ?role .
+    OPTIONAL { ?assessment rdfs:label ?assessmentLabel }
+    OPTIONAL { ?assessment copkg:assessedRisk/rdfs:label ?riskLabel }
+    OPTIONAL { ?assessment copkg:derivedBy/rdfs:label ?ruleLabel }
+  }
+}
+ORDER BY ?role ?context ?assessment
+"""
+
+_MATRIX_CONTEXTS = """
+SELECT ?context (SAMPLE(?l) AS ?label) (SAMPLE(?caseL) AS ?caseLabel) (SAMPLE(?d) AS ?start)
+       (SAMPLE(?f) AS ?favourability) WHERE {
+  ?context a copkg:OrganisationalContext .
+  OPTIONAL { ?context rdfs:label ?l }
+  OPTIONAL { ?context copkg:ofCase/rdfs:label ?caseL }
+  OPTIONAL { ?context copkg:startDate ?d }
+  OPTIONAL { ?context copkg:favourability/(rdfs:label|skos:prefLabel) ?f }
+} GROUP BY ?context ORDER BY ?caseLabel ?start ?label
+"""
+
+
+def matrix_data(store: Store) -> dict[str, Any]:
+    """Roles as rows, contexts as columns, the risky cells with their explanations."""
+    rows = landing_data_roles(store)
+    columns = [
+        {
+            "iri": str(r["context"]),
+            "href": href(r["context"]),
+            "label": str(r.get("label") or curie(r["context"])),
+            "case": str(r["caseLabel"]) if "caseLabel" in r else None,
+            "favourability": str(r["favourability"]) if "favourability" in r else None,
+        }
+        for r in store.query(_MATRIX_CONTEXTS).rows
+    ]
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in store.query(_MATRIX_CELLS).rows:
+        key = (str(r["role"]), str(r["context"]))
+        cell = cells.setdefault(key, {"role": key[0], "context": key[1], "assessments": []})
+        if "assessment" in r:
+            cell["assessments"].append(
+                {
+                    "iri": str(r["assessment"]),
+                    "href": href(r["assessment"]),
+                    "label": str(r.get("assessmentLabel") or curie(r["assessment"])),
+                    "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+                    "rule": str(r["ruleLabel"]) if "ruleLabel" in r else None,
+                }
+            )
+    return {"ok": True, "roles": rows, "contexts": columns, "cells": list(cells.values())}
+
+
+def landing_data_roles(store: Store) -> list[dict[str, Any]]:
+    roles = []
+    seen: set[str] = set()
+    for r in store.query(ROLES).rows:
+        if str(r["role"]) in seen:
+            continue
+        seen.add(str(r["role"]))
+        roles.append(
+            {
+                "iri": str(r["role"]),
+                "href": href(r["role"]),
+                "label": str(r.get("roleLabel") or curie(r["role"])),
+                "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+            }
+        )
+    return roles
+
+
+def matrix_picture(data: Mapping[str, Any]) -> str:
+    rows = [Axis(r["iri"], r["label"], r["href"], r.get("risk")) for r in data["roles"]]
+    columns = [
+        Axis(
+            c["iri"],
+            c["label"],
+            c["href"],
+            " - ".join(x for x in (c["case"], c["label"], c["favourability"]) if x),
+        )
+        for c in data["contexts"]
+    ]
+    cells = []
+    for cell in data["cells"]:
+        first = cell["assessments"][0] if cell["assessments"] else None
+        title = (
+            "; ".join(
+                a["label"] + (f" - risk: {a['risk']}" if a["risk"] else "")
+                for a in cell["assessments"]
+            )
+            or "risky"
+        )
+        risks = list(dict.fromkeys(a["risk"] for a in cell["assessments"] if a["risk"]))
+        cells.append(
+            MatrixCell(
+                cell["role"],
+                cell["context"],
+                title,
+                first["href"] if first else href(cell["context"]),
+                ", ".join(risks) or None,
+            )
+        )
+    return matrix_svg(rows, columns, cells, "Management roles x organisational contexts")
+
+
+@bp.get("/matrix")
+@bp.get("/matrix<any('.svg', '.json'):suffix>")
+def matrix(suffix: str | None = None) -> Response | str:
+    """The role x context risk matrix, cells from copkg:riskyRole linked to the explanations."""
+    data = matrix_data(get_store())
+    if suffix == ".svg":
+        return Response(matrix_picture(data), mimetype="image/svg+xml")
+    if suffix == ".json" or wants(None, [HTML, "application/json"]) == "application/json":
+        return jsonify(data)
+    lookup = {(c["role"], c["context"]): c for c in data["cells"]}
+    return render_template("matrix.html", d=data, svg=Markup(matrix_picture(data)), lookup=lookup)

@@ -1,0 +1,166 @@
+"""The landing page (what the graph holds, the named queries) and the query page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, render_template, request, url_for
+from rdflib import URIRef
+
+from copkg.namespaces import COPKG, PREFIXES
+from copkg.store import Store
+from copkg.web import get_store, named_queries
+from copkg.web.pages.charts import ROLES, timeline_slug
+from copkg.web.pages.links import HTML, bp, curie, href, wants
+
+_CLASS_COUNTS = """
+SELECT ?class (SAMPLE(?l) AS ?label) (COUNT(DISTINCT ?s) AS ?n) WHERE {
+  ?s a ?class . OPTIONAL { ?class rdfs:label ?l }
+} GROUP BY ?class ORDER BY DESC(?n) ?class
+"""
+
+_GRAPH_COUNTS = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
+
+_STUDIES = """
+SELECT ?study (SAMPLE(?l) AS ?label) (SAMPLE(?t) AS ?title) (COUNT(DISTINCT ?case) AS ?cases)
+WHERE { ?study a copkg:Study .
+        OPTIONAL { ?study rdfs:label ?l } OPTIONAL { ?study dcterms:title ?t }
+        OPTIONAL { ?study copkg:hasCase ?case } }
+GROUP BY ?study ORDER BY ?study
+"""
+
+_MEMBERS = """
+SELECT ?s (SAMPLE(?l) AS ?label) WHERE {
+  ?s a ?class . OPTIONAL { ?s rdfs:label|skos:prefLabel ?l } }
+GROUP BY ?s ORDER BY ?label ?s
+"""
+
+
+def _members(store: Store, cls: URIRef) -> list[dict[str, str]]:
+    rows = store.query(_MEMBERS, bindings={"class": cls}).rows
+    return [
+        {"iri": str(r["s"]), "label": str(r.get("label") or curie(r["s"])), "href": href(r["s"])}
+        for r in rows
+    ]
+
+
+def landing_data(store: Store) -> dict[str, Any]:
+    """What the graph holds: studies, cases, roles, risks, counts per class and per graph."""
+    classes = [
+        {
+            "class": str(r["class"]),
+            "curie": curie(r["class"]),
+            "href": href(r["class"]),
+            "label": str(r.get("label") or curie(r["class"])),
+            "count": int(str(r["n"])),
+        }
+        for r in store.query(_CLASS_COUNTS).rows
+    ]
+    graphs = [
+        {"graph": str(r["g"]), "href": href(r["g"]), "count": int(str(r["n"]))}
+        for r in store.query(_GRAPH_COUNTS).rows
+    ]
+    studies = [
+        {
+            "iri": str(r["study"]),
+            "href": href(r["study"]),
+            "label": str(r.get("label") or r.get("title") or curie(r["study"])),
+            "title": str(r["title"]) if "title" in r else None,
+            "cases": int(str(r["cases"])),
+        }
+        for r in store.query(_STUDIES).rows
+    ]
+    roles = []
+    seen: set[str] = set()
+    for r in store.query(ROLES).rows:
+        if str(r["role"]) in seen:
+            continue
+        seen.add(str(r["role"]))
+        roles.append(
+            {
+                "iri": str(r["role"]),
+                "href": href(r["role"]),
+                "label": str(r.get("roleLabel") or curie(r["role"])),
+                "objective": str(r["objectiveLabel"]) if "objectiveLabel" in r else None,
+                "risk": str(r["risk"]) if "risk" in r else None,
+                "riskLabel": str(r["riskLabel"]) if "riskLabel" in r else None,
+                "factor": str(r["factor"]) if "factor" in r else None,
+                "factorLabel": str(r["factorLabel"]) if "factorLabel" in r else None,
+            }
+        )
+    organisations = _members(store, COPKG.Organisation)
+    for org in organisations:
+        org["timeline"] = "/timeline/" + timeline_slug(org["iri"])
+    return {
+        "ok": True,
+        "statements": sum(g["count"] for g in graphs),
+        "graphs": graphs,
+        "classes": classes,
+        "studies": studies,
+        "cases": _members(store, COPKG.Case),
+        "organisations": organisations,
+        "roles": roles,
+        "risks": _members(store, COPKG.Risk),
+        "contexts": _members(store, COPKG.OrganisationalContext),
+        "queries": _named_query_summaries(),
+    }
+
+
+def _named_query_summaries() -> list[dict[str, str]]:
+    return [
+        {
+            "name": q.name,
+            "summary": q.summary,
+            "api": f"/api/queries/{q.name}",
+            "query": f"/query?name={q.name}",
+        }
+        for q in named_queries().values()
+    ]
+
+
+@bp.get("/")
+@bp.get("/index.json")
+def landing() -> Response | str:
+    """The landing page: what the graph holds, with links and example queries."""
+    store = get_store()
+    suffix = ".json" if request.path.endswith(".json") else None
+    data = landing_data(store)
+    if wants(suffix, [HTML, "application/json"]) == "application/json":
+        return jsonify(data)
+    response = Response(render_template("landing.html", d=data), mimetype=HTML)
+    response.headers["Link"] = '</index.json>; rel="alternate"; type="application/json"'
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+#: What the editor holds when the URL gives neither a query nor a named query.
+DEFAULT_QUERY = (
+    "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class }\nGROUP BY ?class ORDER BY DESC(?n) "
+    "LIMIT 20"
+)
+
+
+@bp.get("/query")
+def query_page() -> str:
+    """A SPARQL editor with the named queries, run against /sparql; `?query=` (a permalink)
+    pre-fills the editor and `?name=` a named query, and the page's script then runs it."""
+    given = request.args.get("query", "")
+    name = request.args.get("name", "")
+    queries = named_queries()
+    return render_template(
+        "query.html",
+        initial=name if name in queries else "",
+        query_text=given or DEFAULT_QUERY,
+        autorun=bool(given.strip()) or name in queries,
+        named=[(q.name, q.summary or "") for _, q in sorted(queries.items())],
+        prefixes=PREFIXES,
+        sparql_url=_sparql_url(),
+        max_rows=current_app.config.get("MAX_ROWS"),
+    )
+
+
+def _sparql_url() -> str:
+    try:
+        return url_for("sparql.sparql")
+    except Exception:  # noqa: BLE001 - the protocol blueprint names its endpoint as it likes
+        return "/sparql"

@@ -1,0 +1,149 @@
+"""One page per resource (/id/..., /graph/...) with its RDF and JSON twins, and the rules page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, render_template, request
+from markupsafe import Markup
+from rdflib import Literal, URIRef
+
+from copkg.errors import CopkgError
+from copkg.namespaces import BASE, COPKG
+from copkg.store import QueryResult, Store
+from copkg.store.results import plain
+from copkg.web import get_store
+from copkg.web.pages.charts import timeline_slug
+from copkg.web.pages.citation import study_citation
+from copkg.web.pages.links import (
+    HTML,
+    RDF_MEDIA,
+    TWINS,
+    alternates,
+    bp,
+    curie,
+    iri_of_path,
+    split_suffix,
+    twin_response,
+    wants,
+)
+from copkg.web.pages.resource_data import (
+    TWIN,
+    organisation_events,
+    predicate_labels,
+    read_resource,
+)
+from copkg.web.pages.svg import timeline_svg
+
+
+def resource_twin(store: Store, iri: URIRef, media_type: str) -> bytes:
+    """The resource's statements (and its quotes') in an RDF format."""
+    result = store.query(TWIN, bindings={"s": iri})
+    return QueryResult("graph", triples=result.triples).serialize(media_type)
+
+
+def _serve_resource(path: str) -> Response | str:
+    base_path, suffix = split_suffix(path)
+    store = get_store()
+    iri = iri_of_path(path)
+    given = request.args.get("incoming", "1")
+    if not given.isdigit() or int(given) < 1:
+        raise CopkgError("incoming must be a page number from 1", status=400)
+    page = int(given)
+    resource = read_resource(store, iri, page) if suffix else None
+    if resource is None:
+        iri = iri_of_path(base_path)
+        resource = read_resource(store, iri, page)
+    else:
+        base_path, suffix = path, None
+    if resource is None:
+        raise CopkgError(f"no resource {iri} in the graph", status=404)
+    if page > resource.incoming_pages:
+        raise CopkgError(
+            f"page {page} of the links to {iri} is past the end: there are "
+            f"{resource.incoming_total}, {resource.incoming_page_size} a page",
+            status=400,
+        )
+    media_type = wants(suffix)
+    link_header = alternates(base_path, RDF_MEDIA | {"application/json"})
+    if media_type == "application/json":
+        response = jsonify(resource.as_json())
+        response.headers["Link"] = link_header
+        response.headers["Vary"] = "Accept"
+        return response
+    if media_type in RDF_MEDIA:
+        return twin_response(resource_twin(store, iri, media_type), media_type, link_header)
+    timeline = None
+    timeline_href = None
+    if resource.has_type(COPKG.Organisation):
+        events = organisation_events(store, iri)
+        timeline_href = "/timeline/" + timeline_slug(str(iri))
+        if events:
+            timeline = Markup(timeline_svg(events, f"Timeline of {resource.label}"))
+    quoted = {q.study for q in [*resource.evidence, *resource.used_evidence] if q.study}
+    citations = {study: study_citation(store, study) for study in sorted(quoted)}
+    html = render_template(
+        "resource.html",
+        r=resource,
+        path=base_path,
+        twins=TWINS,
+        timeline=timeline,
+        timeline_href=timeline_href,
+        citations=citations,
+    )
+    response = Response(html, mimetype=HTML)
+    response.headers["Link"] = link_header
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/id/<path:rest>")
+def resource_page(rest: str) -> Response | str:
+    """The page of https://w3id.org/copkg/id/... (and its twins by suffix or Accept)."""
+    return _serve_resource("/id/" + rest)
+
+
+@bp.get("/graph/<path:rest>")
+def graph_page(rest: str) -> Response | str:
+    """A named graph: how many statements and what it holds, by class."""
+    base_path, suffix = split_suffix("/graph/" + rest)
+    if suffix not in (None, ".json"):
+        raise CopkgError("a graph page has an HTML and a JSON twin only", status=404)
+    store = get_store()
+    iri = str(iri_of_path(base_path))
+    if iri not in store.graphs():
+        return _serve_resource("/graph/" + rest)
+    rows = store.query(
+        "SELECT ?class (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class "
+        "ORDER BY DESC(?n) ?class",
+        default_graphs=[iri],
+    ).rows
+    classes = [{"class": str(r["class"]), "count": int(str(r["n"]))} for r in rows]
+    data = {"ok": True, "graph": iri, "statements": store.quad_count(iri), "classes": classes}
+    if wants(suffix, [HTML, "application/json"]) == "application/json":
+        return jsonify(data)
+    return render_template("graph.html", data=data, path=base_path, labels=predicate_labels(store))
+
+
+_NAMESPACE_MEMBERS = """
+SELECT ?s ?p ?o WHERE { ?s ?p ?o . FILTER (STRSTARTS(STR(?s), STR(?ns))) }
+ORDER BY ?s ?p
+"""
+
+
+@bp.get("/rules")
+@bp.get("/rules.json")
+def rules_page() -> Response | str:
+    """The inference rules (https://w3id.org/copkg/rules#name), each with its SPARQL text."""
+    store = get_store()
+    rows = store.query(_NAMESPACE_MEMBERS, bindings={"ns": Literal(BASE + "rules#")}).rows
+    rules: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = rules.setdefault(str(row["s"]), {"iri": str(row["s"]), "properties": {}})
+        entry["properties"].setdefault(curie(row["p"]), []).append(plain(row["o"]))
+    items = sorted(rules.values(), key=lambda r: r["iri"])
+    for item in items:
+        item["anchor"] = item["iri"].partition("#")[2]
+    if request.path.endswith(".json") or wants(None, [HTML, "application/json"]) != HTML:
+        return jsonify({"ok": True, "rules": items})
+    return render_template("rules.html", rules=items)

@@ -1,0 +1,274 @@
+"""The import graph of src/copkg keeps the shape docs/architecture.md draws: packages by stage,
+every import pointing down, no cycle, no private name borrowed from another module, no import
+hidden in a function unless it saves a measured start-up cost, and no module over 500 lines."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "copkg"
+
+#: The stages, lowest first: a module may import from its own stage or from any below it.
+LAYERS: list[tuple[str, ...]] = [
+    ("copkg", "copkg.errors", "copkg.namespaces", "copkg.config", "copkg.rdf_io"),
+    ("copkg.store",),
+    ("copkg.querying",),
+    ("copkg.reasoning",),
+    ("copkg.validation",),
+    ("copkg.pipeline",),
+    ("copkg.studies",),
+    ("copkg.web",),
+    ("copkg.cli",),
+]
+
+#: An import inside a function is allowed only with this said beside it (why it is deferred).
+DEFERRED_MARK = "start-up cost"
+
+MAX_LINES = 500
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # the importing module
+    target: str  # the imported module
+    names: tuple[str, ...]  # names taken from it (from-imports)
+    line: int
+    in_function: bool
+    type_checking: bool
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(known: dict[str, Path], base: str, name: str | None) -> str:
+    """The module `from base import name` reaches: the submodule if name is one."""
+    if name is not None and f"{base}.{name}" in known:
+        return f"{base}.{name}"
+    return base
+
+
+def imports(known: dict[str, Path]) -> list[Import]:
+    found: list[Import] = []
+    for module, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+
+        def visit(
+            node: ast.AST,
+            in_function: bool,
+            type_checking: bool,
+            module: str = module,
+            is_package: bool = path.name == "__init__.py",
+        ) -> None:
+            for child in ast.iter_child_nodes(node):
+                inside = in_function or isinstance(
+                    child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+                )
+                guarded = type_checking or (
+                    isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test)
+                )
+                if isinstance(child, ast.Import):
+                    for alias in child.names:
+                        if alias.name.startswith("copkg"):
+                            found.append(
+                                Import(module, alias.name, (), child.lineno, in_function, guarded)
+                            )
+                elif isinstance(child, ast.ImportFrom):
+                    base = child.module or ""
+                    if child.level:
+                        parent = module.split(".")
+                        parent = parent[: len(parent) - child.level + is_package]
+                        base = ".".join([*parent, *([base] if base else [])])
+                    if not base.startswith("copkg"):
+                        continue
+                    for alias in child.names:
+                        target = _resolve(known, base, alias.name)
+                        names = () if target != base else (alias.name,)
+                        found.append(
+                            Import(module, target, names, child.lineno, in_function, guarded)
+                        )
+                visit(child, inside, guarded, module)
+
+        visit(tree, False, False)
+    return found
+
+
+def layer(module: str) -> int:
+    best, rank = -1, -1
+    for index, members in enumerate(LAYERS):
+        for member in members:
+            if (module == member or module.startswith(member + ".")) and len(member) > best:
+                best, rank = len(member), index
+    if rank < 0:
+        raise AssertionError(f"{module} is in no layer of tests/test_architecture.py: place it")
+    return rank
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges.get(node, ())):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in edges.get(node, ()):
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return found
+
+
+KNOWN = modules()
+IMPORTS = imports(KNOWN)
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in KNOWN:
+        layer(module)
+
+
+def test_no_import_cycle() -> None:
+    edges: dict[str, set[str]] = {}
+    for item in IMPORTS:
+        if not item.type_checking and item.target != item.source:
+            edges.setdefault(item.source, set()).add(item.target)
+    assert cycles(edges) == []
+
+
+def test_no_import_points_up() -> None:
+    upward = [
+        f"{KNOWN[i.source].relative_to(SRC)}:{i.line}: {i.source} imports {i.target}"
+        for i in IMPORTS
+        if layer(i.target) > layer(i.source)
+    ]
+    assert upward == []
+
+
+def test_no_private_name_from_another_module() -> None:
+    private = [
+        f"{KNOWN[i.source].relative_to(SRC)}:{i.line}: {name} from {i.target}"
+        for i in IMPORTS
+        for name in i.names
+        if name.startswith("_") and not name.startswith("__") and i.target != i.source
+    ]
+    assert private == []
+
+
+def test_imports_in_functions_say_why() -> None:
+    unexplained = []
+    for item in IMPORTS:
+        if not item.in_function:
+            continue
+        lines = KNOWN[item.source].read_text().splitlines()
+        near = " ".join(lines[max(0, item.line - 6) : item.line])  # the comment above a block
+        if DEFERRED_MARK not in near:
+            unexplained.append(f"{KNOWN[item.source].relative_to(SRC)}:{item.line}: {item.target}")
+    assert unexplained == []
+
+
+def test_no_importlib_in_src() -> None:
+    users = [
+        str(path.relative_to(SRC))
+        for path in KNOWN.values()
+        if any(
+            isinstance(node, ast.Import | ast.ImportFrom)
+            and any(a.name == "importlib" for a in node.names)
+            or isinstance(node, ast.ImportFrom)
+            and node.module == "importlib"
+            and any(a.name == "import_module" for a in node.names)
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
+    assert users == []
+
+
+@pytest.mark.parametrize("module", sorted(KNOWN))
+def test_module_size(module: str) -> None:
+    lines = len(KNOWN[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{KNOWN[module].relative_to(SRC)}: {lines} lines"
+
+
+def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
+    """The checks above could fail: a made-up graph with a cycle is reported."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert layer("copkg.store.scan") < layer("copkg.querying.safety") < layer("copkg.web.api")
+
+
+#: Web frameworks: only copkg.web (and the CLI above it) may load them.
+WEB_ONLY = ("flask", "flask_cors", "gunicorn", "werkzeug", "jinja2", "markupsafe")
+
+
+def test_below_web_no_web_framework() -> None:
+    """Query worker processes import copkg.querying: Flask and gunicorn would add ~1 s each."""
+    found = []
+    for module, path in KNOWN.items():
+        if layer(module) >= layer("copkg.web"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{module}: {n}" for n in names if n.split(".")[0] in WEB_ONLY]
+    assert found == []
+
+
+def test_a_query_worker_loads_no_web_framework() -> None:
+    code = (
+        "import sys, copkg.querying.workers; "
+        f"print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_drawing_names_every_layer() -> None:
+    """docs/architecture.md lists the layers the test enforces, in the same order."""
+    text = (SRC.parent / "docs" / "architecture.md").read_text()
+    line = next(x for x in text.split("\n\n") if x.startswith("The layers, lowest first"))
+    names = [name.removeprefix("copkg.") for members in LAYERS[1:] for name in members]
+    positions = [line.find(f"`{name}`") for name in names]
+    assert -1 not in positions, f"docs/architecture.md misses a layer of {names}"
+    assert positions == sorted(positions)
