@@ -145,19 +145,28 @@ VIRTUOSO_DIFFERS = {
     "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
     "than its temporary column (SR319: Max row length is exceeded)",
 }
-NAMED = [
-    pytest.param(
-        p,
-        id=p.stem,
-        marks=[pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[p.stem])]
-        if p.stem in VIRTUOSO_DIFFERS
-        else [],
-    )
-    for p in QUERIES
-]
+#: Named queries Virtuoso 7.2.5 never answers: the server hangs on them (no CPU, no answer,
+#: and its HTTP and SQL listeners stop answering too), so they are not sent to the server the
+#: session shares. Not run; each reason says what hangs.
+VIRTUOSO_HANGS = {
+    "risky-roles": "Virtuoso deadlocks (idle, never answers, then refuses every HTTP and SQL "
+    "client) on a comparison of ?weakest (`?weakest = copkg:AuthorVoice`, also as IN, STR(...) "
+    "= or a projected IF) when a VALUES block of two or more rows binds ?__study_iri and an "
+    "OPTIONAL label of ?role follows; sameTerm(...) answers but wrongly (false)",
+}
 
 
-@pytest.mark.slow  # about 6 s a query (9 queries)
+def _marks(stem: str) -> list[pytest.MarkDecorator]:
+    if stem in VIRTUOSO_HANGS:
+        return [pytest.mark.xfail(run=False, reason=VIRTUOSO_HANGS[stem])]
+    if stem in VIRTUOSO_DIFFERS:
+        return [pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[stem])]
+    return []
+
+
+NAMED = [pytest.param(p, id=p.stem, marks=_marks(p.stem)) for p in QUERIES]
+
+
 @pytest.mark.parametrize("path", NAMED)
 def test_named_queries_give_the_embedded_stores_answers(
     built: Settings, virtuoso: Virtuoso, pushed: Result, path: Path
