@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from rdflib import Literal
+from rdflib.namespace import XSD
+from rdflib.term import Node
 from test_remote_store import comparable
 from virtuoso_server import PUSH_USER, Virtuoso
 
@@ -203,22 +205,34 @@ def group_concats(sparql: str) -> dict[str, str]:
 
 
 def portable(result: QueryResult, concatenated: dict[str, str]) -> QueryResult:
-    """The result with each GROUP_CONCAT value's parts sorted and its language tag dropped.
+    """The result with each GROUP_CONCAT value's parts sorted and its language tag dropped, and
+    each xsd:boolean in its canonical lexical form.
 
     SPARQL leaves the order of GROUP_CONCAT's parts undefined, and its value is a simple
     literal: Virtuoso orders them otherwise than Oxigraph, which also keeps a language tag
-    the parts share (an extension). Every other term must be equal as it is."""
-    if result.kind != "select" or not concatenated:
+    the parts share (an extension). Virtuoso writes a boolean "0" or "1", Oxigraph "false" or
+    "true": two lexical forms of one value. Every other term must be equal as it is."""
+    if result.kind != "select":
         return result
     rows = []
     for row in result.rows:
-        row = dict(row)
+        row = {var: _canonical(value) for var, value in row.items()}
         for var, separator in concatenated.items():
             value = row.get(var)
             if isinstance(value, Literal):
                 row[var] = Literal(separator.join(sorted(str(value).split(separator))))
         rows.append(row)
     return dataclasses.replace(result, rows=rows)
+
+
+def _canonical(term: Node) -> Node:
+    """An xsd:boolean literal in its canonical form ("1" is "true"); any other term as it is."""
+    if isinstance(term, Literal) and term.datatype == XSD.boolean and str(term) in _BOOLEAN:
+        return Literal(_BOOLEAN[str(term)], datatype=XSD.boolean)
+    return term
+
+
+_BOOLEAN = {"0": "false", "1": "true", "false": "false", "true": "true"}
 
 
 # -- the web service -------------------------------------------------------------------------
