@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from rdflib import Literal
+from rdflib.namespace import XSD
+from rdflib.term import Node
 from test_remote_store import comparable
 from virtuoso_server import PUSH_USER, Virtuoso
 
@@ -151,19 +153,28 @@ VIRTUOSO_DIFFERS = {
     "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
     "than its temporary column (SR319: Max row length is exceeded)",
 }
-NAMED = [
-    pytest.param(
-        p,
-        id=p.stem,
-        marks=[pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[p.stem])]
-        if p.stem in VIRTUOSO_DIFFERS
-        else [],
-    )
-    for p in QUERIES
-]
+#: Named queries Virtuoso 7.2.5 never answers: the server hangs on them (no CPU, no answer,
+#: and its HTTP and SQL listeners stop answering too), so they are not sent to the server the
+#: session shares. Not run; each reason says what hangs.
+VIRTUOSO_HANGS = {
+    "risky-roles": "Virtuoso deadlocks (idle, never answers, then refuses every HTTP and SQL "
+    "client) on a comparison of ?weakest (`?weakest = copkg:AuthorVoice`, also as IN, STR(...) "
+    "= or a projected IF) when a VALUES block of two or more rows binds ?__study_iri and an "
+    "OPTIONAL label of ?role follows; sameTerm(...) answers but wrongly (false)",
+}
 
 
-@pytest.mark.slow  # about 6 s a query (9 queries)
+def _marks(stem: str) -> list[pytest.MarkDecorator]:
+    if stem in VIRTUOSO_HANGS:
+        return [pytest.mark.xfail(run=False, reason=VIRTUOSO_HANGS[stem])]
+    if stem in VIRTUOSO_DIFFERS:
+        return [pytest.mark.xfail(strict=True, reason=VIRTUOSO_DIFFERS[stem])]
+    return []
+
+
+NAMED = [pytest.param(p, id=p.stem, marks=_marks(p.stem)) for p in QUERIES]
+
+
 @pytest.mark.parametrize("path", NAMED)
 def test_named_queries_give_the_embedded_stores_answers(
     built: Settings, virtuoso: Virtuoso, pushed: Result, path: Path
@@ -200,22 +211,34 @@ def group_concats(sparql: str) -> dict[str, str]:
 
 
 def portable(result: QueryResult, concatenated: dict[str, str]) -> QueryResult:
-    """The result with each GROUP_CONCAT value's parts sorted and its language tag dropped.
+    """The result with each GROUP_CONCAT value's parts sorted and its language tag dropped, and
+    each xsd:boolean in its canonical lexical form.
 
     SPARQL leaves the order of GROUP_CONCAT's parts undefined, and its value is a simple
     literal: Virtuoso orders them otherwise than Oxigraph, which also keeps a language tag
-    the parts share (an extension). Every other term must be equal as it is."""
-    if result.kind != "select" or not concatenated:
+    the parts share (an extension). Virtuoso writes a boolean "0" or "1", Oxigraph "false" or
+    "true": two lexical forms of one value. Every other term must be equal as it is."""
+    if result.kind != "select":
         return result
     rows = []
     for row in result.rows:
-        row = dict(row)
+        row = {var: _canonical(value) for var, value in row.items()}
         for var, separator in concatenated.items():
             value = row.get(var)
             if isinstance(value, Literal):
                 row[var] = Literal(separator.join(sorted(str(value).split(separator))))
         rows.append(row)
     return dataclasses.replace(result, rows=rows)
+
+
+def _canonical(term: Node) -> Node:
+    """An xsd:boolean literal in its canonical form ("1" is "true"); any other term as it is."""
+    if isinstance(term, Literal) and term.datatype == XSD.boolean and str(term) in _BOOLEAN:
+        return Literal(_BOOLEAN[str(term)], datatype=XSD.boolean)
+    return term
+
+
+_BOOLEAN = {"0": "false", "1": "true", "false": "false", "true": "true"}
 
 
 # -- the web service -------------------------------------------------------------------------

@@ -400,7 +400,9 @@ class SparqlEndpointStore:
             cached = self._graphs
         if cached is not None and time.monotonic() - cached[0] < self.graphs_ttl:
             return list(cached[1])
-        rows = self.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+        # GROUP BY rather than DISTINCT: the same graphs, and Virtuoso 7.2 answers it in
+        # milliseconds where it takes seconds over DISTINCT ?g (a scan of every quad)
+        rows = self.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         names = sorted(str(row["g"]) for row in rows if "g" in row and not server_graph(row["g"]))
         with self._lock:
             self._graphs = (time.monotonic(), names)
