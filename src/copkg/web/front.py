@@ -33,12 +33,15 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import sys
+import termios
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -58,6 +61,9 @@ MAX_UPSTREAM_HEAD = 1024 * 1024
 
 #: Bytes of an over-limit body read and thrown away before the 413 (beyond: closed at once).
 DISCARD_BOUND = 64 * 1024 * 1024
+
+#: Bytes of an answer left in the kernel's send buffer when the answer counts as written.
+SETTLED = 64 * 1024
 
 #: Answers and bodies held in memory at once (all connections): beyond it, 503.
 MAX_BUFFERED = 256 * 1024 * 1024
@@ -249,7 +255,7 @@ class Front:
             return  # (a cancelled task's exception() raises in Python 3.11's stream callback)
         finally:
             if writer.transport.get_write_buffer_size():
-                writer.transport.abort()
+                abort(writer)
             else:
                 writer.close()
             if task is not None:
@@ -265,12 +271,21 @@ class Front:
             await self.send(writer, data, len(data))
 
     async def send(self, writer: asyncio.StreamWriter, data: bytes, size: int) -> bool:
-        """Write `data` within its deadline; False (the connection aborted) past it."""
+        """Write `data` within its deadline; False (the connection aborted) past it.
+
+        Written means read by the client, give or take SETTLED bytes: the kernel takes up to
+        megabytes of a connection's answer in its send buffer, and a client that reads slowly
+        would otherwise hold them well past the deadline."""
+        deadline = time.monotonic() + self.limits.allowance(size)
         writer.write(data)
         try:
-            await asyncio.wait_for(writer.drain(), self.limits.allowance(size))
+            await asyncio.wait_for(writer.drain(), deadline - time.monotonic())
+            while unsent(writer) > SETTLED:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError
+                await asyncio.sleep(min(0.2, deadline - time.monotonic()))
         except TimeoutError:
-            writer.transport.abort()
+            abort(writer)
             return False
         return True
 
@@ -427,6 +442,27 @@ class Front:
             lines.append(b"Connection: keep-alive")
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         return head if request.method == "HEAD" else head + answer.body
+
+
+def abort(writer: asyncio.StreamWriter) -> None:
+    """Drop a connection at once, with what the kernel still holds of it (a reset)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def unsent(writer: asyncio.StreamWriter) -> int:
+    """Bytes of a connection's answer its client has not acknowledged (Linux), else 0."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        packed = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+    except OSError:
+        return 0
+    return int.from_bytes(packed, sys.byteorder, signed=True)
 
 
 def parse_head(head: bytes, public_host: str) -> Request:
