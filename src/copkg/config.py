@@ -161,4 +161,8 @@ WEB_TYPES: dict[str, type] = {
 }
 
 #: What `copkg serve` reads from COPKG_* for gunicorn.
-SERVE_TYPES: dict[str, type] = {"client_timeout": float}
+SERVE_TYPES: dict[str, type] = {
+    "client_timeout": float,
+    "client_min_rate": float,
+    "front_buffer": float,
+}

@@ -1,4 +1,6 @@
-"""`copkg serve`: the app under gunicorn (gthread workers), never Flask's development server.
+"""`copkg serve`: the app under gunicorn (gthread workers), never Flask's development server,
+behind the asynchronous front of copkg.web.front, which holds the public port: gunicorn listens
+on a private Unix socket and gets each request whole, so slow clients never hold its threads.
 
 A client that stops half-way through its request (headers or body), or stops reading the
 answer, is dropped after CLIENT_TIMEOUT s of silence (COPKG_CLIENT_TIMEOUT): otherwise a few
@@ -15,13 +17,19 @@ import io
 import logging
 import math
 import os
+import select
+import shutil
+import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
@@ -32,6 +40,7 @@ from copkg.config import SERVE_TYPES, Settings, read_environment
 from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
 from copkg.querying.workers import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.web import front
 from copkg.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -140,6 +149,9 @@ def guarded_input(
     """A WSGI app reading its request body through _GuardedInput."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded and "REMOTE_PORT" not in environ:  # over the Unix socket: from the front
+            environ["REMOTE_ADDR"] = forwarded
         if "wsgi.input" in environ:
             chunked = not environ.get("CONTENT_LENGTH") and max_body is not None
             environ["wsgi.input"] = _GuardedInput(
@@ -296,8 +308,9 @@ def gunicorn_options(
     port: int,
     workers: int | None,
     client_timeout: float = CLIENT_TIMEOUT,
+    bind: str | None = None,
 ) -> dict[str, Any]:
-    """The gunicorn settings of `copkg serve`."""
+    """The gunicorn settings of `copkg serve` (listening on `bind`, default host:port)."""
     if workers is not None and workers < 1:
         raise CopkgError("--workers must be at least 1", status=400)
     if client_timeout <= 0:
@@ -310,7 +323,7 @@ def gunicorn_options(
         server.log.info("copkg SPARQL endpoint: %s/sparql (query page %s/query)", url, url)
 
     return {
-        "bind": f"{host}:{port}",
+        "bind": bind or f"{host}:{port}",
         "workers": workers or default_workers(),
         "worker_class": "copkg.web.server.CopkgThreadWorker",
         "threads": THREADS,
@@ -326,15 +339,97 @@ def gunicorn_options(
         "preload_app": False,
         "control_socket_disable": True,  # one fixed socket path would clash between servers
         "when_ready": when_ready,
+        "keepalive": 5,  # the front keeps idle connections for UPSTREAM_IDLE s
+        # headers only a proxy may set: the front drops them from clients, gunicorn ignores them
+        "forwarder_headers": "",
+        "secure_scheme_headers": {},
     }
 
 
 def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None
 ) -> None:
-    """Serve the SPARQL endpoint and the rest of the app on host:port until stopped."""
-    client_timeout = read_environment(SERVE_TYPES).get("client_timeout", CLIENT_TIMEOUT)
+    """Serve the SPARQL endpoint and the rest of the app on host:port until stopped: the front
+    on host:port, gunicorn on a Unix socket in a private temporary directory."""
+    given = read_environment(SERVE_TYPES)
+    client_timeout = given.get("client_timeout", CLIENT_TIMEOUT)
+    min_rate = given.get("client_min_rate", front.MIN_RATE)
+    max_buffered = given.get("front_buffer", front.MAX_BUFFERED)
+    if min_rate <= 0 or max_buffered <= 0:
+        raise CopkgError("COPKG_CLIENT_MIN_RATE and COPKG_FRONT_BUFFER must be positive", 500)
     options = gunicorn_options(settings, host, port, workers, client_timeout)
+    limits = front.FrontLimits(
+        client_timeout=client_timeout,
+        min_rate=int(min_rate),
+        max_body=settings.max_body,
+        max_buffered=int(max_buffered),
+        upstream_timeout=options["timeout"] + 10.0,
+    )
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)
-    CopkgApplication(settings, options).run()
+    try:
+        public = front.listen(host, port)
+    except OSError as exc:
+        raise CopkgError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 500) from exc
+    private = Path(tempfile.mkdtemp(prefix="copkg-serve-"))
+    upstream = private / "gunicorn.sock"
+    options["bind"] = f"unix:{upstream}"
+    runner = _FrontRunner(public, front.command(public.fileno(), str(upstream),
+                                                f"{host}:{port}", limits, private))  # fmt: skip
+    ready = options["when_ready"]
+
+    def when_ready(server: Any) -> None:
+        ready(server)
+        runner.start(server.log)
+
+    options["when_ready"] = when_ready
+    options["on_exit"] = lambda server: runner.stop()
+    try:
+        CopkgApplication(settings, options).run()
+    finally:
+        runner.stop()
+        public.close()
+        shutil.rmtree(private, ignore_errors=True)
+
+
+class _FrontRunner:
+    """The front's process, started once gunicorn listens, and stopped with it. Should it end
+    on its own, gunicorn is stopped too: a service nobody can reach is no service."""
+
+    def __init__(self, public: socket.socket, argv: list[str]) -> None:
+        self.public = public
+        self.argv = argv
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+
+    def start(self, logger: Any) -> None:
+        self.process = subprocess.Popen(
+            self.argv, pass_fds=(self.public.fileno(),), stdin=subprocess.DEVNULL
+        )
+        self.public.close()  # the front's now: gunicorn's workers need not hold it
+        pid = self.process.pid
+        try:
+            watch = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            return
+        threading.Thread(target=self._watch, args=(watch, logger), daemon=True).start()
+
+    def _watch(self, pidfd: int, logger: Any) -> None:
+        select.select([pidfd], [], [])
+        os.close(pidfd)
+        if not self.stopping:
+            logger.error("copkg: the front process ended; stopping the service")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.stopping = True
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(OSError):
+            process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)

@@ -1,0 +1,664 @@
+"""The asynchronous front of `copkg serve`: slow clients cost a coroutine and a buffer, never a
+request thread.
+
+gunicorn's request threads block on their client's socket: a few clients that send their
+request, or read the answer, a few bytes at a time hold every thread, and cheap requests wait
+behind them (issue 11). The front listens on the public host:port instead, in one process
+running an asyncio loop. It reads each request whole (head and body, each within a deadline),
+hands it to gunicorn on a private Unix socket, reads gunicorn's answer whole and writes it to
+the client within a deadline of its own. gunicorn's threads only ever talk to the front, which
+never makes them wait.
+
+Deadlines: a request's head must arrive within `client_timeout` s of its first byte, its body
+within `client_timeout` s plus one second per `min_rate` bytes; an answer must be written
+within the same allowance for its size; an idle keep-alive connection is closed after
+`client_timeout` s. A body over `max_body` is read and thrown away (up to `discard_bound`
+bytes) and answered 413, so that clients which send the whole body before they read (Python's
+urllib, requests) see the 413 rather than a broken pipe. While the answers and bodies held in
+memory exceed `max_buffered` bytes, new requests are answered 503 with Retry-After.
+
+Headers for gunicorn: the hop-by-hop ones are dropped, as are any a client could use to pose as
+the front (X-Forwarded-*, Forwarded) and any whose name has an underscore (gunicorn maps
+SCRIPT_NAME and the like into the WSGI environ from a trusted peer, which the front is);
+X-Forwarded-For carries the client's address and Host the public host, so the app's URLs and
+base IRIs stay the public ones.
+
+Run as `python -m copkg.web.front --fd N --upstream PATH ...` by `copkg serve` (see
+copkg.web.server): it ends with its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import sys
+import termios
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+#: Bytes a client may send or be sent per second, on top of `client_timeout` (16 KiB/s).
+MIN_RATE = 16 * 1024
+
+#: The largest request head (request line and headers) the front reads: 431 beyond.
+MAX_HEAD = 64 * 1024
+
+#: The largest answer head from gunicorn.
+MAX_UPSTREAM_HEAD = 1024 * 1024
+
+#: Bytes of an over-limit body read and thrown away before the 413 (beyond: closed at once).
+DISCARD_BOUND = 64 * 1024 * 1024
+
+#: Bytes of an answer left in the kernel's send buffer when the answer counts as written.
+SETTLED = 64 * 1024
+
+#: Answers and bodies held in memory at once (all connections): beyond it, 503.
+MAX_BUFFERED = 256 * 1024 * 1024
+
+#: Seconds to wait before retrying, sent with the 503 of a full buffer.
+RETRY_AFTER = 1
+
+#: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
+UPSTREAM_IDLE = 2.0
+
+#: Request headers never passed on: hop-by-hop ones, and those only the front may set.
+DROPPED_REQUEST = frozenset(
+    {
+        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+        "trailer", "expect", "content-length", "forwarded", "x-real-ip",
+        "proxy-authorization",
+    }
+)  # fmt: skip
+
+#: Answer headers never passed on (the front frames the answer itself).
+DROPPED_RESPONSE = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+     "trailer", "content-length"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FrontLimits:
+    """The deadlines and bounds of the front."""
+
+    client_timeout: float = 10.0
+    min_rate: int = MIN_RATE
+    max_body: int = 1024 * 1024
+    max_head: int = MAX_HEAD
+    discard_bound: int = DISCARD_BOUND
+    max_buffered: int = MAX_BUFFERED
+    upstream_timeout: float = 60.0
+
+    def allowance(self, size: int) -> float:
+        """Seconds to send or receive `size` bytes."""
+        return self.client_timeout + size / self.min_rate
+
+
+class Refusal(Exception):
+    """A request the front answers itself (then closes the connection)."""
+
+    def __init__(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = list(headers)
+
+
+class ClientGone(Exception):
+    """The client closed its side, or stayed silent past its deadline before a request."""
+
+
+@dataclass
+class Request:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    keep_alive: bool
+
+    @property
+    def line(self) -> str:
+        return f"{self.method} {self.target} {self.version}"
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+@dataclass
+class Answer:
+    status_line: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    content_length: bytes | None  # as gunicorn sent it (a HEAD answer's)
+
+
+def reason(status: int) -> str:
+    """The reason phrase, upper-cased as werkzeug writes it (the app's other answers)."""
+    try:
+        return HTTPStatus(status).phrase.upper()
+    except ValueError:
+        return "ERROR"
+
+
+def error_answer(
+    status: int, message: str, headers: Iterable[tuple[str, str]] = (), close: bool = True
+) -> bytes:
+    """An answer of the front's own, in the service's one JSON error shape."""
+    body = json.dumps({"ok": False, "status": status, "error": message, "errors": []}).encode()
+    lines = [f"HTTP/1.1 {status} {reason(status)}", "Server: copkg-front",
+             "Content-Type: application/json", f"Content-Length: {len(body)}"]  # fmt: skip
+    lines += [f"{k}: {v}" for k, v in headers]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _tokens(value: str | None) -> set[str]:
+    return {t.strip().lower() for t in (value or "").split(",") if t.strip()}
+
+
+class Upstream:
+    """Connections to gunicorn's Unix socket, idle ones kept for the next request."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: deque[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A connection, and whether it is a reused one."""
+        now = time.monotonic()
+        while self.idle:
+            since, reader, writer = self.idle.pop()
+            if now - since < UPSTREAM_IDLE and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_UPSTREAM_HEAD)
+        return reader, writer, False
+
+    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.idle.append((time.monotonic(), reader, writer))
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop()[2].close()
+
+
+class Front:
+    """The front's connections: each read whole, forwarded to gunicorn, answered."""
+
+    def __init__(
+        self,
+        upstream: str,
+        public_host: str,
+        limits: FrontLimits,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.upstream = Upstream(upstream)
+        self.public_host = public_host
+        self.limits = limits
+        self.buffered = 0
+        self.log = log or (lambda line: print(line, flush=True))
+        self.connections: set[asyncio.Task[None]] = set()
+
+    # -- a connection -------------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) else "-"
+        try:
+            while True:
+                try:
+                    request = await self.read_request(reader, writer)
+                except ClientGone:
+                    return
+                except Refusal as refusal:
+                    await self.refuse(writer, client, refusal, None)
+                    return
+                held = len(request.body)
+                self.buffered += held
+                try:
+                    if self.buffered - held > self.limits.max_buffered:
+                        raise Refusal(503, "the server is busy: try again shortly",
+                                      [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
+                    answer = await self.forward(request, client)
+                    request.body = b""
+                    self.buffered += len(answer.body) - held
+                    held = len(answer.body)
+                    data = self.render(answer, request)
+                    if not await self.send(writer, data, len(answer.body)):
+                        return
+                except Refusal as refusal:
+                    await self.refuse(writer, client, refusal, request)
+                    return
+                finally:
+                    self.buffered -= held
+                if not request.keep_alive:
+                    return
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            return  # (a cancelled task's exception() raises in Python 3.11's stream callback)
+        finally:
+            if writer.transport.get_write_buffer_size():
+                abort(writer)
+            else:
+                writer.close()
+            if task is not None:
+                self.connections.discard(task)
+
+    async def refuse(
+        self, writer: asyncio.StreamWriter, client: str, refusal: Refusal, request: Request | None
+    ) -> None:
+        data = error_answer(refusal.status, refusal.message, refusal.headers)
+        line = request.line if request is not None else "-"
+        self.log(access_line(client, line, refusal.status, len(data)))
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.send(writer, data, len(data))
+
+    async def send(self, writer: asyncio.StreamWriter, data: bytes, size: int) -> bool:
+        """Write `data` within its deadline; False (the connection aborted) past it.
+
+        Written means read by the client, give or take SETTLED bytes: the kernel takes up to
+        megabytes of a connection's answer in its send buffer, and a client that reads slowly
+        would otherwise hold them well past the deadline."""
+        deadline = time.monotonic() + self.limits.allowance(size)
+        writer.write(data)
+        try:
+            await asyncio.wait_for(writer.drain(), deadline - time.monotonic())
+            while unsent(writer) > SETTLED:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError
+                await asyncio.sleep(min(0.2, deadline - time.monotonic()))
+        except TimeoutError:
+            abort(writer)
+            return False
+        return True
+
+    # -- reading a request --------------------------------------------------------------------
+
+    async def read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Request:
+        limits = self.limits
+        try:
+            first = await asyncio.wait_for(reader.read(1), limits.client_timeout)
+        except TimeoutError as exc:
+            raise ClientGone from exc
+        if not first:
+            raise ClientGone
+        deadline = time.monotonic() + limits.client_timeout
+        try:
+            head = first + await asyncio.wait_for(
+                reader.readuntil(b"\r\n\r\n"), limits.client_timeout
+            )
+        except TimeoutError as exc:
+            raise Refusal(
+                408, "the request stopped arriving; send it whole, without pauses"
+            ) from exc
+        except asyncio.LimitOverrunError as exc:
+            raise Refusal(431, f"the request's head is over {limits.max_head} bytes") from exc
+        except asyncio.IncompleteReadError as exc:
+            raise ClientGone from exc
+        request = parse_head(head, self.public_host)
+        expect = request.header("expect")
+        length, chunked = body_framing(request)
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise Refusal(417, f"cannot meet the expectation {expect!r}")
+            if request.version == "HTTP/1.1" and (length or chunked):
+                if length is not None and length > limits.max_body:
+                    raise Refusal(413, self.too_large())
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.buffered > limits.max_buffered and (length or chunked):
+            raise Refusal(503, "the server is busy: try again shortly",
+                          [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
+        if length is not None:
+            remaining = deadline - time.monotonic() + length / limits.min_rate
+            if length > limits.max_body:
+                await self.discard(reader, length, remaining)
+                raise Refusal(413, self.too_large())
+            request.body = await self.within(reader.readexactly(length), remaining)
+        elif chunked:
+            remaining = deadline - time.monotonic() + limits.max_body / limits.min_rate
+            request.body = await self.within(self.read_chunked(reader), remaining)
+        return request
+
+    def too_large(self) -> str:
+        return f"the request body is over the limit of {self.limits.max_body} bytes"
+
+    async def within(self, work: Any, seconds: float) -> Any:
+        """Await a body read: 408 past its deadline, ClientGone when the client closed."""
+        try:
+            return await asyncio.wait_for(work, max(seconds, 0.001))
+        except TimeoutError as exc:
+            raise Refusal(408, "the request body stopped arriving; send it whole, "
+                          "without pauses") from exc  # fmt: skip
+        except asyncio.IncompleteReadError as exc:
+            raise ClientGone from exc
+
+    async def discard(self, reader: asyncio.StreamReader, length: int, seconds: float) -> None:
+        """Read and drop an over-limit body (up to discard_bound), so the client reads the 413."""
+        if length > self.limits.discard_bound:
+            return
+
+        async def drain() -> None:
+            left = length
+            while left:
+                piece = await reader.read(min(left, 1 << 16))
+                if not piece:
+                    raise asyncio.IncompleteReadError(b"", left)
+                left -= len(piece)
+
+        await self.within(drain(), seconds)
+
+    async def read_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        """A chunked body, whole; over max_body the rest is read and dropped, then 413."""
+        body = bytearray()
+        total = 0
+        while True:
+            try:
+                line = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as exc:
+                raise Refusal(400, "a chunk size line is too long") from exc
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError as exc:
+                raise Refusal(400, "a chunk size is not a hexadecimal number") from exc
+            if size < 0 or not size_text.isalnum():
+                raise Refusal(400, "a chunk size is not a hexadecimal number")
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers: dropped
+                    pass
+                break
+            total += size
+            if total > self.limits.discard_bound:
+                raise Refusal(413, self.too_large())
+            chunk = await reader.readexactly(size + 2)
+            if chunk[-2:] != b"\r\n":
+                raise Refusal(400, "a chunk does not end with CRLF")
+            if total <= self.limits.max_body:
+                body += chunk[:-2]
+        if total > self.limits.max_body:
+            raise Refusal(413, self.too_large())
+        return bytes(body)
+
+    # -- gunicorn -----------------------------------------------------------------------------
+
+    async def forward(self, request: Request, client: str) -> Answer:
+        data = upstream_request(request, client)
+        for attempt in range(2):
+            reader, writer, reused = await self.upstream.connect()
+            try:
+                writer.write(data)
+                answer, reusable = await asyncio.wait_for(
+                    read_answer(reader, request.method == "HEAD"), self.limits.upstream_timeout
+                )
+            except TimeoutError as exc:
+                writer.close()
+                raise Refusal(504, "the application did not answer in time") from exc
+            except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                writer.close()
+                # a kept connection gunicorn closed meanwhile: retry what is safe to repeat
+                if reused and attempt == 0 and request.method in ("GET", "HEAD", "OPTIONS"):
+                    continue
+                raise Refusal(502, "the application closed the connection without an "
+                              "answer") from exc  # fmt: skip
+            if reusable:
+                self.upstream.release(reader, writer)
+            else:
+                writer.close()
+            return answer
+        raise AssertionError("unreachable")
+
+    def render(self, answer: Answer, request: Request) -> bytes:
+        """The answer's bytes for the client, framed by Content-Length."""
+        lines = [answer.status_line]
+        lines += [k + b": " + v for k, v in answer.headers]
+        status = int(answer.status_line.split(b" ", 2)[1])
+        if request.method == "HEAD":
+            if answer.content_length is not None:
+                lines.append(b"Content-Length: " + answer.content_length)
+        elif status >= 200 and status not in (204, 304):
+            lines.append(b"Content-Length: %d" % len(answer.body))
+        if not request.keep_alive:
+            lines.append(b"Connection: close")
+        elif request.version == "HTTP/1.0":
+            lines.append(b"Connection: keep-alive")
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        return head if request.method == "HEAD" else head + answer.body
+
+
+def abort(writer: asyncio.StreamWriter) -> None:
+    """Drop a connection at once, with what the kernel still holds of it (a reset)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def unsent(writer: asyncio.StreamWriter) -> int:
+    """Bytes of a connection's answer its client has not acknowledged (Linux), else 0."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        packed = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+    except OSError:
+        return 0
+    return int.from_bytes(packed, sys.byteorder, signed=True)
+
+
+def parse_head(head: bytes, public_host: str) -> Request:
+    """The request line and headers (400 when they cannot be read)."""
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
+        raise Refusal(400, "the request head cannot be read") from exc
+    lines = text[:-4].split("\r\n")
+    while lines and not lines[0]:
+        lines.pop(0)  # empty lines before a request line are allowed
+    parts = lines[0].split(" ") if lines else []
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0") or not parts[0].isalpha():
+        raise Refusal(400, "the request line is not METHOD TARGET HTTP/1.x")
+    headers = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip() or " " in name or "\t" in name:
+            raise Refusal(400, f"a header line cannot be read: {line[:80]!r}")
+        headers.append((name, value.strip(" \t")))
+    method, target, version = parts
+    connection = _tokens(", ".join(v for k, v in headers if k.lower() == "connection"))
+    keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
+    request = Request(method, target, version, headers, b"", keep_alive)
+    if request.header("host") is None:
+        request.headers.append(("Host", public_host))
+    return request
+
+
+def body_framing(request: Request) -> tuple[int | None, bool]:
+    """(Content-Length, chunked) of a request; 400 or 501 for framings the front refuses."""
+    lengths = {v.strip() for k, v in request.headers if k.lower() == "content-length"}
+    codings = [t for k, v in request.headers if k.lower() == "transfer-encoding"
+               for t in (x.strip().lower() for x in v.split(","))]  # fmt: skip
+    if codings:
+        if lengths:
+            raise Refusal(400, "a request with both Content-Length and Transfer-Encoding")
+        if codings != ["chunked"]:
+            raise Refusal(501, f"the transfer coding {', '.join(codings)!r} is not supported")
+        return None, True
+    if not lengths:
+        return None, False
+    if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+        raise Refusal(400, "Content-Length is not one whole number")
+    return int(next(iter(lengths))), False
+
+
+def upstream_request(request: Request, client: str) -> bytes:
+    """The request as gunicorn gets it: framed by Content-Length, with the front's headers."""
+    named = _tokens(", ".join(v for k, v in request.headers if k.lower() == "connection"))
+    lines = [request.line]
+    for name, value in request.headers:
+        lower = name.lower()
+        if (
+            lower in DROPPED_REQUEST
+            or lower in named
+            or "_" in name
+            or lower.startswith("x-forwarded-")
+        ):
+            continue
+        lines.append(f"{name}: {value}")
+    lines.append(f"X-Forwarded-For: {client}")
+    if request.body or request.method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        lines.append(f"Content-Length: {len(request.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[Answer, bool]:
+    """gunicorn's answer, whole, and whether its connection can take another request."""
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        status_line = lines[0]
+        parts = status_line.split(b" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
+        status = int(parts[1])
+        if status >= 200:
+            break  # 1xx: skipped (the front has answered the client's Expect itself)
+    headers: list[tuple[bytes, bytes]] = []
+    length: bytes | None = None
+    chunked = False
+    close = parts[0] == b"HTTP/1.0"
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        value = value.strip()
+        lower = name.strip().lower()
+        if lower == b"content-length":
+            length = value
+        elif lower == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif lower == b"connection":
+            tokens = {t.strip().lower() for t in value.split(b",")}
+            close = b"close" in tokens or (close and b"keep-alive" not in tokens)
+        if lower.decode("latin-1") not in DROPPED_RESPONSE:
+            headers.append((name.strip(), value))
+    if head_only or status in (204, 304):
+        body = b""
+    elif chunked:
+        pieces = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                break
+            pieces.append((await reader.readexactly(size + 2))[:-2])
+        body = b"".join(pieces)
+    elif length is not None:
+        body = await reader.readexactly(int(length))
+    else:
+        body = await reader.read()
+        close = True
+    return Answer(status_line, headers, body, length), not close
+
+
+def access_line(client: str, request_line: str, status: int, sent: int) -> str:
+    """An access log line in gunicorn's default format, for the answers the front gives."""
+    stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+    return f'{client} - - {stamp} "{request_line}" {status} {sent} "-" "-"'
+
+
+# -- the process --------------------------------------------------------------------------------
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The public listening socket (bound by `copkg serve`, handed to the front)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def die_with_parent() -> None:
+    """Have the kernel end this process when its parent ends (Linux), even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+async def run(sock: socket.socket, front: Front, parent: int, cleanup: Path | None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)
+    server = await asyncio.start_server(front.handle, sock=sock, limit=front.limits.max_head)
+    try:
+        while not stop.is_set():
+            if os.getppid() != parent:  # the parent is gone (where PDEATHSIG is not offered)
+                break
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        server.close()
+        for task in list(front.connections):
+            task.cancel()
+        front.upstream.close()
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def command(
+    fd: int, upstream: str, public_host: str, limits: FrontLimits, cleanup: Path
+) -> list[str]:
+    """The command line starting the front over the listening socket `fd`."""
+    return [sys.executable, "-m", "copkg.web.front", "--fd", str(fd), "--upstream", upstream,
+            "--public-host", public_host, "--limits", json.dumps(asdict(limits)),
+            "--cleanup", str(cleanup), "--parent", str(os.getpid())]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="copkg.web.front")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--public-host", required=True)
+    parser.add_argument("--limits", required=True)
+    parser.add_argument("--cleanup", type=Path)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    die_with_parent()
+    if os.getppid() != args.parent:
+        sys.exit(0)
+    sock = socket.socket(fileno=args.fd)
+    sock.setblocking(False)
+    front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(sock, front, args.parent, args.cleanup))
+
+
+if __name__ == "__main__":
+    main()
