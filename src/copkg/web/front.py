@@ -44,20 +44,29 @@ import sys
 import termios
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+
+from copkg.web.messages import (
+    MAX_HEAD,
+    MAX_UPSTREAM_HEAD,
+    Answer,
+    ClientGone,
+    Refusal,
+    Request,
+    access_line,
+    body_framing,
+    error_answer,
+    parse_head,
+    read_answer,
+    upstream_request,
+)
 
 #: Bytes a client may send or be sent per second, on top of `client_timeout` (16 KiB/s).
 MIN_RATE = 16 * 1024
 
-#: The largest request head (request line and headers) the front reads: 431 beyond.
-MAX_HEAD = 64 * 1024
-
-#: The largest answer head from gunicorn.
-MAX_UPSTREAM_HEAD = 1024 * 1024
 
 #: Bytes of an over-limit body read and thrown away before the 413 (beyond: closed at once).
 DISCARD_BOUND = 64 * 1024 * 1024
@@ -73,21 +82,6 @@ RETRY_AFTER = 1
 
 #: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
 UPSTREAM_IDLE = 2.0
-
-#: Request headers never passed on: hop-by-hop ones, and those only the front may set.
-DROPPED_REQUEST = frozenset(
-    {
-        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-        "trailer", "expect", "content-length", "forwarded", "x-real-ip",
-        "proxy-authorization",
-    }
-)  # fmt: skip
-
-#: Answer headers never passed on (the front frames the answer itself).
-DROPPED_RESPONSE = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-     "trailer", "content-length"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,70 +99,6 @@ class FrontLimits:
     def allowance(self, size: int) -> float:
         """Seconds to send or receive `size` bytes."""
         return self.client_timeout + size / self.min_rate
-
-
-class Refusal(Exception):
-    """A request the front answers itself (then closes the connection)."""
-
-    def __init__(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = list(headers)
-
-
-class ClientGone(Exception):
-    """The client closed its side, or stayed silent past its deadline before a request."""
-
-
-@dataclass
-class Request:
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    keep_alive: bool
-
-    @property
-    def line(self) -> str:
-        return f"{self.method} {self.target} {self.version}"
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-
-@dataclass
-class Answer:
-    status_line: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    content_length: bytes | None  # as gunicorn sent it (a HEAD answer's)
-
-
-def reason(status: int) -> str:
-    """The reason phrase, upper-cased as werkzeug writes it (the app's other answers)."""
-    try:
-        return HTTPStatus(status).phrase.upper()
-    except ValueError:
-        return "ERROR"
-
-
-def error_answer(
-    status: int, message: str, headers: Iterable[tuple[str, str]] = (), close: bool = True
-) -> bytes:
-    """An answer of the front's own, in the service's one JSON error shape."""
-    body = json.dumps({"ok": False, "status": status, "error": message, "errors": []}).encode()
-    lines = [f"HTTP/1.1 {status} {reason(status)}", "Server: copkg-front",
-             "Content-Type: application/json", f"Content-Length: {len(body)}"]  # fmt: skip
-    lines += [f"{k}: {v}" for k, v in headers]
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def _tokens(value: str | None) -> set[str]:
-    return {t.strip().lower() for t in (value or "").split(",") if t.strip()}
 
 
 class Upstream:
@@ -463,126 +393,6 @@ def unsent(writer: asyncio.StreamWriter) -> int:
     except OSError:
         return 0
     return int.from_bytes(packed, sys.byteorder, signed=True)
-
-
-def parse_head(head: bytes, public_host: str) -> Request:
-    """The request line and headers (400 when they cannot be read)."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
-        raise Refusal(400, "the request head cannot be read") from exc
-    lines = text[:-4].split("\r\n")
-    while lines and not lines[0]:
-        lines.pop(0)  # empty lines before a request line are allowed
-    parts = lines[0].split(" ") if lines else []
-    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0") or not parts[0].isalpha():
-        raise Refusal(400, "the request line is not METHOD TARGET HTTP/1.x")
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip() or " " in name or "\t" in name:
-            raise Refusal(400, f"a header line cannot be read: {line[:80]!r}")
-        headers.append((name, value.strip(" \t")))
-    method, target, version = parts
-    connection = _tokens(", ".join(v for k, v in headers if k.lower() == "connection"))
-    keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
-    request = Request(method, target, version, headers, b"", keep_alive)
-    if request.header("host") is None:
-        request.headers.append(("Host", public_host))
-    return request
-
-
-def body_framing(request: Request) -> tuple[int | None, bool]:
-    """(Content-Length, chunked) of a request; 400 or 501 for framings the front refuses."""
-    lengths = {v.strip() for k, v in request.headers if k.lower() == "content-length"}
-    codings = [t for k, v in request.headers if k.lower() == "transfer-encoding"
-               for t in (x.strip().lower() for x in v.split(","))]  # fmt: skip
-    if codings:
-        if lengths:
-            raise Refusal(400, "a request with both Content-Length and Transfer-Encoding")
-        if codings != ["chunked"]:
-            raise Refusal(501, f"the transfer coding {', '.join(codings)!r} is not supported")
-        return None, True
-    if not lengths:
-        return None, False
-    if len(lengths) > 1 or not next(iter(lengths)).isdigit():
-        raise Refusal(400, "Content-Length is not one whole number")
-    return int(next(iter(lengths))), False
-
-
-def upstream_request(request: Request, client: str) -> bytes:
-    """The request as gunicorn gets it: framed by Content-Length, with the front's headers."""
-    named = _tokens(", ".join(v for k, v in request.headers if k.lower() == "connection"))
-    lines = [request.line]
-    for name, value in request.headers:
-        lower = name.lower()
-        if (
-            lower in DROPPED_REQUEST
-            or lower in named
-            or "_" in name
-            or lower.startswith("x-forwarded-")
-        ):
-            continue
-        lines.append(f"{name}: {value}")
-    lines.append(f"X-Forwarded-For: {client}")
-    if request.body or request.method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
-        lines.append(f"Content-Length: {len(request.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
-
-
-async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[Answer, bool]:
-    """gunicorn's answer, whole, and whether its connection can take another request."""
-    while True:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head[:-4].split(b"\r\n")
-        status_line = lines[0]
-        parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
-        status = int(parts[1])
-        if status >= 200:
-            break  # 1xx: skipped (the front has answered the client's Expect itself)
-    headers: list[tuple[bytes, bytes]] = []
-    length: bytes | None = None
-    chunked = False
-    close = parts[0] == b"HTTP/1.0"
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        value = value.strip()
-        lower = name.strip().lower()
-        if lower == b"content-length":
-            length = value
-        elif lower == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-        elif lower == b"connection":
-            tokens = {t.strip().lower() for t in value.split(b",")}
-            close = b"close" in tokens or (close and b"keep-alive" not in tokens)
-        if lower.decode("latin-1") not in DROPPED_RESPONSE:
-            headers.append((name.strip(), value))
-    if head_only or status in (204, 304):
-        body = b""
-    elif chunked:
-        pieces = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass
-                break
-            pieces.append((await reader.readexactly(size + 2))[:-2])
-        body = b"".join(pieces)
-    elif length is not None:
-        body = await reader.readexactly(int(length))
-    else:
-        body = await reader.read()
-        close = True
-    return Answer(status_line, headers, body, length), not close
-
-
-def access_line(client: str, request_line: str, status: int, sent: int) -> str:
-    """An access log line in gunicorn's default format, for the answers the front gives."""
-    stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
-    return f'{client} - - {stamp} "{request_line}" {status} {sent} "-" "-"'
 
 
 # -- the process --------------------------------------------------------------------------------
