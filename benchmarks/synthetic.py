@@ -68,7 +68,9 @@ PREFIXES = {
     "cito": "http://purl.org/spar/cito/",
     "dcterms": "http://purl.org/dc/terms/",
     "fabio": "http://purl.org/spar/fabio/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
     "j04": J04,
+    "prov": "http://www.w3.org/ns/prov#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
@@ -172,7 +174,10 @@ class StudyWriter:
     def write(self) -> dict[str, str]:
         """The bundle: file name -> Turtle text."""
         rng = self.rng
-        year = rng.randint(1995, 2024)
+        rng.randint(1995, 2024)  # drawn as before, so the rest of the study stays the same
+        # years never decrease with the index: a study reports links only to earlier studies
+        # (copsh:CrossStudyReporterShape)
+        year = min(2024, 1995 + self.index // 35)
         cases = [self.iri(f"case-{c}") for c in range(1, CASES_PER_STUDY + 1)]
         self.block("study", self.iri("study"), [
             ("a", "copkg:Study"),
@@ -185,6 +190,19 @@ class StudyWriter:
             ("copkg:hasCase", cases),
             ("copkg:hasStage", self.iri("stage-1")),
             ("cito:cites", [self.iri(f"ref-{w}") for w in range(1, CITED_WORKS + 1)]),
+        ])
+        # who encoded the study and when (copsh:BundleAttributionShape)
+        self.block("study", self.iri("bundle"), [
+            ("a", "copkg:StudyBundle"),
+            ("rdfs:label", text(f"encoding of synthetic study {self.index}", "en")),
+            ("prov:hadPrimarySource", self.iri("study")),
+            ("prov:wasAttributedTo", self.iri("curator")),
+            ("prov:generatedAtTime", typed("2026-01-01T00:00:00+00:00", "dateTime")),
+        ])
+        self.block("study", self.iri("curator"), [
+            ("a", "prov:Organization"),
+            ("rdfs:label", text("synthetic curators", "en")),
+            ("foaf:name", text("synthetic curators")),
         ])
         for c in range(1, CASES_PER_STUDY + 1):
             self.organisation(c, year)

@@ -32,7 +32,10 @@ def corpus(tmp_path: Path) -> Settings:
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)
     studies = root / "data" / "studies"
-    shutil.copytree(ROOT / "data" / "studies" / "josserand2004", studies / "josserand2004")
+    # the Josserand bundle links findings of the bundles it cites: copy every shipped bundle
+    for bundle in sorted((ROOT / "data" / "studies").iterdir()):
+        if bundle.is_dir():
+            shutil.copytree(bundle, studies / bundle.name)
     synthetic.write_corpus(studies, 3)
     return Settings.load(root, environ={})
 
