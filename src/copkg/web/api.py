@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -196,7 +197,7 @@ def run_query(name: str) -> Response:
         "rows": rows,
         "count": len(rows),
         "truncated": answer.truncated,
-        "links": {"csv": f"/api/queries/{query.name}.csv", "list": "/api/queries"},
+        "links": {"csv": _csv_url(query), "list": "/api/queries"},
     }
     if where is not None:
         body.update(_page_data(query, where, len(rows)))
@@ -225,10 +226,14 @@ def _page_data(query: NamedQuery, where: Page, rows: int) -> dict[str, Any]:
     return data
 
 
+def _csv_url(query: NamedQuery) -> str:
+    """This answer as CSV: the same parameters and page."""
+    args = urlencode(list(request.args.items(multi=True)))
+    return f"/api/queries/{query.name}.csv" + (f"?{args}" if args else "")
+
+
 def _page_url(query: NamedQuery, number: int) -> str:
     """The URL of another page: this request's parameters with `page` set."""
-    from urllib.parse import urlencode
-
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
     return f"{request.path}?{urlencode([*args, ('page', str(number))])}"
 
