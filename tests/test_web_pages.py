@@ -290,17 +290,52 @@ def _svg(text: str) -> ET.Element:
 
 
 def test_timeline_svg(client: FlaskClient) -> None:
-    response = client.get("/timeline/gas.svg")
+    response = client.get("/timeline/josserand2004/gas.svg")
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
     root = _svg(response.get_data(as_text=True))
     texts = " ".join("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert "1992" in texts
-    events = client.get("/timeline/gas.json").get_json()["events"]
+    events = client.get("/timeline/josserand2004/gas.json").get_json()["events"]
     assert events and all(e["date"] for e in events)
-    page = client.get("/timeline/gas")
+    page = client.get("/timeline/josserand2004/gas")
     assert page.status_code == 200 and "<svg" in page.get_data(as_text=True)
-    assert "<svg" in client.get("/id/josserand2004/gas").get_data(as_text=True)
+    resource = client.get("/id/josserand2004/gas").get_data(as_text=True)
+    assert "<svg" in resource and 'href="/timeline/josserand2004/gas"' in resource
+    # the slugs before they named the study lead to the same timelines
+    for old in ("/timeline/gas", "/timeline/gas.svg", "/timeline/gas.json"):
+        moved = client.get(old)
+        assert moved.status_code == 301, old
+        assert moved.headers["Location"] == old.replace("/gas", "/josserand2004/gas")
+
+
+def test_a_new_study_cannot_take_over_a_timeline(app: Flask, web_settings: Settings) -> None:
+    """A study whose organisation is also called `gas` (an ID sorting before josserand2004)
+    took over /timeline/gas; each study's organisation has its own timeline."""
+    from copkg.web.app import create_app
+
+    store = OxigraphStore()
+    store.native.extend(store_of(app).native.quads_for_pattern(None, None, None, None))
+    other = "https://w3id.org/copkg/id/aaa2020/"
+    store.update(f"""PREFIX copkg: <{COPKG}> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    INSERT DATA {{ GRAPH <https://w3id.org/copkg/graph/study/aaa2020> {{
+      <{other}gas> a copkg:Organisation ; rdfs:label "Another gas company"@en .
+      <{other}founding> copkg:eventOf <{other}gas> ; rdfs:label "founded"@en ;
+        copkg:date "1850"^^<http://www.w3.org/2001/XMLSchema#gYear> .
+    }} }}""")
+    taken = create_app({"STORE": store, "ROOT": web_settings.root, "TESTING": True})
+    try:
+        client = taken.test_client()
+        ours = client.get("/timeline/josserand2004/gas.json").get_json()
+        theirs = client.get("/timeline/aaa2020/gas.json").get_json()
+        assert ours["organisation"].endswith("/josserand2004/gas")
+        assert theirs["organisation"] == f"{other}gas"
+        assert [e["label"] for e in theirs["events"]] == ["founded"]
+        assert client.get("/timeline/gas").headers["Location"] == "/timeline/josserand2004/gas"
+        links = {o["timeline"] for o in client.get("/index.json").get_json()["organisations"]}
+        assert {"/timeline/josserand2004/gas", "/timeline/aaa2020/gas"} <= links
+    finally:
+        taken.extensions["copkg"].close()
 
 
 def test_unknown_timeline_is_404(client: FlaskClient) -> None:
@@ -617,8 +652,8 @@ def test_resource_page_reads_as_a_page_not_as_rdf(client: FlaskClient) -> None:
 
 def test_organisation_page_links_its_timeline(client: FlaskClient) -> None:
     html = client.get("/id/josserand2004/gas").get_data(as_text=True)
-    assert '<a href="/timeline/gas">The timeline of' in html
-    assert client.get("/timeline/gas").status_code == 200
+    assert '<a href="/timeline/josserand2004/gas">The timeline of' in html
+    assert client.get("/timeline/josserand2004/gas").status_code == 200
 
 
 def test_unsafe_iris_are_not_links(app: Flask) -> None:
