@@ -707,3 +707,38 @@ def test_pictures_and_answers_carry_the_headers_too(client: FlaskClient) -> None
         response = client.get(path)
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
+
+
+def test_long_values_are_cut_with_a_link_to_all_of_them(
+    app: Flask, web_settings: Settings
+) -> None:
+    """A 12 MB literal became a 25 MB page: pages show the first LONG_VALUE characters of a
+    value or quote, and link to the Turtle twin, which has all of it."""
+    from copkg.web.app import create_app
+    from copkg.web.pages.links import LONG_VALUE
+
+    store = OxigraphStore()
+    store.native.extend(store_of(app).native.quads_for_pattern(None, None, None, None))
+    long = "word " * 100_000
+    quote = "https://w3id.org/copkg/id/josserand2004/long-quote"
+    store.update(f"""PREFIX copkg: <{COPKG}> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    INSERT DATA {{ GRAPH <https://w3id.org/copkg/graph/study/josserand2004> {{
+      <https://w3id.org/copkg/id/josserand2004/gas> rdfs:comment "{long}"@en ;
+        copkg:hasEvidence <{quote}> .
+      <{quote}> a copkg:Quote ; copkg:quoteText "{long}" ; copkg:page 312 .
+    }} }}""")
+    application = create_app({"STORE": store, "ROOT": web_settings.root, "TESTING": True})
+    try:
+        client = application.test_client()
+        page = client.get("/id/josserand2004/gas")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert len(html) < 10 * LONG_VALUE + len(client.get("/id/josserand2004/comp").data)
+        assert f"show all {len(long)} characters" in html
+        assert 'href="/id/josserand2004/gas.ttl"' in html
+        assert 'href="/id/josserand2004/long-quote.ttl"' in html
+        assert long[: LONG_VALUE - 10] in html and long not in html
+        twin = client.get("/id/josserand2004/gas.ttl").get_data(as_text=True)
+        assert long.strip() in twin
+    finally:
+        application.extensions["copkg"].close()
