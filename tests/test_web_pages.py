@@ -677,9 +677,9 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert '<span class="badge"' in literal and ">integer</span>" in literal
 
 
-HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules", "/timeline/gas",
-              "/id/josserand2004/facilitation", "/id/josserand2004/gas", "/graph/inferences",
-              "/no-such-page")
+HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules",
+              "/timeline/josserand2004/gas", "/id/josserand2004/facilitation",
+              "/id/josserand2004/gas", "/graph/inferences", "/no-such-page")
 
 
 @pytest.mark.parametrize("path", HTML_PAGES)
@@ -709,9 +709,7 @@ def test_pictures_and_answers_carry_the_headers_too(client: FlaskClient) -> None
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
 
 
-def test_long_values_are_cut_with_a_link_to_all_of_them(
-    app: Flask, web_settings: Settings
-) -> None:
+def test_long_values_are_cut_with_a_link_to_all_of_them(app: Flask, web_settings: Settings) -> None:
     """A 12 MB literal became a 25 MB page: pages show the first LONG_VALUE characters of a
     value or quote, and link to the Turtle twin, which has all of it."""
     from copkg.web.app import create_app
