@@ -248,3 +248,77 @@ def test_parse_context_refuses_nothing(scratch: OxigraphStore) -> None:
     with pytest.raises(CopkgError) as caught:
         parse_context(scratch, [], {})
     assert caught.value.status == 400
+
+
+# -- limits and the answer cache (issue 11) -------------------------------------------------------
+
+
+def test_json_nested_5000_deep_is_400(client: FlaskClient) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    response = client.post("/api/advice", data=deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["ok"] is False
+
+
+def test_get_and_post_of_one_context_share_one_answer(
+    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POSTs were never cached: each ran every rule over the whole store again."""
+    from copkg.web import advisor
+    from copkg.web.app import create_app
+
+    calls: list[object] = []
+
+    def counted(*args: object, **kwargs: object):  # noqa: ANN202 - an Advice
+        calls.append(args[1])
+        return advise(*args, **kwargs)
+
+    monkeypatch.setattr(advisor, "advise", counted)
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        by_get = client.get("/api/advice", query_string=COMP_LIKE)
+        shuffled = dict(reversed(list(COMP_LIKE.items())))
+        by_post = [client.post("/api/advice", json={"levels": shuffled}) for _ in range(3)]
+        assert by_get.status_code == 200
+        assert all(r.get_data() == by_get.get_data() for r in by_post)
+        assert client.get("/advisor", query_string=COMP_LIKE).status_code == 200
+        assert len(calls) == 1
+        client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
+        assert len(calls) == 2
+    finally:
+        application.extensions["copkg"].close()
+
+
+def test_advice_past_the_time_limit_is_503_with_retry_after(
+    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from copkg.web import advisor
+    from copkg.web.app import create_app
+
+    release = threading.Event()
+
+    def slow(*args: object, **kwargs: object):  # noqa: ANN202 - an Advice
+        release.wait(30)
+        return advise(*args, **kwargs)
+
+    monkeypatch.setattr(advisor, "advise", slow)
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+                              "QUERY_WORKERS": 1, "QUERY_TIMEOUT": 0.5})  # fmt: skip
+    try:
+        client = application.test_client()
+        response = client.post("/api/advice", json={"levels": COMP_LIKE})
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert "limit of 0.5 s" in response.get_json()["error"]
+        release.set()
+        for _ in range(100):  # the run ends into the cache: asking again gets the answer
+            again = client.post("/api/advice", json={"levels": COMP_LIKE})
+            if again.status_code == 200:
+                break
+        assert again.status_code == 200
+    finally:
+        release.set()
+        application.extensions["copkg"].close()

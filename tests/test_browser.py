@@ -394,7 +394,7 @@ PAGES = {
     "query": "/query",
     "advisor": ADVISOR,
     "matrix": "/matrix",
-    "timeline": "/timeline/gas",
+    "timeline": "/timeline/josserand2004/gas",
     "rules": "/rules",
     "ontology": "/ontology",
 }
@@ -471,7 +471,9 @@ def test_home_leads_in_above_the_fold(page, server: str) -> None:  # noqa: ANN00
     assert page.evaluate("document.activeElement.id") == "main"
 
 
-@pytest.mark.parametrize("path", ["/matrix.svg", "/timeline/gas.svg", "/timeline/comp.svg"])
+@pytest.mark.parametrize(
+    "path", ["/matrix.svg", "/timeline/josserand2004/gas.svg", "/timeline/josserand2004/comp.svg"]
+)
 def test_standalone_svg_texts_lie_inside_the_viewbox(page, server: str, path: str) -> None:  # noqa: ANN001
     page.goto(server + path)
     assert page.evaluate("document.documentElement.tagName") == "svg"
@@ -498,8 +500,8 @@ def test_matrix_cells_name_the_risk_and_the_legend_is_complete(page, server: str
 
 
 def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noqa: ANN001
-    page.goto(server + "/timeline/gas")
-    events = requests.get(server + "/timeline/gas.json", timeout=30).json()["events"]
+    page.goto(server + "/timeline/josserand2004/gas")
+    events = requests.get(server + "/timeline/josserand2004/gas.json", timeout=30).json()["events"]
     kinds = {e["kind"] or "other event" for e in events}
     legend = page.locator("figure svg g.legend text").evaluate_all(
         "ts => ts.map(t => t.textContent)")
@@ -508,7 +510,8 @@ def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noq
 
 
 @pytest.mark.parametrize(("path", "svg"), [("/matrix", "/matrix.svg"),
-                                            ("/timeline/gas", "/timeline/gas.svg")])
+                                            ("/timeline/josserand2004/gas",
+                                             "/timeline/josserand2004/gas.svg")])
 def test_figures_download_as_svg_and_png_twice_the_size(
     page, server: str, path: str, svg: str  # noqa: ANN001 - Playwright Page
 ) -> None:

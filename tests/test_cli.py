@@ -298,3 +298,21 @@ def test_reason_reports_consistency_and_classes(
     )
     result = invoke(runner, settings, "reason")
     assert_clean_failure(result, 1)
+
+
+def test_query_stops_at_the_time_limit(runner: CliRunner, built: Settings) -> None:
+    """`copkg query` ran a slow query for 77 s against the 10 s limit: it runs in a process
+    killed at COPKG_QUERY_TIMEOUT, as the service's query workers are."""
+    import time
+
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    start = time.monotonic()
+    result = runner.invoke(
+        main, ["query", "-e", slow, "--root", str(built.root)], env={"COPKG_QUERY_TIMEOUT": "1"}
+    )
+    assert time.monotonic() - start < 20
+    assert_clean_failure(result, 1)
+    assert "longer than the limit of 1 s" in result.output
+    quick = runner.invoke(main, ["query", "-e", "ASK {}", "--root", str(built.root)],
+                          env={"COPKG_QUERY_TIMEOUT": "1"})  # fmt: skip
+    assert quick.exit_code == 0 and quick.output.strip() == "yes", quick.output

@@ -299,3 +299,88 @@ def test_add_killed_at_each_step_loses_nothing(corpus: Path, tmp_path: Path) -> 
         if then is not None:
             assert state_after_a_kill(root, before) == "added"
             assert not [p for p in root.iterdir() if p.name.startswith(".build-")]
+
+
+# -- links, reserved terms and sizes (issue 11) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["notes.md", "extra.ttl"])
+def test_a_symbolic_link_in_a_bundle_is_refused_by_name(
+    project: Path, tmp_path: Path, name: str
+) -> None:
+    """A link to a readable file elsewhere (valid Turtle or a note) is refused, `file: message`,
+    rather than its target copied into data/studies/."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / name
+    target.write_text("# secret\n" if name.endswith(".md") else "", encoding="utf-8")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "study.ttl").write_bytes(good())
+    (bundle / name).symlink_to(target)
+    before = corpus_files(project)
+    result = add(project, str(bundle))
+    assert result.exit_code == 2, result.output
+    assert f"{bundle / name}: a symbolic link" in result.output
+    assert corpus_files(project) == before
+
+
+def test_a_hard_link_in_a_bundle_is_refused(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "secret.md"
+    elsewhere.write_text("# secret\n", encoding="utf-8")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "study.ttl").write_bytes(good())
+    os.link(elsewhere, bundle / "notes.md")
+    result = add(project, str(bundle))
+    assert result.exit_code == 2, result.output
+    assert f"{bundle / 'notes.md'}: a hard link" in result.output
+
+
+def test_a_bundle_redefining_rdf_type_gets_file_and_line(project: Path, tmp_path: Path) -> None:
+    """`rdf:type a rdf:Property` made owlready2 raise a TypeError out of `copkg add`."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    text = "PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n" + bundle_text()
+    text += "\nrdf:type a rdf:Property .\n"
+    (bundle / "study.ttl").write_text(text, encoding="utf-8")
+    line = text.splitlines().index("rdf:type a rdf:Property .") + 1
+    result = CliRunner().invoke(main, ["add", "--dry-run", str(bundle), "--root", str(project)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"{bundle / 'study.ttl'}:{line}: rdf:type: a term of the RDF" in result.output
+
+
+def test_a_literal_over_the_limit_is_refused_with_its_line(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPKG_MAX_LITERAL", "1000")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    text = bundle_text() + f'\n:study rdfs:comment "{"x" * 1001}"@en .\n'
+    (bundle / "study.ttl").write_text(text, encoding="utf-8")
+    before = corpus_files(project)
+    result = add(project, str(bundle))
+    assert result.exit_code == 2, result.output
+    line = len(text.splitlines())
+    assert f"{bundle / 'study.ttl'}:{line}: a literal of 1001 characters" in result.output
+    assert "COPKG_MAX_LITERAL" in result.output
+    assert corpus_files(project) == before
+
+
+@pytest.mark.parametrize(
+    ("variable", "words"),
+    [("COPKG_MAX_BUNDLE_TRIPLES", "triples, more than the limit of 50"),
+     ("COPKG_MAX_BUNDLE_BYTES", "bytes of Turtle, more than the limit of 50")],
+)  # fmt: skip
+def test_a_bundle_over_the_size_limits_is_refused(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, words: str
+) -> None:
+    monkeypatch.setenv(variable, "50")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "study.ttl").write_bytes(good())
+    result = add(project, str(bundle))
+    assert result.exit_code == 2, result.output
+    assert words in result.output, result.output
+    assert variable in result.output

@@ -5,15 +5,18 @@ or a 400, never that of a changed query. Property tests with hypothesis over the
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, memory_store
+from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, LiveServer, live_server, memory_store
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG, ID
@@ -220,3 +223,59 @@ def test_project_queries_answer_hostile_iris_like_an_unknown_iri(
         assert result in (neutral, 400), (value, result)
         if any(c in value for c in ' <>{}"\\') or value.startswith("file:"):
             assert result == 400, value
+
+
+# -- on a live server: headers and bodies a client should not be able to use (issue 11) ----------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("badinput")) as running:
+        yield running
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("script_name", ["/evil", "/sparql", "/x/../sparql", "/sparq"])
+def test_a_client_sent_script_name_changes_nothing(server: LiveServer, script_name: str) -> None:
+    """gunicorn trusts SCRIPT_NAME from 127.0.0.1 (a front proxy's): a client sending it
+    moved the app's routes and URLs, or got a 500 when the path did not start with it."""
+    headers = {"SCRIPT_NAME": script_name, "Accept": "application/sparql-results+json"}
+    answer = requests.get(server.endpoint, params={"query": "ASK {}"}, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["boolean"] is True
+    page = requests.get(server.url + "/", headers={"SCRIPT_NAME": script_name}, timeout=30)
+    assert page.status_code == 200
+    assert f'href="{script_name}/' not in page.text
+
+
+@pytest.mark.server
+def test_a_query_with_an_escape_past_unicode_is_400_on_the_wire(server: LiveServer) -> None:
+    query = 'SELECT * { BIND("\\U00110000" AS ?x) }'
+    for answer in (
+        requests.get(server.endpoint, params={"query": query}, timeout=30),
+        requests.post(server.endpoint, data={"query": query}, timeout=30),
+    ):
+        assert answer.status_code == 400, answer.text[:300]
+        assert "Traceback" not in answer.text
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_limit_gets_its_413_not_a_broken_pipe(
+    server: LiveServer, chunked: bool
+) -> None:
+    """Python clients send the whole body before reading: answered at once (unread), a 16 MiB
+    POST got ConnectionResetError/BrokenPipeError instead of the 413."""
+    body = b"query=" + b"x" * (16 << 20)
+    pieces = [body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)]
+    data = iter(pieces) if chunked else body
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = requests.post(server.endpoint, data=data, timeout=60, headers=form)
+    assert answer.status_code == 413, answer.text[:300]
+    assert answer.json()["ok"] is False
+    if not chunked:  # urllib sends it all, then reads
+        request = urllib.request.Request(server.endpoint, data=body, headers=form)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=60)
+        assert caught.value.code == 413
+    assert requests.get(server.endpoint, params={"query": "ASK {}"}, timeout=30).ok

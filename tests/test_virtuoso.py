@@ -283,7 +283,7 @@ PAGES = [
     "/id/josserand2004/imposed-topic.json",
     "/id/josserand2004/gas.json",
     "/graph/study/josserand2004.json",
-    "/timeline/gas.json",
+    "/timeline/josserand2004/gas.json",
     "/matrix.json",
 ]
 

@@ -290,17 +290,52 @@ def _svg(text: str) -> ET.Element:
 
 
 def test_timeline_svg(client: FlaskClient) -> None:
-    response = client.get("/timeline/gas.svg")
+    response = client.get("/timeline/josserand2004/gas.svg")
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
     root = _svg(response.get_data(as_text=True))
     texts = " ".join("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert "1992" in texts
-    events = client.get("/timeline/gas.json").get_json()["events"]
+    events = client.get("/timeline/josserand2004/gas.json").get_json()["events"]
     assert events and all(e["date"] for e in events)
-    page = client.get("/timeline/gas")
+    page = client.get("/timeline/josserand2004/gas")
     assert page.status_code == 200 and "<svg" in page.get_data(as_text=True)
-    assert "<svg" in client.get("/id/josserand2004/gas").get_data(as_text=True)
+    resource = client.get("/id/josserand2004/gas").get_data(as_text=True)
+    assert "<svg" in resource and 'href="/timeline/josserand2004/gas"' in resource
+    # the slugs before they named the study lead to the same timelines
+    for old in ("/timeline/gas", "/timeline/gas.svg", "/timeline/gas.json"):
+        moved = client.get(old)
+        assert moved.status_code == 301, old
+        assert moved.headers["Location"] == old.replace("/gas", "/josserand2004/gas")
+
+
+def test_a_new_study_cannot_take_over_a_timeline(app: Flask, web_settings: Settings) -> None:
+    """A study whose organisation is also called `gas` (an ID sorting before josserand2004)
+    took over /timeline/gas; each study's organisation has its own timeline."""
+    from copkg.web.app import create_app
+
+    store = OxigraphStore()
+    store.native.extend(store_of(app).native.quads_for_pattern(None, None, None, None))
+    other = "https://w3id.org/copkg/id/aaa2020/"
+    store.update(f"""PREFIX copkg: <{COPKG}> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    INSERT DATA {{ GRAPH <https://w3id.org/copkg/graph/study/aaa2020> {{
+      <{other}gas> a copkg:Organisation ; rdfs:label "Another gas company"@en .
+      <{other}founding> copkg:eventOf <{other}gas> ; rdfs:label "founded"@en ;
+        copkg:date "1850"^^<http://www.w3.org/2001/XMLSchema#gYear> .
+    }} }}""")
+    taken = create_app({"STORE": store, "ROOT": web_settings.root, "TESTING": True})
+    try:
+        client = taken.test_client()
+        ours = client.get("/timeline/josserand2004/gas.json").get_json()
+        theirs = client.get("/timeline/aaa2020/gas.json").get_json()
+        assert ours["organisation"].endswith("/josserand2004/gas")
+        assert theirs["organisation"] == f"{other}gas"
+        assert [e["label"] for e in theirs["events"]] == ["founded"]
+        assert client.get("/timeline/gas").headers["Location"] == "/timeline/josserand2004/gas"
+        links = {o["timeline"] for o in client.get("/index.json").get_json()["organisations"]}
+        assert {"/timeline/josserand2004/gas", "/timeline/aaa2020/gas"} <= links
+    finally:
+        taken.extensions["copkg"].close()
 
 
 def test_unknown_timeline_is_404(client: FlaskClient) -> None:
@@ -617,8 +652,8 @@ def test_resource_page_reads_as_a_page_not_as_rdf(client: FlaskClient) -> None:
 
 def test_organisation_page_links_its_timeline(client: FlaskClient) -> None:
     html = client.get("/id/josserand2004/gas").get_data(as_text=True)
-    assert '<a href="/timeline/gas">The timeline of' in html
-    assert client.get("/timeline/gas").status_code == 200
+    assert '<a href="/timeline/josserand2004/gas">The timeline of' in html
+    assert client.get("/timeline/josserand2004/gas").status_code == 200
 
 
 def test_unsafe_iris_are_not_links(app: Flask) -> None:
@@ -642,9 +677,9 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert '<span class="badge"' in literal and ">integer</span>" in literal
 
 
-HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules", "/timeline/gas",
-              "/id/josserand2004/facilitation", "/id/josserand2004/gas", "/graph/inferences",
-              "/no-such-page")
+HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules",
+              "/timeline/josserand2004/gas", "/id/josserand2004/facilitation",
+              "/id/josserand2004/gas", "/graph/inferences", "/no-such-page")
 
 
 @pytest.mark.parametrize("path", HTML_PAGES)
@@ -672,3 +707,36 @@ def test_pictures_and_answers_carry_the_headers_too(client: FlaskClient) -> None
         response = client.get(path)
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
+
+
+def test_long_values_are_cut_with_a_link_to_all_of_them(app: Flask, web_settings: Settings) -> None:
+    """A 12 MB literal became a 25 MB page: pages show the first LONG_VALUE characters of a
+    value or quote, and link to the Turtle twin, which has all of it."""
+    from copkg.web.app import create_app
+    from copkg.web.pages.links import LONG_VALUE
+
+    store = OxigraphStore()
+    store.native.extend(store_of(app).native.quads_for_pattern(None, None, None, None))
+    long = "word " * 100_000
+    quote = "https://w3id.org/copkg/id/josserand2004/long-quote"
+    store.update(f"""PREFIX copkg: <{COPKG}> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    INSERT DATA {{ GRAPH <https://w3id.org/copkg/graph/study/josserand2004> {{
+      <https://w3id.org/copkg/id/josserand2004/gas> rdfs:comment "{long}"@en ;
+        copkg:hasEvidence <{quote}> .
+      <{quote}> a copkg:Quote ; copkg:quoteText "{long}" ; copkg:page 312 .
+    }} }}""")
+    application = create_app({"STORE": store, "ROOT": web_settings.root, "TESTING": True})
+    try:
+        client = application.test_client()
+        page = client.get("/id/josserand2004/gas")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert len(html) < 10 * LONG_VALUE + len(client.get("/id/josserand2004/comp").data)
+        assert f"show all {len(long)} characters" in html
+        assert 'href="/id/josserand2004/gas.ttl"' in html
+        assert 'href="/id/josserand2004/long-quote.ttl"' in html
+        assert long[: LONG_VALUE - 10] in html and long not in html
+        twin = client.get("/id/josserand2004/gas.ttl").get_data(as_text=True)
+        assert long.strip() in twin
+    finally:
+        application.extensions["copkg"].close()

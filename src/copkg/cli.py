@@ -202,9 +202,8 @@ def query(
     page (--page N) and says on stderr which, and how many there are."""
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
     # with every command's modules); each command loads what it runs
-    from copkg.pipeline import load_build
-    from copkg.pipeline.open import open_store
-    from copkg.querying.named_queries import parse_named_query, run_page
+    from copkg.querying.deadline import call_with_deadline
+    from copkg.querying.named_queries import parse_named_query
 
     if (file is None) == (expression is None):
         raise click.UsageError("give either a query FILE or -e 'SPARQL', not both")
@@ -222,21 +221,39 @@ def query(
             named = parse_named_query(file)
         else:
             named = parse_named_query(Path("<expression>.rq"), expression)
-        if settings.store_url is not None:
-            store = open_store(settings)
-        else:
-            store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
         if page is not None and not named.pagination:
             raise CopkgError(
                 "--page: the query has no pages (no `pagination:` in its header)", status=400
             )
-        result, at = run_page(store, named, raw, page=page)
-        output = render(result, fmt)
+        # in a process killed at COPKG_QUERY_TIMEOUT, as the service's query workers are
+        output, note = call_with_deadline(
+            run_query, (settings, named, raw, page, fmt), settings.query_timeout
+        )
     except CopkgError as error:
         fail(error, where)
     click.echo(output, nl=not output.endswith("\n"))
-    if at is not None:
-        click.echo(page_note(at, len(result.rows)), err=True)
+    if note is not None:
+        click.echo(note, err=True)
+
+
+def run_query(
+    conn: Any, settings: Settings, named: Any, raw: dict[str, str], page: int | None, fmt: str
+) -> tuple[str, str | None]:
+    """`copkg query` in its process: open the store (building it first if needed), then run
+    the query under the time limit; the output and the page note."""
+    # deferred: saves a measured start-up cost (see query)
+    from copkg.pipeline import load_build
+    from copkg.pipeline.open import open_store
+    from copkg.querying.deadline import started
+    from copkg.querying.named_queries import run_page
+
+    if settings.store_url is not None:
+        store = open_store(settings)
+    else:
+        store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
+    started(conn)
+    result, at = run_page(store, named, raw, page=page)
+    return render(result, fmt), None if at is None else page_note(at, len(result.rows))
 
 
 def page_note(at: Page, rows: int) -> str:

@@ -44,6 +44,10 @@ class Settings:
     update_token: str | None = None
     allowed_service_endpoints: tuple[str, ...] = ()
     store_url: str | None = None
+    #: What one study bundle may hold (`copkg add`): characters in one literal, triples, bytes.
+    max_literal: int = 64 * 1024
+    max_bundle_triples: int = 200_000
+    max_bundle_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def load(
@@ -149,6 +153,9 @@ SETTING_TYPES: dict[str, type] = {
     "update_token": str,
     "allowed_service_endpoints": tuple,
     "store_url": str,
+    "max_literal": int,
+    "max_bundle_triples": int,
+    "max_bundle_bytes": int,
 }
 
 #: What the web service reads from COPKG_* besides the Settings.

@@ -145,6 +145,7 @@ def read_bundle(
     ignored: list[str] = []
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        _refuse_links(path, entries)
         turtle = [p for p in entries if p.is_file() and p.suffix == BUNDLE_SUFFIX]
         other_rdf = [
             p for p in entries if p.is_file() and p.suffix.lower() in FORMATS and p not in turtle
@@ -174,22 +175,87 @@ def read_bundle(
         raise CopkgError(f"{path}: a bundle is a folder of .ttl files or one .ttl file")
     if not turtle:
         raise CopkgError(f"{path}: no .ttl file in this folder")
+    _refuse_large_files(settings, path, turtle)
     files = [BundleFile(p.name, p, p.read_bytes()) for p in turtle]
     quads: list[ox.Quad] = []
     problems: list[Problem] = []
+    too_long: list[Problem] = []
     for file in files:
         try:
-            quads.extend(read_quads(file.path, _PARSED_GRAPH))
+            read = read_quads(file.path, _PARSED_GRAPH)
         except CopkgError as exc:
             problems.extend(exc.problems or [Problem(exc.message, file=str(file.path))])
+            continue
+        too_long += _long_literals(settings, file, read)
+        quads.extend(read)
     if problems:
         raise CopkgError(f"{path}: the bundle is not valid Turtle", status=400, problems=problems)
+    if too_long:
+        raise CopkgError(f"{path}: literals over the limit", status=413, problems=too_long)
+    if len(quads) > settings.max_bundle_triples:
+        raise CopkgError(
+            f"{path}: {len(quads)} triples, more than the limit of {settings.max_bundle_triples} "
+            "a bundle (COPKG_MAX_BUNDLE_TRIPLES): split the study or raise the limit",
+            status=413,
+        )
     with _quiet_literals():
         graph = quads_to_graph(quads)
     chosen = _choose_id(path, graph, study_id, in_place)
     name = ox.NamedNode(study_graph(chosen))
     quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
     return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored)
+
+
+def _refuse_links(folder: Path, entries: list[Path]) -> None:
+    """Refuse a bundle folder holding symbolic or hard links: `copkg add` would copy what they
+    point at (a file anywhere on the machine) into the corpus."""
+    problems = []
+    for entry in entries:
+        if entry.is_symlink():
+            problems.append(Problem("a symbolic link: copy the file itself into the bundle",
+                                    file=str(entry)))  # fmt: skip
+        elif entry.is_file() and entry.stat().st_nlink > 1:
+            problems.append(Problem("a hard link to a file elsewhere: copy the file itself "
+                                    "into the bundle", file=str(entry)))  # fmt: skip
+    if problems:
+        raise CopkgError(f"{folder}: a bundle holds its own files, not links", status=400,
+                         problems=problems)  # fmt: skip
+
+
+def _refuse_large_files(settings: Settings, path: Path, files: list[Path]) -> None:
+    """Refuse Turtle over COPKG_MAX_BUNDLE_BYTES before reading it."""
+    sizes = {p: p.stat().st_size for p in files}
+    if sum(sizes.values()) <= settings.max_bundle_bytes:
+        return
+    largest = max(sizes, key=lambda p: sizes[p])
+    raise CopkgError(
+        f"{path}: {sum(sizes.values())} bytes of Turtle, more than the limit of "
+        f"{settings.max_bundle_bytes} a bundle (COPKG_MAX_BUNDLE_BYTES)",
+        status=413,
+        problems=[Problem(f"the largest file, {sizes[largest]} bytes", file=str(largest))],
+    )
+
+
+def _long_literals(settings: Settings, file: BundleFile, quads: list[ox.Quad]) -> list[Problem]:
+    """A problem (file:line) for each literal over COPKG_MAX_LITERAL characters."""
+    limit = settings.max_literal
+    problems = []
+    text = file.text
+    for quad in quads:
+        value = quad.object.value if isinstance(quad.object, ox.Literal) else ""
+        if len(value) <= limit:
+            continue
+        at = text.find(value[:64])
+        line = text.count("\n", 0, at) + 1 if at >= 0 else None
+        problems.append(
+            Problem(
+                f"a literal of {len(value)} characters, more than the limit of {limit} "
+                "(COPKG_MAX_LITERAL): quote less, or link to the full text",
+                file=str(file.path),
+                line=line,
+            )
+        )
+    return problems
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF
+from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
@@ -23,6 +23,9 @@ from copkg.studies.scaffold import is_draft, studies_dir
 from copkg.validation import report as validation
 
 _PLACEHOLDER = re.compile(r"\bTODO\b")
+
+#: Namespaces whose terms a bundle may use but never describe (OWL reserves them).
+RESERVED = (str(RDF), str(RDFS), str(OWL), str(XSD))
 
 
 @dataclass
@@ -185,6 +188,13 @@ def iri_problems(bundle: Bundle, corpus: Corpus) -> list[Problem]:
         other = study_of(subject)
         if text.startswith("file:"):
             refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
+        elif text.startswith(RESERVED):
+            refuse(
+                subject,
+                "a term of the RDF, RDFS, OWL or XSD vocabulary: a bundle cannot redefine it "
+                "(describe the study's own resources)",
+                described=True,
+            )
         elif other is not None and other != bundle.study_id:
             refuse(
                 subject,
@@ -305,6 +315,8 @@ def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem
             "--skip-owl to add the study without that check",
             status=500,
         ) from exc
+    except Exception as exc:  # owlready2 cannot load what OWL 2 DL forbids (punned built-ins)
+        return Problem(f"OWL (HermiT): the bundle cannot be read as OWL 2 DL: {exc}")
     if result.consistent:
         return None
     return Problem(f"OWL (HermiT): the bundle makes the ontology {result.message}")

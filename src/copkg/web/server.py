@@ -58,6 +58,11 @@ MAX_REQUEST_LINE = 8190
 #: Seconds a client may stay silent in the middle of a request, or not read our answer.
 CLIENT_TIMEOUT = 10.0
 
+#: A body over the limit is still read (and dropped) up to this many bytes before the 413 is
+#: sent: a client that is not reading answers until it has sent its body (urllib, requests)
+#: otherwise gets a broken pipe instead of the 413. Larger bodies are cut off at once.
+DRAIN_BYTES = 64 * 1024 * 1024
+
 #: gunicorn's default access log format, which CopkgLogger writes cheaply.
 ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
@@ -117,6 +122,7 @@ class _GuardedInput:
                         break
                     data += more
                 if len(data) > self._max_body:
+                    drain(self._stream, drain_bound(self._max_body) - len(data))
                     raise RequestEntityTooLarge(
                         f"the request body is over the limit of {self._max_body} bytes"
                     )
@@ -157,9 +163,29 @@ def guarded_input(
             environ["wsgi.input"] = _GuardedInput(
                 environ["wsgi.input"], environ.get("gunicorn.socket"), max_body if chunked else None
             )
+            length = environ.get("CONTENT_LENGTH") or ""
+            if max_body is not None and length.isdigit() and max_body < int(length):
+                if int(length) <= drain_bound(max_body):  # read it, so the client sees our 413
+                    with contextlib.suppress(Exception):  # reading again raises what it did
+                        drain(environ["wsgi.input"], int(length))
+                environ["wsgi.input"] = io.BytesIO()  # werkzeug answers 413 by the length
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def drain_bound(max_body: int) -> int:
+    """How much of a body over the limit is read and dropped before answering 413."""
+    return max(DRAIN_BYTES, 4 * max_body)
+
+
+def drain(stream: Any, size: int) -> None:
+    """Read and drop up to `size` bytes of a request body (less if it ends first)."""
+    while size > 0:
+        chunk = stream.read(min(size, 1 << 20))
+        if not chunk:
+            return
+        size -= len(chunk)
 
 
 _closer: ThreadPoolExecutor | None = None
@@ -337,6 +363,8 @@ def gunicorn_options(
         "loglevel": "info",
         "proc_name": "copkg",
         "preload_app": False,
+        # no client sets SCRIPT_NAME or PATH_INFO (gunicorn trusts them from 127.0.0.1)
+        "forwarder_headers": "",
         "control_socket_disable": True,  # one fixed socket path would clash between servers
         "when_ready": when_ready,
         "keepalive": 5,  # the front keeps idle connections for UPSTREAM_IDLE s

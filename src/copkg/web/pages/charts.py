@@ -6,11 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, jsonify, render_template
+from flask import Response, jsonify, redirect, render_template
 from markupsafe import Markup
 from rdflib import Literal
 
 from copkg.errors import CopkgError
+from copkg.namespaces import ID
 from copkg.store import Store
 from copkg.web import get_store
 from copkg.web.pages.links import HTML, bp, curie, href, wants
@@ -31,24 +32,55 @@ ORDER BY ?index ?roleLabel
 """
 
 
+_STUDY_SLUG = re.compile(r"[A-Za-z0-9_\-]+/[A-Za-z0-9_\-]+")
+
+#: The study whose organisations had one-segment timeline slugs before slugs named the study.
+FIRST_STUDY = "josserand2004"
+
+
 def timeline_slug(iri: str) -> str:
+    """Where an organisation's timeline is, under /timeline/: STUDY/NAME for an organisation
+    of a study (two studies may both name one `gas`), else the IRI's last segment."""
+    if iri.startswith(str(ID)) and _STUDY_SLUG.fullmatch(iri[len(ID) :]):
+        return iri[len(ID) :]
     return re.split(r"[#/]", iri.rstrip("/"))[-1]
+
+
+def _organisation(store: Store, slug: str) -> Any:
+    """The organisation a slug names (None if none); a one-segment slug (the form before
+    slugs named the study) names Josserand's organisation, else the only one of that name."""
+    rows = store.query(ORGANISATIONS, bindings={"suffix": Literal("/" + slug)}).rows
+    found = sorted({str(r["org"]): r["org"] for r in rows}.items())
+    exact = [org for iri, org in found if timeline_slug(iri) == slug]
+    if exact:
+        return exact[0]
+    if "/" in slug:
+        return None
+    first = [org for iri, org in found if iri == f"{ID}{FIRST_STUDY}/{slug}"]
+    if first or len(found) == 1:
+        return (first or [found[0][1]])[0]
+    if found:
+        choices = ", ".join("/timeline/" + timeline_slug(iri) for iri, _ in found)
+        raise CopkgError(f"{slug!r} names organisations of several studies: {choices}", 404)
+    return None
 
 
 @bp.get("/timeline/<path:slug>")
 def timeline(slug: str) -> Response | str:
-    """An organisation's dated timeline: HTML page, `.svg` picture or `.json` events."""
-    suffix = None
+    """An organisation's dated timeline (/timeline/STUDY/NAME): HTML page, `.svg` picture or
+    `.json` events; /timeline/NAME redirects to it."""
+    suffix = ""
     for candidate in (".svg", ".json"):
         if slug.endswith(candidate):
             slug, suffix = slug[: -len(candidate)], candidate
     if not re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)?", slug):
         raise CopkgError(f"no organisation {slug!r}", status=404)
     store = get_store()
-    rows = store.query(ORGANISATIONS, bindings={"suffix": Literal("/" + slug)}).rows
-    if not rows:
+    org = _organisation(store, slug)
+    if org is None:
         raise CopkgError(f"no organisation {slug!r} in the graph", status=404)
-    org = rows[0]["org"]
+    if timeline_slug(str(org)) != slug:
+        return redirect(f"/timeline/{timeline_slug(str(org))}{suffix}", 301)
     resource = read_resource(store, org)
     label = resource.label if resource else slug
     events = organisation_events(store, org)

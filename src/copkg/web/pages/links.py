@@ -75,6 +75,23 @@ def linkable(iri: Any) -> bool:
     return local_path(text) is not None or text.split(":", 1)[0].lower() in LINK_SCHEMES
 
 
+#: Characters of a value shown on a page; longer values end with a link to all of it (a twin).
+LONG_VALUE = 2000
+
+
+@bp.app_template_test("long")
+def is_long(value: Any) -> bool:
+    """Whether a value is cut on pages (more than LONG_VALUE characters)."""
+    return len(str(value)) > LONG_VALUE
+
+
+@bp.app_template_filter("shortened")
+def shortened(value: Any) -> str:
+    """A value's first LONG_VALUE characters, and an ellipsis if there are more."""
+    text = str(value)
+    return text if len(text) <= LONG_VALUE else text[:LONG_VALUE] + "…"
+
+
 @bp.app_template_filter("href")
 def _href_filter(iri: Any) -> str:
     return href(iri)
