@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -294,6 +295,7 @@ class ProcessExecutor:
         #: long queries one client may run at once
         self.client_long_limit = max(1, (self.workers - 1) // 2)
         self._long: collections.Counter[str] = collections.Counter()
+        self._anonymous = itertools.count()
         self._config = {
             "path": str(Path(path)),
             "timeout": timeout,
@@ -361,7 +363,9 @@ class ProcessExecutor:
         self._idle.put(worker)
 
     def _client_key(self, job: Job) -> str:
-        return job.client or "-"
+        """The client's share to count the job in; a job that names none (the service's own,
+        a library caller) is a client of its own."""
+        return job.client or f"-{next(self._anonymous)}"
 
     def _take(self, client: str) -> _Worker:
         """A worker for a query of `client` (see _FairPool for who goes first)."""
