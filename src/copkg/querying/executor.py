@@ -52,6 +52,8 @@ class Job:
     bindings: Mapping[str, Node] | None = None
     media_types: Mapping[str, str] = field(default_factory=dict)
     base: str | None = None
+    #: Who asked (the client's address): the executor bounds each client's long queries.
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,28 @@ def too_large(size: int) -> CopkgError:
         "ask for fewer or shorter values (a LIMIT, SUBSTR)",
         status=503,
         headers={"Retry-After": "1"},
+    )
+
+
+def over_share(client: str | None, limit: int, timeout: float, *, stopped: float = 0) -> CopkgError:
+    """503 at once for a client running as many long queries as it may (or, `stopped`, for a
+    query stopped on becoming long because the long lane is full)."""
+    who = f"this client ({client})" if client else "this client"
+    if stopped:
+        why = (
+            f"the query ran longer than {stopped:g} s while the service already ran as many long "
+            f"queries as it keeps room for (at most {limit} for {who}, and one worker is kept "
+            "for short queries), so it was stopped"
+        )
+    else:
+        why = (
+            f"{who} already runs {limit} long "
+            f"quer{'y' if limit == 1 else 'ies'}, the most one client may run at once"
+        )
+    return CopkgError(
+        f"{why}; try again when it has ended",
+        status=503,
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))},
     )
 
 

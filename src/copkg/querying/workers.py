@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
+import itertools
 import logging
 import math
 import os
 import pickle
 import queue
+import select
 import signal
 import socket
 import struct
@@ -19,7 +22,8 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -30,6 +34,7 @@ from copkg.querying.executor import (
     Answer,
     Job,
     out_of_memory,
+    over_share,
     run_job,
     saturated,
     timed_out,
@@ -55,6 +60,11 @@ DEFAULT_MEMORY_LIMIT = 2 << 30
 #: killed) within one limit, so a query that waits a little longer than that finds a worker
 #: unless the queries ahead of it take them all again; only then is the service saturated.
 QUEUE_WAIT = 2.0
+
+#: A query that has run this long (seconds) is long: at most all workers but one may run long
+#: queries, and each client at most its share of them, so a short query always finds a worker
+#: within about this time (docs/security.md, "Fair scheduling").
+SHORT_QUERY = 0.5
 
 _HEADER = struct.Struct("!Q")
 
@@ -141,7 +151,18 @@ class _Worker:
         _say_confinement(reply[2], reply[3])
 
     def call(self, job: Job, deadline: float) -> Answer:
+        self.send(job)
+        return self.receive(deadline)
+
+    def send(self, job: Job) -> None:
         send_message(self.socket, job)
+
+    def answered_within(self, seconds: float) -> bool:
+        """Whether the answer has begun to arrive within `seconds` (nothing is read)."""
+        readable, _, _ = select.select([self.socket], [], [], max(0.0, seconds))
+        return bool(readable)
+
+    def receive(self, deadline: float) -> Answer:
         status, payload = receive_message(self.socket, deadline)
         if status == "error":
             raise error_from_dict(payload)
@@ -159,35 +180,95 @@ class _Worker:
 class _FairPool(Generic[T]):
     """Idle items handed out first come, first served: a released item goes straight to the
     longest waiter, so a query that arrives later never takes a worker from one that has been
-    waiting (with queue.Queue it can, and under load an early query waited out its time)."""
+    waiting (with queue.Queue it can, and under load an early query waited out its time).
 
-    def __init__(self) -> None:
+    With `size` (the number of items) it is also fair between clients: no client takes the
+    last idle item while it holds another (so no one client holds them all), and a client
+    `over` its share of long queries gets an item only if another stays idle, else
+    `Refused` at once (waiting ones too, when it goes over). A waiter that may not take an
+    item lets the next one that may go first.
+    """
+
+    def __init__(self, size: int = 0, over: Callable[[str], bool] = lambda client: False) -> None:
         self._lock = threading.Lock()
         self._idle: collections.deque[T] = collections.deque()
-        self._waiters: collections.deque[tuple[threading.Event, list[T]]] = collections.deque()
+        self._waiters: collections.deque[_Waiter[T]] = collections.deque()
+        self._size = size
+        self._over = over
+        self._held: collections.Counter[str] = collections.Counter()
+
+    def _may_take(self, client: str, idle: int) -> bool:
+        if not self._size:
+            return True
+        if self._over(client):
+            return idle >= 2
+        return self._size == 1 or self._held[client] + 1 < self._size
 
     def put(self, item: T) -> None:
         with self._lock:
-            if self._waiters:
-                event, box = self._waiters.popleft()
-                box.append(item)
-                event.set()
-            else:
-                self._idle.append(item)
+            for waiter in self._waiters:
+                if self._may_take(waiter.client, len(self._idle) + 1):
+                    self._waiters.remove(waiter)
+                    self._held[waiter.client] += 1
+                    waiter.box.append(item)
+                    waiter.event.set()
+                    return
+            self._idle.append(item)
 
-    def get(self, timeout: float) -> T:
-        """The next idle item; queue.Empty after `timeout` s without one."""
+    def release(self, client: str = "-") -> None:
+        """An item taken for `client` is back (or gone): call before putting it back."""
         with self._lock:
-            if self._idle and not self._waiters:
+            self._held[client] -= 1
+            if self._held[client] <= 0:
+                del self._held[client]
+
+    def refuse_waiting(self, client: str) -> None:
+        """Send away the waiters of a client that has gone over its share."""
+        with self._lock:
+            for waiter in [w for w in self._waiters if w.client == client]:
+                self._waiters.remove(waiter)
+                waiter.refused = True
+                waiter.event.set()
+
+    def get(self, timeout: float, client: str = "-") -> T:
+        """The next idle item; queue.Empty after `timeout` s without one, Refused at once
+        (or as soon as it goes over) for a client over its share."""
+        with self._lock:
+            if (
+                self._idle
+                and self._may_take(client, len(self._idle))
+                and not (self._waiters and not self._size)
+            ):
+                self._held[client] += 1
                 return self._idle.popleft()
-            event, box = threading.Event(), []
-            self._waiters.append((event, box))
-        event.wait(timeout)
+            if self._size and self._over(client):
+                raise Refused
+            waiter: _Waiter[T] = _Waiter(client)
+            self._waiters.append(waiter)
+        waiter.event.wait(timeout)
         with self._lock:
-            if box:
-                return box[0]
-            self._waiters.remove((event, box))
+            if waiter.box:
+                return waiter.box[0]
+            if waiter.refused:
+                raise Refused
+            self._waiters.remove(waiter)
         raise queue.Empty
+
+
+class Refused(Exception):
+    """The client is over its share of long queries."""
+
+
+@dataclass
+class _Waiter(Generic[T]):
+    client: str
+    event: threading.Event = field(default_factory=threading.Event)
+    box: list[T] = field(default_factory=list)
+    refused: bool = False
+
+
+class _NoRoom(Exception):
+    """A query became long while the long lane (or its client's share of it) was full."""
 
 
 class ProcessExecutor:
@@ -202,9 +283,19 @@ class ProcessExecutor:
         max_rows: int | None = None,
         allowed_service_endpoints: Collection[str] = (),
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+        short: float = SHORT_QUERY,
     ) -> None:
         self.timeout = timeout
         self.memory_limit = memory_limit
+        self.workers = max(1, workers)
+        #: how long a query runs before it counts as long
+        self.short = min(short, timeout)
+        #: long queries running at once: all workers but one (kept for short queries)
+        self.long_limit = max(1, self.workers - 1)
+        #: long queries one client may run at once
+        self.client_long_limit = max(1, (self.workers - 1) // 2)
+        self._long: collections.Counter[str] = collections.Counter()
+        self._anonymous = itertools.count()
         self._config = {
             "path": str(Path(path)),
             "timeout": timeout,
@@ -212,12 +303,17 @@ class ProcessExecutor:
             "allowed_service_endpoints": tuple(allowed_service_endpoints),
             "memory_limit": memory_limit,
         }
-        self._idle: _FairPool[_Worker] = _FairPool()
+        self._idle: _FairPool[_Worker] = _FairPool(self.workers, self._over)
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(max(1, workers)):
+        #: a ready worker that takes the place of one killed (at the time limit, or a long
+        #: query with no room), so that the next query does not wait for a process to start
+        self._standby: _Worker | None = None
+        self._spares: set[_Worker] = set()  # started as the standby, not yet handed out
+        for _ in range(self.workers):
             self._idle.put(self._spawn())
+        self._start_spare(standby=True)
         self._finalizer = weakref.finalize(self, _kill_all, self._all, self._lock)
         atexit.register(self._finalizer)
 
@@ -232,27 +328,109 @@ class ProcessExecutor:
         with self._lock:
             self._all.discard(worker)
         worker.kill()
-        if not self._closed:
-            self._idle.put(self._spawn())
+        if self._closed:
+            return
+        with self._lock:
+            spare, self._standby = self._standby, None
+            self._spares.discard(spare)  # type: ignore[arg-type]
+        if spare is not None:  # ready: it takes the place at once
+            self._idle.put(spare)
+        self._start_spare(standby=spare is not None)
+
+    def _start_spare(self, *, standby: bool) -> None:
+        worker = self._spawn()
+        if standby:
+            with self._lock:
+                self._spares.add(worker)
+        threading.Thread(
+            target=self._ready_then_idle, args=(worker, standby), name="copkg-spawn",
+            daemon=True,
+        ).start()  # fmt: skip
+
+    def _ready_then_idle(self, worker: _Worker, standby: bool) -> None:
+        """Wait for a new worker to open the store (half a second or so) before anyone waits on
+        it, then keep it as the standby (`standby`) or hand it out; a failure is reported by
+        run()."""
+        with contextlib.suppress(CopkgError, EOFError, OSError, TimeoutError, pickle.PickleError):
+            worker.wait_ready()
+        if standby and worker.ready:
+            with self._lock:
+                if self._standby is None and not self._closed:
+                    self._standby = worker
+                    return
+        with self._lock:
+            self._spares.discard(worker)
+        self._idle.put(worker)
+
+    def _client_key(self, job: Job) -> str:
+        """The client's share to count the job in; a job that names none (the service's own,
+        a library caller) is a client of its own."""
+        return job.client or f"-{next(self._anonymous)}"
+
+    def _take(self, client: str) -> _Worker:
+        """A worker for a query of `client` (see _FairPool for who goes first)."""
+        try:
+            return self._idle.get(QUEUE_WAIT * self.timeout, client)
+        except Refused:
+            raise over_share(client, self.client_long_limit, self.timeout) from None
+        except queue.Empty:
+            raise saturated(self.timeout) from None
+
+    def _over(self, client: str) -> bool:
+        return self._long[client] >= self.client_long_limit  # (under the pool's lock)
+
+    def _become_long(self, client: str) -> bool:
+        """Count a query that has run past `short` as long, if there is room for it."""
+        with self._lock:
+            if (
+                sum(self._long.values()) >= self.long_limit
+                or self._long[client] >= self.client_long_limit
+            ):
+                return False
+            self._long[client] += 1
+        if self._long[client] >= self.client_long_limit:
+            self._idle.refuse_waiting(client)
+        return True
+
+    def _end_long(self, client: str) -> None:
+        with self._lock:
+            self._long[client] -= 1
+            if self._long[client] <= 0:
+                del self._long[client]
 
     def run(self, job: Job) -> Answer:
         if self._closed:
             raise CopkgError(
                 "the query service is shutting down", status=503, headers={"Retry-After": "5"}
             )
-        try:
-            worker = self._idle.get(timeout=QUEUE_WAIT * self.timeout)
-        except queue.Empty:
-            raise saturated(self.timeout) from None
+        client = self._client_key(job)
+        worker = self._take(client)
+        long = False
         try:
             if not worker.ready:
                 worker.wait_ready()
-            answer = worker.call(job, time.monotonic() + self.timeout)
+            deadline = time.monotonic() + self.timeout
+            worker.send(job)
+            if self.workers > 1 and not worker.answered_within(self.short):
+                long = self._become_long(client)
+                if not long:
+                    raise _NoRoom
+            answer = worker.receive(deadline)
+        except _NoRoom:
+            self._idle.release(client)
+            log.warning("a long query of %s, with no room for it: killing worker %s",
+                        client, worker.process.pid)  # fmt: skip
+            self._retire(worker)
+            raise over_share(
+                job.client, self.client_long_limit, self.timeout, stopped=self.short
+            ) from None
         except TimeoutError:
+            self._idle.release(client)
             log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
             self._retire(worker)
             raise timed_out(self.timeout) from None
         except CopkgError as exc:
+            self._idle.release(client)
             if worker.ready:
                 self._idle.put(worker)
             else:  # the worker could not open the store
@@ -261,6 +439,7 @@ class ProcessExecutor:
                 exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
             raise
         except (EOFError, OSError, pickle.PickleError) as exc:
+            self._idle.release(client)
             log.error("query worker %s failed: %s", worker.process.pid, exc)
             self._retire(worker)
             if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
@@ -270,13 +449,17 @@ class ProcessExecutor:
                 status=503,
                 headers={"Retry-After": "1"},
             ) from exc
+        finally:
+            if long:
+                self._end_long(client)
+        self._idle.release(client)
         self._idle.put(worker)
         return answer
 
     def pids(self) -> list[int]:
         """The process ids of the workers (for tests and monitoring)."""
         with self._lock:
-            return sorted(w.process.pid for w in self._all)
+            return sorted(w.process.pid for w in self._all - self._spares)
 
     def close(self) -> None:
         self._closed = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import current_app, request
 
 from copkg.config import Settings
 from copkg.querying.executor import Executor
@@ -17,6 +17,7 @@ from copkg.store import Store
 __all__ = [
     "Services",
     "app_settings",
+    "client_address",
     "get_executor",
     "get_services",
     "get_store",
@@ -69,3 +70,14 @@ def named_queries() -> dict[str, NamedQuery]:
     if "queries" not in cache:
         cache["queries"] = load_named_queries(app_settings().queries_dir)
     return cache["queries"]
+
+
+def client_address() -> str | None:
+    """Who sent the request, for the executor's per-client share: the peer's address, or the
+    last hop of X-Forwarded-For when the request came over gunicorn's Unix socket (from
+    copkg's own front, which sets it; a client-sent one never gets that far)."""
+    environ = request.environ
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and "REMOTE_PORT" not in environ:
+        return forwarded.rsplit(",", 1)[-1].strip() or None
+    return environ.get("REMOTE_ADDR") or None

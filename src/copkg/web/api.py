@@ -22,7 +22,7 @@ from copkg.querying.named_queries import (
     prepare,
 )
 from copkg.store.results import CSV, SPARQL_JSON, QueryResult, plain
-from copkg.web import get_executor, get_store, named_queries
+from copkg.web import client_address, get_executor, get_store, named_queries
 from copkg.web.negotiation import best_offer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -165,6 +165,7 @@ def run_query(name: str) -> Response:
             "ask": wire,
             "graph": "text/turtle" if media_type == CSV else "application/n-triples",
         },
+        client=client_address(),
     )
     answer = get_executor().run(job)
     if answer.kind == "graph":

@@ -23,7 +23,7 @@ from copkg.querying.safety import (
 )
 from copkg.store.lexer import tokens
 from copkg.store.results import CSV, GRAPH_MEDIA_TYPES, SPARQL_JSON, SPARQL_XML, TSV
-from copkg.web import get_executor, get_services, get_store
+from copkg.web import client_address, get_executor, get_services, get_store
 from copkg.web.negotiation import accepted, best_offer
 
 bp = Blueprint("sparql", __name__)
@@ -263,6 +263,7 @@ def query() -> Response:
         named_graphs=named_graphs,
         media_types=media_types,
         base=_base_iri(),
+        client=client_address(),
     )
     answer = get_executor().run(job)
     if answer.truncated and not _partial_wanted() and not has_own_limit(text):

@@ -1,0 +1,94 @@
+"""Fair scheduling: heavy queries looping from one client do not starve cheap queries of others.
+
+A live `copkg serve` with the default query workers; 8 threads of one client (source address
+127.0.0.2) loop a cartesian COUNT that runs to the time limit; cheap uncached probes from
+127.0.0.1 must each be answered within max(1 s, 5 x their p95 before the load)."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import statistics
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from web_helpers import live_server
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+HEAVY = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n1 ?o }"
+ACCEPT = {"Accept": "application/sparql-results+json"}
+
+
+def probe(endpoint: str) -> float:
+    """One cheap uncached ASK (a unique comment: no cache answers it); its seconds."""
+    started = time.monotonic()
+    response = requests.get(
+        endpoint, params={"query": f"ASK {{ ?s ?p ?o }} # {uuid.uuid4()}"}, headers=ACCEPT,
+        timeout=30,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["boolean"] is True
+    return elapsed
+
+
+def heavy_loop(port: int, stop: threading.Event, statuses: list[int], counter) -> None:
+    """Send heavy queries from 127.0.0.2 until told to stop (each unique: no answer shared)."""
+    while not stop.is_set():
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=30, source_address=("127.0.0.2", 0)
+        )
+        body = urllib.parse.urlencode({"query": f"{HEAVY} # {next(counter)}"})
+        try:
+            conn.request(
+                "POST", "/sparql", body,
+                {**ACCEPT, "Content-Type": "application/x-www-form-urlencoded"},
+            )  # fmt: skip
+            statuses.append(conn.getresponse().status)
+        except OSError:
+            statuses.append(0)
+        finally:
+            conn.close()
+
+
+def test_cheap_queries_answer_beside_eight_heavy_loops(tmp_path: Path) -> None:
+    with live_server(tmp_path, env={"COPKG_QUERY_TIMEOUT": "3"}) as server:
+        for _ in range(5):  # warm the workers
+            probe(server.endpoint)
+        baseline = sorted(probe(server.endpoint) for _ in range(20))
+        p95 = baseline[int(0.95 * len(baseline)) - 1]
+        bound = max(1.0, 5 * p95)
+
+        stop = threading.Event()
+        statuses: list[int] = []
+        counter = itertools.count()
+        loops = [
+            threading.Thread(target=heavy_loop, args=(server.port, stop, statuses, counter))
+            for _ in range(8)
+        ]
+        for loop in loops:
+            loop.start()
+        try:
+            time.sleep(1.0)  # the heavy queries hold their workers
+            loaded = []
+            for _ in range(20):
+                loaded.append(probe(server.endpoint))
+                time.sleep(0.15)
+        finally:
+            stop.set()
+            for loop in loops:
+                loop.join(40)
+        assert statuses, "no heavy query was answered"
+        assert set(statuses) <= {200, 503}, statuses  # refused or stopped, never broken
+        assert 503 in statuses
+        slowest = max(loaded)
+        assert slowest <= bound, (
+            f"cheap probes under load: max {slowest:.3f} s, median "
+            f"{statistics.median(loaded):.3f} s (bound {bound:.3f} s, baseline p95 {p95:.3f} s)"
+        )
