@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psutil
 import requests
@@ -296,6 +296,32 @@ def next_request(
     return "slow", lambda s, u, t: s.post(u + "/sparql", data={"query": query}, timeout=t), (503,)
 
 
+class SourceAddress(requests.adapters.HTTPAdapter):
+    """Connections from one local address: each simulated client is a client of its own to
+    the service's per-client scheduling (127.0.0.0/8 is all loopback)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(url: str, address: str | None) -> requests.Session:
+    """A session whose connections leave from `address` (only towards a loopback server)."""
+    session = requests.Session()
+    if address is not None and urlsplit(url).hostname in ("127.0.0.1", "localhost"):
+        session.mount("http://", SourceAddress(address))
+    return session
+
+
+def client_address(index: int) -> str:
+    """The loopback address simulated client `index` sends from."""
+    return f"127.0.{2 + index // 250}.{1 + index % 250}"
+
+
 def client(
     url: str,
     seed: int,
@@ -307,7 +333,8 @@ def client(
     out: list[Sample],
 ) -> None:
     rng = random.Random(seed)
-    session = requests.Session()
+    address = client_address(seed)
+    session = session_from(url, address)
     while time.monotonic() < until:
         kind, send, intended = next_request(rng, named, pages, mix)
         start = time.monotonic()
@@ -323,7 +350,7 @@ def client(
             status = 0  # no answer: refused, reset or timed out in the client
             detail = f"{type(exc).__name__}: {exc}"[:300]
             session.close()
-            session = requests.Session()
+            session = session_from(url, address)
         out.append(Sample(kind, status, time.monotonic() - start, intended, detail))
     session.close()  # no keep-alive connection left for the server to wait on
 
