@@ -69,6 +69,8 @@ PREFIXES = {
     "dcterms": "http://purl.org/dc/terms/",
     "fabio": "http://purl.org/spar/fabio/",
     "j04": J04,
+    "foaf": "http://xmlns.com/foaf/0.1/",
+    "prov": "http://www.w3.org/ns/prov#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
@@ -185,6 +187,17 @@ class StudyWriter:
             ("copkg:hasCase", cases),
             ("copkg:hasStage", self.iri("stage-1")),
             ("cito:cites", [self.iri(f"ref-{w}") for w in range(1, CITED_WORKS + 1)]),
+        ])
+        self.block("study", self.iri("bundle"), [
+            ("a", "copkg:StudyBundle"),
+            ("rdfs:label", text(f"copkg encoding of synthetic study {self.index}", "en")),
+            ("prov:generatedAtTime", typed("2025-01-31T12:00:00Z", "dateTime")),
+            ("prov:hadPrimarySource", self.iri("study")),
+            ("prov:wasAttributedTo", self.iri("curators")),
+        ])
+        self.block("study", self.iri("curators"), [
+            ("a", "prov:Organization"),
+            ("foaf:name", text("the copkg benchmark generator")),
         ])
         for c in range(1, CASES_PER_STUDY + 1):
             self.organisation(c, year)
