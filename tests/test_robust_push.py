@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.pipeline import Manifest
+from copkg.store.remote import server_graph
 
 pytestmark = pytest.mark.server
 
@@ -71,12 +72,17 @@ def oxigraph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def held(base: str) -> dict[str, int]:
-    """The triples of each named graph the store holds."""
+    """The triples of each named graph of data the store holds (not the push's record or
+    temporary graphs)."""
     url = base + "/query?" + urllib.parse.urlencode({"query": COUNTS})
     request = urllib.request.Request(url, headers={"Accept": "application/sparql-results+json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         rows = json.load(response)["results"]["bindings"]
-    return {row["g"]["value"]: int(row["n"]["value"]) for row in rows}
+    return {
+        row["g"]["value"]: int(row["n"]["value"])
+        for row in rows
+        if not server_graph(row["g"]["value"])
+    }
 
 
 def clear(base: str) -> None:
@@ -217,3 +223,76 @@ def test_a_push_killed_part_way_is_completed_by_pushing_again(
     again = push(built, oxigraph)
     assert again.exit_code == 0, again.output
     assert_holds_the_build(built, oxigraph)
+
+
+def store_command(settings: Settings, base: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """A copkg command on the store at base (in a fresh process, at most 60 s)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COPKG_")}
+    return subprocess.run(
+        [sys.executable, "-m", "copkg.cli", *command, "--store", base + "/query",
+         "--root", str(settings.root)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def refused(settings: Settings, base: str) -> list[str]:
+    """What `query --store` and `serve --store` say of the store at base (both must refuse)."""
+    said = []
+    for command in (["query", "-e", "ASK {}"], ["serve", "--port", str(free_port())]):
+        done = store_command(settings, base, *command)
+        assert done.returncode != 0, (command, done.stdout, done.stderr)
+        said.append(done.stderr + done.stdout)
+    return said
+
+
+def test_a_push_killed_part_way_is_refused_by_serve_and_query_until_pushed_again(
+    built: Settings, oxigraph: str
+) -> None:
+    clear(oxigraph)
+    assert push(built, oxigraph).exit_code == 0  # a complete push of the build first
+    assert store_command(built, oxigraph, "query", "-e", "ASK {}").returncode == 0
+    proxy = Proxy(oxigraph, "slow", delay=0.3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COPKG_")}
+    command = [sys.executable, "-m", "copkg.cli", "push", "--store", proxy.url + "/query",
+               "--update-url", proxy.url + "/update", "--graph-store-url", proxy.url + "/store",
+               "--root", str(built.root)]  # fmt: skip
+    try:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        deadline = time.monotonic() + 60
+        while proxy.puts < 3 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.kill()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        proxy.close()
+    assert process.returncode == -9, output
+    expected = Manifest.read(built.build_dir).graphs
+    # each graph of data is whole: moved into place in one request, or not touched
+    assert all(held(oxigraph)[graph] == count for graph, count in expected.items())
+    for said in refused(built, oxigraph):
+        assert "incomplete" in said and "did not finish" in said, said
+        assert "run `copkg push` again" in said and "Traceback" not in said
+    again = push(built, oxigraph, "--update-url", oxigraph + "/update")
+    assert again.exit_code == 0, again.output
+    assert_holds_the_build(built, oxigraph)
+    ok = store_command(built, oxigraph, "query", "-e", "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }")
+    assert ok.returncode == 0, ok.stderr
+    assert str(sum(expected.values())) in ok.stdout
+
+
+def test_a_store_changed_since_its_push_is_refused_saying_which_graph(
+    built: Settings, oxigraph: str
+) -> None:
+    clear(oxigraph)
+    assert push(built, oxigraph).exit_code == 0
+    graph = sorted(Manifest.read(built.build_dir).graphs)[0]
+    request = urllib.request.Request(
+        oxigraph + "/store?" + urllib.parse.urlencode({"graph": graph}),
+        data=b"<http://e/s> <http://e/p> <http://e/o> .\n", method="POST",
+        headers={"Content-Type": "application/n-triples"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=30).close()
+    for said in refused(built, oxigraph):
+        assert "does not hold what the `copkg push`" in said and graph in said, said

@@ -229,6 +229,6 @@ def test_every_link_of_an_answer_keeps_its_parameters(
         if rel in links:
             again = client.get(links[rel]).get_json()
             assert again["parameters"] == body["parameters"], links[rel]
-    for name, value in params.items():
+    for name in params:
         if name != "page":
             assert f"{name}=" in links["csv"]

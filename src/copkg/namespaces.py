@@ -22,6 +22,10 @@ SH = Namespace("http://www.w3.org/ns/shacl#")
 
 ONTOLOGY_GRAPH = GRAPH["ontology"]
 INFERENCE_GRAPH = GRAPH["inferences"]
+#: On a store `copkg push` fills: the pushed build's id and each graph's triple count, and the
+#: prefix of the temporary graphs a push writes before moving each into place.
+PUSH_MANIFEST_GRAPH = GRAPH["push-manifest"]
+PUSH_TMP_PREFIX = f"{GRAPH}push-tmp/"
 
 
 def study_graph(study_id: str) -> str:

@@ -33,6 +33,10 @@ STORE_DIR = "oxigraph"
 MANIFEST_FORMAT = 1
 TMP_PREFIX = ".build-new-"
 _OLD_PREFIX = ".build-old-"
+BUILD_ID_LENGTH = 16
+
+#: How many times load_build opens a build that another process swaps out meanwhile.
+OPEN_ATTEMPTS = 5
 
 
 @dataclass
@@ -59,6 +63,13 @@ class Manifest:
         """What tells this build from any other: the SHA-256 of the manifest (its sources,
         graphs, exports and time). Answers cached for a build are keyed on it."""
         return hashlib.sha256(self.to_json()).hexdigest()
+
+    @property
+    def build_id(self) -> str:
+        """The build's name in answers (`Copkg-Build` header, ETags): its identity's first
+        16 hex digits. manifest.json is written as to_json(), so this is also the start of
+        the SHA-256 of the file."""
+        return self.identity[:BUILD_ID_LENGTH]
 
     @classmethod
     def read(cls, build_dir: Path) -> Manifest:
@@ -292,17 +303,45 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
                 build_locked(settings)
             elif rebuild == "stale" and is_stale(settings, Manifest.read(build_dir)):
                 build_locked(settings)
+    for _ in range(OPEN_ATTEMPTS):
+        store, manifest = _open_consistent(build_dir, options)
+        if store is not None:
+            return store
+    raise _broken(build_dir, "it was replaced again and again while it was being opened")
+
+
+def _open_consistent(
+    build_dir: Path, options: dict[str, Any]
+) -> tuple[OxigraphStore | None, Manifest]:
+    """The build's store and manifest, or (None, manifest) when a build swapped in meanwhile.
+
+    A swap replaces the whole folder by a rename and a new build never has an old identity, so
+    the same manifest read before and after opening means every file opened in between was
+    that build's.
+    """
     manifest = Manifest.read(build_dir)
     if not (build_dir / STORE_DIR).is_dir():
         raise _broken(build_dir, f"its {STORE_DIR}/ store is missing")
     try:
         store = OxigraphStore.open_read_only(build_dir / STORE_DIR, **options)
     except CopkgError as exc:
+        if _identity_now(build_dir) != manifest.identity:
+            return None, manifest
         raise _broken(build_dir, exc.message) from exc
+    if _identity_now(build_dir) != manifest.identity:
+        return None, manifest
     if store.quad_count() != manifest.quads:
         raise _broken(
             build_dir,
             f"its store holds {store.quad_count()} quads, the manifest says {manifest.quads}",
         )
     store.build_identity = manifest.identity
-    return store
+    store.build_id = manifest.build_id
+    return store, manifest
+
+
+def _identity_now(build_dir: Path) -> str | None:
+    try:
+        return Manifest.read(build_dir).identity
+    except CopkgError:
+        return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.build import Manifest, load_build
+from copkg.pipeline.push import check_pushed
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
@@ -17,7 +18,8 @@ def open_store(settings: Settings) -> Store:
     """The store the settings point at: the build's on-disk store unless store_url names another.
 
     `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
-    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only.
+    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only: refused
+    when `copkg push` left it incomplete or it no longer holds what the push recorded.
     """
     options = {
         "timeout": settings.query_timeout,
@@ -30,7 +32,9 @@ def open_store(settings: Settings) -> Store:
     if url == "memory:":
         return OxigraphStore(**options)
     if url.startswith(("http://", "https://")):
-        return SparqlEndpointStore(url, **options)
+        remote = SparqlEndpointStore(url, **options)
+        check_pushed(remote)
+        return remote
     path = Path(url.removeprefix("file://")).expanduser()
     return OxigraphStore.open_read_only(path, **options)
 

@@ -1,8 +1,17 @@
 """`copkg push`: load the build into a remote SPARQL store, one named graph at a time, and check
-that the store then holds what the build holds."""
+that the store then holds what the build holds.
+
+A push never leaves half a graph served: with an update URL each graph is written into a
+temporary graph and moved into place by one MOVE; with the Graph Store Protocol alone, each
+graph is one PUT. And a push killed between graphs is never taken for a build: the push first
+records on the server (in PUSH_MANIFEST_GRAPH) that a push of its build began, and only once
+every graph is in place and counted records the build's id and each graph's triples.
+`check_pushed` (run by `serve --store` and `query --store`) refuses a store whose record says a
+push did not finish, or whose counts differ from it."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,6 +19,7 @@ import pyoxigraph as ox
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
+from copkg.namespaces import PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
 from copkg.pipeline import Manifest, load_build
 from copkg.store.remote import SparqlEndpointStore
 
@@ -55,13 +65,23 @@ def push(
     method = "Graph Store Protocol PUT" if target.graph_store_url else "SPARQL Update"
     report = PushReport(target.query_url, method)
     names = build.graphs()
+    try:
+        _record(target, manifest.build_id, None)  # a push began: not a build until it ends
+        _drop_temporary_graphs(target)  # of a push killed earlier
+    except CopkgError as exc:
+        raise _stopped(exc, str(PUSH_MANIFEST_GRAPH), 0, len(names)) from exc
     for number, graph in enumerate(names):
         triples = [
             ox.Triple(q.subject, q.predicate, q.object)
             for q in build.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         ]
         try:
-            target.put_graph(graph, triples)
+            if target.update_url is not None:
+                temporary = temporary_graph(graph)
+                target.put_graph(temporary, triples)
+                target.move_graph(temporary, graph)
+            else:  # one PUT: the graph as it was, or as it is to be
+                target.put_graph(graph, triples)
         except CopkgError as exc:
             raise _stopped(exc, graph, number, len(names)) from exc
         report.graphs[graph] = len(triples)
@@ -77,7 +97,113 @@ def push(
     else:
         report.others = extra
     _verify(report, manifest, counts)
+    try:
+        _record(target, manifest.build_id, dict(report.graphs))  # as verified
+    except CopkgError as exc:
+        raise _stopped(exc, str(PUSH_MANIFEST_GRAPH), len(names), len(names)) from exc
     return report
+
+
+VOID = "http://rdfs.org/ns/void#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+DCTERMS_IDENTIFIER = ox.NamedNode("http://purl.org/dc/terms/identifier")
+RDFS_COMMENT = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#comment")
+XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+UNFINISHED = "a push of this build began and has not finished"
+
+
+def temporary_graph(graph: str) -> str:
+    """Where a push writes `graph` before moving it into place (the same for every push)."""
+    return PUSH_TMP_PREFIX + hashlib.sha256(graph.encode("utf-8")).hexdigest()[:32]
+
+
+def _record(target: SparqlEndpointStore, build_id: str, counts: dict[str, int] | None) -> None:
+    """Write the push record in one request: the build's id, and each graph's triples once the
+    push is complete (`counts`), or that the push has not finished (None)."""
+    record = ox.NamedNode(str(PUSH_MANIFEST_GRAPH))
+    triples = [
+        ox.Triple(record, RDF_TYPE, ox.NamedNode(VOID + "Dataset")),
+        ox.Triple(record, DCTERMS_IDENTIFIER, ox.Literal(build_id)),
+    ]
+    if counts is None:
+        triples.append(ox.Triple(record, RDFS_COMMENT, ox.Literal(UNFINISHED)))
+    else:
+        total = ox.Literal(str(sum(counts.values())), datatype=XSD_INTEGER)
+        triples.append(ox.Triple(record, ox.NamedNode(VOID + "triples"), total))
+        for graph, count in sorted(counts.items()):
+            triples.append(ox.Triple(record, ox.NamedNode(VOID + "subset"), ox.NamedNode(graph)))
+            triples.append(
+                ox.Triple(
+                    ox.NamedNode(graph),
+                    ox.NamedNode(VOID + "triples"),
+                    ox.Literal(str(count), datatype=XSD_INTEGER),
+                )
+            )
+    target.put_graph(str(PUSH_MANIFEST_GRAPH), triples)
+
+
+def _drop_temporary_graphs(target: SparqlEndpointStore) -> None:
+    if target.update_url is None:
+        return  # without an update URL a push writes no temporary graph
+    rows = target.select(
+        "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } "
+        f'FILTER (STRSTARTS(STR(?g), "{PUSH_TMP_PREFIX}")) }}'
+    )
+    for row in rows:
+        target.drop_graph(str(row["g"]))
+
+
+def pushed_record(store: SparqlEndpointStore) -> tuple[str, dict[str, int] | None] | None:
+    """The push record on a store: (build id, triples per graph, or None for a push that has
+    not finished), or None when no `copkg push` wrote to it."""
+    record = f"<{PUSH_MANIFEST_GRAPH}>"
+    rows = store.select(
+        f"SELECT ?id ?total WHERE {{ GRAPH {record} {{ {record} <{DCTERMS_IDENTIFIER.value}> ?id "
+        f"OPTIONAL {{ {record} <{VOID}triples> ?total }} }} }}"
+    )
+    if not rows or "id" not in rows[0]:
+        return None
+    build_id = str(rows[0]["id"])
+    if "total" not in rows[0]:
+        return build_id, None
+    rows = store.select(
+        f"SELECT ?g ?n WHERE {{ GRAPH {record} {{ {record} <{VOID}subset> ?g . "
+        f"?g <{VOID}triples> ?n }} }}"
+    )
+    return build_id, {str(row["g"]): int(row["n"]) for row in rows}
+
+
+def check_pushed(store: SparqlEndpointStore) -> str | None:
+    """Refuse (CopkgError 500, saying why) a store whose push record says a push did not
+    finish or whose graphs no longer hold the counts it recorded; the pushed build's id, or None
+    for a store no `copkg push` wrote to."""
+    record = pushed_record(store)
+    if record is None:
+        return None
+    build_id, counts = record
+    where = store.query_url
+    if counts is None:
+        raise CopkgError(
+            f"the store at {where} is incomplete: a `copkg push` of build {build_id} began and "
+            "did not finish (stopped or killed part-way), so some graphs may be of another "
+            "build; run `copkg push` again",
+            status=500,
+        )
+    held = store.graph_counts()
+    problems = [
+        Problem(f"{graph}: the store holds {held.get(graph, 0)} triples, the push left {count}")
+        for graph, count in sorted(counts.items())
+        if held.get(graph, 0) != count
+    ]
+    if problems:
+        raise CopkgError(
+            f"the store at {where} does not hold what the `copkg push` of build {build_id} "
+            f"left there ({len(problems)} of {len(counts)} graphs differ): it was changed since "
+            "or a write was cut short; run `copkg push` again",
+            status=500,
+            problems=problems,
+        )
+    return build_id
 
 
 def _stopped(exc: CopkgError, graph: str, done: int, total: int) -> CopkgError:

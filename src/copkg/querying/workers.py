@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import hashlib
 import itertools
 import logging
 import math
@@ -284,7 +285,11 @@ class ProcessExecutor:
         allowed_service_endpoints: Collection[str] = (),
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         short: float = SHORT_QUERY,
+        expect: tuple[str | os.PathLike[str], str] | None = None,
     ) -> None:
+        """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
+        store: a worker that opened another build than the one this pool serves (swapped in
+        meanwhile: the build's manifest.json) refuses to start."""
         self.timeout = timeout
         self.memory_limit = memory_limit
         self.workers = max(1, workers)
@@ -302,11 +307,13 @@ class ProcessExecutor:
             "max_rows": max_rows,
             "allowed_service_endpoints": tuple(allowed_service_endpoints),
             "memory_limit": memory_limit,
+            "expect": None if expect is None else (str(expect[0]), expect[1]),
         }
         self._idle: _FairPool[_Worker] = _FairPool(self.workers, self._over)
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._draining = False
         #: a ready worker that takes the place of one killed (at the time limit, or a long
         #: query with no room), so that the next query does not wait for a process to start
         self._standby: _Worker | None = None
@@ -328,8 +335,8 @@ class ProcessExecutor:
         with self._lock:
             self._all.discard(worker)
         worker.kill()
-        if self._closed:
-            return
+        if self._closed or self._draining:
+            return  # draining: a new worker would open the new build
         with self._lock:
             spare, self._standby = self._standby, None
             self._spares.discard(spare)  # type: ignore[arg-type]
@@ -398,10 +405,34 @@ class ProcessExecutor:
             if self._long[client] <= 0:
                 del self._long[client]
 
+    def drain(self) -> None:
+        """Serve the requests still pinned to this pool's build, but replace no worker: its
+        files are gone (a new build took its place), and a new worker would open the new one."""
+        self._draining = True
+
+    def start(self) -> None:
+        """Wait until every worker has opened the store (before the pool is first used)."""
+        with self._lock:  # (the standby readies itself in a thread of its own)
+            workers = [w for w in self._all - self._spares if not w.ready]
+        for worker in workers:
+            try:
+                worker.wait_ready()
+            except (CopkgError, EOFError, OSError, TimeoutError) as exc:
+                self._retire(worker)
+                if isinstance(exc, CopkgError):
+                    raise
+                raise CopkgError(f"a query worker did not start: {exc}", status=503) from exc
+
     def run(self, job: Job) -> Answer:
         if self._closed:
             raise CopkgError(
                 "the query service is shutting down", status=503, headers={"Retry-After": "5"}
+            )
+        if self._draining and not self._all:
+            raise CopkgError(
+                "a new build was swapped in while this request ran; try again",
+                status=503,
+                headers={"Retry-After": "1"},
             )
         client = self._client_key(job)
         worker = self._take(client)
@@ -502,13 +533,22 @@ def worker_main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     config = receive_message(sock)
     limit_memory(config.get("memory_limit"))
+    expect = config.get("expect")
     try:
+        before = None if expect is None else _sha256(expect[0])
         store = OxigraphStore.open_read_only(
             config["path"],
             timeout=config["timeout"],
             max_rows=config["max_rows"],
             allowed_service_endpoints=config["allowed_service_endpoints"],
         )
+        if expect is not None and not before == _sha256(expect[0]) == expect[1]:
+            raise CopkgError(
+                f"the store in {config['path']} is not the build this service serves (a new "
+                "build was swapped in); try again",
+                status=503,
+                headers={"Retry-After": "1"},
+            )
         graphs = frozenset(store.graphs())
     except CopkgError as exc:
         send_message(sock, ("error", error_to_dict(exc)))
@@ -537,6 +577,13 @@ def worker_main() -> None:
             log.exception("query failed")
             reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
         send_message(sock, reply)
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def limit_memory(limit: int | None) -> None:

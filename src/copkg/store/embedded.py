@@ -52,6 +52,7 @@ class OxigraphStore:
         self.allowed_service_endpoints = tuple(allowed_service_endpoints)
         #: The identity of the build this store was opened from (set by load_build), if any.
         self.build_identity: str | None = None
+        self.build_id: str | None = None  # its name in answers (Copkg-Build)
         if _store is not None:
             self._store = _store
         else:

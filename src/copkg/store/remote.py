@@ -21,7 +21,7 @@ from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 
 from copkg.errors import CopkgError
-from copkg.namespaces import PREFIXES
+from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
 from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
@@ -337,6 +337,11 @@ class SparqlEndpointStore:
                 data = f"GRAPH {to_ox_graph_name(graph)} {{\n{data}}}"
             self._update(_insert(data))
 
+    def move_graph(self, source: str, target: str) -> None:
+        """Replace `target` by `source` in one update (MOVE): never half of either."""
+        move = f"MOVE SILENT GRAPH {to_ox_graph_name(source)} TO {to_ox_graph_name(target)}"
+        self._update(move)
+
     def drop_graph(self, graph: str) -> None:
         """Remove one named graph (nothing happens when it is not there)."""
         self._update(f"DROP SILENT GRAPH {to_ox_graph_name(graph)}")
@@ -443,8 +448,11 @@ class SparqlEndpointStore:
 
 
 def server_graph(graph: Node | str) -> bool:
-    """Whether a graph is one the server keeps for itself (Virtuoso's; see SERVER_GRAPHS)."""
+    """Whether a graph is not data: one the server keeps for itself (Virtuoso's; see
+    SERVER_GRAPHS), or copkg push's record and temporary graphs (copkg.pipeline.push)."""
     name = str(graph)
+    if name == str(PUSH_MANIFEST_GRAPH) or name.startswith(PUSH_TMP_PREFIX):
+        return True
     return name in SERVER_GRAPHS or _SERVICE_GRAPH.fullmatch(name) is not None
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 from copkg.config import Settings
 from copkg.querying.executor import Executor
@@ -15,6 +16,7 @@ from copkg.querying.named_queries import NamedQuery, load_named_queries
 from copkg.store import Store
 
 __all__ = [
+    "PINNED",
     "Services",
     "app_settings",
     "client_address",
@@ -25,22 +27,34 @@ __all__ = [
 ]
 
 
+#: Where a request keeps the Services of the build it started on (copkg.web.builds).
+PINNED = "copkg.build"
+
+
 @dataclass
 class Services:
-    """What the factory opens once and every request shares."""
+    """What the app opened for one build (store, executor, answer cache) and the requests
+    that started on that build share; a new build gets new Services (copkg.web.builds)."""
 
     store: Store
     executor: Executor
     settings: Settings | None = None
     update_lock: threading.Lock = field(default_factory=threading.Lock)
+    cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
+    build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
 
     def close(self) -> None:
         self.executor.close()
 
 
 def get_services() -> Services:
-    """What the app opened at start-up (store, executor, settings)."""
-    return current_app.extensions["copkg"]
+    """The Services of the build this request started on (outside a request: the app's
+    current build)."""
+    if has_request_context():
+        pinned = request.environ.get(PINNED)
+        if pinned is not None:
+            return pinned
+    return current_app.extensions["copkg"].current
 
 
 def get_store() -> Store:

@@ -17,13 +17,15 @@ from werkzeug.exceptions import HTTPException
 
 from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
 from copkg.errors import CopkgError, Problem
+from copkg.pipeline.build import MANIFEST
 from copkg.pipeline.open import open_store
 from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
 from copkg.scholarly import web as scholarly
 from copkg.store import Store
-from copkg.web import Services, advisor, api, cache, openapi, pages, sparql, void
+from copkg.web import PINNED, Services, advisor, api, cache, openapi, pages, sparql, void
+from copkg.web.builds import BuildSwitch, pinning, start_executor
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.negotiation import best_offer
 from copkg.web.warmup import start_warm_up
@@ -104,7 +106,10 @@ def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
     }
     path = getattr(store, "path", None)
     if workers > 0 and path is not None and getattr(store, "read_only", False):
-        return ProcessExecutor(path, workers=workers, **options)
+        identity = getattr(store, "build_identity", None)
+        # a build's workers check they opened this build, not one swapped in since
+        expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
+        return ProcessExecutor(path, workers=workers, expect=expect, **options)
     log.warning(
         "queries run in the web process (%s store): the query sandbox (no network, files "
         "confined to the build) applies only to the build's on-disk store",
@@ -135,30 +140,70 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store = app.config["STORE"]
     if store is None:
         settings = _settings(app.config)
-        store = open_store(settings)
-    executor = _executor(store, app.config)
-    kept = app.config["RESPONSE_CACHE_BYTES"]
-    if kept > 0 and cache.store_identity(store) is not None:
-        executor = MemoExecutor(executor, kept // 2, wait=4 * app.config["QUERY_TIMEOUT"])
-    app.extensions["copkg"] = Services(store, executor, settings)
+    services = _open_services(app.config, settings, store)
+    if settings is not None and settings.store_url is None:
+        # the build: swapped for a new one when build/ is replaced (copkg.web.builds)
+        build_settings = settings
+
+        def on_switch(new: Services) -> None:
+            if app.config["WARM_UP"] and isinstance(new.executor, MemoExecutor):
+                start_warm_up(app)
+
+        switch = BuildSwitch(
+            services,
+            reopen=lambda: _open_services(app.config, build_settings, None, start=True),
+            manifest=settings.build_dir / MANIFEST,
+            on_switch=on_switch,
+        )
+    else:
+        switch = BuildSwitch(services)
+    app.extensions["copkg"] = switch
 
     # before CORS: its headers depend on the request and are not kept with cached answers
-    cache.init_app(
-        app, store, app.config["RESPONSE_CACHE_BYTES"], wait=4 * app.config["QUERY_TIMEOUT"]
-    )
+    cache.init_app(app, lambda environ: environ[PINNED].cache, wait=4 * app.config["QUERY_TIMEOUT"])
+    app.wsgi_app = pinning(app.wsgi_app, switch)  # type: ignore[method-assign]
     CORS(
         app,
         resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},
         methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "Accept"],
-        expose_headers=["Retry-After", "Copkg-Truncated", "Link", "Vary"],
+        expose_headers=["Retry-After", "Copkg-Truncated", "Copkg-Build", "Link", "Vary"],
     )
     _register_blueprints(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
-    if app.config["WARM_UP"] and isinstance(executor, MemoExecutor):
+    if app.config["WARM_UP"] and isinstance(services.executor, MemoExecutor):
         start_warm_up(app)
     return app
+
+
+def _open_services(
+    config: Mapping[str, Any], settings: Settings | None, store: Store | None, start: bool = False
+) -> Services:
+    """One build's store (`store`, else open_store(settings)), executor and answer cache;
+    `start`: wait for its query workers to open the store (a build swapped in)."""
+    if store is None:
+        if settings is None:
+            raise CopkgError("no store and no settings to open one with", status=500)
+        store = open_store(settings)
+    executor = _executor(store, config)
+    kept = config["RESPONSE_CACHE_BYTES"]
+    if kept > 0 and cache.store_identity(store) is not None:
+        executor = MemoExecutor(executor, kept // 2, wait=4 * config["QUERY_TIMEOUT"])
+    services = Services(
+        store,
+        executor,
+        settings,
+        cache=cache.cache_for(store, kept),
+        build_id=getattr(store, "build_id", None),
+    )
+    if start:
+        try:
+            start_executor(executor)
+        except BaseException:
+            services.close()
+            raise
+    return services
 
 
 #: Sent with every response: pages load only the service's own files (no inline script, no

@@ -7,9 +7,9 @@ result of a SPARQL query sent by GET) depends only on the request and on the bui
 keyed on the identity of the build the app serves (the SHA-256 of its manifest, see
 `store_identity`) and on what the answer depends on in the request (host, path and query
 string, Accept, Origin). A rebuild or `copkg add` makes a new manifest, hence a new identity: the
-app that serves the new build (a restarted server, or a worker reloaded with SIGHUP) keeps nothing
-of the old one, and ETags of the old build no longer match. Stores that can change (writable,
-in memory, remote) have no identity and are never cached.
+app swaps in the new build with a new cache (copkg.web.builds), keeps nothing of the old one, and
+ETags of the old build no longer match (an ETag starts with the build's id). Stores that can
+change (writable, in memory, remote) have no identity and are never cached.
 """
 
 from __future__ import annotations
@@ -91,8 +91,11 @@ class Entry:
 class ResponseCache:
     """A thread-safe LRU of answers under one build identity, at most `max_bytes` of bodies."""
 
-    def __init__(self, identity: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, identity: str | None, max_bytes: int = DEFAULT_MAX_BYTES, build_id: str | None = None
+    ) -> None:
         self.identity = identity
+        self.build_id = build_id or (identity or "")[:16]
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._size = 0
@@ -108,7 +111,7 @@ class ResponseCache:
         digest = hashlib.sha256()
         digest.update((self.identity or "").encode())
         digest.update(body)
-        return digest.hexdigest()[:32]
+        return f"{self.build_id}-{digest.hexdigest()[:24]}"
 
     def get(self, key: str) -> Entry | None:
         with self._lock:
@@ -250,17 +253,21 @@ class CacheMiddleware:
     """
 
     def __init__(
-        self, app: WSGIApp, cache: ResponseCache, wait: float, max_body: int | None = None
+        self,
+        app: WSGIApp,
+        cache_of: Callable[[Mapping[str, Any]], ResponseCache],
+        wait: float,
+        max_body: int | None = None,
     ) -> None:
         self.app = app
-        self.cache = cache
+        self.cache_of = cache_of  # the cache of the build the request is pinned to
         self.wait = wait
         self.max_post = min(MAX_POST_KEY_BYTES, max_body or MAX_POST_KEY_BYTES)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        cache = self.cache
+        cache = self.cache_of(environ)
         if not cache.enabled:
             return self.app(environ, start_response)
         if _cacheable(environ):
@@ -274,11 +281,11 @@ class CacheMiddleware:
         entry = cache.get(key)
         if entry is None:
             with self._lock:
-                running = self._running.get(key)
+                running = self._running.get((cache.identity, key))
                 if running is None:
-                    self._running[key] = first = _Running()
+                    self._running[(cache.identity, key)] = first = _Running()
             if running is None:
-                return self._compute(key, first, environ, start_response)
+                return self._compute(key, cache, first, environ, start_response)
             running.done.wait(self.wait)
             entry = cache.get(key)
             if entry is None and running.error is not None:
@@ -291,7 +298,12 @@ class CacheMiddleware:
         return replay(entry, environ, start_response)
 
     def _compute(
-        self, key: str, running: _Running, environ: dict[str, Any], start_response: StartResponse
+        self,
+        key: str,
+        cache: ResponseCache,
+        running: _Running,
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> Iterable[bytes]:
         environ[ENVIRON_KEY] = key
         answer: list[Any] = []
@@ -313,7 +325,7 @@ class CacheMiddleware:
             return body
         finally:  # Flask has kept the answer (or not) by the time it returns its iterable
             with self._lock:
-                del self._running[key]
+                del self._running[(cache.identity, key)]
             running.done.set()
 
 
@@ -331,17 +343,22 @@ def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse)
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
 
 
+def cache_for(store: Store, max_bytes: int = DEFAULT_MAX_BYTES) -> ResponseCache:
+    """The answer cache of a store: under its build's identity, or disabled."""
+    identity = store_identity(store) if max_bytes > 0 else None
+    return ResponseCache(identity, max_bytes, getattr(store, "build_id", None))
+
+
 def init_app(
-    app: Flask, store: Store, max_bytes: int = DEFAULT_MAX_BYTES, wait: float = 30.0
-) -> ResponseCache:
-    """Keep the app's GET and HEAD answers, and the answers to queries POSTed to /sparql, under
-    the identity of its store's build (call before the extensions whose headers the answer
-    must keep, such as flask-cors: their after_request functions then run before ours). `wait`
-    bounds how long a request waits for the same request already running."""
-    cache = ResponseCache(store_identity(store) if max_bytes > 0 else None, max_bytes)
-    app.extensions["copkg.cache"] = cache
+    app: Flask, cache_of: Callable[[Mapping[str, Any]], ResponseCache], wait: float = 30.0
+) -> None:
+    """Keep the app's GET and HEAD answers, and the answers to queries POSTed to /sparql, in
+    the cache of the build each request is pinned to (`cache_of(environ)`; call before the
+    extensions whose headers the answer must keep, such as flask-cors: their after_request
+    functions then run before ours). `wait` bounds how long a request waits for the same
+    request already running."""
     app.wsgi_app = CacheMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, cache, wait, app.config.get("MAX_CONTENT_LENGTH")
+        app.wsgi_app, cache_of, wait, app.config.get("MAX_CONTENT_LENGTH")
     )
 
     @app.after_request
@@ -349,6 +366,7 @@ def init_app(
         key = request.environ.pop(ENVIRON_KEY, None)
         if key is None:
             return response
+        cache = cache_of(request.environ)
         if response.status_code != 200 or response.is_streamed or response.direct_passthrough:
             return response
         body = response.get_data()
@@ -364,5 +382,3 @@ def init_app(
             )
             cache.put(key, Entry(response.status_code, headers, body, etag, response.status))
         return response.make_conditional(request)
-
-    return cache

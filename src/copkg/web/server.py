@@ -363,12 +363,11 @@ def gunicorn_options(
         "loglevel": "info",
         "proc_name": "copkg",
         "preload_app": False,
-        # no client sets SCRIPT_NAME or PATH_INFO (gunicorn trusts them from 127.0.0.1)
-        "forwarder_headers": "",
         "control_socket_disable": True,  # one fixed socket path would clash between servers
         "when_ready": when_ready,
         "keepalive": 5,  # the front keeps idle connections for UPSTREAM_IDLE s
-        # headers only a proxy may set: the front drops them from clients, gunicorn ignores them
+        # headers only a proxy may set (SCRIPT_NAME, PATH_INFO, which gunicorn trusts from
+        # 127.0.0.1): the front drops them from clients, and gunicorn ignores them
         "forwarder_headers": "",
         "secure_scheme_headers": {},
     }
