@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from defusedxml.common import DefusedXmlException
 from rdflib import Dataset, Graph
 from rdflib.compare import to_canonical_graph
 from rdflib.plugins.parsers.notation3 import BadSyntax
+from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
@@ -378,3 +380,23 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# -- SPARQL parse trees ------------------------------------------------------------------------
+
+#: rdflib's SPARQL parser keeps state in module-level pyparsing objects and is not thread-safe:
+#: two requests parsing at once in one process broke it for good (500s on every later query).
+#: Every parse of SPARQL text by rdflib in copkg goes through this lock.
+SPARQL_PARSER_LOCK = threading.RLock()
+
+
+def parse_sparql_query(text: str) -> Any:
+    """rdflib's parse tree of a query (pyparsing's exceptions on a syntax error)."""
+    with SPARQL_PARSER_LOCK:
+        return parseQuery(text)
+
+
+def parse_sparql_update(text: str) -> Any:
+    """rdflib's parse tree of an update (pyparsing's exceptions on a syntax error)."""
+    with SPARQL_PARSER_LOCK:
+        return parseUpdate(text)

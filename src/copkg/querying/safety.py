@@ -22,12 +22,12 @@ from urllib.parse import urljoin, urlsplit
 
 import pyoxigraph as ox
 from pyparsing import ParseBaseException, ParseResults
-from rdflib.plugins.sparql.parser import parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import URIRef
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
+from copkg.rdf_io import parse_sparql_update
 from copkg.store.lexer import Token, iri_value, position, tokens
 from copkg.store.scan import check_remote_calls
 
@@ -84,7 +84,7 @@ def _too_deep(what: str) -> CopkgError:
 
 def _is_update(sparql: str) -> bool:
     try:
-        parseUpdate(sparql)
+        parse_sparql_update(sparql)
     except (ParseBaseException, RecursionError):
         return False
     return True
@@ -345,7 +345,7 @@ def analyse_update(
     """Parse an update; refuse LOAD, unsafe SERVICE and USING of graphs the store lacks."""
     check_remote_calls(sparql, tuple(allowed_service_endpoints))
     try:
-        parsed = parseUpdate(sparql)
+        parsed = parse_sparql_update(sparql)
     except ParseBaseException as exc:
         raise syntax_error(exc, "update") from exc
     except RecursionError as exc:
@@ -410,7 +410,7 @@ def with_using(
 
 
 def _using_of(sparql: str, base: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
-    parsed = parseUpdate(sparql)
+    parsed = parse_sparql_update(sparql)
     result = []
     names = Names(base)
     for decls, operation in zip(parsed.prologue, _field(parsed, "request") or (), strict=False):

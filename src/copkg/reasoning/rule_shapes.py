@@ -21,9 +21,9 @@ from rdflib import BNode, Literal, URIRef, Variable
 from rdflib.namespace import RDF
 from rdflib.paths import Path as RdfPath
 from rdflib.plugins.sparql.algebra import translateQuery
-from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
+from copkg.rdf_io import SPARQL_PARSER_LOCK, parse_sparql_query
 from copkg.store.terms import to_ox
 
 #: Algebra nodes the analysis understands; anything else makes the rule unsupported.
@@ -110,7 +110,8 @@ def analyse(name: str, text: str) -> RuleShape:
     Cached: rdflib's SPARQL parser takes ~60 ms a rule; the shape is not to be changed."""
     shape = RuleShape(name=name, text=text)
     try:
-        query = translateQuery(parseQuery(text))
+        with SPARQL_PARSER_LOCK:  # rdflib's parser and algebra: one thread at a time
+            query = translateQuery(parse_sparql_query(text))
     except Exception as exc:  # noqa: BLE001 - rdflib raises many kinds on unusual syntax
         shape.unsupported = f"rdflib cannot read it ({type(exc).__name__})"
         return shape

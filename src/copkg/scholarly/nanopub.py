@@ -27,7 +27,7 @@ from rdflib.term import Node
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import BASE, COPKG, PREFIXES, study_base
-from copkg.rdf_io import parse_graph
+from copkg.rdf_io import SPARQL_PARSER_LOCK, parse_graph
 from copkg.scholarly.corpus import load_study, study_iri
 
 NP = Namespace("http://www.nanopub.org/nschema#")
@@ -198,7 +198,8 @@ def split(dataset: Dataset) -> dict[URIRef, Dataset]:
 def _prepared(text: str) -> Any:
     from rdflib.plugins.sparql import prepareQuery
 
-    return prepareQuery(text, initNs={"np": NP, "npx": NPX})
+    with SPARQL_PARSER_LOCK:  # rdflib's SPARQL parser is not thread-safe
+        return prepareQuery(text, initNs={"np": NP, "npx": NPX})
 
 
 def _library_nanopub(one: Dataset, signer: Signer | None = None) -> Any:

@@ -385,6 +385,13 @@ def serve(
     if min_rate <= 0 or max_buffered <= 0:
         raise CopkgError("COPKG_CLIENT_MIN_RATE and COPKG_FRONT_BUFFER must be positive", 500)
     options = gunicorn_options(settings, host, port, workers, client_timeout)
+    if settings.store_url == "memory:" and options["workers"] > 1:
+        raise CopkgError(
+            f"--store memory: is one store per process: with {options['workers']} workers, each "
+            "would keep its own (updates would land in one and reads alternate); serve it with "
+            "--workers 1",
+            status=500,
+        )
     limits = front.FrontLimits(
         client_timeout=client_timeout,
         min_rate=int(min_rate),
