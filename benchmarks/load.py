@@ -140,7 +140,7 @@ def started_server(
             try:
                 if requests.get(url + "/sparql", headers={"Accept": "text/turtle"}, timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # the port is bound first
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("copkg serve did not answer within 180 s")

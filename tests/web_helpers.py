@@ -134,7 +134,7 @@ class LiveServer:
                                         timeout=5)  # fmt: skip
                 if response.status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # the port is bound first
                 pass
             time.sleep(0.1)
         self.stop()
