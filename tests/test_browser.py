@@ -383,8 +383,8 @@ def test_one_error_with_line_and_column(page, server: str) -> None:  # noqa: ANN
 
 # -- every page: layout, accessibility, figures ---------------------------------------------
 
-ADVISOR = ("/advisor?institutionalization=High&decentralization=Low&resource-decentralization=Low"
-           "&productivity-orientation=High&short-termism=High")
+ADVISOR = ("/advisor?mode=InputControl@InMostTeams&institutionalization=High&decentralization=Low"
+           "&resource-decentralization=Low&productivity-orientation=High&short-termism=High")
 #: One page of each kind, by name (the name of its screenshots).
 PAGES = {
     "home": "/",
@@ -393,6 +393,7 @@ PAGES = {
     "study": "/id/josserand2004/study",
     "query": "/query",
     "advisor": ADVISOR,
+    "advisor-form": "/advisor",
     "matrix": "/matrix",
     "timeline": "/timeline/gas",
     "rules": "/rules",
@@ -469,6 +470,38 @@ def test_home_leads_in_above_the_fold(page, server: str) -> None:  # noqa: ANN00
     assert page.locator(".skip-link").is_visible()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_advisor_leads_with_the_advice(page, server: str) -> None:  # noqa: ANN001
+    """The form sends a clean address; the answer opens on the advice, above the fold; the
+    roles at risk say why, their derivations fold open; the options explain themselves."""
+    page.goto(server + "/advisor")
+    mode = page.locator("#mode-InputControl")
+    help_id = mode.get_attribute("aria-describedby")
+    assert help_id and page.locator(f"#{help_id}").is_visible()
+    mode.select_option("InputControl@InMostTeams")
+    page.locator("#factor-short-termism").select_option("High")
+    page.locator("form.advisor button[type=submit]").click()
+    page.wait_for_load_state("load")
+    query = urllib.parse.urlsplit(page.url).query
+    assert sorted(query.split("&")) == ["mode=InputControl@InMostTeams", "short-termism=High"]
+    heading = page.locator("#advice-heading")
+    assert heading.inner_text() == "What to do"
+    box = heading.bounding_box()
+    assert box and box["y"] + box["height"] <= WIDE["height"]
+    first = page.locator("#advice li.recommendation").first.bounding_box()
+    assert first and first["y"] < WIDE["height"]
+    control = page.locator("#role-control")
+    assert "matched context" in control.inner_text()
+    assert "your input" in page.locator("#role-recognition").inner_text()
+    why = page.locator("details#why-control")
+    assert not why.locator(".finding").first.is_visible()
+    why.locator("summary").click()
+    assert why.locator(".finding").first.is_visible()
+    assert axe_violations(page) == []
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(150)
+    assert too_wide(page) == []
 
 
 @pytest.mark.parametrize("path", ["/matrix.svg", "/timeline/gas.svg", "/timeline/comp.svg"])

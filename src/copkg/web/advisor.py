@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from copkg.errors import CopkgError, Problem
 from copkg.reasoning.advice.answer import advise
@@ -106,9 +107,21 @@ def advice_api() -> Response:
     return jsonify({"ok": True, **answer.as_json()})
 
 
+def canonical_query() -> str | None:
+    """The query string without its empty fields (the form sends one for every choice left
+    at "not used" / "unknown"), or None when it has none to drop."""
+    pairs = list(request.args.items(multi=True))
+    kept = [(k, v) for k, v in pairs if v.strip()]
+    return urlencode(kept, safe="@") if len(kept) < len(pairs) else None
+
+
 @bp.get("/advisor")
-def advisor_page() -> str:
-    """The form, and the answer when the form describes a context."""
+def advisor_page() -> Response | str:
+    """The form, and the answer when the form describes a context. A query string with empty
+    fields is redirected to the same one without them: the URL to share."""
+    canonical = canonical_query()
+    if canonical is not None:
+        return redirect(f"/advisor?{canonical}" if canonical else "/advisor", code=303)
     store, rules = _store_and_rules()
     vocabulary = Vocabulary.read(store)
     answer: Advice | None = None
@@ -125,6 +138,7 @@ def advisor_page() -> str:
         factors=sorted(vocabulary.terms["ContingencyFactor"].values(), key=lambda t: t.label),
         selected_modes=selected_modes,
         selected_levels=selected_levels,
+        definitions=vocabulary.definitions,
         local_name=local_name,
         answer=answer,
         query_string=request.query_string.decode("utf-8", "replace"),
