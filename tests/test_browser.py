@@ -92,7 +92,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.C
     folder.mkdir(parents=True, exist_ok=True)
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print(f"\nscreenshots of the query page: {folder}")
+        print(f"\nscreenshots of the pages: {folder}")
     return folder
 
 
@@ -502,6 +502,33 @@ def test_advisor_leads_with_the_advice(page, server: str) -> None:  # noqa: ANN0
     page.set_viewport_size(NARROW)
     page.wait_for_timeout(150)
     assert too_wide(page) == []
+
+
+def test_ontology_search_filters_the_terms(page, server: str) -> None:  # noqa: ANN001
+    """The box filters the terms' sections; the class tree leads to a class, which lists its
+    instances linked to their pages."""
+    page.goto(server + "/ontology")
+    box = page.locator("#term-filter")
+    assert box.is_visible()
+    total = page.locator("section.term").count()
+    box.fill("management role")
+    visible = page.locator("section.term:visible")
+    assert 0 < visible.count() < total
+    assert page.locator("section#ManagementRole").is_visible()
+    assert not page.locator("section#Quote").is_visible()
+    assert page.locator("#term-filter-status").inner_text() == f"{visible.count()} of {total} terms"
+    box.fill("")
+    assert page.locator("section.term:visible").count() == total
+    page.locator("nav.class-tree a[href='#ManagementRole']").click()
+    section = page.locator("section#ManagementRole")
+    box_ = section.bounding_box()
+    assert box_ and 0 <= box_["y"] < WIDE["height"]
+    roles = section.locator("a[href^='/id/josserand2004/']")
+    assert roles.count() == 5
+    assert axe_violations(page) == []
+    roles.first.click()
+    page.wait_for_load_state("load")
+    assert "/id/josserand2004/" in page.url
 
 
 @pytest.mark.parametrize("path", ["/matrix.svg", "/timeline/gas.svg", "/timeline/comp.svg"])
