@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from test_web_pages import J04, make_web_project
@@ -190,10 +192,103 @@ def test_advisor_page(client: FlaskClient) -> None:
     html = form.get_data(as_text=True)
     assert 'name="decentralization"' in html and 'name="mode"' in html
     result = client.get("/advisor", query_string=COMP_LIKE).get_data(as_text=True)
-    assert "Why facilitation is risky" in result or "Why Facilitation is risky" in result
-    assert "not risky" in result  # stimulation
+    assert "Why Facilitation is risky" in result
+    assert "Not risky here:" in result and ">Stimulation</a>" in result.split("Not risky here:")[1]
     assert "p. 3" in result  # evidence pages
-    assert "What the study advises" in result
+    # the advice first, then the roles at risk, then the context and its form
+    order = [result.index(s) for s in ('id="advice-heading"', 'id="roles-heading"',
+                                        'id="context-heading"', '<form method="get"')]
+    assert order == sorted(order)
+    advice = result[order[0]:order[1]]
+    assert "independent sponsoring structure" in advice  # Josserand 2004: 335
+    assert "<blockquote" in advice and "p. 335" in advice
+
+
+def test_advisor_shows_each_quote_once(client: FlaskClient) -> None:
+    """A quote several findings rest on is shown once; its later uses link to it."""
+    html = client.get("/advisor", query_string=COMP_LIKE).get_data(as_text=True)
+    ids = re.findall(r'<blockquote class="quote" id="(q-[^"]+)"', html)
+    assert ids and len(ids) == len(set(ids))
+    texts = re.findall(r'<blockquote class="quote"[^>]*><p>(.*?)</p>', html)
+    assert len(texts) == len(set(texts))
+    refs = re.findall(r'class="quote-ref">[^<]*<a href="#(q-[^"]+)"', html)
+    assert refs, "no quote is used twice: the page would not test the folding"
+    assert set(refs) <= set(ids)
+    assert html.count('<details class="why"') == len(
+        client.get("/api/advice", query_string=COMP_LIKE).get_json()["riskyRoles"])
+
+
+def test_advisor_options_carry_their_definitions(app: Flask, client: FlaskClient) -> None:
+    """Every mode, degree, factor and level of the form is explained by its skos:definition."""
+    from copkg.web import get_store
+
+    with app.app_context():
+        rows = get_store().query(DEFINITIONS).rows
+    definitions = {str(row["term"]): str(row["definition"]) for row in rows}
+    assert len(definitions) >= 12
+    html = client.get("/advisor").get_data(as_text=True)
+    for term, definition in definitions.items():
+        assert escape(definition) in html, term
+    assert 'aria-describedby="help-InputControl"' in html
+
+
+DEFINITIONS = """
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?term ?definition WHERE {
+  VALUES ?kind { copkg:ControlMode copkg:Degree copkg:Level copkg:ContingencyFactor }
+  ?term a ?kind ; skos:definition ?definition .
+}"""
+
+
+def test_roles_say_whether_input_or_matched_context(client: FlaskClient) -> None:
+    """Input control in most teams and high short-termism: Control is risky because of Comp's
+    matched contexts (named), Recognition also because of the user's own input (the issue's
+    example); each derivation carries the voice of its explanation."""
+    query = {"mode": "InputControl@InMostTeams", "short-termism": "High"}
+    body = client.get("/api/advice", query_string=query).get_json()
+    roles = {r["role"]["iri"].removeprefix(J04): r for r in body["roles"]}
+    matched = {m["context"]["label"] for m in body["matchedContexts"]}
+    assert matched
+    control = roles["control"]
+    assert control["risky"] and "your input" not in control["because"]
+    assert control["because"] == [f"matched context {label}" for label in
+                                  sorted({r["context"]["label"] for r in control["reasons"]})]
+    assert {r["context"]["label"] for r in control["reasons"]} <= matched
+    assert "your input" in roles["recognition"]["because"]
+    assert roles["stimulation"]["because"] == []
+    voices = {f["voice"]["iri"] for r in body["roles"] for f in r["findings"]}
+    assert voices and voices <= {COPKG + v for v in (
+        "AuthorVoice", "InformantVoice", "CitedVoice", "CuratorVoice",
+        "DerivedFromCuratorReading")}
+    for f in (f for r in body["roles"] for f in r["findings"]):
+        assert f["because"] == ("your input" if f["hypothetical"]
+                                else f"matched context {f['context']['label']}")
+    for rec in body["recommendations"]:
+        assert rec["voice"]["iri"].startswith(COPKG)
+        assert len(rec["because"]) == len(rec["appliesTo"]) >= 1
+    html = client.get("/advisor", query_string=query).get_data(as_text=True)
+    row = html[html.index('id="role-control"'):]
+    row = row[:row.index("</li>")]
+    assert "matched context <a" in row and "your input" not in row
+    assert 'class="badge voice"' in row
+
+
+@pytest.mark.parametrize(
+    ("query", "location"),
+    [
+        ("mode=&mode=InputControl@InMostTeams&decentralization=&short-termism=High",
+         "/advisor?mode=InputControl@InMostTeams&short-termism=High"),
+        ("mode=&mode=&decentralization=", "/advisor"),
+    ],
+)
+def test_empty_fields_redirect_to_the_shareable_url(
+    client: FlaskClient, query: str, location: str
+) -> None:
+    response = client.get(f"/advisor?{query}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == location
+    assert client.get(location).status_code == 200
 
 
 def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,

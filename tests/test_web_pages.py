@@ -8,6 +8,7 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 from rdflib import Graph, URIRef
+from rdflib.namespace import DCTERMS, OWL
 
 from copkg.config import Settings
-from copkg.namespaces import COPKG
+from copkg.namespaces import COPKG, PREFIXES
 from copkg.store import QueryResult
 from copkg.store.embedded import OxigraphStore
+from copkg.web.pages.links import local_path
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_DIR = ROOT / "data" / "studies" / "josserand2004"
@@ -258,6 +261,101 @@ def test_ontology_documentation(client: FlaskClient) -> None:
     for term in ("ManagementRole", "RiskAssessment", "hasRisk", "riskyRole", "High", "MainMode"):
         assert f'id="{term}"' in html, term
     assert '<script src="http' not in html and '<link rel="stylesheet" href="http' not in html
+
+
+class _TreeParents(HTMLParser):
+    """Each link of the class tree, and the link of the <li> it is nested in (None at the top)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = False
+        self.stack: list[str | None] = []
+        self.parents: dict[str, set[str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "nav" and ("class", "class-tree") in attrs:
+            self.inside = True
+        elif self.inside and tag == "li":
+            self.stack.append(None)
+        elif self.inside and tag == "a" and self.stack:
+            target = (dict(attrs).get("href") or "").lstrip("#")
+            self.stack[-1] = target
+            outer = self.stack[-2] if len(self.stack) > 1 else None
+            self.parents.setdefault(target, set()).add(outer)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.inside and tag == "li":
+            self.stack.pop()
+        elif tag == "nav":
+            self.inside = False
+
+
+def _ontology_rows(app: Flask, query: str) -> list[dict]:
+    from copkg.web import get_store
+
+    with app.app_context():
+        return list(get_store().query(query).rows)
+
+
+def test_ontology_class_tree_follows_subclass_of(app: Flask, client: FlaskClient) -> None:
+    html = client.get("/ontology").get_data(as_text=True)
+    tree = _TreeParents()
+    tree.feed(html)
+    rows = _ontology_rows(app, """SELECT ?c ?p WHERE {
+        ?c a owl:Class . FILTER (STRSTARTS(STR(?c), STR(copkg:)))
+        OPTIONAL { ?c rdfs:subClassOf ?p . ?p a owl:Class FILTER (STRSTARTS(STR(?p), STR(copkg:))
+                   && ?p != ?c) } }""")
+    expected: dict[str, set[str | None]] = {}
+    for row in rows:
+        parent = str(row["p"]).removeprefix(str(COPKG)) if "p" in row else None
+        expected.setdefault(str(row["c"]).removeprefix(str(COPKG)), set()).add(parent)
+    assert len(expected) > 20
+    assert tree.parents == expected
+    for name in expected:
+        assert f'<section class="term" id="{name}">' in html, name
+
+
+def test_ontology_lists_each_class_instances(app: Flask, client: FlaskClient) -> None:
+    from copkg.web.pages.ontology_guide import MAX_INSTANCES
+
+    html = client.get("/ontology").get_data(as_text=True)
+    section = html[html.index('<section class="term" id="ManagementRole">'):]
+    section = section[:section.index("</section>")]
+    roles = _ontology_rows(app, "SELECT ?r WHERE { ?r a copkg:ManagementRole }")
+    assert len(roles) == 5
+    for row in roles:
+        assert f'<a href="{local_path(row["r"])}">' in section, row["r"]
+    assert "(5; " in section
+    quotes = _ontology_rows(app, "SELECT (COUNT(DISTINCT ?q) AS ?n) WHERE { ?q a copkg:Quote }")
+    count = int(quotes[0]["n"])
+    assert count > MAX_INSTANCES
+    section = html[html.index('<section class="term" id="Quote">'):]
+    row = section[section.index("instances in the data"):]
+    row = row[:row.index("</tr>")]
+    assert row.count('<a href="/id/') == MAX_INSTANCES
+    assert f"all {count}</a>" in row
+
+
+def test_ontology_search_namespaces_and_citation(client: FlaskClient) -> None:
+    html = client.get("/ontology").get_data(as_text=True)
+    assert '<input type="search" id="term-filter"' in html
+    assert '<label for="term-filter">' in html
+    assert '<script src="/static/ontology.js"' in html and "<script>" not in html
+    assert client.get("/static/ontology.js").status_code == 200
+    table = html[html.index('id="namespaces"'):]
+    table = table[:table.index("</table>")]
+    for prefix, iri in PREFIXES.items():
+        assert f"<td><code>{prefix}:</code></td><td><code>{iri}</code></td>" in table
+    turtle = Graph().parse(data=client.get("/ontology.ttl").get_data(as_text=True),
+                           format="turtle")
+    ontology = URIRef(str(COPKG).rstrip("#"))
+    cite = html[html.index('id="cite"'):]
+    cite = cite[:cite.index("</section>")]
+    for predicate in (DCTERMS.title, DCTERMS.creator, OWL.versionInfo, DCTERMS.license):
+        value = turtle.value(ontology, predicate)
+        assert value is not None, predicate
+        assert cite.count(escape(str(value))) >= 2, predicate  # in the APA text and the BibTeX
+    assert "@misc{" in cite and "[Ontology]" in cite
 
 
 @pytest.mark.parametrize(

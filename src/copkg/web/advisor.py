@@ -8,8 +8,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from copkg.errors import CopkgError, Problem
 from copkg.reasoning.advice.answer import advise
@@ -148,12 +149,18 @@ def context_from_args(store: Any, vocabulary: Vocabulary) -> AdviceContext | Non
 def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceContext:
     """A context from a JSON body: {"modes": [...], "levels": {...}}."""
     if not isinstance(body, dict):
-        raise CopkgError("the body must be a JSON object with modes and/or levels", status=400,
-                         problems=[Problem('e.g. {"levels": {"decentralization": "Low"}}')])
+        raise CopkgError(
+            "the body must be a JSON object with modes and/or levels",
+            status=400,
+            problems=[Problem('e.g. {"levels": {"decentralization": "Low"}}')],
+        )
     unknown = sorted(set(body) - {"modes", "levels"})
     if unknown:
-        raise CopkgError(f"unknown field {unknown[0]!r}", status=400,
-                         problems=[Problem("fields: modes, levels", path=unknown[0])])
+        raise CopkgError(
+            f"unknown field {unknown[0]!r}",
+            status=400,
+            problems=[Problem("fields: modes, levels", path=unknown[0])],
+        )
     modes: list[str | tuple[str, str | None]] = []
     for item in body.get("modes") or []:
         if isinstance(item, str):
@@ -162,22 +169,26 @@ def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceCo
             degree = item.get("degree")
             modes.append((item["mode"], degree if isinstance(degree, str) else None))
         else:
-            raise CopkgError("each mode is a name or {\"mode\": ..., \"degree\": ...}",
-                             status=400, problems=[Problem(repr(item), path="modes")])
+            raise CopkgError(
+                'each mode is a name or {"mode": ..., "degree": ...}',
+                status=400,
+                problems=[Problem(repr(item), path="modes")],
+            )
     raw_levels = body.get("levels") or {}
     if isinstance(raw_levels, dict):
         pairs = list(raw_levels.items())
     elif isinstance(raw_levels, list):
-        pairs = [
-            (x.get("factor"), x.get("level")) for x in raw_levels if isinstance(x, dict)
-        ]
+        pairs = [(x.get("factor"), x.get("level")) for x in raw_levels if isinstance(x, dict)]
     else:
         pairs = []
     if any(not isinstance(f, str) or not isinstance(v, str) for f, v in pairs) or (
         raw_levels and not pairs
     ):
-        raise CopkgError("levels map a factor to a level name", status=400,
-                         problems=[Problem('e.g. {"decentralization": "Low"}', path="levels")])
+        raise CopkgError(
+            "levels map a factor to a level name",
+            status=400,
+            problems=[Problem('e.g. {"decentralization": "Low"}', path="levels")],
+        )
     return parse_context(store, modes, pairs, vocabulary=vocabulary)
 
 
@@ -192,8 +203,11 @@ def advice_api() -> Response:
         except RecursionError:  # nested deeper than the JSON parser goes
             body = None
         if body is None:
-            raise CopkgError("send a JSON body (Content-Type: application/json)", status=400,
-                             problems=[Problem("the body is not JSON", path="body")])
+            raise CopkgError(
+                "send a JSON body (Content-Type: application/json)",
+                status=400,
+                problems=[Problem("the body is not JSON", path="body")],
+            )
         context = context_from_json(store, vocabulary, body)
     else:
         context = context_from_args(store, vocabulary)
@@ -207,9 +221,21 @@ def advice_api() -> Response:
     return jsonify({"ok": True, **answer.as_json()})
 
 
+def canonical_query() -> str | None:
+    """The query string without its empty fields (the form sends one for every choice left
+    at "not used" / "unknown"), or None when it has none to drop."""
+    pairs = list(request.args.items(multi=True))
+    kept = [(k, v) for k, v in pairs if v.strip()]
+    return urlencode(kept, safe="@") if len(kept) < len(pairs) else None
+
+
 @bp.get("/advisor")
-def advisor_page() -> str:
-    """The form, and the answer when the form describes a context."""
+def advisor_page() -> Response | str:
+    """The form, and the answer when the form describes a context. A query string with empty
+    fields is redirected to the same one without them: the URL to share."""
+    canonical = canonical_query()
+    if canonical is not None:
+        return redirect(f"/advisor?{canonical}" if canonical else "/advisor", code=303)
     store = get_store()
     vocabulary = Vocabulary.read(store)
     answer: Advice | None = None
@@ -226,6 +252,7 @@ def advisor_page() -> str:
         factors=sorted(vocabulary.terms["ContingencyFactor"].values(), key=lambda t: t.label),
         selected_modes=selected_modes,
         selected_levels=selected_levels,
+        definitions=vocabulary.definitions,
         local_name=local_name,
         answer=answer,
         query_string=request.query_string.decode("utf-8", "replace"),

@@ -27,6 +27,7 @@ from copkg.reasoning.advice.findings import (
     Evidence,
     Fact,
     MatchedContext,
+    Reason,
     RecommendationAdvice,
     RiskFinding,
     RoleAdvice,
@@ -65,9 +66,10 @@ SELECT DISTINCT ?context ?case ?attribution WHERE {
 """
 
 _DESCRIBE = """
-SELECT ?label ?statement ?type ?quote ?text ?page ?study ?studyLabel WHERE {
+SELECT ?label ?statement ?type ?voice ?quote ?text ?page ?study ?studyLabel WHERE {
   { ?fact rdfs:label|skos:prefLabel ?label }
   UNION { ?fact copkg:statement ?statement }
+  UNION { ?fact copkg:voice ?voice }
   UNION { ?fact a ?type }
   UNION {
     ?fact copkg:hasEvidence ?quote .
@@ -119,7 +121,7 @@ def advise(
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
     labels = _Labels(store, inferred)
-    facts = _FactReader(store, context)
+    facts = _FactReader(store, context, labels)
 
     roles = _read_roles(store, labels, facts)
     by_role = {r.role.iri: r for r in roles}
@@ -186,7 +188,8 @@ class _Labels:
     def __init__(self, store: Store, inferred: Graph) -> None:
         self.store = store
         self.inferred = inferred
-        self.cache: dict[URIRef, Term] = {}
+        self.cache: dict[URIRef, Term] = {HYPOTHETICAL_CONTEXT: Term(HYPOTHETICAL_CONTEXT,
+                                                                     "your context")}
 
     def term(self, iri: Node) -> Term:
         iri = URIRef(str(iri))
@@ -206,8 +209,9 @@ class _Labels:
 class _FactReader:
     """Facts as people read them: label, types, statement and evidence."""
 
-    def __init__(self, store: Store, context: AdviceContext) -> None:
+    def __init__(self, store: Store, context: AdviceContext, labels: _Labels) -> None:
         self.store = store
+        self.labels = labels
         self.cache: dict[URIRef, Fact] = {}
         self.hypothetical: dict[URIRef, Fact] = {
             HYPOTHETICAL_CONTEXT: Fact(
@@ -243,8 +247,11 @@ class _FactReader:
         label: str | None = None
         statement: str | None = None
         types: list[URIRef] = []
+        voice: Term | None = None
         quotes: dict[URIRef, Evidence] = {}
         for row in self.store.query(_DESCRIBE, bindings={"fact": iri}).rows:
+            if "voice" in row:
+                voice = self.labels.term(row["voice"])
             if "label" in row and (
                 label is None or getattr(row["label"], "language", None) == "en"
             ):
@@ -266,7 +273,9 @@ class _FactReader:
                     else (previous.study_label if previous else None),
                 )
         evidence = tuple(sorted(quotes.values(), key=lambda e: (e.page or 0, str(e.quote))))
-        return Fact(iri, label or local_name(iri), tuple(sorted(types)), statement, evidence)
+        return Fact(
+            iri, label or local_name(iri), tuple(sorted(types)), statement, evidence, voice=voice
+        )
 
 
 def _read_roles(store: Store, labels: _Labels, facts: _FactReader) -> list[RoleAdvice]:
@@ -310,6 +319,7 @@ def _finding(
         str(inferred.value(rule, SKOS.definition) or ""),
     )
     used = sorted(inferred.objects(node, COPKG.usedFact), key=str)
+    voice = inferred.value(node, COPKG.weakestVoice)
     return RiskFinding(
         assessment=URIRef(str(node)),
         label=str(inferred.value(node, RDFS.label) or local_name(node)),
@@ -319,12 +329,13 @@ def _finding(
         factor=labels.term(factor) if factor is not None else None,
         rule=rule_ref,
         facts=tuple(facts.read(f) for f in used),
+        voice=labels.term(voice) if voice is not None else None,
     )
 
 
 _RECOMMENDATION = """
-SELECT ?label ?advice ?mitigation ?condition ?role WHERE {
-  { ?rec rdfs:label ?label } UNION { ?rec copkg:advice ?advice }
+SELECT ?label ?advice ?mitigation ?condition ?role ?voice WHERE {
+  { ?rec rdfs:label ?label } UNION { ?rec copkg:advice ?advice } UNION { ?rec copkg:voice ?voice }
   UNION { ?rec copkg:mitigation ?mitigation } UNION { ?rec copkg:applicableWhen ?condition }
   UNION { ?rec copkg:concernsRole ?role }
 }
@@ -345,12 +356,14 @@ def _recommendations(
     result = []
     for rec, contexts in applies.items():
         label = advice = mitigation = None
+        voice: Term | None = None
         conditions: set[URIRef] = set()
         roles: set[URIRef] = set()
         for row in store.query(_RECOMMENDATION, bindings={"rec": rec}).rows:
             label = str(row["label"]) if "label" in row else label
             advice = str(row["advice"]) if "advice" in row else advice
             mitigation = str(row["mitigation"]) if "mitigation" in row else mitigation
+            voice = labels.term(row["voice"]) if "voice" in row else voice
             if "condition" in row:
                 conditions.add(row["condition"])
             if "role" in row:
@@ -365,6 +378,31 @@ def _recommendations(
                 roles=tuple(labels.term(r) for r in sorted(roles)),
                 contexts=tuple(labels.term(c) for c in sorted(contexts)),
                 evidence=facts.evidence(rec),
+                voice=voice,
+                reasons=_reasons(rec, contexts, inferred, considered, labels),
             )
         )
     return sorted(result, key=lambda r: r.label)
+
+
+def _reasons(
+    rec: URIRef,
+    contexts: set[URIRef],
+    inferred: Graph,
+    considered: Mapping[URIRef, bool],
+    labels: _Labels,
+) -> tuple[Reason, ...]:
+    """The contexts a recommendation applies to, each with the copkg:weakestVoice of the
+    statement that it applies there (the user's context first)."""
+    reasons = []
+    for ctx in contexts:
+        voice = None
+        for statement in inferred.subjects(RDF.subject, rec):
+            if inferred.value(statement, RDF.object) == ctx and (
+                inferred.value(statement, RDF.predicate) == COPKG.recommendedIn
+            ):
+                voice = inferred.value(statement, COPKG.weakestVoice)
+        reasons.append(
+            Reason(labels.term(ctx), considered[ctx], labels.term(voice) if voice else None)
+        )
+    return tuple(sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label)))

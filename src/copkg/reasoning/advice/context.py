@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rdflib import URIRef
@@ -17,11 +17,13 @@ from copkg.namespaces import COPKG, PREFIXES
 from copkg.store import Store
 
 _VOCABULARY = """
-SELECT ?term ?kind ?label ?rank WHERE {
+SELECT ?term ?kind ?label ?rank ?definition WHERE {
   VALUES ?kind { copkg:ControlMode copkg:Degree copkg:Level copkg:ContingencyFactor }
   ?term a ?kind .
   OPTIONAL { ?term rdfs:label|skos:prefLabel ?label FILTER (LANGMATCHES(LANG(?label), "en")) }
   OPTIONAL { ?term copkg:rank ?rank }
+  OPTIONAL { ?term skos:definition ?definition
+             FILTER (LANGMATCHES(LANG(?definition), "en") || LANG(?definition) = "") }
 }
 """
 
@@ -76,6 +78,7 @@ class Vocabulary:
 
     terms: dict[str, dict[URIRef, Term]]
     ranks: dict[URIRef, int]
+    definitions: dict[URIRef, str] = field(default_factory=dict)  # skos:definition, for help
 
     @classmethod
     def read(cls, store: Store) -> Vocabulary:
@@ -86,15 +89,18 @@ class Vocabulary:
             "ContingencyFactor": {},
         }
         ranks: dict[URIRef, int] = {}
+        definitions: dict[URIRef, str] = {}
         for row in store.query(_VOCABULARY).rows:
             kind = str(row["kind"]).removeprefix(str(COPKG))
             iri = row["term"]
             label = str(row.get("label") or local_name(iri))
             terms[kind].setdefault(iri, Term(iri, label))
+            if "definition" in row:
+                definitions.setdefault(iri, str(row["definition"]))
             if "rank" in row:
                 with contextlib.suppress(ValueError):
                     ranks[iri] = int(str(row["rank"]))
-        return cls(terms, ranks)
+        return cls(terms, ranks, definitions)
 
     def choices(self, kind: str) -> list[Term]:
         """The terms of one kind, ordered by rank (highest first) then label."""

@@ -41,6 +41,7 @@ class Fact:
     statement: str | None = None
     evidence: tuple[Evidence, ...] = ()
     hypothetical: bool = False
+    voice: Term | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,7 +50,34 @@ class Fact:
             "types": [str(t) for t in self.types],
             "statement": self.statement,
             "hypothetical": self.hypothetical,
+            "voice": self.voice.as_json() if self.voice else None,
             "evidence": [e.as_json() for e in self.evidence],
+        }
+
+
+def because(context: Term, hypothetical: bool) -> str:
+    """Why a derivation concerns the user: their own input, or a studied context (named) that
+    matched their control modes."""
+    return "your input" if hypothetical else f"matched context {context.label}"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A context a derivation was made for, and the voice of the derived statement."""
+
+    context: Term
+    hypothetical: bool
+    voice: Term | None
+
+    @property
+    def because(self) -> str:
+        return because(self.context, self.hypothetical)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "because": self.because,
+            "context": self.context.as_json(),
+            "voice": self.voice.as_json() if self.voice else None,
         }
 
 
@@ -75,6 +103,11 @@ class RiskFinding:
     factor: Term | None
     rule: RuleRef
     facts: tuple[Fact, ...]
+    voice: Term | None = None  # the explanation's copkg:weakestVoice
+
+    @property
+    def because(self) -> str:
+        return because(self.context, self.hypothetical)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +115,8 @@ class RiskFinding:
             "label": self.label,
             "context": self.context.as_json(),
             "hypothetical": self.hypothetical,
+            "because": self.because,
+            "voice": self.voice.as_json() if self.voice else None,
             "risk": self.risk.as_json() if self.risk else None,
             "throughFactor": self.factor.as_json() if self.factor else None,
             "rule": self.rule.as_json(),
@@ -105,6 +140,18 @@ class RoleAdvice:
     def risky(self) -> bool:
         return bool(self.findings)
 
+    @property
+    def reasons(self) -> list[Reason]:
+        """The contexts the role is found risky in (the user's first), once each, with the
+        weakest voice among the derivations for each."""
+        found: dict[Any, Reason] = {}
+        for f in self.findings:
+            key = f.context.iri
+            previous = found.get(key)
+            voice = f.voice if previous is None else _weaker(previous.voice, f.voice)
+            found[key] = Reason(f.context, f.hypothetical, voice)
+        return sorted(found.values(), key=lambda r: (not r.hypothetical, r.context.label))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "role": self.role.as_json(),
@@ -113,9 +160,27 @@ class RoleAdvice:
             "contingency": self.contingency.as_json(),
             "favourableLevel": self.favourable_level.as_json() if self.favourable_level else None,
             "risky": self.risky,
+            "because": [r.because for r in self.reasons],
+            "reasons": [r.as_json() for r in self.reasons],
             "findings": [f.as_json() for f in self.findings],
             "evidence": [e.as_json() for e in self.evidence],
         }
+
+
+#: Voices from the strongest to the weakest, for the weakest of several derivations.
+_STRENGTH = ("AuthorVoice", "InformantVoice", "CitedVoice", "CuratorVoice",
+             "DerivedFromCuratorReading")
+
+
+def _weaker(a: Term | None, b: Term | None) -> Term | None:
+    if a is None or b is None:
+        return a or b
+
+    def rank(t: Term) -> int:
+        name = str(t.iri).rsplit("#", 1)[-1]
+        return _STRENGTH.index(name) if name in _STRENGTH else len(_STRENGTH)
+
+    return a if rank(a) >= rank(b) else b
 
 
 @dataclass(frozen=True)
@@ -148,6 +213,8 @@ class RecommendationAdvice:
     roles: tuple[Term, ...]
     contexts: tuple[Term, ...]
     evidence: tuple[Evidence, ...]
+    voice: Term | None = None  # the recommendation's own copkg:voice
+    reasons: tuple[Reason, ...] = ()  # the considered contexts it applies to, user's first
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +222,9 @@ class RecommendationAdvice:
             "label": self.label,
             "advice": self.advice,
             "mitigation": self.mitigation,
+            "voice": self.voice.as_json() if self.voice else None,
+            "because": [r.because for r in self.reasons],
+            "reasons": [r.as_json() for r in self.reasons],
             "applicableWhen": [c.as_json() for c in self.conditions],
             "concernsRoles": [r.as_json() for r in self.roles],
             "appliesTo": [c.as_json() for c in self.contexts],

@@ -11,6 +11,7 @@ from copkg.store import QueryResult, Store
 from copkg.web import get_store
 from copkg.web.pages.links import HTML, bp, twin_response, wants
 from copkg.web.pages.ontology_docs import ontology_html
+from copkg.web.pages.ontology_guide import class_instances
 
 ONTOLOGY_TWINS = {
     ".ttl": "text/turtle",
@@ -53,7 +54,7 @@ def ontology(suffix: str | None = None) -> Response | str:
         return twin_response(body, media_type, link_header)
     cache = current_app.extensions.setdefault("copkg.pages", {})
     if "ontology_html" not in cache:
-        cache["ontology_html"] = ontology_html(ontology_triples(store))
+        cache["ontology_html"] = ontology_html(ontology_triples(store), class_instances(store))
     response = Response(
         render_template("ontology.html", body=Markup(cache["ontology_html"])), mimetype=HTML
     )

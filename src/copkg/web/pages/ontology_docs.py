@@ -1,14 +1,17 @@
 """Documentation of the ontology for people, written from the ontology graph itself.
 
-pyLODE 3.3.4 runs here, but its anchors come from labels (`#citationfinding`) while its own
-links and copkg's use local names (`#CitationFinding`), and it leaves out the SKOS concepts of
-the shared vocabularies. So the page is written here, one section a term, each anchored by its
-local name, so that copkg:Foo is always /ontology#Foo.
+Why not pyLODE: 3.3.4 runs here, but its anchors come from labels (`#citationfinding`) while
+its own links and copkg's use local names (`#CitationFinding`), and it leaves out the SKOS
+concepts of the shared vocabularies; pyLODE 3.6 (and every release since 3.4.2) requires
+Python 3.12, so it does not install on the service's Python 3.11, and would add no class
+instances from the data anyway. So the page is written here, one section a term, each anchored
+by its local name, so that copkg:Foo is always /ontology#Foo; the class tree, search box,
+instances, namespaces and citation come from copkg.web.pages.ontology_guide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html import escape
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -17,6 +20,14 @@ from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 from rdflib.term import Node
 
 from copkg.namespaces import COPKG, shorten
+from copkg.web.pages.ontology_guide import (
+    Instances,
+    cite_section,
+    class_tree,
+    instances_row,
+    namespace_table,
+    search_box,
+)
 
 ONTOLOGY_IRI = URIRef(str(COPKG).rstrip("#"))
 _NS = str(COPKG)
@@ -107,8 +118,12 @@ def _section(graph: Graph, term: URIRef, badge: str, rows: list[str]) -> str:
     )
 
 
-def ontology_html(triples: Iterable[tuple[Node, Node, Node]]) -> str:
-    """The documentation body (HTML) for the ontology and its vocabularies."""
+def ontology_html(
+    triples: Iterable[tuple[Node, Node, Node]],
+    instances: Mapping[URIRef, Instances] | None = None,
+) -> str:
+    """The documentation body (HTML) for the ontology and its vocabularies, with the
+    instances each class has in the data when given."""
     graph = Graph()
     for triple in triples:
         graph.add(triple)
@@ -134,6 +149,14 @@ def ontology_html(triples: Iterable[tuple[Node, Node, Node]]) -> str:
         '<p>Also as <a href="/ontology.ttl">Turtle</a>, <a href="/ontology.owl">RDF/XML</a>, '
         '<a href="/ontology.nt">N-Triples</a> and <a href="/ontology.jsonld">JSON-LD</a>.</p>'
     )
+    parts.append(
+        '<p class="jump">On this page: <a href="#cite">cite this</a> · '
+        '<a href="#namespaces">namespaces</a> · <a href="#class-tree-heading">class tree</a> · '
+        '<a href="#contents">contents</a></p>'
+    )
+    parts.append(search_box())
+    parts.append(cite_section(graph, ONTOLOGY_IRI))
+    parts.append(namespace_table())
 
     classes = _terms(graph, OWL.Class)
     object_properties = _terms(graph, OWL.ObjectProperty)
@@ -151,7 +174,8 @@ def ontology_html(triples: Iterable[tuple[Node, Node, Node]]) -> str:
         ("annotation-properties", "Annotation properties", annotation_properties),
         ("vocabularies", "Vocabularies (SKOS)", schemes + concepts),
     ]
-    parts.append('<nav class="toc"><h2>Contents</h2>')
+    parts.append(class_tree(graph, classes))
+    parts.append('<nav class="toc" aria-labelledby="contents"><h2 id="contents">Contents</h2>')
     for anchor, name, terms in toc:
         if not terms:
             continue
@@ -203,6 +227,7 @@ def ontology_html(triples: Iterable[tuple[Node, Node, Node]]) -> str:
                     _row(
                         "close match", (_ref(graph, o) for o in graph.objects(cls, SKOS.closeMatch))
                     ),
+                    instances_row(cls, instances),
                 ],
             )
         )
