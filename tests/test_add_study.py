@@ -326,6 +326,19 @@ BAD = {
         1,
         r"study\.ttl:\d+: j04:facilitation: this resource belongs to study josserand2004",
     ),
+    "shared vocabulary redefined (rdfs:)": (
+        _append(
+            "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n"
+            'rdfs:label a owl:AnnotationProperty ; rdfs:label "DEFACED" .'
+        ),
+        1,
+        r"study\.ttl:\d+: rdfs:label: a term of the shared vocabulary: a study cannot redefine it",
+    ),
+    "shared vocabulary redefined (a copkg concept)": (
+        _append('copkg:OutputControl skos:prefLabel "DEFACED"@en .'),
+        1,
+        r"study\.ttl:\d+: copkg:OutputControl: a term of the shared vocabulary",
+    ),
     "another study's IRI no bundle defines": (
         _replace("copkg:onFactor j04:decentralization", "copkg:onFactor j04:decentralisation"),
         1,
@@ -418,13 +431,92 @@ def test_the_template_asks_who_encoded_the_study_and_add_requires_it(
     text = fill(template())
     assert "prov:wasAttributedTo :curator" in text and "copkg:orcid <https://orcid.org/" in text
     unattributed = text.replace("    prov:wasAttributedTo :curator ;\n", "", 1)
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, unattributed, name="no-curator")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, unattributed, name="no-curator")),
+    )
     assert result.exit_code == 1 and "copsh:BundleAttributionShape" in result.output
     evidence = "\n    copkg:hasEvidence :q-contexts-1"
-    reading = text.replace("copkg:voice copkg:AuthorVoice ;" + evidence,
-                           "copkg:voice copkg:CuratorVoice ;" + evidence, 1)
+    reading = text.replace(
+        "copkg:voice copkg:AuthorVoice ;" + evidence,
+        "copkg:voice copkg:CuratorVoice ;" + evidence,
+        1,
+    )
     assert reading != text
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, reading, name="reading")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, reading, name="reading")),
+    )
     assert result.exit_code == 1 and "copsh:CuratorAttributionShape" in result.output
+
+
+# -- the build applies the checks of add ------------------------------------------------------
+
+
+def _edit_and_build(project: Path, tmp_path: Path, extra: str) -> tuple[Result, dict]:
+    """Add the demo study, then write `extra` into its study.ttl in place and build."""
+    assert (
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template())))).exit_code
+        == 0
+    )
+    study = project / "data/studies" / DEMO / "study.ttl"
+    study.write_text(study.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
+    before = {
+        name: (project / "build" / name).read_bytes() for name in ("manifest.json", "copkg.nq")
+    }
+    return copkg(project, "build", "--skip-owl"), before
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            'j04:facilitation rdfs:comment "also a role of ours"@en .',
+            r"study\.ttl:\d+: j04:facilitation: this resource belongs to study josserand2004",
+        ),
+        (
+            "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n"
+            'rdfs:label a owl:AnnotationProperty ; rdfs:label "DEFACED" .',
+            r"study\.ttl:\d+: rdfs:label: a term of the shared vocabulary",
+        ),
+        (
+            ":finding-1 copkg:inCase j04:case-nowhere .",
+            r"study\.ttl:\d+: j04:case-nowhere: no study bundle describes it",
+        ),
+    ],
+    ids=["another study's resource", "shared vocabulary", "undescribed IRI"],
+)
+def test_build_refuses_what_add_refuses_after_an_edit(
+    project: Path, tmp_path: Path, extra: str, expected: str
+) -> None:
+    result, before = _edit_and_build(project, tmp_path, extra)
+    assert result.exit_code == 1, result.output
+    assert re.search(expected, result.output), result.output
+    for name, data in before.items():
+        assert (project / "build" / name).read_bytes() == data
+
+
+def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path: Path) -> None:
+    result, _ = _edit_and_build(
+        project, tmp_path, ':q-study-1 copkg:page "999"^^xsd:positiveInteger .'
+    )
+    assert result.exit_code == 1, result.output
+    assert re.search(r"study\.ttl:\d+: Violation copsh:\w+: :q-study-1", result.output), (
+        result.output
+    )
+
+
+@pytest.mark.java
+def test_build_runs_hermit_unless_told_to_skip(project: Path, tmp_path: Path) -> None:
+    extra = ":organisation-1 copkg:eventType copkg:Reorganisation ."
+    result, _ = _edit_and_build(project, tmp_path, extra)
+    assert result.exit_code == 0, result.output  # --skip-owl: SHACL alone lets it through
+    result = copkg(project, "build")
+    assert result.exit_code == 1, result.output
+    assert "HermiT" in result.output and "disjoint" in result.output
