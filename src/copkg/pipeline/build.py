@@ -22,7 +22,7 @@ import pyoxigraph as ox
 from copkg import __version__
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH
+from copkg.namespaces import COPKG, INFERENCE_GRAPH
 from copkg.pipeline import corpus_checks, exports, steps
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
@@ -148,8 +148,8 @@ def build(settings: Settings, *, validate: bool = True, owl: bool = False) -> Ma
     Every study is checked against the others as `copkg add` checks a bundle (always), then
     SHACL-validated and, with `owl`, checked by HermiT where Java is present (both skipped
     when the last build validated the same data). A failed or killed build leaves the
-    previous build/ as it was. `validate=False` leaves SHACL and HermiT out (the manifest says
-    so): for benchmarks and tests of querying only.
+    previous build/ as it was. `validate=False` leaves every check out (the manifest says so):
+    for benchmarks and tests of querying only.
     """
     with _build_lock(settings):
         recover(settings)
@@ -186,10 +186,13 @@ def _build_into(settings: Settings, work: Path, validate: bool, owl: bool) -> Ma
     # the on-disk store in one bulk load
     memory = OxigraphStore()
     sources = timed("load", steps.load_sources, settings, memory)
-    timed("check_studies", steps.check_studies, sources)
     timed("infer", steps.infer, settings, memory)  # the derivations stay in the store
     extra: dict[str, Any] = {"exports": exports.LAYOUT}
     if validate:
+        extra["fidelity"] = timed("check_studies", steps.check_studies, settings, sources)
+        memory.native.extend(
+            q for q in sources.quads if q.predicate.value == str(COPKG.quotesVerified)
+        )
         key = validation_key(settings, sources.hashes)
         before = _validated_before(settings, key)
         if before is not None and (before.extra.get("owl") == "consistent" or not owl):

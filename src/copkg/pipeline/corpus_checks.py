@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 from copkg.errors import Problem
 from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
 from copkg.store.terms import quads_to_graph
+from copkg.validation.fidelity import check_quotes, find_source
 
 STUDY_GRAPHS = study_graph("")
 
@@ -143,6 +144,16 @@ def statement_problems(study: Described, others: Others) -> list[Problem]:
     """Everything a study may not state: IRIs it may not use or describe, shared vocabulary it
     redefines, placeholders left in it, and a paper another study records already."""
     problems = iri_problems(study, others) + duplicate_problems(study, others)
+    for subject in sorted(set(study.graph.subjects(COPKG.quotesVerified, None))):
+        file, line = study.locate(COPKG.quotesVerified)
+        problems.append(
+            Problem(
+                f"{study.show(subject)} copkg:quotesVerified: only the build says a study's "
+                "quotes are verified (against its copkg:sourceText): remove the statement",
+                file=file,
+                line=line,
+            )
+        )
     return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.message))
 
 
@@ -388,9 +399,14 @@ class OtherStudies:
         return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
 
 
-def corpus_problems(graphs: dict[str, list[Path]], quads: Sequence[ox.Quad]) -> list[Problem]:
+def corpus_problems(
+    graphs: dict[str, list[Path]],
+    quads: Sequence[ox.Quad],
+    folders: Callable[[str], list[Path]] = lambda study_id: [],
+) -> tuple[list[Problem], Fidelity]:
     """statement_problems() of every study of the corpus against the others (what `copkg add`
-    checks of a bundle, checked by `copkg build` of each study)."""
+    checks of a bundle, checked by `copkg build` of each study), and every quote verified
+    against the source text of its study where there is one (found in `folders(study_id)`)."""
     ontology = quads_to_graph(q for q in quads if q.graph_name.value == str(ONTOLOGY_GRAPH))
     by_graph: dict[str, list[ox.Quad]] = {}
     index: dict[str, set[str]] = {}
@@ -414,6 +430,7 @@ def corpus_problems(graphs: dict[str, list[Path]], quads: Sequence[ox.Quad]) -> 
         if q.graph_name.value.startswith(STUDY_GRAPHS) and q.subject.value in studies | creators
     ]
     problems: list[Problem] = []
+    views: list[StudyFiles] = []
     for graph, files in sorted(graphs.items()):
         if not graph.startswith(STUDY_GRAPHS):
             continue
@@ -422,5 +439,74 @@ def corpus_problems(graphs: dict[str, list[Path]], quads: Sequence[ox.Quad]) -> 
             [FileOnDisk(p) for p in files],
             quads_to_graph(by_graph.get(graph, [])),
         )
+        views.append(study)
         problems += statement_problems(study, OtherStudies(index, records, graph, ontology))
-    return problems
+    digests: dict[URIRef, str] = {}
+    for view in views:
+        digests |= source_digests(view.graph)
+    fidelity = verify_quotes(views, digests, folders)
+    return problems + fidelity.problems, fidelity
+
+
+def source_digests(graph: Graph) -> dict[URIRef, str]:
+    """The SHA-256 of each study's source text, as the study's record declares it."""
+    return {
+        study: str(digest)
+        for study, text in graph.subject_objects(COPKG.sourceText)
+        for digest in graph.objects(text, COPKG.sha256)
+        if isinstance(study, URIRef)
+    }
+
+
+@dataclass
+class Fidelity:
+    """Whose quotes were verified against which text, whose text was not found, and every
+    quote that is not on the page it claims."""
+
+    verified: dict[URIRef, Path] = field(default_factory=dict)
+    missing: dict[URIRef, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> dict[str, str]:
+        """What the manifest and `copkg add` say of each study with a declared source text."""
+        out = {str(s): f"quotes verified against {p.name}" for s, p in self.verified.items()}
+        out |= {
+            str(s): f"unverified: no text with SHA-256 {d} in its source/ folder or "
+            "COPKG_SOURCE_TEXTS"
+            for s, d in self.missing.items()
+        }
+        return dict(sorted(out.items()))
+
+
+def verify_quotes(
+    views: Sequence[Described], digests: dict[URIRef, str], folders: Callable[[str], list[Path]]
+) -> Fidelity:
+    """Every quote the `views` take from a study with a source text (`digests`, found in
+    `folders(study_id)`) checked against the page it claims, as the tests check the Josserand
+    bundle: a quote not on its page is a problem at its file and line."""
+    outcome = Fidelity()
+    for study, digest in sorted(digests.items()):
+        path = find_source(digest, folders(study_of(study) or ""))
+        if path is None:
+            outcome.missing[study] = digest
+            continue
+        outcome.verified[study] = path
+        for view in views:
+            _checked, mismatches = check_quotes(view.graph, study, path)
+            for mismatch in mismatches:
+                file, line = view.locate(mismatch.quote, subject=True)
+                where = (
+                    f"it stands on page {', '.join(map(str, mismatch.found_on))}"
+                    if mismatch.found_on
+                    else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
+                    "with copkg:evidenceText)"
+                )
+                outcome.problems.append(
+                    Problem(
+                        f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
+                        f"text of {prefixed(study)} ({path.name}): {where}",
+                        file=file,
+                        line=line,
+                    )
+                )
+    return outcome

@@ -11,18 +11,20 @@ from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
+from rdflib.namespace import XSD
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
+from copkg.namespaces import COPKG, INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
 from copkg.pipeline import exports
-from copkg.pipeline.corpus_checks import FileOnDisk, corpus_problems, locate, show
+from copkg.pipeline.corpus_checks import FileOnDisk, corpus_problems, locate, show, study_of
 from copkg.querying.named_queries import load_named_queries
 from copkg.rdf_io import parse_graph, read_quads
 from copkg.reasoning.owl import JavaMissingError, check_consistency
 from copkg.reasoning.rules import materialise_native
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph, triples_to_quads
+from copkg.validation.fidelity import SOURCE_FOLDER
 from copkg.validation.report import validate_quads
 
 DATA_SUFFIXES = (".ttl",)
@@ -83,6 +85,12 @@ def source_hashes(
     """SHA-256 of every file a build reads: sources (`sources` if source_files() gave them
     already), rules, shapes and queries."""
     files = [f for fs in (sources or source_files(settings)).values() for f in fs]
+    files += [
+        text
+        for folder in settings.study_dirs()
+        if not (folder / DRAFT_MARKER).exists()
+        for text in sorted((folder / SOURCE_FOLDER).glob("*.txt"))
+    ]
     files += sorted(settings.rules_dir.glob("*.rq")) if settings.rules_dir.is_dir() else []
     files += sorted(settings.queries_dir.glob("*.rq")) if settings.queries_dir.is_dir() else []
     if settings.shapes_file.is_file():
@@ -153,10 +161,13 @@ def validate(settings: Settings, sources: Sources, engine: str = "sparql") -> Va
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 
-def check_studies(sources: Sources) -> None:
+def check_studies(settings: Settings, sources: Sources) -> dict[str, str]:
     """Each study against the others, as `copkg add` checks a bundle against the corpus
-    (pipeline.corpus_checks): 422 with file:line for every problem."""
-    problems = corpus_problems(sources.graphs, sources.quads)
+    (pipeline.corpus_checks), and every quote against its study's source text: 422 with
+    file:line for every problem. A study whose quotes were all verified gets
+    `copkg:quotesVerified true` in its graph (in `sources` and in what the build exports);
+    what was verified, study by study, is returned for the manifest."""
+    problems, fidelity = corpus_problems(sources.graphs, sources.quads, settings.source_text_dirs)
     if problems:
         count = len(problems)
         raise CopkgError(
@@ -165,6 +176,22 @@ def check_studies(sources: Sources) -> None:
             status=422,
             problems=problems,
         )
+    sources.quads.extend(verified_quads(fidelity.verified))
+    return fidelity.summary()
+
+
+def verified_quads(studies: Iterable[URIRef]) -> list[ox.Quad]:
+    """`STUDY copkg:quotesVerified true`, in the graph of each study."""
+    return [
+        ox.Quad(
+            ox.NamedNode(str(study)),
+            ox.NamedNode(str(COPKG.quotesVerified)),
+            ox.Literal("true", datatype=ox.NamedNode(str(XSD.boolean))),
+            ox.NamedNode(study_graph(study_of(study) or "")),
+        )
+        for study in sorted(studies)
+        if study_of(study) is not None
+    ]
 
 
 def shacl_problems(outcome: ValidationOutcome, sources: Sources) -> list[Problem]:

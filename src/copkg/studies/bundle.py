@@ -26,6 +26,7 @@ from copkg.rdf_io import FORMATS, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
 from copkg.studies.scaffold import check_study_id, studies_dir
+from copkg.validation.fidelity import SOURCE_FOLDER
 
 BUNDLE_SUFFIX = ".ttl"
 
@@ -61,6 +62,7 @@ class Bundle:
     in_place: bool = False
     notes: list[BundleFile] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    texts: list[BundleFile] = field(default_factory=list)
 
     @property
     def namespace(self) -> str:
@@ -76,11 +78,13 @@ class Bundle:
     def hashes(self, settings: Settings) -> dict[str, str]:
         """SHA-256 of each Turtle file by its path in the corpus (as the build's manifest)."""
         folder = studies_dir(settings) / self.study_id
+        named = [(f.name, f) for f in self.files]
+        named += [(f"{SOURCE_FOLDER}/{f.name}", f) for f in self.texts]
         return {
-            (folder / f.name).relative_to(settings.root).as_posix(): hashlib.sha256(
+            (folder / name).relative_to(settings.root).as_posix(): hashlib.sha256(
                 f.data
             ).hexdigest()
-            for f in self.files
+            for name, f in named
         }
 
     def show(self, node: Any) -> str:
@@ -110,6 +114,7 @@ def read_bundle(
     in_place = path.is_dir() and path.resolve().parent == studies_dir(settings).resolve()
     notes: list[BundleFile] = []
     ignored: list[str] = []
+    texts: list[BundleFile] = []
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
         turtle = [p for p in entries if p.is_file() and p.suffix == BUNDLE_SUFFIX]
@@ -130,6 +135,9 @@ def read_bundle(
             )
         for p in entries:
             if p in turtle or p.name == DRAFT_MARKER:
+                continue
+            if p.is_dir() and p.name == SOURCE_FOLDER:
+                texts = [BundleFile(t.name, t, t.read_bytes()) for t in sorted(p.glob("*.txt"))]
                 continue
             if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES:
                 notes.append(BundleFile(p.name, p, p.read_bytes()))
@@ -156,7 +164,7 @@ def read_bundle(
     chosen = _choose_id(path, graph, study_id, in_place)
     name = ox.NamedNode(study_graph(chosen))
     quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
-    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored)
+    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored, texts)
 
 
 @contextlib.contextmanager
@@ -279,8 +287,13 @@ class Corpus:
             if isinstance(q.subject, ox.NamedNode) and q.graph_name.value in self.files
         }
         records = self.describe(studies)
-        creators = {str(o) for o in records.objects(None, DCTERMS.creator) if isinstance(o, URIRef)}
-        return records + self.describe(creators)
+        linked = {
+            str(o)
+            for p in (DCTERMS.creator, COPKG.sourceText)
+            for o in records.objects(None, p)
+            if isinstance(o, URIRef)
+        }
+        return records + self.describe(linked)
 
     def describe(self, iris: Iterable[str]) -> Graph:
         """What the studies write of each IRI (its own triples), with the types of the

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rdflib import Graph, URIRef
@@ -14,12 +15,18 @@ from rdflib.namespace import RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, prefixed
-from copkg.pipeline.corpus_checks import statement_problems
+from copkg.pipeline.corpus_checks import (
+    Fidelity,
+    source_digests,
+    statement_problems,
+    verify_quotes,
+)
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
 from copkg.studies.bundle import Bundle, Corpus, study_of
 from copkg.studies.scaffold import is_draft, studies_dir
 from copkg.validation import report as validation
+from copkg.validation.fidelity import SOURCE_FOLDER
 
 
 @dataclass
@@ -36,6 +43,7 @@ class CheckReport:
     steps: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     pending: Future[tuple[Problem | None, float]] | None = field(default=None, repr=False)
+    fidelity: Fidelity = field(default_factory=Fidelity)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +97,12 @@ def check_bundle(
 
     report.errors += timed("identity", _identity_problems, settings, bundle, corpus)
     report.errors += timed("iris", statement_problems, bundle, corpus)
+    report.fidelity = timed("fidelity", _verify, settings, bundle, corpus)
+    report.errors += report.fidelity.problems
+    report.steps["fidelity"] = (
+        "; ".join(f"{prefixed(URIRef(s))}: {what}" for s, what in report.fidelity.summary().items())
+        or "no source text declared: the quotes are unverified"
+    )
     refs = {
         str(node)
         for node in {*bundle.graph.subjects(), *bundle.graph.objects()}
@@ -115,6 +129,18 @@ def check_bundle(
     if wait or report.errors:
         report.settle()
     return report
+
+
+def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
+    """The bundle's quotes against the source text of the study each is taken from (its own,
+    in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
+    digests = source_digests(corpus.records()) | source_digests(bundle.graph)
+
+    def folders(study_id: str) -> list[Path]:
+        own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
+        return own + settings.source_text_dirs(study_id)
+
+    return verify_quotes([bundle], digests, folders)
 
 
 def _start_owl(
