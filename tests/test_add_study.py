@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from rdflib import Graph
 
 from copkg.cli import main
 from copkg.config import Settings
-from copkg.namespaces import study_graph
+from copkg.namespaces import COPKG, study_graph
 from copkg.pipeline import build, build_state, exports
 from copkg.pipeline.steps import DRAFT_MARKER, source_files
 
@@ -326,6 +327,19 @@ BAD = {
         1,
         r"study\.ttl:\d+: j04:facilitation: this resource belongs to study josserand2004",
     ),
+    "shared vocabulary redefined (rdfs:)": (
+        _append(
+            "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n"
+            'rdfs:label a owl:AnnotationProperty ; rdfs:label "DEFACED" .'
+        ),
+        1,
+        r"study\.ttl:\d+: rdfs:label: a term of the shared vocabulary: a study cannot redefine it",
+    ),
+    "shared vocabulary redefined (a copkg concept)": (
+        _append('copkg:OutputControl skos:prefLabel "DEFACED"@en .'),
+        1,
+        r"study\.ttl:\d+: copkg:OutputControl: a term of the shared vocabulary",
+    ),
     "another study's IRI no bundle defines": (
         _replace("copkg:onFactor j04:decentralization", "copkg:onFactor j04:decentralisation"),
         1,
@@ -418,13 +432,260 @@ def test_the_template_asks_who_encoded_the_study_and_add_requires_it(
     text = fill(template())
     assert "prov:wasAttributedTo :curator" in text and "copkg:orcid <https://orcid.org/" in text
     unattributed = text.replace("    prov:wasAttributedTo :curator ;\n", "", 1)
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, unattributed, name="no-curator")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, unattributed, name="no-curator")),
+    )
     assert result.exit_code == 1 and "copsh:BundleAttributionShape" in result.output
     evidence = "\n    copkg:hasEvidence :q-contexts-1"
-    reading = text.replace("copkg:voice copkg:AuthorVoice ;" + evidence,
-                           "copkg:voice copkg:CuratorVoice ;" + evidence, 1)
+    reading = text.replace(
+        "copkg:voice copkg:AuthorVoice ;" + evidence,
+        "copkg:voice copkg:CuratorVoice ;" + evidence,
+        1,
+    )
     assert reading != text
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, reading, name="reading")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, reading, name="reading")),
+    )
     assert result.exit_code == 1 and "copsh:CuratorAttributionShape" in result.output
+
+
+# -- the build applies the checks of add ------------------------------------------------------
+
+
+def _edit_and_build(project: Path, tmp_path: Path, extra: str) -> tuple[Result, dict]:
+    """Add the demo study, then write `extra` into its study.ttl in place and build."""
+    assert (
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template())))).exit_code
+        == 0
+    )
+    study = project / "data/studies" / DEMO / "study.ttl"
+    study.write_text(study.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
+    before = {
+        name: (project / "build" / name).read_bytes() for name in ("manifest.json", "copkg.nq")
+    }
+    return copkg(project, "build", "--skip-owl"), before
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            'j04:facilitation rdfs:comment "also a role of ours"@en .',
+            r"study\.ttl:\d+: j04:facilitation: this resource belongs to study josserand2004",
+        ),
+        (
+            "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n"
+            'rdfs:label a owl:AnnotationProperty ; rdfs:label "DEFACED" .',
+            r"study\.ttl:\d+: rdfs:label: a term of the shared vocabulary",
+        ),
+        (
+            ":finding-1 copkg:inCase j04:case-nowhere .",
+            r"study\.ttl:\d+: j04:case-nowhere: no study bundle describes it",
+        ),
+    ],
+    ids=["another study's resource", "shared vocabulary", "undescribed IRI"],
+)
+def test_build_refuses_what_add_refuses_after_an_edit(
+    project: Path, tmp_path: Path, extra: str, expected: str
+) -> None:
+    result, before = _edit_and_build(project, tmp_path, extra)
+    assert result.exit_code == 1, result.output
+    assert re.search(expected, result.output), result.output
+    for name, data in before.items():
+        assert (project / "build" / name).read_bytes() == data
+
+
+def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path: Path) -> None:
+    result, _ = _edit_and_build(
+        project, tmp_path, ':q-study-1 copkg:page "999"^^xsd:positiveInteger .'
+    )
+    assert result.exit_code == 1, result.output
+    assert re.search(r"study\.ttl:\d+: Violation copsh:\w+: :q-study-1", result.output), (
+        result.output
+    )
+
+
+@pytest.mark.java
+def test_build_runs_hermit_unless_told_to_skip(project: Path, tmp_path: Path) -> None:
+    extra = ":organisation-1 copkg:eventType copkg:Reorganisation ."
+    result, _ = _edit_and_build(project, tmp_path, extra)
+    assert result.exit_code == 0, result.output  # --skip-owl: SHACL alone lets it through
+    result = copkg(project, "build")
+    assert result.exit_code == 1, result.output
+    assert "HermiT" in result.output and "disjoint" in result.output
+
+
+# -- quotes against the study's text, paraphrases, and one paper under one ID ----------------
+
+PAPER = next(
+    (
+        p
+        for p in (ROOT.parent / "shared/paper", ROOT.parent.parent / "shared/paper")
+        if (p / "josserand-2004.txt").is_file()
+    ),
+    None,
+)
+
+
+def source_of(body: str) -> str:
+    """A source text with every quote of the bundle on its page, and a page 6 of other words."""
+    graph = Graph().parse(data=body, format="turtle")
+    pages: dict[int, list[str]] = {6: ["Something else."]}
+    for quote, text in graph.subject_objects(COPKG.quoteText):
+        pages.setdefault(int(graph.value(quote, COPKG.page)), []).append(f"It is {text}")
+    return "".join(f"[page {n}]\n" + "\n".join(pages[n]) + "\n" for n in sorted(pages))
+
+
+def with_source(parent: Path, text: str, body: str | None = None) -> Path:
+    """The filled template with a source text in source/, declared by its SHA-256."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    body = (body or fill(template())) + (
+        "\n:study copkg:sourceText :source-text .\n"
+        ':source-text a copkg:SourceText ; rdfs:label "the text"@en ;\n'
+        f'    copkg:sha256 "{digest}" .\n'
+    )
+    bundle = write_bundle(parent, body)
+    (bundle / "source").mkdir()
+    (bundle / "source" / "demo.txt").write_text(text, encoding="utf-8")
+    return bundle
+
+
+def test_quotes_are_verified_against_the_source_text_a_bundle_ships(
+    project: Path, tmp_path: Path
+) -> None:
+    bundle = with_source(tmp_path, source_of(fill(template())))
+    result = copkg(project, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 0, result.output
+    assert "quotes verified against demo.txt" in result.output
+    assert (project / "data/studies" / DEMO / "source/demo.txt").is_file()
+    flag = f"<{DEMO_NS}study> <https://w3id.org/copkg/ontology#quotesVerified> "
+    assert flag in (project / "build/copkg.nq").read_text(encoding="utf-8")
+    assert copkg(project, "build", "--skip-owl").exit_code == 0
+    assert flag in (project / "build/copkg.nq").read_text(encoding="utf-8")
+
+
+def test_a_study_without_a_source_text_is_not_marked_verified(
+    project: Path, tmp_path: Path
+) -> None:
+    assert (
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template())))).exit_code
+        == 0
+    )
+    flag = f"<{DEMO_NS}study> <https://w3id.org/copkg/ontology#quotesVerified> "
+    assert flag not in (project / "build/copkg.nq").read_text(encoding="utf-8")
+
+
+def test_a_bundle_cannot_say_its_quotes_are_verified(project: Path, tmp_path: Path) -> None:
+    text = fill(template()) + "\n:study copkg:quotesVerified true .\n"
+    result = copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, text)))
+    assert result.exit_code == 1, result.output
+    assert re.search(r"study\.ttl:\d+: :study copkg:quotesVerified: only the build", result.output)
+
+
+def test_a_quote_not_on_its_page_is_refused_by_add_and_by_build(
+    project: Path, tmp_path: Path
+) -> None:
+    source = source_of(fill(template()))
+    moved = fill(template()).replace(
+        'copkg:page "5"^^xsd:positiveInteger', 'copkg:page "6"^^xsd:positiveInteger', 1
+    )
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(with_source(tmp_path / "a", source, moved)))
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"study\.ttl:\d+: :q-study-1: not on page 6 of the source text of \S+ \(demo\.txt\): "
+        r"it stands on page 5",
+        result.output,
+    ), result.output
+    assert fingerprint(project) == before
+    # added right, then edited in place: the build refuses it the same way
+    assert (
+        copkg(project, "add", "--skip-owl", str(with_source(tmp_path / "b", source))).exit_code == 0
+    )
+    study = project / "data/studies" / DEMO / "study.ttl"
+    study.write_text(
+        study.read_text(encoding="utf-8").replace(
+            'copkg:page "5"^^xsd:positiveInteger', 'copkg:page "6"^^xsd:positiveInteger', 1
+        ),
+        encoding="utf-8",
+    )
+    result = copkg(project, "build", "--skip-owl")
+    assert result.exit_code == 1, result.output
+    assert re.search(r"study\.ttl:\d+: :q-study-1: not on page 6", result.output), result.output
+
+
+@pytest.mark.skipif(PAPER is None, reason="the paper's text (../shared/paper) is absent")
+def test_a_paraphrase_entered_as_a_quote_of_josserand_is_refused(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPKG_SOURCE_TEXTS", str(PAPER))
+    paraphrase = (
+        "Managers who control communities of practice too tightly kill them, says Josserand."
+    )
+    extra = (
+        f':q-para a copkg:Quote ; rdfs:label "quote, page 331"@en ;\n'
+        f'    copkg:quoteText "{paraphrase}" ; copkg:page "331"^^xsd:positiveInteger ;\n'
+        "    copkg:quotedIn j04:study ; copkg:voice copkg:AuthorVoice .\n"
+        ":author copkg:hasEvidence :q-para .\n"
+    )
+    result = copkg(
+        project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template()) + extra))
+    )
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"study\.ttl:\d+: :q-para: not on page 331 of the source text of j04:study "
+        r"\(josserand-2004\.txt\): it is nowhere in the text",
+        result.output,
+    ), result.output
+    # as what it is, a paraphrase, it passes (and is not verified as words of the paper)
+    fixed = extra.replace(":q-para a copkg:Quote", ":q-para a copkg:Paraphrase").replace(
+        "copkg:quoteText", "copkg:evidenceText"
+    )
+    result = copkg(
+        project, "add", "--skip-owl", str(write_bundle(tmp_path / "2", fill(template()) + fixed))
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda text: text, "the same authors, year and title"),
+        (
+            lambda text: text.replace(
+                "    dcterms:creator :author ;",
+                '    dcterms:creator :author ;\n    dcterms:identifier "doi:10.1234/Demo.5" ;',
+            ).replace('"the title, as published"', '"Another title"'),
+            r"the same DOI \(10\.1234/demo\.5\)",
+        ),
+    ],
+    ids=["authors, year and title", "DOI"],
+)
+def test_the_same_paper_under_a_second_id_is_refused(
+    project: Path, tmp_path: Path, edit: Callable[[str], str], why: str
+) -> None:
+    first = fill(template("first2001")).replace(
+        "    dcterms:creator :author ;",
+        '    dcterms:creator :author ;\n    dcterms:identifier "https://doi.org/10.1234/demo.5" ;',
+    )
+    assert (
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, first, "a"))).exit_code == 0
+    )
+    second = write_bundle(tmp_path, edit(fill(template("second2002"))), "b")
+    before = fingerprint(project)
+    result = copkg(project, "add", "--skip-owl", str(second))
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"study\.ttl:\d+: :study: this paper is already in the corpus as study first2001 "
+        rf"\(\S+\): {why}",
+        result.output,
+    ), result.output
+    assert fingerprint(project) == before

@@ -108,7 +108,9 @@ def test_disjoint_classes_make_an_inconsistency_with_a_reason(
     inconsistent_result: ConsistencyResult,
 ) -> None:
     assert not inconsistent_result.consistent
-    assert inconsistent_result.message.startswith("inconsistent: j04:q-1 is both copkg:Quote")
+    assert inconsistent_result.message.startswith(
+        "inconsistent: j04:q-1 is both copkg:Evidence (asserted, a copkg:Quote)"
+    )
     assert "copkg:Documented (it has copkg:hasEvidence (domain))" in inconsistent_result.message
     assert inconsistent_result.inferred == []
 

@@ -1,10 +1,17 @@
 """Every quote in data/ stands verbatim on the page it claims in the paper's text."""
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
+from conftest import copy_project
 from rdflib import Graph, URIRef
 
+from copkg.config import Settings
+from copkg.errors import CopkgError
+from copkg.namespaces import COPKG
+from copkg.pipeline import build, load_build
 from copkg.validation.fidelity import check_quotes, normalise, pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +58,41 @@ def test_a_wrong_page_is_caught() -> None:
           copkg:page 330 .""", format="turtle")
     checked, mismatches = check_quotes(graph, STUDY, PAPER)
     assert checked == 1 and [m.found_on for m in mismatches] == [(329,)]
+
+
+def test_the_josserand_bundle_declares_the_paper_by_its_hash() -> None:
+    graph = data_graph()
+    digest = graph.value(graph.value(STUDY, COPKG.sourceText), COPKG.sha256)
+    assert digest is not None and len(str(digest)) == 64
+    if PAPER is not None:
+        assert hashlib.sha256(PAPER.read_bytes()).hexdigest() == str(digest)
+
+
+@pytest.mark.skipif(PAPER is None, reason="the paper's text is absent")
+def test_the_build_verifies_every_quote_against_the_paper(tmp_path: Path) -> None:
+    """With the paper in COPKG_SOURCE_TEXTS the build marks Josserand's quotes verified; a
+    quote moved to a wrong page refuses the build at its file and line."""
+    assert PAPER is not None
+    root = copy_project(tmp_path)
+    settings = Settings.load(root, environ={"COPKG_SOURCE_TEXTS": str(PAPER.parent)})
+    manifest = build(settings)
+    assert manifest.extra["fidelity"] == {str(STUDY): "quotes verified against josserand-2004.txt"}
+    store = load_build(settings)
+    assert store.query(f"ASK {{ <{STUDY}> <{COPKG.quotesVerified}> true }}").boolean
+    del store
+    # without the text the quotes are not marked verified
+    (tmp_path / "bare").mkdir()
+    bare = Settings.load(copy_project(tmp_path / "bare"), environ={})
+    assert "unverified" in build(bare, validate=True).extra["fidelity"][str(STUDY)]
+    path = root / "data/studies/josserand2004/roles.ttl"
+    text = path.read_text(encoding="utf-8")
+    page = re.search(r'copkg:page "(\d+)"\^\^xsd:positiveInteger', text)
+    assert page is not None
+    wrong = "307" if page.group(1) != "307" else "308"
+    path.write_text(text.replace(page.group(0), page.group(0).replace(page.group(1), wrong), 1))
+    with pytest.raises(CopkgError) as caught:
+        build(settings)
+    assert any(
+        p.file == str(path) and p.line and f"not on page {wrong}" in p.message
+        for p in caught.value.problems
+    ), caught.value.problems

@@ -348,7 +348,8 @@ def test_a_bundle_redefining_rdf_type_gets_file_and_line(project: Path, tmp_path
     result = CliRunner().invoke(main, ["add", "--dry-run", str(bundle), "--root", str(project)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    assert f"{bundle / 'study.ttl'}:{line}: rdf:type: a term of the RDF" in result.output
+    where = f"{bundle / 'study.ttl'}:{line}"
+    assert f"{where}: rdf:type: a term of the shared vocabulary" in result.output
 
 
 def test_a_literal_over_the_limit_is_refused_with_its_line(

@@ -48,6 +48,8 @@ class Settings:
     max_literal: int = 64 * 1024
     max_bundle_triples: int = 200_000
     max_bundle_bytes: int = 64 * 1024 * 1024
+    #: Folders where source texts kept apart from their bundles are found by SHA-256.
+    source_texts: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -72,6 +74,7 @@ class Settings:
             values["build_dir"] = root_path / "build"
         values["build_dir"] = Path(values["build_dir"]).expanduser().resolve()
         values["allowed_service_endpoints"] = tuple(values.get("allowed_service_endpoints", ()))
+        values["source_texts"] = tuple(values.get("source_texts", ()))
         return cls(**values)
 
     @property
@@ -97,6 +100,13 @@ class Settings:
     def ontology_files(self) -> list[Path]:
         """The files of the ontology named graph: the ontology and the shared vocabularies."""
         return [self.ontology_dir / "copkg.ttl", self.ontology_dir / "vocabularies.ttl"]
+
+    def source_text_dirs(self, study_id: str) -> list[Path]:
+        """Where the source text of a study is looked for (by its SHA-256): the study's
+        source/ folder, then the folders of COPKG_SOURCE_TEXTS."""
+        return [self.data_dir / "studies" / study_id / "source"] + [
+            Path(p).expanduser() for p in self.source_texts
+        ]
 
     def study_dirs(self) -> list[Path]:
         """One folder a study bundle: data/studies/ID/, sorted by ID."""
@@ -156,6 +166,7 @@ SETTING_TYPES: dict[str, type] = {
     "max_literal": int,
     "max_bundle_triples": int,
     "max_bundle_bytes": int,
+    "source_texts": tuple,
 }
 
 #: What the web service reads from COPKG_* besides the Settings.

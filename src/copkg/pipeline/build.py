@@ -22,8 +22,8 @@ import pyoxigraph as ox
 from copkg import __version__
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH
-from copkg.pipeline import exports, steps
+from copkg.namespaces import COPKG, INFERENCE_GRAPH
+from copkg.pipeline import corpus_checks, exports, steps
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 from copkg.validation.report import engine_version
@@ -153,18 +153,21 @@ def swap_in(new: Path, build_dir: Path) -> None:
 Step = Callable[..., Any]
 
 
-def build(settings: Settings, *, validate: bool = True) -> Manifest:
+def build(settings: Settings, *, validate: bool = True, owl: bool = False) -> Manifest:
     """Build the dataset into a fresh folder and swap it in for build/; raise on any failure.
 
-    A failed or killed build leaves the previous build/ as it was. `validate=False` leaves the
-    SHACL step out (the manifest says so): for benchmarks and tests of querying only.
+    Every study is checked against the others as `copkg add` checks a bundle (always), then
+    SHACL-validated and, with `owl`, checked by HermiT where Java is present (both skipped
+    when the last build validated the same data). A failed or killed build leaves the
+    previous build/ as it was. `validate=False` leaves every check out (the manifest says so):
+    for benchmarks and tests of querying only.
     """
     with _build_lock(settings):
         recover(settings)
-        return build_locked(settings, validate)
+        return build_locked(settings, validate, owl)
 
 
-def build_locked(settings: Settings, validate: bool = True) -> Manifest:
+def build_locked(settings: Settings, validate: bool = True, owl: bool = False) -> Manifest:
     """The build itself; the caller holds the build lock."""
     work = Path(
         tempfile.mkdtemp(
@@ -173,7 +176,7 @@ def build_locked(settings: Settings, validate: bool = True) -> Manifest:
     )
     work.chmod(0o755)
     try:
-        manifest = _build_into(settings, work, validate)
+        manifest = _build_into(settings, work, validate, owl)
         swap_in(work, settings.build_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -181,7 +184,7 @@ def build_locked(settings: Settings, validate: bool = True) -> Manifest:
     return manifest
 
 
-def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
+def _build_into(settings: Settings, work: Path, validate: bool, owl: bool) -> Manifest:
     timings: dict[str, float] = {}
 
     def timed(name: str, step: Step, *args: Any) -> Any:
@@ -197,17 +200,33 @@ def _build_into(settings: Settings, work: Path, validate: bool) -> Manifest:
     timed("infer", steps.infer, settings, memory)  # the derivations stay in the store
     extra: dict[str, Any] = {"exports": exports.LAYOUT}
     if validate:
+        extra["fidelity"] = timed("check_studies", steps.check_studies, settings, sources)
+        memory.native.extend(
+            q for q in sources.quads if q.predicate.value == str(COPKG.quotesVerified)
+        )
         key = validation_key(settings, sources.hashes)
-        if _validated_before(settings, key):
+        before = _validated_before(settings, key)
+        if before is not None and (before.extra.get("owl") == "consistent" or not owl):
             timings["validate"] = 0.0
             extra["validation"] = "the data, ontology and shapes are those of the last build"
+            extra["owl"] = before.extra.get("owl", "not run")
         else:
             outcome = timed("validate", steps.validate, settings, sources)
             if not outcome.conforms:
                 raise CopkgError(
                     "the data does not conform to the shapes (build/ left as it was)",
                     status=422,
-                    problems=[Problem(outcome.text.strip())],
+                    problems=steps.shacl_problems(outcome, sources)
+                    or [Problem(outcome.text.strip())],
+                )
+            extra["owl"], problems = (
+                timed("owl", steps.owl_problems, sources) if owl else ("not run (not asked)", [])
+            )
+            if problems:
+                raise CopkgError(
+                    "the studies make the ontology inconsistent (build/ left as it was)",
+                    status=422,
+                    problems=problems,
                 )
         extra["validation_key"] = key
     timed("check_queries", steps.check_queries, settings)
@@ -263,17 +282,18 @@ def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
         "pyshacl": version("pyshacl"),
         "code": {p.relative_to(package).as_posix(): steps.sha256(p) for p in code},
         "steps.py": steps.sha256(Path(steps.__file__)),
+        "corpus_checks.py": steps.sha256(Path(corpus_checks.__file__)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _validated_before(settings: Settings, key: str) -> bool:
-    """Whether the build in place validated (and so passed) exactly these inputs."""
+def _validated_before(settings: Settings, key: str) -> Manifest | None:
+    """The build in place if it validated (and so passed) exactly these inputs."""
     try:
         old = Manifest.read(settings.build_dir)
     except CopkgError:
-        return False
-    return old.validated and old.extra.get("validation_key") == key
+        return None
+    return old if old.validated and old.extra.get("validation_key") == key else None
 
 
 def is_stale(

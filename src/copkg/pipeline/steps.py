@@ -10,17 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph
+from rdflib import Graph, URIRef
+from rdflib.namespace import XSD
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, study_graph
+from copkg.namespaces import COPKG, INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
 from copkg.pipeline import exports
+from copkg.pipeline.corpus_checks import FileOnDisk, corpus_problems, locate, show, study_of
 from copkg.querying.named_queries import load_named_queries
 from copkg.rdf_io import parse_graph, read_quads
+from copkg.reasoning.owl import JavaMissingError, check_consistency
 from copkg.reasoning.rules import materialise_native
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph, triples_to_quads
+from copkg.validation.fidelity import SOURCE_FOLDER
 from copkg.validation.report import validate_quads
 
 DATA_SUFFIXES = (".ttl",)
@@ -81,6 +85,12 @@ def source_hashes(
     """SHA-256 of every file a build reads: sources (`sources` if source_files() gave them
     already), rules, shapes and queries."""
     files = [f for fs in (sources or source_files(settings)).values() for f in fs]
+    files += [
+        text
+        for folder in settings.study_dirs()
+        if not (folder / DRAFT_MARKER).exists()
+        for text in sorted((folder / SOURCE_FOLDER).glob("*.txt"))
+    ]
     files += sorted(settings.rules_dir.glob("*.rq")) if settings.rules_dir.is_dir() else []
     files += sorted(settings.queries_dir.glob("*.rq")) if settings.queries_dir.is_dir() else []
     if settings.shapes_file.is_file():
@@ -149,6 +159,93 @@ def validate(settings: Settings, sources: Sources, engine: str = "sparql") -> Va
     shapes = parse_graph(settings.shapes_file)
     report = validate_quads(sources.quads, shapes, engine=engine)
     return ValidationOutcome(bool(report.conforms), report.text(), report)
+
+
+def check_studies(settings: Settings, sources: Sources) -> dict[str, str]:
+    """Each study against the others, as `copkg add` checks a bundle against the corpus
+    (pipeline.corpus_checks), and every quote against its study's source text: 422 with
+    file:line for every problem. A study whose quotes were all verified gets
+    `copkg:quotesVerified true` in its graph (in `sources` and in what the build exports);
+    what was verified, study by study, is returned for the manifest."""
+    problems, fidelity = corpus_problems(sources.graphs, sources.quads, settings.source_text_dirs)
+    if problems:
+        count = len(problems)
+        raise CopkgError(
+            f"{count} statement{'s' if count != 1 else ''} of the studies cannot be built "
+            "(build/ left as it was)",
+            status=422,
+            problems=problems,
+        )
+    sources.quads.extend(verified_quads(fidelity.verified))
+    return fidelity.summary()
+
+
+def verified_quads(studies: Iterable[URIRef]) -> list[ox.Quad]:
+    """`STUDY copkg:quotesVerified true`, in the graph of each study."""
+    return [
+        ox.Quad(
+            ox.NamedNode(str(study)),
+            ox.NamedNode(str(COPKG.quotesVerified)),
+            ox.Literal("true", datatype=ox.NamedNode(str(XSD.boolean))),
+            ox.NamedNode(study_graph(study_of(study) or "")),
+        )
+        for study in sorted(studies)
+        if study_of(study) is not None
+    ]
+
+
+def shacl_problems(outcome: ValidationOutcome, sources: Sources) -> list[Problem]:
+    """The violations of a SHACL outcome, each at the file and line that describes its focus."""
+    graphs: dict[str, set[str]] = {}
+    for quad in sources.quads:
+        if isinstance(quad.subject, ox.NamedNode):
+            graphs.setdefault(quad.subject.value, set()).add(quad.graph_name.value)
+    problems = []
+    for result in outcome.report.violations if outcome.report is not None else []:
+        iri = _expand(result.focus)
+        where: tuple[str | None, int | None] = (None, None)
+        focus = result.focus
+        for graph in sorted(g for g in graphs.get(iri, ()) if g in sources.graphs):
+            files = [FileOnDisk(p) for p in sources.graphs[graph]]
+            where = locate(files, URIRef(iri), subject=True)
+            if where[0] is not None:
+                focus = show(files, URIRef(iri))
+                break
+        path = f" {result.path}" if result.path else ""
+        value = f" (value {result.value})" if result.value else ""
+        problems.append(
+            Problem(
+                f"{result.severity} {result.shape}: {focus}{path}{value}: {result.message}",
+                file=where[0],
+                line=where[1],
+                focus=result.focus,
+                path=result.path,
+                shape=result.shape,
+            )
+        )
+    return problems
+
+
+def _expand(name: str) -> str:
+    """A prefixed name (as SHACL reports give a focus) back to its IRI."""
+    if name.startswith("<") and name.endswith(">"):
+        return name[1:-1]
+    prefix, colon, local = name.partition(":")
+    return PREFIXES[prefix] + local if colon and prefix in PREFIXES else name
+
+
+def owl_problems(sources: Sources) -> tuple[str, list[Problem]]:
+    """HermiT over the ontology and every study, as `copkg add` runs it over a bundle and what
+    it links to; the step's outcome, and a problem if inconsistent. Without Java: not run."""
+    try:
+        result = check_consistency([sources.graph()])
+    except JavaMissingError as exc:
+        return f"not run ({exc.message})", []
+    if result.consistent:
+        return "consistent", []
+    return "inconsistent", [
+        Problem(f"OWL (HermiT): the studies make the ontology {result.message}")
+    ]
 
 
 def check_queries(settings: Settings) -> int:

@@ -13,12 +13,14 @@ from pathlib import Path
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import Manifest, build_state, extend_build, locked, steps
+from copkg.pipeline.corpus_checks import study_of
 from copkg.pipeline.extend import Extension, can_extend
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.rdf_io import atomic_write, fsync_dir, write_synced
 from copkg.studies.bundle import Bundle, Corpus, read_bundle
 from copkg.studies.check import CheckReport, check_bundle
 from copkg.studies.scaffold import studies_dir
+from copkg.validation.fidelity import SOURCE_FOLDER
 
 
 @dataclass
@@ -76,6 +78,8 @@ def add_study(
                 return AddOutcome(report, how="dry run: nothing changed")
             target = studies_dir(settings) / bundle.study_id
             checked = report
+            own = [s for s in report.fidelity.verified if study_of(s) == bundle.study_id]
+            bundle.quads += steps.verified_quads(own)
 
             def ready() -> None:
                 checked.settle()
@@ -130,6 +134,11 @@ def place(settings: Settings, bundle: Bundle) -> Callable[[], None]:
     try:
         for file in [*bundle.files, *bundle.notes]:
             write_synced(work / file.name, file.data)
+        if bundle.texts:
+            (work / SOURCE_FOLDER).mkdir()
+            for file in bundle.texts:
+                write_synced(work / SOURCE_FOLDER / file.name, file.data)
+            fsync_dir(work / SOURCE_FOLDER)
         work.chmod(0o755)
         fsync_dir(work)
         if target.exists():

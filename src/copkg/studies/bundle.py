@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,27 +13,26 @@ from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
-from rdflib.namespace import RDF
+from rdflib.namespace import DCTERMS, RDF
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
-from copkg.pipeline import steps
+from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
+from copkg.pipeline import corpus_checks, steps
 from copkg.pipeline.build import STORE_DIR
+from copkg.pipeline.corpus_checks import STUDY_GRAPHS, study_of
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.rdf_io import FORMATS, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
 from copkg.studies.scaffold import check_study_id, studies_dir
+from copkg.validation.fidelity import SOURCE_FOLDER
 
 BUNDLE_SUFFIX = ".ttl"
 
 #: Files of a bundle folder copied along with the Turtle, though the build does not read them.
 NOTE_SUFFIXES = (".md", ".txt")
 
-_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
-
-STUDY_GRAPHS = study_graph("")
 
 _PARSED_GRAPH = "urn:copkg:add:bundle"
 
@@ -64,6 +62,7 @@ class Bundle:
     in_place: bool = False
     notes: list[BundleFile] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    texts: list[BundleFile] = field(default_factory=list)
 
     @property
     def namespace(self) -> str:
@@ -79,51 +78,23 @@ class Bundle:
     def hashes(self, settings: Settings) -> dict[str, str]:
         """SHA-256 of each Turtle file by its path in the corpus (as the build's manifest)."""
         folder = studies_dir(settings) / self.study_id
+        named = [(f.name, f) for f in self.files]
+        named += [(f"{SOURCE_FOLDER}/{f.name}", f) for f in self.texts]
         return {
-            (folder / f.name).relative_to(settings.root).as_posix(): hashlib.sha256(
+            (folder / name).relative_to(settings.root).as_posix(): hashlib.sha256(
                 f.data
             ).hexdigest()
-            for f in self.files
+            for name, f in named
         }
 
     def show(self, node: Any) -> str:
         """An IRI as the bundle writes it: with a prefix its files declare, else prefixed()."""
-        if isinstance(node, URIRef):
-            iri = str(node)
-            for file in self.files:
-                for prefix, namespace in _PREFIX_DECL.findall(file.text):
-                    local = iri[len(namespace) :]
-                    if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
-                        return f"{prefix}:{local}"
-        return prefixed(node)
+        return corpus_checks.show(self.files, node)
 
     def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
         """The file and line where an IRI is first written (prefixed or in full); with
         `subject`, first where a line starts with it (a description), if anywhere."""
-        if not isinstance(node, URIRef):
-            return (str(self.files[0].path), None) if len(self.files) == 1 else (None, None)
-        iri = str(node)
-        found: tuple[str | None, int | None] = (None, None)
-        for file in self.files:
-            patterns = [re.escape(f"<{iri}>")]
-            for prefix, namespace in _PREFIX_DECL.findall(file.text):
-                local = iri[len(namespace) :]
-                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
-                    patterns.append(
-                        r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
-                    )
-            anywhere = re.compile("|".join(patterns))
-            starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
-            for number, line in enumerate(file.text.splitlines(), 1):
-                if line.lstrip().startswith("#"):
-                    continue
-                if subject and starting.search(line):
-                    return str(file.path), number
-                if found == (None, None) and anywhere.search(line):
-                    found = (str(file.path), number)
-                    if not subject:
-                        return found
-        return found
+        return corpus_checks.locate(self.files, node, subject=subject)
 
 
 def read_bundle(
@@ -143,6 +114,7 @@ def read_bundle(
     in_place = path.is_dir() and path.resolve().parent == studies_dir(settings).resolve()
     notes: list[BundleFile] = []
     ignored: list[str] = []
+    texts: list[BundleFile] = []
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
         _refuse_links(path, entries)
@@ -164,6 +136,9 @@ def read_bundle(
             )
         for p in entries:
             if p in turtle or p.name == DRAFT_MARKER:
+                continue
+            if p.is_dir() and p.name == SOURCE_FOLDER:
+                texts = [BundleFile(t.name, t, t.read_bytes()) for t in sorted(p.glob("*.txt"))]
                 continue
             if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES:
                 notes.append(BundleFile(p.name, p, p.read_bytes()))
@@ -203,7 +178,7 @@ def read_bundle(
     chosen = _choose_id(path, graph, study_id, in_place)
     name = ox.NamedNode(study_graph(chosen))
     quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
-    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored)
+    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored, texts)
 
 
 def _refuse_links(folder: Path, entries: list[Path]) -> None:
@@ -269,15 +244,6 @@ def _quiet_literals() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def study_of(node: Any) -> str | None:
-    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
-    text = str(node)
-    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
-        return None
-    head, slash, _ = text[len(ID) :].partition("/")
-    return head if slash else None
 
 
 def _choose_id(path: Path, graph: Graph, given: str | None, in_place: bool) -> str:
@@ -369,6 +335,31 @@ class Corpus:
             for q in self.subject_quads(ox.NamedNode(iri))
             if isinstance(q.graph_name, ox.NamedNode) and q.graph_name.value in self.files
         }
+
+    def known(self, iri: str) -> bool:
+        """Whether any graph (the ontology's, a study's, the inferences) describes `iri`."""
+        return any(True for _ in self.subject_quads(ox.NamedNode(iri)))
+
+    def records(self) -> Graph:
+        """What the studies write of their copkg:Study records and of their creators."""
+        study = ox.NamedNode(str(COPKG.Study))
+        if isinstance(self._index, ox.Store):
+            typed = self._index.quads_for_pattern(None, ox.NamedNode(str(RDF.type)), study)
+        else:
+            typed = self._index.quads_for_object(study)
+        studies = {
+            q.subject.value
+            for q in typed
+            if isinstance(q.subject, ox.NamedNode) and q.graph_name.value in self.files
+        }
+        records = self.describe(studies)
+        linked = {
+            str(o)
+            for p in (DCTERMS.creator, COPKG.sourceText)
+            for o in records.objects(None, p)
+            if isinstance(o, URIRef)
+        }
+        return records + self.describe(linked)
 
     def describe(self, iris: Iterable[str]) -> Graph:
         """What the studies write of each IRI (its own triples), with the types of the

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import pyoxigraph as ox
-from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import OWL, RDF, RDFS, XSD
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import BASE, COPKG, prefixed
+from copkg.namespaces import COPKG, prefixed
+from copkg.pipeline.corpus_checks import (
+    Fidelity,
+    source_digests,
+    statement_problems,
+    verify_quotes,
+)
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
-from copkg.studies.bundle import STUDY_GRAPHS, Bundle, Corpus, study_of
+from copkg.studies.bundle import Bundle, Corpus, study_of
 from copkg.studies.scaffold import is_draft, studies_dir
 from copkg.validation import report as validation
-
-_PLACEHOLDER = re.compile(r"\bTODO\b")
-
-#: Namespaces whose terms a bundle may use but never describe (OWL reserves them).
-RESERVED = (str(RDF), str(RDFS), str(OWL), str(XSD))
+from copkg.validation.fidelity import SOURCE_FOLDER
 
 
 @dataclass
@@ -42,6 +43,7 @@ class CheckReport:
     steps: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     pending: Future[tuple[Problem | None, float]] | None = field(default=None, repr=False)
+    fidelity: Fidelity = field(default_factory=Fidelity)
 
     @property
     def ok(self) -> bool:
@@ -77,8 +79,9 @@ _OWL_NOT_RUN = "not run (fix the problems above first)"
 def check_bundle(
     settings: Settings, bundle: Bundle, corpus: Corpus, *, owl: bool = True, wait: bool = True
 ) -> CheckReport:
-    """Every check of `copkg add` but the syntax (read_bundle did it): the study ID, the IRIs,
-    the SHACL shapes and (with `owl`) HermiT consistency. Nothing is changed.
+    """Every check of `copkg add` but the syntax (read_bundle did it): the study ID, what the
+    bundle states (pipeline.corpus_checks, which `copkg build` applies too), the SHACL shapes
+    and (with `owl`) HermiT consistency. Nothing is changed.
 
     HermiT (a Java process) runs in a thread while SHACL does, once the IRIs are found good;
     with `wait=False` it is left running: the caller settles the report when it needs it.
@@ -93,7 +96,13 @@ def check_bundle(
         return result
 
     report.errors += timed("identity", _identity_problems, settings, bundle, corpus)
-    report.errors += timed("iris", iri_problems, bundle, corpus)
+    report.errors += timed("iris", statement_problems, bundle, corpus)
+    report.fidelity = timed("fidelity", _verify, settings, bundle, corpus)
+    report.errors += report.fidelity.problems
+    report.steps["fidelity"] = (
+        "; ".join(f"{prefixed(URIRef(s))}: {what}" for s, what in report.fidelity.summary().items())
+        or "no source text declared: the quotes are unverified"
+    )
     refs = {
         str(node)
         for node in {*bundle.graph.subjects(), *bundle.graph.objects()}
@@ -120,6 +129,18 @@ def check_bundle(
     if wait or report.errors:
         report.settle()
     return report
+
+
+def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
+    """The bundle's quotes against the source text of the study each is taken from (its own,
+    in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
+    digests = source_digests(corpus.records()) | source_digests(bundle.graph)
+
+    def folders(study_id: str) -> list[Path]:
+        own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
+        return own + settings.source_text_dirs(study_id)
+
+    return verify_quotes([bundle], digests, folders)
 
 
 def _start_owl(
@@ -167,105 +188,6 @@ def _identity_problems(settings: Settings, bundle: Bundle, corpus: Corpus) -> li
             )
         ]
     return []
-
-
-def iri_problems(bundle: Bundle, corpus: Corpus) -> list[Problem]:
-    """IRIs the bundle may not use or describe, and placeholders left in it."""
-    problems: dict[tuple[str, str], Problem] = {}
-    own = bundle.namespace
-    subjects = bundle.subjects()
-
-    def refuse(node: Any, why: str, *, described: bool = False) -> None:
-        key = (str(node), why)
-        if key not in problems:
-            file, line = bundle.locate(node, subject=described)
-            problems[key] = Problem(f"{bundle.show(node)}: {why}", file=file, line=line)
-
-    for subject in subjects:
-        if not isinstance(subject, URIRef):
-            continue
-        text = str(subject)
-        other = study_of(subject)
-        if text.startswith("file:"):
-            refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
-        elif text.startswith(RESERVED):
-            refuse(
-                subject,
-                "a term of the RDF, RDFS, OWL or XSD vocabulary: a bundle cannot redefine it "
-                "(describe the study's own resources)",
-                described=True,
-            )
-        elif other is not None and other != bundle.study_id:
-            refuse(
-                subject,
-                f"this resource belongs to study {other} (another study's namespace): a bundle "
-                f"only describes its own resources ({own}...); point at it as an object instead",
-                described=True,
-            )
-        elif text.startswith(BASE) and not text.startswith(own):
-            refuse(
-                subject,
-                "a bundle cannot describe the ontology or other copkg resources: propose "
-                "changes to ontology/copkg.ttl instead",
-                described=True,
-            )
-        elif other is None and corpus.describers(text):
-            studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
-            refuse(
-                subject,
-                f"already described by study {studies}: adding triples here would mix with that "
-                f"study's facts; mint an IRI in {own} and link it with skos:exactMatch",
-                described=True,
-            )
-    for triple in bundle.graph:
-        for node in triple:
-            if isinstance(node, Literal):
-                if node.datatype is not None:
-                    node = URIRef(node.datatype)
-                else:
-                    continue
-            if not isinstance(node, URIRef) or node in subjects:
-                continue
-            text = str(node)
-            other = study_of(node)
-            if text.startswith("file:"):
-                refuse(node, "a relative IRI: write the full IRI or a prefixed name")
-            elif text.startswith(str(COPKG)):
-                if node not in corpus.declared:
-                    refuse(
-                        node,
-                        "not a term of the copkg ontology: check its spelling against "
-                        "ontology/copkg.ttl and ontology/vocabularies.ttl",
-                    )
-            elif other == bundle.study_id:
-                refuse(
-                    node,
-                    "used but not described in the bundle (a misspelt name?): describe it, or "
-                    "correct the name",
-                )
-            elif other is not None:
-                if not corpus.describers(text):
-                    where = (
-                        f"study {other} has no such resource"
-                        if other in corpus.studies
-                        else f"there is no study {other} in the corpus"
-                    )
-                    refuse(node, f"no study bundle describes it ({where})")
-            elif text.startswith(BASE) and not _known(corpus, text):
-                refuse(node, "not a copkg resource the corpus knows")
-    for file in bundle.files:
-        for number, line in enumerate(file.text.splitlines(), 1):
-            if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line):
-                problems[(str(file.path), str(number))] = Problem(
-                    "a TODO placeholder is left: fill in the value (or delete the statement)",
-                    file=str(file.path),
-                    line=number,
-                )
-    return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
-
-
-def _known(corpus: Corpus, iri: str) -> bool:
-    return any(True for _ in corpus.subject_quads(ox.NamedNode(iri)))
 
 
 def shacl_problems(

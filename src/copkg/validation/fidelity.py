@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +65,18 @@ def check_quotes(graph: Graph, study: URIRef, paper: Path) -> tuple[int, list[Mi
         found = tuple(n for n, body in text_pages.items() if wanted in body)
         mismatches.append(Mismatch(quote, int(page), str(text), found))
     return checked, mismatches
+
+
+#: Where a bundle keeps the text of its study (one .txt a study, `[page N]` before each page).
+SOURCE_FOLDER = "source"
+
+
+def find_source(digest: str, folders: Iterable[Path]) -> Path | None:
+    """The first .txt file of `folders` whose SHA-256 is `digest`, if any."""
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.txt")):
+            if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                return path
+    return None

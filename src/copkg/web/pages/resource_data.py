@@ -22,12 +22,14 @@ from copkg.web.pages.links import TWINS, curie, href, local_path
 from copkg.web.pages.svg import TimelineEvent
 
 _OUTGOING = """
-SELECT ?s ?g ?p ?o ?oLabel ?quote ?text ?page ?study ?studyLabel ?voice WHERE {
+SELECT ?s ?g ?p ?o ?oLabel ?quote ?text ?page ?study ?studyLabel ?voice ?kind ?verified WHERE {
   { GRAPH ?g { ?s ?p ?o }
     OPTIONAL { ?o rdfs:label|skos:prefLabel ?oLabel
                FILTER (LANG(?oLabel) = "" || LANGMATCHES(LANG(?oLabel), "en")) } }
   UNION
-  { ?s copkg:hasEvidence ?quote . ?quote copkg:quoteText ?text .
+  { ?s copkg:hasEvidence ?quote . ?quote copkg:quoteText|copkg:evidenceText ?text .
+    OPTIONAL { ?quote a ?kind FILTER (?kind IN (copkg:Quote, copkg:Paraphrase, copkg:Summary)) }
+    OPTIONAL { ?quote copkg:quotedIn/copkg:quotesVerified ?verified }
     OPTIONAL { ?quote copkg:page ?page }
     OPTIONAL { ?quote copkg:voice ?voice }
     OPTIONAL { ?quote copkg:quotedIn ?study . OPTIONAL { ?study rdfs:label ?studyLabel } } }
@@ -55,10 +57,12 @@ SELECT ?s ?label WHERE {
 """
 
 _USED_EVIDENCE = """
-SELECT ?s ?fact ?factLabel ?quote ?text ?page ?study ?studyLabel WHERE {
+SELECT ?s ?fact ?factLabel ?quote ?text ?page ?study ?studyLabel ?kind ?verified WHERE {
   ?s copkg:usedFact ?fact .
   OPTIONAL { ?fact rdfs:label ?factLabel }
-  ?fact copkg:hasEvidence ?quote . ?quote copkg:quoteText ?text .
+  ?fact copkg:hasEvidence ?quote . ?quote copkg:quoteText|copkg:evidenceText ?text .
+    OPTIONAL { ?quote a ?kind FILTER (?kind IN (copkg:Quote, copkg:Paraphrase, copkg:Summary)) }
+    OPTIONAL { ?quote copkg:quotedIn/copkg:quotesVerified ?verified }
   OPTIONAL { ?quote copkg:page ?page }
   OPTIONAL { ?quote copkg:quotedIn ?study . OPTIONAL { ?study rdfs:label ?studyLabel } }
 }
@@ -130,10 +134,16 @@ class Quote:
     voice: URIRef | None = None
     about: URIRef | None = None
     about_label: str | None = None
+    #: "quote" (the study's words), "paraphrase" or "summary" (a curator's restatement)
+    kind: str = "quote"
+    #: whether the build found the quote on its page of the study's source text
+    verified: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = {
             "quote": str(self.iri),
+            "kind": self.kind,
+            "verified": self.verified,
             "text": self.text,
             "page": self.page,
             "study": str(self.study) if self.study else None,
@@ -348,6 +358,18 @@ def read_incoming(
     return incoming, total
 
 
+def _kind(row: dict[str, Any]) -> str:
+    """The kind of a piece of evidence (a row's ?kind): quote, paraphrase or summary."""
+    kind = row.get("kind")
+    return str(kind).rpartition("#")[2].lower() if kind is not None else "quote"
+
+
+def _verified(row: dict[str, Any]) -> bool:
+    """Whether a quote was verified: a verbatim quote of a study whose quotes the build
+    verified against its source text (a row's ?kind and ?verified)."""
+    return _kind(row) == "quote" and str(row.get("verified", "")) in ("true", "1")
+
+
 def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource | None:
     """A resource's outgoing statements and evidence and a page of its incoming links (the
     first by default), or None if it has none."""
@@ -366,6 +388,8 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
                 if "studyLabel" in row
                 else (known.study_label if known else None),
                 row.get("voice") or (known.voice if known else None),
+                kind=_kind(row),
+                verified=_verified(row),
             )
             continue
         values = properties.setdefault(row["p"], {})
@@ -390,6 +414,8 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
                     str(row["studyLabel"]) if "studyLabel" in row else None,
                     about=row["fact"],
                     about_label=str(row["factLabel"]) if "factLabel" in row else None,
+                    kind=_kind(row),
+                    verified=_verified(row),
                 )
             )
     ordered = {

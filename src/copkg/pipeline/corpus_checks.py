@@ -1,0 +1,512 @@
+"""The checks a study's statements must pass against the rest of the corpus, one implementation
+for `copkg add` (a bundle against the corpus) and `copkg build` (each study against the others):
+other studies' resources not redescribed, shared vocabulary not redefined, IRIs declared,
+no placeholder left, and the same paper not entered twice."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyoxigraph as ox
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
+
+from copkg.errors import Problem
+from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
+from copkg.store.terms import quads_to_graph
+from copkg.validation.fidelity import check_quotes, find_source
+
+STUDY_GRAPHS = study_graph("")
+
+#: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
+#: ontology graph describes: the shared vocabularies and the terms they align to).
+SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
+
+_PLACEHOLDER = re.compile(r"\bTODO\b")
+_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
+_DOI = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_PROPERTIES = (
+    URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
+    URIRef("http://purl.org/ontology/bibo/doi"),
+    URIRef("http://purl.org/spar/datacite/hasIdentifier"),
+    DCTERMS.identifier,
+    OWL.sameAs,
+    SKOS.exactMatch,
+    RDFS.seeAlso,
+)
+
+
+class SourceFile(Protocol):
+    """A file a study was read from."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Described(Protocol):
+    """A study's statements and the files they were written in (a bundle being added, or a
+    study of the corpus being built)."""
+
+    study_id: str
+    graph: Graph
+
+    @property
+    def files(self) -> Sequence[SourceFile]: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    def subjects(self) -> set[Any]: ...
+
+    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]: ...
+
+    def show(self, node: Any) -> str: ...
+
+
+class Others(Protocol):
+    """The rest of the corpus: the ontology graph, its declared terms and who describes what."""
+
+    ontology: Graph
+    declared: set[URIRef]
+    studies: set[str]
+
+    def describers(self, iri: str) -> set[str]: ...
+
+    def known(self, iri: str) -> bool: ...
+
+    def records(self) -> Graph:
+        """What the other studies write of their copkg:Study records and of those records'
+        creators."""
+        ...
+
+
+def study_of(node: Any) -> str | None:
+    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
+    text = str(node)
+    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
+        return None
+    head, slash, _ = text[len(ID) :].partition("/")
+    return head if slash else None
+
+
+def show(files: Iterable[SourceFile], node: Any) -> str:
+    """An IRI as the files write it: with a prefix they declare, else prefixed()."""
+    if isinstance(node, URIRef):
+        iri = str(node)
+        for file in files:
+            for prefix, namespace in _PREFIX_DECL.findall(file.text):
+                local = iri[len(namespace) :]
+                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
+                    return f"{prefix}:{local}"
+    return prefixed(node)
+
+
+def locate(
+    files: Sequence[SourceFile], node: Any, *, subject: bool = False
+) -> tuple[str | None, int | None]:
+    """The file and line where an IRI is first written (prefixed or in full); with `subject`,
+    first where a line starts with it (a description), if anywhere."""
+    if not isinstance(node, URIRef):
+        return (str(files[0].path), None) if len(files) == 1 else (None, None)
+    iri = str(node)
+    found: tuple[str | None, int | None] = (None, None)
+    for file in files:
+        patterns = [re.escape(f"<{iri}>")]
+        for prefix, namespace in _PREFIX_DECL.findall(file.text):
+            local = iri[len(namespace) :]
+            if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
+                patterns.append(
+                    r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
+                )
+        anywhere = re.compile("|".join(patterns))
+        starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
+        for number, line in enumerate(file.text.splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            if subject and starting.search(line):
+                return str(file.path), number
+            if found == (None, None) and anywhere.search(line):
+                found = (str(file.path), number)
+                if not subject:
+                    return found
+    return found
+
+
+def statement_problems(study: Described, others: Others) -> list[Problem]:
+    """Everything a study may not state: IRIs it may not use or describe, shared vocabulary it
+    redefines, placeholders left in it, and a paper another study records already."""
+    problems = iri_problems(study, others) + duplicate_problems(study, others)
+    for subject in sorted(set(study.graph.subjects(COPKG.quotesVerified, None))):
+        file, line = study.locate(COPKG.quotesVerified)
+        problems.append(
+            Problem(
+                f"{study.show(subject)} copkg:quotesVerified: only the build says a study's "
+                "quotes are verified (against its copkg:sourceText): remove the statement",
+                file=file,
+                line=line,
+            )
+        )
+    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.message))
+
+
+def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
+    """IRIs the study may not use or describe, and placeholders left in it."""
+    problems: dict[tuple[str, str], Problem] = {}
+    own = bundle.namespace
+    subjects = bundle.subjects()
+    vocabulary = {s for s in corpus.ontology.subjects() if isinstance(s, URIRef)}
+
+    def refuse(node: Any, why: str, *, described: bool = False) -> None:
+        key = (str(node), why)
+        if key not in problems:
+            file, line = bundle.locate(node, subject=described)
+            problems[key] = Problem(f"{bundle.show(node)}: {why}", file=file, line=line)
+
+    for subject in subjects:
+        if not isinstance(subject, URIRef):
+            continue
+        text = str(subject)
+        other = study_of(subject)
+        if text.startswith("file:"):
+            refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
+        elif text.startswith(SHARED_NAMESPACES) or (other is None and subject in vocabulary):
+            refuse(
+                subject,
+                "a term of the shared vocabulary: a study cannot redefine it (its statements "
+                "would change every study's pages and answers); mint a term in "
+                f"{own} and link it with rdfs:subPropertyOf, rdfs:subClassOf or skos:closeMatch",
+                described=True,
+            )
+        elif other is not None and other != bundle.study_id:
+            refuse(
+                subject,
+                f"this resource belongs to study {other} (another study's namespace): a bundle "
+                f"only describes its own resources ({own}...); point at it as an object instead",
+                described=True,
+            )
+        elif text.startswith(BASE) and not text.startswith(own):
+            refuse(
+                subject,
+                "a bundle cannot describe the ontology or other copkg resources: propose "
+                "changes to ontology/copkg.ttl instead",
+                described=True,
+            )
+        elif other is None and corpus.describers(text):
+            studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
+            refuse(
+                subject,
+                f"already described by study {studies}: adding triples here would mix with that "
+                f"study's facts; mint an IRI in {own} and link it with skos:exactMatch",
+                described=True,
+            )
+    for triple in bundle.graph:
+        for node in triple:
+            if isinstance(node, Literal):
+                if node.datatype is not None:
+                    node = URIRef(node.datatype)
+                else:
+                    continue
+            if not isinstance(node, URIRef) or node in subjects:
+                continue
+            text = str(node)
+            other = study_of(node)
+            if text.startswith("file:"):
+                refuse(node, "a relative IRI: write the full IRI or a prefixed name")
+            elif text.startswith(str(COPKG)):
+                if node not in corpus.declared:
+                    refuse(
+                        node,
+                        "not a term of the copkg ontology: check its spelling against "
+                        "ontology/copkg.ttl and ontology/vocabularies.ttl",
+                    )
+            elif other == bundle.study_id:
+                refuse(
+                    node,
+                    "used but not described in the bundle (a misspelt name?): describe it, or "
+                    "correct the name",
+                )
+            elif other is not None:
+                if not corpus.describers(text):
+                    where = (
+                        f"study {other} has no such resource"
+                        if other in corpus.studies
+                        else f"there is no study {other} in the corpus"
+                    )
+                    refuse(node, f"no study bundle describes it ({where})")
+            elif text.startswith(BASE) and not corpus.known(text):
+                refuse(node, "not a copkg resource the corpus knows")
+    for file in bundle.files:
+        for number, line in enumerate(file.text.splitlines(), 1):
+            if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line):
+                problems[(str(file.path), str(number))] = Problem(
+                    "a TODO placeholder is left: fill in the value (or delete the statement)",
+                    file=str(file.path),
+                    line=number,
+                )
+    return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
+
+
+@dataclass(frozen=True)
+class Paper:
+    """What tells one paper from another: its DOIs, or its authors' surnames, year and title."""
+
+    study: URIRef
+    dois: frozenset[str] = field(default_factory=frozenset)
+    authors: frozenset[str] = field(default_factory=frozenset)
+    year: str = ""
+    title: str = ""
+
+    def same_as(self, other: Paper) -> str | None:
+        """Why `other` is the same paper (None if it is not)."""
+        if self.dois & other.dois:
+            return f"the same DOI ({', '.join(sorted(self.dois & other.dois))})"
+        if (
+            self.title
+            and self.year
+            and self.authors
+            and ((self.authors, self.year, self.title) == (other.authors, other.year, other.title))
+        ):
+            return "the same authors, year and title"
+        return None
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return " ".join(
+        re.sub(r"[^\w]+", " ", "".join(c for c in text if not unicodedata.combining(c)))
+        .casefold()
+        .split()
+    )
+
+
+def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
+    """The copkg:Study records of `graph` as papers (creators' names looked up in
+    `describers` too)."""
+    names = graph if describers is None else graph + describers
+    found = []
+    for study in sorted(s for s in graph.subjects(RDF.type, COPKG.Study) if isinstance(s, URIRef)):
+        dois = {
+            match.group(0).rstrip(".").casefold()
+            for prop in _DOI_PROPERTIES
+            for value in graph.objects(study, prop)
+            if (match := _DOI.search(str(value)))
+        }
+        authors = set()
+        for creator in graph.objects(study, DCTERMS.creator):
+            label = names.value(creator, RDFS.label) or names.value(
+                creator, URIRef("http://xmlns.com/foaf/0.1/familyName")
+            )
+            if label is None and isinstance(creator, Literal):
+                label = creator
+            words = _fold(str(label)).split() if label is not None else []
+            authors.add(words[-1] if words else str(creator))
+        year = next((str(y)[:4] for y in graph.objects(study, DCTERMS.issued)), "")
+        title = next((_fold(str(t)) for t in graph.objects(study, DCTERMS.title)), "")
+        found.append(Paper(study, frozenset(dois), frozenset(authors), year, title))
+    return found
+
+
+def duplicate_problems(study: Described, others: Others) -> list[Problem]:
+    """The study's paper if another study records it already (a second ID for one paper)."""
+    records = others.records()
+    known = [p for p in papers(records) if study_of(p.study) != study.study_id]
+    problems = []
+    for paper in papers(study.graph, records):
+        for other in known:
+            why = paper.same_as(other)
+            if why is not None:
+                file, line = study.locate(paper.study, subject=True)
+                problems.append(
+                    Problem(
+                        f"{study.show(paper.study)}: this paper is already in the corpus as "
+                        f"study {study_of(other.study)} ({prefixed(other.study)}): {why}; "
+                        "add to that study's bundle instead of entering the paper again",
+                        file=file,
+                        line=line,
+                    )
+                )
+    return problems
+
+
+@dataclass
+class StudyFiles:
+    """A study of the corpus as the build reads it: its files and their statements."""
+
+    study_id: str
+    files: list[SourceFile]
+    graph: Graph
+
+    @property
+    def namespace(self) -> str:
+        return str(study_base(self.study_id))
+
+    def subjects(self) -> set[Any]:
+        return set(self.graph.subjects())
+
+    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
+        return locate(self.files, node, subject=subject)
+
+    def show(self, node: Any) -> str:
+        return show(self.files, node)
+
+
+@dataclass(frozen=True)
+class FileOnDisk:
+    """A source file, read when its text is needed (to say where a problem is)."""
+
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8", errors="replace")
+
+
+class OtherStudies:
+    """The corpus but one study, from the quads the build read (indexed once for all)."""
+
+    def __init__(
+        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
+    ) -> None:
+        self.ontology = ontology
+        self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self._index = index
+        self._graph = graph
+        self._records = records
+        self.studies = {
+            g[len(STUDY_GRAPHS) :]
+            for gs in index.values()
+            for g in gs
+            if g.startswith(STUDY_GRAPHS) and g != graph
+        }
+
+    def describers(self, iri: str) -> set[str]:
+        return {
+            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
+        }
+
+    def known(self, iri: str) -> bool:
+        return bool(self._index.get(iri, set()) - {self._graph})
+
+    def records(self) -> Graph:
+        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
+
+
+def corpus_problems(
+    graphs: dict[str, list[Path]],
+    quads: Sequence[ox.Quad],
+    folders: Callable[[str], list[Path]] = lambda study_id: [],
+) -> tuple[list[Problem], Fidelity]:
+    """statement_problems() of every study of the corpus against the others (what `copkg add`
+    checks of a bundle, checked by `copkg build` of each study), and every quote verified
+    against the source text of its study where there is one (found in `folders(study_id)`)."""
+    ontology = quads_to_graph(q for q in quads if q.graph_name.value == str(ONTOLOGY_GRAPH))
+    by_graph: dict[str, list[ox.Quad]] = {}
+    index: dict[str, set[str]] = {}
+    for q in quads:
+        by_graph.setdefault(q.graph_name.value, []).append(q)
+        if isinstance(q.subject, ox.NamedNode):
+            index.setdefault(q.subject.value, set()).add(q.graph_name.value)
+    studies = {
+        q.subject.value
+        for q in quads
+        if q.predicate.value == str(RDF.type) and q.object.value == str(COPKG.Study)
+    }
+    creators = {
+        q.object.value
+        for q in quads
+        if q.subject.value in studies and q.predicate.value == str(DCTERMS.creator)
+    }
+    records = [
+        q
+        for q in quads
+        if q.graph_name.value.startswith(STUDY_GRAPHS) and q.subject.value in studies | creators
+    ]
+    problems: list[Problem] = []
+    views: list[StudyFiles] = []
+    for graph, files in sorted(graphs.items()):
+        if not graph.startswith(STUDY_GRAPHS):
+            continue
+        study = StudyFiles(
+            graph[len(STUDY_GRAPHS) :],
+            [FileOnDisk(p) for p in files],
+            quads_to_graph(by_graph.get(graph, [])),
+        )
+        views.append(study)
+        problems += statement_problems(study, OtherStudies(index, records, graph, ontology))
+    digests: dict[URIRef, str] = {}
+    for view in views:
+        digests |= source_digests(view.graph)
+    fidelity = verify_quotes(views, digests, folders)
+    return problems + fidelity.problems, fidelity
+
+
+def source_digests(graph: Graph) -> dict[URIRef, str]:
+    """The SHA-256 of each study's source text, as the study's record declares it."""
+    return {
+        study: str(digest)
+        for study, text in graph.subject_objects(COPKG.sourceText)
+        for digest in graph.objects(text, COPKG.sha256)
+        if isinstance(study, URIRef)
+    }
+
+
+@dataclass
+class Fidelity:
+    """Whose quotes were verified against which text, whose text was not found, and every
+    quote that is not on the page it claims."""
+
+    verified: dict[URIRef, Path] = field(default_factory=dict)
+    missing: dict[URIRef, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> dict[str, str]:
+        """What the manifest and `copkg add` say of each study with a declared source text."""
+        out = {str(s): f"quotes verified against {p.name}" for s, p in self.verified.items()}
+        out |= {
+            str(s): f"unverified: no text with SHA-256 {d} in its source/ folder or "
+            "COPKG_SOURCE_TEXTS"
+            for s, d in self.missing.items()
+        }
+        return dict(sorted(out.items()))
+
+
+def verify_quotes(
+    views: Sequence[Described], digests: dict[URIRef, str], folders: Callable[[str], list[Path]]
+) -> Fidelity:
+    """Every quote the `views` take from a study with a source text (`digests`, found in
+    `folders(study_id)`) checked against the page it claims, as the tests check the Josserand
+    bundle: a quote not on its page is a problem at its file and line."""
+    outcome = Fidelity()
+    for study, digest in sorted(digests.items()):
+        path = find_source(digest, folders(study_of(study) or ""))
+        if path is None:
+            outcome.missing[study] = digest
+            continue
+        outcome.verified[study] = path
+        for view in views:
+            _checked, mismatches = check_quotes(view.graph, study, path)
+            for mismatch in mismatches:
+                file, line = view.locate(mismatch.quote, subject=True)
+                where = (
+                    f"it stands on page {', '.join(map(str, mismatch.found_on))}"
+                    if mismatch.found_on
+                    else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
+                    "with copkg:evidenceText)"
+                )
+                outcome.problems.append(
+                    Problem(
+                        f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
+                        f"text of {prefixed(study)} ({path.name}): {where}",
+                        file=file,
+                        line=line,
+                    )
+                )
+    return outcome
