@@ -119,14 +119,16 @@ def machine() -> dict[str, Any]:
 
 
 def make_project(target: Path, n: int, seed: int = 0) -> Path:
-    """A project with the sources of this repository, the Josserand bundle and n studies."""
+    """A project with the sources of this repository, its study bundles and n studies."""
     if target.exists():
         shutil.rmtree(target)
     for name in PROJECT_DIRS:
         shutil.copytree(REPO / name, target / name)
     studies = target / "data" / "studies"
     studies.mkdir(parents=True)
-    shutil.copytree(REPO / "data" / "studies" / JOSSERAND, studies / JOSSERAND)
+    for bundle in sorted((REPO / "data" / "studies").iterdir()):  # the real bundles link
+        if bundle.is_dir():  # to one another, so all of them come along
+            shutil.copytree(bundle, studies / bundle.name)
     synthetic.write_corpus(studies, n, seed)
     return target
 
