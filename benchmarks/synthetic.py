@@ -68,7 +68,9 @@ PREFIXES = {
     "cito": "http://purl.org/spar/cito/",
     "dcterms": "http://purl.org/dc/terms/",
     "fabio": "http://purl.org/spar/fabio/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
     "j04": J04,
+    "prov": "http://www.w3.org/ns/prov#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
@@ -172,7 +174,8 @@ class StudyWriter:
     def write(self) -> dict[str, str]:
         """The bundle: file name -> Turtle text."""
         rng = self.rng
-        year = rng.randint(1995, 2024)
+        rng.randint(1995, 2024)  # drawn as before, so the rest of the bundle stays the same
+        year = study_year(self.index)
         cases = [self.iri(f"case-{c}") for c in range(1, CASES_PER_STUDY + 1)]
         self.block("study", self.iri("study"), [
             ("a", "copkg:Study"),
@@ -185,6 +188,17 @@ class StudyWriter:
             ("copkg:hasCase", cases),
             ("copkg:hasStage", self.iri("stage-1")),
             ("cito:cites", [self.iri(f"ref-{w}") for w in range(1, CITED_WORKS + 1)]),
+        ])
+        self.block("study", self.iri("bundle"), [
+            ("a", "copkg:StudyBundle"),
+            ("rdfs:label", text(f"copkg encoding of synthetic study {self.index}", "en")),
+            ("prov:hadPrimarySource", self.iri("study")),
+            ("prov:wasAttributedTo", self.iri("curator")),
+            ("prov:generatedAtTime", typed("2025-01-01T00:00:00+00:00", "dateTime")),
+        ])
+        self.block("study", self.iri("curator"), [
+            ("a", "prov:Person"),
+            ("foaf:name", text(f"Curator {self.index}")),
         ])
         for c in range(1, CASES_PER_STUDY + 1):
             self.organisation(c, year)
@@ -366,6 +380,12 @@ def _prefixes(sid: str) -> str:
     lines = [f"PREFIX {p}: <{ns}>" for p, ns in sorted(PREFIXES.items())]
     lines.insert(0, f"PREFIX s: <{ID}{sid}/>")
     return "\n".join(lines) + "\n\n"
+
+
+def study_year(index: int) -> int:
+    """The year study `index` appeared: never before the study it links to (index - 1), as a
+    study can only report a link to one published before it (CrossStudyReporterShape)."""
+    return 1995 + index * 30 // 10_001
 
 
 def study_id(index: int) -> str:
