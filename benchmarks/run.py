@@ -442,7 +442,7 @@ def named_variations(root: Path, studies: list[str]) -> dict[str, list[tuple[str
                     query.page_over and query.page_over[0] == param.name)):
                 choices.append([(param.name, v) for v in studies])
         variations = []
-        for combo in itertools.islice(itertools.product(*choices), 2000):
+        for combo in itertools.islice(itertools.product(*choices), 300):
             raw = dict(combo)
             try:
                 prepared = prepare(store, query, raw)

@@ -19,6 +19,7 @@ each needs a `{` or white space the IRI cannot contain.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -102,11 +103,27 @@ def _check_escapes(text: str, token_start: int, token_text: str) -> None:
             )
 
 
+#: Texts up to this length keep their tokens for the next reading of the same text (a query is
+#: read by the safety check, then by the store's own check, often with no change between).
+_KEPT_TEXT = 1 << 16
+
+
 def tokens(text: str) -> list[Token]:
     """The terminals of `text` outside white space and comments, each with its { } depth.
 
     Raises LexError at the first character that starts no terminal.
     """
+    if len(text) <= _KEPT_TEXT:
+        return list(_kept_tokens(text))
+    return _tokens(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _kept_tokens(text: str) -> tuple[Token, ...]:
+    return tuple(_tokens(text))
+
+
+def _tokens(text: str) -> list[Token]:
     result: list[Token] = []
     depth = 0
     offset = 0
