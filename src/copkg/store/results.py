@@ -269,7 +269,7 @@ def write_answer(
         tsv = ("\n".join(lines) + "\n").encode("utf-8")
         fmt = SOLUTION_MEDIA_TYPES[media_type] or ox.QueryResultsFormat.JSON
         body = ox.parse_query_results(tsv, ox.QueryResultsFormat.TSV).serialize(format=fmt)
-        return kind, body, len(lines) - 1, truncated
+        return kind, body or b"", len(lines) - 1, truncated
     triples: list[ox.Triple] = []
     for count, triple in enumerate(until(answer, deadline)):
         if limit is not None and count >= limit:
@@ -282,7 +282,8 @@ def write_answer(
         graph = ox.DefaultGraph()
         items = [ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples]
     prefixes = _ox_prefixes(triples) if rdf_format in _PREFIXED_FORMATS else None
-    return kind, ox.serialize(items, format=rdf_format, prefixes=prefixes), len(triples), truncated
+    body = ox.serialize(items, format=rdf_format, prefixes=prefixes)
+    return kind, body or b"", len(triples), truncated
 
 
 _PLAIN_DATATYPES = {str(XSD.string), "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}
