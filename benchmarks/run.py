@@ -52,22 +52,6 @@ import synthetic  # noqa: E402
 JOSSERAND = "josserand2004"
 PROJECT_DIRS = ("ontology", "rules", "queries")
 
-#: Ad-hoc SPARQL sent to both servers: a lookup, a join, a count, an ASK.
-ADHOC = {
-    "cases": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?case ?label WHERE { ?case a copkg:Case ; rdfs:label ?label } ORDER BY ?case LIMIT 50""",
-    "study-quotes": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
-SELECT ?quote ?page WHERE {
-  ?quote copkg:quotedIn <https://w3id.org/copkg/id/synthetic-00001/study> ; copkg:page ?page }
-ORDER BY ?page ?quote""",
-    "describe-role": """SELECT ?p ?o WHERE {
-  <https://w3id.org/copkg/id/josserand2004/facilitation> ?p ?o }""",
-    "count-realised": """PREFIX copkg: <https://w3id.org/copkg/ontology#>
-SELECT (COUNT(*) AS ?n) WHERE { ?e copkg:riskRealised true }""",
-}
-
-
 # -- helpers -----------------------------------------------------------------------------------
 
 
@@ -119,16 +103,15 @@ def machine() -> dict[str, Any]:
 
 
 def make_project(target: Path, n: int, seed: int = 0) -> Path:
-    """A project with the sources of this repository, the shipped bundles (Josserand's and the
-    works whose findings it links) and n synthetic studies."""
+    """A project with the sources of this repository, its study bundles and n studies."""
     if target.exists():
         shutil.rmtree(target)
     for name in PROJECT_DIRS:
         shutil.copytree(REPO / name, target / name)
     studies = target / "data" / "studies"
     studies.mkdir(parents=True)
-    for bundle in sorted((REPO / "data" / "studies").iterdir()):
-        if bundle.is_dir():
+    for bundle in sorted((REPO / "data" / "studies").iterdir()):  # the real bundles link
+        if bundle.is_dir():  # to one another, so all of them come along
             shutil.copytree(bundle, studies / bundle.name)
     synthetic.write_corpus(studies, n, seed)
     return target
@@ -277,29 +260,28 @@ def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads
 
 
 def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
-             seconds: float, max_requests: int) -> dict[str, Any]:
-    """load() before the summary: every latency (ms), statuses, errors, elapsed seconds."""
+             seconds: float, max_requests: int, start: int = 0) -> dict[str, Any]:
+    """load() before the summary: every latency (ms), statuses, errors, elapsed seconds.
+    Request i (from `start`, counted over all threads) is requests_[i % len(requests_)]."""
     latencies: list[float] = []
     errors: list[str] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
-    counter = iter(range(max_requests))
+    counter = iter(range(start, start + max_requests))
     deadline = time.perf_counter() + seconds
 
     def worker(offset: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        i = offset
         mine: list[float] = []
         while time.perf_counter() < deadline:
             try:
-                next(counter)
+                i = next(counter)  # one sequence for all threads: no request sent twice
             except StopIteration:
                 break
-            method, path, headers = requests_[i % len(requests_)]
-            i += 1
+            method, path, headers, *body = requests_[i % len(requests_)]
             start = time.perf_counter()
             try:
-                conn.request(method, path, headers=headers)
+                conn.request(method, path, body=body[0] if body else None, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 status = response.status
@@ -323,7 +305,8 @@ def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, thr
     for t in pool:
         t.join()
     return {"latencies": latencies, "statuses": statuses, "errors": len(errors),
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started,
+            "next": start + len(latencies) + len(errors)}
 
 
 def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -376,11 +359,13 @@ def wait_for_line(log: Path, text: str, timeout: float) -> str | None:
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subprocess.Popen]:
+def server(command: list[str], port: int, path: str, log: Path,
+           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """A server process (its own process group), stopped on exit."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, **(env or {})})
         try:
             wait_for(port, path)
             yield process
@@ -395,24 +380,93 @@ def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subp
                 process.wait()
 
 
-def named_query_texts(root: Path) -> dict[str, str]:
-    """Each named query with its default parameters bound, as copkg runs it."""
-    from copkg.querying.named_queries import bind, load_named_queries
+#: The uncached ad-hoc workloads: one query shape each, a different resource every request.
+RDFS = "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+COPKG = "PREFIX copkg: <https://w3id.org/copkg/ontology#>\n"
+UNCACHED_ADHOC: dict[str, Callable[[str, str], str]] = {
+    "one resource's triples": lambda r, study: f"SELECT ?p ?o WHERE {{ <{r}> ?p ?o }}",
+    "incoming links with labels": lambda r, study: (
+        RDFS + f"SELECT ?s ?p ?label WHERE {{ ?s ?p <{r}> OPTIONAL {{ ?s rdfs:label ?label }} }}"
+        " LIMIT 100"),
+    "one study's quotes by page": lambda r, study: (
+        COPKG + f"SELECT ?quote ?page WHERE {{ ?quote copkg:quotedIn <{study}> ; "
+        "copkg:page ?page } ORDER BY ?page ?quote"),
+}
+
+ID_BASE = "https://w3id.org/copkg"
+
+
+def corpus_resources(root: Path) -> tuple[list[str], list[str]]:
+    """The typed resources of the studies (shuffled, seed 0) and the studies, from the build."""
+    import random
+
+    import pyoxigraph as ox
+
+    store = ox.Store.read_only(str(root / "build" / "oxigraph"))
+    rdf_type = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    study = ox.NamedNode("https://w3id.org/copkg/ontology#Study")
+    resources = sorted({q.subject.value for q in store.quads_for_pattern(None, rdf_type, None)
+                        if isinstance(q.subject, ox.NamedNode)
+                        and q.subject.value.startswith(ID_BASE + "/id/")})
+    studies = sorted({q.subject.value for q in store.quads_for_pattern(None, rdf_type, study)})
+    random.Random(0).shuffle(resources)
+    del store
+    return resources, studies
+
+
+def study_of(resource: str) -> str:
+    return resource.rsplit("/", 1)[0] + "/study"
+
+
+def named_variations(root: Path, studies: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Each named query's requests with its parameters varied: (copkg path, the text copkg
+    runs for it, bound as copkg binds it, for oxigraph). Enumerated parameters take each
+    value, the study a query pages over (or takes) each study, the others their default."""
+    import itertools
+
+    from copkg.config import Settings
+    from copkg.pipeline.open import open_store
+    from copkg.querying.named_queries import load_named_queries, prepare
     from copkg.store.scan import bind_values
     from copkg.store.terms import terms_as_sparql
 
-    texts = {}
+    settings = Settings.load(root, environ={})
+    store = open_store(settings)
+    out: dict[str, list[tuple[str, str]]] = {}
     for name, query in sorted(load_named_queries(root / "queries").items()):
-        bindings = bind(query, {})
-        text = query.text
-        texts[name] = bind_values(text, terms_as_sparql(bindings)) if bindings else text
-    return texts
+        choices: list[list[tuple[str, str]]] = []
+        for param in query.parameters:
+            if param.enum:
+                choices.append([(param.name, v) for v in param.enum])
+            elif param.kind == "iri" and (param.name == "study" or (
+                    query.page_over and query.page_over[0] == param.name)):
+                choices.append([(param.name, v) for v in studies])
+        variations = []
+        for combo in itertools.islice(itertools.product(*choices), 300):
+            raw = dict(combo)
+            try:
+                prepared = prepare(store, query, raw)
+            except Exception:  # noqa: BLE001 - a combination the query refuses is left out
+                continue
+            text = prepared.text
+            if prepared.rest:
+                text = bind_values(text, terms_as_sparql(prepared.rest))
+            path = f"/api/queries/{name}" + ("?" + urllib.parse.urlencode(raw) if raw else "")
+            variations.append((path, text))
+        out[name] = variations
+    return out
 
 
-def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requests: int,
-               rounds: int = 5) -> dict[str, Any]:
-    """copkg serve and oxigraph serve-read-only on the same data, under the same load: both
-    run at once, and each workload is measured in `rounds` turns of seconds / rounds on each."""
+def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
+               max_requests: int, rounds: int = 5, only: str = "") -> dict[str, Any]:
+    """copkg serve (twice: with its answer caches, and with none) and oxigraph
+    serve-read-only on the same data, under the same load, all three up at once, taking turns
+    on each workload for `rounds` turns of seconds / rounds.
+
+    Uncached figures: every request a different resource (or parameter value), sent to the
+    copkg serve that keeps no answer (COPKG_RESPONSE_CACHE_BYTES=0), so no answer is served
+    twice by construction. Cached figures: the first four requests of the same workload,
+    repeated, on the copkg serve with its caches (what a repeated question costs)."""
     build = root / "build"
     oxi_dir = work / "oxigraph-store"
     shutil.rmtree(oxi_dir, ignore_errors=True)
@@ -420,48 +474,103 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
     subprocess.run([OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
                     str(build / "copkg.nq")], check=True, capture_output=True)
     oxi_load = time.perf_counter() - start
-    sparql_json = {"Accept": "application/sparql-results+json"}
-    copkg_port, oxi_port = free_port(), free_port()
-    adhoc_copkg = [("GET", "/sparql?" + urllib.parse.urlencode({"query": q}), sparql_json)
-                   for q in ADHOC.values()]
-    adhoc_oxi = [("GET", "/query?" + urllib.parse.urlencode({"query": q}), sparql_json)
-                 for q in ADHOC.values()]
-    texts = named_query_texts(root)
-    named_copkg = [("GET", f"/api/queries/{name}", {"Accept": "application/sparql-results+json"})
-                   for name in texts]
-    named_oxi_requests = [("GET", "/query?" + urllib.parse.urlencode({"query": text}),
-                           sparql_json) for text in texts.values()]
-    results: dict[str, Any] = {"oxigraph_load_s": round(oxi_load, 2), "threads": threads}
-    env_root = ["--root", str(root)]
-    copkg_cmd = [sys.executable, "-m", "copkg.cli", "serve", "--port", str(copkg_port),
-                 *env_root]
-    oxi_cmd = [OXIGRAPH, "serve-read-only", "--location", str(oxi_dir), "--bind",
-               f"127.0.0.1:{oxi_port}", "--union-default-graph"]
-    workloads = {("copkg", "adhoc"): adhoc_copkg, ("copkg", "named"): named_copkg,
-                 ("oxigraph", "adhoc"): adhoc_oxi, ("oxigraph", "named"): named_oxi_requests}
-    ports = {"copkg": copkg_port, "oxigraph": oxi_port}
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in workloads}
-    with server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"), \
-            server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
-        # copkg serve runs the named queries once at start: measure once that is done
+    resources, studies = corpus_resources(root)
+    json_accept = {"Accept": "application/sparql-results+json"}
+
+    def sparql(path: str, text: str) -> tuple[str, str, dict[str, str]]:
+        return ("GET", f"{path}?" + urllib.parse.urlencode({"query": text}), json_accept)
+
+    # workload -> (copkg requests, oxigraph requests), the same questions in the same order
+    workloads: dict[str, tuple[list[Any], list[Any]]] = {}
+    for label, make in UNCACHED_ADHOC.items():
+        if "study" in label:
+            texts = [make("", s) for s in studies]
+        else:
+            texts = [make(r, study_of(r)) for r in resources]
+        workloads[label] = ([sparql("/sparql", t) for t in texts],
+                            [sparql("/query", t) for t in texts])
+    variations = named_variations(root, studies)
+    named_copkg: list[Any] = []
+    named_oxi: list[Any] = []
+    direct = {"Accept": "application/sparql-results+json",
+              "Content-Type": "application/sparql-query"}
+    for pairs in itertools_roundrobin(list(variations.values())):
+        path, text = pairs
+        named_copkg.append(("GET", path, {"Accept": "application/json"}))
+        # POSTed: oxigraph refuses (400) a GET whose URL holds the longest named queries
+        named_oxi.append(("POST", "/query", direct, text.encode("utf-8")))
+    workloads["named queries, parameters varied"] = (named_copkg, named_oxi)
+    paths = [r[len(ID_BASE):] for r in resources]
+    pages = {"page HTML (/id/...)": [("GET", p, {"Accept": "text/html"}) for p in paths],
+             "page JSON (/id/....json)": [("GET", p + ".json", {}) for p in paths]}
+
+    ports = {"copkg": free_port(), "copkg-uncached": free_port(), "oxigraph": free_port()}
+    commands = {
+        name: [sys.executable, "-m", "copkg.cli", "serve", "--port", str(ports[name]),
+               "--root", str(root)] for name in ("copkg", "copkg-uncached")}
+    commands["oxigraph"] = [OXIGRAPH, "serve-read-only", "--location", str(oxi_dir), "--bind",
+                            f"127.0.0.1:{ports['oxigraph']}", "--union-default-graph"]
+    envs = {"copkg-uncached": {"COPKG_RESPONSE_CACHE_BYTES": "0"}}
+    results: dict[str, Any] = {
+        "oxigraph_load_s": round(oxi_load, 2), "threads": threads, "rounds": rounds,
+        "distinct": {label: len(c) for label, (c, _) in workloads.items()} | {
+            "pages": len(paths)}, "workloads": {}}
+    with contextlib.ExitStack() as stack:
+        for name in ports:
+            probe = "/" if name == "oxigraph" else "/api/queries"
+            stack.enter_context(server(commands[name], ports[name], probe,
+                                       work / f"{name}-serve.log", env=envs.get(name)))
         results["copkg_warm_up"] = wait_for_line(work / "copkg-serve.log", "warm-up:", 900)
-        for name in ports:  # warm-up: each request once or twice, in one thread
-            warm = workloads[name, "adhoc"] + workloads[name, "named"]
-            load(ports[name], warm, threads=1, seconds=seconds, max_requests=2 * len(warm))
-        # rounds taking turns, so that the machine's other work weighs on both servers alike
-        for _ in range(rounds):
-            for kind in ("adhoc", "named"):
-                for name in ports:
-                    runs[name, kind].append(load_raw(
-                        ports[name], workloads[name, kind], threads=threads,
-                        seconds=seconds / rounds, max_requests=max_requests))
-    for (name, kind), parts in runs.items():
-        results[f"{name}_{kind}"] = summary(merged(parts))
-    results["rounds"] = rounds
-    for kind in ("adhoc", "named"):
-        ours, theirs = results[f"copkg_{kind}"]["rps"], results[f"oxigraph_{kind}"]["rps"]
-        results[f"ratio_{kind}"] = round(ours / theirs, 2) if theirs else None
+        offsets: dict[tuple[str, str], int] = {}
+        for count in threads:
+            every = {**workloads, **{k: (v, None) for k, v in pages.items()}}
+            for label, (ours, theirs) in every.items():
+                if only and only not in label:
+                    continue
+                cached = ours[:4]
+                # warm-up: the cached server learns its four answers; every server warms up
+                load(ports["copkg"], cached, threads=1, seconds=seconds, max_requests=8)
+                turns: dict[str, tuple[int, list[Any]]] = {
+                    "copkg cached": (ports["copkg"], cached),
+                    "copkg uncached": (ports["copkg-uncached"], ours)}
+                if theirs is not None:
+                    turns["oxigraph"] = (ports["oxigraph"], theirs)
+                parts: dict[str, list[dict[str, Any]]] = {k: [] for k in turns}
+                for _ in range(rounds):
+                    for who, (port, requests_) in turns.items():
+                        key = (who, label)
+                        raw = load_raw(port, requests_, threads=count,
+                                       seconds=seconds / rounds, max_requests=max_requests,
+                                       start=offsets.get(key, 0))
+                        offsets[key] = raw["next"]
+                        parts[who].append(raw)
+                figures = {who: summary(merged(runs)) for who, runs in parts.items()}
+                failed = [who for who, f in figures.items()
+                          if f["errors"] or set(f["statuses"]) - {200}]
+                if failed:  # a ratio over refusals or dropped requests would mean nothing
+                    figures["failed"] = failed
+                if "oxigraph" in figures and figures["oxigraph"]["rps"] and not failed:
+                    o = figures["oxigraph"]["rps"]
+                    figures["ratio_cached"] = round(figures["copkg cached"]["rps"] / o, 2)
+                    figures["ratio_uncached"] = round(figures["copkg uncached"]["rps"] / o, 2)
+                results["workloads"][f"{count}|{label}"] = figures
+                print(f"   {count} threads, {label}: " + ", ".join(
+                    f"{k} {v['rps'] if isinstance(v, dict) else v}" for k, v in figures.items()),
+                    flush=True)
+        # beyond the first cycle the uncached server sees a request again (it keeps nothing)
+        results["sent"] = {f"{who}|{label}": n for (who, label), n in offsets.items()}
     return results
+
+
+def itertools_roundrobin(lists: list[list[Any]]) -> Iterator[Any]:
+    """One item of each list in turn until all are spent."""
+    iterators = [iter(items) for items in lists if items]
+    while iterators:
+        for it in list(iterators):
+            try:
+                yield next(it)
+            except StopIteration:
+                iterators.remove(it)
 
 
 # -- one size ----------------------------------------------------------------------------------
@@ -476,11 +585,10 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         manifest = json.loads((root / "build" / "manifest.json").read_text())
         out["build"] = {"ok": True, "quads": manifest.get("quads"),
                         "timings": manifest.get("timings")}
-        out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
+        out["http"] = http_bench(root, work / f"n{n}", threads=thread_counts(args),
                                  seconds=args.seconds, max_requests=args.max_requests,
-                                 rounds=args.rounds)
-        print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
-              flush=True)
+                                 rounds=args.rounds, only=args.only)
+        print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
     out = {"n": n}
@@ -496,17 +604,20 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     print("   latency done", flush=True)
     if not args.no_http:
         try:
-            out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
+            out["http"] = http_bench(root, work / f"n{n}", threads=thread_counts(args),
                                      seconds=args.seconds, max_requests=args.max_requests,
-                                     rounds=args.rounds)
+                                     rounds=args.rounds, only=args.only)
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
-        shown = {k: v for k, v in out["http"].items() if "ratio" in k or k == "error"}
-        print(f"   http {json.dumps(shown)}", flush=True)
+        print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
     if not args.no_add:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
     return out
+
+
+def thread_counts(args: argparse.Namespace) -> list[int]:
+    return [int(t) for t in str(args.threads).split(",") if t.strip()]
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -546,18 +657,27 @@ def markdown(report: dict[str, Any]) -> str:
             v = get(r)
             cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "HTTP (requests/s, p50 / p95 / p99 ms):", "",
-              "| N | workload | copkg serve | oxigraph serve | ratio |", "|---|---|---|---|---|"]
+    lines += ["", "HTTP, requests/s (p50 ms). Uncached: every request a different resource or "
+              "parameter value, on a copkg serve that keeps no answer; cached: four of the "
+              "same requests repeated, on a copkg serve with its answer caches; oxigraph: "
+              "the uncached requests. Ratios are copkg / oxigraph.", "",
+              "| N | threads | workload | copkg uncached | copkg cached | oxigraph serve | "
+              "ratio uncached | ratio cached |", "|---|---|---|---|---|---|---|---|"]
     for r in report["sizes"]:
         h = r.get("http")
         if not h or "error" in h:
             continue
-        for kind in ("adhoc", "named"):
-            c, o = h[f"copkg_{kind}"], h[f"oxigraph_{kind}"]
+        for key, f in h["workloads"].items():
+            count, label = key.split("|", 1)
+
+            def cell(who: str, f: dict[str, Any] = f) -> str:
+                v = f.get(who)
+                return f"{v['rps']} ({v['p50_ms']})" if v else "-"
+
             lines.append(
-                f"| {r['n']} | {kind} | {c['rps']} ({c['p50_ms']} / {c['p95_ms']} / "
-                f"{c['p99_ms']}) | {o['rps']} ({o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']}) | "
-                f"{h[f'ratio_{kind}']} |")
+                f"| {r['n']} | {count} | {label} | {cell('copkg uncached')} | "
+                f"{cell('copkg cached')} | {cell('oxigraph')} | {f.get('ratio_uncached', '-')} "
+                f"| {f.get('ratio_cached', '-')} |")
     return "\n".join(lines)
 
 
@@ -571,11 +691,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--budget", type=float, default=None, help="seconds a measured call")
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", default="8,1", help="client threads, comma-separated")
     parser.add_argument("--max-requests", type=int, default=100000)
     parser.add_argument("--rounds", type=int, default=5,
                         help="HTTP: turns each server takes on each workload")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="HTTP: only the workloads whose name holds this")
     parser.add_argument("--project", type=Path, default=None,
                         help="a built project to measure over HTTP (one size, not modified)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")

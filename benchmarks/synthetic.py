@@ -174,10 +174,8 @@ class StudyWriter:
     def write(self) -> dict[str, str]:
         """The bundle: file name -> Turtle text."""
         rng = self.rng
-        rng.randint(1995, 2024)  # drawn as before, so the rest of the study stays the same
-        # years never decrease with the index: a study reports links only to earlier studies
-        # (copsh:CrossStudyReporterShape)
-        year = min(2024, 1995 + self.index // 35)
+        rng.randint(1995, 2024)  # drawn as before, so the rest of the bundle stays the same
+        year = study_year(self.index)
         cases = [self.iri(f"case-{c}") for c in range(1, CASES_PER_STUDY + 1)]
         self.block("study", self.iri("study"), [
             ("a", "copkg:Study"),
@@ -191,18 +189,16 @@ class StudyWriter:
             ("copkg:hasStage", self.iri("stage-1")),
             ("cito:cites", [self.iri(f"ref-{w}") for w in range(1, CITED_WORKS + 1)]),
         ])
-        # who encoded the study and when (copsh:BundleAttributionShape)
         self.block("study", self.iri("bundle"), [
             ("a", "copkg:StudyBundle"),
-            ("rdfs:label", text(f"encoding of synthetic study {self.index}", "en")),
+            ("rdfs:label", text(f"copkg encoding of synthetic study {self.index}", "en")),
             ("prov:hadPrimarySource", self.iri("study")),
             ("prov:wasAttributedTo", self.iri("curator")),
-            ("prov:generatedAtTime", typed("2026-01-01T00:00:00+00:00", "dateTime")),
+            ("prov:generatedAtTime", typed("2025-01-01T00:00:00+00:00", "dateTime")),
         ])
         self.block("study", self.iri("curator"), [
-            ("a", "prov:Organization"),
-            ("rdfs:label", text("synthetic curators", "en")),
-            ("foaf:name", text("synthetic curators")),
+            ("a", "prov:Person"),
+            ("foaf:name", text(f"Curator {self.index}")),
         ])
         for c in range(1, CASES_PER_STUDY + 1):
             self.organisation(c, year)
@@ -384,6 +380,12 @@ def _prefixes(sid: str) -> str:
     lines = [f"PREFIX {p}: <{ns}>" for p, ns in sorted(PREFIXES.items())]
     lines.insert(0, f"PREFIX s: <{ID}{sid}/>")
     return "\n".join(lines) + "\n\n"
+
+
+def study_year(index: int) -> int:
+    """The year study `index` appeared: never before the study it links to (index - 1), as a
+    study can only report a link to one published before it (CrossStudyReporterShape)."""
+    return 1995 + index * 30 // 10_001
 
 
 def study_id(index: int) -> str:

@@ -167,7 +167,9 @@ class _Worker:
         status, payload = receive_message(self.socket, deadline)
         if status == "error":
             raise error_from_dict(payload)
-        return Answer(*payload)
+        kind, media_type, size, count, truncated = payload
+        body = _recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
+        return Answer(kind, media_type, body, count, truncated)
 
     def kill(self) -> None:
         try:
@@ -565,17 +567,19 @@ def worker_main() -> None:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
             if len(answer.body) > MAX_ANSWER_BYTES:
                 raise too_large(len(answer.body))
-            reply: tuple[str, Any] = (
-                "ok",
-                (answer.kind, answer.media_type, answer.body, answer.count, answer.truncated),
-            )
         except CopkgError as exc:
-            reply = ("error", error_to_dict(exc))
+            reply: tuple[str, Any] = ("error", error_to_dict(exc))
         except MemoryError:
             reply = ("error", error_to_dict(out_of_memory(config.get("memory_limit"), 1)))
         except Exception as exc:  # a bug must not take the worker down silently
             log.exception("query failed")
             reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
+        else:  # what the answer is, then its bytes as they are (no pickle, no copy)
+            size = len(answer.body)
+            meta = (answer.kind, answer.media_type, size, answer.count, answer.truncated)
+            send_message(sock, ("ok", meta))
+            sock.sendall(answer.body)
+            continue
         send_message(sock, reply)
 
 

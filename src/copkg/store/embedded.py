@@ -15,7 +15,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
-from copkg.store.results import QueryResult
+from copkg.store.results import Kind, QueryResult, until, write_answer
 from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
@@ -92,17 +92,9 @@ class OxigraphStore:
         (`?_type_iri`); projecting them would change the answers' columns.
         """
         check_remote_calls(sparql, self.allowed_service_endpoints)
-        options: dict[str, Any] = {"prefixes": PREFIXES}
-        if default_graphs is None and named_graphs is None:
-            options["use_default_graph_as_union"] = True
-        else:
-            # SPARQL protocol: a dataset given by graph IRIs holds only the graphs it names.
-            options["default_graph"] = [to_ox_graph_name(g) for g in default_graphs or ()]
-            options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
+        options = self._options(default_graphs, named_graphs, base)
         if bindings:
             sparql = bind_values(sparql, terms_as_sparql(bindings))
-        if base is not None:
-            options["base_iri"] = base
         deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
             answer = self._store.query(sparql, **options)
@@ -113,6 +105,55 @@ class OxigraphStore:
             raise CopkgError(f"query failed: {exc}", status=400) from exc
         return result
 
+    def query_serialized(
+        self,
+        sparql: str,
+        media_type: str,
+        *,
+        bindings: Mapping[str, Node] | None = None,
+        default_graphs: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+        base: str | None = None,
+        max_rows: int | None = None,
+    ) -> tuple[Kind, bytes, int, bool]:
+        """Run a query as `query` does and write its answer straight in `media_type`: the
+        kind, the body, the number of rows (or triples) written and whether they were cut.
+
+        No term becomes an rdflib object: solutions are written as SPARQL TSV lines from the
+        engine's own N-Triples spelling of each term (`str(term)`, escaped by pyoxigraph),
+        counted for the row limit on the way, then re-read and written by pyoxigraph in the
+        format asked for; triples are handed back to pyoxigraph's serialiser as they came.
+        """
+        check_remote_calls(sparql, self.allowed_service_endpoints)
+        options = self._options(default_graphs, named_graphs, base)
+        if bindings:
+            sparql = bind_values(sparql, terms_as_sparql(bindings))
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        limits = [n for n in (self.max_rows, max_rows) if n is not None]
+        limit = min(limits) if limits else None
+        try:
+            answer = self._store.query(sparql, **options)
+            return write_answer(answer, media_type, limit, deadline)
+        except SyntaxError as exc:
+            raise syntax_error(exc, sparql) from exc
+        except (OSError, RuntimeError, ValueError, TypeError) as exc:
+            raise CopkgError(f"query failed: {exc}", status=400) from exc
+
+    @staticmethod
+    def _options(
+        default_graphs: Sequence[str] | None, named_graphs: Sequence[str] | None, base: str | None
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {"prefixes": PREFIXES}
+        if default_graphs is None and named_graphs is None:
+            options["use_default_graph_as_union"] = True
+        else:
+            # SPARQL protocol: a dataset given by graph IRIs holds only the graphs it names.
+            options["default_graph"] = [to_ox_graph_name(g) for g in default_graphs or ()]
+            options["named_graphs"] = [to_ox_graph_name(g) for g in named_graphs or ()]
+        if base is not None:
+            options["base_iri"] = base
+        return options
+
     def _collect(self, answer: Any, deadline: float | None) -> QueryResult:
         if isinstance(answer, ox.QueryBoolean):
             return QueryResult(kind="ask", boolean=bool(answer))
@@ -120,7 +161,7 @@ class OxigraphStore:
         if isinstance(answer, ox.QuerySolutions):
             variables = [v.value for v in answer.variables]
             rows: list[dict[str, Node]] = []
-            for solution in _until(answer, deadline):
+            for solution in until(answer, deadline):
                 if limit is not None and len(rows) >= limit:
                     return QueryResult("select", variables=variables, rows=rows, truncated=True)
                 row = {}
@@ -131,7 +172,7 @@ class OxigraphStore:
                 rows.append(row)
             return QueryResult("select", variables=variables, rows=rows)
         triples = []
-        for triple in _until(answer, deadline):
+        for triple in until(answer, deadline):
             if limit is not None and len(triples) >= limit:
                 return QueryResult("graph", triples=triples, truncated=True)
             triples.append(
@@ -263,11 +304,3 @@ def _found_at(sparql: str, line: int, column: int) -> str:
         return "end of query" if line == len(lines) else "end of line"
     word = re.match(r"\w+|\S", rest.lstrip())
     return repr(word.group()) if word else ""
-
-
-def _until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
-    """Iterate results, refusing to go on past the deadline (503 with Retry-After)."""
-    for count, item in enumerate(results):
-        if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
-            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
-        yield item

@@ -19,8 +19,9 @@ each needs a `{` or white space the IRI cannot contain.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from copkg.errors import CopkgError, Problem
 
@@ -38,11 +39,12 @@ _UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
 _ECHAR = r"\\[tbnrf\\\"']"
 _EXP = r"[eE][+-]?[0-9]+"
 
-_TERMINALS = re.compile(
-    rf"""
-    (?P<ws>[ \t\r\n]+)
-  | (?P<comment>\#[^\r\n]*)
-  | (?P<string>'''(?:(?:''|')?(?:[^'\\]|{_ECHAR}|{_UCHAR}))*'''
+#: White space and comments, which stand between terminals.
+_GAP = r"(?:[ \t\r\n]++|\#[^\r\n]*+)*+"  # possessive: a gap never gives back a character
+
+#: The terminals, one named group each.
+_ALTERNATIVES = rf"""
+    (?P<string>'''(?:(?:''|')?(?:[^'\\]|{_ECHAR}|{_UCHAR}))*'''
               |\"\"\"(?:(?:\"\"|\")?(?:[^"\\]|{_ECHAR}|{_UCHAR}))*\"\"\"
               |'(?:[^'\\\r\n]|{_ECHAR}|{_UCHAR})*'
               |"(?:[^"\\\r\n]|{_ECHAR}|{_UCHAR})*")
@@ -54,9 +56,11 @@ _TERMINALS = re.compile(
   | (?P<number>[0-9]+\.[0-9]*{_EXP}|\.?[0-9]+{_EXP}|[0-9]*\.[0-9]+|[0-9]+)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>\^\^|&&|\|\||!=|<=|>=|[{{}}()\[\];,.*/|^!=<>+\-?])
-    """,
-    re.VERBOSE,
-)
+    """
+
+#: The next terminal after any gap (one match a terminal, not one for each gap as well).
+_NEXT = re.compile(rf"{_GAP}(?:{_ALTERNATIVES})", re.VERBOSE)
+_GAP_ONLY = re.compile(_GAP, re.VERBOSE)
 
 _ESCAPE = re.compile(_UCHAR)
 
@@ -65,9 +69,9 @@ class LexError(CopkgError):
     """Text that is not made of SPARQL terminals (a 400 with its line and column)."""
 
 
-@dataclass(frozen=True)
-class Token:
-    """One terminal: its kind, its text, where it is, and the { } nesting around it."""
+class Token(NamedTuple):
+    """One terminal: its kind, its text, where it is, and the { } nesting around it (a named
+    tuple: a long query has thousands, and a tuple is made several times faster)."""
 
     kind: str  # iri, string, pname, bnode, var, langtag, number, word, punct
     text: str
@@ -102,30 +106,48 @@ def _check_escapes(text: str, token_start: int, token_text: str) -> None:
             )
 
 
+#: Texts up to this length keep their tokens for the next reading of the same text (a query is
+#: read by the safety check, then by the store's own check, often with no change between).
+_KEPT_TEXT = 1 << 16
+
+
 def tokens(text: str) -> list[Token]:
     """The terminals of `text` outside white space and comments, each with its { } depth.
 
     Raises LexError at the first character that starts no terminal.
     """
+    if len(text) <= _KEPT_TEXT:
+        return list(_kept_tokens(text))
+    return _tokens(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _kept_tokens(text: str) -> tuple[Token, ...]:
+    return tuple(_tokens(text))
+
+
+def _tokens(text: str) -> list[Token]:
     result: list[Token] = []
     depth = 0
     offset = 0
     size = len(text)
+    append = result.append
     while offset < size:
-        match = _TERMINALS.match(text, offset)
+        match = _NEXT.match(text, offset)
         if match is None:
+            offset = _GAP_ONLY.match(text, offset).end()  # type: ignore[union-attr]
+            if offset == size:
+                break
             char = text[offset]
             raise _refuse(text, offset, f"unexpected character {char!r} (U+{ord(char):04X})")
         kind = match.lastgroup or "punct"
-        offset = match.end()
-        if kind in ("ws", "comment"):
-            continue
-        value = match.group()
+        start, offset = match.span(kind)
+        value = match.group(kind)
         if kind in ("string", "iri"):
-            _check_escapes(text, match.start(), value)
+            _check_escapes(text, start, value)
         if value == "}":
             depth = max(depth - 1, 0)
-        result.append(Token(kind, value, match.start(), match.end(), depth))
+        append(Token(kind, value, start, offset, depth))
         if value == "{":
             depth += 1
     return result

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -222,3 +224,80 @@ def plain(value: Node | None) -> Any:
         except ValueError:
             return str(value)
     return str(value)
+
+
+def until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
+    """Iterate results, refusing to go on past the deadline (503 with Retry-After)."""
+    for count, item in enumerate(results):
+        if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
+            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
+        yield item
+
+
+def write_answer(
+    answer: ox.QueryBoolean | ox.QuerySolutions | ox.QueryTriples,
+    media_type: str,
+    limit: int | None,
+    deadline: float | None,
+) -> tuple[Kind, bytes, int, bool]:
+    """The engine's answer written in `media_type`, at most `limit` rows (or triples): the
+    kind, the body, the rows written and whether there were more (406 for a format the kind
+    of answer cannot take). Terms stay pyoxigraph's: no rdflib object is made."""
+    media_type = media_type.split(";")[0].strip().lower()
+    media_type = _ALIASES.get(media_type, media_type)
+    kind: Kind = (
+        "ask"
+        if isinstance(answer, ox.QueryBoolean)
+        else "select"
+        if isinstance(answer, ox.QuerySolutions)
+        else "graph"
+    )
+    offered = GRAPH_MEDIA_TYPES if kind == "graph" else SOLUTION_MEDIA_TYPES
+    if media_type not in offered:
+        raise CopkgError(f"a {kind} result cannot be written as {media_type}", status=406)
+    if isinstance(answer, ox.QueryBoolean):
+        return kind, QueryResult("ask", boolean=bool(answer)).serialize(media_type), 1, False
+    truncated = False
+    if isinstance(answer, ox.QuerySolutions):
+        # SPARQL TSV spells terms as N-Triples does, which is what str() of a term gives
+        lines = ["\t".join(str(v) for v in answer.variables)]
+        for count, solution in enumerate(until(answer, deadline)):
+            if limit is not None and count >= limit:
+                truncated = True
+                break
+            lines.append("\t".join("" if t is None else str(t) for t in solution))
+        tsv = ("\n".join(lines) + "\n").encode("utf-8")
+        fmt = SOLUTION_MEDIA_TYPES[media_type] or ox.QueryResultsFormat.JSON
+        body = ox.parse_query_results(tsv, ox.QueryResultsFormat.TSV).serialize(format=fmt)
+        return kind, body or b"", len(lines) - 1, truncated
+    triples: list[ox.Triple] = []
+    for count, triple in enumerate(until(answer, deadline)):
+        if limit is not None and count >= limit:
+            truncated = True
+            break
+        triples.append(triple)
+    rdf_format = GRAPH_MEDIA_TYPES[media_type]
+    items: list[Any] = triples
+    if rdf_format.supports_datasets:
+        graph = ox.DefaultGraph()
+        items = [ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples]
+    prefixes = _ox_prefixes(triples) if rdf_format in _PREFIXED_FORMATS else None
+    body = ox.serialize(items, format=rdf_format, prefixes=prefixes)
+    return kind, body or b"", len(triples), truncated
+
+
+_PLAIN_DATATYPES = {str(XSD.string), "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}
+
+
+def _ox_prefixes(triples: list[ox.Triple]) -> dict[str, str]:
+    """The copkg prefixes whose namespace starts an IRI of the triples (pyoxigraph terms)."""
+    iris = set()
+    for triple in triples:
+        for term in triple:
+            if isinstance(term, ox.NamedNode):
+                iris.add(term.value)
+            elif isinstance(term, ox.Literal) and term.datatype.value not in _PLAIN_DATATYPES:
+                iris.add(term.datatype.value)
+    return {
+        prefix: ns for prefix, ns in PREFIXES.items() if any(iri.startswith(ns) for iri in iris)
+    }

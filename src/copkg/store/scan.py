@@ -58,7 +58,10 @@ def remote_calls(sparql: str) -> list[RemoteCall]:
     Raises LexError (400) for text the lexer cannot read.
     """
     calls: list[RemoteCall] = []
-    for toks in readings(sparql):
+    every = readings(sparql)
+    if len(every) == 1 and not any(k in sparql.upper() for k in REMOTE_KEYWORDS):
+        return calls  # one reading, and no token can start with a keyword the text lacks
+    for toks in every:
         for i, token in enumerate(toks):
             keyword = _remote_keyword(token)
             if keyword is not None:

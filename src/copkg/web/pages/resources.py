@@ -42,6 +42,14 @@ def resource_twin(store: Store, iri: URIRef, media_type: str) -> bytes:
     return QueryResult("graph", triples=result.triples).serialize(media_type)
 
 
+_MENTIONED = "ASK { { ?s ?p ?o } UNION { ?o ?p ?s } }"
+
+
+def _in_graph(store: Store, iri: URIRef) -> bool:
+    """Whether the graph has statements about or to `iri` (one lookup, not a page's reading)."""
+    return bool(store.query(_MENTIONED, bindings={"s": iri}).boolean)
+
+
 def _serve_resource(path: str) -> Response | str:
     base_path, suffix = split_suffix(path)
     store = get_store()
@@ -50,7 +58,8 @@ def _serve_resource(path: str) -> Response | str:
     if not given.isdigit() or int(given) < 1:
         raise CopkgError("incoming must be a page number from 1", status=400)
     page = int(given)
-    resource = read_resource(store, iri, page) if suffix else None
+    # an IRI that itself ends in a suffix is read as it is; any other as the suffix's twin
+    resource = read_resource(store, iri, page) if suffix and _in_graph(store, iri) else None
     if resource is None:
         iri = iri_of_path(base_path)
         resource = read_resource(store, iri, page)
