@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("copkg.validation",),
     ("copkg.pipeline",),
     ("copkg.studies",),
+    ("copkg.scholarly",),
     ("copkg.web",),
     ("copkg.cli",),
 ]

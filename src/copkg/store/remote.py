@@ -7,21 +7,19 @@ import base64
 import re
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyoxigraph as ox
 from rdflib.term import Node
-from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED, SPARQLWrapper
-from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
+from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
+from copkg.store.http import SparqlRequest, call, digest_opener
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
 from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
@@ -46,67 +44,6 @@ _SERVICE_GRAPH = re.compile(r"http://[^/?#]+/sparql")
 
 #: The largest SPARQL Update body `replace_graph` sends in one request (bytes, about).
 UPDATE_CHUNK_BYTES = 1_000_000
-
-
-class _Request(SPARQLWrapper):  # type: ignore[misc]
-    """A SPARQLWrapper whose query form is given rather than guessed with regular expressions
-    (its guess looks at the first keyword anywhere, and is slow on large INSERT DATA bodies)."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        form: str,
-        update_endpoint: str | None = None,
-        opener: urllib.request.OpenerDirector | None = None,
-    ) -> None:
-        self._form = form
-        self._opener = opener
-        super().__init__(endpoint, updateEndpoint=update_endpoint)
-
-    def _parseQueryType(self, query: str) -> str:  # noqa: N802 (SPARQLWrapper's name)
-        return self._form
-
-    def _query(self) -> tuple[Any, str]:
-        """Open the request with this request's own opener (Digest authentication) where given,
-        not SPARQLWrapper's, which installs a process-wide one; HTTP errors pass through."""
-        if self._opener is None:
-            return super()._query()  # type: ignore[no-any-return]
-        request = self._createRequest()
-        return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
-
-
-class _DigestFirst(urllib.request.HTTPDigestAuthHandler):
-    """HTTP Digest authentication sent with the request that carries a body, not after a 401:
-    the challenge is fetched first by a GET without a body to the same URL. (Virtuoso answers
-    401 and closes the connection while a large body is still being sent, so the usual
-    challenge-then-retry breaks the pipe on a graph of a few megabytes.)"""
-
-    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
-        if request.data is None or request.has_header("Authorization"):
-            return request
-        challenge = self._challenge(request)
-        if challenge is not None:
-            answer = self.get_authorization(request, challenge)
-            if answer:
-                request.add_unredirected_header(self.auth_header, f"Digest {answer}")
-        return request
-
-    https_request = http_request
-
-    def _challenge(self, request: urllib.request.Request) -> dict[str, str] | None:
-        probe = urllib.request.Request(request.full_url, method="GET")
-        try:
-            with urllib.request.urlopen(probe, timeout=request.timeout) as response:
-                response.read()
-            return None  # no authentication asked for
-        except urllib.error.HTTPError as exc:
-            header = exc.headers.get("WWW-Authenticate", "") if exc.code == 401 else ""
-            exc.close()
-        scheme, _, rest = header.partition(" ")
-        if scheme.lower() != "digest":
-            return None
-        items = urllib.request.parse_http_list(rest)
-        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[no-any-return]
 
 
 class SparqlEndpointStore:
@@ -199,7 +136,7 @@ class SparqlEndpointStore:
     def _send_query(
         self, text: str, form: str, default: Sequence[str], named: Sequence[str]
     ) -> tuple[bytes, str]:
-        request = _Request(
+        request = SparqlRequest(
             self.query_url, "CONSTRUCT" if form == "graph" else "SELECT", opener=self._opener()
         )
         request.setMethod(POST)
@@ -290,7 +227,9 @@ class SparqlEndpointStore:
 
     def _update(self, text: str) -> None:
         url = self._writable()
-        request = _Request(self.query_url, "INSERT", update_endpoint=url, opener=self._opener())
+        request = SparqlRequest(
+            self.query_url, "INSERT", update_endpoint=url, opener=self._opener()
+        )
         request.setMethod(POST)
         request.setRequestMethod(POSTDIRECTLY)
         request.setOnlyConneg(True)
@@ -382,15 +321,14 @@ class SparqlEndpointStore:
         self._graphs = None
 
     def _opener(self) -> urllib.request.OpenerDirector | None:
-        """A fresh opener that answers a Digest challenge with `auth` (None without Digest);
-        one a request, as urllib's handler counts its retries for its whole life."""
+        """A fresh opener that answers a Digest challenge with `auth` (None without Digest)."""
         if self.auth is None or self.auth_scheme != "digest":
             return None
-        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        for url in (self.query_url, self.update_url, self.graph_store_url):
-            if url is not None:
-                passwords.add_password(None, url, *self.auth)
-        return urllib.request.build_opener(_DigestFirst(passwords))
+        return digest_opener(self.auth, (self.query_url, self.update_url, self.graph_store_url))
+
+    def _call(self, url: str, send: Callable[[], T]) -> T:
+        """Run one HTTP exchange; every failure becomes a CopkgError that names the URL."""
+        return call(url, send, self.timeout)
 
     # -- looking -----------------------------------------------------------------------------
 
@@ -424,21 +362,6 @@ class SparqlEndpointStore:
             if "g" in row and not server_graph(row["g"])
         }
 
-    # -- errors ------------------------------------------------------------------------------
-
-    def _call(self, url: str, send: Callable[[], T]) -> T:
-        """Run one HTTP exchange; every failure becomes a CopkgError that names the URL."""
-        try:
-            return send()
-        except urllib.error.HTTPError as exc:
-            raise _http_error(url, exc.code, _read(exc)) from exc
-        except SPARQLWrapperException as exc:
-            raise _wrapper_error(url, exc) from exc
-        except urllib.error.URLError as exc:
-            raise _network_error(url, exc.reason, self.timeout) from exc
-        except (TimeoutError, ConnectionError, HTTPException, OSError) as exc:
-            raise _network_error(url, exc, self.timeout) from exc
-
 
 def server_graph(graph: Node | str) -> bool:
     """Whether a graph is one the server keeps for itself (Virtuoso's; see SERVER_GRAPHS)."""
@@ -453,58 +376,6 @@ def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
             return QueryResult("graph", triples=triples, truncated=True)
         triples.append((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
     return QueryResult("graph", triples=triples)
-
-
-def _read(exc: urllib.error.HTTPError) -> str:
-    try:
-        return exc.read().decode("utf-8", "replace")
-    except (OSError, HTTPException):
-        return ""
-
-
-def _http_error(url: str, code: int, body: str) -> CopkgError:
-    detail = " ".join(body.split())[:500]
-    detail = f": {detail}" if detail else ""
-    if code == 400:
-        return CopkgError(f"the SPARQL endpoint {url} refused the request{detail}", status=400)
-    if code in (401, 403):
-        return CopkgError(
-            f"the SPARQL endpoint {url} refused access (HTTP {code}): it needs credentials or "
-            f"does not allow this operation{detail}",
-            status=502,
-        )
-    if code == 404:
-        return CopkgError(f"nothing answers at {url} (HTTP 404): check the URL{detail}", status=502)
-    if code in (503, 504):
-        return CopkgError(
-            f"the SPARQL endpoint {url} is busy or timed out (HTTP {code}){detail}",
-            status=503,
-            headers={"Retry-After": "10"},
-        )
-    return CopkgError(f"the SPARQL endpoint {url} failed (HTTP {code}){detail}", status=502)
-
-
-def _wrapper_error(url: str, exc: SPARQLWrapperException) -> CopkgError:
-    codes = {"QueryBadFormed": 400, "Unauthorized": 401, "EndPointNotFound": 404, "URITooLong": 414}
-    code = codes.get(type(exc).__name__, 500)
-    body = getattr(exc, "response", None) or str(exc)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    return _http_error(url, code, str(body))
-
-
-def _network_error(url: str, reason: Any, timeout: float) -> CopkgError:
-    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-        return CopkgError(
-            f"the SPARQL endpoint {url} did not answer within {timeout:g} s (timeout)",
-            status=503,
-            headers={"Retry-After": "10"},
-        )
-    if isinstance(reason, ConnectionRefusedError):
-        why = "connection refused (is the server running?)"
-    else:
-        why = str(getattr(reason, "strerror", None) or reason)
-    return CopkgError(f"cannot reach the SPARQL endpoint {url}: {why}", status=502)
 
 
 # -- SPARQL text -------------------------------------------------------------------------------
