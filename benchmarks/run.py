@@ -112,7 +112,9 @@ def machine() -> dict[str, Any]:
 
             versions[name] = version(name)
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run([OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            [OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
         versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
     return {"nproc": os.cpu_count(), "memory_gib": memory, "cpu": cpu,
             "platform": platform.platform(), "versions": versions}
@@ -442,15 +444,15 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
             server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
         # copkg serve runs the named queries once at start: measure once that is done
         results["copkg_warm_up"] = wait_for_line(work / "copkg-serve.log", "warm-up:", 900)
-        for name in ports:  # warm-up: each request once or twice, in one thread
+        for name, port in ports.items():  # warm-up: each request once or twice, in one thread
             warm = workloads[name, "adhoc"] + workloads[name, "named"]
-            load(ports[name], warm, threads=1, seconds=seconds, max_requests=2 * len(warm))
+            load(port, warm, threads=1, seconds=seconds, max_requests=2 * len(warm))
         # rounds taking turns, so that the machine's other work weighs on both servers alike
         for _ in range(rounds):
             for kind in ("adhoc", "named"):
-                for name in ports:
+                for name, port in ports.items():
                     runs[name, kind].append(load_raw(
-                        ports[name], workloads[name, kind], threads=threads,
+                        port, workloads[name, kind], threads=threads,
                         seconds=seconds / rounds, max_requests=max_requests))
     for (name, kind), parts in runs.items():
         results[f"{name}_{kind}"] = summary(merged(parts))

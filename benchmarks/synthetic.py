@@ -143,7 +143,7 @@ class StudyWriter:
             voice = "InformantVoice"
             pairs.append(("copkg:speakerPosition", self.rng.choice(self.positions)))
             pairs.append(("copkg:speakerOrganisation", self.rng.choice(self.organisations)))
-        pairs += [(k, v) for k, v in extra.items()]
+        pairs += list(extra.items())
         pairs.append(("copkg:voice", f"copkg:{voice}"))
         self.block(file, q, pairs)
         return q
@@ -341,7 +341,7 @@ class StudyWriter:
         author = f"{rng.choice(WORDS).capitalize()}, {chr(65 + rng.randint(0, 25))}."
         work = self.iri(f"ref-{w}")
         self.documented("references", f"ref-{w}", {"copkg:CitedWork", "fabio:JournalArticle"},
-                        f"{author.split(',')[0]} ({year})", [
+                        f"{author.split(',', maxsplit=1)[0]} ({year})", [
                             ("dcterms:bibliographicCitation",
                              text(f"{author} {year} {sentence(rng, 6)}")),
                             ("dcterms:creator", text(author)),

@@ -269,7 +269,7 @@ def explain(store: Store, subject: Node, predicate: Node, obj: Node) -> list[Exp
     grouped: dict[URIRef, tuple[URIRef, str, list[URIRef]]] = {}
     for row in result.rows:
         statement = row["statement"]
-        rule, label, facts = grouped.setdefault(
+        _rule, _label, facts = grouped.setdefault(
             statement, (row["rule"], str(row.get("ruleLabel", row["rule"])), [])
         )
         if "fact" in row:

@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Collection, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -257,7 +258,8 @@ class ProcessExecutor:
                 self._idle.put(worker)
             else:  # the worker could not open the store
                 self._retire(worker)
-            if exc.status == 503:  # the store's own deadline between result rows
+            # the store's own deadline between result rows
+            if exc.status == HTTPStatus.SERVICE_UNAVAILABLE:
                 exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
             raise
         except (EOFError, OSError, pickle.PickleError) as exc:

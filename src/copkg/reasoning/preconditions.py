@@ -11,7 +11,7 @@ from rdflib import Variable
 from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape
 
 
-class Fallback(Exception):
+class Fallback(Exception):  # noqa: N818 (a signal to fall back, not an error)
     """A precondition of the incremental scheme does not hold."""
 
 

@@ -35,6 +35,7 @@ from copkg.scholarly.entry import Entry, clean_text, page_range, parse_doi, pars
 
 PRISM_NS = Namespace(PRISM)
 DEFAULT_NAME = "references-imported.ttl"
+MONTHS = 12
 
 #: BibTeX entry types and CSL types -> FaBiO classes (others: fabio:Work).
 FABIO_TYPES: dict[str, URIRef] = {
@@ -224,24 +225,26 @@ def creator_text(authors: list[tuple[str, str]]) -> str:
     """Authors in order, as the corpus writes them: 'Family, Given, Given Family, and ...'."""
     names = [f"{f}, {g}" if g else f for f, g in authors[:1]]
     names += [f"{g} {f}" if g else f for f, g in authors[1:]]
-    if len(names) <= 1:
-        return "".join(names)
-    if len(names) == 2:
-        return f"{names[0]}, and {names[1]}"
+    match names:
+        case [] | [_]:
+            return "".join(names)
+        case [first, second]:
+            return f"{first}, and {second}"
     return ", ".join(names[:-1]) + f", and {names[-1]}"
 
 
 def short_label(entry: Entry) -> str:
     """'Barley (1990)', 'Lave and Wenger (1991)', 'Wenger et al. (2002)'."""
     families = [f for f, _ in entry.authors]
-    if not families:
-        who = entry.title or entry.key
-    elif len(families) == 1:
-        who = families[0]
-    elif len(families) == 2:
-        who = f"{families[0]} and {families[1]}"
-    else:
-        who = f"{families[0]} et al."
+    match families:
+        case []:
+            who = entry.title or entry.key
+        case [one]:
+            who = one
+        case [first, second]:
+            who = f"{first} and {second}"
+        case _:
+            who = f"{families[0]} et al."
     return f"{who} ({entry.year})" if entry.year else who
 
 
@@ -269,9 +272,12 @@ def citation_text(entry: Entry) -> str:
 
 def _pages(raw: str) -> tuple[str | None, str | None]:
     parts = [p.strip() for p in re.split(r"\s*(?:-+|–|—)\s*", raw) if p.strip()]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return (parts[0], None) if len(parts) == 1 else (None, None)
+    match parts:
+        case [start, end]:
+            return start, end
+        case [start]:
+            return start, None
+    return None, None
 
 
 def work_triples(graph: Graph, work: URIRef, entry: Entry, source: str) -> None:
@@ -294,7 +300,7 @@ def work_triples(graph: Graph, work: URIRef, entry: Entry, source: str) -> None:
     if entry.authors:
         graph.add((work, DCTERMS.creator, Literal(creator_text(entry.authors))))
     if entry.year is not None:
-        if entry.month is not None and 1 <= entry.month <= 12:
+        if entry.month is not None and 1 <= entry.month <= MONTHS:
             issued = Literal(f"{entry.year:04d}-{entry.month:02d}", datatype=XSD.gYearMonth)
         else:
             issued = Literal(f"{entry.year:04d}", datatype=XSD.gYear)

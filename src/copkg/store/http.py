@@ -7,6 +7,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from http.client import HTTPException
 from typing import Any, TypeVar
 
@@ -70,7 +71,8 @@ class DigestFirst(urllib.request.HTTPDigestAuthHandler):
                 response.read()
             return None  # no authentication asked for
         except urllib.error.HTTPError as exc:
-            header = exc.headers.get("WWW-Authenticate", "") if exc.code == 401 else ""
+            asked = exc.code == HTTPStatus.UNAUTHORIZED
+            header = exc.headers.get("WWW-Authenticate", "") if asked else ""
             exc.close()
         scheme, _, rest = header.partition(" ")
         if scheme.lower() != "digest":
@@ -115,7 +117,7 @@ def read_body(exc: urllib.error.HTTPError) -> str:
 def http_error(url: str, code: int, body: str) -> CopkgError:
     detail = " ".join(body.split())[:500]
     detail = f": {detail}" if detail else ""
-    if code == 400:
+    if code == HTTPStatus.BAD_REQUEST:
         return CopkgError(f"the SPARQL endpoint {url} refused the request{detail}", status=400)
     if code in (401, 403):
         return CopkgError(
@@ -123,7 +125,7 @@ def http_error(url: str, code: int, body: str) -> CopkgError:
             f"does not allow this operation{detail}",
             status=502,
         )
-    if code == 404:
+    if code == HTTPStatus.NOT_FOUND:
         return CopkgError(f"nothing answers at {url} (HTTP 404): check the URL{detail}", status=502)
     if code in (503, 504):
         return CopkgError(

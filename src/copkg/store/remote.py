@@ -63,7 +63,7 @@ class SparqlEndpointStore:
     (Virtuoso's /sparql-auth and /sparql-graph-crud-auth); the password never crosses in clear.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the endpoint's URLs and options, keyword-only)
         self,
         query_url: str,
         update_url: str | None = None,
@@ -169,7 +169,7 @@ class SparqlEndpointStore:
         return self._call(self.query_url, send)
 
     def _result(self, form: str, body: bytes, media_type: str, limit: int | None) -> QueryResult:
-        media_type = media_type.split(";")[0].strip().lower()
+        media_type = media_type.split(";", maxsplit=1)[0].strip().lower()
         try:
             if form == "graph":
                 fmt = ox.RdfFormat.from_media_type(media_type) or ox.RdfFormat.N_TRIPLES

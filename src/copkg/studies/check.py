@@ -169,7 +169,6 @@ def _identity_problems(settings: Settings, bundle: Bundle, corpus: Corpus) -> li
 def iri_problems(bundle: Bundle, corpus: Corpus) -> list[Problem]:
     """IRIs the bundle may not use or describe, and placeholders left in it."""
     problems: dict[tuple[str, str], Problem] = {}
-    own = bundle.namespace
     subjects = bundle.subjects()
 
     def refuse(node: Any, why: str, *, described: bool = False) -> None:
@@ -179,70 +178,18 @@ def iri_problems(bundle: Bundle, corpus: Corpus) -> list[Problem]:
             problems[key] = Problem(f"{bundle.show(node)}: {why}", file=file, line=line)
 
     for subject in subjects:
-        if not isinstance(subject, URIRef):
-            continue
-        text = str(subject)
-        other = study_of(subject)
-        if text.startswith("file:"):
-            refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
-        elif other is not None and other != bundle.study_id:
-            refuse(
-                subject,
-                f"this resource belongs to study {other} (another study's namespace): a bundle "
-                f"only describes its own resources ({own}...); point at it as an object instead",
-                described=True,
-            )
-        elif text.startswith(BASE) and not text.startswith(own):
-            refuse(
-                subject,
-                "a bundle cannot describe the ontology or other copkg resources: propose "
-                "changes to ontology/copkg.ttl instead",
-                described=True,
-            )
-        elif other is None and corpus.describers(text):
-            studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
-            refuse(
-                subject,
-                f"already described by study {studies}: adding triples here would mix with that "
-                f"study's facts; mint an IRI in {own} and link it with skos:exactMatch",
-                described=True,
-            )
+        if isinstance(subject, URIRef):
+            why = _subject_problem(subject, bundle, corpus)
+            if why is not None:
+                refuse(subject, why, described=True)
     for triple in bundle.graph:
-        for node in triple:
-            if isinstance(node, Literal):
-                if node.datatype is not None:
-                    node = URIRef(node.datatype)
-                else:
-                    continue
-            if not isinstance(node, URIRef) or node in subjects:
-                continue
-            text = str(node)
-            other = study_of(node)
-            if text.startswith("file:"):
-                refuse(node, "a relative IRI: write the full IRI or a prefixed name")
-            elif text.startswith(str(COPKG)):
-                if node not in corpus.declared:
-                    refuse(
-                        node,
-                        "not a term of the copkg ontology: check its spelling against "
-                        "ontology/copkg.ttl and ontology/vocabularies.ttl",
-                    )
-            elif other == bundle.study_id:
-                refuse(
-                    node,
-                    "used but not described in the bundle (a misspelt name?): describe it, or "
-                    "correct the name",
-                )
-            elif other is not None:
-                if not corpus.describers(text):
-                    where = (
-                        f"study {other} has no such resource"
-                        if other in corpus.studies
-                        else f"there is no study {other} in the corpus"
-                    )
-                    refuse(node, f"no study bundle describes it ({where})")
-            elif text.startswith(BASE) and not _known(corpus, text):
-                refuse(node, "not a copkg resource the corpus knows")
+        for term in triple:
+            is_typed = isinstance(term, Literal) and term.datatype is not None
+            node = URIRef(term.datatype) if is_typed else term
+            if isinstance(node, URIRef) and node not in subjects:
+                why = _object_problem(node, bundle, corpus)
+                if why is not None:
+                    refuse(node, why)
     for file in bundle.files:
         for number, line in enumerate(file.text.splitlines(), 1):
             if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line):
@@ -252,6 +199,64 @@ def iri_problems(bundle: Bundle, corpus: Corpus) -> list[Problem]:
                     line=number,
                 )
     return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
+
+
+def _subject_problem(subject: URIRef, bundle: Bundle, corpus: Corpus) -> str | None:
+    """Why the bundle may not describe `subject` (None: it may)."""
+    own = bundle.namespace
+    text = str(subject)
+    other = study_of(subject)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if other is not None and other != bundle.study_id:
+        return (
+            f"this resource belongs to study {other} (another study's namespace): a bundle "
+            f"only describes its own resources ({own}...); point at it as an object instead"
+        )
+    if text.startswith(BASE) and not text.startswith(own):
+        return (
+            "a bundle cannot describe the ontology or other copkg resources: propose "
+            "changes to ontology/copkg.ttl instead"
+        )
+    if other is None and corpus.describers(text):
+        studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
+        return (
+            f"already described by study {studies}: adding triples here would mix with that "
+            f"study's facts; mint an IRI in {own} and link it with skos:exactMatch"
+        )
+    return None
+
+
+def _object_problem(node: URIRef, bundle: Bundle, corpus: Corpus) -> str | None:
+    """Why the bundle may not use `node` (an IRI it does not describe; None: it may)."""
+    text = str(node)
+    other = study_of(node)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if text.startswith(str(COPKG)):
+        if node not in corpus.declared:
+            return (
+                "not a term of the copkg ontology: check its spelling against "
+                "ontology/copkg.ttl and ontology/vocabularies.ttl"
+            )
+        return None
+    if other == bundle.study_id:
+        return (
+            "used but not described in the bundle (a misspelt name?): describe it, or "
+            "correct the name"
+        )
+    if other is not None:
+        if not corpus.describers(text):
+            where = (
+                f"study {other} has no such resource"
+                if other in corpus.studies
+                else f"there is no study {other} in the corpus"
+            )
+            return f"no study bundle describes it ({where})"
+        return None
+    if text.startswith(BASE) and not _known(corpus, text):
+        return "not a copkg resource the corpus knows"
+    return None
 
 
 def _known(corpus: Corpus, iri: str) -> bool:

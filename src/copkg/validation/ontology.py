@@ -39,8 +39,12 @@ DOMAIN_RANGE_ALLOW_LIST: dict[URIRef, str] = {
 
 # The datatypes of the OWL 2 datatype map (OWL 2 Structural Specification, section 4).
 OWL2_DATATYPES = frozenset(
-    [RDFS.Literal, RDF.PlainLiteral, RDF.XMLLiteral, OWL.real, OWL.rational]
-    + [
+    [
+        RDFS.Literal,
+        RDF.PlainLiteral,
+        RDF.XMLLiteral,
+        OWL.real,
+        OWL.rational,
         XSD.decimal,
         XSD.integer,
         XSD.nonNegativeInteger,

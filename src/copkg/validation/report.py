@@ -279,12 +279,16 @@ def _path(shapes: Graph, path: Node) -> str:
     return prefixed(path)
 
 
+#: The longest literal a report shows whole (longer ones are cut, with "...").
+SHOWN_LITERAL = 120
+
+
 def _term(node: Node | None, lookup: Lookup) -> str:
     if node is None:
         return "-"
     if isinstance(node, Literal):
         text = node.n3()
-        return text if len(text) <= 120 else text[:117] + "..."
+        return text if len(text) <= SHOWN_LITERAL else text[: SHOWN_LITERAL - 3] + "..."
     if isinstance(node, BNode):
         types = sorted(prefixed(t) for t in lookup.types(node))
         return f"[] a {', '.join(types)}" if types else "[]"

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, request
@@ -201,7 +202,7 @@ def post_key(environ: dict[str, Any], max_body: int) -> str | None:
         return None
     try:
         body = environ["wsgi.input"].read(length)
-    except Exception as exc:  # a client gone silent (408), say
+    except Exception as exc:  # noqa: BLE001 (kept for the app to raise: a client gone silent)
         environ["wsgi.input"] = _Unreadable(exc)
         return None
     environ["wsgi.input"] = io.BytesIO(body)
@@ -220,7 +221,7 @@ _date: tuple[int, str] = (0, "")
 
 def _now() -> str:
     """The Date header werkzeug writes (one formatting a second)."""
-    global _date
+    global _date  # noqa: PLW0603 (one tuple, swapped whole under the lock)
     second = int(time.time())
     current = _date
     if current[0] != second:
@@ -302,7 +303,8 @@ class CacheMiddleware:
 
         try:
             body = self.app(environ, keep_status)
-            if answer and int(answer[0][:3]) >= 400:  # an error: small, and shared
+            # an error: small, and shared
+            if answer and int(answer[0][:3]) >= HTTPStatus.BAD_REQUEST:
                 try:
                     data = b"".join(body)
                 finally:
@@ -349,7 +351,11 @@ def init_app(
         key = request.environ.pop(ENVIRON_KEY, None)
         if key is None:
             return response
-        if response.status_code != 200 or response.is_streamed or response.direct_passthrough:
+        if (
+            response.status_code != HTTPStatus.OK
+            or response.is_streamed
+            or response.direct_passthrough
+        ):
             return response
         body = response.get_data()
         etag = cache.etag(body)

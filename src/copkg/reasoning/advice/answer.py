@@ -115,7 +115,7 @@ def advise(
         rules = Settings.load().rules_dir
     inferred = apply_rules(store, hypothetical_facts(context), rules)
     matched = _matching_contexts(store, context)
-    considered: dict[URIRef, bool] = {c: False for c in matched}
+    considered: dict[URIRef, bool] = dict.fromkeys(matched, False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
     labels = _Labels(store, inferred)
