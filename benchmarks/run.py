@@ -116,8 +116,13 @@ def machine() -> dict[str, Any]:
             [OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10, check=False
         )
         versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
-    return {"nproc": os.cpu_count(), "memory_gib": memory, "cpu": cpu,
-            "platform": platform.platform(), "versions": versions}
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": memory,
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 def make_project(target: Path, n: int, seed: int = 0) -> Path:
@@ -133,8 +138,9 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
     return target
 
 
-def run_child(args: list[str], env: dict[str, str] | None = None,
-              timeout: float = 3600) -> dict[str, Any]:
+def run_child(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
+) -> dict[str, Any]:
     """Run `python run.py --child ...`, returning its JSON answer with wall time and peak
     memory (the summed RSS of the process and its children, sampled every 50 ms, and the
     largest ru_maxrss)."""
@@ -143,9 +149,16 @@ def run_child(args: list[str], env: dict[str, str] | None = None,
     start = time.perf_counter()
     with tempfile.NamedTemporaryFile("r", suffix=".json") as answer:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child", *args,
-             "--answer", answer.name],
-            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                *args,
+                "--answer",
+                answer.name,
+            ],
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
         )
         peak, usage, status = 0, None, None
         watched = psutil.Process(process.pid)
@@ -166,8 +179,12 @@ def run_child(args: list[str], env: dict[str, str] | None = None,
         wall = time.perf_counter() - start
         text = Path(answer.name).read_text() or "{}"
     result = json.loads(text) if text.strip() else {"ok": False}
-    result.update(wall_s=round(wall, 3), peak_rss_mib=round(peak / 2**20, 1),
-                  maxrss_mib=round(usage.ru_maxrss / 1024, 1), returncode=process.returncode)
+    result.update(
+        wall_s=round(wall, 3),
+        peak_rss_mib=round(peak / 2**20, 1),
+        maxrss_mib=round(usage.ru_maxrss / 1024, 1),
+        returncode=process.returncode,
+    )
     return result
 
 
@@ -184,8 +201,12 @@ def child_build(root: Path) -> dict[str, Any]:
         manifest = build(settings)
     except CopkgError as exc:
         return {"ok": False, "error": exc.message, "problems": [str(p) for p in exc.problems][:5]}
-    return {"ok": True, "timings": manifest.timings, "quads": manifest.quads,
-            "graphs": len(manifest.graphs)}
+    return {
+        "ok": True,
+        "timings": manifest.timings,
+        "quads": manifest.quads,
+        "graphs": len(manifest.graphs),
+    }
 
 
 def child_add(root: Path, index: int) -> dict[str, Any]:
@@ -208,12 +229,12 @@ def child_add(root: Path, index: int) -> dict[str, Any]:
         shutil.rmtree(outside, ignore_errors=True)
     seconds = time.perf_counter() - start
     timings = getattr(outcome, "timings", None) or getattr(
-        getattr(outcome, "manifest", None), "timings", None)
+        getattr(outcome, "manifest", None), "timings", None
+    )
     return {"ok": True, "seconds": round(seconds, 3), "timings": timings}
 
 
-def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2
-           ) -> dict[str, Any]:
+def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2) -> dict[str, Any]:
     for _ in range(warmup):
         result = call()
     times: list[float] = []
@@ -223,8 +244,12 @@ def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2
         result = call()
         times.append((time.perf_counter() - start) * 1000)
     size = len(result) if hasattr(result, "__len__") else None
-    return {"median_ms": round(statistics.median(times), 2),
-            "p95_ms": round(percentile(times, 95), 2), "runs": len(times), "size": size}
+    return {
+        "median_ms": round(statistics.median(times), 2),
+        "p95_ms": round(percentile(times, 95), 2),
+        "runs": len(times),
+        "size": size,
+    }
 
 
 def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
@@ -246,12 +271,14 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     resource = URIRef(f"https://w3id.org/copkg/id/{synthetic.study_id(1)}/case-1")
     role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
     with app.app_context():
-        out["resource_data"] = _timed(lambda: read_resource(store, resource).properties,
-                                      repeats * 5, budget)
+        out["resource_data"] = _timed(
+            lambda: read_resource(store, resource).properties, repeats * 5, budget
+        )
         out["role_data"] = _timed(lambda: read_resource(store, role).properties, repeats, budget)
     path = f"/id/{synthetic.study_id(1)}/case-1.json"
-    uncached = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1,
-                           "RESPONSE_CACHE_BYTES": 0})
+    uncached = create_app(
+        {"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1, "RESPONSE_CACHE_BYTES": 0}
+    )
     for label, flask_app in (("resource_page", uncached), ("resource_page_cached", app)):
         client = flask_app.test_client()
 
@@ -267,16 +294,29 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
 # -- HTTP load -----------------------------------------------------------------------------------
 
 
-def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
-         seconds: float, max_requests: int) -> dict[str, Any]:
+def load(
+    port: int,
+    requests_: list[tuple[str, str, dict[str, str]]],
+    *,
+    threads: int,
+    seconds: float,
+    max_requests: int,
+) -> dict[str, Any]:
     """Send the requests round-robin from `threads` keep-alive connections for `seconds`
     (at most max_requests in all); throughput and latency percentiles."""
-    return summary(load_raw(port, requests_, threads=threads, seconds=seconds,
-                            max_requests=max_requests))
+    return summary(
+        load_raw(port, requests_, threads=threads, seconds=seconds, max_requests=max_requests)
+    )
 
 
-def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
-             seconds: float, max_requests: int) -> dict[str, Any]:
+def load_raw(
+    port: int,
+    requests_: list[tuple[str, str, dict[str, str]]],
+    *,
+    threads: int,
+    seconds: float,
+    max_requests: int,
+) -> dict[str, Any]:
     """load() before the summary: every latency (ms), statuses, errors, elapsed seconds."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -321,8 +361,12 @@ def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, thr
         t.start()
     for t in pool:
         t.join()
-    return {"latencies": latencies, "statuses": statuses, "errors": len(errors),
-            "seconds": time.perf_counter() - started}
+    return {
+        "latencies": latencies,
+        "statuses": statuses,
+        "errors": len(errors),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -331,20 +375,25 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         for status, count in run["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return {"latencies": [ms for run in runs for ms in run["latencies"]], "statuses": statuses,
-            "errors": sum(run["errors"] for run in runs),
-            "seconds": sum(run["seconds"] for run in runs)}
+    return {
+        "latencies": [ms for run in runs for ms in run["latencies"]],
+        "statuses": statuses,
+        "errors": sum(run["errors"] for run in runs),
+        "seconds": sum(run["seconds"] for run in runs),
+    }
 
 
 def summary(raw: dict[str, Any]) -> dict[str, Any]:
     """Throughput and latency percentiles of a load_raw() result."""
     latencies, elapsed = raw["latencies"], raw["seconds"]
     return {
-        "requests": len(latencies), "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
-        "p99_ms": round(percentile(latencies, 99), 2), "statuses": raw["statuses"],
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "statuses": raw["statuses"],
         "errors": raw["errors"],
     }
 
@@ -378,8 +427,13 @@ def wait_for_line(log: Path, text: str, timeout: float) -> str | None:
 def server(command: list[str], port: int, path: str, log: Path) -> Iterator[subprocess.Popen]:
     """A server process (its own process group), stopped on exit."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for(port, path)
             yield process
@@ -408,40 +462,64 @@ def named_query_texts(root: Path) -> dict[str, str]:
     return texts
 
 
-def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requests: int,
-               rounds: int = 5) -> dict[str, Any]:
+def http_bench(
+    root: Path, work: Path, *, threads: int, seconds: float, max_requests: int, rounds: int = 5
+) -> dict[str, Any]:
     """copkg serve and oxigraph serve-read-only on the same data, under the same load: both
     run at once, and each workload is measured in `rounds` turns of seconds / rounds on each."""
     build = root / "build"
     oxi_dir = work / "oxigraph-store"
     shutil.rmtree(oxi_dir, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run([OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
-                    str(build / "copkg.nq")], check=True, capture_output=True)
+    subprocess.run(
+        [OXIGRAPH, "load", "--location", str(oxi_dir), "--file", str(build / "copkg.nq")],
+        check=True,
+        capture_output=True,
+    )
     oxi_load = time.perf_counter() - start
     sparql_json = {"Accept": "application/sparql-results+json"}
     copkg_port, oxi_port = free_port(), free_port()
-    adhoc_copkg = [("GET", "/sparql?" + urllib.parse.urlencode({"query": q}), sparql_json)
-                   for q in ADHOC.values()]
-    adhoc_oxi = [("GET", "/query?" + urllib.parse.urlencode({"query": q}), sparql_json)
-                 for q in ADHOC.values()]
+    adhoc_copkg = [
+        ("GET", "/sparql?" + urllib.parse.urlencode({"query": q}), sparql_json)
+        for q in ADHOC.values()
+    ]
+    adhoc_oxi = [
+        ("GET", "/query?" + urllib.parse.urlencode({"query": q}), sparql_json)
+        for q in ADHOC.values()
+    ]
     texts = named_query_texts(root)
-    named_copkg = [("GET", f"/api/queries/{name}", {"Accept": "application/sparql-results+json"})
-                   for name in texts]
-    named_oxi_requests = [("GET", "/query?" + urllib.parse.urlencode({"query": text}),
-                           sparql_json) for text in texts.values()]
+    named_copkg = [
+        ("GET", f"/api/queries/{name}", {"Accept": "application/sparql-results+json"})
+        for name in texts
+    ]
+    named_oxi_requests = [
+        ("GET", "/query?" + urllib.parse.urlencode({"query": text}), sparql_json)
+        for text in texts.values()
+    ]
     results: dict[str, Any] = {"oxigraph_load_s": round(oxi_load, 2), "threads": threads}
     env_root = ["--root", str(root)]
-    copkg_cmd = [sys.executable, "-m", "copkg.cli", "serve", "--port", str(copkg_port),
-                 *env_root]
-    oxi_cmd = [OXIGRAPH, "serve-read-only", "--location", str(oxi_dir), "--bind",
-               f"127.0.0.1:{oxi_port}", "--union-default-graph"]
-    workloads = {("copkg", "adhoc"): adhoc_copkg, ("copkg", "named"): named_copkg,
-                 ("oxigraph", "adhoc"): adhoc_oxi, ("oxigraph", "named"): named_oxi_requests}
+    copkg_cmd = [sys.executable, "-m", "copkg.cli", "serve", "--port", str(copkg_port), *env_root]
+    oxi_cmd = [
+        OXIGRAPH,
+        "serve-read-only",
+        "--location",
+        str(oxi_dir),
+        "--bind",
+        f"127.0.0.1:{oxi_port}",
+        "--union-default-graph",
+    ]
+    workloads = {
+        ("copkg", "adhoc"): adhoc_copkg,
+        ("copkg", "named"): named_copkg,
+        ("oxigraph", "adhoc"): adhoc_oxi,
+        ("oxigraph", "named"): named_oxi_requests,
+    }
     ports = {"copkg": copkg_port, "oxigraph": oxi_port}
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in workloads}
-    with server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"), \
-            server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"):
+    with (
+        server(copkg_cmd, copkg_port, "/api/queries", work / "copkg-serve.log"),
+        server(oxi_cmd, oxi_port, "/", work / "oxigraph-serve.log"),
+    ):
         # copkg serve runs the named queries once at start: measure once that is done
         results["copkg_warm_up"] = wait_for_line(work / "copkg-serve.log", "warm-up:", 900)
         for name, port in ports.items():  # warm-up: each request once or twice, in one thread
@@ -451,9 +529,15 @@ def http_bench(root: Path, work: Path, *, threads: int, seconds: float, max_requ
         for _ in range(rounds):
             for kind in ("adhoc", "named"):
                 for name, port in ports.items():
-                    runs[name, kind].append(load_raw(
-                        port, workloads[name, kind], threads=threads,
-                        seconds=seconds / rounds, max_requests=max_requests))
+                    runs[name, kind].append(
+                        load_raw(
+                            port,
+                            workloads[name, kind],
+                            threads=threads,
+                            seconds=seconds / rounds,
+                            max_requests=max_requests,
+                        )
+                    )
     for (name, kind), parts in runs.items():
         results[f"{name}_{kind}"] = summary(merged(parts))
     results["rounds"] = rounds
@@ -473,13 +557,23 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"== N={n}: built project {root}", flush=True)
         (work / f"n{n}").mkdir(parents=True, exist_ok=True)
         manifest = json.loads((root / "build" / "manifest.json").read_text())
-        out["build"] = {"ok": True, "quads": manifest.get("quads"),
-                        "timings": manifest.get("timings")}
-        out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
-                                 seconds=args.seconds, max_requests=args.max_requests,
-                                 rounds=args.rounds)
-        print(f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
-              flush=True)
+        out["build"] = {
+            "ok": True,
+            "quads": manifest.get("quads"),
+            "timings": manifest.get("timings"),
+        }
+        out["http"] = http_bench(
+            root,
+            work / f"n{n}",
+            threads=args.threads,
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+        )
+        print(
+            f"   http {json.dumps({k: v for k, v in out['http'].items() if 'ratio' in k})}",
+            flush=True,
+        )
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
     out = {"n": n}
@@ -490,14 +584,28 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         return out
     out["rebuild"] = run_child(["build", "--root", str(root)])
     print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
-    out["latency"] = run_child(["latency", "--root", str(root), "--repeats", str(args.repeats),
-                                "--budget", str(args.budget)])
+    out["latency"] = run_child(
+        [
+            "latency",
+            "--root",
+            str(root),
+            "--repeats",
+            str(args.repeats),
+            "--budget",
+            str(args.budget),
+        ]
+    )
     print("   latency done", flush=True)
     if not args.no_http:
         try:
-            out["http"] = http_bench(root, work / f"n{n}", threads=args.threads,
-                                     seconds=args.seconds, max_requests=args.max_requests,
-                                     rounds=args.rounds)
+            out["http"] = http_bench(
+                root,
+                work / f"n{n}",
+                threads=args.threads,
+                seconds=args.seconds,
+                max_requests=args.max_requests,
+                rounds=args.rounds,
+            )
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
         shown = {k: v for k, v in out["http"].items() if "ratio" in k or k == "error"}
@@ -514,39 +622,61 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     lines = []
     m = report["machine"]
-    lines += [f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB; "
-              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), ""]
-    lines += ["| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s "
-              "| add s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+    ]
+    lines += [
+        "| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s | add s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         b = r["build"]
         t = b.get("timings", {})
         add = r.get("add", {})
-        add_s = add.get("seconds") if add.get("ok") else ("missing" if add.get("missing")
-                                                          else add.get("error", "-"))
+        add_s = (
+            add.get("seconds")
+            if add.get("ok")
+            else ("missing" if add.get("missing") else add.get("error", "-"))
+        )
         lines.append(
             f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} | {t.get('load', '-')} | "
             f"{t.get('infer', '-')} | {t.get('validate', '-')} | {t.get('export', '-')} | "
-            f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |")
+            f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |"
+        )
     lines += ["", "Latency on the embedded store (median / p95 ms):", ""]
     names = sorted({q for r in report["sizes"] for q in r.get("latency", {}).get("queries", {})})
-    lines += ["| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
-              "|---|" + "---|" * len(report["sizes"])]
-    rows = [(name, lambda r, name=name: r.get("latency", {}).get("queries", {}).get(name))
-            for name in names]
-    rows += [(label, lambda r, key=key: r.get("latency", {}).get(key)) for label, key in (
-        ("resource page data (read_resource)", "resource_data"),
-        ("role page data (read_resource)", "role_data"),
-        ("resource page GET .json (test client)", "resource_page"),
-        ("the same, from the answer cache", "resource_page_cached"))]
+    lines += [
+        "| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
+        "|---|" + "---|" * len(report["sizes"]),
+    ]
+    rows = [
+        (name, lambda r, name=name: r.get("latency", {}).get("queries", {}).get(name))
+        for name in names
+    ]
+    rows += [
+        (label, lambda r, key=key: r.get("latency", {}).get(key))
+        for label, key in (
+            ("resource page data (read_resource)", "resource_data"),
+            ("role page data (read_resource)", "role_data"),
+            ("resource page GET .json (test client)", "resource_page"),
+            ("the same, from the answer cache", "resource_page_cached"),
+        )
+    ]
     for label, get in rows:
         cells = []
         for r in report["sizes"]:
             v = get(r)
             cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "HTTP (requests/s, p50 / p95 / p99 ms):", "",
-              "| N | workload | copkg serve | oxigraph serve | ratio |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "HTTP (requests/s, p50 / p95 / p99 ms):",
+        "",
+        "| N | workload | copkg serve | oxigraph serve | ratio |",
+        "|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         h = r.get("http")
         if not h or "error" in h:
@@ -556,15 +686,17 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['n']} | {kind} | {c['rps']} ({c['p50_ms']} / {c['p95_ms']} / "
                 f"{c['p99_ms']}) | {o['rps']} ({o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']}) | "
-                f"{h[f'ratio_{kind}']} |")
+                f"{h[f'ratio_{kind}']} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--quick", action="store_true",
-                        help="few repeats, one second of HTTP load a workload")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats, one second of HTTP load a workload"
+    )
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-add", action="store_true")
     parser.add_argument("--repeats", type=int, default=None)
@@ -572,11 +704,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=100000)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="HTTP: turns each server takes on each workload")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="HTTP: turns each server takes on each workload"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--project", type=Path, default=None,
-                        help="a built project to measure over HTTP (one size, not modified)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="a built project to measure over HTTP (one size, not modified)",
+    )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")

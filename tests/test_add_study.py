@@ -418,13 +418,26 @@ def test_the_template_asks_who_encoded_the_study_and_add_requires_it(
     text = fill(template())
     assert "prov:wasAttributedTo :curator" in text and "copkg:orcid <https://orcid.org/" in text
     unattributed = text.replace("    prov:wasAttributedTo :curator ;\n", "", 1)
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, unattributed, name="no-curator")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, unattributed, name="no-curator")),
+    )
     assert result.exit_code == 1 and "copsh:BundleAttributionShape" in result.output
     evidence = "\n    copkg:hasEvidence :q-contexts-1"
-    reading = text.replace("copkg:voice copkg:AuthorVoice ;" + evidence,
-                           "copkg:voice copkg:CuratorVoice ;" + evidence, 1)
+    reading = text.replace(
+        "copkg:voice copkg:AuthorVoice ;" + evidence,
+        "copkg:voice copkg:CuratorVoice ;" + evidence,
+        1,
+    )
     assert reading != text
-    result = copkg(project, "add", "--dry-run", "--skip-owl",
-                   str(write_bundle(tmp_path, reading, name="reading")))
+    result = copkg(
+        project,
+        "add",
+        "--dry-run",
+        "--skip-owl",
+        str(write_bundle(tmp_path, reading, name="reading")),
+    )
     assert result.exit_code == 1 and "copsh:CuratorAttributionShape" in result.output

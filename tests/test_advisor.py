@@ -47,8 +47,7 @@ def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def app(advisor_settings: Settings) -> Iterator[Flask]:
     from copkg.web.app import create_app
 
-    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
-                              "QUERY_WORKERS": 1})
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
     yield application
     application.extensions["copkg"].close()
 
@@ -89,9 +88,9 @@ def test_comp_like_context(client: FlaskClient) -> None:
 
 def test_evidence_has_pages_and_studies(client: FlaskClient) -> None:
     answer = client.get("/api/advice", query_string=COMP_LIKE).get_json()
-    quotes = [
-        e for role in answer["roles"] for e in role["evidence"]
-    ] + [e for rec in answer["recommendations"] for e in rec["evidence"]]
+    quotes = [e for role in answer["roles"] for e in role["evidence"]] + [
+        e for rec in answer["recommendations"] for e in rec["evidence"]
+    ]
     assert quotes
     for quote in quotes:
         assert isinstance(quote["page"], int) and 307 <= quote["page"] <= 339
@@ -121,21 +120,26 @@ def test_post_json_gives_the_same_answer(client: FlaskClient) -> None:
     by_get = client.get("/api/advice", query_string=COMP_LIKE).get_json()
     by_post = client.post("/api/advice", json={"levels": COMP_LIKE}).get_json()
     assert risky_names(by_post) == risky_names(by_get)
-    as_list = client.post("/api/advice", json={"levels": [
-        {"factor": f, "level": v} for f, v in COMP_LIKE.items()]}).get_json()
+    as_list = client.post(
+        "/api/advice", json={"levels": [{"factor": f, "level": v} for f, v in COMP_LIKE.items()]}
+    ).get_json()
     assert risky_names(as_list) == risky_names(by_get)
 
 
 def test_names_iris_and_curies_are_accepted(client: FlaskClient) -> None:
-    answer = client.get("/api/advice", query_string={
-        "level": [f"{J04}decentralization@copkg:Low", "j04:short-termism@high"],
-    }).get_json()
+    answer = client.get(
+        "/api/advice",
+        query_string={
+            "level": [f"{J04}decentralization@copkg:Low", "j04:short-termism@high"],
+        },
+    ).get_json()
     assert {"facilitation", "recognition"} <= risky_names(answer)
 
 
 def test_control_modes_select_studied_contexts(client: FlaskClient) -> None:
-    answer = client.get("/api/advice", query_string={
-        "mode": ["OutputControl", "InputControl@InMostTeams"]}).get_json()
+    answer = client.get(
+        "/api/advice", query_string={"mode": ["OutputControl", "InputControl@InMostTeams"]}
+    ).get_json()
     matched = {m["case"]["iri"] for m in answer["matchedContexts"]}
     assert matched == {J04 + "case-comp"}
     for context in answer["matchedContexts"]:
@@ -146,13 +150,15 @@ def test_control_modes_select_studied_contexts(client: FlaskClient) -> None:
         for finding in role["findings"]:
             assert not finding["hypothetical"]
             assert finding["context"]["iri"] in {
-                m["context"]["iri"] for m in answer["matchedContexts"]}
+                m["context"]["iri"] for m in answer["matchedContexts"]
+            }
 
 
 def test_a_lesser_degree_matches_more_cases(client: FlaskClient) -> None:
     main = client.get("/api/advice", query_string={"mode": "InputControl@MainMode"}).get_json()
-    lesser = client.get("/api/advice",
-                        query_string={"mode": "InputControl@LesserDegree"}).get_json()
+    lesser = client.get(
+        "/api/advice", query_string={"mode": "InputControl@LesserDegree"}
+    ).get_json()
     main_cases = {m["case"]["iri"] for m in main["matchedContexts"]}
     lesser_cases = {m["case"]["iri"] for m in lesser["matchedContexts"]}
     assert main_cases < lesser_cases
@@ -178,8 +184,9 @@ def test_bad_context_is_400_saying_which(client: FlaskClient, query: dict, which
 
 
 def test_bad_post_body_is_400(client: FlaskClient) -> None:
-    assert client.post("/api/advice", data="nope",
-                       content_type="application/json").status_code == 400
+    assert (
+        client.post("/api/advice", data="nope", content_type="application/json").status_code == 400
+    )
     assert client.post("/api/advice", json=["x"]).status_code == 400
     assert client.post("/api/advice", json={"levels": {"decentralization": 3}}).status_code == 400
 
@@ -196,8 +203,9 @@ def test_advisor_page(client: FlaskClient) -> None:
     assert "What the study advises" in result
 
 
-def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
-                                       advisor_settings: Settings) -> None:
+def test_a_new_fact_changes_the_answer(
+    app: Flask, scratch: OxigraphStore, advisor_settings: Settings
+) -> None:
     rules = advisor_settings.rules_dir
     context = parse_context(scratch, ["Market"], {})
     before = advise(scratch, context, rules=rules)
@@ -208,17 +216,20 @@ def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
     target = before.matched_contexts[0].context.iri
     enactment = URIRef("https://w3id.org/copkg/id/added/enactment")
     quote = URIRef("https://w3id.org/copkg/id/added/quote")
-    scratch.add_graph("https://w3id.org/copkg/graph/study/added", [
-        (enactment, RDF.type, COPKG.RoleEnactment),
-        (enactment, RDFS.label, Literal("a later study sees the risk realised", lang="en")),
-        (enactment, COPKG.enactedRole, role.role.iri),
-        (enactment, COPKG.inContext, target),
-        (enactment, COPKG.riskRealised, Literal(True)),
-        (enactment, COPKG.hasEvidence, quote),
-        (quote, RDF.type, COPKG.Quote),
-        (quote, COPKG.quoteText, Literal("It went wrong.")),
-        (quote, COPKG.page, Literal(12)),
-    ])
+    scratch.add_graph(
+        "https://w3id.org/copkg/graph/study/added",
+        [
+            (enactment, RDF.type, COPKG.RoleEnactment),
+            (enactment, RDFS.label, Literal("a later study sees the risk realised", lang="en")),
+            (enactment, COPKG.enactedRole, role.role.iri),
+            (enactment, COPKG.inContext, target),
+            (enactment, COPKG.riskRealised, Literal(True)),
+            (enactment, COPKG.hasEvidence, quote),
+            (quote, RDF.type, COPKG.Quote),
+            (quote, COPKG.quoteText, Literal("It went wrong.")),
+            (quote, COPKG.page, Literal(12)),
+        ],
+    )
     after = advise(scratch, context, rules=rules)
     changed = next(r for r in after.roles if r.role.iri == role.role.iri)
     assert changed.risky
@@ -228,12 +239,14 @@ def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
     assert any(e.text == "It went wrong." and e.page == 12 for e in evidence)
 
 
-def test_a_changed_favourable_level_changes_the_answer(scratch: OxigraphStore,
-                                                       advisor_settings: Settings) -> None:
+def test_a_changed_favourable_level_changes_the_answer(
+    scratch: OxigraphStore, advisor_settings: Settings
+) -> None:
     rules = advisor_settings.rules_dir
     context = parse_context(scratch, [], {"institutionalization": "Low"})
-    assert "stimulation" in {str(r.role.iri).removeprefix(J04)
-                             for r in advise(scratch, context, rules=rules).risky_roles}
+    assert "stimulation" in {
+        str(r.role.iri).removeprefix(J04) for r in advise(scratch, context, rules=rules).risky_roles
+    }
     factor = J04 + "institutionalization"
     scratch.update(
         "DELETE { GRAPH ?g { ?f copkg:favourableLevel ?l } } "

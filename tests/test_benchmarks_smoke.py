@@ -78,8 +78,19 @@ def test_the_rules_derive_risky_roles_in_synthetic_contexts(corpus: Settings) ->
 def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
     needs_study()
     out = tmp_path / "results.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--sizes", "2", "--quick",
-               "--seconds", "0.5", "--work", str(tmp_path / "work"), "--out", str(out)]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--sizes",
+        "2",
+        "--quick",
+        "--seconds",
+        "0.5",
+        "--work",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+    ]
     oxigraph = shutil.which("oxigraph") or Path(sys.executable).parent / "oxigraph"
     if not Path(oxigraph).is_file():
         command.append("--no-http")

@@ -19,8 +19,14 @@ from test_web_pages import make_web_project
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
@@ -40,14 +46,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): "
-                    "apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="the playwright Python package is not installed")
+        pytest.skip(
+            "Debian's chromium is not installed (/usr/bin/chromium): apt-get install -y chromium"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright Python package is not installed"
+    )
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium")),
-            args=CHROMIUM_ARGS, headless=True,
+            args=CHROMIUM_ARGS,
+            headless=True,
         )
         yield launched
         launched.close()
@@ -60,8 +69,10 @@ def _policy_violation(message) -> bool:  # noqa: ANN001 - Playwright ConsoleMess
     if "Content Security Policy" not in message.text:
         return False
     source = (message.location or {}).get("url", "")
-    return not (message.text.startswith("Applying inline style")
-                and source.endswith("/static/vendor/copkg-editor.js"))
+    return not (
+        message.text.startswith("Applying inline style")
+        and source.endswith("/static/vendor/copkg-editor.js")
+    )
 
 
 @pytest.fixture
@@ -74,8 +85,10 @@ def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright
     tab.set_default_timeout(20_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on("console", lambda message: errors.append(message.text)
-           if _policy_violation(message) else None)
+    tab.on(
+        "console",
+        lambda message: errors.append(message.text) if _policy_violation(message) else None,
+    )
     tab.requested = requested  # type: ignore[attr-defined]
     tab.errors = errors  # type: ignore[attr-defined]
     yield tab
@@ -98,8 +111,9 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.C
 
 def axe_violations(page) -> list[str]:  # noqa: ANN001 - Playwright Page
     """axe-core's violations on the page as it is now (rule, impact, first elements)."""
-    axe = pytest.importorskip("axe_playwright_python",
-                              reason="axe-playwright-python (which ships axe-core) is missing")
+    axe = pytest.importorskip(
+        "axe_playwright_python", reason="axe-playwright-python (which ships axe-core) is missing"
+    )
     # evaluated through the DevTools protocol: the pages' Content-Security-Policy forbids the
     # inline <script> that add_script_tag would insert
     if not page.evaluate("() => typeof axe !== 'undefined'"):
@@ -113,8 +127,9 @@ def axe_violations(page) -> list[str]:  # noqa: ANN001 - Playwright Page
 
 def too_wide(page) -> list[str]:  # noqa: ANN001 - Playwright Page
     """Elements that stick out of the viewport (the page would scroll sideways)."""
-    return list(page.evaluate(
-        """() => {
+    return list(
+        page.evaluate(
+            """() => {
           const width = document.documentElement.clientWidth;
           const out = [];
           if (document.documentElement.scrollWidth > width) {
@@ -139,7 +154,8 @@ def too_wide(page) -> list[str]:  # noqa: ANN001 - Playwright Page
           }
           return out.slice(0, 10);
         }"""
-    ))
+        )
+    )
 
 
 def open_query(page, server: str, query: str | None = None) -> None:  # noqa: ANN001
@@ -223,9 +239,7 @@ def test_editor_typing_completion_and_ctrl_enter(page, server: str, screenshots:
     )
     assert "query=" in page.url
     # downloads as CSV, TSV and JSON straight from /sparql
-    formats = {
-        a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()
-    }
+    formats = {a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()}
     assert set(formats) == {"CSV", "TSV", "JSON"}
     csv = requests.get(server + formats["CSV"], timeout=30)
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
@@ -348,12 +362,12 @@ def test_construct_and_describe_as_triples(page, server: str) -> None:  # noqa: 
     open_query(page, server, "CONSTRUCT { ?r a ?t } WHERE { ?r a copkg:ManagementRole, ?t }")
     page.wait_for_selector("#result-table[data-kind='graph'] tbody tr")
     assert [t.inner_text() for t in page.locator("#result-table th").all()] == [
-        "subject", "predicate", "object"
+        "subject",
+        "predicate",
+        "object",
     ]
     assert "triples" in page.locator("#result-count").inner_text()
-    formats = {
-        a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()
-    }
+    formats = {a.inner_text(): a.get_attribute("href") for a in page.locator("a.download").all()}
     assert {"Turtle", "JSON-LD"} <= set(formats)
     turtle = requests.get(server + formats["Turtle"], timeout=30)
     assert turtle.status_code == 200 and turtle.headers["Content-Type"].startswith("text/turtle")
@@ -383,8 +397,10 @@ def test_one_error_with_line_and_column(page, server: str) -> None:  # noqa: ANN
 
 # -- every page: layout, accessibility, figures ---------------------------------------------
 
-ADVISOR = ("/advisor?institutionalization=High&decentralization=Low&resource-decentralization=Low"
-           "&productivity-orientation=High&short-termism=High")
+ADVISOR = (
+    "/advisor?institutionalization=High&decentralization=Low&resource-decentralization=Low"
+    "&productivity-orientation=High&short-termism=High"
+)
 #: One page of each kind, by name (the name of its screenshots).
 PAGES = {
     "home": "/",
@@ -434,7 +450,10 @@ def svg_text_outside(page) -> list[str]:  # noqa: ANN001 - Playwright Page
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_every_page_fits_both_widths_with_no_axe_violation(
-    page, server: str, screenshots: Path, name: str  # noqa: ANN001 - Playwright Page
+    page,  # noqa: ANN001 - Playwright Page
+    server: str,
+    screenshots: Path,
+    name: str,
 ) -> None:
     """axe-core finds nothing, nothing sticks out at 390 px (wide tables scroll inside
     themselves, pictures scale), every SVG text lies in its viewBox; screenshots of both."""
@@ -485,7 +504,8 @@ def test_matrix_cells_name_the_risk_and_the_legend_is_complete(page, server: str
     risks = {a["risk"] for c in data["cells"] for a in c["assessments"] if a["risk"]}
     assert risks
     shown = page.locator("figure svg g.cell.risky text").evaluate_all(
-        "ts => ts.map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '))")
+        "ts => ts.map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '))"
+    )
     assert shown and all(text.strip() != "risky" for text in shown)
     joined = " ".join(" ".join(t.split()) for t in shown)
     for risk in risks:
@@ -493,8 +513,10 @@ def test_matrix_cells_name_the_risk_and_the_legend_is_complete(page, server: str
     legend = page.locator("figure svg g.legend")
     assert legend.count() == 2
     fills = legend.locator("rect").evaluate_all("rs => rs.map(r => r.getAttribute('fill'))")
-    assert fills == [page.locator("figure svg g.cell.risky rect").first.get_attribute("fill"),
-                     page.locator("figure svg g.cell:not(.risky) rect").first.get_attribute("fill")]
+    assert fills == [
+        page.locator("figure svg g.cell.risky rect").first.get_attribute("fill"),
+        page.locator("figure svg g.cell:not(.risky) rect").first.get_attribute("fill"),
+    ]
 
 
 def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noqa: ANN001
@@ -502,23 +524,30 @@ def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noq
     events = requests.get(server + "/timeline/gas.json", timeout=30).json()["events"]
     kinds = {e["kind"] or "other event" for e in events}
     legend = page.locator("figure svg g.legend text").evaluate_all(
-        "ts => ts.map(t => t.textContent)")
+        "ts => ts.map(t => t.textContent)"
+    )
     assert legend[0] == "Event types" and set(legend[1:]) == kinds
     assert page.locator("figure svg g.event").count() == len(events)
 
 
-@pytest.mark.parametrize(("path", "svg"), [("/matrix", "/matrix.svg"),
-                                            ("/timeline/gas", "/timeline/gas.svg")])
+@pytest.mark.parametrize(
+    ("path", "svg"), [("/matrix", "/matrix.svg"), ("/timeline/gas", "/timeline/gas.svg")]
+)
 def test_figures_download_as_svg_and_png_twice_the_size(
-    page, server: str, path: str, svg: str  # noqa: ANN001 - Playwright Page
+    page,  # noqa: ANN001 - Playwright Page
+    server: str,
+    path: str,
+    svg: str,
 ) -> None:
     page.goto(server + path)
     link = page.locator("p.downloads a", has_text="SVG")
     assert link.get_attribute("href") == svg
-    size = page.evaluate(f"() => fetch('{svg}').then(r => r.text()).then(t => "
-                         "{ const s = new DOMParser().parseFromString(t, 'image/svg+xml')"
-                         ".documentElement; return [+s.getAttribute('width'), "
-                         "+s.getAttribute('height')]; })")
+    size = page.evaluate(
+        f"() => fetch('{svg}').then(r => r.text()).then(t => "
+        "{ const s = new DOMParser().parseFromString(t, 'image/svg+xml')"
+        ".documentElement; return [+s.getAttribute('width'), "
+        "+s.getAttribute('height')]; })"
+    )
     button = page.locator("button.png-download")
     assert button.is_visible()
     with page.expect_download() as info:

@@ -569,8 +569,11 @@ def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
     from copkg.web.pages.svg import TimelineEvent, text_width, timeline_svg
 
     long = "a very long label " * 8
-    events = [TimelineEvent("1990", long, kind="start"), TimelineEvent("2004-12", long),
-              TimelineEvent("1997-06", "middle", kind="reorganisation")]
+    events = [
+        TimelineEvent("1990", long, kind="start"),
+        TimelineEvent("2004-12", long),
+        TimelineEvent("1997-06", "middle", kind="reorganisation"),
+    ]
     svg = _svg(timeline_svg(events, "Timeline"))
     width = float(svg.get("width"))
     ns = {"s": "http://www.w3.org/2000/svg"}
@@ -642,9 +645,19 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert '<span class="badge"' in literal and ">integer</span>" in literal
 
 
-HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules", "/timeline/gas",
-              "/id/josserand2004/facilitation", "/id/josserand2004/gas", "/graph/inferences",
-              "/no-such-page")
+HTML_PAGES = (
+    "/",
+    "/advisor",
+    "/matrix",
+    "/query",
+    "/ontology",
+    "/rules",
+    "/timeline/gas",
+    "/id/josserand2004/facilitation",
+    "/id/josserand2004/gas",
+    "/graph/inferences",
+    "/no-such-page",
+)
 
 
 @pytest.mark.parametrize("path", HTML_PAGES)

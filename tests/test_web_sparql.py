@@ -520,9 +520,7 @@ INSERT = (
 )
 
 
-def update(
-    client: FlaskClient, text: str, token: str | None = TOKEN, **kw: object
-) -> TestResponse:
+def update(client: FlaskClient, text: str, token: str | None = TOKEN, **kw: object) -> TestResponse:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return client.post(
         "/update", data=text, content_type="application/sparql-update", headers=headers, **kw

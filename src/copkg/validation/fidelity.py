@@ -12,8 +12,20 @@ from rdflib import Graph, URIRef
 from copkg.namespaces import COPKG
 
 PAGE_MARK = re.compile(r"^\[page (\d+)\]\s*$", re.MULTILINE)
-FOLDS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "—": "-",
-                       "–": "-", "…": "...", "\u00a0": " "})
+FOLDS = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "“": '"',
+        "”": '"',
+        "«": '"',
+        "»": '"',
+        "—": "-",
+        "–": "-",
+        "…": "...",
+        "\u00a0": " ",
+    }
+)
 
 
 def normalise(text: str) -> str:
@@ -28,7 +40,7 @@ def pages(text: str) -> dict[int, str]:
     out = {}
     for i, mark in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        out[int(mark.group(1))] = normalise(text[mark.end():end])
+        out[int(mark.group(1))] = normalise(text[mark.end() : end])
     return out
 
 
@@ -42,8 +54,11 @@ class Mismatch:
     found_on: tuple[int, ...]
 
     def __str__(self) -> str:
-        where = f"found on page(s) {', '.join(map(str, self.found_on))}" if self.found_on else (
-            "not found anywhere in the text")
+        where = (
+            f"found on page(s) {', '.join(map(str, self.found_on))}"
+            if self.found_on
+            else ("not found anywhere in the text")
+        )
         return f"{self.quote}: page {self.page} claimed, {where}: {self.text[:80]!r}"
 
 

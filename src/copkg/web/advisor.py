@@ -50,12 +50,18 @@ def context_from_args(store: Any, vocabulary: Vocabulary) -> AdviceContext | Non
 def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceContext:
     """A context from a JSON body: {"modes": [...], "levels": {...}}."""
     if not isinstance(body, dict):
-        raise CopkgError("the body must be a JSON object with modes and/or levels", status=400,
-                         problems=[Problem('e.g. {"levels": {"decentralization": "Low"}}')])
+        raise CopkgError(
+            "the body must be a JSON object with modes and/or levels",
+            status=400,
+            problems=[Problem('e.g. {"levels": {"decentralization": "Low"}}')],
+        )
     unknown = sorted(set(body) - {"modes", "levels"})
     if unknown:
-        raise CopkgError(f"unknown field {unknown[0]!r}", status=400,
-                         problems=[Problem("fields: modes, levels", path=unknown[0])])
+        raise CopkgError(
+            f"unknown field {unknown[0]!r}",
+            status=400,
+            problems=[Problem("fields: modes, levels", path=unknown[0])],
+        )
     modes: list[str | tuple[str, str | None]] = []
     for item in body.get("modes") or []:
         if isinstance(item, str):
@@ -64,22 +70,26 @@ def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceCo
             degree = item.get("degree")
             modes.append((item["mode"], degree if isinstance(degree, str) else None))
         else:
-            raise CopkgError("each mode is a name or {\"mode\": ..., \"degree\": ...}",
-                             status=400, problems=[Problem(repr(item), path="modes")])
+            raise CopkgError(
+                'each mode is a name or {"mode": ..., "degree": ...}',
+                status=400,
+                problems=[Problem(repr(item), path="modes")],
+            )
     raw_levels = body.get("levels") or {}
     if isinstance(raw_levels, dict):
         pairs = list(raw_levels.items())
     elif isinstance(raw_levels, list):
-        pairs = [
-            (x.get("factor"), x.get("level")) for x in raw_levels if isinstance(x, dict)
-        ]
+        pairs = [(x.get("factor"), x.get("level")) for x in raw_levels if isinstance(x, dict)]
     else:
         pairs = []
     if any(not isinstance(f, str) or not isinstance(v, str) for f, v in pairs) or (
         raw_levels and not pairs
     ):
-        raise CopkgError("levels map a factor to a level name", status=400,
-                         problems=[Problem('e.g. {"decentralization": "Low"}', path="levels")])
+        raise CopkgError(
+            "levels map a factor to a level name",
+            status=400,
+            problems=[Problem('e.g. {"decentralization": "Low"}', path="levels")],
+        )
     return parse_context(store, modes, pairs, vocabulary=vocabulary)
 
 
@@ -91,8 +101,11 @@ def advice_api() -> Response:
     if request.method == "POST":
         body = request.get_json(silent=True)
         if body is None:
-            raise CopkgError("send a JSON body (Content-Type: application/json)", status=400,
-                             problems=[Problem("the body is not JSON", path="body")])
+            raise CopkgError(
+                "send a JSON body (Content-Type: application/json)",
+                status=400,
+                problems=[Problem("the body is not JSON", path="body")],
+            )
         context = context_from_json(store, vocabulary, body)
     else:
         context = context_from_args(store, vocabulary)
