@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
@@ -19,7 +20,7 @@ def open_store(settings: Settings) -> Store:
     `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
     in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only.
     """
-    options = {
+    options: dict[str, Any] = {
         "timeout": settings.query_timeout,
         "max_rows": settings.max_rows,
         "allowed_service_endpoints": settings.allowed_service_endpoints,

@@ -27,7 +27,7 @@ from rdflib.term import Node
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import BASE, COPKG, PREFIXES, study_base
-from copkg.rdf_io import parse_graph
+from copkg.rdf_io import parse_graph, sorted_terms
 from copkg.scholarly.corpus import load_study, study_iri
 
 NP = Namespace("http://www.nanopub.org/nschema#")
@@ -157,7 +157,7 @@ def _nanopub(
     provenance.add((about, PROV.hadPrimarySource, study))
     for citation in source.objects(study, DCTERMS.bibliographicCitation):
         provenance.add((study, DCTERMS.bibliographicCitation, citation))
-    for evidence in sorted(source.objects(finding, COPKG.hasEvidence)):
+    for evidence in sorted_terms(source.objects(finding, COPKG.hasEvidence)):
         provenance.add((about, PROV.wasDerivedFrom, evidence))
         for p in (RDF.type, COPKG.quoteText, COPKG.page, COPKG.voice, COPKG.quotedIn):
             for o in source.objects(evidence, p):
@@ -242,7 +242,7 @@ def check_nanopubs(dataset: Dataset) -> int:
     problems: list[Problem] = []
     for np_iri, one in parts.items():
         try:
-            if not _library_nanopub(one).is_valid:  # type: ignore[attr-defined]
+            if not _library_nanopub(one).is_valid:
                 problems.append(Problem("not a valid nanopublication", focus=str(np_iri)))
         except MalformedNanopubError as exc:
             message = str(exc).replace("\033[1m", "").replace("\033[0m", "")
@@ -261,8 +261,8 @@ def sign_nanopubs(dataset: Dataset, signer: Signer) -> Dataset:
         signed.bind(prefix, ns)
     for one in split(dataset).values():
         publication = _library_nanopub(one, signer)
-        publication.sign()  # type: ignore[attr-defined]
-        for s, p, o, g in publication.rdf.quads((None, None, None, None)):  # type: ignore[attr-defined]
+        publication.sign()
+        for s, p, o, g in publication.rdf.quads((None, None, None, None)):
             signed.graph(g.identifier if isinstance(g, Graph) else g).add((s, p, o))
     return signed
 

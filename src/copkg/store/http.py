@@ -19,7 +19,7 @@ from copkg.errors import CopkgError
 T = TypeVar("T")
 
 
-class SparqlRequest(SPARQLWrapper):  # type: ignore[misc]
+class SparqlRequest(SPARQLWrapper):
     """A SPARQLWrapper whose query form is given rather than guessed with regular expressions
     (its guess looks at the first keyword anywhere, and is slow on large INSERT DATA bodies)."""
 
@@ -41,7 +41,7 @@ class SparqlRequest(SPARQLWrapper):  # type: ignore[misc]
         """Open the request with this request's own opener (Digest authentication) where given,
         not SPARQLWrapper's, which installs a process-wide one; HTTP errors pass through."""
         if self._opener is None:
-            return super()._query()  # type: ignore[no-any-return]
+            return super()._query()
         request = self._createRequest()
         return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
 
@@ -78,7 +78,7 @@ class DigestFirst(urllib.request.HTTPDigestAuthHandler):
         if scheme.lower() != "digest":
             return None
         items = urllib.request.parse_http_list(rest)
-        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[no-any-return]
+        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[arg-type]
 
 
 def digest_opener(

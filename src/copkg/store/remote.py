@@ -22,7 +22,13 @@ from copkg.namespaces import PREFIXES
 from copkg.store.http import SparqlRequest, call, digest_opener
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
-from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
+from copkg.store.terms import (
+    from_ox,
+    serialize,
+    terms_as_sparql,
+    to_ox_graph_name,
+    triples_to_quads,
+)
 
 T = TypeVar("T")
 
@@ -142,7 +148,7 @@ class SparqlEndpointStore:
         request.setMethod(POST)
         request.setRequestMethod(URLENCODED)
         request.setOnlyConneg(True)
-        request.setTimeout(self.timeout)
+        request.setTimeout(self.timeout)  # type: ignore[arg-type]  # seconds, a float
         request.setQuery(text)
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
@@ -233,7 +239,7 @@ class SparqlEndpointStore:
         request.setMethod(POST)
         request.setRequestMethod(POSTDIRECTLY)
         request.setOnlyConneg(True)
-        request.setTimeout(self.timeout)
+        request.setTimeout(self.timeout)  # type: ignore[arg-type]  # seconds, a float
         request.setQuery(text)
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
@@ -254,7 +260,7 @@ class SparqlEndpointStore:
     def put_graph(self, graph: str, triples: Sequence[ox.Triple]) -> None:
         """Replace one named graph with pyoxigraph triples; re-running it gives the same graph."""
         if self.graph_store_url is not None:
-            body = ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES)
+            body = serialize(triples, ox.RdfFormat.N_TRIPLES)
             self._graph_store("PUT", graph, body)
             return
         name = str(to_ox_graph_name(graph))
@@ -266,9 +272,7 @@ class SparqlEndpointStore:
     def add_triples(self, graph: str | None, triples: Sequence[ox.Triple]) -> None:
         """Add triples to a named graph (or the default graph): GSP POST, else INSERT DATA."""
         if self.graph_store_url is not None:
-            self._graph_store(
-                "POST", graph, ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES)
-            )
+            self._graph_store("POST", graph, serialize(triples, ox.RdfFormat.N_TRIPLES))
             return
         for chunk in _chunks(triples, self.chunk_bytes):
             data = chunk.decode("utf-8")
@@ -351,13 +355,13 @@ class SparqlEndpointStore:
             return sum(self.graph_counts().values())
         where = str(to_ox_graph_name(graph))
         rows = self.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {where} {{ ?s ?p ?o }} }}")
-        return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        return int(str(rows[0]["n"])) if rows and "n" in rows[0] else 0
 
     def graph_counts(self) -> dict[str, int]:
         """How many triples each named graph holds, in one query (not the server's own)."""
         rows = self.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         return {
-            str(row["g"]): int(row["n"])
+            str(row["g"]): int(str(row["n"]))
             for row in rows
             if "g" in row and not server_graph(row["g"])
         }
@@ -370,7 +374,7 @@ def server_graph(graph: Node | str) -> bool:
 
 
 def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
-    triples = []
+    triples: list[tuple[Node, Node, Node]] = []
     for quad in quads:
         if limit is not None and len(triples) >= limit:
             return QueryResult("graph", triples=triples, truncated=True)
@@ -427,7 +431,7 @@ def _chunks(triples: Sequence[ox.Triple], limit: int) -> Iterator[bytes]:
     current: list[bytes] = []
     size = 0
     for group in _blank_node_groups(triples):
-        data = ox.serialize(group, format=ox.RdfFormat.N_TRIPLES)
+        data = serialize(group, ox.RdfFormat.N_TRIPLES)
         if current and size + len(data) > limit:
             yield b"".join(current)
             current, size = [], 0
@@ -460,5 +464,6 @@ def _blank_node_groups(triples: Sequence[ox.Triple]) -> Iterator[list[ox.Triple]
     components: dict[str, list[ox.Triple]] = {}
     for triple in grouped:
         node = triple.subject if isinstance(triple.subject, ox.BlankNode) else triple.object
+        assert isinstance(node, ox.BlankNode)
         components.setdefault(find(node.value), []).append(triple)
     yield from components.values()

@@ -15,7 +15,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
-from copkg.store.terms import to_ox
+from copkg.store.terms import serialize, to_ox
 
 Kind = Literal["select", "ask", "graph"]
 
@@ -103,7 +103,9 @@ class QueryResult:
             if fmt is None:
                 return body
             parsed = ox.parse_query_results(body, ox.QueryResultsFormat.JSON)
-            return parsed.serialize(format=fmt)
+            data = parsed.serialize(format=fmt)
+            assert data is not None  # None only when written to an output
+            return data
         raise CopkgError(f"a {self.kind} result cannot be written as {media_type}", status=406)
 
     def _sparql_json(self) -> bytes:
@@ -124,13 +126,13 @@ class QueryResult:
     def _serialize_graph(self, fmt: ox.RdfFormat) -> bytes:
         if fmt.supports_datasets:
             items: list[Any] = [
-                ox.Quad(*(to_ox(t) for t in triple), ox.DefaultGraph())  # type: ignore[misc]
+                ox.Quad(*(to_ox(t) for t in triple), ox.DefaultGraph())  # type: ignore[arg-type, call-arg]
                 for triple in self.triples
             ]
         else:
-            items = [ox.Triple(*(to_ox(t) for t in triple)) for triple in self.triples]  # type: ignore[misc]
+            items = [ox.Triple(*(to_ox(t) for t in triple)) for triple in self.triples]  # type: ignore[arg-type]
         prefixes = _used_prefixes(self.triples) if fmt in _PREFIXED_FORMATS else None
-        return ox.serialize(items, format=fmt, prefixes=prefixes)
+        return serialize(items, fmt, prefixes)
 
     @classmethod
     def from_sparql_json(cls, doc: dict[str, Any]) -> QueryResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rdflib import Graph, URIRef
 
 from copkg.namespaces import COPKG
+from copkg.rdf_io import sorted_terms
 
 PAGE_MARK = re.compile(r"^\[page (\d+)\]\s*$", re.MULTILINE)
 FOLDS = str.maketrans(
@@ -66,7 +67,7 @@ def check_quotes(graph: Graph, study: URIRef, paper: Path) -> tuple[int, list[Mi
     """How many quotes of `study` were checked, and those not on their page."""
     text_pages = pages(paper.read_text(encoding="utf-8"))
     checked, mismatches = 0, []
-    for quote in sorted(graph.subjects(COPKG.quotedIn, study)):
+    for quote in sorted_terms(graph.subjects(COPKG.quotedIn, study)):
         text = graph.value(quote, COPKG.quoteText)
         page = graph.value(quote, COPKG.page)
         if text is None or page is None:

@@ -224,7 +224,7 @@ def _result(raw: RawResult, shapes: Graph, lookup: Lookup) -> ValidationResult:
         messages = [str(m) for m in shapes.objects(shape, SH.message)] or messages
     focus, value, severity = raw.focus, raw.value, raw.severity
     return ValidationResult(
-        severity=SEVERITIES.get(severity, prefixed(severity) if severity else "Violation"),  # type: ignore[arg-type]
+        severity=SEVERITIES.get(severity, prefixed(severity) if severity else "Violation"),  # type: ignore[call-overload]
         shape=prefixed(shape) if isinstance(shape, URIRef) else "(anonymous shape)",
         focus=_term(focus, lookup),
         focus_label=_label(lookup, focus),

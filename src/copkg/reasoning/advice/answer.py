@@ -21,6 +21,7 @@ from rdflib.term import Node
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG
+from copkg.rdf_io import sorted_terms
 from copkg.reasoning.advice.context import AdviceContext, LevelChoice, Term, local_name
 from copkg.reasoning.advice.findings import (
     Advice,
@@ -133,7 +134,8 @@ def advise(
         role.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
 
     favourability = tuple(
-        labels.term(c) for c in sorted(inferred.objects(HYPOTHETICAL_CONTEXT, COPKG.favourability))
+        labels.term(c)
+        for c in sorted_terms(inferred.objects(HYPOTHETICAL_CONTEXT, COPKG.favourability))
     )
     matched_contexts = [
         MatchedContext(
@@ -141,7 +143,7 @@ def advise(
             case=labels.term(case),
             attributions=tuple(facts.read(a) for a in sorted(attributions)),
             favourability=tuple(
-                labels.term(c) for c in sorted(inferred.objects(ctx, COPKG.favourability))
+                labels.term(c) for c in sorted_terms(inferred.objects(ctx, COPKG.favourability))
             ),
         )
         for ctx, (case, attributions) in sorted(matched.items())

@@ -63,7 +63,7 @@ class Engine:
             found = self.store.query(
                 f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}"
             )
-            self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[index]
+            self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[union-attr]
         return self._classes[cls]
 
     def run(self) -> list[RawResult]:

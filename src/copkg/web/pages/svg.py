@@ -214,7 +214,7 @@ def timeline_svg(events: Sequence[TimelineEvent], title: str) -> str:
         canvas.add(f'<text x="{left}" y="{top + 20}">No dated events.</text>')
         return canvas.text()
     first = int(placed[0][0])  # type: ignore[arg-type]
-    last = int(placed[-1][0]) + 1  # type: ignore[operator]
+    last = int(placed[-1][0]) + 1  # type: ignore[arg-type]
     span = max(last - first, 1)
     axis_y = top + 18 * (len(title_lines) - 1)
 
