@@ -159,7 +159,7 @@ def started_server(
 
 def server_pid(url: str) -> int | None:
     """The pid of the process listening on the URL's port (for --url), if it is ours to see."""
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
     for conn in psutil.net_connections(kind="tcp"):
         if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
             return conn.pid

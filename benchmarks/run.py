@@ -98,8 +98,13 @@ def machine() -> dict[str, Any]:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run([OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10)
         versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
-    return {"nproc": os.cpu_count(), "memory_gib": memory, "cpu": cpu,
-            "platform": platform.platform(), "versions": versions}
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": memory,
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 def make_project(target: Path, n: int, seed: int = 0) -> Path:
@@ -117,8 +122,9 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
     return target
 
 
-def run_child(args: list[str], env: dict[str, str] | None = None,
-              timeout: float = 3600) -> dict[str, Any]:
+def run_child(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
+) -> dict[str, Any]:
     """Run `python run.py --child ...`, returning its JSON answer with wall time and peak
     memory (the summed RSS of the process and its children, sampled every 50 ms, and the
     largest ru_maxrss)."""
@@ -127,9 +133,16 @@ def run_child(args: list[str], env: dict[str, str] | None = None,
     start = time.perf_counter()
     with tempfile.NamedTemporaryFile("r", suffix=".json") as answer:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child", *args,
-             "--answer", answer.name],
-            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                *args,
+                "--answer",
+                answer.name,
+            ],
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
         )
         peak, usage, status = 0, None, None
         watched = psutil.Process(process.pid)
@@ -150,8 +163,12 @@ def run_child(args: list[str], env: dict[str, str] | None = None,
         wall = time.perf_counter() - start
         text = Path(answer.name).read_text() or "{}"
     result = json.loads(text) if text.strip() else {"ok": False}
-    result.update(wall_s=round(wall, 3), peak_rss_mib=round(peak / 2**20, 1),
-                  maxrss_mib=round(usage.ru_maxrss / 1024, 1), returncode=process.returncode)
+    result.update(
+        wall_s=round(wall, 3),
+        peak_rss_mib=round(peak / 2**20, 1),
+        maxrss_mib=round(usage.ru_maxrss / 1024, 1),
+        returncode=process.returncode,
+    )
     return result
 
 
@@ -168,8 +185,12 @@ def child_build(root: Path) -> dict[str, Any]:
         manifest = build(settings)
     except CopkgError as exc:
         return {"ok": False, "error": exc.message, "problems": [str(p) for p in exc.problems][:5]}
-    return {"ok": True, "timings": manifest.timings, "quads": manifest.quads,
-            "graphs": len(manifest.graphs)}
+    return {
+        "ok": True,
+        "timings": manifest.timings,
+        "quads": manifest.quads,
+        "graphs": len(manifest.graphs),
+    }
 
 
 def child_add(root: Path, index: int) -> dict[str, Any]:
@@ -192,12 +213,12 @@ def child_add(root: Path, index: int) -> dict[str, Any]:
         shutil.rmtree(outside, ignore_errors=True)
     seconds = time.perf_counter() - start
     timings = getattr(outcome, "timings", None) or getattr(
-        getattr(outcome, "manifest", None), "timings", None)
+        getattr(outcome, "manifest", None), "timings", None
+    )
     return {"ok": True, "seconds": round(seconds, 3), "timings": timings}
 
 
-def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2
-           ) -> dict[str, Any]:
+def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2) -> dict[str, Any]:
     for _ in range(warmup):
         result = call()
     times: list[float] = []
@@ -207,8 +228,12 @@ def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2
         result = call()
         times.append((time.perf_counter() - start) * 1000)
     size = len(result) if hasattr(result, "__len__") else None
-    return {"median_ms": round(statistics.median(times), 2),
-            "p95_ms": round(percentile(times, 95), 2), "runs": len(times), "size": size}
+    return {
+        "median_ms": round(statistics.median(times), 2),
+        "p95_ms": round(percentile(times, 95), 2),
+        "runs": len(times),
+        "size": size,
+    }
 
 
 def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
@@ -230,12 +255,14 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     resource = URIRef(f"https://w3id.org/copkg/id/{synthetic.study_id(1)}/case-1")
     role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
     with app.app_context():
-        out["resource_data"] = _timed(lambda: read_resource(store, resource).properties,
-                                      repeats * 5, budget)
+        out["resource_data"] = _timed(
+            lambda: read_resource(store, resource).properties, repeats * 5, budget
+        )
         out["role_data"] = _timed(lambda: read_resource(store, role).properties, repeats, budget)
     path = f"/id/{synthetic.study_id(1)}/case-1.json"
-    uncached = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1,
-                           "RESPONSE_CACHE_BYTES": 0})
+    uncached = create_app(
+        {"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1, "RESPONSE_CACHE_BYTES": 0}
+    )
     for label, flask_app in (("resource_page", uncached), ("resource_page_cached", app)):
         client = flask_app.test_client()
 
@@ -251,16 +278,30 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
 # -- HTTP load -----------------------------------------------------------------------------------
 
 
-def load(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
-         seconds: float, max_requests: int) -> dict[str, Any]:
+def load(
+    port: int,
+    requests_: list[tuple[str, str, dict[str, str]]],
+    *,
+    threads: int,
+    seconds: float,
+    max_requests: int,
+) -> dict[str, Any]:
     """Send the requests round-robin from `threads` keep-alive connections for `seconds`
     (at most max_requests in all); throughput and latency percentiles."""
-    return summary(load_raw(port, requests_, threads=threads, seconds=seconds,
-                            max_requests=max_requests))
+    return summary(
+        load_raw(port, requests_, threads=threads, seconds=seconds, max_requests=max_requests)
+    )
 
 
-def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, threads: int,
-             seconds: float, max_requests: int, start: int = 0) -> dict[str, Any]:
+def load_raw(
+    port: int,
+    requests_: list[tuple[str, str, dict[str, str]]],
+    *,
+    threads: int,
+    seconds: float,
+    max_requests: int,
+    start: int = 0,
+) -> dict[str, Any]:
     """load() before the summary: every latency (ms), statuses, errors, elapsed seconds.
     Request i (from `start`, counted over all threads) is requests_[i % len(requests_)]."""
     latencies: list[float] = []
@@ -304,9 +345,13 @@ def load_raw(port: int, requests_: list[tuple[str, str, dict[str, str]]], *, thr
         t.start()
     for t in pool:
         t.join()
-    return {"latencies": latencies, "statuses": statuses, "errors": len(errors),
-            "seconds": time.perf_counter() - started,
-            "next": start + len(latencies) + len(errors)}
+    return {
+        "latencies": latencies,
+        "statuses": statuses,
+        "errors": len(errors),
+        "seconds": time.perf_counter() - started,
+        "next": start + len(latencies) + len(errors),
+    }
 
 
 def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -315,20 +360,25 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         for status, count in run["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return {"latencies": [ms for run in runs for ms in run["latencies"]], "statuses": statuses,
-            "errors": sum(run["errors"] for run in runs),
-            "seconds": sum(run["seconds"] for run in runs)}
+    return {
+        "latencies": [ms for run in runs for ms in run["latencies"]],
+        "statuses": statuses,
+        "errors": sum(run["errors"] for run in runs),
+        "seconds": sum(run["seconds"] for run in runs),
+    }
 
 
 def summary(raw: dict[str, Any]) -> dict[str, Any]:
     """Throughput and latency percentiles of a load_raw() result."""
     latencies, elapsed = raw["latencies"], raw["seconds"]
     return {
-        "requests": len(latencies), "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
-        "p99_ms": round(percentile(latencies, 99), 2), "statuses": raw["statuses"],
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "statuses": raw["statuses"],
         "errors": raw["errors"],
     }
 
@@ -359,13 +409,19 @@ def wait_for_line(log: Path, text: str, timeout: float) -> str | None:
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, path: str, log: Path,
-           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+def server(
+    command: list[str], port: int, path: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """A server process (its own process group), stopped on exit."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   env={**os.environ, **(env or {})})
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
         try:
             wait_for(port, path)
             yield process
@@ -387,10 +443,12 @@ UNCACHED_ADHOC: dict[str, Callable[[str, str], str]] = {
     "one resource's triples": lambda r, study: f"SELECT ?p ?o WHERE {{ <{r}> ?p ?o }}",
     "incoming links with labels": lambda r, study: (
         RDFS + f"SELECT ?s ?p ?label WHERE {{ ?s ?p <{r}> OPTIONAL {{ ?s rdfs:label ?label }} }}"
-        " LIMIT 100"),
+        " LIMIT 100"
+    ),
     "one study's quotes by page": lambda r, study: (
         COPKG + f"SELECT ?quote ?page WHERE {{ ?quote copkg:quotedIn <{study}> ; "
-        "copkg:page ?page } ORDER BY ?page ?quote"),
+        "copkg:page ?page } ORDER BY ?page ?quote"
+    ),
 }
 
 ID_BASE = "https://w3id.org/copkg"
@@ -405,9 +463,13 @@ def corpus_resources(root: Path) -> tuple[list[str], list[str]]:
     store = ox.Store.read_only(str(root / "build" / "oxigraph"))
     rdf_type = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
     study = ox.NamedNode("https://w3id.org/copkg/ontology#Study")
-    resources = sorted({q.subject.value for q in store.quads_for_pattern(None, rdf_type, None)
-                        if isinstance(q.subject, ox.NamedNode)
-                        and q.subject.value.startswith(ID_BASE + "/id/")})
+    resources = sorted(
+        {
+            q.subject.value
+            for q in store.quads_for_pattern(None, rdf_type, None)
+            if isinstance(q.subject, ox.NamedNode) and q.subject.value.startswith(ID_BASE + "/id/")
+        }
+    )
     studies = sorted({q.subject.value for q in store.quads_for_pattern(None, rdf_type, study)})
     random.Random(0).shuffle(resources)
     del store
@@ -438,8 +500,9 @@ def named_variations(root: Path, studies: list[str]) -> dict[str, list[tuple[str
         for param in query.parameters:
             if param.enum:
                 choices.append([(param.name, v) for v in param.enum])
-            elif param.kind == "iri" and (param.name == "study" or (
-                    query.page_over and query.page_over[0] == param.name)):
+            elif param.kind == "iri" and (
+                param.name == "study" or (query.page_over and query.page_over[0] == param.name)
+            ):
                 choices.append([(param.name, v) for v in studies])
         variations = []
         for combo in itertools.islice(itertools.product(*choices), 300):
@@ -457,8 +520,16 @@ def named_variations(root: Path, studies: list[str]) -> dict[str, list[tuple[str
     return out
 
 
-def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
-               max_requests: int, rounds: int = 5, only: str = "") -> dict[str, Any]:
+def http_bench(
+    root: Path,
+    work: Path,
+    *,
+    threads: list[int],
+    seconds: float,
+    max_requests: int,
+    rounds: int = 5,
+    only: str = "",
+) -> dict[str, Any]:
     """copkg serve (twice: with its answer caches, and with none) and oxigraph
     serve-read-only on the same data, under the same load, all three up at once, taking turns
     on each workload for `rounds` turns of seconds / rounds.
@@ -471,8 +542,11 @@ def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
     oxi_dir = work / "oxigraph-store"
     shutil.rmtree(oxi_dir, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run([OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
-                    str(build / "copkg.nq")], check=True, capture_output=True)
+    subprocess.run(
+        [OXIGRAPH, "load", "--location", str(oxi_dir), "--file", str(build / "copkg.nq")],
+        check=True,
+        capture_output=True,
+    )
     oxi_load = time.perf_counter() - start
     resources, studies = corpus_resources(root)
     json_accept = {"Accept": "application/sparql-results+json"}
@@ -487,39 +561,72 @@ def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
             texts = [make("", s) for s in studies]
         else:
             texts = [make(r, study_of(r)) for r in resources]
-        workloads[label] = ([sparql("/sparql", t) for t in texts],
-                            [sparql("/query", t) for t in texts])
+        workloads[label] = (
+            [sparql("/sparql", t) for t in texts],
+            [sparql("/query", t) for t in texts],
+        )
     variations = named_variations(root, studies)
     named_copkg: list[Any] = []
     named_oxi: list[Any] = []
-    direct = {"Accept": "application/sparql-results+json",
-              "Content-Type": "application/sparql-query"}
+    direct = {
+        "Accept": "application/sparql-results+json",
+        "Content-Type": "application/sparql-query",
+    }
     for pairs in itertools_roundrobin(list(variations.values())):
         path, text = pairs
         named_copkg.append(("GET", path, {"Accept": "application/json"}))
         # POSTed: oxigraph refuses (400) a GET whose URL holds the longest named queries
         named_oxi.append(("POST", "/query", direct, text.encode("utf-8")))
     workloads["named queries, parameters varied"] = (named_copkg, named_oxi)
-    paths = [r[len(ID_BASE):] for r in resources]
-    pages = {"page HTML (/id/...)": [("GET", p, {"Accept": "text/html"}) for p in paths],
-             "page JSON (/id/....json)": [("GET", p + ".json", {}) for p in paths]}
+    paths = [r[len(ID_BASE) :] for r in resources]
+    pages = {
+        "page HTML (/id/...)": [("GET", p, {"Accept": "text/html"}) for p in paths],
+        "page JSON (/id/....json)": [("GET", p + ".json", {}) for p in paths],
+    }
 
     ports = {"copkg": free_port(), "copkg-uncached": free_port(), "oxigraph": free_port()}
     commands = {
-        name: [sys.executable, "-m", "copkg.cli", "serve", "--port", str(ports[name]),
-               "--root", str(root)] for name in ("copkg", "copkg-uncached")}
-    commands["oxigraph"] = [OXIGRAPH, "serve-read-only", "--location", str(oxi_dir), "--bind",
-                            f"127.0.0.1:{ports['oxigraph']}", "--union-default-graph"]
+        name: [
+            sys.executable,
+            "-m",
+            "copkg.cli",
+            "serve",
+            "--port",
+            str(ports[name]),
+            "--root",
+            str(root),
+        ]
+        for name in ("copkg", "copkg-uncached")
+    }
+    commands["oxigraph"] = [
+        OXIGRAPH,
+        "serve-read-only",
+        "--location",
+        str(oxi_dir),
+        "--bind",
+        f"127.0.0.1:{ports['oxigraph']}",
+        "--union-default-graph",
+    ]
     envs = {"copkg-uncached": {"COPKG_RESPONSE_CACHE_BYTES": "0"}}
     results: dict[str, Any] = {
-        "oxigraph_load_s": round(oxi_load, 2), "threads": threads, "rounds": rounds,
-        "distinct": {label: len(c) for label, (c, _) in workloads.items()} | {
-            "pages": len(paths)}, "workloads": {}}
+        "oxigraph_load_s": round(oxi_load, 2),
+        "threads": threads,
+        "rounds": rounds,
+        "distinct": {label: len(c) for label, (c, _) in workloads.items()} | {"pages": len(paths)},
+        "workloads": {},
+    }
     with contextlib.ExitStack() as stack:
         for name in ports:
             probe = "/" if name == "oxigraph" else "/api/queries"
-            stack.enter_context(server(commands[name], ports[name], probe,
-                                       work / f"{name}-serve.log", env=envs.get(name)))
+            stack.enter_context(
+                server(
+                    commands[name],
+                    ports[name],
+                    probe,
+                    work / f"{name}-serve.log",
+                    env=envs.get(name),
+                )
+            )
         results["copkg_warm_up"] = wait_for_line(work / "copkg-serve.log", "warm-up:", 900)
         offsets: dict[tuple[str, str], int] = {}
         for count in threads:
@@ -532,21 +639,28 @@ def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
                 load(ports["copkg"], cached, threads=1, seconds=seconds, max_requests=8)
                 turns: dict[str, tuple[int, list[Any]]] = {
                     "copkg cached": (ports["copkg"], cached),
-                    "copkg uncached": (ports["copkg-uncached"], ours)}
+                    "copkg uncached": (ports["copkg-uncached"], ours),
+                }
                 if theirs is not None:
                     turns["oxigraph"] = (ports["oxigraph"], theirs)
                 parts: dict[str, list[dict[str, Any]]] = {k: [] for k in turns}
                 for _ in range(rounds):
                     for who, (port, requests_) in turns.items():
                         key = (who, label)
-                        raw = load_raw(port, requests_, threads=count,
-                                       seconds=seconds / rounds, max_requests=max_requests,
-                                       start=offsets.get(key, 0))
+                        raw = load_raw(
+                            port,
+                            requests_,
+                            threads=count,
+                            seconds=seconds / rounds,
+                            max_requests=max_requests,
+                            start=offsets.get(key, 0),
+                        )
                         offsets[key] = raw["next"]
                         parts[who].append(raw)
                 figures = {who: summary(merged(runs)) for who, runs in parts.items()}
-                failed = [who for who, f in figures.items()
-                          if f["errors"] or set(f["statuses"]) - {200}]
+                failed = [
+                    who for who, f in figures.items() if f["errors"] or set(f["statuses"]) - {200}
+                ]
                 if failed:  # a ratio over refusals or dropped requests would mean nothing
                     figures["failed"] = failed
                 if "oxigraph" in figures and figures["oxigraph"]["rps"] and not failed:
@@ -554,9 +668,13 @@ def http_bench(root: Path, work: Path, *, threads: list[int], seconds: float,
                     figures["ratio_cached"] = round(figures["copkg cached"]["rps"] / o, 2)
                     figures["ratio_uncached"] = round(figures["copkg uncached"]["rps"] / o, 2)
                 results["workloads"][f"{count}|{label}"] = figures
-                print(f"   {count} threads, {label}: " + ", ".join(
-                    f"{k} {v['rps'] if isinstance(v, dict) else v}" for k, v in figures.items()),
-                    flush=True)
+                print(
+                    f"   {count} threads, {label}: "
+                    + ", ".join(
+                        f"{k} {v['rps'] if isinstance(v, dict) else v}" for k, v in figures.items()
+                    ),
+                    flush=True,
+                )
         # beyond the first cycle the uncached server sees a request again (it keeps nothing)
         results["sent"] = {f"{who}|{label}": n for (who, label), n in offsets.items()}
     return results
@@ -583,11 +701,20 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"== N={n}: built project {root}", flush=True)
         (work / f"n{n}").mkdir(parents=True, exist_ok=True)
         manifest = json.loads((root / "build" / "manifest.json").read_text())
-        out["build"] = {"ok": True, "quads": manifest.get("quads"),
-                        "timings": manifest.get("timings")}
-        out["http"] = http_bench(root, work / f"n{n}", threads=thread_counts(args),
-                                 seconds=args.seconds, max_requests=args.max_requests,
-                                 rounds=args.rounds, only=args.only)
+        out["build"] = {
+            "ok": True,
+            "quads": manifest.get("quads"),
+            "timings": manifest.get("timings"),
+        }
+        out["http"] = http_bench(
+            root,
+            work / f"n{n}",
+            threads=thread_counts(args),
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+            only=args.only,
+        )
         print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
@@ -599,14 +726,29 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         return out
     out["rebuild"] = run_child(["build", "--root", str(root)])
     print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
-    out["latency"] = run_child(["latency", "--root", str(root), "--repeats", str(args.repeats),
-                                "--budget", str(args.budget)])
+    out["latency"] = run_child(
+        [
+            "latency",
+            "--root",
+            str(root),
+            "--repeats",
+            str(args.repeats),
+            "--budget",
+            str(args.budget),
+        ]
+    )
     print("   latency done", flush=True)
     if not args.no_http:
         try:
-            out["http"] = http_bench(root, work / f"n{n}", threads=thread_counts(args),
-                                     seconds=args.seconds, max_requests=args.max_requests,
-                                     rounds=args.rounds, only=args.only)
+            out["http"] = http_bench(
+                root,
+                work / f"n{n}",
+                threads=thread_counts(args),
+                seconds=args.seconds,
+                max_requests=args.max_requests,
+                rounds=args.rounds,
+                only=args.only,
+            )
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
@@ -626,43 +768,65 @@ def thread_counts(args: argparse.Namespace) -> list[int]:
 def markdown(report: dict[str, Any]) -> str:
     lines = []
     m = report["machine"]
-    lines += [f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB; "
-              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), ""]
-    lines += ["| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s "
-              "| add s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gib']} GiB; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+    ]
+    lines += [
+        "| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s | add s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         b = r["build"]
         t = b.get("timings", {})
         add = r.get("add", {})
-        add_s = add.get("seconds") if add.get("ok") else ("missing" if add.get("missing")
-                                                          else add.get("error", "-"))
+        add_s = (
+            add.get("seconds")
+            if add.get("ok")
+            else ("missing" if add.get("missing") else add.get("error", "-"))
+        )
         lines.append(
             f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} | {t.get('load', '-')} | "
             f"{t.get('infer', '-')} | {t.get('validate', '-')} | {t.get('export', '-')} | "
-            f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |")
+            f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |"
+        )
     lines += ["", "Latency on the embedded store (median / p95 ms):", ""]
     names = sorted({q for r in report["sizes"] for q in r.get("latency", {}).get("queries", {})})
-    lines += ["| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
-              "|---|" + "---|" * len(report["sizes"])]
-    rows = [(name, lambda r, name=name: r.get("latency", {}).get("queries", {}).get(name))
-            for name in names]
-    rows += [(label, lambda r, key=key: r.get("latency", {}).get(key)) for label, key in (
-        ("resource page data (read_resource)", "resource_data"),
-        ("role page data (read_resource)", "role_data"),
-        ("resource page GET .json (test client)", "resource_page"),
-        ("the same, from the answer cache", "resource_page_cached"))]
+    lines += [
+        "| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
+        "|---|" + "---|" * len(report["sizes"]),
+    ]
+    rows = [
+        (name, lambda r, name=name: r.get("latency", {}).get("queries", {}).get(name))
+        for name in names
+    ]
+    rows += [
+        (label, lambda r, key=key: r.get("latency", {}).get(key))
+        for label, key in (
+            ("resource page data (read_resource)", "resource_data"),
+            ("role page data (read_resource)", "role_data"),
+            ("resource page GET .json (test client)", "resource_page"),
+            ("the same, from the answer cache", "resource_page_cached"),
+        )
+    ]
     for label, get in rows:
         cells = []
         for r in report["sizes"]:
             v = get(r)
             cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "HTTP, requests/s (p50 ms). Uncached: every request a different resource or "
-              "parameter value, on a copkg serve that keeps no answer; cached: four of the "
-              "same requests repeated, on a copkg serve with its answer caches; oxigraph: "
-              "the uncached requests. Ratios are copkg / oxigraph.", "",
-              "| N | threads | workload | copkg uncached | copkg cached | oxigraph serve | "
-              "ratio uncached | ratio cached |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "HTTP, requests/s (p50 ms). Uncached: every request a different resource or "
+        "parameter value, on a copkg serve that keeps no answer; cached: four of the "
+        "same requests repeated, on a copkg serve with its answer caches; oxigraph: "
+        "the uncached requests. Ratios are copkg / oxigraph.",
+        "",
+        "| N | threads | workload | copkg uncached | copkg cached | oxigraph serve | "
+        "ratio uncached | ratio cached |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         h = r.get("http")
         if not h or "error" in h:
@@ -677,15 +841,17 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['n']} | {count} | {label} | {cell('copkg uncached')} | "
                 f"{cell('copkg cached')} | {cell('oxigraph')} | {f.get('ratio_uncached', '-')} "
-                f"| {f.get('ratio_cached', '-')} |")
+                f"| {f.get('ratio_cached', '-')} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--quick", action="store_true",
-                        help="few repeats, one second of HTTP load a workload")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats, one second of HTTP load a workload"
+    )
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-add", action="store_true")
     parser.add_argument("--repeats", type=int, default=None)
@@ -693,12 +859,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
     parser.add_argument("--threads", default="8,1", help="client threads, comma-separated")
     parser.add_argument("--max-requests", type=int, default=100000)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="HTTP: turns each server takes on each workload")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="HTTP: turns each server takes on each workload"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="", help="HTTP: only the workloads whose name holds this")
-    parser.add_argument("--project", type=Path, default=None,
-                        help="a built project to measure over HTTP (one size, not modified)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="a built project to measure over HTTP (one size, not modified)",
+    )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")

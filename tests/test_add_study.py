@@ -272,7 +272,7 @@ def test_without_java_add_says_so_and_stops_unless_told_to_skip(
 def test_a_failure_while_swapping_the_build_takes_the_study_out_again(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import copkg.pipeline.extend as extend
+    from copkg.pipeline import extend
 
     def broken(new: Path, build_dir: Path) -> None:
         raise OSError("disk full")

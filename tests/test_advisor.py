@@ -49,8 +49,7 @@ def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def app(advisor_settings: Settings) -> Iterator[Flask]:
     from copkg.web.app import create_app
 
-    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
-                              "QUERY_WORKERS": 1})
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
     yield application
     application.extensions["copkg"].close()
 
@@ -91,9 +90,9 @@ def test_comp_like_context(client: FlaskClient) -> None:
 
 def test_evidence_has_pages_and_studies(client: FlaskClient) -> None:
     answer = client.get("/api/advice", query_string=COMP_LIKE).get_json()
-    quotes = [
-        e for role in answer["roles"] for e in role["evidence"]
-    ] + [e for rec in answer["recommendations"] for e in rec["evidence"]]
+    quotes = [e for role in answer["roles"] for e in role["evidence"]] + [
+        e for rec in answer["recommendations"] for e in rec["evidence"]
+    ]
     assert quotes
     for quote in quotes:
         assert isinstance(quote["page"], int) and 307 <= quote["page"] <= 339
@@ -123,21 +122,26 @@ def test_post_json_gives_the_same_answer(client: FlaskClient) -> None:
     by_get = client.get("/api/advice", query_string=COMP_LIKE).get_json()
     by_post = client.post("/api/advice", json={"levels": COMP_LIKE}).get_json()
     assert risky_names(by_post) == risky_names(by_get)
-    as_list = client.post("/api/advice", json={"levels": [
-        {"factor": f, "level": v} for f, v in COMP_LIKE.items()]}).get_json()
+    as_list = client.post(
+        "/api/advice", json={"levels": [{"factor": f, "level": v} for f, v in COMP_LIKE.items()]}
+    ).get_json()
     assert risky_names(as_list) == risky_names(by_get)
 
 
 def test_names_iris_and_curies_are_accepted(client: FlaskClient) -> None:
-    answer = client.get("/api/advice", query_string={
-        "level": [f"{J04}decentralization@copkg:Low", "j04:short-termism@high"],
-    }).get_json()
+    answer = client.get(
+        "/api/advice",
+        query_string={
+            "level": [f"{J04}decentralization@copkg:Low", "j04:short-termism@high"],
+        },
+    ).get_json()
     assert {"facilitation", "recognition"} <= risky_names(answer)
 
 
 def test_control_modes_select_studied_contexts(client: FlaskClient) -> None:
-    answer = client.get("/api/advice", query_string={
-        "mode": ["OutputControl", "InputControl@InMostTeams"]}).get_json()
+    answer = client.get(
+        "/api/advice", query_string={"mode": ["OutputControl", "InputControl@InMostTeams"]}
+    ).get_json()
     matched = {m["case"]["iri"] for m in answer["matchedContexts"]}
     assert matched == {J04 + "case-comp"}
     for context in answer["matchedContexts"]:
@@ -148,13 +152,15 @@ def test_control_modes_select_studied_contexts(client: FlaskClient) -> None:
         for finding in role["findings"]:
             assert not finding["hypothetical"]
             assert finding["context"]["iri"] in {
-                m["context"]["iri"] for m in answer["matchedContexts"]}
+                m["context"]["iri"] for m in answer["matchedContexts"]
+            }
 
 
 def test_a_lesser_degree_matches_more_cases(client: FlaskClient) -> None:
     main = client.get("/api/advice", query_string={"mode": "InputControl@MainMode"}).get_json()
-    lesser = client.get("/api/advice",
-                        query_string={"mode": "InputControl@LesserDegree"}).get_json()
+    lesser = client.get(
+        "/api/advice", query_string={"mode": "InputControl@LesserDegree"}
+    ).get_json()
     main_cases = {m["case"]["iri"] for m in main["matchedContexts"]}
     lesser_cases = {m["case"]["iri"] for m in lesser["matchedContexts"]}
     assert main_cases < lesser_cases
@@ -180,8 +186,9 @@ def test_bad_context_is_400_saying_which(client: FlaskClient, query: dict, which
 
 
 def test_bad_post_body_is_400(client: FlaskClient) -> None:
-    assert client.post("/api/advice", data="nope",
-                       content_type="application/json").status_code == 400
+    assert (
+        client.post("/api/advice", data="nope", content_type="application/json").status_code == 400
+    )
     assert client.post("/api/advice", json=["x"]).status_code == 400
     assert client.post("/api/advice", json={"levels": {"decentralization": 3}}).status_code == 400
 
@@ -196,10 +203,17 @@ def test_advisor_page(client: FlaskClient) -> None:
     assert "Not risky here:" in result and ">Stimulation</a>" in result.split("Not risky here:")[1]
     assert "p. 3" in result  # evidence pages
     # the advice first, then the roles at risk, then the context and its form
-    order = [result.index(s) for s in ('id="advice-heading"', 'id="roles-heading"',
-                                        'id="context-heading"', '<form method="get"')]
+    order = [
+        result.index(s)
+        for s in (
+            'id="advice-heading"',
+            'id="roles-heading"',
+            'id="context-heading"',
+            '<form method="get"',
+        )
+    ]
     assert order == sorted(order)
-    advice = result[order[0]:order[1]]
+    advice = result[order[0] : order[1]]
     assert "independent sponsoring structure" in advice  # Josserand 2004: 335
     assert "<blockquote" in advice and "p. 335" in advice
 
@@ -215,7 +229,8 @@ def test_advisor_shows_each_quote_once(client: FlaskClient) -> None:
     assert refs, "no quote is used twice: the page would not test the folding"
     assert set(refs) <= set(ids)
     assert html.count('<details class="why"') == len(
-        client.get("/api/advice", query_string=COMP_LIKE).get_json()["riskyRoles"])
+        client.get("/api/advice", query_string=COMP_LIKE).get_json()["riskyRoles"]
+    )
 
 
 def test_advisor_options_carry_their_definitions(app: Flask, client: FlaskClient) -> None:
@@ -252,24 +267,34 @@ def test_roles_say_whether_input_or_matched_context(client: FlaskClient) -> None
     assert matched
     control = roles["control"]
     assert control["risky"] and "your input" not in control["because"]
-    assert control["because"] == [f"matched context {label}" for label in
-                                  sorted({r["context"]["label"] for r in control["reasons"]})]
+    assert control["because"] == [
+        f"matched context {label}"
+        for label in sorted({r["context"]["label"] for r in control["reasons"]})
+    ]
     assert {r["context"]["label"] for r in control["reasons"]} <= matched
     assert "your input" in roles["recognition"]["because"]
     assert roles["stimulation"]["because"] == []
     voices = {f["voice"]["iri"] for r in body["roles"] for f in r["findings"]}
-    assert voices and voices <= {COPKG + v for v in (
-        "AuthorVoice", "InformantVoice", "CitedVoice", "CuratorVoice",
-        "DerivedFromCuratorReading")}
+    assert voices and voices <= {
+        COPKG + v
+        for v in (
+            "AuthorVoice",
+            "InformantVoice",
+            "CitedVoice",
+            "CuratorVoice",
+            "DerivedFromCuratorReading",
+        )
+    }
     for f in (f for r in body["roles"] for f in r["findings"]):
-        assert f["because"] == ("your input" if f["hypothetical"]
-                                else f"matched context {f['context']['label']}")
+        assert f["because"] == (
+            "your input" if f["hypothetical"] else f"matched context {f['context']['label']}"
+        )
     for rec in body["recommendations"]:
         assert rec["voice"]["iri"].startswith(COPKG)
         assert len(rec["because"]) == len(rec["appliesTo"]) >= 1
     html = client.get("/advisor", query_string=query).get_data(as_text=True)
-    row = html[html.index('id="role-control"'):]
-    row = row[:row.index("</li>")]
+    row = html[html.index('id="role-control"') :]
+    row = row[: row.index("</li>")]
     assert "matched context <a" in row and "your input" not in row
     assert 'class="badge voice"' in row
 
@@ -277,8 +302,10 @@ def test_roles_say_whether_input_or_matched_context(client: FlaskClient) -> None
 @pytest.mark.parametrize(
     ("query", "location"),
     [
-        ("mode=&mode=InputControl@InMostTeams&decentralization=&short-termism=High",
-         "/advisor?mode=InputControl@InMostTeams&short-termism=High"),
+        (
+            "mode=&mode=InputControl@InMostTeams&decentralization=&short-termism=High",
+            "/advisor?mode=InputControl@InMostTeams&short-termism=High",
+        ),
         ("mode=&mode=&decentralization=", "/advisor"),
     ],
 )
@@ -291,8 +318,9 @@ def test_empty_fields_redirect_to_the_shareable_url(
     assert client.get(location).status_code == 200
 
 
-def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
-                                       advisor_settings: Settings) -> None:
+def test_a_new_fact_changes_the_answer(
+    app: Flask, scratch: OxigraphStore, advisor_settings: Settings
+) -> None:
     rules = advisor_settings.rules_dir
     context = parse_context(scratch, ["Market"], {})
     before = advise(scratch, context, rules=rules)
@@ -303,17 +331,20 @@ def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
     target = before.matched_contexts[0].context.iri
     enactment = URIRef("https://w3id.org/copkg/id/added/enactment")
     quote = URIRef("https://w3id.org/copkg/id/added/quote")
-    scratch.add_graph("https://w3id.org/copkg/graph/study/added", [
-        (enactment, RDF.type, COPKG.RoleEnactment),
-        (enactment, RDFS.label, Literal("a later study sees the risk realised", lang="en")),
-        (enactment, COPKG.enactedRole, role.role.iri),
-        (enactment, COPKG.inContext, target),
-        (enactment, COPKG.riskRealised, Literal(True)),
-        (enactment, COPKG.hasEvidence, quote),
-        (quote, RDF.type, COPKG.Quote),
-        (quote, COPKG.quoteText, Literal("It went wrong.")),
-        (quote, COPKG.page, Literal(12)),
-    ])
+    scratch.add_graph(
+        "https://w3id.org/copkg/graph/study/added",
+        [
+            (enactment, RDF.type, COPKG.RoleEnactment),
+            (enactment, RDFS.label, Literal("a later study sees the risk realised", lang="en")),
+            (enactment, COPKG.enactedRole, role.role.iri),
+            (enactment, COPKG.inContext, target),
+            (enactment, COPKG.riskRealised, Literal(True)),
+            (enactment, COPKG.hasEvidence, quote),
+            (quote, RDF.type, COPKG.Quote),
+            (quote, COPKG.quoteText, Literal("It went wrong.")),
+            (quote, COPKG.page, Literal(12)),
+        ],
+    )
     after = advise(scratch, context, rules=rules)
     changed = next(r for r in after.roles if r.role.iri == role.role.iri)
     assert changed.risky
@@ -323,12 +354,14 @@ def test_a_new_fact_changes_the_answer(app: Flask, scratch: OxigraphStore,
     assert any(e.text == "It went wrong." and e.page == 12 for e in evidence)
 
 
-def test_a_changed_favourable_level_changes_the_answer(scratch: OxigraphStore,
-                                                       advisor_settings: Settings) -> None:
+def test_a_changed_favourable_level_changes_the_answer(
+    scratch: OxigraphStore, advisor_settings: Settings
+) -> None:
     rules = advisor_settings.rules_dir
     context = parse_context(scratch, [], {"institutionalization": "Low"})
-    assert "stimulation" in {str(r.role.iri).removeprefix(J04)
-                             for r in advise(scratch, context, rules=rules).risky_roles}
+    assert "stimulation" in {
+        str(r.role.iri).removeprefix(J04) for r in advise(scratch, context, rules=rules).risky_roles
+    }
     factor = J04 + "institutionalization"
     scratch.update(
         "DELETE { GRAPH ?g { ?f copkg:favourableLevel ?l } } "

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("copkg.validation",),
     ("copkg.pipeline",),
     ("copkg.studies",),
+    ("copkg.scholarly",),
     ("copkg.web",),
     ("copkg.cli",),
 ]
@@ -207,11 +208,15 @@ def test_no_importlib_in_src() -> None:
         str(path.relative_to(SRC))
         for path in KNOWN.values()
         if any(
-            isinstance(node, ast.Import | ast.ImportFrom)
-            and any(a.name == "importlib" for a in node.names)
-            or isinstance(node, ast.ImportFrom)
-            and node.module == "importlib"
-            and any(a.name == "import_module" for a in node.names)
+            (
+                isinstance(node, ast.Import | ast.ImportFrom)
+                and any(a.name == "importlib" for a in node.names)
+            )
+            or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "importlib"
+                and any(a.name == "import_module" for a in node.names)
+            )
             for node in ast.walk(ast.parse(path.read_text()))
         )
     ]

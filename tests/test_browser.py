@@ -454,7 +454,7 @@ def test_every_page_fits_both_widths_with_no_axe_violation(
     page,
     server: str,
     screenshots: Path,
-    name: str,  # noqa: ANN001 - Playwright Page
+    name: str,
 ) -> None:
     """axe-core finds nothing, nothing sticks out at 390 px (wide tables scroll inside
     themselves, pictures scale), every SVG text lies in its viewBox; screenshots of both."""
@@ -603,7 +603,7 @@ def test_figures_download_as_svg_and_png_twice_the_size(
     page,
     server: str,
     path: str,
-    svg: str,  # noqa: ANN001 - Playwright Page
+    svg: str,
 ) -> None:
     page.goto(server + path)
     link = page.locator("p.downloads a", has_text="SVG")

@@ -231,7 +231,9 @@ def test_validate_checks_the_named_queries(
     assert f"{settings.queries_dir / 'typo.rq'}:1:" in result.stderr
 
 
-def test_no_project_is_a_clear_error(runner: CliRunner, tmp_path: Path, monkeypatch) -> None:
+def test_no_project_is_a_clear_error(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("COPKG_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["query", "-e", "ASK {}"])
@@ -257,6 +259,7 @@ def test_build_validate_and_query_do_not_import_flask(built: Settings) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(built.root)],
+        check=False,
         capture_output=True,
         text=True,
         env={**os.environ, "COPKG_ROOT": str(built.root)},

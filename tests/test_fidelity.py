@@ -16,9 +16,11 @@ from copkg.validation.fidelity import check_quotes, normalise, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = URIRef("https://w3id.org/copkg/id/josserand2004/study")
-CANDIDATES = [ROOT.parent / "shared/paper/josserand-2004.txt",
-              ROOT.parent.parent / "shared/paper/josserand-2004.txt",
-              Path("/work/shared/paper/josserand-2004.txt")]
+CANDIDATES = [
+    ROOT.parent / "shared/paper/josserand-2004.txt",
+    ROOT.parent.parent / "shared/paper/josserand-2004.txt",
+    Path("/work/shared/paper/josserand-2004.txt"),
+]
 PAPER = next((p for p in CANDIDATES if p.exists()), None)
 
 
@@ -30,7 +32,7 @@ def data_graph() -> Graph:
 
 
 def test_normalise_folds_quote_marks_and_space() -> None:
-    assert normalise("«it’s  “fine”»\n now") == "\"it's \"fine\"\" now"
+    assert normalise("«it’s  “fine”»\n now") == '"it\'s "fine"" now'
 
 
 def test_pages_split_on_page_marks() -> None:
@@ -38,8 +40,11 @@ def test_pages_split_on_page_marks() -> None:
     assert pages(text) == {1: "first page", 2: "second"}
 
 
-@pytest.mark.skipif(PAPER is None, reason="the paper's text (../shared/paper/josserand-2004.txt) "
-                    "is absent, so the quotes cannot be checked against it")
+@pytest.mark.skipif(
+    PAPER is None,
+    reason="the paper's text (../shared/paper/josserand-2004.txt) "
+    "is absent, so the quotes cannot be checked against it",
+)
 def test_every_quote_is_on_its_page() -> None:
     assert PAPER is not None
     graph = data_graph()
@@ -51,11 +56,14 @@ def test_every_quote_is_on_its_page() -> None:
 @pytest.mark.skipif(PAPER is None, reason="the paper's text is absent")
 def test_a_wrong_page_is_caught() -> None:
     assert PAPER is not None
-    graph = Graph().parse(data="""
+    graph = Graph().parse(
+        data="""
         PREFIX copkg: <https://w3id.org/copkg/ontology#>
         <urn:q> copkg:quotedIn <https://w3id.org/copkg/id/josserand2004/study> ;
           copkg:quoteText "Five main roles to be played by the management emerge" ;
-          copkg:page 330 .""", format="turtle")
+          copkg:page 330 .""",
+        format="turtle",
+    )
     checked, mismatches = check_quotes(graph, STUDY, PAPER)
     assert checked == 1 and [m.found_on for m in mismatches] == [(329,)]
 

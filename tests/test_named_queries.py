@@ -60,7 +60,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 @pytest.fixture
-def people(tmp_path: Path):
+def people(tmp_path: Path) -> NamedQuery:
     return parse_named_query(write(tmp_path, "people.rq", PEOPLE))
 
 
@@ -78,7 +78,7 @@ def test_variable_names_carry_the_type(var: str, expected: tuple) -> None:
     assert parse_variable(var) == expected
 
 
-def test_header_and_parameters(people) -> None:
+def test_header_and_parameters(people: NamedQuery) -> None:
     assert people.name == "people"
     assert people.summary == "People by type"
     assert people.description == "Everyone of a type, with an optional minimum age."
@@ -91,7 +91,7 @@ def test_header_and_parameters(people) -> None:
     assert by_name["minAge"].datatype == str(XSD.integer)
 
 
-def test_bind_gives_rdf_terms(people) -> None:
+def test_bind_gives_rdf_terms(people: NamedQuery) -> None:
     bound = bind(people, {"type": f"{EX}Person", "minAge": "18", "kind": "adult"})
     assert bound == {
         "_type_iri": URIRef(EX + "Person"),
@@ -100,7 +100,7 @@ def test_bind_gives_rdf_terms(people) -> None:
     }
 
 
-def test_defaults_fill_in_and_optional_parameters_stay_unbound(people) -> None:
+def test_defaults_fill_in_and_optional_parameters_stay_unbound(people: NamedQuery) -> None:
     assert bind(people, {}) == {"_type_iri": URIRef(EX + "Person")}
 
 
@@ -126,7 +126,9 @@ def test_prefixed_names_are_expanded(tmp_path: Path) -> None:
         ({"colour": "red"}, ["colour", "type, kind, minAge"]),
     ],
 )
-def test_bad_values_are_refused_saying_which_and_why(people, raw: dict, words: list) -> None:
+def test_bad_values_are_refused_saying_which_and_why(
+    people: NamedQuery, raw: dict, words: list
+) -> None:
     with pytest.raises(CopkgError) as error:
         bind(people, raw)
     assert error.value.status == 400
@@ -142,7 +144,7 @@ def test_a_missing_required_parameter_is_named(tmp_path: Path) -> None:
     assert "thing" in error.value.message and "required" in error.value.message
 
 
-def test_run_binds_and_answers(small_store: OxigraphStore, people) -> None:
+def test_run_binds_and_answers(small_store: OxigraphStore, people: NamedQuery) -> None:
     result = run(small_store, people, {"minAge": "18"})
     assert result.to_json_rows() == [{"who": EX + "alice", "age": 42}]
     everyone = run(small_store, people, {})

@@ -8,6 +8,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import needs_validation
@@ -76,7 +77,9 @@ def test_settings_defaults_environment_then_overrides(project: Path) -> None:
     assert settings.shapes_file == project.resolve() / "ontology" / "shapes.ttl"
 
 
-def test_settings_root_from_the_working_folder(project: Path, monkeypatch) -> None:
+def test_settings_root_from_the_working_folder(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(project)
     assert Settings.load(environ={}).root == project.resolve()
     monkeypatch.chdir(project / "ontology")
@@ -176,7 +179,7 @@ def test_a_build_that_fails_halfway_leaves_the_old_build(
     add_study(settings)
     written: list[Path] = []
 
-    def export_then_crash(sources, inferred, out_dir: Path) -> dict:
+    def export_then_crash(sources: Any, inferred: Any, out_dir: Path) -> dict:
         steps_export(sources, inferred, out_dir)
         written.extend(out_dir.iterdir())
         raise OSError("disk full")
@@ -296,7 +299,7 @@ def test_processes_starting_together_build_once(
     calls: list[int] = []
     load = steps.load_sources
 
-    def counting_load(*args):
+    def counting_load(*args: Any) -> Any:
         calls.append(1)
         return load(*args)
 

@@ -70,8 +70,10 @@ def test_risky_under_comes_from_attributions_not_from_the_cases_modes() -> None:
         if (s, RDF.predicate, COPKG.riskyUnder) in inferred
         for v in inferred.objects(s, COPKG.weakestVoice)
     }
-    assert voices == {COPKG.InputControl: COPKG.AuthorVoice,
-                      COPKG.Bureaucracy: COPKG.DerivedFromCuratorReading}
+    assert voices == {
+        COPKG.InputControl: COPKG.AuthorVoice,
+        COPKG.Bureaucracy: COPKG.DerivedFromCuratorReading,
+    }
 
 
 def test_co_occurrence_alone_makes_no_role_risky_under_a_mode() -> None:
@@ -83,12 +85,17 @@ def test_co_occurrence_alone_makes_no_role_risky_under_a_mode() -> None:
 
 
 def test_a_curators_attribution_gives_a_curators_answer() -> None:
-    store = mini_store(("copkg:tiedToMode true ; copkg:voice copkg:AuthorVoice",
-                        "copkg:tiedToMode true ; copkg:voice copkg:CuratorVoice"))
+    store = mini_store(
+        (
+            "copkg:tiedToMode true ; copkg:voice copkg:AuthorVoice",
+            "copkg:tiedToMode true ; copkg:voice copkg:CuratorVoice",
+        )
+    )
     inferred = materialise(store, ROOT / "rules")
     voices = set(inferred.objects(None, COPKG.weakestVoice))
     assert COPKG.AuthorVoice not in {
-        v for s in inferred.subjects(RDF.predicate, COPKG.riskyUnder)
+        v
+        for s in inferred.subjects(RDF.predicate, COPKG.riskyUnder)
         for v in inferred.objects(s, COPKG.weakestVoice)
     }
     assert COPKG.DerivedFromCuratorReading in voices
@@ -269,7 +276,7 @@ def explain(store: Store, subject: Node, predicate: Node, obj: Node) -> list[Exp
     grouped: dict[URIRef, tuple[URIRef, str, list[URIRef]]] = {}
     for row in result.rows:
         statement = row["statement"]
-        rule, label, facts = grouped.setdefault(
+        _rule, _label, facts = grouped.setdefault(
             statement, (row["rule"], str(row.get("ruleLabel", row["rule"])), [])
         )
         if "fact" in row:

@@ -325,7 +325,7 @@ class _FailingAfterOne(http.server.BaseHTTPRequestHandler):
 
     puts = 0
 
-    def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+    def do_PUT(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).puts += 1
         self.send_response(204 if type(self).puts == 1 else 500)
@@ -369,12 +369,12 @@ class _NeedsBasicAuth(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         return False
 
-    def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+    def do_PUT(self) -> None:
         if self._allowed():
             self.send_response(204)
             self.end_headers()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self._allowed():
             body = b'{"head": {}, "boolean": true}'
             self.send_response(200)

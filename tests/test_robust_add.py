@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from copkg.cli import main
 from copkg.config import Settings
@@ -73,7 +73,7 @@ def corpus_files(root: Path) -> dict[str, str]:
     return hashes
 
 
-def add(root: Path, *args: str):
+def add(root: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["add", "--skip-owl", *args, "--root", str(root)])
 
 

@@ -267,7 +267,9 @@ def test_serve_refuses_a_damaged_build(good_build: Path, tmp_path: Path, damage:
     harm(root / "build")
     command = [sys.executable, "-m", "copkg.cli", "serve", "--root", str(root),
                "--port", str(free_port())]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=clean_env())
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=60, env=clean_env()
+    )
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "Listening at" not in output

@@ -15,7 +15,7 @@ import pytest
 from copkg.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import load  # noqa: E402
+import load
 
 
 @pytest.mark.server

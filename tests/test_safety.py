@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from watchers import FifoWatch, Listener
 from web_helpers import SAMPLE_GRAPH, disk_store, memory_store, sample_quads
+from werkzeug.test import TestResponse
 
 from copkg.errors import CopkgError
 from copkg.querying.safety import analyse_query, analyse_update, with_using
@@ -52,7 +53,7 @@ def writable() -> Iterator[FlaskClient]:
     application.extensions["copkg"].close()
 
 
-def refused(response, fragment: str) -> None:
+def refused(response: TestResponse, fragment: str) -> None:
     assert response.status_code == 400, response.get_data(as_text=True)
     body = response.get_json()
     assert body["ok"] is False and fragment in body["error"], body["error"]
@@ -190,7 +191,7 @@ def test_file_iris_as_protocol_graphs_are_refused(
 # -- updates -------------------------------------------------------------------------------------
 
 
-def post_update(client: FlaskClient, text: str, **params: str):
+def post_update(client: FlaskClient, text: str, **params: str) -> TestResponse:
     return client.post(
         "/update",
         data=text,

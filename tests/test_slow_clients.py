@@ -19,7 +19,7 @@ import requests
 from web_helpers import LiveServer, live_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import slow_clients  # noqa: E402
+import slow_clients
 
 #: Seconds a request may take to arrive, or an answer to be read (plus its size at MIN_RATE).
 CLIENT_TIMEOUT = 10.0

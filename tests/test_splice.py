@@ -166,7 +166,7 @@ def test_a_blank_node_in_two_graphs_is_refused() -> None:
         ox.Quad(shared, iri(f"{COPKG}p"), ox.Literal("a"), iri(study_graph("one2001"))),
         ox.Quad(iri(f"{J04}x"), iri(f"{COPKG}p"), shared, INFERENCES),
     ]
-    with pytest.raises(CopkgError, match="blank node .* is in the graphs"):
+    with pytest.raises(CopkgError, match=r"blank node .* is in the graphs"):
         exports.canonical_graphs(quads)
 
 

@@ -7,8 +7,9 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -20,7 +21,7 @@ from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import load  # noqa: E402
+import load
 
 LIMIT = 1.0
 
@@ -45,17 +46,17 @@ def count_of(answer: Answer) -> int:
 class Background:
     """Run a call in a thread; keep its result or error and when it ended."""
 
-    def __init__(self, call, *args) -> None:
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
         self.result = self.error = None
         self.started = time.monotonic()
         self.ended: float | None = None
         self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
         self._thread.start()
 
-    def _run(self, call, *args) -> None:
+    def _run(self, call: Callable[..., Any], *args: Any) -> None:
         try:
             self.result = call(*args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (kept for the test to inspect)
             self.error = exc
         self.ended = time.monotonic()
 

@@ -147,7 +147,7 @@ def _is_update(test: ProtocolTest, req: HttpRequest) -> bool:
 
 
 def _check_format(req: HttpRequest, content_type: str, body: bytes) -> None:
-    media_type = content_type.split(";")[0].strip()
+    media_type = content_type.split(";", maxsplit=1)[0].strip()
     if req.expected_format == "boolean":
         assert media_type in BOOLEAN_TYPES, content_type
         if media_type.endswith("json"):

@@ -301,10 +301,13 @@ def test_ontology_class_tree_follows_subclass_of(app: Flask, client: FlaskClient
     html = client.get("/ontology").get_data(as_text=True)
     tree = _TreeParents()
     tree.feed(html)
-    rows = _ontology_rows(app, """SELECT ?c ?p WHERE {
+    rows = _ontology_rows(
+        app,
+        """SELECT ?c ?p WHERE {
         ?c a owl:Class . FILTER (STRSTARTS(STR(?c), STR(copkg:)))
         OPTIONAL { ?c rdfs:subClassOf ?p . ?p a owl:Class FILTER (STRSTARTS(STR(?p), STR(copkg:))
-                   && ?p != ?c) } }""")
+                   && ?p != ?c) } }""",
+    )
     expected: dict[str, set[str | None]] = {}
     for row in rows:
         parent = str(row["p"]).removeprefix(str(COPKG)) if "p" in row else None
@@ -319,8 +322,8 @@ def test_ontology_lists_each_class_instances(app: Flask, client: FlaskClient) ->
     from copkg.web.pages.ontology_guide import MAX_INSTANCES
 
     html = client.get("/ontology").get_data(as_text=True)
-    section = html[html.index('<section class="term" id="ManagementRole">'):]
-    section = section[:section.index("</section>")]
+    section = html[html.index('<section class="term" id="ManagementRole">') :]
+    section = section[: section.index("</section>")]
     roles = _ontology_rows(app, "SELECT ?r WHERE { ?r a copkg:ManagementRole }")
     assert len(roles) == 5
     for row in roles:
@@ -329,9 +332,9 @@ def test_ontology_lists_each_class_instances(app: Flask, client: FlaskClient) ->
     quotes = _ontology_rows(app, "SELECT (COUNT(DISTINCT ?q) AS ?n) WHERE { ?q a copkg:Quote }")
     count = int(quotes[0]["n"])
     assert count > MAX_INSTANCES
-    section = html[html.index('<section class="term" id="Quote">'):]
-    row = section[section.index("instances in the data"):]
-    row = row[:row.index("</tr>")]
+    section = html[html.index('<section class="term" id="Quote">') :]
+    row = section[section.index("instances in the data") :]
+    row = row[: row.index("</tr>")]
     assert row.count('<a href="/id/') == MAX_INSTANCES
     assert f"all {count}</a>" in row
 
@@ -342,15 +345,14 @@ def test_ontology_search_namespaces_and_citation(client: FlaskClient) -> None:
     assert '<label for="term-filter">' in html
     assert '<script src="/static/ontology.js"' in html and "<script>" not in html
     assert client.get("/static/ontology.js").status_code == 200
-    table = html[html.index('id="namespaces"'):]
-    table = table[:table.index("</table>")]
+    table = html[html.index('id="namespaces"') :]
+    table = table[: table.index("</table>")]
     for prefix, iri in PREFIXES.items():
         assert f"<td><code>{prefix}:</code></td><td><code>{iri}</code></td>" in table
-    turtle = Graph().parse(data=client.get("/ontology.ttl").get_data(as_text=True),
-                           format="turtle")
+    turtle = Graph().parse(data=client.get("/ontology.ttl").get_data(as_text=True), format="turtle")
     ontology = URIRef(str(COPKG).rstrip("#"))
-    cite = html[html.index('id="cite"'):]
-    cite = cite[:cite.index("</section>")]
+    cite = html[html.index('id="cite"') :]
+    cite = cite[: cite.index("</section>")]
     for predicate in (DCTERMS.title, DCTERMS.creator, OWL.versionInfo, DCTERMS.license):
         value = turtle.value(ontology, predicate)
         assert value is not None, predicate
@@ -702,8 +704,11 @@ def test_timeline_svg_labels_fit_and_list_their_event_types() -> None:
     from copkg.web.pages.svg import TimelineEvent, text_width, timeline_svg
 
     long = "a very long label " * 8
-    events = [TimelineEvent("1990", long, kind="start"), TimelineEvent("2004-12", long),
-              TimelineEvent("1997-06", "middle", kind="reorganisation")]
+    events = [
+        TimelineEvent("1990", long, kind="start"),
+        TimelineEvent("2004-12", long),
+        TimelineEvent("1997-06", "middle", kind="reorganisation"),
+    ]
     svg = _svg(timeline_svg(events, "Timeline"))
     width = float(svg.get("width"))
     ns = {"s": "http://www.w3.org/2000/svg"}
@@ -775,9 +780,19 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert '<span class="badge"' in literal and ">integer</span>" in literal
 
 
-HTML_PAGES = ("/", "/advisor", "/matrix", "/query", "/ontology", "/rules",
-              "/timeline/josserand2004/gas", "/id/josserand2004/facilitation",
-              "/id/josserand2004/gas", "/graph/inferences", "/no-such-page")
+HTML_PAGES = (
+    "/",
+    "/advisor",
+    "/matrix",
+    "/query",
+    "/ontology",
+    "/rules",
+    "/timeline/josserand2004/gas",
+    "/id/josserand2004/facilitation",
+    "/id/josserand2004/gas",
+    "/graph/inferences",
+    "/no-such-page",
+)
 
 
 @pytest.mark.parametrize("path", HTML_PAGES)

@@ -185,7 +185,9 @@ ASK_FORMATS = [
 ]
 
 
-def _send(form: str, client: FlaskClient, query: str, accept: str | None, fmt: str | None):
+def _send(
+    form: str, client: FlaskClient, query: str, accept: str | None, fmt: str | None
+) -> TestResponse:
     headers = {"Accept": accept} if accept else {}
     params = {"format": fmt} if fmt else {}
     return FORMS[form](client, query, headers=headers, params=params)
@@ -495,7 +497,9 @@ def test_query_in_body_and_url_is_400(client: FlaskClient) -> None:
     ],
     ids=["GET update=", "form update=", "sparql-update body", "update as query", "direct"],
 )
-def test_updates_at_the_query_endpoint_are_403(client: FlaskClient, send) -> None:
+def test_updates_at_the_query_endpoint_are_403(
+    client: FlaskClient, send: Callable[[FlaskClient], TestResponse]
+) -> None:
     body = assert_error(send(client), 403)
     assert "/update" in body["error"]
     assert count(client, COUNT_ALL) == ALL_TRIPLES
@@ -516,7 +520,7 @@ INSERT = (
 )
 
 
-def update(client: FlaskClient, text: str, token: str | None = TOKEN, **kw: object):
+def update(client: FlaskClient, text: str, token: str | None = TOKEN, **kw: object) -> TestResponse:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return client.post(
         "/update", data=text, content_type="application/sparql-update", headers=headers, **kw

@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from rdflib import Dataset, Graph
 from rdflib.compare import to_canonical_graph
 from rdflib.plugins.parsers.notation3 import BadSyntax
 from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
+from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
@@ -59,6 +60,11 @@ _BOMS = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xef\xbb\xbf", "UTF-8 with a byte order mark"),
 )
+
+
+def sorted_terms(terms: Iterable[Node]) -> list[Node]:
+    """Terms in rdflib's order (its terms order themselves, but its graphs type them as Node)."""
+    return sorted(terms)  # type: ignore[type-var]
 
 
 def format_of(path: Path) -> str:

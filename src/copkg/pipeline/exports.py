@@ -25,6 +25,7 @@ import pyoxigraph as ox
 
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
+from copkg.store.terms import serialize
 
 #: Names this layout in a build's manifest (extra.exports): only such exports are spliced.
 LAYOUT = "graph blocks, the inferences last, blank nodes per graph"
@@ -110,8 +111,7 @@ def header(name: str) -> bytes:
     if FILES[name] != ox.RdfFormat.TRIG:
         return b""
     probe = ox.NamedNode("urn:copkg:probe")
-    data = ox.serialize([ox.Quad(probe, probe, probe, probe)], format=ox.RdfFormat.TRIG,
-                        prefixes=PREFIXES)  # fmt: skip
+    data = serialize([ox.Quad(probe, probe, probe, probe)], ox.RdfFormat.TRIG, PREFIXES)
     return data[: data.index(b"<urn:copkg:probe> {\n")]
 
 
@@ -120,8 +120,8 @@ def block(name: str, quads: Sequence[ox.Quad]) -> bytes:
     if not quads:
         return b""
     if FILES[name] == ox.RdfFormat.N_QUADS:
-        return ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
-    data = ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=PREFIXES)
+        return serialize(quads, ox.RdfFormat.N_QUADS)
+    data = serialize(quads, ox.RdfFormat.TRIG, PREFIXES)
     head = header(name)
     if not data.startswith(head):
         raise CopkgError("pyoxigraph wrote an unexpected TriG header", status=500)

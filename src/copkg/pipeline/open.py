@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
@@ -21,7 +22,7 @@ def open_store(settings: Settings) -> Store:
     in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only: refused
     when `copkg push` left it incomplete or it no longer holds what the push recorded.
     """
-    options = {
+    options: dict[str, Any] = {
         "timeout": settings.query_timeout,
         "max_rows": settings.max_rows,
         "allowed_service_endpoints": settings.allowed_service_endpoints,

@@ -60,6 +60,8 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 #: v5 IOCTL_DEV): handling them all with no rule that grants them denies them.
 _FS_RIGHTS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1}
 _FS_RIGHTS_LATEST = (1 << 16) - 1
+#: The Landlock ABI from which TCP ports can be restricted.
+_NET_ABI = 4
 
 
 @dataclass
@@ -136,7 +138,7 @@ def landlock_abi() -> int:
 
 def _landlock(abi: int, read_paths: Iterable[Path], ports: Iterable[int]) -> None:
     fs_rights = _FS_RIGHTS.get(abi, _FS_RIGHTS_LATEST)
-    if abi >= 4:
+    if abi >= _NET_ABI:
         attr = struct.pack("QQ", fs_rights, _NET_BIND_TCP | _NET_CONNECT_TCP)
     else:
         attr = struct.pack("Q", fs_rights)
@@ -154,7 +156,7 @@ def _landlock(abi: int, read_paths: Iterable[Path], ports: Iterable[int]) -> Non
                 _syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, 0)
             finally:
                 os.close(fd)
-        if abi >= 4:
+        if abi >= _NET_ABI:
             for port in ports:
                 rule = struct.pack("QQ", _NET_CONNECT_TCP, port)
                 _syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, rule, 0)
@@ -194,7 +196,7 @@ def confine(read_paths: Iterable[Path], allowed_ports: Iterable[int] = ()) -> Co
         try:
             _landlock(abi, [*read_paths, *python_paths()], ports)
             state.landlock_abi = abi
-            if ports and abi >= 4:
+            if ports and abi >= _NET_ABI:
                 state.network = "ports"
         except OSError as exc:
             state.missing.append(f"files: Landlock failed ({exc})")

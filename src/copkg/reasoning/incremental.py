@@ -339,7 +339,7 @@ class Increment(Preconditions):
 
     def _descriptions(self) -> list[ox.Triple]:
         return [
-            ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[misc]
+            ox.Triple(*(to_ox(term) for term in triple))  # type: ignore[arg-type]
             for rule in self.rules
             for triple in rule.describe()
         ]

@@ -18,6 +18,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import prefixed
+from copkg.rdf_io import sorted_terms
 
 CHECK_ONTOLOGY = "https://w3id.org/copkg/consistency-check"
 JAVA_HINT = "HermiT needs a Java runtime; install default-jre-headless"
@@ -194,10 +195,10 @@ def _explain_inconsistency(graph: Graph) -> str:
                     f"{prefixed(node)} is both {prefixed(a)} ({held[a]}) and {prefixed(b)} "
                     f"({held[b]}), which are disjoint"
                 )
-    for prop in sorted(graph.subjects(RDF.type, OWL.FunctionalProperty)):
+    for prop in sorted_terms(graph.subjects(RDF.type, OWL.FunctionalProperty)):
         if (prop, RDF.type, OWL.DatatypeProperty) not in graph:
             continue
-        for node in sorted(set(graph.subjects(prop, None))):
+        for node in sorted_terms(set(graph.subjects(prop, None))):
             values = {v.toPython() for v in graph.objects(node, prop)}
             if len(values) > 1:
                 causes.append(

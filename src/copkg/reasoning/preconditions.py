@@ -11,7 +11,7 @@ from rdflib import Variable
 from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape
 
 
-class Fallback(Exception):
+class Fallback(Exception):  # noqa: N818 (a signal to fall back, not an error)
     """A precondition of the incremental scheme does not hold."""
 
 
@@ -89,7 +89,7 @@ class Preconditions:
                 s = "?s" if isinstance(pattern.subject, Variable) else str(pattern.subject)
                 p = "?p" if isinstance(pattern.predicate, Variable) else str(pattern.predicate)
                 query = f"SELECT DISTINCT ?v WHERE {{ {s} {p} ?v }}"
-                return {row["v"] for row in self.native.query(query)}  # type: ignore[index]
+                return {row["v"] for row in self.native.query(query)}  # type: ignore[union-attr]
         raise Fallback(f"rule {shape.name}: its template's predicate ?{var} is unconstrained")
 
     def _source_bound(self, produced: list[Any]) -> dict[str, set[Variable]]:

@@ -123,7 +123,7 @@ def analyse(name: str, text: str) -> RuleShape:
     raw: list[tuple[Any, Any, Any, bool, bool, tuple[frozenset[Variable], ...], int]] = []
     try:
         _walk(algebra.p, shape, raw, negated=False, mandatory=True, scopes=(), top=True)
-    except _Unsupported as exc:
+    except _UnsupportedError as exc:
         shape.unsupported = str(exc)
         return shape
     for s, p, o, _negated, mandatory, _scopes, _group in raw:
@@ -144,7 +144,7 @@ def analyse(name: str, text: str) -> RuleShape:
     return shape
 
 
-class _Unsupported(Exception):
+class _UnsupportedError(Exception):
     pass
 
 
@@ -159,7 +159,7 @@ def _walk(
     top: bool = False,
 ) -> None:
     if not isinstance(node, CompValue):
-        raise _Unsupported(f"unexpected algebra node {type(node).__name__}")
+        raise _UnsupportedError(f"unexpected algebra node {type(node).__name__}")
     name = node.name
     if name == "BGP":
         group = len(raw)
@@ -169,7 +169,7 @@ def _walk(
     if name == "values":
         return
     if name in {"Group", "AggregateJoin", "Graph", "Slice", "ServiceGraphPattern"}:
-        raise _Unsupported(f"{name} is not supported incrementally")
+        raise _UnsupportedError(f"{name} is not supported incrementally")
     if name == "Union":
         _walk(node.p1, shape, raw, negated=negated, mandatory=False, scopes=scopes)
         _walk(node.p2, shape, raw, negated=negated, mandatory=False, scopes=scopes)
@@ -184,7 +184,7 @@ def _walk(
         _walk(node.p2, shape, raw, negated=True, mandatory=False, scopes=scopes)
         return
     if name not in _PASS:
-        raise _Unsupported(f"{name} is not supported incrementally")
+        raise _UnsupportedError(f"{name} is not supported incrementally")
     if name == "Project":
         if not top:
             scopes = (*scopes, frozenset(node.PV))

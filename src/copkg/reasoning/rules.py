@@ -158,8 +158,8 @@ def fixpoint(store: OxigraphStore, rules: Sequence[Rule]) -> int:
         native.remove_graph(graph)
     for rule in rules:
         for triple in rule.describe():
-            known.add(ox.Triple(*(to_ox(term) for term in triple)))  # type: ignore[misc]
-            native.add(ox.Quad(*(to_ox(term) for term in triple), graph))  # type: ignore[misc]
+            known.add(ox.Triple(*(to_ox(term) for term in triple)))  # type: ignore[arg-type]
+            native.add(ox.Quad(*(to_ox(term) for term in triple), graph))  # type: ignore[arg-type, call-arg]
     return len(known)
 
 

@@ -9,10 +9,9 @@ adds it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rdflib import Graph, Literal, Namespace, URIRef
@@ -27,14 +26,16 @@ from copkg.scholarly.corpus import (
     PRISM,
     dois_of,
     load_study,
-    normalise_doi,
     study_folder,
     study_ids,
     study_iri,
 )
+from copkg.scholarly.csl import read_csl_json
+from copkg.scholarly.entry import Entry, clean_text, page_range, parse_doi, parse_year
 
 PRISM_NS = Namespace(PRISM)
 DEFAULT_NAME = "references-imported.ttl"
+MONTHS = 12
 
 #: BibTeX entry types and CSL types -> FaBiO classes (others: fabio:Work).
 FABIO_TYPES: dict[str, URIRef] = {
@@ -62,25 +63,6 @@ _MONTHS = {
 
 
 @dataclass
-class Entry:
-    """One bibliography record, whatever the input format."""
-
-    key: str
-    kind: str
-    line: int
-    title: str | None = None
-    authors: list[tuple[str, str]] = field(default_factory=list)  # (family, given)
-    year: int | None = None
-    month: int | None = None
-    container: str | None = None
-    volume: str | None = None
-    issue: str | None = None
-    pages: str | None = None
-    publisher: str | None = None
-    doi: str | None = None
-
-
-@dataclass
 class ImportOutcome:
     """What `import_bibliography` wrote."""
 
@@ -105,7 +87,7 @@ def read_entries(path: Path) -> list[Entry]:
     if suffix == ".bib":
         entries, problems = _bibtex(text, str(path))
     elif suffix == ".json":
-        entries, problems = _csl_json(text, str(path))
+        entries, problems = read_csl_json(text, str(path))
     else:
         raise CopkgError(f"{path}: give a BibTeX (.bib) or CSL-JSON (.json) file", status=400)
     problems += _check(entries, str(path))
@@ -156,7 +138,7 @@ def _bibtex(text: str, file: str) -> tuple[list[Entry], list[Problem]]:
         line = raw.start_line + 1
         fields = {k.lower(): v.value for k, v in raw.fields_dict.items()}
         entry = Entry(key=raw.key, kind=raw.entry_type.lower(), line=line)
-        entry.title = _text(fields.get("title"), _latex)
+        entry.title = clean_text(fields.get("title"), _latex)
         for name in split_multiple_persons_names(
             fields.get("author", "") or fields.get("editor", "")
         ):
@@ -169,123 +151,19 @@ def _bibtex(text: str, file: str) -> tuple[list[Entry], list[Problem]]:
                 continue
             family = _latex(" ".join(parts.von + parts.last + parts.jr))
             entry.authors.append((family, _latex(" ".join(parts.first))))
-        entry.year = _year(fields.get("year"), entry, problems, file)
+        entry.year = parse_year(fields.get("year"), entry, problems, file)
         month = (fields.get("month") or "").strip().lower()[:3]
         entry.month = _MONTHS.get(month) or (int(month) if month.isdigit() else None)
-        entry.container = _text(
+        entry.container = clean_text(
             fields.get("journal") or fields.get("booktitle") or fields.get("school"), _latex
         )
-        entry.volume = _text(fields.get("volume"))
-        entry.issue = _text(fields.get("number"))
-        entry.pages = _text(fields.get("pages"), _page_range)
-        entry.publisher = _text(fields.get("publisher") or fields.get("institution"), _latex)
-        entry.doi = _doi(fields.get("doi"), entry, problems, file)
+        entry.volume = clean_text(fields.get("volume"))
+        entry.issue = clean_text(fields.get("number"))
+        entry.pages = clean_text(fields.get("pages"), page_range)
+        entry.publisher = clean_text(fields.get("publisher") or fields.get("institution"), _latex)
+        entry.doi = parse_doi(fields.get("doi"), entry, problems, file)
         entries.append(entry)
     return entries, problems
-
-
-def _csl_json(text: str, file: str) -> tuple[list[Entry], list[Problem]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [], [Problem(f"not JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno)]
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        return [], [Problem("CSL-JSON is an array of items (objects)", file=file, line=1)]
-    lines = _item_lines(text, len(data))
-    entries: list[Entry] = []
-    problems: list[Problem] = []
-    for index, item in enumerate(data):
-        line = lines[index]
-        if not isinstance(item, dict):
-            problems.append(Problem(f"item {index + 1} is not an object", file, line))
-            continue
-        key = str(item.get("id") or item.get("citation-key") or "")
-        entry = Entry(key=key, kind=str(item.get("type") or "").lower(), line=line)
-        entry.title = _text(item.get("title"))
-        for person in item.get("author") or item.get("editor") or []:
-            if not isinstance(person, dict):
-                problems.append(Problem(f"item {key}: an author is not an object", file, line))
-                continue
-            family = person.get("family") or person.get("literal")
-            if not family:
-                problems.append(Problem(f"item {key}: an author has no family name", file, line))
-                continue
-            particle = person.get("non-dropping-particle")
-            full = f"{particle} {family}" if particle else str(family)
-            entry.authors.append((full, str(person.get("given") or "")))
-        parts = (
-            (item.get("issued") or {}).get("date-parts")
-            if isinstance(item.get("issued"), dict)
-            else None
-        )
-        if parts and isinstance(parts, list) and parts[0]:
-            first = parts[0]
-            entry.year = _year(str(first[0]), entry, problems, file)
-            if len(first) > 1 and str(first[1]).isdigit():
-                entry.month = int(first[1])
-        entry.container = _text(item.get("container-title"))
-        entry.volume = _text(item.get("volume"))
-        entry.issue = _text(item.get("issue"))
-        entry.pages = _text(item.get("page"), _page_range)
-        entry.publisher = _text(item.get("publisher"))
-        entry.doi = _doi(item.get("DOI"), entry, problems, file)
-        entries.append(entry)
-    return entries, problems
-
-
-def _item_lines(text: str, count: int) -> list[int]:
-    """The line where each item of a top-level JSON array starts (1 for a single object)."""
-    decoder = json.JSONDecoder()
-    at = len(text) - len(text.lstrip())
-    if not text[at:].startswith("["):
-        return [1] * count
-    at += 1
-    lines: list[int] = []
-    while len(lines) < count:
-        while text[at] in " \t\r\n,":
-            at += 1
-        lines.append(text.count("\n", 0, at) + 1)
-        _, at = decoder.raw_decode(text, at)
-    return lines
-
-
-def _text(value: object, clean: object = None) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).split())
-    if callable(clean):
-        text = clean(text)
-    return text or None
-
-
-def _year(raw: str | None, entry: Entry, problems: list[Problem], file: str) -> int | None:
-    if raw is None or not str(raw).strip():
-        return None
-    text = str(raw).strip()
-    if not re.fullmatch(r"\d{4}", text):
-        problems.append(
-            Problem(f"entry {entry.key}: year {text!r} is not a four-digit year", file, entry.line)
-        )
-        return None
-    return int(text)
-
-
-def _doi(raw: object, entry: Entry, problems: list[Problem], file: str) -> str | None:
-    if raw is None or not str(raw).strip():
-        return None
-    doi = normalise_doi(str(raw))
-    if doi is None:
-        problems.append(
-            Problem(f"entry {entry.key}: {str(raw)!r} is not a DOI (10.NNNN/...)", file, entry.line)
-        )
-    return doi
-
-
-def _page_range(text: str) -> str:
-    """'220--247', '220 – 247' -> '220-247'."""
-    return re.sub(r"\s*(?:-+|–|—)\s*", "-", text)
 
 
 def _first_line(error: object) -> str:
@@ -347,24 +225,26 @@ def creator_text(authors: list[tuple[str, str]]) -> str:
     """Authors in order, as the corpus writes them: 'Family, Given, Given Family, and ...'."""
     names = [f"{f}, {g}" if g else f for f, g in authors[:1]]
     names += [f"{g} {f}" if g else f for f, g in authors[1:]]
-    if len(names) <= 1:
-        return "".join(names)
-    if len(names) == 2:
-        return f"{names[0]}, and {names[1]}"
+    match names:
+        case [] | [_]:
+            return "".join(names)
+        case [first, second]:
+            return f"{first}, and {second}"
     return ", ".join(names[:-1]) + f", and {names[-1]}"
 
 
 def short_label(entry: Entry) -> str:
     """'Barley (1990)', 'Lave and Wenger (1991)', 'Wenger et al. (2002)'."""
     families = [f for f, _ in entry.authors]
-    if not families:
-        who = entry.title or entry.key
-    elif len(families) == 1:
-        who = families[0]
-    elif len(families) == 2:
-        who = f"{families[0]} and {families[1]}"
-    else:
-        who = f"{families[0]} et al."
+    match families:
+        case []:
+            who = entry.title or entry.key
+        case [one]:
+            who = one
+        case [first, second]:
+            who = f"{first} and {second}"
+        case _:
+            who = f"{families[0]} et al."
     return f"{who} ({entry.year})" if entry.year else who
 
 
@@ -392,9 +272,12 @@ def citation_text(entry: Entry) -> str:
 
 def _pages(raw: str) -> tuple[str | None, str | None]:
     parts = [p.strip() for p in re.split(r"\s*(?:-+|–|—)\s*", raw) if p.strip()]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return (parts[0], None) if len(parts) == 1 else (None, None)
+    match parts:
+        case [start, end]:
+            return start, end
+        case [start]:
+            return start, None
+    return None, None
 
 
 def work_triples(graph: Graph, work: URIRef, entry: Entry, source: str) -> None:
@@ -417,7 +300,7 @@ def work_triples(graph: Graph, work: URIRef, entry: Entry, source: str) -> None:
     if entry.authors:
         graph.add((work, DCTERMS.creator, Literal(creator_text(entry.authors))))
     if entry.year is not None:
-        if entry.month is not None and 1 <= entry.month <= 12:
+        if entry.month is not None and 1 <= entry.month <= MONTHS:
             issued = Literal(f"{entry.year:04d}-{entry.month:02d}", datatype=XSD.gYearMonth)
         else:
             issued = Literal(f"{entry.year:04d}", datatype=XSD.gYear)

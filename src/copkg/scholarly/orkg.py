@@ -23,7 +23,7 @@ from rdflib.term import Node
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG, study_base
-from copkg.rdf_io import parse_graph
+from copkg.rdf_io import parse_graph, sorted_terms
 from copkg.scholarly.corpus import dois_of, load_study, study_ids, study_iri
 from copkg.scholarly.nanopub import finding_classes
 
@@ -56,7 +56,7 @@ def label_of(node: Node, *graphs: Graph) -> str:
 def _paper(graph: Graph, study: URIRef) -> dict[str, str]:
     title = graph.value(study, DCTERMS.title)
     authors = []
-    for creator in sorted(graph.objects(study, DCTERMS.creator)):
+    for creator in sorted_terms(graph.objects(study, DCTERMS.creator)):
         authors.append(str(creator) if isinstance(creator, Literal) else label_of(creator, graph))
     issued = graph.value(study, DCTERMS.issued)
     year = month = ""

@@ -25,6 +25,16 @@ from typing import NamedTuple
 
 from copkg.errors import CopkgError, Problem
 
+#: Unicode's last code point and its surrogates (code points that are not characters).
+MAX_CODE_POINT = 0x10FFFF
+SURROGATES = range(0xD800, 0xDFFF + 1)
+
+
+def is_scalar_value(value: int) -> bool:
+    """Whether a code point names a character (a Unicode scalar value)."""
+    return value <= MAX_CODE_POINT and value not in SURROGATES
+
+
 _BASE = (
     "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
     "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
@@ -100,7 +110,7 @@ def _check_escapes(text: str, token_start: int, token_text: str) -> None:
     """Each \\u or \\U escape names a Unicode scalar value (no surrogate, none past U+10FFFF)."""
     for match in _ESCAPE.finditer(token_text):
         value = int(match.group()[2:], 16)
-        if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+        if not is_scalar_value(value):
             raise _refuse(
                 text, token_start + match.start(), f"{match.group()} is not a Unicode character"
             )
@@ -159,7 +169,7 @@ def unescape(text: str) -> str:
 
     def decode(match: re.Match[str]) -> str:
         value = int(match.group()[2:], 16)
-        if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+        if not is_scalar_value(value):
             return match.group()
         return chr(value)
 

@@ -7,24 +7,28 @@ import base64
 import re
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyoxigraph as ox
 from rdflib.term import Node
-from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED, SPARQLWrapper
-from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
+from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
+from copkg.store.http import SparqlRequest, call, digest_opener
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
-from copkg.store.terms import from_ox, terms_as_sparql, to_ox_graph_name, triples_to_quads
+from copkg.store.terms import (
+    from_ox,
+    serialize,
+    terms_as_sparql,
+    to_ox_graph_name,
+    triples_to_quads,
+)
 
 T = TypeVar("T")
 
@@ -48,67 +52,6 @@ _SERVICE_GRAPH = re.compile(r"http://[^/?#]+/sparql")
 UPDATE_CHUNK_BYTES = 1_000_000
 
 
-class _Request(SPARQLWrapper):  # type: ignore[misc]
-    """A SPARQLWrapper whose query form is given rather than guessed with regular expressions
-    (its guess looks at the first keyword anywhere, and is slow on large INSERT DATA bodies)."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        form: str,
-        update_endpoint: str | None = None,
-        opener: urllib.request.OpenerDirector | None = None,
-    ) -> None:
-        self._form = form
-        self._opener = opener
-        super().__init__(endpoint, updateEndpoint=update_endpoint)
-
-    def _parseQueryType(self, query: str) -> str:  # noqa: N802 (SPARQLWrapper's name)
-        return self._form
-
-    def _query(self) -> tuple[Any, str]:
-        """Open the request with this request's own opener (Digest authentication) where given,
-        not SPARQLWrapper's, which installs a process-wide one; HTTP errors pass through."""
-        if self._opener is None:
-            return super()._query()  # type: ignore[no-any-return]
-        request = self._createRequest()
-        return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
-
-
-class _DigestFirst(urllib.request.HTTPDigestAuthHandler):
-    """HTTP Digest authentication sent with the request that carries a body, not after a 401:
-    the challenge is fetched first by a GET without a body to the same URL. (Virtuoso answers
-    401 and closes the connection while a large body is still being sent, so the usual
-    challenge-then-retry breaks the pipe on a graph of a few megabytes.)"""
-
-    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
-        if request.data is None or request.has_header("Authorization"):
-            return request
-        challenge = self._challenge(request)
-        if challenge is not None:
-            answer = self.get_authorization(request, challenge)
-            if answer:
-                request.add_unredirected_header(self.auth_header, f"Digest {answer}")
-        return request
-
-    https_request = http_request
-
-    def _challenge(self, request: urllib.request.Request) -> dict[str, str] | None:
-        probe = urllib.request.Request(request.full_url, method="GET")
-        try:
-            with urllib.request.urlopen(probe, timeout=request.timeout) as response:
-                response.read()
-            return None  # no authentication asked for
-        except urllib.error.HTTPError as exc:
-            header = exc.headers.get("WWW-Authenticate", "") if exc.code == 401 else ""
-            exc.close()
-        scheme, _, rest = header.partition(" ")
-        if scheme.lower() != "digest":
-            return None
-        items = urllib.request.parse_http_list(rest)
-        return urllib.request.parse_keqv_list(filter(None, items))  # type: ignore[no-any-return]
-
-
 class SparqlEndpointStore:
     """A dataset behind a SPARQL 1.1 endpoint (Oxigraph, Fuseki, GraphDB, Virtuoso ...).
 
@@ -126,7 +69,7 @@ class SparqlEndpointStore:
     (Virtuoso's /sparql-auth and /sparql-graph-crud-auth); the password never crosses in clear.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the endpoint's URLs and options, keyword-only)
         self,
         query_url: str,
         update_url: str | None = None,
@@ -199,13 +142,13 @@ class SparqlEndpointStore:
     def _send_query(
         self, text: str, form: str, default: Sequence[str], named: Sequence[str]
     ) -> tuple[bytes, str]:
-        request = _Request(
+        request = SparqlRequest(
             self.query_url, "CONSTRUCT" if form == "graph" else "SELECT", opener=self._opener()
         )
         request.setMethod(POST)
         request.setRequestMethod(URLENCODED)
         request.setOnlyConneg(True)
-        request.setTimeout(self.timeout)
+        request.setTimeout(self.timeout)  # type: ignore[arg-type]  # seconds, a float
         request.setQuery(text)
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
@@ -232,7 +175,7 @@ class SparqlEndpointStore:
         return self._call(self.query_url, send)
 
     def _result(self, form: str, body: bytes, media_type: str, limit: int | None) -> QueryResult:
-        media_type = media_type.split(";")[0].strip().lower()
+        media_type = media_type.split(";", maxsplit=1)[0].strip().lower()
         try:
             if form == "graph":
                 fmt = ox.RdfFormat.from_media_type(media_type) or ox.RdfFormat.N_TRIPLES
@@ -290,11 +233,13 @@ class SparqlEndpointStore:
 
     def _update(self, text: str) -> None:
         url = self._writable()
-        request = _Request(self.query_url, "INSERT", update_endpoint=url, opener=self._opener())
+        request = SparqlRequest(
+            self.query_url, "INSERT", update_endpoint=url, opener=self._opener()
+        )
         request.setMethod(POST)
         request.setRequestMethod(POSTDIRECTLY)
         request.setOnlyConneg(True)
-        request.setTimeout(self.timeout)
+        request.setTimeout(self.timeout)  # type: ignore[arg-type]  # seconds, a float
         request.setQuery(text)
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
@@ -315,7 +260,7 @@ class SparqlEndpointStore:
     def put_graph(self, graph: str, triples: Sequence[ox.Triple]) -> None:
         """Replace one named graph with pyoxigraph triples; re-running it gives the same graph."""
         if self.graph_store_url is not None:
-            body = ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES)
+            body = serialize(triples, ox.RdfFormat.N_TRIPLES)
             self._graph_store("PUT", graph, body)
             return
         name = str(to_ox_graph_name(graph))
@@ -327,9 +272,7 @@ class SparqlEndpointStore:
     def add_triples(self, graph: str | None, triples: Sequence[ox.Triple]) -> None:
         """Add triples to a named graph (or the default graph): GSP POST, else INSERT DATA."""
         if self.graph_store_url is not None:
-            self._graph_store(
-                "POST", graph, ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES)
-            )
+            self._graph_store("POST", graph, serialize(triples, ox.RdfFormat.N_TRIPLES))
             return
         for chunk in _chunks(triples, self.chunk_bytes):
             data = chunk.decode("utf-8")
@@ -387,15 +330,14 @@ class SparqlEndpointStore:
         self._graphs = None
 
     def _opener(self) -> urllib.request.OpenerDirector | None:
-        """A fresh opener that answers a Digest challenge with `auth` (None without Digest);
-        one a request, as urllib's handler counts its retries for its whole life."""
+        """A fresh opener that answers a Digest challenge with `auth` (None without Digest)."""
         if self.auth is None or self.auth_scheme != "digest":
             return None
-        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        for url in (self.query_url, self.update_url, self.graph_store_url):
-            if url is not None:
-                passwords.add_password(None, url, *self.auth)
-        return urllib.request.build_opener(_DigestFirst(passwords))
+        return digest_opener(self.auth, (self.query_url, self.update_url, self.graph_store_url))
+
+    def _call(self, url: str, send: Callable[[], T]) -> T:
+        """Run one HTTP exchange; every failure becomes a CopkgError that names the URL."""
+        return call(url, send, self.timeout)
 
     # -- looking -----------------------------------------------------------------------------
 
@@ -420,31 +362,16 @@ class SparqlEndpointStore:
             return sum(self.graph_counts().values())
         where = str(to_ox_graph_name(graph))
         rows = self.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {where} {{ ?s ?p ?o }} }}")
-        return int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        return int(str(rows[0]["n"])) if rows and "n" in rows[0] else 0
 
     def graph_counts(self) -> dict[str, int]:
         """How many triples each named graph holds, in one query (not the server's own)."""
         rows = self.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         return {
-            str(row["g"]): int(row["n"])
+            str(row["g"]): int(str(row["n"]))
             for row in rows
             if "g" in row and not server_graph(row["g"])
         }
-
-    # -- errors ------------------------------------------------------------------------------
-
-    def _call(self, url: str, send: Callable[[], T]) -> T:
-        """Run one HTTP exchange; every failure becomes a CopkgError that names the URL."""
-        try:
-            return send()
-        except urllib.error.HTTPError as exc:
-            raise _http_error(url, exc.code, _read(exc)) from exc
-        except SPARQLWrapperException as exc:
-            raise _wrapper_error(url, exc) from exc
-        except urllib.error.URLError as exc:
-            raise _network_error(url, exc.reason, self.timeout) from exc
-        except (TimeoutError, ConnectionError, HTTPException, OSError) as exc:
-            raise _network_error(url, exc, self.timeout) from exc
 
 
 def server_graph(graph: Node | str) -> bool:
@@ -457,64 +384,12 @@ def server_graph(graph: Node | str) -> bool:
 
 
 def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
-    triples = []
+    triples: list[tuple[Node, Node, Node]] = []
     for quad in quads:
         if limit is not None and len(triples) >= limit:
             return QueryResult("graph", triples=triples, truncated=True)
         triples.append((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
     return QueryResult("graph", triples=triples)
-
-
-def _read(exc: urllib.error.HTTPError) -> str:
-    try:
-        return exc.read().decode("utf-8", "replace")
-    except (OSError, HTTPException):
-        return ""
-
-
-def _http_error(url: str, code: int, body: str) -> CopkgError:
-    detail = " ".join(body.split())[:500]
-    detail = f": {detail}" if detail else ""
-    if code == 400:
-        return CopkgError(f"the SPARQL endpoint {url} refused the request{detail}", status=400)
-    if code in (401, 403):
-        return CopkgError(
-            f"the SPARQL endpoint {url} refused access (HTTP {code}): it needs credentials or "
-            f"does not allow this operation{detail}",
-            status=502,
-        )
-    if code == 404:
-        return CopkgError(f"nothing answers at {url} (HTTP 404): check the URL{detail}", status=502)
-    if code in (503, 504):
-        return CopkgError(
-            f"the SPARQL endpoint {url} is busy or timed out (HTTP {code}){detail}",
-            status=503,
-            headers={"Retry-After": "10"},
-        )
-    return CopkgError(f"the SPARQL endpoint {url} failed (HTTP {code}){detail}", status=502)
-
-
-def _wrapper_error(url: str, exc: SPARQLWrapperException) -> CopkgError:
-    codes = {"QueryBadFormed": 400, "Unauthorized": 401, "EndPointNotFound": 404, "URITooLong": 414}
-    code = codes.get(type(exc).__name__, 500)
-    body = getattr(exc, "response", None) or str(exc)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    return _http_error(url, code, str(body))
-
-
-def _network_error(url: str, reason: Any, timeout: float) -> CopkgError:
-    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-        return CopkgError(
-            f"the SPARQL endpoint {url} did not answer within {timeout:g} s (timeout)",
-            status=503,
-            headers={"Retry-After": "10"},
-        )
-    if isinstance(reason, ConnectionRefusedError):
-        why = "connection refused (is the server running?)"
-    else:
-        why = str(getattr(reason, "strerror", None) or reason)
-    return CopkgError(f"cannot reach the SPARQL endpoint {url}: {why}", status=502)
 
 
 # -- SPARQL text -------------------------------------------------------------------------------
@@ -566,7 +441,7 @@ def _chunks(triples: Sequence[ox.Triple], limit: int) -> Iterator[bytes]:
     current: list[bytes] = []
     size = 0
     for group in _blank_node_groups(triples):
-        data = ox.serialize(group, format=ox.RdfFormat.N_TRIPLES)
+        data = serialize(group, ox.RdfFormat.N_TRIPLES)
         if current and size + len(data) > limit:
             yield b"".join(current)
             current, size = [], 0
@@ -599,5 +474,6 @@ def _blank_node_groups(triples: Sequence[ox.Triple]) -> Iterator[list[ox.Triple]
     components: dict[str, list[ox.Triple]] = {}
     for triple in grouped:
         node = triple.subject if isinstance(triple.subject, ox.BlankNode) else triple.object
+        assert isinstance(node, ox.BlankNode)
         components.setdefault(find(node.value), []).append(triple)
     yield from components.values()

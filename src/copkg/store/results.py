@@ -17,7 +17,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
-from copkg.store.terms import to_ox
+from copkg.store.terms import serialize, to_ox
 
 Kind = Literal["select", "ask", "graph"]
 
@@ -105,7 +105,9 @@ class QueryResult:
             if fmt is None:
                 return body
             parsed = ox.parse_query_results(body, ox.QueryResultsFormat.JSON)
-            return parsed.serialize(format=fmt)
+            data = parsed.serialize(format=fmt)
+            assert data is not None  # None only when written to an output
+            return data
         raise CopkgError(f"a {self.kind} result cannot be written as {media_type}", status=406)
 
     def _sparql_json(self) -> bytes:
@@ -126,13 +128,13 @@ class QueryResult:
     def _serialize_graph(self, fmt: ox.RdfFormat) -> bytes:
         if fmt.supports_datasets:
             items: list[Any] = [
-                ox.Quad(*(to_ox(t) for t in triple), ox.DefaultGraph())  # type: ignore[misc]
+                ox.Quad(*(to_ox(t) for t in triple), ox.DefaultGraph())  # type: ignore[arg-type, call-arg]
                 for triple in self.triples
             ]
         else:
-            items = [ox.Triple(*(to_ox(t) for t in triple)) for triple in self.triples]  # type: ignore[misc]
+            items = [ox.Triple(*(to_ox(t) for t in triple)) for triple in self.triples]  # type: ignore[arg-type]
         prefixes = _used_prefixes(self.triples) if fmt in _PREFIXED_FORMATS else None
-        return ox.serialize(items, format=fmt, prefixes=prefixes)
+        return serialize(items, fmt, prefixes)
 
     @classmethod
     def from_sparql_json(cls, doc: dict[str, Any]) -> QueryResult:
@@ -243,7 +245,7 @@ def write_answer(
     """The engine's answer written in `media_type`, at most `limit` rows (or triples): the
     kind, the body, the rows written and whether there were more (406 for a format the kind
     of answer cannot take). Terms stay pyoxigraph's: no rdflib object is made."""
-    media_type = media_type.split(";")[0].strip().lower()
+    media_type = media_type.split(";", maxsplit=1)[0].strip().lower()
     media_type = _ALIASES.get(media_type, media_type)
     kind: Kind = (
         "ask"

@@ -166,6 +166,6 @@ def _values_block(values: Mapping[str, str | Sequence[str]], names: list[str]) -
     for name in names:
         value = values[name]
         terms = [value] if isinstance(value, str) else list(value)
-        rows = [row + [term] for row in rows for term in terms]
+        rows = [[*row, term] for row in rows for term in terms]
     body = " ".join("(" + " ".join(row) + ")" for row in rows)
     return f"VALUES ({variables}) {{ {body} }}"

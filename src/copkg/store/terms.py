@@ -20,6 +20,17 @@ _XSD_STRING = str(XSD.string)
 _LANG_STRING = str(RDF.langString)
 
 
+def serialize(
+    items: Iterable[ox.Triple] | Iterable[ox.Quad],
+    fmt: ox.RdfFormat,
+    prefixes: dict[str, str] | None = None,
+) -> bytes:
+    """pyoxigraph's serialiser, written to memory (its result is None only with an output)."""
+    data = ox.serialize(items, format=fmt, prefixes=prefixes)
+    assert data is not None
+    return data
+
+
 def to_ox(node: Node) -> OxTerm:
     """An rdflib term as a pyoxigraph term (400 for an IRI or language tag RDF does not allow)."""
     try:

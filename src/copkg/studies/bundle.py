@@ -132,7 +132,7 @@ def read_bundle(
                         file=str(p),
                     )
                     for p in other_rdf
-                ],  # fmt: skip
+                ],
             )
         for p in entries:
             if p in turtle or p.name == DRAFT_MARKER:

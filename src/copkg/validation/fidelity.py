@@ -12,10 +12,23 @@ from pathlib import Path
 from rdflib import Graph, URIRef
 
 from copkg.namespaces import COPKG
+from copkg.rdf_io import sorted_terms
 
 PAGE_MARK = re.compile(r"^\[page (\d+)\]\s*$", re.MULTILINE)
-FOLDS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "—": "-",
-                       "–": "-", "…": "...", "\u00a0": " "})
+FOLDS = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "“": '"',
+        "”": '"',
+        "«": '"',
+        "»": '"',
+        "—": "-",
+        "–": "-",
+        "…": "...",
+        "\u00a0": " ",
+    }
+)
 
 
 def normalise(text: str) -> str:
@@ -30,7 +43,7 @@ def pages(text: str) -> dict[int, str]:
     out = {}
     for i, mark in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        out[int(mark.group(1))] = normalise(text[mark.end():end])
+        out[int(mark.group(1))] = normalise(text[mark.end() : end])
     return out
 
 
@@ -44,8 +57,11 @@ class Mismatch:
     found_on: tuple[int, ...]
 
     def __str__(self) -> str:
-        where = f"found on page(s) {', '.join(map(str, self.found_on))}" if self.found_on else (
-            "not found anywhere in the text")
+        where = (
+            f"found on page(s) {', '.join(map(str, self.found_on))}"
+            if self.found_on
+            else ("not found anywhere in the text")
+        )
         return f"{self.quote}: page {self.page} claimed, {where}: {self.text[:80]!r}"
 
 
@@ -53,7 +69,7 @@ def check_quotes(graph: Graph, study: URIRef, paper: Path) -> tuple[int, list[Mi
     """How many quotes of `study` were checked, and those not on their page."""
     text_pages = pages(paper.read_text(encoding="utf-8"))
     checked, mismatches = 0, []
-    for quote in sorted(graph.subjects(COPKG.quotedIn, study)):
+    for quote in sorted_terms(graph.subjects(COPKG.quotedIn, study)):
         text = graph.value(quote, COPKG.quoteText)
         page = graph.value(quote, COPKG.page)
         if text is None or page is None:

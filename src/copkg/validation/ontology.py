@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
@@ -13,6 +14,7 @@ from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
 
 from copkg.namespaces import COPKG, prefixed
+from copkg.rdf_io import sorted_terms
 
 OWL_NS, RDF_NS, RDFS_NS, XSD_NS = str(OWL), str(RDF), str(RDFS), str(XSD)
 
@@ -39,8 +41,12 @@ DOMAIN_RANGE_ALLOW_LIST: dict[URIRef, str] = {
 
 # The datatypes of the OWL 2 datatype map (OWL 2 Structural Specification, section 4).
 OWL2_DATATYPES = frozenset(
-    [RDFS.Literal, RDF.PlainLiteral, RDF.XMLLiteral, OWL.real, OWL.rational]
-    + [
+    [
+        RDFS.Literal,
+        RDF.PlainLiteral,
+        RDF.XMLLiteral,
+        OWL.real,
+        OWL.rational,
         XSD.decimal,
         XSD.integer,
         XSD.nonNegativeInteger,
@@ -111,7 +117,7 @@ def load_ontology(paths: Sequence[Path]) -> Graph:
     return graph
 
 
-def _is_copkg(node: Node) -> bool:
+def _is_copkg(node: Node) -> TypeGuard[URIRef]:
     return isinstance(node, URIRef) and str(node).startswith(str(COPKG))
 
 
@@ -174,7 +180,7 @@ def _property_uses(graph: Graph) -> Iterator[Node]:
 
 def check_header(graph: Graph) -> Iterator[OntologyProblem]:
     """Each owl:Ontology has a title, a description, a license and a version IRI; no imports."""
-    ontologies = sorted(graph.subjects(RDF.type, OWL.Ontology))
+    ontologies = sorted_terms(graph.subjects(RDF.type, OWL.Ontology))
     if not ontologies:
         yield OntologyProblem("missing_ontology_header", "-", "no owl:Ontology header")
     for onto in ontologies:
@@ -284,7 +290,7 @@ def check_declarations(graph: Graph) -> Iterator[OntologyProblem]:
                 "or owl:AnnotationProperty",
             )
         elif len(kinds) > 1:
-            names = " and ".join(prefixed(k) for k in sorted(kinds))
+            names = " and ".join(prefixed(k) for k in sorted_terms(kinds))
             yield OntologyProblem(
                 "property_kind_punning", prefixed(node), f"declared {names}: keep one kind"
             )
@@ -292,13 +298,13 @@ def check_declarations(graph: Graph) -> Iterator[OntologyProblem]:
 
 def _cycles(graph: Graph, prop: URIRef) -> list[list[URIRef]]:
     """The cycles of named nodes along `prop`, each once (smallest member first)."""
-    edges: dict[Node, set[Node]] = defaultdict(set)
+    edges: dict[URIRef, set[URIRef]] = defaultdict(set)
     for s, o in graph.subject_objects(prop):
         if isinstance(s, URIRef) and isinstance(o, URIRef) and s != o:
             edges[s].add(o)
     cycles: set[tuple[URIRef, ...]] = set()
     for start in sorted(edges):
-        stack: list[tuple[Node, list[Node]]] = [(start, [start])]
+        stack: list[tuple[URIRef, list[URIRef]]] = [(start, [start])]
         while stack:
             node, path = stack.pop()
             for nxt in sorted(edges.get(node, ())):
@@ -339,7 +345,7 @@ def check_domains_and_ranges(
     graph: Graph, allow_list: Mapping[URIRef, str] = DOMAIN_RANGE_ALLOW_LIST
 ) -> Iterator[OntologyProblem]:
     """Object and datatype properties declare one domain and one range (OOPS! P11, P19)."""
-    props = set()
+    props: set[URIRef] = set()
     for kind in (OWL.ObjectProperty, OWL.DatatypeProperty):
         props |= {p for p in graph.subjects(RDF.type, kind) if _is_copkg(p)}
     for prop in sorted(props):

@@ -224,7 +224,7 @@ def _result(raw: RawResult, shapes: Graph, lookup: Lookup) -> ValidationResult:
         messages = [str(m) for m in shapes.objects(shape, SH.message)] or messages
     focus, value, severity = raw.focus, raw.value, raw.severity
     return ValidationResult(
-        severity=SEVERITIES.get(severity, prefixed(severity) if severity else "Violation"),  # type: ignore[arg-type]
+        severity=SEVERITIES.get(severity, prefixed(severity) if severity else "Violation"),  # type: ignore[call-overload]
         shape=prefixed(shape) if isinstance(shape, URIRef) else "(anonymous shape)",
         focus=_term(focus, lookup),
         focus_label=_label(lookup, focus),
@@ -279,12 +279,16 @@ def _path(shapes: Graph, path: Node) -> str:
     return prefixed(path)
 
 
+#: The longest literal a report shows whole (longer ones are cut, with "...").
+SHOWN_LITERAL = 120
+
+
 def _term(node: Node | None, lookup: Lookup) -> str:
     if node is None:
         return "-"
     if isinstance(node, Literal):
         text = node.n3()
-        return text if len(text) <= 120 else text[:117] + "..."
+        return text if len(text) <= SHOWN_LITERAL else text[: SHOWN_LITERAL - 3] + "..."
     if isinstance(node, BNode):
         types = sorted(prefixed(t) for t in lookup.types(node))
         return f"[] a {', '.join(types)}" if types else "[]"

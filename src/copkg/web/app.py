@@ -22,9 +22,8 @@ from copkg.pipeline.open import open_store
 from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
-from copkg.scholarly import web as scholarly
 from copkg.store import Store
-from copkg.web import PINNED, Services, advisor, api, cache, openapi, pages, sparql, void
+from copkg.web import PINNED, Services, advisor, api, cache, context, openapi, pages, sparql, void
 from copkg.web.builds import BuildSwitch, pinning, start_executor
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.negotiation import best_offer
@@ -228,7 +227,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(advisor.bp)
     app.register_blueprint(void.bp)
-    app.register_blueprint(scholarly.bp)
+    app.register_blueprint(context.bp)
 
 
 # -- errors ------------------------------------------------------------------------------------

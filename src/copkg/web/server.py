@@ -193,7 +193,7 @@ _close = gthread.TConn.close  # gunicorn's own, before CopkgThreadWorker swaps t
 
 
 def _close_later(conn: Any) -> None:
-    global _closer
+    global _closer  # noqa: PLW0603 (one pool a process, made on first use)
     if _closer is None:
         _closer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="copkg-close")
     _closer.submit(_close, conn, True)
@@ -252,7 +252,7 @@ class CopkgLogger(glogging.Logger):  # type: ignore[misc]
         line = " ".join(map(str, fields))
         try:
             self.access_log.info(line)
-        except Exception:
+        except Exception:  # noqa: BLE001 (a failed log line must not fail the response)
             self.exception("cannot write the access log")
 
     def now(self) -> str:

@@ -123,8 +123,8 @@ def _requested_format() -> dict[str, tuple[str, ...]] | None:
     """The `format` parameter as {"solutions"|"graph": family of media types}; None when it is
     absent or names nothing we know (then Accept decides, as for clients that send their own
     names)."""
-    for value in request.values.getlist("format"):
-        value = value.strip().lower()
+    for raw in request.values.getlist("format"):
+        value = raw.strip().lower()
         if value in FORMAT_NAMES:
             return FORMAT_NAMES[value]
         chosen = {

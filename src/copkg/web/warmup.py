@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from http import HTTPStatus
 
 from flask import Flask
 
@@ -34,7 +35,7 @@ def warm_up(app: Flask) -> dict[str, int]:
         except Exception:  # a warm-up never takes the worker down; the request will say why
             log.exception("warm-up: /api/queries/%s failed", name)
             statuses[name] = 500
-    kept = sum(status == 200 for status in statuses.values())
+    kept = sum(status == HTTPStatus.OK for status in statuses.values())
     log.info(
         "warm-up: %d of %d named queries answered in %.1f s", kept, len(names),
         time.perf_counter() - start,

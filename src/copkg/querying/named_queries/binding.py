@@ -18,6 +18,9 @@ from copkg.querying.named_queries.paging import Page, past_the_end, plan
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
 
+#: How many allowed values an error message lists.
+SHOWN_VALUES = 10
+
 ABSOLUTE_IRI = re.compile(r"^(?:https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+)$")
 PREFIXED = re.compile(r"^([A-Za-z][\w.-]*)?:([^\s]*)$")
 
@@ -186,7 +189,8 @@ def prepare(
         if param.enum_from_store and param.var in bindings:
             allowed = enumerated_values(store, query, param)
             if str(bindings[param.var]) not in allowed:
-                shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
+                shown = ", ".join(allowed[:SHOWN_VALUES])
+                shown += " ..." if len(allowed) > SHOWN_VALUES else ""
                 raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
     if whole:
         return Prepared(query, query.text, bindings, bindings, None)

@@ -110,14 +110,20 @@ class NamedQuery:
         return next((p for p in self.parameters if p.name == name), None)
 
 
+#: name_prefix_local (a literal typed by a prefixed datatype); name_suffix (a short type or
+#: a language tag).
+_TYPED_PARTS = 3
+_SUFFIXED_PARTS = 2
+
+
 def parse_variable(var: str) -> tuple[str, str, str | None, str | None]:
     """Split a parameter variable (without `?_`/`?__`) into name, kind, datatype, language."""
-    if var.endswith("_iri") and len(var) > 4:
+    if var.endswith("_iri") and len(var) > len("_iri"):
         return var[:-4], "iri", None, None
     parts = var.split("_")
-    if len(parts) >= 3 and parts[-2] in PREFIXES and parts[0]:
+    if len(parts) >= _TYPED_PARTS and parts[-2] in PREFIXES and parts[0]:
         return "_".join(parts[:-2]), "literal", PREFIXES[parts[-2]] + parts[-1], None
-    if len(parts) >= 2 and parts[0]:
+    if len(parts) >= _SUFFIXED_PARTS and parts[0]:
         suffix = parts[-1]
         if suffix.lower() in SHORT_TYPES:
             return "_".join(parts[:-1]), "literal", SHORT_TYPES[suffix.lower()], None
@@ -334,7 +340,7 @@ def _parameter_variables(text: str) -> dict[str, bool]:
     """The `?_name` (required) and `?__name` (optional) variables, in order of appearance."""
     found: dict[str, bool] = {}
     for tok in tokens(text):
-        if tok.kind == "var" and tok.text[1:].startswith("_") and len(tok.text) > 2:
+        if tok.kind == "var" and tok.text[1:].startswith("_") and len(tok.text) > len("?_"):
             var = tok.text[1:]
             found.setdefault(var, not var.startswith("__"))
     return found

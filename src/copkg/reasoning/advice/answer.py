@@ -21,6 +21,7 @@ from rdflib.term import Node
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG
+from copkg.rdf_io import sorted_terms
 from copkg.reasoning.advice.context import AdviceContext, LevelChoice, Term, local_name
 from copkg.reasoning.advice.findings import (
     Advice,
@@ -117,7 +118,7 @@ def advise(
         rules = Settings.load().rules_dir
     inferred = apply_rules(store, hypothetical_facts(context), rules)
     matched = _matching_contexts(store, context)
-    considered: dict[URIRef, bool] = {c: False for c in matched}
+    considered: dict[URIRef, bool] = dict.fromkeys(matched, False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
     labels = _Labels(store, inferred)
@@ -135,7 +136,8 @@ def advise(
         role.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
 
     favourability = tuple(
-        labels.term(c) for c in sorted(inferred.objects(HYPOTHETICAL_CONTEXT, COPKG.favourability))
+        labels.term(c)
+        for c in sorted_terms(inferred.objects(HYPOTHETICAL_CONTEXT, COPKG.favourability))
     )
     matched_contexts = [
         MatchedContext(
@@ -143,7 +145,7 @@ def advise(
             case=labels.term(case),
             attributions=tuple(facts.read(a) for a in sorted(attributions)),
             favourability=tuple(
-                labels.term(c) for c in sorted(inferred.objects(ctx, COPKG.favourability))
+                labels.term(c) for c in sorted_terms(inferred.objects(ctx, COPKG.favourability))
             ),
         )
         for ctx, (case, attributions) in sorted(matched.items())
@@ -188,8 +190,9 @@ class _Labels:
     def __init__(self, store: Store, inferred: Graph) -> None:
         self.store = store
         self.inferred = inferred
-        self.cache: dict[URIRef, Term] = {HYPOTHETICAL_CONTEXT: Term(HYPOTHETICAL_CONTEXT,
-                                                                     "your context")}
+        self.cache: dict[URIRef, Term] = {
+            HYPOTHETICAL_CONTEXT: Term(HYPOTHETICAL_CONTEXT, "your context")
+        }
 
     def term(self, iri: Node) -> Term:
         iri = URIRef(str(iri))

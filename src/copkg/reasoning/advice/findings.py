@@ -168,8 +168,13 @@ class RoleAdvice:
 
 
 #: Voices from the strongest to the weakest, for the weakest of several derivations.
-_STRENGTH = ("AuthorVoice", "InformantVoice", "CitedVoice", "CuratorVoice",
-             "DerivedFromCuratorReading")
+_STRENGTH = (
+    "AuthorVoice",
+    "InformantVoice",
+    "CitedVoice",
+    "CuratorVoice",
+    "DerivedFromCuratorReading",
+)
 
 
 def _weaker(a: Term | None, b: Term | None) -> Term | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -62,7 +63,7 @@ class Engine:
             found = self.store.query(
                 f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}"
             )
-            self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[index]
+            self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[union-attr]
         return self._classes[cls]
 
     def run(self) -> list[RawResult]:
@@ -104,7 +105,9 @@ class Engine:
         generic = f"{extra.get('component', 'a constraint')} of {shape.name} not met"
         return RawResult(shape.severity, shape.node, focus, path, value, messages or (generic,))  # type: ignore[arg-type]
 
-    def _values(self, shape: Shape, focus: tuple[str, str | None, str], key: URIRef, rule: object):
+    def _values(
+        self, shape: Shape, focus: tuple[str, str | None, str], key: URIRef, rule: object
+    ) -> list[RawResult]:
         enum, test, prologue = focus
         component = f"sh:{key[len(str(SH)) :]}"
         check = self.compiler.value(key, rule, "?v")
@@ -221,7 +224,9 @@ class Engine:
             for row in self._select(sparql)
         ]
 
-    def _less_or_equal(self, shape: Shape, focus: tuple[str, str | None, str], other: URIRef):
+    def _less_or_equal(
+        self, shape: Shape, focus: tuple[str, str | None, str], other: URIRef
+    ) -> list[RawResult]:
         enum, test, prologue = focus
         path = shape.path
         assert path is not None
@@ -281,7 +286,13 @@ class Engine:
             ]
         return self._sparql_results(shape, query, sorted(names), solutions)
 
-    def _sparql_results(self, shape, query, names, solutions) -> list[RawResult]:
+    def _sparql_results(
+        self,
+        shape: Shape,
+        query: Any,
+        names: list[str],
+        solutions: list[tuple[Any, Any]],
+    ) -> list[RawResult]:
         results = []
         seen: set[tuple] = set()
         failed: set = set()

@@ -18,6 +18,8 @@ SELECT ?label ?title ?issued ?partOf ?first ?last ?printed ?creator ?name ?kind 
   OPTIONAL { ?study a ?kind FILTER (STRSTARTS(STR(?kind), "http://purl.org/spar/fabio/")) }
 }
 """
+#: From this many authors, the in-text citation is "First et al.".
+ET_AL = 3
 _PART_OF = re.compile(r"^(?P<journal>.+?), volume (?P<volume>\w+)(?:, issue (?P<issue>\w+))?")
 
 
@@ -61,7 +63,8 @@ def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
     }
     body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)
     surnames = [n.split()[-1] for n in names] or ["Anon."]
-    intext = (f"{surnames[0]} et al." if len(surnames) > 2 else " & ".join(surnames)) + f", {year}"
+    who = f"{surnames[0]} et al." if len(surnames) >= ET_AL else " & ".join(surnames)
+    intext = f"{who}, {year}"
     return {
         "apa": apa,
         "intext": intext,

@@ -46,6 +46,7 @@ def class_instances(store: Store, limit: int = MAX_INSTANCES) -> dict[URIRef, In
         label = str(row["label"]) if "label" in row else None
         if subject not in members or (label and members[subject] == curie(subject)):
             members[subject] = label or curie(subject)
+
     def order(item: tuple[URIRef, str]) -> tuple[str, str]:
         return item[1].lower(), str(item[0])
 
@@ -148,14 +149,15 @@ def citation(graph: Graph, ontology: URIRef) -> dict[str, str]:
     apa += f" (Version {version})" if version else ""
     apa += f" [Ontology]. {version_iri or ontology}."
     apa += f" Licence: {licence}." if licence else ""
-    key = re.sub(r"\W", "", title.split(":")[0].lower()) + year
+    key = re.sub(r"\W", "", title.split(":", maxsplit=1)[0].lower()) + year
     fields = {
         "author": " and ".join("{" + n + "}" for n in names),
         "title": "{" + title + "}",
         "year": year,
         "version": str(version) if version else None,
         "url": str(ontology),
-        "note": "Ontology" + (f", version IRI {version_iri}" if version_iri else "")
+        "note": "Ontology"
+        + (f", version IRI {version_iri}" if version_iri else "")
         + (f", licence {licence}" if licence else ""),
     }
     body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)

@@ -11,6 +11,10 @@ from xml.sax.saxutils import escape, quoteattr
 SVG_NS = "http://www.w3.org/2000/svg"
 
 _DATE = re.compile(r"^(-?\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+MONTHS = 12
+#: A timeline marks every year up to this span (years), every other year up to the next.
+YEARLY_TICKS = 16
+BIENNIAL_TICKS = 32
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,9 @@ def year_fraction(date: str) -> float | None:
     day = int(match.group(3)) if match.group(3) else None
     if month is None:
         return float(year)
-    if not 1 <= month <= 12:
+    if not 1 <= month <= MONTHS:
         return float(year)
-    return year + (month - 1) / 12 + ((day or 1) - 1) / 365
+    return year + (month - 1) / MONTHS + ((day or 1) - 1) / 365
 
 
 #: The pictures' font: DejaVu Sans where it is installed (the widest of the common sans-serif
@@ -149,7 +153,7 @@ def wrap(text: str, size: float, width: float, lines: int = 3) -> list[str]:
         out.append(current)
     out = [_fit(line, size, width) for line in out] or [""]
     if len(out) > lines:
-        out = out[: lines - 1] + [_fit(" ".join(out[lines - 1 :]) + "…", size, width)]
+        out = [*out[: lines - 1], _fit(" ".join(out[lines - 1 :]) + "…", size, width)]
     return out
 
 
@@ -210,7 +214,7 @@ def timeline_svg(events: Sequence[TimelineEvent], title: str) -> str:
         canvas.add(f'<text x="{left}" y="{top + 20}">No dated events.</text>')
         return canvas.text()
     first = int(placed[0][0])  # type: ignore[arg-type]
-    last = int(placed[-1][0]) + 1  # type: ignore[operator]
+    last = int(placed[-1][0]) + 1  # type: ignore[arg-type]
     span = max(last - first, 1)
     axis_y = top + 18 * (len(title_lines) - 1)
 
@@ -249,13 +253,13 @@ def timeline_svg(events: Sequence[TimelineEvent], title: str) -> str:
         )
         x += item_w
     height = legend_y + 18 + row * 20 + 14
-    canvas = _Canvas(width, int(math.ceil(height)), title)
+    canvas = _Canvas(width, math.ceil(height), title)
     canvas.add(_title(title_lines, left))
     canvas.add(
         f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" '
         'stroke="#333" stroke-width="1.5"/>'
     )
-    step = 1 if span <= 16 else 2 if span <= 32 else 5
+    step = 1 if span <= YEARLY_TICKS else 2 if span <= BIENNIAL_TICKS else 5
     for year in range(first, last + 1, step):
         x = x_of(year)
         canvas.add(
@@ -297,7 +301,7 @@ def matrix_svg(
     label_right = max(
         [head_w + j * cell_w + cell_w / 2 + w * cos + 4 for j, w in enumerate(col_widths)] or [0]
     )
-    width = int(math.ceil(max(grid_right, label_right, 560) + 12))
+    width = math.ceil(max(grid_right, label_right, 560) + 12)
     title_lines = wrap(title, 14, width - 20, lines=2)
     top = 30 + 18 * (len(title_lines) - 1) + head_h
     by_pair: dict[tuple[str, str], list[MatrixCell]] = {}
@@ -356,7 +360,7 @@ def matrix_svg(
             f'<text x="30" y="{legend_y}">{_tspans(lines, 30, 15)}</text></g>'
         )
         legend_y += 15 * len(lines) + 8
-    canvas = _Canvas(width, int(math.ceil(legend_y)), title)
+    canvas = _Canvas(width, math.ceil(legend_y), title)
     canvas.add(
         f'<text x="10" y="20" font-size="14" font-weight="bold">{_tspans(title_lines, 10, 18)}'
         "</text>"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from flask import Blueprint, Response
 
 from copkg.scholarly.jsonld import CONTEXT_FILE
@@ -12,8 +14,6 @@ bp = Blueprint("scholarly", __name__)
 @bp.get("/ns/context.jsonld")
 def context() -> Response:
     """The context file shipped with the package, as application/ld+json."""
-    from importlib import resources
-
     text = resources.files("copkg.scholarly").joinpath(CONTEXT_FILE).read_text("utf-8")
     response = Response(text, mimetype="application/ld+json")
     response.headers["Access-Control-Allow-Origin"] = "*"

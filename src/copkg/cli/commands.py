@@ -1,90 +1,18 @@
-"""The `copkg` command: a thin click shell, each command one library call."""
+"""The commands on the project: build, reason, validate, query, serve, new-study, add, push."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import click
-from rdflib import BNode, Literal, URIRef
-from rdflib.term import Node
 
+from copkg.cli.base import EXIT_FAILED, fail, main, relative, root_option, store_option
+from copkg.cli.output import FORMATS, page_note, render
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.namespaces import prefixed
-
-if TYPE_CHECKING:
-    from copkg.querying.named_queries import Page
-
-#: Exit codes: 1 when the data is wrong (SHACL violations) or a step failed, 2 when an input
-#: cannot be read (syntax errors, bad parameters, bad usage).
-EXIT_FAILED = 1
-EXIT_SYNTAX = 2
-
-
-def fail(error: CopkgError, file: str | None = None) -> NoReturn:
-    """Print an error as `file:line: message` lines on stderr and exit (no traceback)."""
-    for problem in error.problems:
-        if file and problem.file is None:
-            problem.file = file
-    lines = [str(p) for p in error.problems]
-    if [p.message for p in error.problems] != [error.message]:
-        lines.insert(0, f"{file}: {error.message}" if file else f"copkg: {error.message}")
-    click.echo("\n".join(lines), err=True)
-    sys.exit(EXIT_SYNTAX if error.status in (400, 404, 406, 413) else EXIT_FAILED)
-
-
-def root_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--root PATH` on a command; the settings it gives are passed on as `settings`."""
-
-    @click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Project folder (ontology/, data/); default: COPKG_ROOT or the working folder.",
-    )
-    @functools.wraps(command)
-    def wrapper(root: Path | None, **kwargs: Any) -> Any:
-        try:
-            settings = Settings.load(root)
-        except CopkgError as error:
-            fail(error)
-        return command(settings=settings, **kwargs)
-
-    return wrapper
-
-
-def store_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--store URL` on a command: the settings' store_url (a SPARQL endpoint's query URL, a
-    store folder or `memory:`) instead of the build's store."""
-
-    @click.option(
-        "--store",
-        "store_url",
-        metavar="URL",
-        default=None,
-        help="Query this store instead of build/: a SPARQL endpoint's query URL (http(s)), "
-        "a store folder or memory: (default: COPKG_STORE_URL).",
-    )
-    @functools.wraps(command)
-    def wrapper(store_url: str | None, settings: Settings, **kwargs: Any) -> Any:
-        if store_url is not None:
-            settings = dataclasses.replace(settings, store_url=store_url)
-        return command(settings=settings, **kwargs)
-
-    return wrapper
-
-
-@click.group()
-@click.version_option(package_name="copkg")
-def main() -> None:
-    """copkg: the knowledge graph of Josserand (2004) on communities of practice."""
 
 
 @main.command()
@@ -163,15 +91,6 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
         return
     click.echo(outcome.text.rstrip(), err=True)
     sys.exit(EXIT_FAILED)
-
-
-FORMATS = ("table", "json", "csv", "tsv")
-_SOLUTION_TYPES = {
-    "json": "application/sparql-results+json",
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-}
-_GRAPH_TYPES = {"table": "text/turtle", "json": "application/ld+json"}
 
 
 @main.command()
@@ -260,69 +179,6 @@ def run_query(
     return render(result, fmt), None if at is None else page_note(at, len(result.rows))
 
 
-def page_note(at: Page, rows: int) -> str:
-    """Which page the CLI printed, of how many, and how to get another."""
-    if at.last is not None:
-        where = f"page {at.number} of {at.last}"
-        unit = f"{at.size} values of {at.over} a page" if at.over else f"{at.size} rows a page"
-    else:
-        where = f"page {at.number}"
-        unit = f"{at.size} rows a page"
-    more = f"; --page {at.number + 1} for the next" if at.has_next(rows) else "; the last page"
-    return f"{where} ({unit}){more}"
-
-
-def render(result: Any, fmt: str) -> str:
-    """A query result as text in one of the CLI's formats."""
-    if result.kind == "graph":
-        if fmt not in _GRAPH_TYPES:
-            raise CopkgError(
-                f"a CONSTRUCT or DESCRIBE result is RDF: use --format table (Turtle) or json "
-                f"(JSON-LD), not {fmt}",
-                status=400,
-            )
-        return result.serialize(_GRAPH_TYPES[fmt]).decode("utf-8")
-    if fmt == "json":
-        return json.dumps(
-            json.loads(result.serialize(_SOLUTION_TYPES[fmt])), indent=2, ensure_ascii=False
-        )
-    if fmt in _SOLUTION_TYPES:
-        return result.serialize(_SOLUTION_TYPES[fmt]).decode("utf-8")
-    if result.kind == "ask":
-        return "yes" if result.boolean else "no"
-    return table(result.variables, result.rows)
-
-
-def short(value: Node | None) -> str:
-    """A term as a reader wants it in a table: prefixed names, plain text, numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, URIRef):
-        return prefixed(value)
-    if isinstance(value, BNode):
-        return f"_:{value}"
-    if isinstance(value, Literal):
-        return " ".join(str(value).split())
-    return str(value)
-
-
-def table(variables: list[str], rows: list[dict[str, Node]], width: int = 60) -> str:
-    """A plain text table, one line a row; long cells cut at `width` characters."""
-    cells = [[_cut(short(row.get(v)), width) for v in variables] for row in rows]
-    widths = [max([len(v), *(len(r[i]) for r in cells)]) for i, v in enumerate(variables)]
-    lines = [
-        "  ".join(v.ljust(w) for v, w in zip(variables, widths, strict=True)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -357,7 +213,7 @@ def new_study(settings: Settings, study_id: str) -> None:
         folder = scaffold(settings, study_id)
     except CopkgError as error:
         fail(error)
-    shown = _relative(folder, settings.root)
+    shown = relative(folder, settings.root)
     click.echo(f"created {shown}/ (a draft: `copkg build` skips it)")
     click.echo(f"  fill in {shown}/study.ttl: every value marked TODO")
     click.echo(f"  check it:  copkg add --dry-run {shown}")
@@ -411,7 +267,7 @@ def add(
         return
     manifest = outcome.manifest
     count = manifest.graphs.get(bundle.graph_name, 0)
-    click.echo(f"added study {bundle.study_id}: {_relative(outcome.target, settings.root)}/")
+    click.echo(f"added study {bundle.study_id}: {relative(outcome.target, settings.root)}/")
     click.echo(f"  graph {bundle.graph_name} ({count} triples)")
     seconds = sum(manifest.timings.values())
     click.echo(f"  {outcome.how}: {manifest.quads} quads in {settings.build_dir} ({seconds:.2f}s)")
@@ -483,179 +339,3 @@ def push(
             + ", ".join(report.others),
             err=True,
         )
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-# -- scholarly formats (copkg.scholarly) ------------------------------------------------------
-
-
-@main.group()
-def cite() -> None:
-    """Bibliographies: import a study's references from BibTeX or CSL-JSON."""
-
-
-@cite.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--study", "study_id", required=True, metavar="ID", help="The study citing them.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Turtle file to write (default: data/studies/ID/references-imported.ttl).",
-)
-@root_option
-def cite_import(settings: Settings, file: Path, study_id: str, output: Path | None) -> None:
-    """Import FILE (.bib or CSL-JSON .json) as FaBiO works cited (CiTO) by study ID; a work
-    the corpus has already, by DOI, is linked instead. Nothing is written on any problem."""
-    # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
-    # with every command's modules); each command loads what it runs
-    from copkg.scholarly.bibliography import import_bibliography
-
-    try:
-        outcome = import_bibliography(settings, file, study_id, output)
-    except CopkgError as error:
-        fail(error)
-    click.echo(
-        f"wrote {_relative(outcome.path, settings.root)}: {len(outcome.created)} new works, "
-        f"{len(outcome.linked)} linked to works already in the corpus"
-    )
-    for work in outcome.linked:
-        click.echo(f"  linked {short(work)}")
-
-
-@main.group()
-def export() -> None:
-    """Export the corpus in scholarly formats (nanopublications, ORKG CSV, JSON-LD)."""
-
-
-def _write_output(data: bytes, output: Path | None) -> None:
-    """Write an export to `output` (atomically) or to stdout."""
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
-    # with every command's modules); each command loads what it runs
-    from copkg.rdf_io import atomic_write
-
-    atomic_write(output, data)
-    click.echo(f"wrote {output}", err=True)
-
-
-@export.command("nanopub")
-@click.option("--study", "study_id", required=True, metavar="ID")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TriG file to write (default: stdout).")  # fmt: skip
-@click.option("--curator", metavar="IRI", default=None,
-              help="Who the publication info attributes them to (e.g. an ORCID IRI); "
-              "default: copkg.")  # fmt: skip
-@click.option(
-    "--key",
-    "key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Sign with this RSA private key (PEM); unsigned without.",
-)
-@click.option("--orcid", default=None, help="The signer's ORCID IRI (with --key).")
-@click.option("--name", default=None, help="The signer's name (with --key).")
-@root_option
-def export_nanopub(
-    settings: Settings,
-    study_id: str,
-    output: Path | None,
-    curator: str | None,
-    key: Path | None,
-    orcid: str | None,
-    name: str | None,
-) -> None:
-    """A study's findings as nanopublications (TriG), one a finding: assertion, provenance
-    (quotes, pages, voice, study) and publication info, checked with the nanopub library."""
-    # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
-    # with every command's modules); each command loads what it runs
-    from copkg.scholarly.nanopub import (
-        Signer,
-        check_nanopubs,
-        export_nanopubs,
-        sign_nanopubs,
-        to_trig,
-    )
-
-    if key is not None and not (orcid and name):
-        raise click.UsageError("--key needs --orcid and --name (the signer)")
-    try:
-        dataset = export_nanopubs(settings, study_id, curator=curator or orcid)
-        count = check_nanopubs(dataset)
-        if key is not None:
-            dataset = sign_nanopubs(dataset, Signer.from_pem(key, str(orcid), str(name)))
-        _write_output(to_trig(dataset), output)
-    except CopkgError as error:
-        fail(error)
-    click.echo(f"{count} nanopublications{' (signed)' if key else ''}, well-formed", err=True)
-
-
-@export.command("orkg")
-@click.option("--study", "studies", multiple=True, metavar="ID",
-              help="Export this study (repeatable); default: every study.")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="CSV file to write (default: stdout).")  # fmt: skip
-@click.option("--research-field", default=None, help="ORKG research field (label or ID).")
-@click.option("--research-problem", default=None, help="The contributions' research problem.")
-@root_option
-def export_orkg(
-    settings: Settings,
-    studies: tuple[str, ...],
-    output: Path | None,
-    research_field: str | None,
-    research_problem: str | None,
-) -> None:
-    """Studies and their findings as a CSV for ORKG's bulk paper import: one row a finding
-    (a contribution of its study's paper), one column per predicate."""
-    # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
-    # with every command's modules); each command loads what it runs
-    from copkg.scholarly import orkg
-
-    try:
-        header, rows = orkg.orkg_rows(
-            settings,
-            list(studies) or None,
-            research_field or orkg.DEFAULT_FIELD,
-            research_problem or orkg.DEFAULT_PROBLEM,
-        )
-        _write_output(orkg.to_csv(header, rows).encode("utf-8"), output)
-    except CopkgError as error:
-        fail(error)
-    click.echo(f"{len(rows)} contributions, {len(header)} columns", err=True)
-
-
-@export.command("jsonld")
-@click.option("--study", "study_id", required=True, metavar="ID")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON-LD file to write (default: stdout).")  # fmt: skip
-@click.option("--inline-context", is_flag=True,
-              help="Embed the @context instead of referring to its published URL.")  # fmt: skip
-@root_option
-def export_jsonld(
-    settings: Settings, study_id: str, output: Path | None, inline_context: bool
-) -> None:
-    """A study's named graph as JSON-LD compacted with copkg's published @context
-    (https://w3id.org/copkg/ns/context.jsonld, served by `copkg serve` at /ns/context.jsonld)."""
-    # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
-    # with every command's modules); each command loads what it runs
-    from copkg.scholarly.jsonld import export_jsonld as run_export
-
-    try:
-        text = run_export(settings, study_id, inline_context)
-    except CopkgError as error:
-        fail(error)
-    _write_output(text.encode("utf-8"), output)
-
-
-if __name__ == "__main__":
-    main()
