@@ -853,3 +853,21 @@ def test_long_values_are_cut_with_a_link_to_all_of_them(app: Flask, web_settings
         assert long.strip() in twin
     finally:
         application.extensions["copkg"].close()
+
+
+def test_home_describes_the_dataset_for_catalogues(client: FlaskClient) -> None:
+    """A schema.org Dataset in JSON-LD on the home page (data blocks are not scripts: the
+    Content-Security-Policy has nothing to block)."""
+    import json
+    import re
+
+    html = client.get("/").get_data(as_text=True)
+    (block,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    dataset = json.loads(block)
+    assert dataset["@type"] == "Dataset" and dataset["@context"] == "https://schema.org/"
+    assert dataset["license"].startswith("https://creativecommons.org/licenses/by/")
+    assert {d["contentUrl"] for d in dataset["distribution"]} == {
+        "http://localhost/sparql",
+        "http://localhost/.well-known/void",
+    }
+    assert any("Josserand" in c for c in dataset["citation"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, current_app, jsonify, render_template, request, url_for
@@ -118,6 +119,40 @@ def _named_query_summaries() -> list[dict[str, str]]:
     ]
 
 
+def dataset_description(root: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The graph as a schema.org Dataset, for data catalogues and search engines (JSON-LD)."""
+    return {
+        "@context": "https://schema.org/",
+        "@type": "Dataset",
+        "@id": f"{root}/.well-known/void#copkg",
+        "name": "copkg: communities of practice in organisations",
+        "description": (
+            "A knowledge graph of research on communities of practice in organisations: "
+            "studies, cases, management roles, their risks and contingencies, every finding "
+            "with its evidence (a quote and its page), derived answers with their voice."
+        ),
+        "url": f"{root}/",
+        "license": "https://creativecommons.org/licenses/by/4.0/",
+        "isAccessibleForFree": True,
+        "keywords": ["communities of practice", "management control", "knowledge graph"],
+        "citation": [study["label"] for study in data.get("studies", []) if study.get("label")],
+        "distribution": [
+            {
+                "@type": "DataDownload",
+                "name": "SPARQL endpoint",
+                "contentUrl": f"{root}/sparql",
+                "encodingFormat": "application/sparql-results+json",
+            },
+            {
+                "@type": "DataDownload",
+                "name": "VoID description",
+                "contentUrl": f"{root}/.well-known/void",
+                "encodingFormat": "text/turtle",
+            },
+        ],
+    }
+
+
 @bp.get("/")
 @bp.get("/index.json")
 def landing() -> Response | str:
@@ -127,7 +162,9 @@ def landing() -> Response | str:
     data = landing_data(store)
     if wants(suffix, [HTML, "application/json"]) == "application/json":
         return jsonify(data)
-    response = Response(render_template("landing.html", d=data), mimetype=HTML)
+    dataset = json.dumps(dataset_description(request.url_root.rstrip("/"), data), indent=1)
+    html = render_template("landing.html", d=data, dataset=dataset.replace("</", "<\\/"))
+    response = Response(html, mimetype=HTML)
     response.headers["Link"] = '</index.json>; rel="alternate"; type="application/json"'
     response.headers["Vary"] = "Accept"
     return response
