@@ -871,3 +871,21 @@ def test_home_describes_the_dataset_for_catalogues(client: FlaskClient) -> None:
         "http://localhost/.well-known/void",
     }
     assert any("Josserand" in c for c in dataset["citation"])
+
+
+def test_twins_give_the_datatypes_of_the_sources_and_pass_the_shapes(client: FlaskClient) -> None:
+    """The store keeps "312"^^xsd:positiveInteger as the integer 312; a resource's twin writes
+    it back as the ontology declares it, so the twin passes copsh:DatatypeRangeShape, as its
+    source does (a quote: copkg:page is an xsd:positiveInteger)."""
+    from rdflib import Graph
+    from rdflib.namespace import XSD
+
+    from copkg.namespaces import COPKG
+
+    quote = client.get("/sparql", query_string={
+        "query": "SELECT ?q WHERE { ?q a copkg:Quote ; copkg:page ?p } LIMIT 1"
+    }).get_json()["results"]["bindings"][0]["q"]["value"]  # fmt: skip
+    path = quote.replace("https://w3id.org/copkg", "")
+    twin = Graph().parse(data=client.get(path + ".ttl").get_data(as_text=True), format="turtle")
+    pages = list(twin.objects(None, COPKG.page))
+    assert pages and all(p.datatype == XSD.positiveInteger for p in pages), pages

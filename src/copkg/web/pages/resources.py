@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, current_app, jsonify, render_template, request
 from markupsafe import Markup
 from rdflib import Literal, URIRef
+from rdflib.namespace import XSD
+from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import BASE, COPKG
@@ -35,11 +37,57 @@ from copkg.web.pages.resource_data import (
 )
 from copkg.web.pages.svg import timeline_svg
 
+#: XSD integer subtypes and the values they hold. The store keeps such a literal as xsd:integer
+#: (its value kept: "312"^^xsd:positiveInteger is served as 312); a twin writes it back with the
+#: datatype the ontology declares for its property, as the sources give it, so that a twin
+#: passes the shapes its sources passed.
+_SUBTYPES = {
+    str(XSD.positiveInteger): lambda v: v > 0,
+    str(XSD.nonNegativeInteger): lambda v: v >= 0,
+    str(XSD.negativeInteger): lambda v: v < 0,
+    str(XSD.nonPositiveInteger): lambda v: v <= 0,
+}
+_INTEGER_RANGES = """
+SELECT ?p ?d WHERE {
+  ?p rdfs:range ?d
+  FILTER (?d IN (xsd:positiveInteger, xsd:nonNegativeInteger, xsd:negativeInteger,
+                 xsd:nonPositiveInteger))
+}
+"""
+
+
+def integer_ranges(store: Store) -> dict[Node, str]:
+    """Properties whose declared range is an XSD integer subtype (read once per app)."""
+    cache = current_app.extensions.setdefault("copkg.pages", {})
+    if "integer_ranges" not in cache:
+        rows = store.query(_INTEGER_RANGES).rows
+        cache["integer_ranges"] = {row["p"]: str(row["d"]) for row in rows}
+    return cache["integer_ranges"]
+
+
+def declared_datatypes(
+    triples: list[tuple[Node, Node, Node]], ranges: dict[Node, str]
+) -> list[tuple[Node, Node, Node]]:
+    """The triples with each xsd:integer object of a property declared with an integer
+    subtype written with that subtype (when its value lies in the subtype's values)."""
+    result = []
+    for s, p, o in triples:
+        written = o
+        declared = ranges.get(p)
+        if declared and isinstance(o, Literal) and o.datatype == XSD.integer:
+            value = o.toPython()
+            if isinstance(value, int) and _SUBTYPES[declared](value):
+                written = Literal(str(value), datatype=URIRef(declared))
+        result.append((s, p, written))
+    return result
+
 
 def resource_twin(store: Store, iri: URIRef, media_type: str) -> bytes:
-    """The resource's statements (and its quotes') in an RDF format."""
+    """The resource's statements (and its quotes') in an RDF format, with the datatypes the
+    sources give (see _SUBTYPES)."""
     result = store.query(TWIN, bindings={"s": iri})
-    return QueryResult("graph", triples=result.triples).serialize(media_type)
+    triples = declared_datatypes(result.triples, integer_ranges(store))
+    return QueryResult("graph", triples=triples).serialize(media_type)
 
 
 _MENTIONED = "ASK { { ?s ?p ?o } UNION { ?o ?p ?s } }"
