@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from copkg.cli.base import EXIT_FAILED, fail, main, relative, root_option, store_option
-from copkg.cli.output import FORMATS, page_note, render
+from copkg.cli.output import FORMATS, page_note, render, terminal_width
 from copkg.config import Settings
-from copkg.errors import CopkgError
+from copkg.errors import CopkgError, Problem
 
 
 @main.command()
@@ -94,9 +95,15 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
 
 
 @main.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, metavar="NAME|FILE")
 @click.option("-e", "--expression", help="SPARQL text to run instead of a FILE.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="--format table: every column, each cell on one line (by default the table fits "
+    "the terminal: long cells wrapped, IRI columns left out beside their labels).",
+)
 @click.option(
     "--param",
     "params",
@@ -114,56 +121,122 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
 @store_option
 def query(
     settings: Settings,
-    file: Path | None,
+    file: str | None,
     expression: str | None,
     fmt: str,
+    wide: bool,
     params: tuple[str, ...],
     page: int | None,
 ) -> None:
-    """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed,
-    or against the store given with --store (or COPKG_STORE_URL). A paged query prints one
-    page (--page N) and says on stderr which, and how many there are."""
+    """Run a SPARQL query against the build, building it first if needed, or against the
+    store given with --store (or COPKG_STORE_URL): a named query by NAME (queries/NAME.rq),
+    a FILE.rq, or -e TEXT. A paged query prints one page (--page N) and says on stderr
+    which, and how many there are. An IRI parameter that names nothing in the graph is
+    warned about on stderr."""
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
     # with every command's modules); each command loads what it runs
     from copkg.querying.deadline import call_with_deadline
     from copkg.querying.named_queries import parse_named_query
 
     if (file is None) == (expression is None):
-        raise click.UsageError("give either a query FILE or -e 'SPARQL', not both")
+        raise click.UsageError("give either a query NAME or FILE, or -e 'SPARQL', not both")
     raw: dict[str, str] = {}
     for item in params:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.UsageError(f"--param {item!r}: write NAME=VALUE")
         raw[name.strip()] = value
-    where = str(file) if file else None
+    where = file or "<expression>"
     try:
         if file is not None:
-            if not file.is_file():
-                raise CopkgError(f"no such query file: {file}", status=400)
-            named = parse_named_query(file)
+            path = query_path(settings, file)
+            where = str(path) if path.name != f"{file}.rq" else relative(path, Path.cwd())
+            text = read_query(path)
         else:
-            named = parse_named_query(Path("<expression>.rq"), expression)
+            path, text = Path("<expression>.rq"), str(expression)
+        check_query(settings, text)
+        named = parse_named_query(path, text)
         if page is not None and not named.pagination:
             raise CopkgError(
                 "--page: the query has no pages (no `pagination:` in its header)", status=400
             )
+        width = terminal_width()
         # in a process killed at COPKG_QUERY_TIMEOUT, as the service's query workers are
-        output, note = call_with_deadline(
-            run_query, (settings, named, raw, page, fmt), settings.query_timeout
+        output, notes = call_with_deadline(
+            run_query, (settings, named, raw, page, fmt, wide, width), settings.query_timeout
         )
     except CopkgError as error:
         fail(error, where)
     click.echo(output, nl=not output.endswith("\n"))
-    if note is not None:
+    for note in notes:
         click.echo(note, err=True)
 
 
+def query_path(settings: Settings, file: str) -> Path:
+    """The .rq file `copkg query` names: a path, else a named query of queries/ by its name
+    (the file's stem); neither is a 400 listing the named queries."""
+    path = Path(file)
+    if path.is_file():
+        return path
+    named = settings.queries_dir / f"{file}.rq"
+    if "/" not in file and "\\" not in file and named.is_file():
+        return named
+    names = sorted(p.stem for p in settings.queries_dir.glob("*.rq"))
+    known = f"; the named queries: {', '.join(names)}" if names else ""
+    what = "query file" if path.suffix == ".rq" or "/" in file else "query file or named query"
+    raise CopkgError(f"no such {what}{known}", status=400)
+
+
+def read_query(path: Path) -> str:
+    """A query file's text; one that cannot be read is a 400 naming it."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CopkgError(
+            "not valid UTF-8",
+            status=400,
+            problems=[Problem(f"not valid UTF-8 at byte offset {exc.start}")],
+        ) from exc
+    except OSError as exc:
+        raise CopkgError(f"cannot read {path}: {exc.strerror}", status=400) from exc
+
+
+class _AnyGraph(Collection[str]):
+    """Every graph IRI: FROM clauses are checked against the store's graphs when it runs."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def check_query(settings: Settings, text: str) -> None:
+    """Read the query as the service does before it runs (copkg.querying.safety), so that a
+    syntax error, an unknown prefix or a refused SERVICE gets the service's message."""
+    from copkg.querying.safety import analyse_query
+
+    analyse_query(
+        text, graphs=_AnyGraph(), allowed_service_endpoints=settings.allowed_service_endpoints
+    )
+
+
 def run_query(
-    conn: Any, settings: Settings, named: Any, raw: dict[str, str], page: int | None, fmt: str
-) -> tuple[str, str | None]:
+    conn: Any,
+    settings: Settings,
+    named: Any,
+    raw: dict[str, str],
+    page: int | None,
+    fmt: str,
+    wide: bool,
+    width: int,
+) -> tuple[str, list[str]]:
     """`copkg query` in its process: open the store (building it first if needed), then run
-    the query under the time limit; the output and the page note."""
+    the query under the time limit; the output and the notes for stderr (which page, IRI
+    parameters that name nothing in the graph)."""
     # deferred: saves a measured start-up cost (see query)
     from copkg.pipeline import load_build
     from copkg.pipeline.open import open_store
@@ -176,7 +249,26 @@ def run_query(
         store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
     started(conn)
     result, at = run_page(store, named, raw, page=page)
-    return render(result, fmt), None if at is None else page_note(at, len(result.rows))
+    notes = [] if at is None else [page_note(at, len(result.rows))]
+    notes += unknown_iris(store, named, raw)
+    return render(result, fmt, wide=wide, width=width), notes
+
+
+def unknown_iris(store: Any, named: Any, raw: dict[str, str]) -> list[str]:
+    """A warning for each IRI parameter given a value that no triple of the graph mentions
+    (a typo gives no rows, not an error: say why)."""
+    from copkg.querying.named_queries import expand_iri
+
+    warnings = []
+    for param in named.parameters:
+        value = raw.get(param.name)
+        iri = expand_iri(value) if param.kind == "iri" and value else None
+        if iri is None:
+            continue
+        ask = f"ASK {{ {{ <{iri}> ?p ?o }} UNION {{ ?s <{iri}> ?o }} UNION {{ ?s ?p <{iri}> }} }}"
+        if not store.query(ask).boolean:
+            warnings.append(f"warning: {param.name}={value}: no such resource in the graph")
+    return warnings
 
 
 @main.command()

@@ -328,7 +328,15 @@ def analyse_query(
     for tok in toks:
         if tok.kind == "pname":
             prefix, _, local = tok.text.partition(":")
-            names.resolve_pname(prefix, local)
+            try:
+                names.resolve_pname(prefix, local)
+            except CopkgError as error:
+                line, column = position(sparql, tok.start)
+                raise CopkgError(
+                    f"SPARQL syntax error at line {line}, column {column}: {error.message}",
+                    status=400,
+                    problems=[Problem(error.message, line=line, column=column)],
+                ) from error
     from_graphs, from_named = _dataset_clauses(toks, names, graphs, ("FROM", "FROM NAMED"))
     relative = any(t.kind == "iri" and _is_relative(iri_value(t)) for t in toks)
     name = _FORM_NAMES[form]

@@ -12,6 +12,7 @@ import yaml
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES, shorten
+from copkg.store.embedded import syntax_error
 from copkg.store.scan import remote_calls, tokens
 
 HEADER = re.compile(r"^#\+ ?(.*)$")
@@ -353,10 +354,10 @@ def _check_sparql(path: Path, text: str) -> None:
     try:
         ox.Store().query(text, prefixes=PREFIXES)
     except SyntaxError as exc:
-        message = str(exc.msg or exc)
-        match = re.search(r"(\d+):(\d+)", message)
-        line = int(match.group(1)) if match else None
-        raise _bad(path, line, f"SPARQL syntax error: {message}") from exc
+        error = syntax_error(exc, text)  # the service's message: line, column, what is there
+        for problem in error.problems:
+            problem.file = str(path)
+        raise error from exc
     except (OSError, RuntimeError, ValueError):
         pass  # parsed; evaluating on an empty store may still complain
 
