@@ -29,9 +29,7 @@ def fail(error: CopkgError, file: str | None = None) -> NoReturn:
             problem.file = file
     lines = [str(p) for p in error.problems]
     located = len(error.problems) == 1 and error.problems[0].line is not None
-    if not (located and error.problems[0].message in error.message) and [
-        p.message for p in error.problems
-    ] != [error.message]:
+    if not located and [p.message for p in error.problems] != [error.message]:
         lines.insert(0, f"{file}: {error.message}" if file else f"copkg: {error.message}")
     click.echo("\n".join(lines), err=True)
     sys.exit(EXIT_SYNTAX if error.status in (400, 404, 406, 413) else EXIT_FAILED)

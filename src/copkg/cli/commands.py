@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+import pyoxigraph as ox
 
 from copkg.cli.base import EXIT_FAILED, fail, main, relative, root_option, store_option
 from copkg.cli.output import FORMATS, page_note, render, terminal_width
@@ -85,13 +85,82 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
 
     try:
         outcome = check(settings, list(files) or None, engine)
+        if outcome.conforms:
+            click.echo(outcome.text.rstrip() or "Conforms.")  # warnings, if any, are in the text
+            return
+        lines = violation_lines(settings, outcome, list(files)) if files else None
     except CopkgError as error:
         fail(error)
-    if outcome.conforms:
-        click.echo(outcome.text.rstrip() or "Conforms.")  # warnings, if any, are in the text
-        return
-    click.echo(outcome.text.rstrip(), err=True)
+    click.echo("\n".join(lines) if lines else outcome.text.rstrip(), err=True)
     sys.exit(EXIT_FAILED)
+
+
+_NOT_LOADED = "validate with that study's files too, or `copkg validate` for the whole corpus"
+
+
+def violation_lines(settings: Settings, outcome: Any, files: list[Path]) -> list[str]:
+    """`copkg validate FILE...`'s violations as `file:line: message` lines, each followed by
+    a note where its value or focus is a resource of a study whose files were not given (the
+    violation may come from what those files say: a linked study not loaded)."""
+    from rdflib import URIRef
+
+    from copkg.pipeline.check import FILES_GRAPH
+    from copkg.pipeline.corpus_checks import FileOnDisk, locate, study_of
+    from copkg.pipeline.steps import Sources, shacl_problems, source_files
+    from copkg.rdf_io import read_quads
+
+    given = {path.resolve() for path in files}
+    quads = [quad for path in files for quad in read_quads(path, FILES_GRAPH)]
+    problems = shacl_problems(outcome, Sources(graphs={FILES_GRAPH: files}, quads=quads))
+    described: dict[str, set[str]] = {}  # IRI: the files not given that describe it
+    for paths in source_files(settings).values():
+        for path in paths:
+            if path.resolve() not in given and path not in settings.ontology_files():
+                for quad in read_quads(path, FILES_GRAPH):
+                    if isinstance(quad.subject, ox.NamedNode):
+                        described.setdefault(quad.subject.value, set()).add(
+                            relative(path, settings.root)
+                        )
+    lines, noted = [], 0
+    results = outcome.report.violations if outcome.report is not None else []
+    for problem, result in zip(problems, results, strict=True):
+        if problem.file is None and _iri(result.focus):
+            problem.file, problem.line = locate(
+                [FileOnDisk(p) for p in files], URIRef(_iri(result.focus))
+            )
+        lines.append(str(problem))
+        for role, name in (("links to", result.value), ("is about", result.focus)):
+            iri = _iri(name)
+            elsewhere = sorted(described.get(iri or "", ()))
+            if elsewhere:
+                study = study_of(URIRef(iri)) or "the corpus"
+                shown = ", ".join(elsewhere[:_SHOW_FILES])
+                more = len(elsewhere) - _SHOW_FILES
+                lines.append(
+                    f"  {role} {name} of study {study}, which is not loaded (described in "
+                    f"{shown}{f' and {more} more' if more > 0 else ''}): {_NOT_LOADED}"
+                )
+                noted += 1
+                break
+    summary = f"{len(problems)} violation{'s' if len(problems) != 1 else ''}"
+    if noted:
+        summary += f"; {noted} involve studies not loaded: {_NOT_LOADED}"
+    return [*lines, summary]
+
+
+_SHOW_FILES = 3
+
+
+def _iri(name: str | None) -> str | None:
+    """The IRI a SHACL report's focus or value names (`<iri>` or a prefixed name)."""
+    from copkg.namespaces import PREFIXES
+
+    if not name:
+        return None
+    if name.startswith("<") and name.endswith(">"):
+        return name[1:-1]
+    prefix, colon, local = name.partition(":")
+    return PREFIXES[prefix] + local if colon and prefix in PREFIXES else None
 
 
 @main.command()
@@ -201,27 +270,21 @@ def read_query(path: Path) -> str:
         raise CopkgError(f"cannot read {path}: {exc.strerror}", status=400) from exc
 
 
-class _AnyGraph(Collection[str]):
-    """Every graph IRI: FROM clauses are checked against the store's graphs when it runs."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
 def check_query(settings: Settings, text: str) -> None:
     """Read the query as the service does before it runs (copkg.querying.safety), so that a
-    syntax error, an unknown prefix or a refused SERVICE gets the service's message."""
+    syntax error, an unknown prefix or a refused SERVICE gets the service's message; FROM
+    clauses are checked against the store's graphs when it runs."""
     from copkg.querying.safety import analyse_query
 
-    analyse_query(
-        text, graphs=_AnyGraph(), allowed_service_endpoints=settings.allowed_service_endpoints
-    )
+    try:
+        analyse_query(
+            text, graphs=None, allowed_service_endpoints=settings.allowed_service_endpoints
+        )
+    except CopkgError as error:
+        for problem in error.problems:
+            if problem.line is not None:
+                problem.message = f"SPARQL syntax error: {problem.message}"
+        raise
 
 
 def run_query(
