@@ -124,15 +124,14 @@ def violation_lines(settings: Settings, outcome: Any, files: list[Path]) -> list
     lines, noted = [], 0
     results = outcome.report.violations if outcome.report is not None else []
     for problem, result in zip(problems, results, strict=True):
-        if problem.file is None and _iri(result.focus):
-            problem.file, problem.line = locate(
-                [FileOnDisk(p) for p in files], URIRef(_iri(result.focus))
-            )
+        focus = _iri(result.focus)
+        if problem.file is None and focus is not None:
+            problem.file, problem.line = locate([FileOnDisk(p) for p in files], URIRef(focus))
         lines.append(str(problem))
         for role, name in (("links to", result.value), ("is about", result.focus)):
             iri = _iri(name)
-            elsewhere = sorted(described.get(iri or "", ()))
-            if elsewhere:
+            elsewhere = sorted(described.get(iri, ())) if iri is not None else []
+            if iri is not None and elsewhere:
                 study = study_of(URIRef(iri)) or "the corpus"
                 shown = ", ".join(elsewhere[:_SHOW_FILES])
                 more = len(elsewhere) - _SHOW_FILES
