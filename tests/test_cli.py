@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from conftest import needs_validation
-from rdflib import Graph
+from rdflib import Graph, URIRef
+from rdflib import Literal as RDFLiteral
+from rdflib.term import Node
 
 from copkg.cli import main
+from copkg.cli.output import table
 from copkg.config import Settings
 
 COUNT_CLASSES = "SELECT (COUNT(?c) AS ?n) WHERE { ?c a owl:Class }"
@@ -319,3 +322,130 @@ def test_query_stops_at_the_time_limit(runner: CliRunner, built: Settings) -> No
     quick = runner.invoke(main, ["query", "-e", "ASK {}", "--root", str(built.root)],
                           env={"COPKG_QUERY_TIMEOUT": "1"})  # fmt: skip
     assert quick.exit_code == 0 and quick.output.strip() == "yes", quick.output
+
+
+def test_a_named_query_by_name(runner: CliRunner, built: Settings) -> None:
+    result = invoke(runner, built, "query", "risky-roles", "--param", "controlMode=copkg:Clan")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith(("row)", "rows)"))
+    by_path = invoke(
+        runner,
+        built,
+        "query",
+        str(built.queries_dir / "risky-roles.rq"),
+        "--param",
+        "controlMode=copkg:Clan",
+    )
+    assert by_path.stdout == result.stdout
+    unknown = invoke(runner, built, "query", "risky-rolez")
+    assert_clean_failure(unknown, 2)
+    assert "no such query file or named query" in unknown.stderr
+    names = sorted(p.stem for p in built.queries_dir.glob("*.rq"))
+    assert ", ".join(names) in unknown.stderr
+
+
+QUOTE = (
+    "Management is thus present at most general meetings of the communities but "
+    "interestingly, this is less detrimental to community development at Electrical than it "
+    "was at Comp."
+)
+
+
+def _rows() -> tuple[list[str], list[dict[str, Node]]]:
+    role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
+    other = URIRef("https://w3id.org/copkg/id/josserand2004/support")
+    rows: list[dict[str, Node]] = [
+        {"role": role, "roleLabel": RDFLiteral("Facilitation"), "quote": RDFLiteral(QUOTE)},
+        {"role": other, "quote": RDFLiteral("short")},
+    ]
+    return ["role", "roleLabel", "quote"], rows
+
+
+def test_a_table_fits_the_width() -> None:
+    variables, rows = _rows()
+    text = table(variables, rows, 60)
+    lines = text.splitlines()
+    assert all(len(line) <= 60 for line in lines), text
+    assert lines[0].split() == ["role", "quote"]  # the IRI column left out for its label
+    assert "Facilitation" in text and "josserand2004/facilitation" not in text
+    assert "j04:support" in text  # no label: the IRI stands in its place
+    assert QUOTE not in text  # wrapped over several lines, every word kept in order
+    assert QUOTE in " ".join(line[len("Facilitation  ") :].strip() for line in lines[2:-2])
+    wide = table(variables, rows, 60, wide=True)
+    assert wide.splitlines()[0].split() == variables
+    assert QUOTE in wide and max(len(line) for line in wide.splitlines()) > 60
+
+
+def test_a_table_too_wide_for_columns_prints_blocks() -> None:
+    variables = [f"column{i}" for i in range(8)]
+    rows: list[dict[str, Node]] = [{v: RDFLiteral(f"{v} {QUOTE}") for v in variables}]
+    text = table(variables, rows, 50)
+    assert all(len(line) <= 50 for line in text.splitlines()), text
+    assert text.splitlines()[0].startswith("column0  ")
+    assert text.endswith("(1 row)")
+
+
+def test_query_tables_fit_the_terminal(runner: CliRunner, built: Settings) -> None:
+    args = ["query", "risky-roles", "--param", "controlMode=copkg:InputControl"]
+    fitted = runner.invoke(main, [*args, "--root", str(built.root)], env={"COLUMNS": "90"})
+    assert fitted.exit_code == 0, fitted.output
+    assert max(len(line) for line in fitted.stdout.splitlines()) <= 90
+    wide = runner.invoke(main, [*args, "--wide", "--root", str(built.root)], env={"COLUMNS": "90"})
+    assert wide.exit_code == 0, wide.output
+    assert max(len(line) for line in wide.stdout.splitlines()) > 90
+    assert wide.stdout.splitlines()[0].split()[:2] == ["role", "roleLabel"]
+
+
+@pytest.mark.parametrize(
+    "text, line, column, words",
+    [
+        ("SELEC ?x WHERE { ?x a copkg:Study }", 1, 1, "expected SELECT, ASK, CONSTRUCT"),
+        ("SELECT * WHERE {\n  ?s ?p ?o .\n  ?s nope:p ?o\n}\n", 3, 6, "unknown prefix nope:"),
+    ],
+)
+def test_syntax_errors_are_the_service_s(
+    runner: CliRunner, built: Settings, tmp_path: Path, text: str, line: int, column: int,
+    words: str,
+) -> None:  # fmt: skip
+    from copkg.errors import CopkgError
+    from copkg.querying.safety import analyse_query
+
+    with pytest.raises(CopkgError) as service:
+        analyse_query(text, graphs=())
+    assert f"at line {line}, column {column}" in service.value.message
+    path = tmp_path / "broken.rq"
+    path.write_text(text)
+    for where, args in ((str(path), [str(path)]), ("<expression>", ["-e", text])):
+        result = invoke(runner, built, "query", *args)
+        assert_clean_failure(result, 2)
+        expected = (
+            f"{where}:{line}:{column}: SPARQL syntax error: {service.value.problems[0].message}"
+        )
+        assert result.stderr.strip() == expected
+        assert words in result.stderr and "\\u{" not in result.stderr
+
+
+def test_an_iri_parameter_that_names_nothing_warns(runner: CliRunner, built: Settings) -> None:
+    nope = invoke(runner, built, "query", "risky-roles", "--param", "controlMode=copkg:Nope")
+    assert nope.exit_code == 0, nope.output
+    assert "controlMode=copkg:Nope: no such resource in the graph" in nope.stderr
+    clan = invoke(runner, built, "query", "risky-roles", "--param", "controlMode=copkg:Clan")
+    assert clan.exit_code == 0 and "no such resource" not in clan.stderr
+
+
+def test_validate_a_shipped_file_says_what_is_not_loaded(
+    runner: CliRunner, settings: Settings
+) -> None:
+    needs_validation()
+    path = settings.data_dir / "studies" / "wenger-snyder2000" / "study.ttl"
+    alone = invoke(runner, settings, "validate", str(path))
+    assert_clean_failure(alone, 1)
+    lines = alone.stderr.splitlines()
+    violations = [line for line in lines if "Violation" in line]
+    assert violations and all(line.startswith(f"{path}:") for line in violations), lines
+    assert int(violations[0].split(":")[1]) > 0
+    assert "links to j04:study of study josserand2004, which is not loaded" in alone.stderr
+    assert "`copkg validate` for the whole corpus" in lines[-1]
+    every = sorted(str(p) for p in (settings.data_dir / "studies").glob("*/*.ttl"))
+    together = invoke(runner, settings, "validate", *every)
+    assert together.exit_code == 0, together.output

@@ -22,12 +22,14 @@ EXIT_SYNTAX = 2
 
 
 def fail(error: CopkgError, file: str | None = None) -> NoReturn:
-    """Print an error as `file:line: message` lines on stderr and exit (no traceback)."""
+    """Print an error as `file:line: message` lines on stderr and exit (no traceback); an
+    error at one place is one `file:line:column: message` line."""
     for problem in error.problems:
         if file and problem.file is None:
             problem.file = file
     lines = [str(p) for p in error.problems]
-    if [p.message for p in error.problems] != [error.message]:
+    located = len(error.problems) == 1 and error.problems[0].line is not None
+    if not located and [p.message for p in error.problems] != [error.message]:
         lines.insert(0, f"{file}: {error.message}" if file else f"copkg: {error.message}")
     click.echo("\n".join(lines), err=True)
     sys.exit(EXIT_SYNTAX if error.status in (400, 404, 406, 413) else EXIT_FAILED)

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pyoxigraph as ox
 
 from copkg.cli.base import EXIT_FAILED, fail, main, relative, root_option, store_option
-from copkg.cli.output import FORMATS, page_note, render
+from copkg.cli.output import FORMATS, page_note, render, terminal_width
 from copkg.config import Settings
-from copkg.errors import CopkgError
+from copkg.errors import CopkgError, Problem
 
 
 @main.command()
@@ -84,19 +85,93 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
 
     try:
         outcome = check(settings, list(files) or None, engine)
+        if outcome.conforms:
+            click.echo(outcome.text.rstrip() or "Conforms.")  # warnings, if any, are in the text
+            return
+        lines = violation_lines(settings, outcome, list(files)) if files else None
     except CopkgError as error:
         fail(error)
-    if outcome.conforms:
-        click.echo(outcome.text.rstrip() or "Conforms.")  # warnings, if any, are in the text
-        return
-    click.echo(outcome.text.rstrip(), err=True)
+    click.echo("\n".join(lines) if lines else outcome.text.rstrip(), err=True)
     sys.exit(EXIT_FAILED)
 
 
+_NOT_LOADED = "validate with that study's files too, or `copkg validate` for the whole corpus"
+
+
+def violation_lines(settings: Settings, outcome: Any, files: list[Path]) -> list[str]:
+    """`copkg validate FILE...`'s violations as `file:line: message` lines, each followed by
+    a note where its value or focus is a resource of a study whose files were not given (the
+    violation may come from what those files say: a linked study not loaded)."""
+    from rdflib import URIRef
+
+    from copkg.pipeline.check import FILES_GRAPH
+    from copkg.pipeline.corpus_checks import FileOnDisk, locate, study_of
+    from copkg.pipeline.steps import Sources, shacl_problems, source_files
+    from copkg.rdf_io import read_quads
+
+    given = {path.resolve() for path in files}
+    quads = [quad for path in files for quad in read_quads(path, FILES_GRAPH)]
+    problems = shacl_problems(outcome, Sources(graphs={FILES_GRAPH: files}, quads=quads))
+    described: dict[str, set[str]] = {}  # IRI: the files not given that describe it
+    for paths in source_files(settings).values():
+        for path in paths:
+            if path.resolve() not in given and path not in settings.ontology_files():
+                for quad in read_quads(path, FILES_GRAPH):
+                    if isinstance(quad.subject, ox.NamedNode):
+                        described.setdefault(quad.subject.value, set()).add(
+                            relative(path, settings.root)
+                        )
+    lines, noted = [], 0
+    results = outcome.report.violations if outcome.report is not None else []
+    for problem, result in zip(problems, results, strict=True):
+        focus = _iri(result.focus)
+        if problem.file is None and focus is not None:
+            problem.file, problem.line = locate([FileOnDisk(p) for p in files], URIRef(focus))
+        lines.append(str(problem))
+        for role, name in (("links to", result.value), ("is about", result.focus)):
+            iri = _iri(name)
+            elsewhere = sorted(described.get(iri, ())) if iri is not None else []
+            if iri is not None and elsewhere:
+                study = study_of(URIRef(iri)) or "the corpus"
+                shown = ", ".join(elsewhere[:_SHOW_FILES])
+                more = len(elsewhere) - _SHOW_FILES
+                lines.append(
+                    f"  {role} {name} of study {study}, which is not loaded (described in "
+                    f"{shown}{f' and {more} more' if more > 0 else ''}): {_NOT_LOADED}"
+                )
+                noted += 1
+                break
+    summary = f"{len(problems)} violation{'s' if len(problems) != 1 else ''}"
+    if noted:
+        summary += f"; {noted} involve studies not loaded: {_NOT_LOADED}"
+    return [*lines, summary]
+
+
+_SHOW_FILES = 3
+
+
+def _iri(name: str | None) -> str | None:
+    """The IRI a SHACL report's focus or value names (`<iri>` or a prefixed name)."""
+    from copkg.namespaces import PREFIXES
+
+    if not name:
+        return None
+    if name.startswith("<") and name.endswith(">"):
+        return name[1:-1]
+    prefix, colon, local = name.partition(":")
+    return PREFIXES[prefix] + local if colon and prefix in PREFIXES else None
+
+
 @main.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, metavar="NAME|FILE")
 @click.option("-e", "--expression", help="SPARQL text to run instead of a FILE.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="--format table: every column, each cell on one line (by default the table fits "
+    "the terminal: long cells wrapped, IRI columns left out beside their labels).",
+)
 @click.option(
     "--param",
     "params",
@@ -114,56 +189,116 @@ def validate(settings: Settings, files: tuple[Path, ...], engine: str) -> None:
 @store_option
 def query(
     settings: Settings,
-    file: Path | None,
+    file: str | None,
     expression: str | None,
     fmt: str,
+    wide: bool,
     params: tuple[str, ...],
     page: int | None,
 ) -> None:
-    """Run a SPARQL query (FILE.rq or -e TEXT) against the build, building it first if needed,
-    or against the store given with --store (or COPKG_STORE_URL). A paged query prints one
-    page (--page N) and says on stderr which, and how many there are."""
+    """Run a SPARQL query against the build, building it first if needed, or against the
+    store given with --store (or COPKG_STORE_URL): a named query by NAME (queries/NAME.rq),
+    a FILE.rq, or -e TEXT. A paged query prints one page (--page N) and says on stderr
+    which, and how many there are. An IRI parameter that names nothing in the graph is
+    warned about on stderr."""
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
     # with every command's modules); each command loads what it runs
     from copkg.querying.deadline import call_with_deadline
     from copkg.querying.named_queries import parse_named_query
 
     if (file is None) == (expression is None):
-        raise click.UsageError("give either a query FILE or -e 'SPARQL', not both")
+        raise click.UsageError("give either a query NAME or FILE, or -e 'SPARQL', not both")
     raw: dict[str, str] = {}
     for item in params:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.UsageError(f"--param {item!r}: write NAME=VALUE")
         raw[name.strip()] = value
-    where = str(file) if file else None
+    where = file or "<expression>"
     try:
         if file is not None:
-            if not file.is_file():
-                raise CopkgError(f"no such query file: {file}", status=400)
-            named = parse_named_query(file)
+            path = query_path(settings, file)
+            where = str(path) if path.name != f"{file}.rq" else relative(path, Path.cwd())
+            text = read_query(path)
         else:
-            named = parse_named_query(Path("<expression>.rq"), expression)
+            path, text = Path("<expression>.rq"), str(expression)
+        check_query(settings, text)
+        named = parse_named_query(path, text)
         if page is not None and not named.pagination:
             raise CopkgError(
                 "--page: the query has no pages (no `pagination:` in its header)", status=400
             )
+        width = terminal_width()
         # in a process killed at COPKG_QUERY_TIMEOUT, as the service's query workers are
-        output, note = call_with_deadline(
-            run_query, (settings, named, raw, page, fmt), settings.query_timeout
+        output, notes = call_with_deadline(
+            run_query, (settings, named, raw, page, fmt, wide, width), settings.query_timeout
         )
     except CopkgError as error:
         fail(error, where)
     click.echo(output, nl=not output.endswith("\n"))
-    if note is not None:
+    for note in notes:
         click.echo(note, err=True)
 
 
+def query_path(settings: Settings, file: str) -> Path:
+    """The .rq file `copkg query` names: a path, else a named query of queries/ by its name
+    (the file's stem); neither is a 400 listing the named queries."""
+    path = Path(file)
+    if path.is_file():
+        return path
+    named = settings.queries_dir / f"{file}.rq"
+    if "/" not in file and "\\" not in file and named.is_file():
+        return named
+    names = sorted(p.stem for p in settings.queries_dir.glob("*.rq"))
+    known = f"; the named queries: {', '.join(names)}" if names else ""
+    what = "query file" if path.suffix == ".rq" or "/" in file else "query file or named query"
+    raise CopkgError(f"no such {what}{known}", status=400)
+
+
+def read_query(path: Path) -> str:
+    """A query file's text; one that cannot be read is a 400 naming it."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CopkgError(
+            "not valid UTF-8",
+            status=400,
+            problems=[Problem(f"not valid UTF-8 at byte offset {exc.start}")],
+        ) from exc
+    except OSError as exc:
+        raise CopkgError(f"cannot read {path}: {exc.strerror}", status=400) from exc
+
+
+def check_query(settings: Settings, text: str) -> None:
+    """Read the query as the service does before it runs (copkg.querying.safety), so that a
+    syntax error, an unknown prefix or a refused SERVICE gets the service's message; FROM
+    clauses are checked against the store's graphs when it runs."""
+    from copkg.querying.safety import analyse_query
+
+    try:
+        analyse_query(
+            text, graphs=None, allowed_service_endpoints=settings.allowed_service_endpoints
+        )
+    except CopkgError as error:
+        for problem in error.problems:
+            if problem.line is not None:
+                problem.message = f"SPARQL syntax error: {problem.message}"
+        raise
+
+
 def run_query(
-    conn: Any, settings: Settings, named: Any, raw: dict[str, str], page: int | None, fmt: str
-) -> tuple[str, str | None]:
+    conn: Any,
+    settings: Settings,
+    named: Any,
+    raw: dict[str, str],
+    page: int | None,
+    fmt: str,
+    wide: bool,
+    width: int,
+) -> tuple[str, list[str]]:
     """`copkg query` in its process: open the store (building it first if needed), then run
-    the query under the time limit; the output and the page note."""
+    the query under the time limit; the output and the notes for stderr (which page, IRI
+    parameters that name nothing in the graph)."""
     # deferred: saves a measured start-up cost (see query)
     from copkg.pipeline import load_build
     from copkg.pipeline.open import open_store
@@ -176,7 +311,26 @@ def run_query(
         store = load_build(settings, rebuild="stale", timeout=settings.query_timeout)
     started(conn)
     result, at = run_page(store, named, raw, page=page)
-    return render(result, fmt), None if at is None else page_note(at, len(result.rows))
+    notes = [] if at is None else [page_note(at, len(result.rows))]
+    notes += unknown_iris(store, named, raw)
+    return render(result, fmt, wide=wide, width=width), notes
+
+
+def unknown_iris(store: Any, named: Any, raw: dict[str, str]) -> list[str]:
+    """A warning for each IRI parameter given a value that no triple of the graph mentions
+    (a typo gives no rows, not an error: say why)."""
+    from copkg.querying.named_queries import expand_iri
+
+    warnings = []
+    for param in named.parameters:
+        value = raw.get(param.name)
+        iri = expand_iri(value) if param.kind == "iri" and value else None
+        if iri is None:
+            continue
+        ask = f"ASK {{ {{ <{iri}> ?p ?o }} UNION {{ ?s <{iri}> ?o }} UNION {{ ?s ?p <{iri}> }} }}"
+        if not store.query(ask).boolean:
+            warnings.append(f"warning: {param.name}={value}: no such resource in the graph")
+    return warnings
 
 
 @main.command()

@@ -266,7 +266,7 @@ def _dataset_target(toks: list[Token], j: int, keyword: str, names: Names) -> st
 
 
 def _dataset_clauses(
-    toks: list[Token], names: Names, graphs: Collection[str], keywords: tuple[str, str]
+    toks: list[Token], names: Names, graphs: Collection[str] | None, keywords: tuple[str, str]
 ) -> tuple[list[str], list[str]]:
     """The graphs named by FROM / FROM NAMED (or USING / USING NAMED) outside any group; a
     name that only begins with the keyword (`FROMex:g`) is refused, as an engine may read it
@@ -289,11 +289,13 @@ def _dataset_clauses(
                     status=400,
                 )
             iri = _dataset_target(toks, j + 1, named_keyword, names)
-            check_graph_iri(iri, graphs, named_keyword)
+            if graphs is not None:
+                check_graph_iri(iri, graphs, named_keyword)
             named.append(iri)
         else:
             iri = _dataset_target(toks, j, keyword, names)
-            check_graph_iri(iri, graphs, keyword)
+            if graphs is not None:
+                check_graph_iri(iri, graphs, keyword)
             default.append(iri)
     return default, named
 
@@ -301,12 +303,13 @@ def _dataset_clauses(
 def analyse_query(
     sparql: str,
     *,
-    graphs: Collection[str],
+    graphs: Collection[str] | None,
     allowed_service_endpoints: Collection[str] = (),
     base: str | None = None,
 ) -> QueryPlan:
     """Read `sparql` as the engine will, refuse unsafe SERVICE / LOAD / FROM, and say what
-    kind of result it gives. Syntax errors beyond the tokens are left to the engine."""
+    kind of result it gives. Syntax errors beyond the tokens are left to the engine.
+    `graphs` None: no store at hand, FROM clauses are left to be checked when it runs."""
     check_remote_calls(sparql, tuple(allowed_service_endpoints))
     toks = tokens(sparql)
     _check_nesting(sparql, toks)
@@ -328,7 +331,15 @@ def analyse_query(
     for tok in toks:
         if tok.kind == "pname":
             prefix, _, local = tok.text.partition(":")
-            names.resolve_pname(prefix, local)
+            try:
+                names.resolve_pname(prefix, local)
+            except CopkgError as error:
+                line, column = position(sparql, tok.start)
+                raise CopkgError(
+                    f"SPARQL syntax error at line {line}, column {column}: {error.message}",
+                    status=400,
+                    problems=[Problem(error.message, line=line, column=column)],
+                ) from error
     from_graphs, from_named = _dataset_clauses(toks, names, graphs, ("FROM", "FROM NAMED"))
     relative = any(t.kind == "iri" and _is_relative(iri_value(t)) for t in toks)
     name = _FORM_NAMES[form]

@@ -12,6 +12,8 @@ import yaml
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES, shorten
+from copkg.querying.safety import analyse_query
+from copkg.store.embedded import syntax_error
 from copkg.store.scan import remote_calls, tokens
 
 HEADER = re.compile(r"^#\+ ?(.*)$")
@@ -351,14 +353,25 @@ def _check_sparql(path: Path, text: str) -> None:
     if remote_calls(text):
         return  # parsing needs evaluation here, and SERVICE would reach out: the store checks it
     try:
+        # the service's reading first (its messages: a misspelt form, an unknown prefix)
+        analyse_query(text, graphs=None)
         ox.Store().query(text, prefixes=PREFIXES)
-    except SyntaxError as exc:
-        message = str(exc.msg or exc)
-        match = re.search(r"(\d+):(\d+)", message)
-        line = int(match.group(1)) if match else None
-        raise _bad(path, line, f"SPARQL syntax error: {message}") from exc
+    except CopkgError as error:
+        raise _located(error, path) from error
+    except SyntaxError as exc:  # the service's message: line, column, what stands there
+        raise _located(syntax_error(exc, text), path) from exc
     except (OSError, RuntimeError, ValueError):
         pass  # parsed; evaluating on an empty store may still complain
+
+
+def _located(error: CopkgError, path: Path) -> CopkgError:
+    """A syntax error of the query's text as a problem of its file."""
+    problems = error.problems or [Problem(error.message)]
+    for problem in problems:
+        problem.file = str(path)
+        if problem.line is not None:
+            problem.message = f"SPARQL syntax error: {problem.message}"
+    return CopkgError(f"bad named query {path.name}", status=400, problems=problems)
 
 
 def load_named_queries(directory: Path) -> dict[str, NamedQuery]:
