@@ -110,7 +110,7 @@ def test_push_through_sparql_update_in_chunks(
         auth=(PUSH_USER, virtuoso.push_password),
         auth_scheme="digest",
     )
-    from copkg.push import push
+    from copkg.pipeline.push import push
 
     report = push(built, target)
     assert report.method == "SPARQL Update"
@@ -152,6 +152,13 @@ VIRTUOSO_DIFFERS = {
     "all 497 findings; a subquery or FILTER EXISTS gives the same)",
     "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
     "than its temporary column (SR319: Max row length is exceeded)",
+    **dict.fromkeys(
+        ["case-contexts", "comp-centres", "cross-study-links", "evidence-for", "role-framework",
+         "timeline"],
+        "since the voice columns (the weakest voice of each row, from UNION branches and "
+        "subqueries) Virtuoso repeats parts of GROUP_CONCAT(DISTINCT ...) values and rows the "
+        "embedded store gives once; not yet reduced to a minimal case",
+    ),
 }
 #: Named queries Virtuoso 7.2.5 never answers: the server hangs on them (no CPU, no answer,
 #: and its HTTP and SQL listeners stop answering too), so they are not sent to the server the
