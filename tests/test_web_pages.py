@@ -890,3 +890,14 @@ def test_twins_give_the_datatypes_of_the_sources_and_pass_the_shapes(client: Fla
     twin = Graph().parse(data=client.get(path + ".ttl").get_data(as_text=True), format="turtle")
     pages = list(twin.objects(None, COPKG.page))
     assert pages and all(p.datatype == XSD.positiveInteger for p in pages), pages
+
+
+def test_the_matrix_says_the_voice_of_each_risky_cell(client: FlaskClient) -> None:
+    """A risky cell is derived: it carries the voice of its derivation's weakest premise
+    (the author's claim, or derived from a curator's reading), in the JSON and on the page."""
+    data = client.get("/matrix.json").get_json()
+    voices = {cell["voice"] for cell in data["cells"]}
+    assert voices <= {"author", "curator", "derived-from-curator"}, voices
+    assert "author" in voices
+    assert all(cell["voice"] for cell in data["cells"]), data["cells"]
+    assert 'class="badge voice"' in client.get("/matrix").get_data(as_text=True)

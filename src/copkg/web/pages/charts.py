@@ -11,7 +11,7 @@ from markupsafe import Markup
 from rdflib import Literal
 
 from copkg.errors import CopkgError
-from copkg.namespaces import ID
+from copkg.namespaces import COPKG, ID
 from copkg.store import Store
 from copkg.web import get_store
 from copkg.web.pages.links import HTML, bp, curie, href, wants
@@ -102,8 +102,12 @@ def timeline(slug: str) -> Response | str:
 
 
 _MATRIX_CELLS = """
-SELECT ?role ?context ?assessment ?assessmentLabel ?riskLabel ?ruleLabel WHERE {
+SELECT ?role ?context ?voice ?assessment ?assessmentLabel ?riskLabel ?ruleLabel WHERE {
   ?context copkg:riskyRole ?role .
+  OPTIONAL {
+    ?explanation rdf:subject ?context ; rdf:predicate copkg:riskyRole ; rdf:object ?role ;
+      copkg:weakestVoice ?voice .
+  }
   OPTIONAL {
     ?assessment a copkg:RiskAssessment ; copkg:inContext ?context ; copkg:assessedRole ?role .
     OPTIONAL { ?assessment rdfs:label ?assessmentLabel }
@@ -126,6 +130,14 @@ SELECT ?context (SAMPLE(?l) AS ?label) (SAMPLE(?caseL) AS ?caseLabel) (SAMPLE(?d
 """
 
 
+#: The voice of a derived cell, by its explanation's copkg:weakestVoice (the weakest premise).
+VOICE_NAMES = {
+    str(COPKG.AuthorVoice): "author",
+    str(COPKG.CuratorVoice): "curator",
+    str(COPKG.DerivedFromCuratorReading): "derived-from-curator",
+}
+
+
 def matrix_data(store: Store) -> dict[str, Any]:
     """Roles as rows, contexts as columns, the risky cells with their explanations."""
     rows = landing_data_roles(store)
@@ -142,8 +154,13 @@ def matrix_data(store: Store) -> dict[str, Any]:
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for r in store.query(_MATRIX_CELLS).rows:
         key = (str(r["role"]), str(r["context"]))
-        cell = cells.setdefault(key, {"role": key[0], "context": key[1], "assessments": []})
-        if "assessment" in r:
+        cell = cells.setdefault(
+            key, {"role": key[0], "context": key[1], "voice": None, "assessments": []}
+        )
+        voice = VOICE_NAMES.get(str(r.get("voice")))
+        if voice is not None and (cell["voice"] is None or voice == "author"):
+            cell["voice"] = voice  # the cell holds by its strongest derivation
+        if "assessment" in r and all(a["iri"] != str(r["assessment"]) for a in cell["assessments"]):
             cell["assessments"].append(
                 {
                     "iri": str(r["assessment"]),
