@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pyoxigraph import RdfFormat
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
 
@@ -951,3 +952,118 @@ def test_the_comparison_for_the_author_rests_on_the_author_alone(store: Oxigraph
     author = ask(store, "role-study-comparison", voice="author")
     assert cell(author) == ("risk realised", 1, "author")
     assert len(author) == len(ask(store, "role-study-comparison")) == 20
+
+
+# -- evidence kinds and verified quotes in the answers (issue 10, section 3) ----------------
+
+EVIDENCE_QUERIES = (
+    "comp-centres",
+    "cross-study-links",
+    "evidence-for",
+    "risk-observations",
+    "risky-roles",
+    "role-study-comparison",
+)
+DEMO = "https://w3id.org/copkg/id/demo2000/"
+DEMO_STUDY = f"""
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX : <{DEMO}>
+GRAPH <https://w3id.org/copkg/graph/study/demo2000> {{
+  :study a copkg:Study ; rdfs:label "Demo (2000)"@en .
+  :finding a copkg:Finding ; rdfs:label "a demo finding"@en ; copkg:reportedIn :study ;
+      copkg:concernsRisk <{J04}imposed-topic> ; copkg:concernsRole <{J04}facilitation> ;
+      copkg:voice copkg:AuthorVoice ;
+      copkg:hasEvidence :q-words , :q-restated .
+  :q-words a copkg:Quote ; copkg:quoteText "The demo's words as printed." ; copkg:page 5 ;
+      copkg:quotedIn :study .
+  :q-restated a copkg:Paraphrase ; copkg:evidenceText "What page 6 says, in other words." ;
+      copkg:page 6 ; copkg:quotedIn :study .
+}}
+"""
+
+
+def test_the_queries_that_give_evidence_are_these() -> None:
+    assert {n for n in QUERIES if "copkg:quoteText" in QUERIES[n].text} == set(EVIDENCE_QUERIES)
+
+
+@pytest.mark.parametrize("name", EVIDENCE_QUERIES)
+def test_every_quote_comes_with_its_kind_and_whether_it_was_verified(
+    store: OxigraphStore, name: str
+) -> None:
+    """Without the build's verdict (these sources were not checked against a text) no quote
+    is verified; every row with evidence says what it is."""
+    query = QUERIES[name]
+    defaults = {p.name: p.default for p in query.parameters if p.default is not None}
+    rows = run_page(store, query, defaults, whole=True)[0].rows
+    text = "evidence" if name == "role-study-comparison" else "quote"
+    with_text = [r for r in rows if text in r]
+    assert with_text, name
+    for row in rows:
+        assert ("quoteKind" in row) == ("quoteVerified" in row) == (text in row), (name, row)
+    assert {(str(r["quoteKind"]), r["quoteVerified"].toPython()) for r in with_text} == {
+        ("quote", False)
+    }
+
+
+@pytest.fixture(scope="module")
+def verified() -> Iterator[OxigraphStore]:
+    """The build with the paper's text given (Josserand's quotes verified against it), and a
+    study added without a source text: a quote and a paraphrase about the imposed topic."""
+    from conftest import copy_project
+    from test_fidelity import PAPER
+
+    from copkg.config import Settings
+    from copkg.pipeline import build, load_build
+
+    if PAPER is None:
+        pytest.skip("the paper's text is absent: the build cannot verify the quotes")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = copy_project(Path(folder))
+        settings = Settings.load(root, environ={"COPKG_SOURCE_TEXTS": str(PAPER.parent)})
+        manifest = build(settings)
+        assert "quotes verified" in manifest.extra["fidelity"][str(J04.study)]
+        store = OxigraphStore()  # the build opens read-only: its quads, and the study added
+        store.native.extend(load_build(settings).native.quads_for_pattern(None, None, None))
+        store.native.load(DEMO_STUDY.encode(), RdfFormat.TRIG)
+        yield store
+
+
+def test_josserands_quotes_come_back_verified(verified: OxigraphStore) -> None:
+    for name in EVIDENCE_QUERIES:
+        query = QUERIES[name]
+        defaults = {p.name: p.default for p in query.parameters if p.default is not None}
+        rows = run_page(verified, query, defaults, whole=True)[0].rows
+        josserand = [
+            r for r in rows if "quoteKind" in r and not str(r.get("study", "")).startswith(DEMO)
+        ]
+        assert josserand, name
+        assert {(str(r["quoteKind"]), r["quoteVerified"].toPython()) for r in josserand} == {
+            ("quote", True)
+        }, name
+
+
+def test_an_added_study_without_its_text_is_unverified_and_its_paraphrase_no_quote(
+    verified: OxigraphStore,
+) -> None:
+    rows = ask(verified, "evidence-for", about="j04:imposed-topic")
+    demo = {
+        (str(r["quote"]), str(r["quoteKind"]), r["quoteVerified"].toPython())
+        for r in rows
+        if str(r["study"]) == DEMO + "study"
+    }
+    assert demo == {
+        ("The demo's words as printed.", "quote", False),
+        ("What page 6 says, in other words.", "paraphrase", False),
+    }
+    others = [r for r in rows if str(r["study"]) == str(J04.study)]
+    assert len(others) == 21 and all(r["quoteVerified"].toPython() for r in others)
+    # in the comparison, the demo's cell carries both lines, the paraphrase marked as such
+    cells = [r for r in ask(verified, "role-study-comparison") if str(r["study"]) == DEMO + "study"]
+    marked = [r for r in cells if "evidence" in r and "(paraphrase)" in str(r["evidence"])]
+    assert marked and all(
+        (str(r["quoteKind"]), r["quoteVerified"].toPython()) == ("quote; paraphrase", False)
+        for r in marked
+    )
