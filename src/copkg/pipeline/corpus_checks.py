@@ -1,34 +1,42 @@
 """The checks a study's statements must pass against the rest of the corpus, one implementation
 for `copkg add` (a bundle against the corpus) and `copkg build` (each study against the others):
 other studies' resources not redescribed, shared vocabulary not redefined, IRIs declared,
-no placeholder left, and the same paper not entered twice."""
+no placeholder left, and the same paper not entered twice.
+Quotes are verified against source texts in copkg.pipeline.quote_checks; what the checks see of a
+study and of the corpus is in copkg.pipeline.study_view."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from copkg.errors import Problem
-from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
+from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
+from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
+from copkg.pipeline.study_view import (
+    STUDY_GRAPHS,
+    Described,
+    FileOnDisk,
+    Others,
+    OtherStudies,
+    StudyFiles,
+    study_of,
+)
 from copkg.store.terms import quads_to_graph
-from copkg.validation.fidelity import check_quotes, find_source
-
-STUDY_GRAPHS = study_graph("")
 
 #: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
 #: ontology graph describes: the shared vocabularies and the terms they align to).
 SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
 
 _PLACEHOLDER = re.compile(r"\bTODO\b")
-_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
 _DOI_PROPERTIES = (
     URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
@@ -39,105 +47,6 @@ _DOI_PROPERTIES = (
     SKOS.exactMatch,
     RDFS.seeAlso,
 )
-
-
-class SourceFile(Protocol):
-    """A file a study was read from."""
-
-    @property
-    def path(self) -> Path: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-class Described(Protocol):
-    """A study's statements and the files they were written in (a bundle being added, or a
-    study of the corpus being built)."""
-
-    study_id: str
-    graph: Graph
-
-    @property
-    def files(self) -> Sequence[SourceFile]: ...
-
-    @property
-    def namespace(self) -> str: ...
-
-    def subjects(self) -> set[Any]: ...
-
-    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]: ...
-
-    def show(self, node: Any) -> str: ...
-
-
-class Others(Protocol):
-    """The rest of the corpus: the ontology graph, its declared terms and who describes what."""
-
-    ontology: Graph
-    declared: set[URIRef]
-    studies: set[str]
-
-    def describers(self, iri: str) -> set[str]: ...
-
-    def known(self, iri: str) -> bool: ...
-
-    def records(self) -> Graph:
-        """What the other studies write of their copkg:Study records and of those records'
-        creators."""
-        ...
-
-
-def study_of(node: Any) -> str | None:
-    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
-    text = str(node)
-    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
-        return None
-    head, slash, _ = text[len(ID) :].partition("/")
-    return head if slash else None
-
-
-def show(files: Iterable[SourceFile], node: Any) -> str:
-    """An IRI as the files write it: with a prefix they declare, else prefixed()."""
-    if isinstance(node, URIRef):
-        iri = str(node)
-        for file in files:
-            for prefix, namespace in _PREFIX_DECL.findall(file.text):
-                local = iri[len(namespace) :]
-                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
-                    return f"{prefix}:{local}"
-    return prefixed(node)
-
-
-def locate(
-    files: Sequence[SourceFile], node: Any, *, subject: bool = False
-) -> tuple[str | None, int | None]:
-    """The file and line where an IRI is first written (prefixed or in full); with `subject`,
-    first where a line starts with it (a description), if anywhere."""
-    if not isinstance(node, URIRef):
-        return (str(files[0].path), None) if len(files) == 1 else (None, None)
-    iri = str(node)
-    found: tuple[str | None, int | None] = (None, None)
-    for file in files:
-        patterns = [re.escape(f"<{iri}>")]
-        for prefix, namespace in _PREFIX_DECL.findall(file.text):
-            local = iri[len(namespace) :]
-            if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
-                patterns.append(
-                    r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
-                )
-        anywhere = re.compile("|".join(patterns))
-        starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
-        for number, line in enumerate(file.text.splitlines(), 1):
-            if line.lstrip().startswith("#"):
-                continue
-            if subject and starting.search(line):
-                return str(file.path), number
-            if found == (None, None) and anywhere.search(line):
-                found = (str(file.path), number)
-                if not subject:
-                    return found
-    return found
 
 
 def statement_problems(study: Described, others: Others) -> list[Problem]:
@@ -336,69 +245,6 @@ def duplicate_problems(study: Described, others: Others) -> list[Problem]:
     return problems
 
 
-@dataclass
-class StudyFiles:
-    """A study of the corpus as the build reads it: its files and their statements."""
-
-    study_id: str
-    files: list[SourceFile]
-    graph: Graph
-
-    @property
-    def namespace(self) -> str:
-        return str(study_base(self.study_id))
-
-    def subjects(self) -> set[Any]:
-        return set(self.graph.subjects())
-
-    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
-        return locate(self.files, node, subject=subject)
-
-    def show(self, node: Any) -> str:
-        return show(self.files, node)
-
-
-@dataclass(frozen=True)
-class FileOnDisk:
-    """A source file, read when its text is needed (to say where a problem is)."""
-
-    path: Path
-
-    @property
-    def text(self) -> str:
-        return self.path.read_text(encoding="utf-8", errors="replace")
-
-
-class OtherStudies:
-    """The corpus but one study, from the quads the build read (indexed once for all)."""
-
-    def __init__(
-        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
-    ) -> None:
-        self.ontology = ontology
-        self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
-        self._index = index
-        self._graph = graph
-        self._records = records
-        self.studies = {
-            g[len(STUDY_GRAPHS) :]
-            for gs in index.values()
-            for g in gs
-            if g.startswith(STUDY_GRAPHS) and g != graph
-        }
-
-    def describers(self, iri: str) -> set[str]:
-        return {
-            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
-        }
-
-    def known(self, iri: str) -> bool:
-        return bool(self._index.get(iri, set()) - {self._graph})
-
-    def records(self) -> Graph:
-        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
-
-
 def corpus_problems(
     graphs: dict[str, list[Path]],
     quads: Sequence[ox.Quad],
@@ -446,67 +292,3 @@ def corpus_problems(
         digests |= source_digests(view.graph)
     fidelity = verify_quotes(views, digests, folders)
     return problems + fidelity.problems, fidelity
-
-
-def source_digests(graph: Graph) -> dict[URIRef, str]:
-    """The SHA-256 of each study's source text, as the study's record declares it."""
-    return {
-        study: str(digest)
-        for study, text in graph.subject_objects(COPKG.sourceText)
-        for digest in graph.objects(text, COPKG.sha256)
-        if isinstance(study, URIRef)
-    }
-
-
-@dataclass
-class Fidelity:
-    """Whose quotes were verified against which text, whose text was not found, and every
-    quote that is not on the page it claims."""
-
-    verified: dict[URIRef, Path] = field(default_factory=dict)
-    missing: dict[URIRef, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-    def summary(self) -> dict[str, str]:
-        """What the manifest and `copkg add` say of each study with a declared source text."""
-        out = {str(s): f"quotes verified against {p.name}" for s, p in self.verified.items()}
-        out |= {
-            str(s): f"unverified: no text with SHA-256 {d} in its source/ folder or "
-            "COPKG_SOURCE_TEXTS"
-            for s, d in self.missing.items()
-        }
-        return dict(sorted(out.items()))
-
-
-def verify_quotes(
-    views: Sequence[Described], digests: dict[URIRef, str], folders: Callable[[str], list[Path]]
-) -> Fidelity:
-    """Every quote the `views` take from a study with a source text (`digests`, found in
-    `folders(study_id)`) checked against the page it claims, as the tests check the Josserand
-    bundle: a quote not on its page is a problem at its file and line."""
-    outcome = Fidelity()
-    for study, digest in sorted(digests.items()):
-        path = find_source(digest, folders(study_of(study) or ""))
-        if path is None:
-            outcome.missing[study] = digest
-            continue
-        outcome.verified[study] = path
-        for view in views:
-            _checked, mismatches = check_quotes(view.graph, study, path)
-            for mismatch in mismatches:
-                file, line = view.locate(mismatch.quote, subject=True)
-                where = (
-                    f"it stands on page {', '.join(map(str, mismatch.found_on))}"
-                    if mismatch.found_on
-                    else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
-                    "with copkg:evidenceText)"
-                )
-                outcome.problems.append(
-                    Problem(
-                        f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
-                        f"text of {prefixed(study)} ({path.name}): {where}",
-                        file=file,
-                        line=line,
-                    )
-                )
-    return outcome

@@ -18,10 +18,10 @@ from rdflib.namespace import DCTERMS, RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
-from copkg.pipeline import corpus_checks, steps
+from copkg.pipeline import steps, study_view
 from copkg.pipeline.build import STORE_DIR
-from copkg.pipeline.corpus_checks import STUDY_GRAPHS, study_of
 from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
@@ -89,12 +89,12 @@ class Bundle:
 
     def show(self, node: Any) -> str:
         """An IRI as the bundle writes it: with a prefix its files declare, else prefixed()."""
-        return corpus_checks.show(self.files, node)
+        return study_view.show(self.files, node)
 
     def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
         """The file and line where an IRI is first written (prefixed or in full); with
         `subject`, first where a line starts with it (a description), if anywhere."""
-        return corpus_checks.locate(self.files, node, subject=subject)
+        return study_view.locate(self.files, node, subject=subject)
 
 
 def read_bundle(

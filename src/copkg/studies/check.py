@@ -15,12 +15,8 @@ from rdflib.namespace import RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, prefixed
-from copkg.pipeline.corpus_checks import (
-    Fidelity,
-    source_digests,
-    statement_problems,
-    verify_quotes,
-)
+from copkg.pipeline.corpus_checks import statement_problems
+from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
 from copkg.studies.bundle import Bundle, Corpus, study_of
