@@ -326,7 +326,7 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
             elif rebuild == "stale" and is_stale(settings, Manifest.read(build_dir)):
                 build_locked(settings)
     for _ in range(OPEN_ATTEMPTS):
-        store, manifest = _open_consistent(build_dir, options)
+        store, _manifest = _open_consistent(build_dir, options)
         if store is not None:
             return store
     raise _broken(build_dir, "it was replaced again and again while it was being opened")

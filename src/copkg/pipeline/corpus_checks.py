@@ -69,98 +69,113 @@ def statement_problems(study: Described, others: Others) -> list[Problem]:
 def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     """IRIs the study may not use or describe, and placeholders left in it."""
     problems: dict[tuple[str, str], Problem] = {}
-    own = bundle.namespace
     subjects = bundle.subjects()
     vocabulary = {s for s in corpus.ontology.subjects() if isinstance(s, URIRef)}
 
-    def refuse(node: Any, why: str, *, described: bool = False) -> None:
-        key = (str(node), why)
-        if key not in problems:
+    def refuse(node: Any, why: str | None, *, described: bool = False) -> None:
+        key = (str(node), why or "")
+        if why is not None and key not in problems:
             file, line = bundle.locate(node, subject=described)
             problems[key] = Problem(f"{bundle.show(node)}: {why}", file=file, line=line)
 
     for subject in subjects:
-        if not isinstance(subject, URIRef):
-            continue
-        text = str(subject)
-        other = study_of(subject)
-        if text.startswith("file:"):
-            refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
-        elif text.startswith(SHARED_NAMESPACES) or (other is None and subject in vocabulary):
-            refuse(
-                subject,
-                "a term of the shared vocabulary: a study cannot redefine it (its statements "
-                "would change every study's pages and answers); mint a term in "
-                f"{own} and link it with rdfs:subPropertyOf, rdfs:subClassOf or skos:closeMatch",
-                described=True,
-            )
-        elif other is not None and other != bundle.study_id:
-            refuse(
-                subject,
-                f"this resource belongs to study {other} (another study's namespace): a bundle "
-                f"only describes its own resources ({own}...); point at it as an object instead",
-                described=True,
-            )
-        elif text.startswith(BASE) and not text.startswith(own):
-            refuse(
-                subject,
-                "a bundle cannot describe the ontology or other copkg resources: propose "
-                "changes to ontology/copkg.ttl instead",
-                described=True,
-            )
-        elif other is None and corpus.describers(text):
-            studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
-            refuse(
-                subject,
-                f"already described by study {studies}: adding triples here would mix with that "
-                f"study's facts; mint an IRI in {own} and link it with skos:exactMatch",
-                described=True,
-            )
+        if isinstance(subject, URIRef):
+            refuse(subject, _described_problem(subject, bundle, corpus, vocabulary), described=True)
     for triple in bundle.graph:
-        for node in triple:
-            if isinstance(node, Literal):
-                if node.datatype is not None:
-                    node = URIRef(node.datatype)
-                else:
-                    continue
-            if not isinstance(node, URIRef) or node in subjects:
-                continue
-            text = str(node)
-            other = study_of(node)
-            if text.startswith("file:"):
-                refuse(node, "a relative IRI: write the full IRI or a prefixed name")
-            elif text.startswith(str(COPKG)):
-                if node not in corpus.declared:
-                    refuse(
-                        node,
-                        "not a term of the copkg ontology: check its spelling against "
-                        "ontology/copkg.ttl and ontology/vocabularies.ttl",
-                    )
-            elif other == bundle.study_id:
-                refuse(
-                    node,
-                    "used but not described in the bundle (a misspelt name?): describe it, or "
-                    "correct the name",
-                )
-            elif other is not None:
-                if not corpus.describers(text):
-                    where = (
-                        f"study {other} has no such resource"
-                        if other in corpus.studies
-                        else f"there is no study {other} in the corpus"
-                    )
-                    refuse(node, f"no study bundle describes it ({where})")
-            elif text.startswith(BASE) and not corpus.known(text):
-                refuse(node, "not a copkg resource the corpus knows")
-    for file in bundle.files:
-        for number, line in enumerate(file.text.splitlines(), 1):
-            if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line):
-                problems[(str(file.path), str(number))] = Problem(
-                    "a TODO placeholder is left: fill in the value (or delete the statement)",
-                    file=str(file.path),
-                    line=number,
-                )
+        for term in triple:
+            node = _iri_of(term)
+            if node is not None and node not in subjects:
+                refuse(node, _used_problem(node, bundle, corpus))
+    for problem in _placeholders(bundle):
+        problems[(problem.file or "", str(problem.line))] = problem
     return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
+
+
+def _iri_of(term: Any) -> URIRef | None:
+    """The IRI a triple's term names: itself, or a literal's datatype."""
+    if isinstance(term, Literal):
+        return None if term.datatype is None else URIRef(term.datatype)
+    return term if isinstance(term, URIRef) else None
+
+
+def _described_problem(
+    subject: URIRef, bundle: Described, corpus: Others, vocabulary: set[URIRef]
+) -> str | None:
+    """Why the bundle may not describe `subject` (None if it may)."""
+    text = str(subject)
+    own = bundle.namespace
+    other = study_of(subject)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if text.startswith(SHARED_NAMESPACES) or (other is None and subject in vocabulary):
+        return (
+            "a term of the shared vocabulary: a study cannot redefine it (its statements "
+            "would change every study's pages and answers); mint a term in "
+            f"{own} and link it with rdfs:subPropertyOf, rdfs:subClassOf or skos:closeMatch"
+        )
+    if other is not None and other != bundle.study_id:
+        return (
+            f"this resource belongs to study {other} (another study's namespace): a bundle "
+            f"only describes its own resources ({own}...); point at it as an object instead"
+        )
+    if text.startswith(BASE) and not text.startswith(own):
+        return (
+            "a bundle cannot describe the ontology or other copkg resources: propose "
+            "changes to ontology/copkg.ttl instead"
+        )
+    if other is None and corpus.describers(text):
+        studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
+        return (
+            f"already described by study {studies}: adding triples here would mix with that "
+            f"study's facts; mint an IRI in {own} and link it with skos:exactMatch"
+        )
+    return None
+
+
+def _used_problem(node: URIRef, bundle: Described, corpus: Others) -> str | None:
+    """Why the bundle may not use `node` without describing it (None if it may)."""
+    text = str(node)
+    other = study_of(node)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if text.startswith(str(COPKG)):
+        if node in corpus.declared:
+            return None
+        return (
+            "not a term of the copkg ontology: check its spelling against "
+            "ontology/copkg.ttl and ontology/vocabularies.ttl"
+        )
+    if other == bundle.study_id:
+        return (
+            "used but not described in the bundle (a misspelt name?): describe it, or "
+            "correct the name"
+        )
+    if other is not None:
+        if corpus.describers(text):
+            return None
+        where = (
+            f"study {other} has no such resource"
+            if other in corpus.studies
+            else f"there is no study {other} in the corpus"
+        )
+        return f"no study bundle describes it ({where})"
+    if text.startswith(BASE) and not corpus.known(text):
+        return "not a copkg resource the corpus knows"
+    return None
+
+
+def _placeholders(bundle: Described) -> list[Problem]:
+    """Every line of the bundle's files with a TODO placeholder left outside a comment."""
+    return [
+        Problem(
+            "a TODO placeholder is left: fill in the value (or delete the statement)",
+            file=str(file.path),
+            line=number,
+        )
+        for file in bundle.files
+        for number, line in enumerate(file.text.splitlines(), 1)
+        if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line)
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Who gets the next idle query worker: first come, first served, and fair between clients
-(`FairPool`); `Refused` for a client over its share of long queries."""
+(`FairPool`); `RefusedError` for a client over its share of long queries."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class FairPool(Generic[T]):
     With `size` (the number of items) it is also fair between clients: no client takes the
     last idle item while it holds another (so no one client holds them all), and a client
     `over` its share of long queries gets an item only if another stays idle, else
-    `Refused` at once (waiting ones too, when it goes over). A waiter that may not take an
+    `RefusedError` at once (waiting ones too, when it goes over). A waiter that may not take an
     item lets the next one that may go first.
     """
 
@@ -37,7 +37,7 @@ class FairPool(Generic[T]):
         if not self._size:
             return True
         if self._over(client):
-            return idle >= 2
+            return idle > 1  # another stays idle after it takes one
         return self._size == 1 or self._held[client] + 1 < self._size
 
     def put(self, item: T) -> None:
@@ -67,7 +67,7 @@ class FairPool(Generic[T]):
                 waiter.event.set()
 
     def get(self, timeout: float, client: str = "-") -> T:
-        """The next idle item; queue.Empty after `timeout` s without one, Refused at once
+        """The next idle item; queue.Empty after `timeout` s without one, RefusedError at once
         (or as soon as it goes over) for a client over its share."""
         with self._lock:
             if (
@@ -78,7 +78,7 @@ class FairPool(Generic[T]):
                 self._held[client] += 1
                 return self._idle.popleft()
             if self._size and self._over(client):
-                raise Refused
+                raise RefusedError
             waiter: _Waiter[T] = _Waiter(client)
             self._waiters.append(waiter)
         waiter.event.wait(timeout)
@@ -86,12 +86,12 @@ class FairPool(Generic[T]):
             if waiter.box:
                 return waiter.box[0]
             if waiter.refused:
-                raise Refused
+                raise RefusedError
             self._waiters.remove(waiter)
         raise queue.Empty
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """The client is over its share of long queries."""
 
 

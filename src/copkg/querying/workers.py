@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Collection, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from copkg.querying.executor import (
     timed_out,
 )
 from copkg.querying.messages import error_from_dict, receive_message, recv_exactly, send_message
-from copkg.querying.scheduling import FairPool, Refused
+from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class _Worker:
         self.socket.close()
 
 
-class _NoRoom(Exception):
+class _NoRoomError(Exception):
     """A query became long while the long lane (or its client's share of it) was full."""
 
 
@@ -225,7 +226,7 @@ class ProcessExecutor:
         """A worker for a query of `client` (see FairPool for who goes first)."""
         try:
             return self._idle.get(QUEUE_WAIT * self.timeout, client)
-        except Refused:
+        except RefusedError:
             raise over_share(client, self.client_long_limit, self.timeout) from None
         except queue.Empty:
             raise saturated(self.timeout) from None
@@ -292,9 +293,9 @@ class ProcessExecutor:
             if self.workers > 1 and not worker.answered_within(self.short):
                 long = self._become_long(client)
                 if not long:
-                    raise _NoRoom
+                    raise _NoRoomError
             answer = worker.receive(deadline)
-        except _NoRoom:
+        except _NoRoomError:
             self._idle.release(client)
             log.warning("a long query of %s, with no room for it: killing worker %s",
                         client, worker.process.pid)  # fmt: skip
@@ -313,7 +314,9 @@ class ProcessExecutor:
                 self._idle.put(worker)
             else:  # the worker could not open the store
                 self._retire(worker)
-            if exc.status == 503:  # the store's own deadline between result rows
+            if (
+                exc.status == HTTPStatus.SERVICE_UNAVAILABLE
+            ):  # the store's own deadline between result rows
                 exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
             raise
         except (EOFError, OSError, pickle.PickleError) as exc:

@@ -233,7 +233,7 @@ def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem
             "--skip-owl to add the study without that check",
             status=500,
         ) from exc
-    except Exception as exc:  # owlready2 cannot load what OWL 2 DL forbids (punned built-ins)
+    except Exception as exc:  # noqa: BLE001 - owlready2 raises many kinds on what OWL 2 DL forbids (punned built-ins)
         return Problem(f"OWL (HermiT): the bundle cannot be read as OWL 2 DL: {exc}")
     if result.consistent:
         return None
