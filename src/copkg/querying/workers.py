@@ -187,7 +187,8 @@ class ProcessExecutor:
             return  # draining: a new worker would open the new build
         with self._lock:
             spare, self._standby = self._standby, None
-            self._spares.discard(spare)  # type: ignore[arg-type]
+            if spare is not None:
+                self._spares.discard(spare)
         if spare is not None:  # ready: it takes the place at once
             self._idle.put(spare)
         self._start_spare(standby=spare is not None)

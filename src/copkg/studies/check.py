@@ -18,8 +18,9 @@ from copkg.namespaces import COPKG, prefixed
 from copkg.pipeline.corpus_checks import statement_problems
 from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
 from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.pipeline.study_view import study_of
 from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
-from copkg.studies.bundle import Bundle, Corpus, study_of
+from copkg.studies.bundle import Bundle, Corpus
 from copkg.studies.scaffold import is_draft, studies_dir
 from copkg.validation import report as validation
 from copkg.validation.fidelity import SOURCE_FOLDER
