@@ -96,7 +96,9 @@ def machine() -> dict[str, Any]:
 
             versions[name] = version(name)
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run([OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            [OXIGRAPH, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
         versions["oxigraph CLI"] = out.stdout.strip().split()[-1]
     return {
         "nproc": os.cpu_count(),
@@ -520,6 +522,68 @@ def named_variations(root: Path, studies: list[str]) -> dict[str, list[tuple[str
     return out
 
 
+def http_workloads(
+    root: Path, resources: list[str], studies: list[str]
+) -> dict[str, tuple[list[Any], list[Any]]]:
+    """workload -> (copkg requests, oxigraph requests): the same questions in the same order."""
+    json_accept = {"Accept": "application/sparql-results+json"}
+
+    def sparql(path: str, text: str) -> tuple[str, str, dict[str, str]]:
+        return ("GET", f"{path}?" + urllib.parse.urlencode({"query": text}), json_accept)
+
+    workloads: dict[str, tuple[list[Any], list[Any]]] = {}
+    for label, make in UNCACHED_ADHOC.items():
+        if "study" in label:
+            texts = [make("", s) for s in studies]
+        else:
+            texts = [make(r, study_of(r)) for r in resources]
+        workloads[label] = (
+            [sparql("/sparql", t) for t in texts],
+            [sparql("/query", t) for t in texts],
+        )
+    variations = named_variations(root, studies)
+    named_copkg: list[Any] = []
+    named_oxi: list[Any] = []
+    direct = {
+        "Accept": "application/sparql-results+json",
+        "Content-Type": "application/sparql-query",
+    }
+    for pairs in itertools_roundrobin(list(variations.values())):
+        path, text = pairs
+        named_copkg.append(("GET", path, {"Accept": "application/json"}))
+        # POSTed: oxigraph refuses (400) a GET whose URL holds the longest named queries
+        named_oxi.append(("POST", "/query", direct, text.encode("utf-8")))
+    workloads["named queries, parameters varied"] = (named_copkg, named_oxi)
+    return workloads
+
+
+def server_commands(root: Path, oxi_dir: Path, ports: dict[str, int]) -> dict[str, list[str]]:
+    """The command line of each server under test (copkg twice, oxigraph once)."""
+    commands = {
+        name: [
+            sys.executable,
+            "-m",
+            "copkg.cli",
+            "serve",
+            "--port",
+            str(ports[name]),
+            "--root",
+            str(root),
+        ]
+        for name in ("copkg", "copkg-uncached")
+    }
+    commands["oxigraph"] = [
+        OXIGRAPH,
+        "serve-read-only",
+        "--location",
+        str(oxi_dir),
+        "--bind",
+        f"127.0.0.1:{ports['oxigraph']}",
+        "--union-default-graph",
+    ]
+    return commands
+
+
 def http_bench(
     root: Path,
     work: Path,
@@ -549,35 +613,7 @@ def http_bench(
     )
     oxi_load = time.perf_counter() - start
     resources, studies = corpus_resources(root)
-    json_accept = {"Accept": "application/sparql-results+json"}
-
-    def sparql(path: str, text: str) -> tuple[str, str, dict[str, str]]:
-        return ("GET", f"{path}?" + urllib.parse.urlencode({"query": text}), json_accept)
-
-    # workload -> (copkg requests, oxigraph requests), the same questions in the same order
-    workloads: dict[str, tuple[list[Any], list[Any]]] = {}
-    for label, make in UNCACHED_ADHOC.items():
-        if "study" in label:
-            texts = [make("", s) for s in studies]
-        else:
-            texts = [make(r, study_of(r)) for r in resources]
-        workloads[label] = (
-            [sparql("/sparql", t) for t in texts],
-            [sparql("/query", t) for t in texts],
-        )
-    variations = named_variations(root, studies)
-    named_copkg: list[Any] = []
-    named_oxi: list[Any] = []
-    direct = {
-        "Accept": "application/sparql-results+json",
-        "Content-Type": "application/sparql-query",
-    }
-    for pairs in itertools_roundrobin(list(variations.values())):
-        path, text = pairs
-        named_copkg.append(("GET", path, {"Accept": "application/json"}))
-        # POSTed: oxigraph refuses (400) a GET whose URL holds the longest named queries
-        named_oxi.append(("POST", "/query", direct, text.encode("utf-8")))
-    workloads["named queries, parameters varied"] = (named_copkg, named_oxi)
+    workloads = http_workloads(root, resources, studies)
     paths = [r[len(ID_BASE) :] for r in resources]
     pages = {
         "page HTML (/id/...)": [("GET", p, {"Accept": "text/html"}) for p in paths],
@@ -585,28 +621,7 @@ def http_bench(
     }
 
     ports = {"copkg": free_port(), "copkg-uncached": free_port(), "oxigraph": free_port()}
-    commands = {
-        name: [
-            sys.executable,
-            "-m",
-            "copkg.cli",
-            "serve",
-            "--port",
-            str(ports[name]),
-            "--root",
-            str(root),
-        ]
-        for name in ("copkg", "copkg-uncached")
-    }
-    commands["oxigraph"] = [
-        OXIGRAPH,
-        "serve-read-only",
-        "--location",
-        str(oxi_dir),
-        "--bind",
-        f"127.0.0.1:{ports['oxigraph']}",
-        "--union-default-graph",
-    ]
+    commands = server_commands(root, oxi_dir, ports)
     envs = {"copkg-uncached": {"COPKG_RESPONSE_CACHE_BYTES": "0"}}
     results: dict[str, Any] = {
         "oxigraph_load_s": round(oxi_load, 2),
@@ -616,12 +631,12 @@ def http_bench(
         "workloads": {},
     }
     with contextlib.ExitStack() as stack:
-        for name in ports:
+        for name, port in ports.items():
             probe = "/" if name == "oxigraph" else "/api/queries"
             stack.enter_context(
                 server(
                     commands[name],
-                    ports[name],
+                    port,
                     probe,
                     work / f"{name}-serve.log",
                     env=envs.get(name),

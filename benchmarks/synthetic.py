@@ -203,7 +203,7 @@ class StudyWriter:
             voice = "InformantVoice"
             pairs.append(("copkg:speakerPosition", self.rng.choice(self.positions)))
             pairs.append(("copkg:speakerOrganisation", self.rng.choice(self.organisations)))
-        pairs += [(k, v) for k, v in extra.items()]
+        pairs += list(extra.items())
         pairs.append(("copkg:voice", f"copkg:{voice}"))
         self.block(file, q, pairs)
         return q

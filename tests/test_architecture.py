@@ -259,7 +259,7 @@ def test_below_web_no_web_framework() -> None:
 
 def test_a_query_worker_loads_no_web_framework() -> None:
     code = (
-        "import sys, copkg.querying.workers; "
+        "import sys, copkg.querying.worker_loop; "
         f"print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}

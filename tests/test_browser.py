@@ -12,10 +12,14 @@ import shutil
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 from test_web_pages import make_web_project
+
+if TYPE_CHECKING:  # playwright is optional: the tests skip without it
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         pytest.skip(
             "Debian's chromium is not installed (/usr/bin/chromium): apt-get install -y chromium"
@@ -76,7 +80,7 @@ def _policy_violation(message) -> bool:  # noqa: ANN001 - Playwright ConsoleMess
 
 
 @pytest.fixture
-def page(browser, server: str) -> Iterator[object]:  # noqa: ANN001 - Playwright Browser
+def page(browser: Browser, server: str) -> Iterator[Page]:
     """A fresh tab at 1280x900 that records its requests and its script errors."""
     context = browser.new_context(viewport=WIDE)
     requested: list[str] = []
@@ -451,7 +455,7 @@ def svg_text_outside(page) -> list[str]:  # noqa: ANN001 - Playwright Page
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_every_page_fits_both_widths_with_no_axe_violation(
-    page,
+    page: Page,
     server: str,
     screenshots: Path,
     name: str,
@@ -600,7 +604,7 @@ def test_timeline_has_a_legend_of_event_types(page, server: str) -> None:  # noq
     ],
 )
 def test_figures_download_as_svg_and_png_twice_the_size(
-    page,
+    page: Page,
     server: str,
     path: str,
     svg: str,

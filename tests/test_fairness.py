@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ def probe(endpoint: str) -> float:
     return elapsed
 
 
-def heavy_loop(port: int, stop: threading.Event, statuses: list[int], counter) -> None:
+def heavy_loop(
+    port: int, stop: threading.Event, statuses: list[int], counter: Iterator[int]
+) -> None:
     """Send heavy queries from 127.0.0.2 until told to stop (each unique: no answer shared)."""
     while not stop.is_set():
         conn = http.client.HTTPConnection(

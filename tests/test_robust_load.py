@@ -53,9 +53,9 @@ def test_idle_workers_go_to_the_longest_waiter() -> None:
     waited out its time under load and got 503 'busy')."""
     import queue
 
-    from copkg.querying.workers import _FairPool
+    from copkg.querying.scheduling import FairPool
 
-    pool: _FairPool[str] = _FairPool()
+    pool: FairPool[str] = FairPool()
     got: list[tuple[str, str]] = []
 
     def wait(name: str) -> None:

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, LiveServer, live_server, memory_store
+from werkzeug.test import TestResponse
 
 from copkg.config import Settings
 from copkg.namespaces import COPKG, ID
@@ -78,7 +79,7 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def ask(client: FlaskClient, name: str, method: str, **params: str):
+def ask(client: FlaskClient, name: str, method: str, **params: str) -> TestResponse:
     if method == "GET":
         return client.get(f"/api/queries/{name}", query_string=params)
     return client.post(f"/api/queries/{name}", data=params)

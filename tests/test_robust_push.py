@@ -231,7 +231,7 @@ def store_command(settings: Settings, base: str, *command: str) -> subprocess.Co
     return subprocess.run(
         [sys.executable, "-m", "copkg.cli", *command, "--store", base + "/query",
          "--root", str(settings.root)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
 

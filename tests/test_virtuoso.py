@@ -121,9 +121,9 @@ def test_the_public_endpoint_is_read_only(virtuoso: Virtuoso, pushed: Result) ->
     anonymous = SparqlEndpointStore(virtuoso.sparql, virtuoso.sparql, virtuoso.graph_crud)
     graph = "https://w3id.org/copkg/graph/ontology"
     before = anonymous.quad_count(graph)
-    with pytest.raises(CopkgError, match="SPARQL_UPDATE|refused access|failed"):
+    with pytest.raises(CopkgError, match=r"SPARQL_UPDATE|refused access|failed"):
         anonymous.update(f"DROP SILENT GRAPH <{graph}>")
-    with pytest.raises(CopkgError, match="refused access|failed"):
+    with pytest.raises(CopkgError, match=r"refused access|failed"):
         anonymous.put_graph(graph, [])
     assert anonymous.quad_count(graph) == before > 0
 
@@ -228,8 +228,8 @@ def portable(result: QueryResult, concatenated: dict[str, str]) -> QueryResult:
     if result.kind != "select":
         return result
     rows = []
-    for row in result.rows:
-        row = {var: _canonical(value) for var, value in row.items()}
+    for original in result.rows:
+        row = {var: _canonical(value) for var, value in original.items()}
         for var, separator in concatenated.items():
             value = row.get(var)
             if isinstance(value, Literal):

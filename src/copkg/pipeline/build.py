@@ -23,7 +23,7 @@ from copkg import __version__
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, INFERENCE_GRAPH
-from copkg.pipeline import corpus_checks, exports, steps
+from copkg.pipeline import corpus_checks, exports, quote_checks, steps, study_view
 from copkg.rdf_io import atomic_write
 from copkg.store.embedded import OxigraphStore
 from copkg.validation.report import engine_version
@@ -283,6 +283,8 @@ def validation_key(settings: Settings, hashes: dict[str, str]) -> str:
         "code": {p.relative_to(package).as_posix(): steps.sha256(p) for p in code},
         "steps.py": steps.sha256(Path(steps.__file__)),
         "corpus_checks.py": steps.sha256(Path(corpus_checks.__file__)),
+        "quote_checks.py": steps.sha256(Path(quote_checks.__file__)),
+        "study_view.py": steps.sha256(Path(study_view.__file__)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -324,7 +326,7 @@ def load_build(settings: Settings, *, rebuild: str = "missing", **options: Any) 
             elif rebuild == "stale" and is_stale(settings, Manifest.read(build_dir)):
                 build_locked(settings)
     for _ in range(OPEN_ATTEMPTS):
-        store, manifest = _open_consistent(build_dir, options)
+        store, _manifest = _open_consistent(build_dir, options)
         if store is not None:
             return store
     raise _broken(build_dir, "it was replaced again and again while it was being opened")

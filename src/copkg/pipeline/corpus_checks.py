@@ -1,34 +1,42 @@
 """The checks a study's statements must pass against the rest of the corpus, one implementation
 for `copkg add` (a bundle against the corpus) and `copkg build` (each study against the others):
 other studies' resources not redescribed, shared vocabulary not redefined, IRIs declared,
-no placeholder left, and the same paper not entered twice."""
+no placeholder left, and the same paper not entered twice.
+Quotes are verified against source texts in copkg.pipeline.quote_checks; what the checks see of a
+study and of the corpus is in copkg.pipeline.study_view."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from copkg.errors import Problem
-from copkg.namespaces import BASE, COPKG, ID, ONTOLOGY_GRAPH, prefixed, study_base, study_graph
+from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
+from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
+from copkg.pipeline.study_view import (
+    STUDY_GRAPHS,
+    Described,
+    FileOnDisk,
+    Others,
+    OtherStudies,
+    StudyFiles,
+    study_of,
+)
 from copkg.store.terms import quads_to_graph
-from copkg.validation.fidelity import check_quotes, find_source
-
-STUDY_GRAPHS = study_graph("")
 
 #: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
 #: ontology graph describes: the shared vocabularies and the terms they align to).
 SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
 
 _PLACEHOLDER = re.compile(r"\bTODO\b")
-_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
 _DOI_PROPERTIES = (
     URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
@@ -39,105 +47,6 @@ _DOI_PROPERTIES = (
     SKOS.exactMatch,
     RDFS.seeAlso,
 )
-
-
-class SourceFile(Protocol):
-    """A file a study was read from."""
-
-    @property
-    def path(self) -> Path: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-class Described(Protocol):
-    """A study's statements and the files they were written in (a bundle being added, or a
-    study of the corpus being built)."""
-
-    study_id: str
-    graph: Graph
-
-    @property
-    def files(self) -> Sequence[SourceFile]: ...
-
-    @property
-    def namespace(self) -> str: ...
-
-    def subjects(self) -> set[Any]: ...
-
-    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]: ...
-
-    def show(self, node: Any) -> str: ...
-
-
-class Others(Protocol):
-    """The rest of the corpus: the ontology graph, its declared terms and who describes what."""
-
-    ontology: Graph
-    declared: set[URIRef]
-    studies: set[str]
-
-    def describers(self, iri: str) -> set[str]: ...
-
-    def known(self, iri: str) -> bool: ...
-
-    def records(self) -> Graph:
-        """What the other studies write of their copkg:Study records and of those records'
-        creators."""
-        ...
-
-
-def study_of(node: Any) -> str | None:
-    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
-    text = str(node)
-    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
-        return None
-    head, slash, _ = text[len(ID) :].partition("/")
-    return head if slash else None
-
-
-def show(files: Iterable[SourceFile], node: Any) -> str:
-    """An IRI as the files write it: with a prefix they declare, else prefixed()."""
-    if isinstance(node, URIRef):
-        iri = str(node)
-        for file in files:
-            for prefix, namespace in _PREFIX_DECL.findall(file.text):
-                local = iri[len(namespace) :]
-                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
-                    return f"{prefix}:{local}"
-    return prefixed(node)
-
-
-def locate(
-    files: Sequence[SourceFile], node: Any, *, subject: bool = False
-) -> tuple[str | None, int | None]:
-    """The file and line where an IRI is first written (prefixed or in full); with `subject`,
-    first where a line starts with it (a description), if anywhere."""
-    if not isinstance(node, URIRef):
-        return (str(files[0].path), None) if len(files) == 1 else (None, None)
-    iri = str(node)
-    found: tuple[str | None, int | None] = (None, None)
-    for file in files:
-        patterns = [re.escape(f"<{iri}>")]
-        for prefix, namespace in _PREFIX_DECL.findall(file.text):
-            local = iri[len(namespace) :]
-            if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
-                patterns.append(
-                    r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
-                )
-        anywhere = re.compile("|".join(patterns))
-        starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
-        for number, line in enumerate(file.text.splitlines(), 1):
-            if line.lstrip().startswith("#"):
-                continue
-            if subject and starting.search(line):
-                return str(file.path), number
-            if found == (None, None) and anywhere.search(line):
-                found = (str(file.path), number)
-                if not subject:
-                    return found
-    return found
 
 
 def statement_problems(study: Described, others: Others) -> list[Problem]:
@@ -160,98 +69,113 @@ def statement_problems(study: Described, others: Others) -> list[Problem]:
 def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     """IRIs the study may not use or describe, and placeholders left in it."""
     problems: dict[tuple[str, str], Problem] = {}
-    own = bundle.namespace
     subjects = bundle.subjects()
     vocabulary = {s for s in corpus.ontology.subjects() if isinstance(s, URIRef)}
 
-    def refuse(node: Any, why: str, *, described: bool = False) -> None:
-        key = (str(node), why)
-        if key not in problems:
+    def refuse(node: Any, why: str | None, *, described: bool = False) -> None:
+        key = (str(node), why or "")
+        if why is not None and key not in problems:
             file, line = bundle.locate(node, subject=described)
             problems[key] = Problem(f"{bundle.show(node)}: {why}", file=file, line=line)
 
     for subject in subjects:
-        if not isinstance(subject, URIRef):
-            continue
-        text = str(subject)
-        other = study_of(subject)
-        if text.startswith("file:"):
-            refuse(subject, "a relative IRI: write the full IRI or a prefixed name", described=True)
-        elif text.startswith(SHARED_NAMESPACES) or (other is None and subject in vocabulary):
-            refuse(
-                subject,
-                "a term of the shared vocabulary: a study cannot redefine it (its statements "
-                "would change every study's pages and answers); mint a term in "
-                f"{own} and link it with rdfs:subPropertyOf, rdfs:subClassOf or skos:closeMatch",
-                described=True,
-            )
-        elif other is not None and other != bundle.study_id:
-            refuse(
-                subject,
-                f"this resource belongs to study {other} (another study's namespace): a bundle "
-                f"only describes its own resources ({own}...); point at it as an object instead",
-                described=True,
-            )
-        elif text.startswith(BASE) and not text.startswith(own):
-            refuse(
-                subject,
-                "a bundle cannot describe the ontology or other copkg resources: propose "
-                "changes to ontology/copkg.ttl instead",
-                described=True,
-            )
-        elif other is None and corpus.describers(text):
-            studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
-            refuse(
-                subject,
-                f"already described by study {studies}: adding triples here would mix with that "
-                f"study's facts; mint an IRI in {own} and link it with skos:exactMatch",
-                described=True,
-            )
+        if isinstance(subject, URIRef):
+            refuse(subject, _described_problem(subject, bundle, corpus, vocabulary), described=True)
     for triple in bundle.graph:
-        for node in triple:
-            if isinstance(node, Literal):
-                if node.datatype is not None:
-                    node = URIRef(node.datatype)
-                else:
-                    continue
-            if not isinstance(node, URIRef) or node in subjects:
-                continue
-            text = str(node)
-            other = study_of(node)
-            if text.startswith("file:"):
-                refuse(node, "a relative IRI: write the full IRI or a prefixed name")
-            elif text.startswith(str(COPKG)):
-                if node not in corpus.declared:
-                    refuse(
-                        node,
-                        "not a term of the copkg ontology: check its spelling against "
-                        "ontology/copkg.ttl and ontology/vocabularies.ttl",
-                    )
-            elif other == bundle.study_id:
-                refuse(
-                    node,
-                    "used but not described in the bundle (a misspelt name?): describe it, or "
-                    "correct the name",
-                )
-            elif other is not None:
-                if not corpus.describers(text):
-                    where = (
-                        f"study {other} has no such resource"
-                        if other in corpus.studies
-                        else f"there is no study {other} in the corpus"
-                    )
-                    refuse(node, f"no study bundle describes it ({where})")
-            elif text.startswith(BASE) and not corpus.known(text):
-                refuse(node, "not a copkg resource the corpus knows")
-    for file in bundle.files:
-        for number, line in enumerate(file.text.splitlines(), 1):
-            if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line):
-                problems[(str(file.path), str(number))] = Problem(
-                    "a TODO placeholder is left: fill in the value (or delete the statement)",
-                    file=str(file.path),
-                    line=number,
-                )
+        for term in triple:
+            node = _iri_of(term)
+            if node is not None and node not in subjects:
+                refuse(node, _used_problem(node, bundle, corpus))
+    for problem in _placeholders(bundle):
+        problems[(problem.file or "", str(problem.line))] = problem
     return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
+
+
+def _iri_of(term: Any) -> URIRef | None:
+    """The IRI a triple's term names: itself, or a literal's datatype."""
+    if isinstance(term, Literal):
+        return None if term.datatype is None else URIRef(term.datatype)
+    return term if isinstance(term, URIRef) else None
+
+
+def _described_problem(
+    subject: URIRef, bundle: Described, corpus: Others, vocabulary: set[URIRef]
+) -> str | None:
+    """Why the bundle may not describe `subject` (None if it may)."""
+    text = str(subject)
+    own = bundle.namespace
+    other = study_of(subject)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if text.startswith(SHARED_NAMESPACES) or (other is None and subject in vocabulary):
+        return (
+            "a term of the shared vocabulary: a study cannot redefine it (its statements "
+            "would change every study's pages and answers); mint a term in "
+            f"{own} and link it with rdfs:subPropertyOf, rdfs:subClassOf or skos:closeMatch"
+        )
+    if other is not None and other != bundle.study_id:
+        return (
+            f"this resource belongs to study {other} (another study's namespace): a bundle "
+            f"only describes its own resources ({own}...); point at it as an object instead"
+        )
+    if text.startswith(BASE) and not text.startswith(own):
+        return (
+            "a bundle cannot describe the ontology or other copkg resources: propose "
+            "changes to ontology/copkg.ttl instead"
+        )
+    if other is None and corpus.describers(text):
+        studies = ", ".join(sorted(g[len(STUDY_GRAPHS) :] for g in corpus.describers(text)))
+        return (
+            f"already described by study {studies}: adding triples here would mix with that "
+            f"study's facts; mint an IRI in {own} and link it with skos:exactMatch"
+        )
+    return None
+
+
+def _used_problem(node: URIRef, bundle: Described, corpus: Others) -> str | None:
+    """Why the bundle may not use `node` without describing it (None if it may)."""
+    text = str(node)
+    other = study_of(node)
+    if text.startswith("file:"):
+        return "a relative IRI: write the full IRI or a prefixed name"
+    if text.startswith(str(COPKG)):
+        if node in corpus.declared:
+            return None
+        return (
+            "not a term of the copkg ontology: check its spelling against "
+            "ontology/copkg.ttl and ontology/vocabularies.ttl"
+        )
+    if other == bundle.study_id:
+        return (
+            "used but not described in the bundle (a misspelt name?): describe it, or "
+            "correct the name"
+        )
+    if other is not None:
+        if corpus.describers(text):
+            return None
+        where = (
+            f"study {other} has no such resource"
+            if other in corpus.studies
+            else f"there is no study {other} in the corpus"
+        )
+        return f"no study bundle describes it ({where})"
+    if text.startswith(BASE) and not corpus.known(text):
+        return "not a copkg resource the corpus knows"
+    return None
+
+
+def _placeholders(bundle: Described) -> list[Problem]:
+    """Every line of the bundle's files with a TODO placeholder left outside a comment."""
+    return [
+        Problem(
+            "a TODO placeholder is left: fill in the value (or delete the statement)",
+            file=str(file.path),
+            line=number,
+        )
+        for file in bundle.files
+        for number, line in enumerate(file.text.splitlines(), 1)
+        if not line.lstrip().startswith("#") and _PLACEHOLDER.search(line)
+    ]
 
 
 @dataclass(frozen=True)
@@ -336,69 +260,6 @@ def duplicate_problems(study: Described, others: Others) -> list[Problem]:
     return problems
 
 
-@dataclass
-class StudyFiles:
-    """A study of the corpus as the build reads it: its files and their statements."""
-
-    study_id: str
-    files: list[SourceFile]
-    graph: Graph
-
-    @property
-    def namespace(self) -> str:
-        return str(study_base(self.study_id))
-
-    def subjects(self) -> set[Any]:
-        return set(self.graph.subjects())
-
-    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
-        return locate(self.files, node, subject=subject)
-
-    def show(self, node: Any) -> str:
-        return show(self.files, node)
-
-
-@dataclass(frozen=True)
-class FileOnDisk:
-    """A source file, read when its text is needed (to say where a problem is)."""
-
-    path: Path
-
-    @property
-    def text(self) -> str:
-        return self.path.read_text(encoding="utf-8", errors="replace")
-
-
-class OtherStudies:
-    """The corpus but one study, from the quads the build read (indexed once for all)."""
-
-    def __init__(
-        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
-    ) -> None:
-        self.ontology = ontology
-        self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
-        self._index = index
-        self._graph = graph
-        self._records = records
-        self.studies = {
-            g[len(STUDY_GRAPHS) :]
-            for gs in index.values()
-            for g in gs
-            if g.startswith(STUDY_GRAPHS) and g != graph
-        }
-
-    def describers(self, iri: str) -> set[str]:
-        return {
-            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
-        }
-
-    def known(self, iri: str) -> bool:
-        return bool(self._index.get(iri, set()) - {self._graph})
-
-    def records(self) -> Graph:
-        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
-
-
 def corpus_problems(
     graphs: dict[str, list[Path]],
     quads: Sequence[ox.Quad],
@@ -446,67 +307,3 @@ def corpus_problems(
         digests |= source_digests(view.graph)
     fidelity = verify_quotes(views, digests, folders)
     return problems + fidelity.problems, fidelity
-
-
-def source_digests(graph: Graph) -> dict[URIRef, str]:
-    """The SHA-256 of each study's source text, as the study's record declares it."""
-    return {
-        study: str(digest)
-        for study, text in graph.subject_objects(COPKG.sourceText)
-        for digest in graph.objects(text, COPKG.sha256)
-        if isinstance(study, URIRef)
-    }
-
-
-@dataclass
-class Fidelity:
-    """Whose quotes were verified against which text, whose text was not found, and every
-    quote that is not on the page it claims."""
-
-    verified: dict[URIRef, Path] = field(default_factory=dict)
-    missing: dict[URIRef, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-    def summary(self) -> dict[str, str]:
-        """What the manifest and `copkg add` say of each study with a declared source text."""
-        out = {str(s): f"quotes verified against {p.name}" for s, p in self.verified.items()}
-        out |= {
-            str(s): f"unverified: no text with SHA-256 {d} in its source/ folder or "
-            "COPKG_SOURCE_TEXTS"
-            for s, d in self.missing.items()
-        }
-        return dict(sorted(out.items()))
-
-
-def verify_quotes(
-    views: Sequence[Described], digests: dict[URIRef, str], folders: Callable[[str], list[Path]]
-) -> Fidelity:
-    """Every quote the `views` take from a study with a source text (`digests`, found in
-    `folders(study_id)`) checked against the page it claims, as the tests check the Josserand
-    bundle: a quote not on its page is a problem at its file and line."""
-    outcome = Fidelity()
-    for study, digest in sorted(digests.items()):
-        path = find_source(digest, folders(study_of(study) or ""))
-        if path is None:
-            outcome.missing[study] = digest
-            continue
-        outcome.verified[study] = path
-        for view in views:
-            _checked, mismatches = check_quotes(view.graph, study, path)
-            for mismatch in mismatches:
-                file, line = view.locate(mismatch.quote, subject=True)
-                where = (
-                    f"it stands on page {', '.join(map(str, mismatch.found_on))}"
-                    if mismatch.found_on
-                    else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
-                    "with copkg:evidenceText)"
-                )
-                outcome.problems.append(
-                    Problem(
-                        f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
-                        f"text of {prefixed(study)} ({path.name}): {where}",
-                        file=file,
-                        line=line,
-                    )
-                )
-    return outcome

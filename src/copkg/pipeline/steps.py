@@ -17,7 +17,8 @@ from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
 from copkg.pipeline import exports
-from copkg.pipeline.corpus_checks import FileOnDisk, corpus_problems, locate, show, study_of
+from copkg.pipeline.corpus_checks import corpus_problems
+from copkg.pipeline.study_view import FileOnDisk, locate, show, study_of
 from copkg.querying.named_queries import load_named_queries
 from copkg.rdf_io import parse_graph, read_quads
 from copkg.reasoning.owl import JavaMissingError, check_consistency

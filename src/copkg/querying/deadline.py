@@ -11,7 +11,7 @@ from typing import Any
 
 from copkg.errors import CopkgError
 from copkg.querying.executor import timed_out
-from copkg.querying.workers import error_from_dict, error_to_dict
+from copkg.querying.messages import error_from_dict, error_to_dict
 
 
 def started(conn: Connection) -> None:

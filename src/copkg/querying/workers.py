@@ -1,13 +1,13 @@
 """Query worker processes: the pool `ProcessExecutor` keeps (each opens the build's store read-only;
-a query past the limit has its worker killed and replaced), the messages between them, and the
-worker's own loop (`worker_main`)."""
+a query past the limit has its worker killed and replaced). The messages between them are in
+copkg.querying.messages, who goes first in copkg.querying.scheduling, and the worker's own loop
+in copkg.querying.worker_loop."""
 
 from __future__ import annotations
 
 import atexit
 import collections
 import contextlib
-import hashlib
 import itertools
 import logging
 import math
@@ -17,45 +17,33 @@ import queue
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
-from copkg.errors import CopkgError, Problem
+from copkg.errors import CopkgError
 from copkg.querying.executor import (
-    MAX_ANSWER_BYTES,
     Answer,
     Job,
     out_of_memory,
     over_share,
-    run_job,
     saturated,
     timed_out,
-    too_large,
 )
-from copkg.querying.sandbox import confine
-from copkg.store.embedded import OxigraphStore
+from copkg.querying.messages import error_from_dict, receive_message, recv_exactly, send_message
+from copkg.querying.scheduling import FairPool, RefusedError
+from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: How long a new worker process may take to import and open the store.
 STARTUP_TIMEOUT = 60.0
-
-#: The data segment (heap) a query worker process may grow to, in bytes. A query can build
-#: strings that double at each step (nested CONCAT: 1 GiB after 30 BINDs, in a second or two)
-#: faster than the time limit stops it; past this bound its allocation fails and the worker
-#: dies or errs, alone, instead of the machine running out of memory.
-DEFAULT_MEMORY_LIMIT = 2 << 30
 
 #: How long a query may wait for a worker, in time limits: every running query ends (or is
 #: killed) within one limit, so a query that waits a little longer than that finds a worker
@@ -66,58 +54,6 @@ QUEUE_WAIT = 2.0
 #: queries, and each client at most its share of them, so a short query always finds a worker
 #: within about this time (docs/security.md, "Fair scheduling").
 SHORT_QUERY = 0.5
-
-_HEADER = struct.Struct("!Q")
-
-
-def send_message(sock: socket.socket, message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.settimeout(None)
-    sock.sendall(_HEADER.pack(len(data)) + data)
-
-
-def _recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> bytes:
-    chunks: list[bytes] = []
-    while size:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            sock.settimeout(remaining)
-        else:
-            sock.settimeout(None)
-        try:
-            chunk = sock.recv(min(size, 1 << 20))
-        except TimeoutError:
-            raise
-        if not chunk:
-            raise EOFError("the other end closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def receive_message(sock: socket.socket, deadline: float | None = None) -> Any:
-    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size, deadline))
-    return pickle.loads(_recv_exactly(sock, size, deadline))
-
-
-def error_to_dict(exc: CopkgError) -> dict[str, Any]:
-    return {
-        "message": exc.message,
-        "status": exc.status,
-        "problems": [p.as_dict() for p in exc.problems],
-        "headers": dict(exc.headers),
-    }
-
-
-def error_from_dict(data: Mapping[str, Any]) -> CopkgError:
-    return CopkgError(
-        data["message"],
-        status=data.get("status", 500),
-        problems=[Problem(**p) for p in data.get("problems", ())],
-        headers=dict(data.get("headers", {})),
-    )
 
 
 class _Worker:
@@ -130,7 +66,7 @@ class _Worker:
                 [
                     sys.executable,
                     "-c",
-                    "from copkg.querying.workers import worker_main; worker_main()",
+                    "from copkg.querying.worker_loop import worker_main; worker_main()",
                     str(child.fileno()),
                 ],
                 pass_fds=(child.fileno(),),
@@ -168,7 +104,7 @@ class _Worker:
         if status == "error":
             raise error_from_dict(payload)
         kind, media_type, size, count, truncated = payload
-        body = _recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
+        body = recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
         return Answer(kind, media_type, body, count, truncated)
 
     def kill(self) -> None:
@@ -180,97 +116,7 @@ class _Worker:
         self.socket.close()
 
 
-class _FairPool(Generic[T]):
-    """Idle items handed out first come, first served: a released item goes straight to the
-    longest waiter, so a query that arrives later never takes a worker from one that has been
-    waiting (with queue.Queue it can, and under load an early query waited out its time).
-
-    With `size` (the number of items) it is also fair between clients: no client takes the
-    last idle item while it holds another (so no one client holds them all), and a client
-    `over` its share of long queries gets an item only if another stays idle, else
-    `Refused` at once (waiting ones too, when it goes over). A waiter that may not take an
-    item lets the next one that may go first.
-    """
-
-    def __init__(self, size: int = 0, over: Callable[[str], bool] = lambda client: False) -> None:
-        self._lock = threading.Lock()
-        self._idle: collections.deque[T] = collections.deque()
-        self._waiters: collections.deque[_Waiter[T]] = collections.deque()
-        self._size = size
-        self._over = over
-        self._held: collections.Counter[str] = collections.Counter()
-
-    def _may_take(self, client: str, idle: int) -> bool:
-        if not self._size:
-            return True
-        if self._over(client):
-            return idle >= 2
-        return self._size == 1 or self._held[client] + 1 < self._size
-
-    def put(self, item: T) -> None:
-        with self._lock:
-            for waiter in self._waiters:
-                if self._may_take(waiter.client, len(self._idle) + 1):
-                    self._waiters.remove(waiter)
-                    self._held[waiter.client] += 1
-                    waiter.box.append(item)
-                    waiter.event.set()
-                    return
-            self._idle.append(item)
-
-    def release(self, client: str = "-") -> None:
-        """An item taken for `client` is back (or gone): call before putting it back."""
-        with self._lock:
-            self._held[client] -= 1
-            if self._held[client] <= 0:
-                del self._held[client]
-
-    def refuse_waiting(self, client: str) -> None:
-        """Send away the waiters of a client that has gone over its share."""
-        with self._lock:
-            for waiter in [w for w in self._waiters if w.client == client]:
-                self._waiters.remove(waiter)
-                waiter.refused = True
-                waiter.event.set()
-
-    def get(self, timeout: float, client: str = "-") -> T:
-        """The next idle item; queue.Empty after `timeout` s without one, Refused at once
-        (or as soon as it goes over) for a client over its share."""
-        with self._lock:
-            if (
-                self._idle
-                and self._may_take(client, len(self._idle))
-                and not (self._waiters and not self._size)
-            ):
-                self._held[client] += 1
-                return self._idle.popleft()
-            if self._size and self._over(client):
-                raise Refused
-            waiter: _Waiter[T] = _Waiter(client)
-            self._waiters.append(waiter)
-        waiter.event.wait(timeout)
-        with self._lock:
-            if waiter.box:
-                return waiter.box[0]
-            if waiter.refused:
-                raise Refused
-            self._waiters.remove(waiter)
-        raise queue.Empty
-
-
-class Refused(Exception):
-    """The client is over its share of long queries."""
-
-
-@dataclass
-class _Waiter(Generic[T]):
-    client: str
-    event: threading.Event = field(default_factory=threading.Event)
-    box: list[T] = field(default_factory=list)
-    refused: bool = False
-
-
-class _NoRoom(Exception):
+class _NoRoomError(Exception):
     """A query became long while the long lane (or its client's share of it) was full."""
 
 
@@ -311,7 +157,7 @@ class ProcessExecutor:
             "memory_limit": memory_limit,
             "expect": None if expect is None else (str(expect[0]), expect[1]),
         }
-        self._idle: _FairPool[_Worker] = _FairPool(self.workers, self._over)
+        self._idle: FairPool[_Worker] = FairPool(self.workers, self._over)
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -341,7 +187,8 @@ class ProcessExecutor:
             return  # draining: a new worker would open the new build
         with self._lock:
             spare, self._standby = self._standby, None
-            self._spares.discard(spare)  # type: ignore[arg-type]
+            if spare is not None:
+                self._spares.discard(spare)
         if spare is not None:  # ready: it takes the place at once
             self._idle.put(spare)
         self._start_spare(standby=spare is not None)
@@ -377,10 +224,10 @@ class ProcessExecutor:
         return job.client or f"-{next(self._anonymous)}"
 
     def _take(self, client: str) -> _Worker:
-        """A worker for a query of `client` (see _FairPool for who goes first)."""
+        """A worker for a query of `client` (see FairPool for who goes first)."""
         try:
             return self._idle.get(QUEUE_WAIT * self.timeout, client)
-        except Refused:
+        except RefusedError:
             raise over_share(client, self.client_long_limit, self.timeout) from None
         except queue.Empty:
             raise saturated(self.timeout) from None
@@ -447,9 +294,9 @@ class ProcessExecutor:
             if self.workers > 1 and not worker.answered_within(self.short):
                 long = self._become_long(client)
                 if not long:
-                    raise _NoRoom
+                    raise _NoRoomError
             answer = worker.receive(deadline)
-        except _NoRoom:
+        except _NoRoomError:
             self._idle.release(client)
             log.warning("a long query of %s, with no room for it: killing worker %s",
                         client, worker.process.pid)  # fmt: skip
@@ -468,7 +315,9 @@ class ProcessExecutor:
                 self._idle.put(worker)
             else:  # the worker could not open the store
                 self._retire(worker)
-            if exc.status == 503:  # the store's own deadline between result rows
+            if (
+                exc.status == HTTPStatus.SERVICE_UNAVAILABLE
+            ):  # the store's own deadline between result rows
                 exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
             raise
         except (EOFError, OSError, pickle.PickleError) as exc:
@@ -519,84 +368,3 @@ def _say_confinement(description: str, complete: bool) -> None:
         log.info("query workers confined: %s", description)
     else:
         log.warning("query workers only partly confined: %s", description)
-
-
-def _ports(endpoints: Collection[str]) -> list[int]:
-    ports = []
-    for endpoint in endpoints:
-        parts = urlsplit(endpoint)
-        ports.append(parts.port or (443 if parts.scheme == "https" else 80))
-    return ports
-
-
-def worker_main() -> None:
-    """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    config = receive_message(sock)
-    limit_memory(config.get("memory_limit"))
-    expect = config.get("expect")
-    try:
-        before = None if expect is None else _sha256(expect[0])
-        store = OxigraphStore.open_read_only(
-            config["path"],
-            timeout=config["timeout"],
-            max_rows=config["max_rows"],
-            allowed_service_endpoints=config["allowed_service_endpoints"],
-        )
-        if expect is not None and not before == _sha256(expect[0]) == expect[1]:
-            raise CopkgError(
-                f"the store in {config['path']} is not the build this service serves (a new "
-                "build was swapped in); try again",
-                status=503,
-                headers={"Retry-After": "1"},
-            )
-        graphs = frozenset(store.graphs())
-    except CopkgError as exc:
-        send_message(sock, ("error", error_to_dict(exc)))
-        return
-    confinement = confine([Path(config["path"])], _ports(config["allowed_service_endpoints"]))
-    send_message(sock, ("ready", os.getpid(), confinement.describe(), confinement.complete))
-    allowed = config["allowed_service_endpoints"]
-    while True:
-        try:
-            job = receive_message(sock)
-        except (EOFError, OSError):
-            return
-        try:
-            answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
-            if len(answer.body) > MAX_ANSWER_BYTES:
-                raise too_large(len(answer.body))
-        except CopkgError as exc:
-            reply: tuple[str, Any] = ("error", error_to_dict(exc))
-        except MemoryError:
-            reply = ("error", error_to_dict(out_of_memory(config.get("memory_limit"), 1)))
-        except Exception as exc:  # a bug must not take the worker down silently
-            log.exception("query failed")
-            reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
-        else:  # what the answer is, then its bytes as they are (no pickle, no copy)
-            size = len(answer.body)
-            meta = (answer.kind, answer.media_type, size, answer.count, answer.truncated)
-            send_message(sock, ("ok", meta))
-            sock.sendall(answer.body)
-            continue
-        send_message(sock, reply)
-
-
-def _sha256(path: str) -> str | None:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def limit_memory(limit: int | None) -> None:
-    """Bound this process's data segment (heap and anonymous mappings) to `limit` bytes."""
-    if not limit:
-        return
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))

@@ -13,9 +13,9 @@ from pathlib import Path
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import Manifest, build_state, extend_build, locked, steps
-from copkg.pipeline.corpus_checks import study_of
 from copkg.pipeline.extend import Extension, can_extend
 from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.pipeline.study_view import study_of
 from copkg.rdf_io import atomic_write, fsync_dir, write_synced
 from copkg.studies.bundle import Bundle, Corpus, read_bundle
 from copkg.studies.check import CheckReport, check_bundle

@@ -18,10 +18,10 @@ from rdflib.namespace import DCTERMS, RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
-from copkg.pipeline import corpus_checks, steps
+from copkg.pipeline import steps, study_view
 from copkg.pipeline.build import STORE_DIR
-from copkg.pipeline.corpus_checks import STUDY_GRAPHS, study_of
 from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
@@ -89,12 +89,12 @@ class Bundle:
 
     def show(self, node: Any) -> str:
         """An IRI as the bundle writes it: with a prefix its files declare, else prefixed()."""
-        return corpus_checks.show(self.files, node)
+        return study_view.show(self.files, node)
 
     def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
         """The file and line where an IRI is first written (prefixed or in full); with
         `subject`, first where a line starts with it (a description), if anywhere."""
-        return corpus_checks.locate(self.files, node, subject=subject)
+        return study_view.locate(self.files, node, subject=subject)
 
 
 def read_bundle(
@@ -116,34 +116,7 @@ def read_bundle(
     ignored: list[str] = []
     texts: list[BundleFile] = []
     if path.is_dir():
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
-        _refuse_links(path, entries)
-        turtle = [p for p in entries if p.is_file() and p.suffix == BUNDLE_SUFFIX]
-        other_rdf = [
-            p for p in entries if p.is_file() and p.suffix.lower() in FORMATS and p not in turtle
-        ]
-        if other_rdf:
-            raise CopkgError(
-                f"{path}: a bundle is made of Turtle files only",
-                status=400,
-                problems=[
-                    Problem(
-                        "only .ttl files are read by the build: write this file as Turtle",
-                        file=str(p),
-                    )
-                    for p in other_rdf
-                ],
-            )
-        for p in entries:
-            if p in turtle or p.name == DRAFT_MARKER:
-                continue
-            if p.is_dir() and p.name == SOURCE_FOLDER:
-                texts = [BundleFile(t.name, t, t.read_bytes()) for t in sorted(p.glob("*.txt"))]
-                continue
-            if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES:
-                notes.append(BundleFile(p.name, p, p.read_bytes()))
-            else:
-                ignored.append(p.name)
+        turtle, notes, ignored, texts = _folder_files(path)
     elif path.suffix == BUNDLE_SUFFIX:
         turtle = [path]
     else:
@@ -152,6 +125,57 @@ def read_bundle(
         raise CopkgError(f"{path}: no .ttl file in this folder")
     _refuse_large_files(settings, path, turtle)
     files = [BundleFile(p.name, p, p.read_bytes()) for p in turtle]
+    quads = _read_turtle(settings, path, files)
+    with _quiet_literals():
+        graph = quads_to_graph(quads)
+    chosen = _choose_id(path, graph, study_id, in_place)
+    name = ox.NamedNode(study_graph(chosen))
+    quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
+    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored, texts)
+
+
+def _folder_files(
+    path: Path,
+) -> tuple[list[Path], list[BundleFile], list[str], list[BundleFile]]:
+    """A bundle folder's Turtle files, notes, names ignored and source texts (links and RDF
+    in other syntaxes refused)."""
+    notes: list[BundleFile] = []
+    ignored: list[str] = []
+    texts: list[BundleFile] = []
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    _refuse_links(path, entries)
+    turtle = [p for p in entries if p.is_file() and p.suffix == BUNDLE_SUFFIX]
+    other_rdf = [
+        p for p in entries if p.is_file() and p.suffix.lower() in FORMATS and p not in turtle
+    ]
+    if other_rdf:
+        raise CopkgError(
+            f"{path}: a bundle is made of Turtle files only",
+            status=400,
+            problems=[
+                Problem(
+                    "only .ttl files are read by the build: write this file as Turtle",
+                    file=str(p),
+                )
+                for p in other_rdf
+            ],
+        )
+    for p in entries:
+        if p in turtle or p.name == DRAFT_MARKER:
+            continue
+        if p.is_dir() and p.name == SOURCE_FOLDER:
+            texts = [BundleFile(t.name, t, t.read_bytes()) for t in sorted(p.glob("*.txt"))]
+            continue
+        if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES:
+            notes.append(BundleFile(p.name, p, p.read_bytes()))
+        else:
+            ignored.append(p.name)
+    return turtle, notes, ignored, texts
+
+
+def _read_turtle(settings: Settings, path: Path, files: list[BundleFile]) -> list[ox.Quad]:
+    """The quads of a bundle's Turtle files: every syntax error at once (400), literals over
+    the limit (413), or more triples than a bundle may hold (413)."""
     quads: list[ox.Quad] = []
     problems: list[Problem] = []
     too_long: list[Problem] = []
@@ -173,12 +197,7 @@ def read_bundle(
             "a bundle (COPKG_MAX_BUNDLE_TRIPLES): split the study or raise the limit",
             status=413,
         )
-    with _quiet_literals():
-        graph = quads_to_graph(quads)
-    chosen = _choose_id(path, graph, study_id, in_place)
-    name = ox.NamedNode(study_graph(chosen))
-    quads = [ox.Quad(q.subject, q.predicate, q.object, name) for q in quads]
-    return Bundle(chosen, path, files, quads, graph, in_place, notes, ignored, texts)
+    return quads
 
 
 def _refuse_links(folder: Path, entries: list[Path]) -> None:

@@ -15,15 +15,12 @@ from rdflib.namespace import RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, prefixed
-from copkg.pipeline.corpus_checks import (
-    Fidelity,
-    source_digests,
-    statement_problems,
-    verify_quotes,
-)
+from copkg.pipeline.corpus_checks import statement_problems
+from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
 from copkg.pipeline.steps import DRAFT_MARKER
+from copkg.pipeline.study_view import study_of
 from copkg.reasoning.owl import JAVA_HINT, JavaMissingError, check_consistency
-from copkg.studies.bundle import Bundle, Corpus, study_of
+from copkg.studies.bundle import Bundle, Corpus
 from copkg.studies.scaffold import is_draft, studies_dir
 from copkg.validation import report as validation
 from copkg.validation.fidelity import SOURCE_FOLDER
@@ -237,7 +234,7 @@ def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem
             "--skip-owl to add the study without that check",
             status=500,
         ) from exc
-    except Exception as exc:  # owlready2 cannot load what OWL 2 DL forbids (punned built-ins)
+    except Exception as exc:  # noqa: BLE001 - owlready2 raises many kinds on what OWL 2 DL forbids (punned built-ins)
         return Problem(f"OWL (HermiT): the bundle cannot be read as OWL 2 DL: {exc}")
     if result.consistent:
         return None

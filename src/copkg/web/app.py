@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,7 @@ def _register_error_handlers(app: Flask) -> None:
         }
         status = error.code or 500
         message = error.description or error.name
-        if status == 405 and "Allow" in headers:
+        if status == HTTPStatus.METHOD_NOT_ALLOWED and "Allow" in headers:
             message = f"{request.method} is not allowed on {request.path}; use {headers['Allow']}"
         return error_response(CopkgError(message, status=status, headers=headers))
 

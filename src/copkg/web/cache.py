@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, request
@@ -204,7 +205,7 @@ def post_key(environ: dict[str, Any], max_body: int) -> str | None:
         return None
     try:
         body = environ["wsgi.input"].read(length)
-    except Exception as exc:  # a client gone silent (408), say
+    except Exception as exc:  # noqa: BLE001 - each WSGI server's input raises its own kinds (a client gone silent: 408)
         environ["wsgi.input"] = _Unreadable(exc)
         return None
     environ["wsgi.input"] = io.BytesIO(body)
@@ -218,18 +219,17 @@ def _conditional(environ: Mapping[str, Any]) -> bool:
 
 
 _date_lock = threading.Lock()
-_date: tuple[int, str] = (0, "")
+_date: list[tuple[int, str]] = [(0, "")]  # the second formatted last, and its header
 
 
 def _now() -> str:
     """The Date header werkzeug writes (one formatting a second)."""
-    global _date
     second = int(time.time())
-    current = _date
+    current = _date[0]
     if current[0] != second:
         current = (second, http_date(second))
         with _date_lock:
-            _date = current
+            _date[0] = current
     return current[1]
 
 
@@ -314,7 +314,9 @@ class CacheMiddleware:
 
         try:
             body = self.app(environ, keep_status)
-            if answer and int(answer[0][:3]) >= 400:  # an error: small, and shared
+            if (
+                answer and int(answer[0][:3]) >= HTTPStatus.BAD_REQUEST
+            ):  # an error: small, and shared
                 try:
                     data = b"".join(body)
                 finally:
@@ -367,7 +369,11 @@ def init_app(
         if key is None:
             return response
         cache = cache_of(request.environ)
-        if response.status_code != 200 or response.is_streamed or response.direct_passthrough:
+        if (
+            response.status_code != HTTPStatus.OK
+            or response.is_streamed
+            or response.direct_passthrough
+        ):
             return response
         body = response.get_data()
         etag = cache.etag(body)

@@ -46,6 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,8 @@ from copkg.web.messages import (
     MAX_HEAD,
     MAX_UPSTREAM_HEAD,
     Answer,
-    ClientGone,
-    Refusal,
+    ClientGoneError,
+    RefusalError,
     Request,
     access_line,
     body_framing,
@@ -156,16 +157,16 @@ class Front:
             while True:
                 try:
                     request = await self.read_request(reader, writer)
-                except ClientGone:
+                except ClientGoneError:
                     return
-                except Refusal as refusal:
+                except RefusalError as refusal:
                     await self.refuse(writer, client, refusal, None)
                     return
                 held = len(request.body)
                 self.buffered += held
                 try:
                     if self.buffered - held > self.limits.max_buffered:
-                        raise Refusal(503, "the server is busy: try again shortly",
+                        raise RefusalError(503, "the server is busy: try again shortly",
                                       [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
                     answer = await self.forward(request, client)
                     request.body = b""
@@ -174,7 +175,7 @@ class Front:
                     data = self.render(answer, request)
                     if not await self.send(writer, data, len(answer.body)):
                         return
-                except Refusal as refusal:
+                except RefusalError as refusal:
                     await self.refuse(writer, client, refusal, request)
                     return
                 finally:
@@ -192,7 +193,11 @@ class Front:
                 self.connections.discard(task)
 
     async def refuse(
-        self, writer: asyncio.StreamWriter, client: str, refusal: Refusal, request: Request | None
+        self,
+        writer: asyncio.StreamWriter,
+        client: str,
+        refusal: RefusalError,
+        request: Request | None,
     ) -> None:
         data = error_answer(refusal.status, refusal.message, refusal.headers)
         line = request.line if request is not None else "-"
@@ -228,40 +233,40 @@ class Front:
         try:
             first = await asyncio.wait_for(reader.read(1), limits.client_timeout)
         except TimeoutError as exc:
-            raise ClientGone from exc
+            raise ClientGoneError from exc
         if not first:
-            raise ClientGone
+            raise ClientGoneError
         deadline = time.monotonic() + limits.client_timeout
         try:
             head = first + await asyncio.wait_for(
                 reader.readuntil(b"\r\n\r\n"), limits.client_timeout
             )
         except TimeoutError as exc:
-            raise Refusal(
+            raise RefusalError(
                 408, "the request stopped arriving; send it whole, without pauses"
             ) from exc
         except asyncio.LimitOverrunError as exc:
-            raise Refusal(431, f"the request's head is over {limits.max_head} bytes") from exc
+            raise RefusalError(431, f"the request's head is over {limits.max_head} bytes") from exc
         except asyncio.IncompleteReadError as exc:
-            raise ClientGone from exc
+            raise ClientGoneError from exc
         request = parse_head(head, self.public_host)
         expect = request.header("expect")
         length, chunked = body_framing(request)
         if expect is not None:
             if expect.lower() != "100-continue":
-                raise Refusal(417, f"cannot meet the expectation {expect!r}")
+                raise RefusalError(417, f"cannot meet the expectation {expect!r}")
             if request.version == "HTTP/1.1" and (length or chunked):
                 if length is not None and length > limits.max_body:
-                    raise Refusal(413, self.too_large())
+                    raise RefusalError(413, self.too_large())
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self.buffered > limits.max_buffered and (length or chunked):
-            raise Refusal(503, "the server is busy: try again shortly",
+            raise RefusalError(503, "the server is busy: try again shortly",
                           [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
         if length is not None:
             remaining = deadline - time.monotonic() + length / limits.min_rate
             if length > limits.max_body:
                 await self.discard(reader, length, remaining)
-                raise Refusal(413, self.too_large())
+                raise RefusalError(413, self.too_large())
             request.body = await self.within(reader.readexactly(length), remaining)
         elif chunked:
             remaining = deadline - time.monotonic() + limits.max_body / limits.min_rate
@@ -272,14 +277,14 @@ class Front:
         return f"the request body is over the limit of {self.limits.max_body} bytes"
 
     async def within(self, work: Any, seconds: float) -> Any:
-        """Await a body read: 408 past its deadline, ClientGone when the client closed."""
+        """Await a body read: 408 past its deadline, ClientGoneError when the client closed."""
         try:
             return await asyncio.wait_for(work, max(seconds, 0.001))
         except TimeoutError as exc:
-            raise Refusal(408, "the request body stopped arriving; send it whole, "
+            raise RefusalError(408, "the request body stopped arriving; send it whole, "
                           "without pauses") from exc  # fmt: skip
         except asyncio.IncompleteReadError as exc:
-            raise ClientGone from exc
+            raise ClientGoneError from exc
 
     async def discard(self, reader: asyncio.StreamReader, length: int, seconds: float) -> None:
         """Read and drop an over-limit body (up to discard_bound), so the client reads the 413."""
@@ -304,28 +309,28 @@ class Front:
             try:
                 line = await reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError as exc:
-                raise Refusal(400, "a chunk size line is too long") from exc
+                raise RefusalError(400, "a chunk size line is too long") from exc
             size_text = line.split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16)
             except ValueError as exc:
-                raise Refusal(400, "a chunk size is not a hexadecimal number") from exc
+                raise RefusalError(400, "a chunk size is not a hexadecimal number") from exc
             if size < 0 or not size_text.isalnum():
-                raise Refusal(400, "a chunk size is not a hexadecimal number")
+                raise RefusalError(400, "a chunk size is not a hexadecimal number")
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers: dropped
                     pass
                 break
             total += size
             if total > self.limits.discard_bound:
-                raise Refusal(413, self.too_large())
+                raise RefusalError(413, self.too_large())
             chunk = await reader.readexactly(size + 2)
             if chunk[-2:] != b"\r\n":
-                raise Refusal(400, "a chunk does not end with CRLF")
+                raise RefusalError(400, "a chunk does not end with CRLF")
             if total <= self.limits.max_body:
                 body += chunk[:-2]
         if total > self.limits.max_body:
-            raise Refusal(413, self.too_large())
+            raise RefusalError(413, self.too_large())
         return bytes(body)
 
     # -- gunicorn -----------------------------------------------------------------------------
@@ -341,13 +346,13 @@ class Front:
                 )
             except TimeoutError as exc:
                 writer.close()
-                raise Refusal(504, "the application did not answer in time") from exc
+                raise RefusalError(504, "the application did not answer in time") from exc
             except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 writer.close()
                 # a kept connection gunicorn closed meanwhile: retry what is safe to repeat
                 if reused and attempt == 0 and request.method in ("GET", "HEAD", "OPTIONS"):
                     continue
-                raise Refusal(502, "the application closed the connection without an "
+                raise RefusalError(502, "the application closed the connection without an "
                               "answer") from exc  # fmt: skip
             if reusable:
                 self.upstream.release(reader, writer)
@@ -364,7 +369,10 @@ class Front:
         if request.method == "HEAD":
             if answer.content_length is not None:
                 lines.append(b"Content-Length: " + answer.content_length)
-        elif status >= 200 and status not in (204, 304):
+        elif status >= HTTPStatus.OK and status not in (
+            HTTPStatus.NO_CONTENT,
+            HTTPStatus.NOT_MODIFIED,
+        ):
             lines.append(b"Content-Length: %d" % len(answer.body))
         if not request.keep_alive:
             lines.append(b"Connection: close")

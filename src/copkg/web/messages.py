@@ -34,8 +34,14 @@ DROPPED_RESPONSE = frozenset(
      "trailer", "content-length"}
 )  # fmt: skip
 
+#: The parts of a request line: METHOD TARGET HTTP/1.x.
+REQUEST_LINE_PARTS = 3
 
-class Refusal(Exception):
+#: The parts of a status line before its reason phrase: HTTP/1.x STATUS.
+STATUS_LINE_PARTS = 2
+
+
+class RefusalError(Exception):
     """A request the front answers itself (then closes the connection)."""
 
     def __init__(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
@@ -45,7 +51,7 @@ class Refusal(Exception):
         self.headers = list(headers)
 
 
-class ClientGone(Exception):
+class ClientGoneError(Exception):
     """The client closed its side, or stayed silent past its deadline before a request."""
 
 
@@ -104,18 +110,22 @@ def parse_head(head: bytes, public_host: str) -> Request:
     try:
         text = head.decode("latin-1")
     except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
-        raise Refusal(400, "the request head cannot be read") from exc
+        raise RefusalError(400, "the request head cannot be read") from exc
     lines = text[:-4].split("\r\n")
     while lines and not lines[0]:
         lines.pop(0)  # empty lines before a request line are allowed
     parts = lines[0].split(" ") if lines else []
-    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0") or not parts[0].isalpha():
-        raise Refusal(400, "the request line is not METHOD TARGET HTTP/1.x")
+    if (
+        len(parts) != REQUEST_LINE_PARTS
+        or parts[2] not in ("HTTP/1.1", "HTTP/1.0")
+        or not parts[0].isalpha()
+    ):
+        raise RefusalError(400, "the request line is not METHOD TARGET HTTP/1.x")
     headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip() or " " in name or "\t" in name:
-            raise Refusal(400, f"a header line cannot be read: {line[:80]!r}")
+            raise RefusalError(400, f"a header line cannot be read: {line[:80]!r}")
         headers.append((name, value.strip(" \t")))
     method, target, version = parts
     connection = header_tokens(", ".join(v for k, v in headers if k.lower() == "connection"))
@@ -133,14 +143,14 @@ def body_framing(request: Request) -> tuple[int | None, bool]:
                for t in (x.strip().lower() for x in v.split(","))]  # fmt: skip
     if codings:
         if lengths:
-            raise Refusal(400, "a request with both Content-Length and Transfer-Encoding")
+            raise RefusalError(400, "a request with both Content-Length and Transfer-Encoding")
         if codings != ["chunked"]:
-            raise Refusal(501, f"the transfer coding {', '.join(codings)!r} is not supported")
+            raise RefusalError(501, f"the transfer coding {', '.join(codings)!r} is not supported")
         return None, True
     if not lengths:
         return None, False
     if len(lengths) > 1 or not next(iter(lengths)).isdigit():
-        raise Refusal(400, "Content-Length is not one whole number")
+        raise RefusalError(400, "Content-Length is not one whole number")
     return int(next(iter(lengths))), False
 
 
@@ -171,10 +181,10 @@ async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[An
         lines = head[:-4].split(b"\r\n")
         status_line = lines[0]
         parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
+        if len(parts) < STATUS_LINE_PARTS or not parts[1].isdigit():
             raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
         status = int(parts[1])
-        if status >= 200:
+        if status >= HTTPStatus.OK:
             break  # 1xx: skipped (the front has answered the client's Expect itself)
     headers: list[tuple[bytes, bytes]] = []
     length: bytes | None = None

@@ -39,7 +39,7 @@ from gunicorn.workers import gthread
 from copkg.config import SERVE_TYPES, Settings, read_environment
 from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
-from copkg.querying.workers import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.querying.messages import error_from_dict, error_to_dict, receive_message, send_message
 from copkg.web import front
 from copkg.web.app import create_app
 

@@ -1,0 +1,184 @@
+"""What the corpus checks see of a study: its files and statements (`Described`, `StudyFiles`),
+the rest of the corpus (`Others`, `OtherStudies`), and where in its files a node is written
+(`locate`, `show`), for problems reported at file:line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
+
+from copkg.namespaces import ID, prefixed, study_base, study_graph
+from copkg.store.terms import quads_to_graph
+
+STUDY_GRAPHS = study_graph("")
+
+_PREFIX_DECL = re.compile(r"^\s*(?:@prefix|PREFIX)\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", re.I | re.M)
+
+
+class SourceFile(Protocol):
+    """A file a study was read from."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Described(Protocol):
+    """A study's statements and the files they were written in (a bundle being added, or a
+    study of the corpus being built)."""
+
+    study_id: str
+    graph: Graph
+
+    @property
+    def files(self) -> Sequence[SourceFile]: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    def subjects(self) -> set[Any]: ...
+
+    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]: ...
+
+    def show(self, node: Any) -> str: ...
+
+
+class Others(Protocol):
+    """The rest of the corpus: the ontology graph, its declared terms and who describes what."""
+
+    ontology: Graph
+    declared: set[URIRef]
+    studies: set[str]
+
+    def describers(self, iri: str) -> set[str]: ...
+
+    def known(self, iri: str) -> bool: ...
+
+    def records(self) -> Graph:
+        """What the other studies write of their copkg:Study records and of those records'
+        creators."""
+        ...
+
+
+def study_of(node: Any) -> str | None:
+    """The study whose namespace holds an IRI (https://w3id.org/copkg/id/ID/...), if any."""
+    text = str(node)
+    if not isinstance(node, URIRef) or not text.startswith(str(ID)):
+        return None
+    head, slash, _ = text[len(ID) :].partition("/")
+    return head if slash else None
+
+
+def show(files: Iterable[SourceFile], node: Any) -> str:
+    """An IRI as the files write it: with a prefix they declare, else prefixed()."""
+    if isinstance(node, URIRef):
+        iri = str(node)
+        for file in files:
+            for prefix, namespace in _PREFIX_DECL.findall(file.text):
+                local = iri[len(namespace) :]
+                if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w-]+", local):
+                    return f"{prefix}:{local}"
+    return prefixed(node)
+
+
+def locate(
+    files: Sequence[SourceFile], node: Any, *, subject: bool = False
+) -> tuple[str | None, int | None]:
+    """The file and line where an IRI is first written (prefixed or in full); with `subject`,
+    first where a line starts with it (a description), if anywhere."""
+    if not isinstance(node, URIRef):
+        return (str(files[0].path), None) if len(files) == 1 else (None, None)
+    iri = str(node)
+    found: tuple[str | None, int | None] = (None, None)
+    for file in files:
+        patterns = [re.escape(f"<{iri}>")]
+        for prefix, namespace in _PREFIX_DECL.findall(file.text):
+            local = iri[len(namespace) :]
+            if namespace and iri.startswith(namespace) and re.fullmatch(r"[\w.-]*", local):
+                patterns.append(
+                    r"(?<![\w:.-])" + re.escape(f"{prefix}:{local}") + r"(?![\w:%-]|\.\w)"
+                )
+        anywhere = re.compile("|".join(patterns))
+        starting = re.compile(r"^\s*(?:" + "|".join(patterns) + ")")
+        for number, line in enumerate(file.text.splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            if subject and starting.search(line):
+                return str(file.path), number
+            if found == (None, None) and anywhere.search(line):
+                found = (str(file.path), number)
+                if not subject:
+                    return found
+    return found
+
+
+@dataclass
+class StudyFiles:
+    """A study of the corpus as the build reads it: its files and their statements."""
+
+    study_id: str
+    files: list[SourceFile]
+    graph: Graph
+
+    @property
+    def namespace(self) -> str:
+        return str(study_base(self.study_id))
+
+    def subjects(self) -> set[Any]:
+        return set(self.graph.subjects())
+
+    def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
+        return locate(self.files, node, subject=subject)
+
+    def show(self, node: Any) -> str:
+        return show(self.files, node)
+
+
+@dataclass(frozen=True)
+class FileOnDisk:
+    """A source file, read when its text is needed (to say where a problem is)."""
+
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8", errors="replace")
+
+
+class OtherStudies:
+    """The corpus but one study, from the quads the build read (indexed once for all)."""
+
+    def __init__(
+        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
+    ) -> None:
+        self.ontology = ontology
+        self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self._index = index
+        self._graph = graph
+        self._records = records
+        self.studies = {
+            g[len(STUDY_GRAPHS) :]
+            for gs in index.values()
+            for g in gs
+            if g.startswith(STUDY_GRAPHS) and g != graph
+        }
+
+    def describers(self, iri: str) -> set[str]:
+        return {
+            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
+        }
+
+    def known(self, iri: str) -> bool:
+        return bool(self._index.get(iri, set()) - {self._graph})
+
+    def records(self) -> Graph:
+        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
