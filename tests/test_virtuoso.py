@@ -153,8 +153,14 @@ VIRTUOSO_DIFFERS = {
     "role-study-comparison": "Virtuoso refuses GROUP_CONCAT(DISTINCT ...) of quotes longer "
     "than its temporary column (SR319: Max row length is exceeded)",
     **dict.fromkeys(
-        ["case-contexts", "comp-centres", "cross-study-links", "evidence-for", "role-framework",
-         "timeline"],
+        [
+            "case-contexts",
+            "comp-centres",
+            "cross-study-links",
+            "evidence-for",
+            "role-framework",
+            "timeline",
+        ],
         "since the voice columns (the weakest voice of each row, from UNION branches and "
         "subqueries) Virtuoso repeats parts of GROUP_CONCAT(DISTINCT ...) values and rows the "
         "embedded store gives once; not yet reduced to a minimal case",
