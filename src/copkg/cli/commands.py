@@ -44,6 +44,7 @@ def build(settings: Settings, skip_owl: bool) -> None:
 def reason(settings: Settings) -> None:
     """Check with HermiT (owlready2) that the ontology and the studies are consistent, and list
     the class memberships it infers from the defined classes. Needs Java."""
+    # deferred: saves a measured start-up cost (see the query command)
     from rdflib import Graph
 
     # deferred: saves a measured start-up cost (`import copkg.cli` 0.7-1.6 s, 2.8-6 s
@@ -99,14 +100,15 @@ _NOT_LOADED = "validate with that study's files too, or `copkg validate` for the
 
 
 def violation_lines(settings: Settings, outcome: Any, files: list[Path]) -> list[str]:
-    """`copkg validate FILE...`'s violations as `file:line: message` lines, each followed by
-    a note where its value or focus is a resource of a study whose files were not given (the
-    violation may come from what those files say: a linked study not loaded)."""
+    """`copkg validate FILE...`'s violations as `file:line: message` lines, each with a note
+    where its value or focus belongs to a study whose files were not given (not loaded)."""
+    # deferred: saves a measured start-up cost (see the query command)
     from rdflib import URIRef
 
+    # deferred: saves a measured start-up cost (the pipeline's checks load pyshacl's engine)
     from copkg.pipeline.check import FILES_GRAPH
-    from copkg.pipeline.corpus_checks import FileOnDisk, locate, study_of
     from copkg.pipeline.steps import Sources, shacl_problems, source_files
+    from copkg.pipeline.study_view import FileOnDisk, locate, study_of
     from copkg.rdf_io import read_quads
 
     given = {path.resolve() for path in files}
@@ -152,6 +154,7 @@ _SHOW_FILES = 3
 
 def _iri(name: str | None) -> str | None:
     """The IRI a SHACL report's focus or value names (`<iri>` or a prefixed name)."""
+    # deferred: saves a measured start-up cost (see the query command)
     from copkg.namespaces import PREFIXES
 
     if not name:
@@ -273,6 +276,7 @@ def check_query(settings: Settings, text: str) -> None:
     """Read the query as the service does before it runs (copkg.querying.safety), so that a
     syntax error, an unknown prefix or a refused SERVICE gets the service's message; FROM
     clauses are checked against the store's graphs when it runs."""
+    # deferred: saves a measured start-up cost (see the query command)
     from copkg.querying.safety import analyse_query
 
     try:
@@ -319,6 +323,7 @@ def run_query(
 def unknown_iris(store: Any, named: Any, raw: dict[str, str]) -> list[str]:
     """A warning for each IRI parameter given a value that no triple of the graph mentions
     (a typo gives no rows, not an error: say why)."""
+    # deferred: saves a measured start-up cost (see the query command)
     from copkg.querying.named_queries import expand_iri
 
     warnings = []
