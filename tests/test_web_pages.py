@@ -901,3 +901,18 @@ def test_the_matrix_says_the_voice_of_each_risky_cell(client: FlaskClient) -> No
     assert "author" in voices
     assert all(cell["voice"] for cell in data["cells"]), data["cells"]
     assert 'class="badge voice"' in client.get("/matrix").get_data(as_text=True)
+
+
+def test_derived_statements_read_as_explanations(client: FlaskClient) -> None:
+    """A role's page says what the rules derived about it as sentences (by which rule, from how
+    many facts, in which voice), not as a list of `rdf:object of` links to statement nodes."""
+    import re
+
+    html = client.get("/id/josserand2004/facilitation").get_data(as_text=True)
+    derived = re.search(r'<section id="derived">(.*?)</section>', html, re.S)
+    assert derived, "no derived statements on the role's page"
+    assert "from " in derived.group(1) and ">how</a>" in derived.group(1)
+    assert 'class="badge voice"' in derived.group(1)
+    incoming = re.search(r'<section id="incoming">(.*?)</section>', html, re.S)
+    assert incoming is None or "rdf:object" not in incoming.group(1)
+    assert incoming is None or "object</span> of" not in incoming.group(1)

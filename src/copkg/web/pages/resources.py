@@ -17,6 +17,7 @@ from copkg.store.results import plain
 from copkg.web import get_store
 from copkg.web.pages.charts import timeline_slug
 from copkg.web.pages.citation import study_citation
+from copkg.web.pages.explanations import EXPLAINED_BY, read_explanations
 from copkg.web.pages.links import (
     HTML,
     RDF_MEDIA,
@@ -139,6 +140,7 @@ def _serve_resource(path: str) -> Response | str:
             timeline = Markup(timeline_svg(events, f"Timeline of {resource.label}"))
     quoted = {q.study for q in [*resource.evidence, *resource.used_evidence] if q.study}
     citations = {study: study_citation(store, study) for study in sorted(quoted)}
+    explanations, more_explanations = read_explanations(store, iri)
     html = render_template(
         "resource.html",
         r=resource,
@@ -147,6 +149,9 @@ def _serve_resource(path: str) -> Response | str:
         timeline=timeline,
         timeline_href=timeline_href,
         citations=citations,
+        explanations=explanations,
+        more_explanations=more_explanations,
+        explained_by=EXPLAINED_BY if explanations else (),
     )
     response = Response(html, mimetype=HTML)
     response.headers["Link"] = link_header

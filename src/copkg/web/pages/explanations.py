@@ -1,0 +1,88 @@
+"""What the rules derived about a resource, read as statements with their explanation.
+
+The rules explain each derived triple with an rdf:Statement (its subject, predicate and
+object, the rule, the facts used and the voice of the weakest premise). A resource page shows
+those as sentences ("Comp consultants, risky role: facilitation, by rule ..., from 3 facts,
+author's voice") instead of the bare `rdf:subject of` / `rdf:object of` links to the nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rdflib import URIRef
+from rdflib.namespace import RDF
+from rdflib.term import Node
+
+from copkg.namespaces import COPKG
+from copkg.store import Store
+
+#: How many derived statements a page shows (the rest stay reachable by SPARQL).
+MAX_EXPLANATIONS = 60
+
+#: The incoming links the explanations replace on a page.
+EXPLAINED_BY = (RDF.subject, RDF.object)
+
+_EXPLANATIONS = f"""
+SELECT ?e ?s ?sLabel ?p ?pLabel ?o ?oLabel ?rule ?ruleLabel ?voice
+       (COUNT(DISTINCT ?fact) AS ?facts) WHERE {{
+  {{ ?e rdf:subject ?this }} UNION {{ ?e rdf:object ?this }}
+  ?e rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o .
+  OPTIONAL {{ ?s rdfs:label ?sLabel }}
+  OPTIONAL {{ ?p rdfs:label ?pLabel }}
+  OPTIONAL {{ ?o rdfs:label ?oLabel }}
+  OPTIONAL {{ ?e copkg:derivedBy ?rule OPTIONAL {{ ?rule rdfs:label ?ruleLabel }} }}
+  OPTIONAL {{ ?e copkg:weakestVoice ?voice }}
+  OPTIONAL {{ ?e copkg:usedFact ?fact }}
+}}
+GROUP BY ?e ?s ?sLabel ?p ?pLabel ?o ?oLabel ?rule ?ruleLabel ?voice
+ORDER BY ?p ?s ?o ?e
+LIMIT {MAX_EXPLANATIONS + 1}
+"""
+
+#: The voice of a derived statement, by its explanation's copkg:weakestVoice.
+VOICES = {
+    COPKG.AuthorVoice: "author",
+    COPKG.CuratorVoice: "curator",
+    COPKG.DerivedFromCuratorReading: "derived from a curator's reading",
+}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One derived statement about the resource, and how it was derived."""
+
+    node: Node  # the rdf:Statement
+    subject: Node
+    subject_label: str | None
+    predicate: Node
+    predicate_label: str | None
+    object: Node
+    object_label: str | None
+    rule: Node | None
+    rule_label: str | None
+    voice: str | None
+    facts: int
+
+
+def read_explanations(store: Store, iri: URIRef) -> tuple[list[Explanation], bool]:
+    """The derived statements whose subject or object is `iri` (at most MAX_EXPLANATIONS),
+    and whether there are more."""
+    rows = store.query(_EXPLANATIONS, bindings={"this": iri}).rows
+    found = [
+        Explanation(
+            node=row["e"],
+            subject=row["s"],
+            subject_label=str(row["sLabel"]) if "sLabel" in row else None,
+            predicate=row["p"],
+            predicate_label=str(row["pLabel"]) if "pLabel" in row else None,
+            object=row["o"],
+            object_label=str(row["oLabel"]) if "oLabel" in row else None,
+            rule=row.get("rule"),
+            rule_label=str(row["ruleLabel"]) if "ruleLabel" in row else None,
+            voice=VOICES.get(row["voice"]) if "voice" in row else None,
+            facts=int(str(row.get("facts", 0))),
+        )
+        for row in rows
+    ]
+    return found[:MAX_EXPLANATIONS], len(found) > MAX_EXPLANATIONS
