@@ -6,23 +6,24 @@ A live `copkg serve` with the default query workers; 8 threads of one client (so
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import statistics
+import sys
 import threading
 import time
-import urllib.parse
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from web_helpers import live_server
 
+# the heavy client of benchmarks/heavy_queries.py: 127.0.0.2 looping a COUNT to the limit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import heavy_queries
+
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-HEAVY = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n1 ?o }"
 ACCEPT = {"Accept": "application/sparql-results+json"}
 
 
@@ -39,27 +40,6 @@ def probe(endpoint: str) -> float:
     return elapsed
 
 
-def heavy_loop(
-    port: int, stop: threading.Event, statuses: list[int], counter: Iterator[int]
-) -> None:
-    """Send heavy queries from 127.0.0.2 until told to stop (each unique: no answer shared)."""
-    while not stop.is_set():
-        conn = http.client.HTTPConnection(
-            "127.0.0.1", port, timeout=30, source_address=("127.0.0.2", 0)
-        )
-        body = urllib.parse.urlencode({"query": f"{HEAVY} # {next(counter)}"})
-        try:
-            conn.request(
-                "POST", "/sparql", body,
-                {**ACCEPT, "Content-Type": "application/x-www-form-urlencoded"},
-            )  # fmt: skip
-            statuses.append(conn.getresponse().status)
-        except OSError:
-            statuses.append(0)
-        finally:
-            conn.close()
-
-
 def test_cheap_queries_answer_beside_eight_heavy_loops(tmp_path: Path) -> None:
     with live_server(tmp_path, env={"COPKG_QUERY_TIMEOUT": "3"}) as server:
         for _ in range(5):  # warm the workers
@@ -72,7 +52,9 @@ def test_cheap_queries_answer_beside_eight_heavy_loops(tmp_path: Path) -> None:
         statuses: list[int] = []
         counter = itertools.count()
         loops = [
-            threading.Thread(target=heavy_loop, args=(server.port, stop, statuses, counter))
+            threading.Thread(
+                target=heavy_queries.heavy_loop, args=(server.url, stop, statuses, counter)
+            )
             for _ in range(8)
         ]
         for loop in loops:
