@@ -17,13 +17,17 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from werkzeug.wsgi import ClosingIterator
 
 from copkg.errors import CopkgError
+from copkg.pipeline.build import MANIFEST
+from copkg.querying.executor import Executor
+from copkg.querying.memo import MemoExecutor
+from copkg.querying.workers import ProcessExecutor
 from copkg.web import PINNED, Services
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,32 @@ def _drain(executor: Any) -> None:
         if drain is not None:
             drain()
         executor = getattr(executor, "inner", None)
+
+
+def query_workers(
+    path: str | os.PathLike[str], identity: str | None, config: Mapping[str, Any]
+) -> ProcessExecutor:
+    """Query worker processes reading the on-disk read-only store at `path`, under the limits
+    of the app's `config`; a build's (`identity`: its manifest's) workers check they opened
+    that build, not one swapped in since."""
+    expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
+    return ProcessExecutor(
+        path,
+        workers=config["QUERY_WORKERS"],
+        expect=expect,
+        timeout=config["QUERY_TIMEOUT"],
+        max_rows=config["MAX_ROWS"],
+        allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+    )
+
+
+def remembered(executor: Executor, identity: str | None, config: Mapping[str, Any]) -> Executor:
+    """The executor behind the answer memo, for a store that cannot change (`identity`) when
+    the app keeps answers."""
+    kept = config["RESPONSE_CACHE_BYTES"]
+    if kept > 0 and identity is not None:
+        return MemoExecutor(executor, kept // 2, wait=4 * config["QUERY_TIMEOUT"])
+    return executor
 
 
 def start_executor(executor: Any) -> None:
