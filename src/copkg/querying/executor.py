@@ -55,6 +55,15 @@ class Job:
     #: Who asked (the client's address): the executor bounds each client's long queries.
     client: str | None = None
 
+    def to_message(self) -> tuple[Any, ...]:
+        """The job as plain values, for a worker process (pickled faster than the class)."""
+        return (self.sparql, self.default_graphs, self.named_graphs, self.bindings,
+                dict(self.media_types), self.base, self.client)  # fmt: skip
+
+    @classmethod
+    def from_message(cls, message: tuple[Any, ...]) -> Job:
+        return cls(*message)
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -11,6 +11,8 @@ build identity).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -72,6 +74,34 @@ class MemoExecutor:
         if running.error is not None:
             raise running.error
         return self.inner.run(job)  # still running past the wait, or not kept (too large)
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
+        """`run` for an asyncio loop: a kept answer at once, a job run first by the inner
+        executor's own `run_async` (if it has one); a job another request is running waits
+        for it in one of `threads`."""
+        run_async = getattr(self.inner, "run_async", None)
+        key = job_key(job)
+        with self._lock:
+            answer = self._get(key)
+            running = None if answer is not None else self._running.get(key)
+            if answer is None and running is None and run_async is not None:
+                self._running[key] = first = _Running()
+        if answer is not None:
+            return answer
+        if running is not None or run_async is None:
+            return await asyncio.get_running_loop().run_in_executor(threads, self.run, job)
+        try:
+            answer = await run_async(job, threads)
+        except CopkgError as exc:
+            first.error = exc
+            raise
+        else:
+            self._put(key, answer)
+            return answer
+        finally:
+            with self._lock:
+                del self._running[key]
+            first.done.set()
 
     def _run_first(self, key: Hashable, running: _Running, job: Job) -> Answer:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from copkg.errors import CopkgError
-from copkg.querying.executor import MAX_ANSWER_BYTES, out_of_memory, run_job, too_large
+from copkg.querying.executor import MAX_ANSWER_BYTES, Job, out_of_memory, run_job, too_large
 from copkg.querying.messages import error_to_dict, receive_message, send_message
 from copkg.querying.sandbox import confine
 from copkg.store.embedded import OxigraphStore
@@ -68,7 +68,7 @@ def worker_main() -> None:
     allowed = config["allowed_service_endpoints"]
     while True:
         try:
-            job = receive_message(sock)
+            job = Job.from_message(receive_message(sock))
         except (EOFError, OSError):
             return
         try:
@@ -82,11 +82,10 @@ def worker_main() -> None:
         except Exception as exc:  # a bug must not take the worker down silently
             log.exception("query failed")
             reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
-        else:  # what the answer is, then its bytes as they are (no pickle, no copy)
+        else:  # what the answer is, then its bytes as they are (no pickle), in one write
             size = len(answer.body)
             meta = (answer.kind, answer.media_type, size, answer.count, answer.truncated)
-            send_message(sock, ("ok", meta))
-            sock.sendall(answer.body)
+            send_message(sock, ("ok", meta), answer.body)
             continue
         send_message(sock, reply)
 

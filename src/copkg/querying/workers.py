@@ -5,8 +5,10 @@ in copkg.querying.worker_loop."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import collections
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -36,7 +38,13 @@ from copkg.querying.executor import (
     saturated,
     timed_out,
 )
-from copkg.querying.messages import error_from_dict, receive_message, recv_exactly, send_message
+from copkg.querying.messages import (
+    AsyncFrames,
+    error_from_dict,
+    receive_message,
+    recv_exactly,
+    send_message,
+)
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 
@@ -92,7 +100,7 @@ class _Worker:
         return self.receive(deadline)
 
     def send(self, job: Job) -> None:
-        send_message(self.socket, job)
+        send_message(self.socket, job.to_message())
 
     def answered_within(self, seconds: float) -> bool:
         """Whether the answer has begun to arrive within `seconds` (nothing is read)."""
@@ -107,6 +115,37 @@ class _Worker:
         body = recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
         return Answer(kind, media_type, body, count, truncated)
 
+    async def answered_within_async(self, seconds: float) -> bool:
+        """`answered_within` on an asyncio loop."""
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = self.socket.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(True))
+        try:
+            async with asyncio.timeout(max(0.0, seconds)):
+                await ready
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+        return True
+
+    async def receive_async(self, deadline: float) -> Answer:
+        """`receive` on an asyncio loop (TimeoutError past the deadline)."""
+        reader = AsyncFrames(self.socket)
+        async with asyncio.timeout_at(deadline):
+            status, payload = pickle.loads(await reader.frame())
+            if status == "error":
+                raise error_from_dict(payload)
+            kind, media_type, size, count, truncated = payload
+            body = await reader.exactly(size)
+        return Answer(kind, media_type, body, count, truncated)
+
+    def signal_kill(self) -> None:
+        """SIGKILL, without waiting for the end."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
     def kill(self) -> None:
         try:
             self.process.kill()
@@ -118,6 +157,10 @@ class _Worker:
 
 class _NoRoomError(Exception):
     """A query became long while the long lane (or its client's share of it) was full."""
+
+
+#: How a job can fail in a worker (anything else is a bug, raised as it is).
+FAILURES = (_NoRoomError, TimeoutError, CopkgError, EOFError, OSError, pickle.PickleError)
 
 
 class ProcessExecutor:
@@ -172,17 +215,22 @@ class ProcessExecutor:
         self._finalizer = weakref.finalize(self, _kill_all, self._all, self._lock)
         atexit.register(self._finalizer)
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, *, spare: bool = False) -> _Worker:
         worker = _Worker(self._config)
         with self._lock:
             self._all.add(worker)
+            if spare:
+                self._spares.add(worker)
         return worker
 
     def _retire(self, worker: _Worker) -> None:
-        """Kill a worker and, unless closing, put a fresh one in its place."""
+        """Kill a worker and, unless closing, put a fresh one in its place. Nothing here waits
+        (the caller may be an asyncio loop): the dead worker is reaped, and its successor
+        started, in threads of their own."""
         with self._lock:
             self._all.discard(worker)
-        worker.kill()
+        worker.signal_kill()
+        threading.Thread(target=worker.kill, name="copkg-reap", daemon=True).start()
         if self._closed or self._draining:
             return  # draining: a new worker would open the new build
         with self._lock:
@@ -194,19 +242,18 @@ class ProcessExecutor:
         self._start_spare(standby=spare is not None)
 
     def _start_spare(self, *, standby: bool) -> None:
-        worker = self._spawn()
-        if standby:
-            with self._lock:
-                self._spares.add(worker)
         threading.Thread(
-            target=self._ready_then_idle, args=(worker, standby), name="copkg-spawn",
-            daemon=True,
-        ).start()  # fmt: skip
+            target=self._ready_then_idle, args=(standby,), name="copkg-spawn", daemon=True
+        ).start()
 
-    def _ready_then_idle(self, worker: _Worker, standby: bool) -> None:
-        """Wait for a new worker to open the store (half a second or so) before anyone waits on
-        it, then keep it as the standby (`standby`) or hand it out; a failure is reported by
-        run()."""
+    def _ready_then_idle(self, standby: bool) -> None:
+        """Start a worker and wait for it to open the store (half a second or so) before
+        anyone waits on it, then keep it as the standby (`standby`) or hand it out; a failure
+        is reported by run()."""
+        worker = self._spawn(spare=standby)
+        if self._closed:  # closed meanwhile: _kill_all may have missed it
+            worker.kill()
+            return
         with contextlib.suppress(CopkgError, EOFError, OSError, TimeoutError, pickle.PickleError):
             worker.wait_ready()
         if standby and worker.ready:
@@ -272,7 +319,8 @@ class ProcessExecutor:
                     raise
                 raise CopkgError(f"a query worker did not start: {exc}", status=503) from exc
 
-    def run(self, job: Job) -> Answer:
+    def _admit(self, job: Job) -> str:
+        """The client key of a job the pool may take (503 when it is closing or drained)."""
         if self._closed:
             raise CopkgError(
                 "the query service is shutting down", status=503, headers={"Retry-After": "5"}
@@ -283,8 +331,13 @@ class ProcessExecutor:
                 status=503,
                 headers={"Retry-After": "1"},
             )
-        client = self._client_key(job)
-        worker = self._take(client)
+        return self._client_key(job)
+
+    def run(self, job: Job) -> Answer:
+        client = self._admit(job)
+        return self._run_on(self._take(client), job, client)
+
+    def _run_on(self, worker: _Worker, job: Job, client: str) -> Answer:
         long = False
         try:
             if not worker.ready:
@@ -292,51 +345,92 @@ class ProcessExecutor:
             deadline = time.monotonic() + self.timeout
             worker.send(job)
             if self.workers > 1 and not worker.answered_within(self.short):
-                long = self._become_long(client)
-                if not long:
-                    raise _NoRoomError
+                long = self._long_or_refused(client)
             answer = worker.receive(deadline)
-        except _NoRoomError:
-            self._idle.release(client)
-            log.warning("a long query of %s, with no room for it: killing worker %s",
-                        client, worker.process.pid)  # fmt: skip
-            self._retire(worker)
-            raise over_share(
-                job.client, self.client_long_limit, self.timeout, stopped=self.short
-            ) from None
-        except TimeoutError:
-            self._idle.release(client)
-            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
-            self._retire(worker)
-            raise timed_out(self.timeout) from None
-        except CopkgError as exc:
-            self._idle.release(client)
-            if worker.ready:
-                self._idle.put(worker)
-            else:  # the worker could not open the store
-                self._retire(worker)
-            if (
-                exc.status == HTTPStatus.SERVICE_UNAVAILABLE
-            ):  # the store's own deadline between result rows
-                exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
-            raise
-        except (EOFError, OSError, pickle.PickleError) as exc:
-            self._idle.release(client)
-            log.error("query worker %s failed: %s", worker.process.pid, exc)
-            self._retire(worker)
-            if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
-                raise out_of_memory(self.memory_limit, self.timeout) from exc
-            raise CopkgError(
-                "the query worker stopped unexpectedly; try again",
-                status=503,
-                headers={"Retry-After": "1"},
-            ) from exc
+        except FAILURES as exc:
+            error = self._failed(worker, job, client, exc)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             if long:
                 self._end_long(client)
         self._idle.release(client)
         self._idle.put(worker)
         return answer
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
+        """`run` for an asyncio loop, with no thread in between (the same scheduling, limits
+        and outcomes); `threads` only wait for a worker still opening the store."""
+        loop = asyncio.get_running_loop()
+        client = self._admit(job)
+        try:
+            worker = await self._idle.get_async(QUEUE_WAIT * self.timeout, client)
+        except RefusedError:
+            raise over_share(client, self.client_long_limit, self.timeout) from None
+        except queue.Empty:
+            raise saturated(self.timeout) from None
+        long = False
+        try:
+            if not worker.ready:
+                await loop.run_in_executor(threads, worker.wait_ready)
+            deadline = time.monotonic() + self.timeout
+            worker.send(job)
+            if self.workers > 1 and not await worker.answered_within_async(self.short):
+                long = self._long_or_refused(client)
+            answer = await worker.receive_async(deadline)
+        except asyncio.CancelledError:  # the service is stopping: the worker's state is unknown
+            self._idle.release(client)
+            self._retire(worker)
+            raise
+        except FAILURES as exc:
+            error = self._failed(worker, job, client, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            if long:
+                self._end_long(client)
+        self._idle.release(client)
+        self._idle.put(worker)
+        return answer
+
+    def _long_or_refused(self, client: str) -> bool:
+        """A query that did not answer within `short`: counted as long, or _NoRoomError."""
+        if not self._become_long(client):
+            raise _NoRoomError
+        return True
+
+    def _failed(self, worker: _Worker, job: Job, client: str, exc: BaseException) -> Exception:
+        """The worker's fate after a failed job (kept, or killed and replaced), and the error
+        to give the client."""
+        self._idle.release(client)
+        if isinstance(exc, _NoRoomError):
+            log.warning("a long query of %s, with no room for it: killing worker %s",
+                        client, worker.process.pid)  # fmt: skip
+            self._retire(worker)
+            return over_share(job.client, self.client_long_limit, self.timeout, stopped=self.short)
+        if isinstance(exc, TimeoutError):
+            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
+            self._retire(worker)
+            return timed_out(self.timeout)
+        if isinstance(exc, CopkgError):
+            if worker.ready:
+                self._idle.put(worker)
+            else:  # the worker could not open the store
+                self._retire(worker)
+            if exc.status == HTTPStatus.SERVICE_UNAVAILABLE:  # the store's deadline between rows
+                exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
+            return exc
+        log.error("query worker %s failed: %s", worker.process.pid, exc)
+        self._retire(worker)
+        if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
+            return out_of_memory(self.memory_limit, self.timeout)
+        return CopkgError(
+            "the query worker stopped unexpectedly; try again",
+            status=503,
+            headers={"Retry-After": "1"},
+        )
 
     def pids(self) -> list[int]:
         """The process ids of the workers (for tests and monitoring)."""
