@@ -50,6 +50,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from copkg.web.direct import DirectQueries
 from copkg.web.messages import (
     MAX_HEAD,
     MAX_UPSTREAM_HEAD,
@@ -137,8 +138,10 @@ class Front:
         public_host: str,
         limits: FrontLimits,
         log: Callable[[str], None] | None = None,
+        direct: DirectQueries | None = None,
     ) -> None:
         self.upstream = Upstream(upstream)
+        self.direct = direct  # queries to /sparql, answered here (copkg.web.direct)
         self.public_host = public_host
         self.limits = limits
         self.buffered = 0
@@ -168,7 +171,11 @@ class Front:
                     if self.buffered - held > self.limits.max_buffered:
                         raise RefusalError(503, "the server is busy: try again shortly",
                                       [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
-                    answer = await self.forward(request, client)
+                    answer = None
+                    if self.direct is not None and self.direct.takes(request):
+                        answer = await self.direct.answer(request, client)
+                    if answer is None:
+                        answer = await self.forward(request, client)
                     request.body = b""
                     self.buffered += len(answer.body) - held
                     held = len(answer.body)
@@ -213,8 +220,11 @@ class Front:
         would otherwise hold them well past the deadline."""
         deadline = time.monotonic() + self.limits.allowance(size)
         writer.write(data)
+        if not writer.transport.get_write_buffer_size() and unsent(writer) <= SETTLED:
+            return True  # (most answers: the kernel took them whole)
         try:
-            await asyncio.wait_for(writer.drain(), deadline - time.monotonic())
+            async with asyncio.timeout_at(deadline):
+                await writer.drain()
             while unsent(writer) > SETTLED:
                 if time.monotonic() >= deadline:
                     raise TimeoutError
@@ -231,16 +241,16 @@ class Front:
     ) -> Request:
         limits = self.limits
         try:
-            first = await asyncio.wait_for(reader.read(1), limits.client_timeout)
+            async with asyncio.timeout(limits.client_timeout):
+                first = await reader.read(1)
         except TimeoutError as exc:
             raise ClientGoneError from exc
         if not first:
             raise ClientGoneError
         deadline = time.monotonic() + limits.client_timeout
         try:
-            head = first + await asyncio.wait_for(
-                reader.readuntil(b"\r\n\r\n"), limits.client_timeout
-            )
+            async with asyncio.timeout_at(deadline):
+                head = first + await reader.readuntil(b"\r\n\r\n")
         except TimeoutError as exc:
             raise RefusalError(
                 408, "the request stopped arriving; send it whole, without pauses"
@@ -406,22 +416,6 @@ def unsent(writer: asyncio.StreamWriter) -> int:
 # -- the process --------------------------------------------------------------------------------
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The public listening socket (bound by `copkg serve`, handed to the front)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def die_with_parent() -> None:
     """Have the kernel end this process when its parent ends (Linux), even by SIGKILL."""
     with contextlib.suppress(Exception):
@@ -451,12 +445,19 @@ async def run(sock: socket.socket, front: Front, parent: int, cleanup: Path | No
 
 
 def command(
-    fd: int, upstream: str, public_host: str, limits: FrontLimits, cleanup: Path
+    fd: int,
+    upstream: str,
+    public_host: str,
+    limits: FrontLimits,
+    cleanup: Path,
+    direct: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The command line starting the front over the listening socket `fd`."""
+    """The command line starting the front over the listening socket `fd` (`direct`: the
+    configuration of the queries it answers itself, copkg.web.direct.direct_config)."""
     return [sys.executable, "-m", "copkg.web.front", "--fd", str(fd), "--upstream", upstream,
             "--public-host", public_host, "--limits", json.dumps(asdict(limits)),
-            "--cleanup", str(cleanup), "--parent", str(os.getpid())]  # fmt: skip
+            "--cleanup", str(cleanup), "--parent", str(os.getpid()),
+            *(["--direct", json.dumps(direct)] if direct else [])]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -467,15 +468,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limits", required=True)
     parser.add_argument("--cleanup", type=Path)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--direct")
     args = parser.parse_args(argv)
     die_with_parent()
     if os.getppid() != args.parent:
         sys.exit(0)
     sock = socket.socket(fileno=args.fd)
     sock.setblocking(False)
-    front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(sock, front, args.parent, args.cleanup))
+    direct = DirectQueries(json.loads(args.direct)) if args.direct else None
+    front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)),
+                  direct=direct)  # fmt: skip
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(sock, front, args.parent, args.cleanup))
+    finally:
+        if direct is not None:
+            direct.close()
 
 
 if __name__ == "__main__":

@@ -223,7 +223,16 @@ async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[An
     return Answer(status_line, headers, body, length), not close
 
 
-def access_line(client: str, request_line: str, status: int, sent: int) -> str:
+_stamp: list[tuple[int, str]] = [(0, "")]  # the second formatted last, and its stamp
+
+
+def access_line(
+    client: str, request_line: str, status: int, sent: int, referer: str = "-", agent: str = "-"
+) -> str:
     """An access log line in gunicorn's default format, for the answers the front gives."""
-    stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
-    return f'{client} - - {stamp} "{request_line}" {status} {sent} "-" "-"'
+    second = int(time.time())
+    if _stamp[0][0] != second:
+        _stamp[0] = (second, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second)))
+    stamp = _stamp[0][1]
+    line, referer, agent = (v.replace('"', '\\"') for v in (request_line, referer, agent))
+    return f'{client} - - {stamp} "{line}" {status} {sent} "{referer}" "{agent}"'

@@ -41,7 +41,8 @@ from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
 from copkg.querying.messages import error_from_dict, error_to_dict, receive_message, send_message
 from copkg.web import front
-from copkg.web.app import create_app
+from copkg.web.app import app_config, create_app
+from copkg.web.direct import direct_config
 
 log = logging.getLogger(__name__)
 
@@ -402,14 +403,15 @@ def serve(
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)
     try:
-        public = front.listen(host, port)
+        public = listen(host, port)
     except OSError as exc:
         raise CopkgError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 500) from exc
     private = Path(tempfile.mkdtemp(prefix="copkg-serve-"))
     upstream = private / "gunicorn.sock"
     options["bind"] = f"unix:{upstream}"
-    runner = _FrontRunner(public, front.command(public.fileno(), str(upstream),
-                                                f"{host}:{port}", limits, private))  # fmt: skip
+    direct = direct_config(app_config({"SETTINGS": settings}), settings)
+    argv = front.command(public.fileno(), str(upstream), f"{host}:{port}", limits, private, direct)
+    runner = _FrontRunner(public, argv)
     ready = options["when_ready"]
 
     def when_ready(server: Any) -> None:
@@ -424,6 +426,22 @@ def serve(
         runner.stop()
         public.close()
         shutil.rmtree(private, ignore_errors=True)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The public listening socket (bound by `copkg serve`, handed to the front)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _FrontRunner:
