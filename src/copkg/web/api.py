@@ -5,12 +5,11 @@ killable workers). The OpenAPI document is copkg.web.openapi."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from copkg.errors import CopkgError, Problem
 from copkg.querying.executor import Job
@@ -21,7 +20,7 @@ from copkg.querying.named_queries import (
     enumerated_values,
     prepare,
 )
-from copkg.store.results import CSV, SPARQL_JSON, QueryResult, plain
+from copkg.store.results import CSV, ROWS_JSON, SPARQL_JSON, plain
 from copkg.web import client_address, get_executor, get_store, named_queries
 from copkg.web.negotiation import best_offer
 
@@ -156,7 +155,7 @@ def run_query(name: str) -> Response:
     raw, page = _raw_parameters(query)
     prepared = prepare(get_store(), query, raw, page=page)
     where, bindings = prepared.page, prepared.bindings
-    wire = CSV if media_type == CSV else SPARQL_JSON
+    wire = media_type if media_type in (CSV, SPARQL_JSON) else ROWS_JSON
     job = Job(
         sparql=prepared.text,
         bindings=prepared.rest,
@@ -171,13 +170,9 @@ def run_query(name: str) -> Response:
     if answer.kind == "graph":
         graph_type = "text/turtle" if media_type == CSV else "application/n-triples"
         return Response(answer.body, mimetype=graph_type)
-    doc = None if media_type == CSV else json.loads(answer.body)
-    if doc is None:
-        count = _csv_rows(answer.body)
-    else:  # an ASK's answer is one row
-        count = 1 if "boolean" in doc else len(doc.get("results", {}).get("bindings", []))
+    count = answer.count  # rows written (an ASK's answer is one)
     prepared.check_not_past_end(count)  # in every format
-    if doc is None:
+    if media_type == CSV:
         response = Response(answer.body, mimetype=media_type)
         response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
         return _with_page_links(response, query, where, count)
@@ -186,32 +181,37 @@ def run_query(name: str) -> Response:
         if answer.truncated:
             response.headers["Copkg-Truncated"] = f"results cut at {answer.count} rows"
         return _with_page_links(response, query, where, count)
-    result = QueryResult.from_sparql_json(doc)
-    variables, rows = result.variables, result.to_json_rows()
+    rows, variables = answer.body.split(b"\n", 1)  # as the worker wrote them (ROWS_JSON)
     body: dict[str, Any] = {
         "ok": True,
         "query": query.name,
         "parameters": {
             p.name: plain(bindings[p.var]) for p in query.parameters if p.var in bindings
         },
-        "variables": variables,
-        "rows": rows,
-        "count": len(rows),
+        "count": count,
         "truncated": answer.truncated,
         "links": {"csv": _csv_url(query), "list": "/api/queries"},
     }
     if where is not None:
-        body.update(_page_data(query, where, len(rows)))
-        body["links"].update(page_links(query, where, len(rows)))
-    return _with_page_links(jsonify(body), query, where, len(rows))
+        body.update(_page_data(query, where, count))
+        body["links"].update(page_links(query, where, count))
+    response = Response(
+        _json_with(body, rows=rows, variables=variables), mimetype="application/json"
+    )
+    return _with_page_links(response, query, where, count)
 
 
-def _csv_rows(body: bytes) -> int:
-    """How many rows a CSV answer holds (its records less the header)."""
-    import csv
-    import io
-
-    return max(0, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1)
+def _json_with(values: dict[str, Any], **written: bytes) -> bytes:
+    """The JSON object jsonify writes of `values` and the `written` members (JSON already):
+    compact, keys sorted, a line break at the end."""
+    dumps = current_app.json.dumps
+    members = {name: dumps(value, separators=(",", ":")).encode() for name, value in values.items()}
+    members.update(written)
+    return (
+        b"{"
+        + b",".join(dumps(name).encode() + b":" + members[name] for name in sorted(members))
+        + b"}\n"
+    )
 
 
 def _page_data(query: NamedQuery, where: Page, rows: int) -> dict[str, Any]:

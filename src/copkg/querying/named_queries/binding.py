@@ -14,7 +14,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
 from copkg.querying.named_queries.model import XSD, NamedQuery, Parameter
-from copkg.querying.named_queries.paging import Page, past_the_end, plan
+from copkg.querying.named_queries.paging import Page, kept, past_the_end, plan
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
 
@@ -145,13 +145,18 @@ def enumeration_query(query: NamedQuery, param: Parameter) -> str:
 
 
 def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list[str]:
-    """The allowed values of a parameter: listed in the header, or found in the data."""
+    """The allowed values of a parameter: listed in the header, or found in the data (read
+    once per read-only store)."""
     if param.enum is not None:
         return list(param.enum)
     if not param.enum_from_store:
         return []
-    result = store.query(enumeration_query(query, param))
-    return [str(row[param.var]) for row in result.rows if param.var in row]
+
+    def read() -> tuple[str, ...]:
+        result = store.query(enumeration_query(query, param))
+        return tuple(str(row[param.var]) for row in result.rows if param.var in row)
+
+    return list(kept(store, ("values", query.text, param.name), read))
 
 
 @dataclass(frozen=True)
