@@ -88,8 +88,18 @@ class MemoExecutor:
                 self._running[key] = first = _Running()
         if answer is not None:
             return answer
-        if running is not None or run_async is None:
-            return await asyncio.get_running_loop().run_in_executor(threads, self.run, job)
+        loop = asyncio.get_running_loop()
+        if run_async is None:
+            return await loop.run_in_executor(threads, self.run, job)
+        if running is not None:  # another request runs it: its answer or error, else run it
+            await loop.run_in_executor(threads, running.done.wait, self.wait)
+            with self._lock:
+                answer = self._get(key)
+            if answer is not None:
+                return answer
+            if running.error is not None:
+                raise running.error
+            return await run_async(job, threads)
         try:
             answer = await run_async(job, threads)
         except CopkgError as exc:

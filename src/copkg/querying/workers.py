@@ -39,7 +39,7 @@ from copkg.querying.executor import (
     timed_out,
 )
 from copkg.querying.messages import (
-    AsyncFrames,
+    FrameLink,
     error_from_dict,
     receive_message,
     recv_exactly,
@@ -85,6 +85,7 @@ class _Worker:
             child.close()
         self.socket = parent
         self.ready = False
+        self._link: FrameLink | None = None  # the socket on an asyncio loop, once used there
         send_message(parent, dict(config))
 
     def wait_ready(self) -> None:
@@ -115,31 +116,14 @@ class _Worker:
         body = recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
         return Answer(kind, media_type, body, count, truncated)
 
-    async def answered_within_async(self, seconds: float) -> bool:
-        """`answered_within` on an asyncio loop."""
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        fd = self.socket.fileno()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(True))
-        try:
-            async with asyncio.timeout(max(0.0, seconds)):
-                await ready
-        except TimeoutError:
-            return False
-        finally:
-            loop.remove_reader(fd)
-        return True
-
-    async def receive_async(self, deadline: float) -> Answer:
-        """`receive` on an asyncio loop (TimeoutError past the deadline)."""
-        reader = AsyncFrames(self.socket)
-        async with asyncio.timeout_at(deadline):
-            status, payload = pickle.loads(await reader.frame())
-            if status == "error":
-                raise error_from_dict(payload)
-            kind, media_type, size, count, truncated = payload
-            body = await reader.exactly(size)
-        return Answer(kind, media_type, body, count, truncated)
+    async def link(self) -> FrameLink:
+        """The socket on the running asyncio loop (from then on used by no thread)."""
+        if self._link is None:
+            self.socket.setblocking(False)
+            _, self._link = await asyncio.get_running_loop().create_unix_connection(
+                lambda: FrameLink(_raw_size), sock=self.socket
+            )
+        return self._link
 
     def signal_kill(self) -> None:
         """SIGKILL, without waiting for the end."""
@@ -152,7 +136,24 @@ class _Worker:
             self.process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             log.warning("query worker %s did not stop", self.process.pid)
-        self.socket.close()
+        if self._link is not None:
+            self._link.close_threadsafe()
+        else:
+            self.socket.close()
+
+
+def _raw_size(message: Any) -> int:
+    """How many raw bytes follow a worker's reply: an answer's body."""
+    status, payload = message
+    return int(payload[2]) if status == "ok" else 0
+
+
+def _answer_of(message: Any, body: bytes) -> Answer:
+    status, payload = message
+    if status == "error":
+        raise error_from_dict(payload)
+    kind, media_type, _, count, truncated = payload
+    return Answer(kind, media_type, body, count, truncated)
 
 
 class _NoRoomError(Exception):
@@ -338,6 +339,8 @@ class ProcessExecutor:
         return self._run_on(self._take(client), job, client)
 
     def _run_on(self, worker: _Worker, job: Job, client: str) -> Answer:
+        if worker._link is not None:  # one pool is used from threads or from a loop, not both
+            raise RuntimeError("a query worker used by an asyncio loop was given to a thread")
         long = False
         try:
             if not worker.ready:
@@ -374,11 +377,12 @@ class ProcessExecutor:
         try:
             if not worker.ready:
                 await loop.run_in_executor(threads, worker.wait_ready)
+            link = await worker.link()
             deadline = time.monotonic() + self.timeout
-            worker.send(job)
-            if self.workers > 1 and not await worker.answered_within_async(self.short):
+            link.send(job.to_message())
+            if self.workers > 1 and not await link.started_within(self.short):
                 long = self._long_or_refused(client)
-            answer = await worker.receive_async(deadline)
+            answer = _answer_of(*await link.reply(deadline))
         except asyncio.CancelledError:  # the service is stopping: the worker's state is unknown
             self._idle.release(client)
             self._retire(worker)

@@ -43,7 +43,6 @@ import struct
 import sys
 import termios
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
@@ -53,11 +52,11 @@ from typing import Any
 from copkg.web.direct import DirectQueries
 from copkg.web.messages import (
     MAX_HEAD,
-    MAX_UPSTREAM_HEAD,
     Answer,
     ClientGoneError,
     RefusalError,
     Request,
+    Upstream,
     access_line,
     body_framing,
     error_answer,
@@ -82,9 +81,6 @@ MAX_BUFFERED = 256 * 1024 * 1024
 #: Seconds to wait before retrying, sent with the 503 of a full buffer.
 RETRY_AFTER = 1
 
-#: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
-UPSTREAM_IDLE = 2.0
-
 
 @dataclass(frozen=True)
 class FrontLimits:
@@ -101,32 +97,6 @@ class FrontLimits:
     def allowance(self, size: int) -> float:
         """Seconds to send or receive `size` bytes."""
         return self.client_timeout + size / self.min_rate
-
-
-class Upstream:
-    """Connections to gunicorn's Unix socket, idle ones kept for the next request."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.idle: deque[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = deque()
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """A connection, and whether it is a reused one."""
-        now = time.monotonic()
-        while self.idle:
-            since, reader, writer = self.idle.pop()
-            if now - since < UPSTREAM_IDLE and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_UPSTREAM_HEAD)
-        return reader, writer, False
-
-    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.idle.append((time.monotonic(), reader, writer))
-
-    def close(self) -> None:
-        while self.idle:
-            self.idle.pop()[2].close()
 
 
 class Front:
@@ -156,6 +126,7 @@ class Front:
             self.connections.add(task)
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) else "-"
+        unmeasured = [0]  # a bound on the bytes of our answers the kernel still holds
         try:
             while True:
                 try:
@@ -180,7 +151,7 @@ class Front:
                     self.buffered += len(answer.body) - held
                     held = len(answer.body)
                     data = self.render(answer, request)
-                    if not await self.send(writer, data, len(answer.body)):
+                    if not await self.send(writer, data, len(answer.body), unmeasured):
                         return
                 except RefusalError as refusal:
                     await self.refuse(writer, client, refusal, request)
@@ -212,16 +183,31 @@ class Front:
         with contextlib.suppress(ConnectionError, OSError):
             await self.send(writer, data, len(data))
 
-    async def send(self, writer: asyncio.StreamWriter, data: bytes, size: int) -> bool:
+    async def send(
+        self,
+        writer: asyncio.StreamWriter,
+        data: bytes,
+        size: int,
+        unmeasured: list[int] | None = None,
+    ) -> bool:
         """Write `data` within its deadline; False (the connection aborted) past it.
 
         Written means read by the client, give or take SETTLED bytes: the kernel takes up to
         megabytes of a connection's answer in its send buffer, and a client that reads slowly
-        would otherwise hold them well past the deadline."""
+        would otherwise hold them well past the deadline. `unmeasured`: a bound on what the
+        kernel holds of the connection's earlier answers; while the bound stays within
+        SETTLED, the kernel is not asked."""
         deadline = time.monotonic() + self.limits.allowance(size)
         writer.write(data)
-        if not writer.transport.get_write_buffer_size() and unsent(writer) <= SETTLED:
-            return True  # (most answers: the kernel took them whole)
+        if not writer.transport.get_write_buffer_size():  # (most answers: the kernel took them)
+            if unmeasured is not None and unmeasured[0] + len(data) <= SETTLED:
+                unmeasured[0] += len(data)
+                return True
+            left = unsent(writer)
+            if unmeasured is not None:
+                unmeasured[0] = left
+            if left <= SETTLED:
+                return True
         try:
             async with asyncio.timeout_at(deadline):
                 await writer.drain()

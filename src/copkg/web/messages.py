@@ -1,11 +1,13 @@
 """HTTP/1.1 messages as the front reads and writes them: requests read whole, gunicorn's
-answers, the front's own error answers, and the access log line."""
+answers (and the connections to it), the front's own error answers, and the access log
+line."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -221,6 +223,36 @@ async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[An
         body = await reader.read()
         close = True
     return Answer(status_line, headers, body, length), not close
+
+
+#: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
+UPSTREAM_IDLE = 2.0
+
+
+class Upstream:
+    """Connections to gunicorn's Unix socket, idle ones kept for the next request."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: deque[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A connection, and whether it is a reused one."""
+        now = time.monotonic()
+        while self.idle:
+            since, reader, writer = self.idle.pop()
+            if now - since < UPSTREAM_IDLE and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_UPSTREAM_HEAD)
+        return reader, writer, False
+
+    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.idle.append((time.monotonic(), reader, writer))
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop()[2].close()
 
 
 _stamp: list[tuple[int, str]] = [(0, "")]  # the second formatted last, and its stamp
