@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -108,6 +109,49 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
             app.extensions["copkg"].close()
 
 
+#: (path, query string, headers): named queries, asked of both paths by GET.
+NAMED: list[tuple[str, str, dict[str, str]]] = [
+    ("/api/queries/role-framework", "", {}),
+    ("/api/queries/role-framework.csv", "", {}),
+    ("/api/queries/role-framework", "", {"Accept": "text/csv"}),
+    ("/api/queries/role-framework", "", {"Accept": JSON, "Origin": "https://example.org"}),
+    ("/api/queries/role-framework", "", {"Accept": "text/html"}),
+    ("/api/queries/evidence-for", urlencode({"about": "j04:facilitation"}), {}),
+    ("/api/queries/evidence-for", urlencode({"about": "not an iri"}), {}),
+    ("/api/queries/evidence-for", urlencode([("voice", "a"), ("voice", "b")]), {}),
+    ("/api/queries/risky-roles", urlencode({"page": "2"}), {}),
+    ("/api/queries/risky-roles", urlencode({"page": "0"}), {}),
+    ("/api/queries/timeline", urlencode({"page": "1", "extra": "x"}), {}),
+    ("/api/queries/no-such-query", "", {}),
+    ("/api/queries/a/b", "", {}),
+]
+
+
+def ask_both(
+    both: tuple[LiveServer, object],
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+) -> tuple[requests.Response, Any]:
+    """The same request to the front and to Flask's app."""
+    server, app = both
+    url = f"{server.url}{path}?{query}" if query else f"{server.url}{path}"
+    front = requests.request(method, url, headers=headers, data=body or None, timeout=30)
+    flask = app.test_client().open(  # type: ignore[attr-defined]
+        path, method=method, query_string=query, headers=headers, data=body, base_url=server.url
+    )
+    return front, flask
+
+
+def assert_same(front: requests.Response, flask: Any) -> None:
+    assert "Server" not in front.headers, "answered by gunicorn, not by the front"
+    assert front.status_code == flask.status_code, front.text
+    assert front.content == flask.data
+    assert comparable(list(front.headers.items())) == comparable(flask.headers.to_wsgi_list())
+
+
 @pytest.mark.parametrize(("method", "query", "headers", "body"), REQUESTS)
 def test_the_front_answers_as_flask_does(
     both: tuple[LiveServer, object],
@@ -116,17 +160,14 @@ def test_the_front_answers_as_flask_does(
     headers: dict[str, str],
     body: bytes,
 ) -> None:
-    server, app = both
-    url = f"{server.endpoint}?{query}" if query else server.endpoint
-    front = requests.request(method, url, headers=headers, data=body or None, timeout=30)
-    flask = app.test_client().open(  # type: ignore[attr-defined]
-        "/sparql", method=method, query_string=query, headers=headers, data=body,
-        base_url=server.url,
-    )  # fmt: skip
-    assert "Server" not in front.headers, "answered by gunicorn, not by the front"
-    assert front.status_code == flask.status_code, front.text
-    assert front.content == flask.data
-    assert comparable(list(front.headers.items())) == comparable(flask.headers.to_wsgi_list())
+    assert_same(*ask_both(both, method, "/sparql", query, headers, body))
+
+
+@pytest.mark.parametrize(("path", "query", "headers"), NAMED)
+def test_the_front_runs_named_queries_as_flask_does(
+    both: tuple[LiveServer, object], path: str, query: str, headers: dict[str, str]
+) -> None:
+    assert_same(*ask_both(both, "GET", path, query, headers))
 
 
 def test_what_the_front_does_not_take_reaches_flask(both: tuple[LiveServer, object]) -> None:

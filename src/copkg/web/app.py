@@ -19,18 +19,9 @@ from werkzeug.exceptions import HTTPException
 from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.build import MANIFEST
-from copkg.pipeline.open import open_store
-from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
-from copkg.store import Store
 from copkg.web import PINNED, Services, advisor, api, cache, context, openapi, pages, sparql, void
-from copkg.web.builds import (
-    BuildSwitch,
-    pinning,
-    query_workers,
-    remembered,
-    start_executor,
-)
+from copkg.web.builds import BuildSwitch, open_services, pinning
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.negotiation import best_offer
 from copkg.web.protocol import (
@@ -105,26 +96,6 @@ def _settings(config: Mapping[str, Any]) -> Settings:
     return Settings.load(config.get("ROOT"), environ={}, **overrides)
 
 
-def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
-    """Worker processes for the build's on-disk read-only store, threads for any other."""
-    workers = config["QUERY_WORKERS"]
-    path = getattr(store, "path", None)
-    if workers > 0 and path is not None and getattr(store, "read_only", False):
-        return query_workers(path, getattr(store, "build_identity", None), config)
-    log.warning(
-        "queries run in the web process (%s store): the query sandbox (no network, files "
-        "confined to the build) applies only to the build's on-disk store",
-        type(store).__name__,
-    )
-    return ThreadExecutor(
-        store,
-        workers=max(1, workers),
-        timeout=config["QUERY_TIMEOUT"],
-        max_rows=config["MAX_ROWS"],
-        allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
-    )
-
-
 def app_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The app's configuration: defaults, then `SETTINGS`, then `config`, then the COPKG_*
     environment, with the types the code expects."""
@@ -153,7 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store = app.config["STORE"]
     if store is None:
         settings = _settings(app.config)
-    services = _open_services(app.config, settings, store)
+    services = open_services(app.config, settings, store)
     if settings is not None and settings.store_url is None:
         # the build: swapped for a new one when build/ is replaced (copkg.web.builds)
         build_settings = settings
@@ -164,7 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         switch = BuildSwitch(
             services,
-            reopen=lambda: _open_services(app.config, build_settings, None, start=True),
+            reopen=lambda: open_services(app.config, build_settings, None, start=True),
             manifest=settings.build_dir / MANIFEST,
             on_switch=on_switch,
         )
@@ -188,32 +159,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["WARM_UP"] and isinstance(services.executor, MemoExecutor):
         start_warm_up(app)
     return app
-
-
-def _open_services(
-    config: Mapping[str, Any], settings: Settings | None, store: Store | None, start: bool = False
-) -> Services:
-    """One build's store (`store`, else open_store(settings)), executor and answer cache;
-    `start`: wait for its query workers to open the store (a build swapped in)."""
-    if store is None:
-        if settings is None:
-            raise CopkgError("no store and no settings to open one with", status=500)
-        store = open_store(settings)
-    executor = remembered(_executor(store, config), cache.store_identity(store), config)
-    services = Services(
-        store,
-        executor,
-        settings,
-        cache=cache.cache_for(store, config["RESPONSE_CACHE_BYTES"]),
-        build_id=getattr(store, "build_id", None),
-    )
-    if start:
-        try:
-            start_executor(executor)
-        except BaseException:
-            services.close()
-            raise
-    return services
 
 
 def _security_headers(response: Response) -> Response:

@@ -23,12 +23,15 @@ from typing import Any
 
 from werkzeug.wsgi import ClosingIterator
 
+from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline.build import MANIFEST
-from copkg.querying.executor import Executor
+from copkg.pipeline.open import open_store
+from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
-from copkg.web import PINNED, Services
+from copkg.store import Store
+from copkg.web import PINNED, Services, cache
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,52 @@ def start_executor(executor: Any) -> None:
         if start is not None:
             start()
         executor = getattr(executor, "inner", None)
+
+
+def executor_for(store: Store, config: Mapping[str, Any]) -> Executor:
+    """Worker processes for the build's on-disk read-only store, threads for any other."""
+    workers = config["QUERY_WORKERS"]
+    path = getattr(store, "path", None)
+    if workers > 0 and path is not None and getattr(store, "read_only", False):
+        return query_workers(path, getattr(store, "build_identity", None), config)
+    log.warning(
+        "queries run in the web process (%s store): the query sandbox (no network, files "
+        "confined to the build) applies only to the build's on-disk store",
+        type(store).__name__,
+    )
+    return ThreadExecutor(
+        store,
+        workers=max(1, workers),
+        timeout=config["QUERY_TIMEOUT"],
+        max_rows=config["MAX_ROWS"],
+        allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+    )
+
+
+def open_services(
+    config: Mapping[str, Any], settings: Settings | None, store: Store | None, start: bool = False
+) -> Services:
+    """One build's store (`store`, else open_store(settings)), executor and answer cache;
+    `start`: wait for its query workers to open the store (a build swapped in)."""
+    if store is None:
+        if settings is None:
+            raise CopkgError("no store and no settings to open one with", status=500)
+        store = open_store(settings)
+    executor = remembered(executor_for(store, config), cache.store_identity(store), config)
+    services = Services(
+        store,
+        executor,
+        settings,
+        cache=cache.cache_for(store, config["RESPONSE_CACHE_BYTES"]),
+        build_id=getattr(store, "build_id", None),
+    )
+    if start:
+        try:
+            start_executor(executor)
+        except BaseException:
+            services.close()
+            raise
+    return services
 
 
 class BuildSwitch:

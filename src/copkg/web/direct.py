@@ -15,6 +15,7 @@ conditional requests, the service description, updates, and every other path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,9 +28,10 @@ from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, serialize_options
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.pipeline.build import MANIFEST, STORE_DIR, Manifest
+from copkg.pipeline.build import MANIFEST
+from copkg.querying.named_queries import load_named_queries
 from copkg.web import Services
-from copkg.web.builds import BUILD_HEADER, BuildSwitch, query_workers, remembered, start_executor
+from copkg.web.builds import BUILD_HEADER, BuildSwitch, open_services
 from copkg.web.cache import (
     MAX_POST_KEY_BYTES,
     Entry,
@@ -39,6 +41,7 @@ from copkg.web.cache import (
     request_key,
 )
 from copkg.web.messages import Answer, Request, access_line, reason
+from copkg.web.named import named_answer, read_named
 from copkg.web.protocol import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
@@ -48,13 +51,15 @@ from copkg.web.protocol import (
     answer_headers,
     endpoint_url,
     error_json,
+    parse_pairs,
     read_query,
 )
 
 log = logging.getLogger(__name__)
 
-#: The path answered here.
+#: The paths answered here: the SPARQL endpoint, and the named queries under a prefix.
 PATH = "/sparql"
+NAMED = "/api/queries/"
 
 #: Threads that wait on the query workers for the front's requests (one a running request).
 THREADS = 64
@@ -78,42 +83,27 @@ CONFIG_KEYS = (
 
 
 def direct_config(config: Mapping[str, Any], settings: Settings) -> dict[str, Any] | None:
-    """What the front needs to answer queries itself (JSON-able), from the app's configuration;
-    None when queries do not run in worker processes over an on-disk store (a store in memory
-    or at a URL: Flask's threads keep them, beside the updates)."""
-    if config["QUERY_WORKERS"] < 1:
-        return None
+    """What the front needs to answer queries itself (JSON-able): the settings and the app's
+    configuration; None when queries do not run in worker processes over an on-disk store (a
+    store in memory or at a URL: Flask's threads keep them, beside the updates)."""
     url = settings.store_url
-    if url is None:
-        store: Path = settings.build_dir / STORE_DIR
-        manifest: Path | None = settings.build_dir / MANIFEST
-    elif url == "memory:" or url.startswith(("http://", "https://")):
+    if config["QUERY_WORKERS"] < 1 or url == "memory:" or (url or "").startswith("http"):
         return None
-    else:  # an on-disk store, read-only, as copkg.pipeline.open opens it
-        store, manifest = Path(url.removeprefix("file://")).expanduser(), None
     values = {key: config[key] for key in CONFIG_KEYS}
     values["ALLOWED_SERVICE_ENDPOINTS"] = list(values["ALLOWED_SERVICE_ENDPOINTS"])
-    return {"store": str(store), "manifest": None if manifest is None else str(manifest), **values}
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
+    plain = {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+    return {"settings": plain, "config": values}
 
 
-def open_services(config: Mapping[str, Any], *, start: bool) -> Services:
-    """The query workers and answer cache of the build (or store) as it is now. The front opens
-    no store itself: its workers do (and check they opened this build)."""
-    identity = build_id = None
-    if config["manifest"] is not None:
-        manifest = Manifest.read(Path(config["manifest"]).parent)
-        identity, build_id = manifest.identity, manifest.build_id
-    executor = remembered(query_workers(config["store"], identity, config), identity, config)
-    kept = config["RESPONSE_CACHE_BYTES"]
-    cache = ResponseCache(identity if kept > 0 else None, kept, build_id)
-    services = Services(None, executor, cache=cache, build_id=build_id)  # type: ignore[arg-type]
-    if start:
-        try:
-            start_executor(executor)
-        except BaseException:
-            services.close()
-            raise
-    return services
+def settings_of(config: Mapping[str, Any]) -> Settings:
+    """The settings `direct_config` wrote."""
+    values = dict(config["settings"])
+    for name in ("root", "build_dir"):
+        values[name] = Path(values[name])
+    for name in ("allowed_service_endpoints", "source_texts"):
+        values[name] = tuple(values[name])
+    return Settings(**values)
 
 
 class Headers(dict[str, str]):
@@ -135,15 +125,20 @@ class DirectQueries:
     """The front's own answers to SPARQL queries."""
 
     def __init__(self, config: Mapping[str, Any], log_line: Any = None) -> None:
-        self.config = dict(config)
+        self.settings = settings_of(config)
+        self.config = dict(config["config"])
         self.log_line = log_line or (lambda line: print(line, flush=True))
-        first = open_services(self.config, start=False)  # the workers ready themselves
-        manifest = self.config["manifest"]
+        # the workers ready themselves: the front answers at once, the first queries wait
+        first = open_services(self.config, self.settings, None)
+        reopen = None
+        if self.settings.store_url is None:  # the build: swapped when build/ is replaced
+            reopen = lambda: open_services(self.config, self.settings, None, start=True)  # noqa: E731
         self.switch = BuildSwitch(
-            first,
-            reopen=None if manifest is None else lambda: open_services(self.config, start=True),
-            manifest=None if manifest is None else Path(manifest),
+            first, reopen=reopen, manifest=self.settings.build_dir / MANIFEST if reopen else None
         )
+        if not hasattr(first.executor, "run_async"):
+            raise CopkgError("queries of this store do not run in worker processes", status=500)
+        self.queries = load_named_queries(self.settings.queries_dir)
         self.threads = ThreadPoolExecutor(THREADS, thread_name_prefix="copkg-direct")
         self.max_rows = int(self.config["MAX_ROWS"])
         max_body = self.config["MAX_CONTENT_LENGTH"]
@@ -172,10 +167,15 @@ class DirectQueries:
         self.cors = cors
 
     def takes(self, request: Request) -> bool:
-        """Whether the request is one for the direct path (else gunicorn's)."""
-        if request.method not in ("GET", "POST"):
-            return False
-        if request.target.partition("?")[0] != PATH:
+        """Whether the request is one for the direct path (else gunicorn's): GET or POST to
+        /sparql, GET of a named query, neither conditional."""
+        path = request.target.partition("?")[0]
+        if path == PATH:
+            if request.method not in ("GET", "POST"):
+                return False
+        elif not (
+            request.method == "GET" and path.startswith(NAMED) and path != NAMED and "%" not in path
+        ):
             return False
         return not any(name.lower() in CONDITIONAL for name, _ in request.headers)
 
@@ -190,7 +190,7 @@ class DirectQueries:
 
     async def _answer(self, services: Services, request: Request, client: str) -> Answer | None:
         headers = Headers(request.headers)
-        query = request.target.partition("?")[2]
+        path, _, query = request.target.partition("?")
         cache: ResponseCache = services.cache
         key = None
         if cache.enabled:
@@ -199,7 +199,7 @@ class DirectQueries:
                 "wsgi.url_scheme": "http",
                 "HTTP_HOST": headers.get("host", ""),
                 "SCRIPT_NAME": "",
-                "PATH_INFO": PATH,
+                "PATH_INFO": path,
                 "QUERY_STRING": query,
                 "HTTP_ACCEPT": headers.get("accept", ""),
                 "HTTP_ORIGIN": headers.get("origin", ""),
@@ -213,7 +213,11 @@ class DirectQueries:
             if entry is not None:
                 return self._finish(request, client, services, entry.status, entry.headers,
                                     entry.body)  # fmt: skip
-        status, head, body = await self._run(services, request, query, headers, client)
+        if path == PATH:
+            run = self._run(services, request, query, headers, client)
+        else:
+            run = self._run_named(services, path, query, headers, client)
+        status, head, body = await run
         if status is None:
             return None
         head = [*head, *self.cors(headers.get("origin"), headers.get(
@@ -248,6 +252,32 @@ class DirectQueries:
             return self._error(error)
         except Exception:  # a bug answers as Flask's handler does, and is logged
             log.exception("unexpected error on %s %s", request.method, PATH)
+            return self._error(CopkgError("internal error; see the server log", status=500))
+
+    async def _run_named(
+        self, services: Services, path: str, query: str, headers: Headers, client: str
+    ) -> tuple[Any, list[tuple[str, str]], bytes]:
+        """(status, headers, body) of a named query's answer or error."""
+        try:
+            args = parse_pairs(query.encode("latin-1").decode()) if query else []
+            call = read_named(
+                self.queries,
+                services.store,
+                path.removeprefix(NAMED),
+                accept=headers.get("accept"),
+                values=args,
+                path=path,
+                args=args,
+            )
+            answer = await services.executor.run_async(call.job(client), self.threads)
+            head, body = named_answer(call, answer)
+            return HTTPStatus.OK, head, body
+        except CopkgError as error:
+            return self._error(error)
+        except UnicodeDecodeError:
+            return self._error(CopkgError("the query string is not valid UTF-8", status=400))
+        except Exception:  # a bug answers as Flask's handler does, and is logged
+            log.exception("unexpected error on GET %s", path)
             return self._error(CopkgError("internal error; see the server log", status=500))
 
     @staticmethod

@@ -461,7 +461,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     sock = socket.socket(fileno=args.fd)
     sock.setblocking(False)
-    direct = DirectQueries(json.loads(args.direct)) if args.direct else None
+    direct = None
+    if args.direct:
+        try:
+            direct = DirectQueries(json.loads(args.direct))
+        except Exception as exc:  # noqa: BLE001 - gunicorn answers everything then
+            print(f"copkg front: queries go to gunicorn: {exc}", file=sys.stderr, flush=True)
     front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)),
                   direct=direct)  # fmt: skip
     try:
