@@ -7,6 +7,7 @@ whole tokens, so a keyword inside them never counts, and nothing the lexer canno
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -53,6 +54,10 @@ def _call_at(toks: list[Token], i: int, keyword: str) -> RemoteCall:
     return RemoteCall(keyword, None, target.text)
 
 
+#: Any of the keywords, in any case (a cheaper look than an upper-cased copy of the text).
+_ANY_KEYWORD = re.compile("|".join(REMOTE_KEYWORDS), re.IGNORECASE)
+
+
 def remote_calls(sparql: str) -> list[RemoteCall]:
     """Every SERVICE and LOAD of `sparql`, however an engine may read it (see lexer.readings).
 
@@ -60,11 +65,7 @@ def remote_calls(sparql: str) -> list[RemoteCall]:
     without them and without escapes is not read: it can call nothing).
     """
     calls: list[RemoteCall] = []
-    if (
-        "\\u" not in sparql
-        and "\\U" not in sparql
-        and not any(k in sparql.upper() for k in REMOTE_KEYWORDS)
-    ):
+    if "\\u" not in sparql and "\\U" not in sparql and not _ANY_KEYWORD.search(sparql):
         return calls  # no escape, so one reading, and no token can hold a keyword the text lacks
     every = readings(sparql)
     for toks in every:
