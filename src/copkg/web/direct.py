@@ -15,8 +15,11 @@ conditional requests, the service description, updates, and every other path.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -29,6 +32,7 @@ from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, serialize_options
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline.build import MANIFEST
+from copkg.querying.memo import MemoExecutor
 from copkg.querying.named_queries import load_named_queries
 from copkg.web import Services
 from copkg.web.builds import BUILD_HEADER, BuildSwitch, open_services
@@ -134,8 +138,12 @@ class DirectQueries:
         if self.settings.store_url is None:  # the build: swapped when build/ is replaced
             reopen = lambda: open_services(self.config, self.settings, None, start=True)  # noqa: E731
         self.switch = BuildSwitch(
-            first, reopen=reopen, manifest=self.settings.build_dir / MANIFEST if reopen else None
+            first,
+            reopen=reopen,
+            manifest=self.settings.build_dir / MANIFEST if reopen else None,
+            on_switch=self._warm_up_soon,
         )
+        self.loop: asyncio.AbstractEventLoop | None = None
         if not hasattr(first.executor, "run_async"):
             raise CopkgError("queries of this store do not run in worker processes", status=500)
         self.queries = load_named_queries(self.settings.queries_dir)
@@ -165,6 +173,37 @@ class DirectQueries:
             return tuple((name, str(value)) for name, value in found.items())
 
         self.cors = cors
+
+    def start(self) -> None:
+        """Begin on the running loop: the named queries of the build run once, in the
+        background, so that their answers are kept before the first client asks."""
+        self.loop = asyncio.get_running_loop()
+        self._warm_up_soon(self.switch.current)
+
+    def _warm_up_soon(self, services: Services) -> None:
+        """Warm a build's answers up on the loop (from any thread: a build swapped in)."""
+        if self.loop is not None and isinstance(services.executor, MemoExecutor):
+            task = functools.partial(asyncio.ensure_future, self.warm_up(services))
+            self.loop.call_soon_threadsafe(task)
+
+    async def warm_up(self, services: Services) -> int:
+        """Run each named query once with its default parameters, as JSON rows (the API's
+        default); how many were answered. A query that fails is left to its first request."""
+        started, answered = time.perf_counter(), 0
+        for name in sorted(self.queries):
+            try:
+                call = read_named(self.queries, services.store, name, accept="application/json",
+                                  values=[], path=NAMED + name, args=[])  # fmt: skip
+                await services.executor.run_async(call.job(None), self.threads)
+                answered += 1
+            except CopkgError:
+                continue
+            except Exception:  # a warm-up never takes the front down
+                log.exception("warm-up: %s failed", name)
+        seconds = time.perf_counter() - started
+        self.log_line(f"warm-up: {answered} of {len(self.queries)} named queries answered in "
+                      f"{seconds:.1f} s (the front's query workers)")  # fmt: skip
+        return answered
 
     def takes(self, request: Request) -> bool:
         """Whether the request is one for the direct path (else gunicorn's): GET or POST to

@@ -415,6 +415,8 @@ async def run(sock: socket.socket, front: Front, parent: int, cleanup: Path | No
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     server = await asyncio.start_server(front.handle, sock=sock, limit=front.limits.max_head)
+    if front.direct is not None:
+        front.direct.start()
     try:
         while not stop.is_set():
             if os.getppid() != parent:  # the parent is gone (where PDEATHSIG is not offered)

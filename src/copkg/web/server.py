@@ -71,9 +71,10 @@ ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 class CopkgApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn running create_app({"SETTINGS": settings}) in each worker process."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], warm_up: bool = True) -> None:
         self.settings = settings
         self.options = options
+        self.warm_up = warm_up  # (not when the front runs the named queries: it warms them)
         super().__init__()
 
     def load_config(self) -> None:
@@ -83,7 +84,7 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         log_like_gunicorn()
-        app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
+        app = create_app({"SETTINGS": self.settings, "WARM_UP": self.warm_up})
         app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
         return app
 
@@ -421,7 +422,7 @@ def serve(
     options["when_ready"] = when_ready
     options["on_exit"] = lambda server: runner.stop()
     try:
-        CopkgApplication(settings, options).run()
+        CopkgApplication(settings, options, warm_up=direct is None).run()
     finally:
         runner.stop()
         public.close()
