@@ -41,7 +41,10 @@ def worker_main() -> None:
     """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     sock = socket.socket(fileno=int(sys.argv[1]))
-    config = receive_message(sock)
+    try:  # (a worker started ahead waits here, its imports done, until a pool takes it)
+        config = receive_message(sock)
+    except (EOFError, OSError):
+        return  # never taken: the service ended first
     limit_memory(config.get("memory_limit"))
     expect = config.get("expect")
     try:

@@ -18,9 +18,7 @@ import pickle
 import queue
 import select
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -45,6 +43,7 @@ from copkg.querying.messages import (
     recv_exactly,
     send_message,
 )
+from copkg.querying.prestart import PRESTARTED
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 
@@ -67,22 +66,8 @@ SHORT_QUERY = 0.5
 class _Worker:
     """One worker process and the socket to it."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from copkg.querying.worker_loop import worker_main; worker_main()",
-                    str(child.fileno()),
-                ],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        finally:
-            child.close()
+    def __init__(self, config: Mapping[str, Any], prestart: int = 0) -> None:
+        self.process, parent = PRESTARTED.take(prestart)
         self.socket = parent
         self.ready = False
         self._link: FrameLink | None = None  # the socket on an asyncio loop, once used there
@@ -167,7 +152,7 @@ FAILURES = (_NoRoomError, TimeoutError, CopkgError, EOFError, OSError, pickle.Pi
 class ProcessExecutor:
     """A pool of worker processes reading one on-disk store read-only."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the store, then keyword-only limits and options)
         self,
         path: str | os.PathLike[str],
         *,
@@ -178,13 +163,16 @@ class ProcessExecutor:
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         short: float = SHORT_QUERY,
         expect: tuple[str | os.PathLike[str], str] | None = None,
+        prestart: int = 0,
     ) -> None:
         """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
         store: a worker that opened another build than the one this pool serves (swapped in
-        meanwhile: the build's manifest.json) refuses to start."""
+        meanwhile: the build's manifest.json) refuses to start. `prestart`: worker processes
+        kept started ahead, their imports done (see copkg.querying.prestart)."""
         self.timeout = timeout
         self.memory_limit = memory_limit
         self.workers = max(1, workers)
+        self.prestart = prestart
         #: how long a query runs before it counts as long
         self.short = min(short, timeout)
         #: long queries running at once: all workers but one (kept for short queries)
@@ -217,7 +205,7 @@ class ProcessExecutor:
         atexit.register(self._finalizer)
 
     def _spawn(self, *, spare: bool = False) -> _Worker:
-        worker = _Worker(self._config)
+        worker = _Worker(self._config, self.prestart)
         with self._lock:
             self._all.add(worker)
             if spare:
@@ -428,6 +416,8 @@ class ProcessExecutor:
             return exc
         log.error("query worker %s failed: %s", worker.process.pid, exc)
         self._retire(worker)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # it ended, or ends now (killed)
+            worker.process.wait(timeout=1)
         if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
             return out_of_memory(self.memory_limit, self.timeout)
         return CopkgError(

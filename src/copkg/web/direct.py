@@ -44,7 +44,7 @@ from copkg.web.cache import (
     post_key_of,
     request_key,
 )
-from copkg.web.messages import Answer, Request, access_line, reason
+from copkg.web.messages import MAX_REQUEST_LINE, Answer, Request, access_line, reason
 from copkg.web.named import named_answer, read_named
 from copkg.web.protocol import (
     CORS_ALLOW_HEADERS,
@@ -130,7 +130,8 @@ class DirectQueries:
 
     def __init__(self, config: Mapping[str, Any], log_line: Any = None) -> None:
         self.settings = settings_of(config)
-        self.config = dict(config["config"])
+        # one worker process started ahead: a killed worker, or a new build's, is soon replaced
+        self.config = {**config["config"], "PRESTART_WORKERS": 1}
         self.log_line = log_line or (lambda line: print(line, flush=True))
         # the workers ready themselves: the front answers at once, the first queries wait
         first = open_services(self.config, self.settings, None)
@@ -207,7 +208,10 @@ class DirectQueries:
 
     def takes(self, request: Request) -> bool:
         """Whether the request is one for the direct path (else gunicorn's): GET or POST to
-        /sparql, GET of a named query, neither conditional."""
+        /sparql, GET of a named query, neither conditional nor past gunicorn's limit on the
+        request line (gunicorn refuses it, as it did before)."""
+        if len(request.line) > MAX_REQUEST_LINE:
+            return False
         path = request.target.partition("?")[0]
         if path == PATH:
             if request.method not in ("GET", "POST"):

@@ -16,6 +16,9 @@ from http import HTTPStatus
 MAX_HEAD = 64 * 1024
 
 
+#: gunicorn's largest request line: GET queries longer than this must be POSTed.
+MAX_REQUEST_LINE = 8190
+
 #: The largest answer head from gunicorn.
 MAX_UPSTREAM_HEAD = 1024 * 1024
 

@@ -43,6 +43,7 @@ from copkg.querying.messages import error_from_dict, error_to_dict, receive_mess
 from copkg.web import front
 from copkg.web.app import app_config, create_app
 from copkg.web.direct import direct_config
+from copkg.web.messages import MAX_REQUEST_LINE
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ THREADS = 8
 #: (two, each opening the store) and its own answer caches.
 MAX_DEFAULT_WORKERS = 4
 
-#: gunicorn's largest request line: GET queries longer than this must be POSTed.
-MAX_REQUEST_LINE = 8190
 
 #: Seconds a client may stay silent in the middle of a request, or not read our answer.
 CLIENT_TIMEOUT = 10.0
