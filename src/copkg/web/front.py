@@ -211,13 +211,17 @@ class Front:
         try:
             async with asyncio.timeout_at(deadline):
                 await writer.drain()
-            while unsent(writer) > SETTLED:
+            pause = 0.001  # a client that reads at once is seen at once, a slow one every 0.2 s
+            while (left := unsent(writer)) > SETTLED:
                 if time.monotonic() >= deadline:
                     raise TimeoutError
-                await asyncio.sleep(min(0.2, deadline - time.monotonic()))
+                await asyncio.sleep(min(pause, deadline - time.monotonic()))
+                pause = min(0.2, 2 * pause)
         except TimeoutError:
             abort(writer)
             return False
+        if unmeasured is not None:
+            unmeasured[0] = left
         return True
 
     # -- reading a request --------------------------------------------------------------------
