@@ -166,11 +166,17 @@ def named_answer(call: NamedCall, answer: Answer) -> tuple[list[tuple[str, str]]
     if where is not None:
         body.update(_page_data(where, count))
         body["links"].update(page_links(call, where, count))
-    members = {name: json_bytes(value) for name, value in body.items()}
-    members.update(rows=rows, variables=variables)
-    data = b",".join(json_bytes(name) + b":" + members[name] for name in sorted(members))
+    # the members in key order, as jsonify writes them, with the worker's rows as they came
+    parts = [
+        json_bytes({k: v for k, v in body.items() if k < "rows"})[1:-1],
+        b'"rows":' + rows,
+        json_bytes({k: v for k, v in body.items() if "rows" < k < "variables"})[1:-1],
+        b'"variables":' + variables,
+        json_bytes({k: v for k, v in body.items() if k > "variables"})[1:-1],
+    ]
     headers = [("Content-Type", "application/json")]
-    return headers + _page_headers(call, where, count), b"{" + data + b"}\n"
+    data = b"{" + b",".join(part for part in parts if part) + b"}\n"
+    return headers + _page_headers(call, where, count), data
 
 
 def _page_data(where: Page, rows: int) -> dict[str, Any]:
@@ -194,8 +200,8 @@ def _csv_url(call: NamedCall) -> str:
 
 def _page_url(call: NamedCall, number: int) -> str:
     """The URL of another page: this request's parameters with `page` set."""
-    args = [(k, v) for k, v in call.args if k != "page"]
-    return f"{call.path}?{urlencode([*args, ('page', str(number))])}"
+    kept = urlencode([(k, v) for k, v in call.args if k != "page"])
+    return f"{call.path}?{kept}{'&' if kept else ''}page={number}"
 
 
 def page_links(call: NamedCall, where: Page, rows: int) -> dict[str, str]:

@@ -3,6 +3,7 @@ media-type parameters (`charset=utf-8`, `profile=...`) a client adds."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from flask import request
@@ -20,6 +21,11 @@ def accepted_of(header: str | None) -> MIMEAccept:
 def best_offer_of(header: str | None, offered: Sequence[str]) -> str | None:
     """The type among `offered` an Accept header prefers: the first when it says nothing,
     None when it accepts none of them."""
+    return _best_offer(header, tuple(offered))
+
+
+@functools.lru_cache(maxsize=512)  # clients send the same few Accept headers again and again
+def _best_offer(header: str | None, offered: tuple[str, ...]) -> str | None:
     accept = accepted_of(header)
     if not accept:
         return offered[0] if offered else None

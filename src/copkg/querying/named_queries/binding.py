@@ -3,6 +3,7 @@ with them: the one way the CLI and the web API run a named query."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,12 +118,16 @@ def bind(query: NamedQuery, raw: Mapping[str, str], *, strict: bool = True) -> d
                 raise _refuse(param, f"is required ({param.describe_type()})")
             continue
         term = to_term(param, value)
-        if param.enum is not None:
-            allowed = [str(to_term(param, v)) for v in param.enum]
-            if str(term) not in allowed:
-                raise _refuse(param, f"{value!r} is not one of: {', '.join(param.enum)}")
+        if param.enum is not None and str(term) not in _allowed(param):
+            raise _refuse(param, f"{value!r} is not one of: {', '.join(param.enum)}")
         bindings[param.var] = term
     return bindings
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed(param: Parameter) -> frozenset[str]:
+    """The terms a parameter's listed values stand for (a header's list never changes)."""
+    return frozenset(str(to_term(param, v)) for v in param.enum or ())
 
 
 def enumeration_query(query: NamedQuery, param: Parameter) -> str:
