@@ -33,7 +33,7 @@ def open_store(settings: Settings) -> Store:
     if url == "memory:":
         return OxigraphStore(**options)
     if url.startswith(("http://", "https://")):
-        remote = SparqlEndpointStore(url, **options)
+        remote = SparqlEndpointStore(url, timeout_param=settings.remote_timeout_param, **options)
         check_pushed(remote)
         return remote
     path = Path(url.removeprefix("file://")).expanduser()
