@@ -7,7 +7,9 @@ Neither pyoxigraph nor rdflib can cancel a running query, so:
   outlives the limit has its worker killed and replaced; the client gets 503 with Retry-After
   and the other workers go on answering. Results come back serialized (bytes and a media
   type), never as Python objects.
-- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs each query
+  The same pool serves `--store memory:` (a writable store in a temporary folder), each worker
+  reading a snapshot taken after the store's last change (copkg.store.temporary).
+- `ThreadExecutor` (a remote store, or a store handed in by a library caller) runs each query
   in a daemon thread, a bounded number at a time. At the limit the client gets its 503 and
   the thread's HTTP connections are closed (copkg.store.http.Cancel): a remote server sees
   the request end (and was sent its own time limit where it has one), and the thread ends at
