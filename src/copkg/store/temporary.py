@@ -115,5 +115,5 @@ class Snapshots:
                 self._remove(path)
 
     def _remove(self, path: Path) -> None:
-        del self._holders[path]
+        self._holders.pop(path, None)
         shutil.rmtree(path, ignore_errors=True)
