@@ -504,3 +504,40 @@ def test_advice_on_a_store_handed_in_runs_in_a_thread(
     finally:
         release.set()
         application.extensions["copkg"].close()
+
+
+def test_answers_are_kept_for_one_build_only(
+    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisor kept its answers for the app's life: after a new build was swapped in, a
+    context asked before got the old build's answer. Now they are kept for one build."""
+    from copkg.web import advisor
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        first = application.extensions["copkg.advice"]
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        assert application.extensions["copkg.advice"] is first and first.runs == 1
+        monkeypatch.setattr(advisor, "store_identity", lambda store: "another build")
+        # (a POST: the response cache of the web layer would answer a GET asked before)
+        assert client.post("/api/advice", json={"levels": COMP_LIKE}).status_code == 200
+        second = application.extensions["copkg.advice"]
+        assert second is not first and second.identity == "another build"
+        assert second.runs == 1  # worked out again, for that build
+    finally:
+        application.extensions["copkg"].close()
+
+
+def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Settings) -> None:
+    """The advisor's process opens the build's folder itself: if another build took its place
+    since the request began, it says so rather than answer from the other build."""
+    from copkg.pipeline.build import STORE_DIR
+    from copkg.web.advisor import advise_apart
+
+    source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
+    with pytest.raises(CopkgError, match="new build was swapped in") as error:
+        advise_apart(None, source, None, None)  # (refused before it reads either)
+    assert error.value.status == 503

@@ -9,12 +9,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from copkg.errors import CopkgError, Problem
+from copkg.pipeline.build import Manifest
 from copkg.querying.deadline import call_with_deadline, started
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, parse_context
@@ -66,13 +68,13 @@ def _handed_over(store: Any) -> Iterator[tuple[Any, ...] | None]:
     elif isinstance(store, TemporaryStore):
         path = store.snapshots.acquire()
         try:
-            yield ("folder", str(path), _options(store))
+            yield ("folder", str(path), _options(store), None)
         finally:
             store.snapshots.release(path)
     elif isinstance(store, SparqlEndpointStore):
         yield ("remote", store)
-    else:
-        yield ("folder", str(store.path), _options(store))
+    else:  # the build's: the process checks it opened this build, not one swapped in since
+        yield ("folder", str(store.path), _options(store), store.build_identity)
 
 
 def _options(store: OxigraphStore) -> dict[str, Any]:
@@ -89,9 +91,25 @@ def advise_apart(conn: Connection, source: tuple[Any, ...], context: AdviceConte
     if source[0] == "remote":
         store = source[1]
     else:
-        store = OxigraphStore.open_read_only(source[1], **source[2])
+        folder, options, identity = Path(source[1]), source[2], source[3]
+        before = _build_identity(folder) if identity is not None else None
+        store = OxigraphStore.open_read_only(folder, **options)
+        if identity is not None and not before == _build_identity(folder) == identity:
+            raise CopkgError(
+                "a new build was swapped in while the advice was asked for; ask again",
+                status=503,
+                headers={"Retry-After": "1"},
+            )
     started(conn)
     return advise(store, context, rules=rules)
+
+
+def _build_identity(store_folder: Path) -> str | None:
+    """The identity of the build whose store is in `store_folder` (its manifest's)."""
+    try:
+        return Manifest.read(store_folder.parent).identity
+    except CopkgError:
+        return None
 
 
 class AdviceRuns:
@@ -182,10 +200,11 @@ class AdviceRuns:
 def advice_for(context: AdviceContext) -> Advice:
     """The answer for a context, through the app's AdviceRuns."""
     store, rules = _store_and_rules()
+    identity = store_identity(store)
     runs = current_app.extensions.get("copkg.advice")
-    if runs is None:
-        runs = AdviceRuns(store_identity(store), current_app.config["QUERY_TIMEOUT"])
-        runs = current_app.extensions.setdefault("copkg.advice", runs)
+    if runs is None or runs.identity != identity:  # the first request, or a new build's
+        runs = AdviceRuns(identity, current_app.config["QUERY_TIMEOUT"])
+        current_app.extensions["copkg.advice"] = runs
     return runs.answer(store, context, rules)
 
 
