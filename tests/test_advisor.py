@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -388,20 +389,10 @@ def test_json_nested_5000_deep_is_400(client: FlaskClient) -> None:
     assert response.get_json()["ok"] is False
 
 
-def test_get_and_post_of_one_context_share_one_answer(
-    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_get_and_post_of_one_context_share_one_answer(advisor_settings: Settings) -> None:
     """POSTs were never cached: each ran every rule over the whole store again."""
-    from copkg.web import advisor
     from copkg.web.app import create_app
 
-    calls: list[object] = []
-
-    def counted(*args: object, **kwargs: object):  # noqa: ANN202 - an Advice
-        calls.append(args[1])
-        return advise(*args, **kwargs)
-
-    monkeypatch.setattr(advisor, "advise", counted)
     application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
     try:
         client = application.test_client()
@@ -411,16 +402,79 @@ def test_get_and_post_of_one_context_share_one_answer(
         assert by_get.status_code == 200
         assert all(r.get_data() == by_get.get_data() for r in by_post)
         assert client.get("/advisor", query_string=COMP_LIKE).status_code == 200
-        assert len(calls) == 1
+        runs = application.extensions["copkg.advice"]
+        assert runs.runs == 1
         client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
-        assert len(calls) == 2
+        assert runs.runs == 2
     finally:
         application.extensions["copkg"].close()
 
 
-def test_advice_past_the_time_limit_is_503_with_retry_after(
-    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+#: A rule that joins every triple with every other twice over (10^12 rows and more) and keeps
+#: none: the advice runs it with the others, for hours if nothing stops it.
+RUNAWAY_RULE = """\
+#+ label: Runaway (a test)
+#+ description: Joins every triple with every other twice over and keeps none.
+CONSTRUCT { ?a <urn:copkg:test:never> ?d }
+WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER (STRLEN(CONCAT(STR(?c), STR(?f), STR(?i))) < 0) }
+"""
+
+
+def test_advice_past_the_time_limit_is_stopped(advisor_settings: Settings, slack: float) -> None:
+    """The advice ran in a thread that nothing could stop: past the limit the client got its
+    503 while the rules went on (and filled the cache). Now its process is killed at the
+    limit: the CPU is free again, and the advisor answers the next context."""
+    import multiprocessing
+    import threading
+    import time
+
+    from copkg.web.app import create_app
+
+    limit = 2.0
+    rule = advisor_settings.rules_dir / "zz-runaway.rq"
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+                              "QUERY_WORKERS": 1, "QUERY_TIMEOUT": limit})  # fmt: skip
+    children: set[int] = set()
+    asked = threading.Event()
+
+    def watch() -> None:  # the advisor's process, while it runs
+        while not asked.is_set():
+            children.update(p.pid for p in multiprocessing.active_children() if p.pid)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    try:
+        rule.write_text(RUNAWAY_RULE, encoding="utf-8")
+        client = application.test_client()
+        watcher.start()
+        started = time.monotonic()
+        response = client.post("/api/advice", json={"levels": COMP_LIKE})
+        elapsed = time.monotonic() - started
+        asked.set()
+        watcher.join()
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.headers["Retry-After"] == "2"
+        error = response.get_json()["error"]
+        assert "limit of 2 s" in error and "stopped" in error
+        assert limit <= elapsed < limit + slack + 10  # (+ starting the process: Python, imports)
+        assert children, "the advice did not run in a process of its own"
+        assert not multiprocessing.active_children()
+        for pid in children:  # killed and reaped: its CPU is free again
+            assert not Path(f"/proc/{pid}").exists(), pid
+        rule.unlink()
+        again = client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
+        assert again.status_code == 200, again.get_data(as_text=True)
+    finally:
+        asked.set()
+        rule.unlink(missing_ok=True)
+        application.extensions["copkg"].close()
+
+
+def test_advice_on_a_store_handed_in_runs_in_a_thread(
+    advisor_settings: Settings, scratch: OxigraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A store handed in as an object (a library caller's) is out of reach of another
+    process: its advice runs in a thread, answered 503 at the limit, and cannot be stopped."""
     import threading
 
     from copkg.web import advisor
@@ -433,7 +487,7 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
         return advise(*args, **kwargs)
 
     monkeypatch.setattr(advisor, "advise", slow)
-    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+    application = create_app({"STORE": scratch, "ROOT": advisor_settings.root, "TESTING": True,
                               "QUERY_WORKERS": 1, "QUERY_TIMEOUT": 0.5})  # fmt: skip
     try:
         client = application.test_client()
@@ -442,7 +496,7 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
         assert response.headers["Retry-After"] == "1"
         assert "limit of 0.5 s" in response.get_json()["error"]
         release.set()
-        for _ in range(100):  # the run ends into the cache: asking again gets the answer
+        for _ in range(100):  # the run ends: asking again gets the answer
             again = client.post("/api/advice", json={"levels": COMP_LIKE})
             if again.status_code == 200:
                 break
@@ -450,3 +504,40 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
     finally:
         release.set()
         application.extensions["copkg"].close()
+
+
+def test_answers_are_kept_for_one_build_only(
+    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisor kept its answers for the app's life: after a new build was swapped in, a
+    context asked before got the old build's answer. Now they are kept for one build."""
+    from copkg.web import advisor
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        first = application.extensions["copkg.advice"]
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        assert application.extensions["copkg.advice"] is first and first.runs == 1
+        monkeypatch.setattr(advisor, "store_identity", lambda store: "another build")
+        # (a POST: the response cache of the web layer would answer a GET asked before)
+        assert client.post("/api/advice", json={"levels": COMP_LIKE}).status_code == 200
+        second = application.extensions["copkg.advice"]
+        assert second is not first and second.identity == "another build"
+        assert second.runs == 1  # worked out again, for that build
+    finally:
+        application.extensions["copkg"].close()
+
+
+def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Settings) -> None:
+    """The advisor's process opens the build's folder itself: if another build took its place
+    since the request began, it says so rather than answer from the other build."""
+    from copkg.pipeline.build import STORE_DIR
+    from copkg.web.advisor import advise_apart
+
+    source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
+    with pytest.raises(CopkgError, match="new build was swapped in") as error:
+        advise_apart(None, source, None, None)  # (refused before it reads either)
+    assert error.value.status == 503

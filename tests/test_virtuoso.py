@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -339,3 +341,61 @@ def test_the_advisor_served_from_virtuoso_gives_the_embedded_answer(
     answer = _json(there, "/api/advice", query_string=COMP_LIKE)
     assert answer == _json(here, "/api/advice", query_string=COMP_LIKE)
     assert any(role["risky"] for role in answer["roles"])
+
+
+# -- the time limit reaches Virtuoso (issue 11, item 4b) -------------------------------------
+
+#: Every triple with every other twice over: about 10^12 rows for Virtuoso to count.
+RUNAWAY_COUNT = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_after(virtuoso: Virtuoso, seconds: float = 3.0) -> float:
+    """The CPU time Virtuoso spends in the next `seconds` (a query it still runs shows)."""
+    before = _cpu_seconds(virtuoso.process.pid)
+    time.sleep(seconds)
+    return _cpu_seconds(virtuoso.process.pid) - before
+
+
+def test_a_long_query_is_stopped_by_virtuoso_itself(virtuoso: Virtuoso, pushed: Result) -> None:
+    """Sent its own time limit (`timeout`, in milliseconds), Virtuoso stops the query there and
+    answers what it had counted by then ("anytime" answer, X-SQL-State S1TAT): that answer is
+    a 503, never a count, and Virtuoso is idle again. Without the parameter the count runs on
+    in Virtuoso after the client has gone, up to its MaxQueryExecutionTime (120 s here)."""
+    remote = SparqlEndpointStore(virtuoso.sparql, timeout=60, timeout_param="virtuoso")
+    remote.server_timeout = 1.5
+    started = time.monotonic()
+    with pytest.raises(CopkgError, match="stopped the query at its time limit") as error:
+        remote.query(RUNAWAY_COUNT)
+    assert error.value.status == 503
+    assert 1.5 <= time.monotonic() - started < 30
+    assert _idle_after(virtuoso) < 0.3
+    assert remote.query("ASK { ?s ?p ?o }").boolean is True
+
+
+def test_the_service_on_virtuoso_stops_a_query_at_the_limit(
+    built: Settings, virtuoso: Virtuoso, pushed: Result, slack: float
+) -> None:
+    """`copkg serve --store URL` with COPKG_REMOTE_TIMEOUT_PARAM=virtuoso: 503 at the limit,
+    the connection closed then, and Virtuoso stopped by its own limit soon after."""
+    from copkg.web.app import create_app
+
+    settings = dataclasses.replace(
+        built, store_url=virtuoso.sparql, remote_timeout_param="virtuoso", query_timeout=2.0
+    )
+    app = create_app({"SETTINGS": settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = app.test_client()
+        started = time.monotonic()
+        response = client.get("/sparql", query_string={"query": RUNAWAY_COUNT})
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert 2.0 <= time.monotonic() - started < 2.0 + slack
+        time.sleep(2.0)  # Virtuoso's own limit is the service's: 2 s from the same start
+        assert _idle_after(virtuoso) < 0.3
+        assert client.get("/sparql", query_string={"query": "ASK { ?s ?p ?o }"}).status_code == 200
+    finally:
+        app.extensions["copkg"].close()

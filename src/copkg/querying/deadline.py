@@ -1,9 +1,10 @@
 """A call in a child process that is killed at a deadline: for work that cannot be cancelled
 in-process (a query on the command line, which pyoxigraph checks for its time limit only
-between result rows)."""
+between result rows; the advisor's rules on the web)."""
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -28,10 +29,18 @@ def _child(conn: Connection, work: Callable[..., Any], args: tuple[Any, ...]) ->
     conn.send(reply)
 
 
-def call_with_deadline(work: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
+def call_with_deadline(
+    work: Callable[..., Any],
+    args: tuple[Any, ...],
+    timeout: float,
+    *,
+    startup: float | None = None,
+    on_timeout: Callable[[], CopkgError] | None = None,
+) -> Any:
     """`work(conn, *args)` in a fresh process (spawned: it imports what it needs); it calls
     `started(conn)` when the limited part begins, and the process is killed if that part
-    outlives `timeout` s (CopkgError 503). Its CopkgError is raised here."""
+    outlives `timeout` s (CopkgError 503, or `on_timeout()`), or if it does not begin within
+    `startup` s (if given). Its CopkgError is raised here."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=_child, args=(theirs, work, args), daemon=True)
@@ -41,7 +50,13 @@ def call_with_deadline(work: Callable[..., Any], args: tuple[Any, ...], timeout:
         limited = False
         while True:
             if limited and not ours.poll(timeout):
-                raise timed_out(timeout)
+                raise on_timeout() if on_timeout is not None else timed_out(timeout)
+            if not limited and startup is not None and not ours.poll(startup):
+                raise CopkgError(
+                    f"the work's process did not start within {startup:g} s; try again",
+                    status=503,
+                    headers={"Retry-After": str(max(1, math.ceil(timeout)))},
+                )
             try:
                 status, payload = ours.recv()
             except EOFError:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from copkg.errors import CopkgError, Problem
+from copkg.pipeline.build import Manifest
+from copkg.querying.deadline import call_with_deadline, started
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, parse_context
 from copkg.reasoning.advice.findings import Advice
+from copkg.store.embedded import OxigraphStore
+from copkg.store.remote import SparqlEndpointStore
+from copkg.store.temporary import TemporaryStore
 from copkg.web import app_settings, get_store
 from copkg.web.cache import store_identity
 
@@ -26,6 +34,9 @@ log = logging.getLogger(__name__)
 #: Answers kept per web process (an answer is a few KiB), and advice computed at a time.
 KEPT_ANSWERS = 256
 RUNNING_AT_ONCE = 2
+
+#: How long the advisor's process may take to start and open the store (not in the limit).
+STARTUP_TIMEOUT = 60.0
 
 
 def _store_and_rules() -> tuple[Any, Any]:
@@ -40,14 +51,78 @@ def context_key(context: AdviceContext) -> Hashable:
     )
 
 
+def _reachable(store: Any) -> bool:
+    """Whether a process of its own can reach the store: the build's (or another read-only)
+    store by its folder, `memory:` by a snapshot, a remote store by its URL; not a store
+    handed in as an object, which only this process can read."""
+    return isinstance(store, TemporaryStore | SparqlEndpointStore) or (
+        isinstance(store, OxigraphStore) and store.read_only and store.path is not None
+    )
+
+
+@contextlib.contextmanager
+def _handed_over(store: Any) -> Iterator[tuple[Any, ...] | None]:
+    """What a process of its own opens the store from (a snapshot is held meanwhile)."""
+    if not _reachable(store):
+        yield None
+    elif isinstance(store, TemporaryStore):
+        path = store.snapshots.acquire()
+        try:
+            yield ("folder", str(path), _options(store), None)
+        finally:
+            store.snapshots.release(path)
+    elif isinstance(store, SparqlEndpointStore):
+        yield ("remote", store)
+    else:  # the build's: the process checks it opened this build, not one swapped in since
+        yield ("folder", str(store.path), _options(store), store.build_identity)
+
+
+def _options(store: OxigraphStore) -> dict[str, Any]:
+    return {
+        "timeout": store.timeout,
+        "max_rows": store.max_rows,
+        "allowed_service_endpoints": store.allowed_service_endpoints,
+    }
+
+
+def advise_apart(conn: Connection, source: tuple[Any, ...], context: AdviceContext,
+                 rules: Any) -> Advice:  # fmt: skip
+    """The advice, in the process call_with_deadline started: open the store, then reason."""
+    if source[0] == "remote":
+        store = source[1]
+    else:
+        folder, options, identity = Path(source[1]), source[2], source[3]
+        before = _build_identity(folder) if identity is not None else None
+        store = OxigraphStore.open_read_only(folder, **options)
+        if identity is not None and not before == _build_identity(folder) == identity:
+            raise CopkgError(
+                "a new build was swapped in while the advice was asked for; ask again",
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+    started(conn)
+    return advise(store, context, rules=rules)
+
+
+def _build_identity(store_folder: Path) -> str | None:
+    """The identity of the build whose store is in `store_folder` (its manifest's)."""
+    try:
+        return Manifest.read(store_folder.parent).identity
+    except CopkgError:
+        return None
+
+
 class AdviceRuns:
     """The advisor's answers under the query time limit, kept per build.
 
-    The rules run in a thread (at most RUNNING_AT_ONCE at a time); past `timeout` s the
-    request gets 503 with Retry-After, and the thread, which cannot be stopped, finishes into
-    the cache, so that asking again gets the answer. Requests for the same context share one
-    run and its answer; answers are kept (LRU) only for a store that cannot change (the
-    identity of its build), whether asked by GET, POST or the form.
+    The rules run in a process of their own (at most RUNNING_AT_ONCE at a time), started for
+    the run and killed at `timeout` s (what it reads and holds goes with it; a remote server
+    sees its connection close): the request gets 503 with Retry-After, and nothing goes on.
+    A store handed in as an object (a library caller's) cannot be reached from another
+    process: its advice runs in a thread, which at the limit cannot be stopped and finishes
+    into the cache. Requests for the same context share one run and its answer; answers are
+    kept (LRU) only for a store that cannot change (the identity of its build), whether asked
+    by GET, POST or the form.
     """
 
     def __init__(self, identity: str | None, timeout: float) -> None:
@@ -69,12 +144,13 @@ class AdviceRuns:
             if running is None:
                 if not self._slots.acquire(blocking=False):
                     raise self._refusal("the advisor is busy with other contexts")
-                running = self._running[key] = (threading.Event(), {})
+                running = self._running[key] = (threading.Event(), {"apart": _reachable(store)})
                 self.runs += 1
                 threading.Thread(target=self._run, args=(key, store, context, rules, running),
                                  name="copkg-advice", daemon=True).start()  # fmt: skip
         done, outcome = running
-        if not done.wait(self.timeout):
+        # a run in a process ends by the limit (after its start); one in a thread may not
+        if not done.wait(self.timeout + (STARTUP_TIMEOUT if outcome["apart"] else 0)):
             raise self._refusal(
                 f"the advice took longer than the limit of {self.timeout:g} s; ask again "
                 "shortly (it is still being worked out)"
@@ -87,7 +163,20 @@ class AdviceRuns:
              running: tuple[threading.Event, dict[str, Any]]) -> None:  # fmt: skip
         done, outcome = running
         try:
-            outcome["answer"] = advise(store, context, rules=rules)
+            with _handed_over(store) as source:
+                if source is None:
+                    outcome["answer"] = advise(store, context, rules=rules)
+                else:
+                    outcome["answer"] = call_with_deadline(
+                        advise_apart,
+                        (source, context, rules),
+                        self.timeout,
+                        startup=STARTUP_TIMEOUT,
+                        on_timeout=lambda: self._refusal(
+                            f"the advice took longer than the limit of {self.timeout:g} s and "
+                            "was stopped; try again later"
+                        ),
+                    )
         except CopkgError as exc:
             outcome["error"] = CopkgError(exc.message, exc.status, exc.problems, exc.headers)
         except Exception:
@@ -111,10 +200,11 @@ class AdviceRuns:
 def advice_for(context: AdviceContext) -> Advice:
     """The answer for a context, through the app's AdviceRuns."""
     store, rules = _store_and_rules()
+    identity = store_identity(store)
     runs = current_app.extensions.get("copkg.advice")
-    if runs is None:
-        runs = AdviceRuns(store_identity(store), app_settings().query_timeout)
-        runs = current_app.extensions.setdefault("copkg.advice", runs)
+    if runs is None or runs.identity != identity:  # the first request, or a new build's
+        runs = AdviceRuns(identity, current_app.config["QUERY_TIMEOUT"])
+        current_app.extensions["copkg.advice"] = runs
     return runs.answer(store, context, rules)
 
 

@@ -24,6 +24,8 @@ from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
 from copkg.store import Store
+from copkg.store.remote import SparqlEndpointStore
+from copkg.store.temporary import TemporaryStore
 from copkg.web import PINNED, Services, advisor, api, cache, context, openapi, pages, sparql, void
 from copkg.web.builds import BuildSwitch, pinning, start_executor
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
@@ -97,7 +99,8 @@ def _settings(config: Mapping[str, Any]) -> Settings:
 
 
 def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
-    """Worker processes for the build's on-disk read-only store, threads for any other."""
+    """Worker processes for an on-disk read-only store (the build's) and for `memory:` (which
+    they read in snapshots), threads for a remote store or a store handed in."""
     workers = config["QUERY_WORKERS"]
     options = {
         "timeout": config["QUERY_TIMEOUT"],
@@ -110,11 +113,22 @@ def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
         # a build's workers check they opened this build, not one swapped in since
         expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
         return ProcessExecutor(path, workers=workers, expect=expect, **options)
-    log.warning(
-        "queries run in the web process (%s store): the query sandbox (no network, files "
-        "confined to the build) applies only to the build's on-disk store",
-        type(store).__name__,
-    )
+    if workers > 0 and isinstance(store, TemporaryStore):
+        snapshots = store.snapshots
+        return ProcessExecutor(snapshots.folder, workers=workers, snapshots=snapshots, **options)
+    if isinstance(store, SparqlEndpointStore):
+        log.warning(
+            "queries run on the remote store %s: copkg closes a query's connection at the "
+            "time limit, but the query sandbox applies to local stores only",
+            store.query_url,
+        )
+    else:
+        log.warning(
+            "queries run in threads of the web process (%s store, handed in): at the time "
+            "limit they are answered 503 but cannot be stopped, and the query sandbox (no "
+            "network, files confined to the store) does not apply",
+            type(store).__name__,
+        )
     return ThreadExecutor(store, workers=max(1, workers), **options)
 
 
