@@ -402,12 +402,62 @@ def test_get_and_post_of_one_context_share_one_answer(advisor_settings: Settings
         assert by_get.status_code == 200
         assert all(r.get_data() == by_get.get_data() for r in by_post)
         assert client.get("/advisor", query_string=COMP_LIKE).status_code == 200
-        runs = application.extensions["copkg.advice"]
+        runs = application.extensions["copkg"].current.advice
         assert runs.runs == 1
         client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
         assert runs.runs == 2
     finally:
         application.extensions["copkg"].close()
+
+
+def test_the_advisors_process_stays_warm_for_the_next_context(advisor_settings: Settings) -> None:
+    """Each advice started a Python process of its own (about 0.5 s of CPU before any rule
+    ran). The process now opens the store once and answers context after context; it goes
+    with the build (its Services) and is reaped."""
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        pids = []
+        for levels in (COMP_LIKE, ELECTRICAL_LIKE):
+            assert client.post("/api/advice", json={"levels": levels}).status_code == 200
+            runs = application.extensions["copkg"].current.advice
+            assert len(runs._idle) == 1
+            pids.append(runs._idle[0].process._process.pid)
+        assert runs.runs == 2
+        assert pids[0] == pids[1]
+    finally:
+        application.extensions["copkg"].close()
+    assert not Path(f"/proc/{pids[0]}").exists()  # stopped and reaped with the build
+
+
+def test_on_memory_a_change_gives_the_advisor_a_new_process(app: Flask) -> None:
+    """`memory:` is read through snapshots: the warm process holds the one it opened, and a
+    change to the store makes the next run open the new state in a new process (the old one
+    stopped, its snapshot released), so no advice is given from an outdated store."""
+    from copkg.reasoning.advice.context import Vocabulary
+    from copkg.store.temporary import TemporaryStore
+    from copkg.web.advisor import AdviceRuns
+
+    store = TemporaryStore()
+    store.native.extend(app.extensions["copkg"].store.native.quads_for_pattern(None, None, None))
+    store.update("INSERT DATA { <urn:copkg:test:a> <urn:copkg:test:b> <urn:copkg:test:c> }")
+    rules = app.extensions["copkg"].settings.rules_dir
+    context = parse_context(store, [], COMP_LIKE, vocabulary=Vocabulary.read(store))
+    runs = AdviceRuns(None, 60.0)
+    try:
+        first = runs.answer(store, context, rules)
+        (warm,) = runs._idle
+        store.update("INSERT DATA { <urn:copkg:test:a> <urn:copkg:test:b> <urn:copkg:test:d> }")
+        second = runs.answer(store, context, rules)  # (no answer is kept for memory:)
+        (renewed,) = runs._idle
+        assert runs.runs == 2 and first.as_json() == second.as_json()
+        assert renewed.key != warm.key and not warm.process.alive
+    finally:
+        runs.close()
+        store.close()
+    assert not renewed.process.alive
 
 
 #: A rule that joins every triple with every other twice over (10^12 rows and more) and keeps
@@ -436,11 +486,13 @@ def test_advice_past_the_time_limit_is_stopped(advisor_settings: Settings, slack
                               "QUERY_WORKERS": 1, "QUERY_TIMEOUT": limit})  # fmt: skip
     children: set[int] = set()
     asked = threading.Event()
+    before = {p.pid for p in multiprocessing.active_children()}  # other apps' warm processes
 
     def watch() -> None:  # the advisor's process, while it runs
         while not asked.is_set():
             children.update(p.pid for p in multiprocessing.active_children() if p.pid)
             time.sleep(0.05)
+        children.difference_update(before)
 
     watcher = threading.Thread(target=watch, daemon=True)
     try:
@@ -458,7 +510,7 @@ def test_advice_past_the_time_limit_is_stopped(advisor_settings: Settings, slack
         assert "limit of 2 s" in error and "stopped" in error
         assert limit <= elapsed < limit + slack + 10  # (+ starting the process: Python, imports)
         assert children, "the advice did not run in a process of its own"
-        assert not multiprocessing.active_children()
+        assert not {p.pid for p in multiprocessing.active_children()} - before
         for pid in children:  # killed and reaped: its CPU is free again
             assert not Path(f"/proc/{pid}").exists(), pid
         rule.unlink()
@@ -518,13 +570,13 @@ def test_answers_are_kept_for_one_build_only(
     try:
         client = application.test_client()
         assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
-        first = application.extensions["copkg.advice"]
+        first = application.extensions["copkg"].current.advice
         assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
-        assert application.extensions["copkg.advice"] is first and first.runs == 1
+        assert application.extensions["copkg"].current.advice is first and first.runs == 1
         monkeypatch.setattr(advisor, "store_identity", lambda store: "another build")
         # (a POST: the response cache of the web layer would answer a GET asked before)
         assert client.post("/api/advice", json={"levels": COMP_LIKE}).status_code == 200
-        second = application.extensions["copkg.advice"]
+        second = application.extensions["copkg"].current.advice
         assert second is not first and second.identity == "another build"
         assert second.runs == 1  # worked out again, for that build
     finally:
@@ -535,9 +587,9 @@ def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Setti
     """The advisor's process opens the build's folder itself: if another build took its place
     since the request began, it says so rather than answer from the other build."""
     from copkg.pipeline.build import STORE_DIR
-    from copkg.web.advisor import advise_apart
+    from copkg.web.advisor import open_source
 
     source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
     with pytest.raises(CopkgError, match="new build was swapped in") as error:
-        advise_apart(None, source, None, None)  # (refused before it reads either)
+        open_source(source)
     assert error.value.status == 503

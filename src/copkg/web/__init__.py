@@ -42,9 +42,12 @@ class Services:
     update_lock: threading.Lock = field(default_factory=threading.Lock)
     cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
     build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
+    advice: Any = None  # the advisor's runs and warm processes (copkg.web.advisor.AdviceRuns)
 
     def close(self) -> None:
         self.executor.close()
+        if self.advice is not None:
+            self.advice.close()
 
 
 def get_services() -> Services:
