@@ -69,6 +69,14 @@ def to_ox_iri(iri: URIRef) -> ox.NamedNode:
     return term
 
 
+def to_ox_subject(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Triple:
+    """to_ox for a subject (400 for a literal, which RDF does not allow there)."""
+    term = to_ox(node)
+    if isinstance(term, ox.Literal):
+        raise CopkgError(f"a literal cannot be a subject: {term}", status=400)
+    return term
+
+
 def _ox_blank(label: str) -> ox.BlankNode:
     try:
         return ox.BlankNode(label)
