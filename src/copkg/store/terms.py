@@ -116,6 +116,21 @@ def from_ox_graph_name(graph: OxGraphName) -> str | None:
     return graph.value
 
 
+def graph_of(quad: ox.Quad) -> str:
+    """The name of the named graph a quad is in (TypeError for the default graph)."""
+    graph = quad.graph_name
+    if isinstance(graph, ox.DefaultGraph):
+        raise TypeError(f"a named graph was expected here, not the default graph: {quad}")
+    return graph.value
+
+
+def term_value(term: OxTerm) -> str:
+    """A term's IRI, blank node label or lexical form (TypeError for an RDF-star triple)."""
+    if isinstance(term, ox.Triple):
+        raise TypeError(f"an IRI, blank node or literal was expected here, not {term}")
+    return term.value
+
+
 def triples_to_quads(
     triples: Iterable[tuple[Node, Node, Node]], graph: str | Node | None
 ) -> Iterator[ox.Quad]:
