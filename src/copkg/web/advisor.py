@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError, Problem
 from copkg.reasoning.advice.answer import advise
@@ -81,7 +82,8 @@ class AdviceRuns:
             )
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["answer"]
+        answer: Advice = outcome["answer"]
+        return answer
 
     def _run(self, key: Hashable, store: Any, context: AdviceContext, rules: Any,
              running: tuple[threading.Event, dict[str, Any]]) -> None:  # fmt: skip
@@ -111,7 +113,7 @@ class AdviceRuns:
 def advice_for(context: AdviceContext) -> Advice:
     """The answer for a context, through the app's AdviceRuns."""
     store, rules = _store_and_rules()
-    runs = current_app.extensions.get("copkg.advice")
+    runs: AdviceRuns | None = current_app.extensions.get("copkg.advice")
     if runs is None:
         runs = AdviceRuns(store_identity(store), app_settings().query_timeout)
         runs = current_app.extensions.setdefault("copkg.advice", runs)
@@ -197,6 +199,7 @@ def advice_api() -> Response:
     """The advisor's answer as JSON (GET parameters or a POST JSON body)."""
     store = get_store()
     vocabulary = Vocabulary.read(store)
+    context: AdviceContext | None
     if request.method == "POST":
         try:
             body = request.get_json(silent=True)
@@ -230,7 +233,7 @@ def canonical_query() -> str | None:
 
 
 @bp.get("/advisor")
-def advisor_page() -> Response | str:
+def advisor_page() -> BaseResponse | str:
     """The form, and the answer when the form describes a context. A query string with empty
     fields is redirected to the same one without them: the URL to share."""
     canonical = canonical_query()
