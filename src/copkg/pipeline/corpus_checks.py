@@ -30,7 +30,8 @@ from copkg.pipeline.study_view import (
     StudyFiles,
     study_of,
 )
-from copkg.store.terms import quads_to_graph
+from copkg.rdf_io import sorted_terms
+from copkg.store.terms import graph_of, quads_to_graph, term_value
 
 #: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
 #: ontology graph describes: the shared vocabularies and the terms they align to).
@@ -53,7 +54,7 @@ def statement_problems(study: Described, others: Others) -> list[Problem]:
     """Everything a study may not state: IRIs it may not use or describe, shared vocabulary it
     redefines, placeholders left in it, and a paper another study records already."""
     problems = iri_problems(study, others) + duplicate_problems(study, others)
-    for subject in sorted(set(study.graph.subjects(COPKG.quotesVerified, None))):
+    for subject in sorted_terms(set(study.graph.subjects(COPKG.quotesVerified, None))):
         file, line = study.locate(COPKG.quotesVerified)
         problems.append(
             Problem(
@@ -268,27 +269,27 @@ def corpus_problems(
     """statement_problems() of every study of the corpus against the others (what `copkg add`
     checks of a bundle, checked by `copkg build` of each study), and every quote verified
     against the source text of its study where there is one (found in `folders(study_id)`)."""
-    ontology = quads_to_graph(q for q in quads if q.graph_name.value == str(ONTOLOGY_GRAPH))
+    ontology = quads_to_graph(q for q in quads if graph_of(q) == str(ONTOLOGY_GRAPH))
     by_graph: dict[str, list[ox.Quad]] = {}
     index: dict[str, set[str]] = {}
     for q in quads:
-        by_graph.setdefault(q.graph_name.value, []).append(q)
+        by_graph.setdefault(graph_of(q), []).append(q)
         if isinstance(q.subject, ox.NamedNode):
-            index.setdefault(q.subject.value, set()).add(q.graph_name.value)
+            index.setdefault(q.subject.value, set()).add(graph_of(q))
     studies = {
-        q.subject.value
+        term_value(q.subject)
         for q in quads
-        if q.predicate.value == str(RDF.type) and q.object.value == str(COPKG.Study)
+        if q.predicate.value == str(RDF.type) and term_value(q.object) == str(COPKG.Study)
     }
     creators = {
-        q.object.value
+        term_value(q.object)
         for q in quads
-        if q.subject.value in studies and q.predicate.value == str(DCTERMS.creator)
+        if term_value(q.subject) in studies and q.predicate.value == str(DCTERMS.creator)
     }
     records = [
         q
         for q in quads
-        if q.graph_name.value.startswith(STUDY_GRAPHS) and q.subject.value in studies | creators
+        if graph_of(q).startswith(STUDY_GRAPHS) and term_value(q.subject) in studies | creators
     ]
     problems: list[Problem] = []
     views: list[StudyFiles] = []

@@ -25,7 +25,7 @@ import pyoxigraph as ox
 
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
-from copkg.store.terms import serialize
+from copkg.store.terms import graph_of, serialize
 
 #: Names this layout in a build's manifest (extra.exports): only such exports are spliced.
 LAYOUT = "graph blocks, the inferences last, blank nodes per graph"
@@ -48,9 +48,9 @@ def _order(quad: ox.Quad) -> tuple[str, str, str]:
     return str(quad.subject), str(quad.predicate), str(quad.object)
 
 
-def graph_suffix(graph: ox.NamedNode) -> str:
+def graph_suffix(graph: str) -> str:
     """What each blank node label of a graph ends with: 16 hex digits of its name's SHA-256."""
-    return hashlib.sha256(graph.value.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(graph.encode("utf-8")).hexdigest()[:16]
 
 
 def sorted_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
@@ -67,7 +67,7 @@ def canonical_graph(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
     graph = quads[0].graph_name
     dataset = ox.Dataset(quads)
     dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-    suffix = graph_suffix(graph)
+    suffix = graph_suffix(graph_of(quads[0]))
 
     def label(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Any:
         return ox.BlankNode(f"{term.value}-{suffix}") if isinstance(term, ox.BlankNode) else term

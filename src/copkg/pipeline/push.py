@@ -170,7 +170,7 @@ def pushed_record(store: SparqlEndpointStore) -> tuple[str, dict[str, int] | Non
         f"SELECT ?g ?n WHERE {{ GRAPH {record} {{ {record} <{VOID}subset> ?g . "
         f"?g <{VOID}triples> ?n }} }}"
     )
-    return build_id, {str(row["g"]): int(row["n"]) for row in rows}
+    return build_id, {str(row["g"]): int(str(row["n"])) for row in rows}
 
 
 def check_pushed(store: SparqlEndpointStore) -> str | None:

@@ -24,7 +24,7 @@ from copkg.rdf_io import parse_graph, read_quads
 from copkg.reasoning.owl import JavaMissingError, check_consistency
 from copkg.reasoning.rules import materialise_native
 from copkg.store.embedded import OxigraphStore
-from copkg.store.terms import quads_to_graph, triples_to_quads
+from copkg.store.terms import graph_of, quads_to_graph, triples_to_quads
 from copkg.validation.fidelity import SOURCE_FOLDER
 from copkg.validation.report import validate_quads
 
@@ -53,7 +53,7 @@ class Sources:
         return quads_to_graph(
             q
             for q in self.quads
-            if (not wanted or q.graph_name.value in wanted) and q.graph_name.value not in exclude
+            if (not wanted or graph_of(q) in wanted) and graph_of(q) not in exclude
         )
 
 
@@ -200,7 +200,7 @@ def shacl_problems(outcome: ValidationOutcome, sources: Sources) -> list[Problem
     graphs: dict[str, set[str]] = {}
     for quad in sources.quads:
         if isinstance(quad.subject, ox.NamedNode):
-            graphs.setdefault(quad.subject.value, set()).add(quad.graph_name.value)
+            graphs.setdefault(quad.subject.value, set()).add(graph_of(quad))
     problems = []
     for result in outcome.report.violations if outcome.report is not None else []:
         iri = _expand(result.focus)
@@ -270,9 +270,11 @@ _GRAPH_COUNTS = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROU
 
 def graph_counts(store: OxigraphStore) -> dict[str, int]:
     """How many triples each named graph holds."""
+    solutions = store.native.query(_GRAPH_COUNTS)
+    assert isinstance(solutions, ox.QuerySolutions)  # a SELECT
     counts = {
         row["g"].value: int(row["n"].value)
-        for row in store.native.query(_GRAPH_COUNTS)
+        for row in solutions
         if isinstance(row["g"], ox.NamedNode)
     }
     return {graph: counts.get(graph, 0) for graph in store.graphs()}

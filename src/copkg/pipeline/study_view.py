@@ -15,7 +15,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
 
 from copkg.namespaces import ID, prefixed, study_base, study_graph
-from copkg.store.terms import quads_to_graph
+from copkg.store.terms import graph_of, quads_to_graph
 
 STUDY_GRAPHS = study_graph("")
 
@@ -181,4 +181,4 @@ class OtherStudies:
         return bool(self._index.get(iri, set()) - {self._graph})
 
     def records(self) -> Graph:
-        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
+        return quads_to_graph(q for q in self._records if graph_of(q) != self._graph)

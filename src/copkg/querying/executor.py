@@ -258,7 +258,8 @@ class ThreadExecutor:
             raise timed_out(self.timeout)
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["answer"]
+        answer: Answer = outcome["answer"]
+        return answer
 
     def close(self) -> None:
         """Nothing to stop: running queries are daemon threads."""

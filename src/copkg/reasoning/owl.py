@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import owlready2
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, XSD
-from rdflib.term import Node
+from rdflib.term import IdentifiedNode, Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import prefixed
@@ -179,7 +179,10 @@ def _disjoint_pairs(graph: Graph) -> set[tuple[Node, Node]]:
     for a, b in graph.subject_objects(OWL.disjointWith):
         pairs.add((a, b))
     for axiom in graph.subjects(RDF.type, OWL.AllDisjointClasses):
-        members = list(Collection(graph, graph.value(axiom, OWL.members)))
+        head = graph.value(axiom, OWL.members)
+        if head is None:
+            continue
+        members = list(Collection(graph, head))
         pairs |= {(a, b) for i, a in enumerate(members) for b in members[i + 1 :]}
     return pairs
 
@@ -199,16 +202,20 @@ def _explain_inconsistency(graph: Graph) -> str:
         if (prop, RDF.type, OWL.DatatypeProperty) not in graph:
             continue
         for node in sorted_terms(set(graph.subjects(prop, None))):
-            values = {v.toPython() for v in graph.objects(node, prop)}
+            values = {
+                v.toPython()
+                for v in graph.objects(node, prop)
+                if isinstance(v, Literal | IdentifiedNode)
+            }
             if len(values) > 1:
                 causes.append(
                     f"{prefixed(node)} has {len(values)} values of the functional property "
                     f"{prefixed(prop)}"
                 )
     for prop, datatype in sorted(graph.subject_objects(RDFS.range)):
-        accepted = _DERIVED_FROM.get(datatype, {datatype})
-        if not str(datatype).startswith(str(XSD)):
+        if not isinstance(datatype, URIRef) or not str(datatype).startswith(str(XSD)):
             continue
+        accepted = _DERIVED_FROM.get(datatype, {datatype})
         for node, value in sorted(graph.subject_objects(prop)):
             if isinstance(value, Literal) and (
                 (value.datatype or (RDF.langString if value.language else XSD.string))
@@ -233,7 +240,7 @@ def _new_memberships(
     """Named classes HermiT put individuals in that assertions, domains and ranges did not."""
     found: set[tuple[URIRef, URIRef]] = set()
     for node in before:
-        if isinstance(node, BNode):
+        if not isinstance(node, URIRef):
             continue
         entity = world[str(node)]
         if not isinstance(entity, owlready2.Thing):

@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import math
 import socket
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -181,8 +182,12 @@ class _Handler(urllib.request.HTTPHandler):
 
 
 class _SecureHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+        super().__init__(context=context)
+        self.ssl_context = context
+
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_SecureConnection, req, context=self._context)
+        return self.do_open(_SecureConnection, req, context=self.ssl_context)
 
 
 def cancellable_opener(*handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:

@@ -24,7 +24,7 @@ from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
 from copkg.store.embedded import OxigraphStore
-from copkg.store.terms import quads_to_graph
+from copkg.store.terms import graph_of, quads_to_graph
 from copkg.studies.scaffold import check_study_id, studies_dir
 from copkg.validation.fidelity import SOURCE_FOLDER
 
@@ -369,7 +369,7 @@ class Corpus:
         studies = {
             q.subject.value
             for q in typed
-            if isinstance(q.subject, ox.NamedNode) and q.graph_name.value in self.files
+            if isinstance(q.subject, ox.NamedNode) and graph_of(q) in self.files
         }
         records = self.describe(studies)
         linked = {

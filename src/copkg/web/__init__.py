@@ -54,10 +54,11 @@ def get_services() -> Services:
     """The Services of the build this request started on (outside a request: the app's
     current build)."""
     if has_request_context():
-        pinned = request.environ.get(PINNED)
+        pinned: Services | None = request.environ.get(PINNED)
         if pinned is not None:
             return pinned
-    return current_app.extensions["copkg"].current
+    current: Services = current_app.extensions["copkg"].current
+    return current
 
 
 def get_store() -> Store:
@@ -86,7 +87,8 @@ def named_queries() -> dict[str, NamedQuery]:
     cache = current_app.extensions.setdefault("copkg.api", {})
     if "queries" not in cache:
         cache["queries"] = load_named_queries(app_settings().queries_dir)
-    return cache["queries"]
+    queries: dict[str, NamedQuery] = cache["queries"]
+    return queries
 
 
 def client_address() -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.build import Manifest
@@ -160,7 +161,8 @@ class AdviceRuns:
             )
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["answer"]
+        answer: Advice = outcome["answer"]
+        return answer
 
     def _run(self, key: Hashable, store: Any, context: AdviceContext, rules: Any,
              running: tuple[threading.Event, dict[str, Any]]) -> None:  # fmt: skip
@@ -260,7 +262,7 @@ def advice_for(context: AdviceContext) -> Advice:
     identity = store_identity(store)
     services = get_services()
     with _CREATING:
-        runs = services.advice
+        runs: AdviceRuns | None = services.advice
         if runs is None or runs.identity != identity:  # the first request, or a new build's
             if runs is not None:
                 runs.close()
@@ -347,6 +349,7 @@ def advice_api() -> Response:
     """The advisor's answer as JSON (GET parameters or a POST JSON body)."""
     store = get_store()
     vocabulary = Vocabulary.read(store)
+    context: AdviceContext | None
     if request.method == "POST":
         try:
             body = request.get_json(silent=True)
@@ -380,7 +383,7 @@ def canonical_query() -> str | None:
 
 
 @bp.get("/advisor")
-def advisor_page() -> Response | str:
+def advisor_page() -> BaseResponse | str:
     """The form, and the answer when the form describes a context. A query string with empty
     fields is redirected to the same one without them: the URL to share."""
     canonical = canonical_query()

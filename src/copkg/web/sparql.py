@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from rdflib import RDF, BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, XSD
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
 from copkg.querying.executor import Job
@@ -127,7 +128,7 @@ def _requested_format() -> dict[str, tuple[str, ...]] | None:
         value = raw.strip().lower()
         if value in FORMAT_NAMES:
             return FORMAT_NAMES[value]
-        chosen = {
+        chosen: dict[str, tuple[str, ...]] = {
             kind: (offered[value],)
             for kind, offered in (("solutions", SOLUTION_TYPES), ("graph", GRAPH_TYPES))
             if value in offered
@@ -250,7 +251,7 @@ def _base_iri() -> str:
 
 
 @bp.route("/sparql", methods=["GET", "POST"])
-def query() -> Response:
+def query() -> BaseResponse:
     """Answer a SPARQL query (SPARQL 1.1 Protocol), or describe the service."""
     text = _query_text()
     if text is None:
@@ -291,7 +292,7 @@ def has_own_limit(sparql: str) -> bool:
     return any(t.depth == 0 and t.kind == "word" and t.upper == "LIMIT" for t in tokens(sparql))
 
 
-def service_description() -> Response:
+def service_description() -> BaseResponse:
     """The SPARQL 1.1 Service Description of this endpoint, or the query page for browsers."""
     requested = _requested_format()
     if requested is not None:

@@ -87,8 +87,8 @@ def plan(
     if param.var in bindings:
         if number > 1:
             raise past_the_end(number, 1)
-        keys = (str(bindings[param.var]),)
-        return query.text, Page(1, size, last=1, over=name, keys=keys), bindings
+        key = str(bindings[param.var])
+        return query.text, Page(1, size, last=1, over=name, keys=(key,)), bindings
     keys = page_keys(store, cls)
     last = max(1, -(-len(keys) // size))
     if number > last:

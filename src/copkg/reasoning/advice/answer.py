@@ -36,6 +36,7 @@ from copkg.reasoning.advice.findings import (
 )
 from copkg.reasoning.rules import apply_rules
 from copkg.store import Store
+from copkg.store.terms import as_iri, as_optional_iri
 
 HYPOTHETICAL = "https://w3id.org/copkg/id/hypothetical/"
 
@@ -129,11 +130,13 @@ def advise(
     for node in inferred.subjects(RDF.type, COPKG.RiskAssessment):
         ctx = inferred.value(node, COPKG.inContext)
         role = inferred.value(node, COPKG.assessedRole)
-        if ctx not in considered or role not in by_role:
+        if not isinstance(ctx, URIRef) or ctx not in considered:
+            continue
+        if not isinstance(role, URIRef) or role not in by_role:
             continue
         by_role[role].findings.append(_finding(node, ctx, considered[ctx], inferred, labels, facts))
-    for role in roles:
-        role.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
+    for role_advice in roles:
+        role_advice.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
 
     favourability = tuple(
         labels.term(c)
@@ -168,8 +171,8 @@ def _matching_contexts(
             bindings={"mode": choice.mode.iri, "userDegree": choice.degree.iri},
         ).rows
         for row in rows:
-            case, attributions = found.setdefault(row["context"], (row["case"], set()))
-            attributions.add(row["attribution"])
+            case, used = found.setdefault(as_iri(row["context"]), (as_iri(row["case"]), set()))
+            used.add(as_iri(row["attribution"]))
         per_mode.append(found)
     common = set(per_mode[0])
     for found in per_mode[1:]:
@@ -262,15 +265,17 @@ class _FactReader:
             if "statement" in row:
                 statement = str(row["statement"])
             if "type" in row and row["type"] not in types:
-                types.append(row["type"])
+                types.append(as_iri(row["type"]))
             if "quote" in row:
                 page = row.get("page")
-                previous = quotes.get(row["quote"])
-                quotes[row["quote"]] = Evidence(
-                    quote=row["quote"],
+                quote = as_iri(row["quote"])
+                previous = quotes.get(quote)
+                quotes[quote] = Evidence(
+                    quote=quote,
                     text=str(row["text"]),
                     page=int(str(page)) if page is not None and str(page).isdigit() else None,
-                    study=row.get("study") or (previous.study if previous else None),
+                    study=as_optional_iri(row.get("study"))
+                    or (previous.study if previous else None),
                     study_label=str(row["studyLabel"])
                     if "studyLabel" in row
                     else (previous.study_label if previous else None),
@@ -284,13 +289,14 @@ class _FactReader:
 def _read_roles(store: Store, labels: _Labels, facts: _FactReader) -> list[RoleAdvice]:
     roles: dict[URIRef, RoleAdvice] = {}
     for row in store.query(_ROLES).rows:
-        role = row["role"]
+        role = as_iri(row["role"])
         if role in roles:
             continue
 
         def term(key: str, row: Mapping[str, Node] = row) -> Term:
             label = row.get(key + "Label")
-            return Term(row[key], str(label) if label is not None else local_name(row[key]))
+            iri = as_iri(row[key])
+            return Term(iri, str(label) if label is not None else local_name(iri))
 
         roles[role] = RoleAdvice(
             role=term("role"),
@@ -311,7 +317,7 @@ def _finding(
     labels: _Labels,
     facts: _FactReader,
 ) -> RiskFinding:
-    rule = inferred.value(node, COPKG.derivedBy)
+    rule = as_iri(inferred.value(node, COPKG.derivedBy))
     risk = inferred.value(node, COPKG.assessedRisk)
     factor = inferred.value(node, COPKG.throughFactor)
     from rdflib.namespace import SKOS
@@ -368,9 +374,9 @@ def _recommendations(
             mitigation = str(row["mitigation"]) if "mitigation" in row else mitigation
             voice = labels.term(row["voice"]) if "voice" in row else voice
             if "condition" in row:
-                conditions.add(row["condition"])
+                conditions.add(as_iri(row["condition"]))
             if "role" in row:
-                roles.add(row["role"])
+                roles.add(as_iri(row["role"]))
         result.append(
             RecommendationAdvice(
                 iri=rec,

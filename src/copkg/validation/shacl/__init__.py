@@ -14,7 +14,7 @@ from rdflib import Graph, Literal
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
-from copkg.store.terms import from_ox, to_ox
+from copkg.store.terms import from_ox, to_ox, to_ox_subject
 from copkg.validation.shacl.engine import Engine, RawResult
 from copkg.validation.shacl.literals import Originals
 
@@ -35,7 +35,7 @@ class StoreLookup:
         self.originals = originals
 
     def labels(self, node: Node) -> list[Literal]:
-        subject = to_ox(node)
+        subject = to_ox_subject(node)
         found = []
         for quad in self.store.quads_for_pattern(subject, _LABEL, None, ox.DefaultGraph()):
             obj = quad.object
@@ -44,7 +44,7 @@ class StoreLookup:
         return found  # type: ignore[return-value]
 
     def types(self, node: Node) -> list[Node]:
-        subject = to_ox(node)
+        subject = to_ox_subject(node)
         return [
             from_ox(q.object)
             for q in self.store.quads_for_pattern(subject, _TYPE, None, ox.DefaultGraph())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -91,9 +91,12 @@ class Engine:
                 results += self._sparql(shape, focus, query)
         return results
 
-    def _select(self, sparql: str, **options: object) -> Iterator[ox.QuerySolution]:
+    def _select(self, sparql: str, **options: Any) -> Iterator[ox.QuerySolution]:
         try:
-            yield from self.store.query(sparql, **options)  # type: ignore[arg-type]
+            solutions = self.store.query(sparql, **options)
+            if not isinstance(solutions, ox.QuerySolutions):
+                raise CopkgError(f"a SHACL query is not a SELECT:\n{sparql}", 500)
+            yield from solutions
         except SyntaxError as exc:
             raise CopkgError(f"a SHACL query is not valid SPARQL: {exc}\n{sparql}", 500) from exc
 
@@ -294,8 +297,8 @@ class Engine:
         solutions: list[tuple[Any, Any]],
     ) -> list[RawResult]:
         results = []
-        seen: set[tuple] = set()
-        failed: set = set()
+        seen: set[tuple[Any, ...]] = set()
+        failed: set[Any] = set()
         shape_messages = set(shape.messages)
         for focus, row in solutions:
             bound = {n: row[n] for n in names if row[n] is not None}
@@ -346,7 +349,7 @@ class Engine:
 def python_fails(key: URIRef, rule: object, value: Node) -> bool | None:
     """Whether the written `value` fails a value constraint; None when only the store can say."""
     if key in (SH["or"], SH["and"], SH["not"]):
-        shapes = rule if isinstance(rule, list) else [rule]
+        shapes = cast(list[Shape], rule if isinstance(rule, list) else [rule])
         verdicts = [_shape_fails(s, value) for s in shapes]
         if key == SH["or"]:
             return False if False in verdicts else (True if None not in verdicts else None)
@@ -389,5 +392,5 @@ def _format(message: str, variables: dict[str, Node]) -> str:
     value as plain text: pyshacl's re.sub reads a backslash in it (a literal "C:\\docs") as
     an escape, and fails or garbles the message."""
     for name, value in variables.items():
-        message = re.sub(f"{{[?$]{re.escape(name)}}}", lambda _m, v=str(value): v, message)
+        message = re.sub(f"{{[?$]{re.escape(name)}}}", str(value).replace("\\", "\\\\"), message)
     return message

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, jsonify, redirect, render_template
 from markupsafe import Markup
 from rdflib import Literal
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG, ID
@@ -66,7 +67,7 @@ def _organisation(store: Store, slug: str) -> Any:
 
 
 @bp.get("/timeline/<path:slug>")
-def timeline(slug: str) -> Response | str:
+def timeline(slug: str) -> BaseResponse | str:
     """An organisation's dated timeline (/timeline/STUDY/NAME): HTML page, `.svg` picture or
     `.json` events; /timeline/NAME redirects to it."""
     suffix = ""

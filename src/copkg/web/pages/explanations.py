@@ -41,7 +41,7 @@ LIMIT {MAX_EXPLANATIONS + 1}
 """
 
 #: The voice of a derived statement, by its explanation's copkg:weakestVoice.
-VOICES = {
+VOICES: dict[Node, str] = {
     COPKG.AuthorVoice: "author",
     COPKG.CuratorVoice: "curator",
     COPKG.DerivedFromCuratorReading: "derived from a curator's reading",

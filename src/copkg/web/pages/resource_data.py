@@ -16,6 +16,7 @@ from copkg.namespaces import COPKG
 from copkg.store import Store
 from copkg.store.results import plain
 from copkg.store.scan import bind_values
+from copkg.store.terms import as_iri, as_optional_iri
 from copkg.store.terms import to_ox as ox_term
 from copkg.web.cache import store_identity
 from copkg.web.pages.links import TWINS, curie, href, local_path
@@ -304,7 +305,8 @@ def predicate_labels(store: Store) -> dict[str, str]:
         for row in rows:
             labels.setdefault(str(row["term"]), str(row["label"]))
         cache["predicate_labels"] = labels
-    return cache["predicate_labels"]
+    labels = cache["predicate_labels"]
+    return labels
 
 
 def incoming_count(store: Store, iri: URIRef) -> int:
@@ -320,7 +322,8 @@ def incoming_count(store: Store, iri: URIRef) -> int:
         pages["incoming_counts"] = (identity, counts)
     if iri not in counts:
         counts[iri] = _count_incoming(store, iri)
-    return counts[iri]
+    count: int = counts[iri]
+    return count
 
 
 def _count_incoming(store: Store, iri: URIRef) -> int:
@@ -351,7 +354,7 @@ def read_incoming(
             labels.setdefault(row["s"], str(row["label"]))
     incoming: dict[URIRef, dict[Node, Value]] = {}
     for row in rows:
-        values = incoming.setdefault(row["p"], {})
+        values = incoming.setdefault(as_iri(row["p"]), {})
         value = values.setdefault(row["s"], Value(row["s"], labels.get(row["s"])))
         if str(row["g"]) not in value.graphs:
             value.graphs.append(str(row["g"]))
@@ -383,16 +386,16 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
                 quote_iri,
                 str(row["text"]),
                 _page_number(row.get("page")),
-                row.get("study") or (known.study if known else None),
+                as_optional_iri(row.get("study")) or (known.study if known else None),
                 str(row["studyLabel"])
                 if "studyLabel" in row
                 else (known.study_label if known else None),
-                row.get("voice") or (known.voice if known else None),
+                as_optional_iri(row.get("voice")) or (known.voice if known else None),
                 kind=_kind(row),
                 verified=_verified(row),
             )
             continue
-        values = properties.setdefault(row["p"], {})
+        values = properties.setdefault(as_iri(row["p"]), {})
         value = values.setdefault(row["o"], Value(row["o"], None))
         if "oLabel" in row and value.label is None:
             value.label = str(row["oLabel"])
@@ -410,9 +413,9 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
                     URIRef(str(row["quote"])),
                     str(row["text"]),
                     _page_number(row.get("page")),
-                    row.get("study"),
+                    as_optional_iri(row.get("study")),
                     str(row["studyLabel"]) if "studyLabel" in row else None,
-                    about=row["fact"],
+                    about=as_iri(row["fact"]),
                     about_label=str(row["factLabel"]) if "factLabel" in row else None,
                     kind=_kind(row),
                     verified=_verified(row),

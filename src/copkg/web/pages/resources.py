@@ -63,7 +63,8 @@ def integer_ranges(store: Store) -> dict[Node, str]:
     if "integer_ranges" not in cache:
         rows = store.query(_INTEGER_RANGES).rows
         cache["integer_ranges"] = {row["p"]: str(row["d"]) for row in rows}
-    return cache["integer_ranges"]
+    ranges: dict[Node, str] = cache["integer_ranges"]
+    return ranges
 
 
 def declared_datatypes(
