@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import virtuoso_server
 from click.testing import CliRunner
-from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import to_isomorphic
+from rdflib.namespace import OWL, RDF, RDFS, XSD
 from virtuoso_server import Virtuoso as VirtuosoServer
 from watchers import FifoWatch, Listener
 
 from copkg.config import Settings
 from copkg.store.embedded import OxigraphStore
+
+if TYPE_CHECKING:
+    from copkg.reasoning.owl import ConsistencyResult
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = "http://example.org/"
@@ -166,3 +172,43 @@ def slack(tmp_path_factory: pytest.TempPathFactory) -> float:
     finally:
         executor.close()
     return 2.0 + 3 * (time.monotonic() - start)
+
+
+#: HermiT's results of this session (a worker's, under xdist), by java and the triples given.
+_HERMIT_RUNS: dict[tuple[str, int], ConsistencyResult] = {}
+
+Reasoner = Callable[..., "ConsistencyResult"]
+
+
+@pytest.fixture
+def hermit_once(monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+    """owl.check_consistency, run once a session for the same triples: the tests that reason
+    over the shipped ontology and studies (test_consistency's, and the documented `copkg build`
+    and `copkg reason`) give HermiT the same triples, 20 s of Java each time. The first call
+    for a set of triples (compared as graphs, blank nodes and all; owl:imports left out, as
+    check_consistency leaves them out) is HermiT's own run; a later one gets a copy of its
+    result. A call that raises is not remembered. Patched where the build and the CLI look the
+    function up, for the test that asks for it; the tests that share it name the xdist group
+    "hermit" (one worker). Returns the shared function, for direct calls."""
+    # here, not at the top: owlready2 is slow to import and few test modules need it
+    from copkg.pipeline import steps
+    from copkg.reasoning import owl
+
+    real = owl.check_consistency
+
+    def shared(graphs: Iterable[Graph], *, java: str | None = None) -> ConsistencyResult:
+        graphs = list(graphs)
+        java_exe = java or owl.find_java()
+        merged = Graph()
+        for graph in graphs:
+            for triple in graph:
+                if triple[1] != OWL.imports:
+                    merged.add(triple)
+        key = (java_exe, to_isomorphic(merged).graph_digest())
+        if key not in _HERMIT_RUNS:
+            _HERMIT_RUNS[key] = real(graphs, java=java_exe)
+        return copy.deepcopy(_HERMIT_RUNS[key])
+
+    monkeypatch.setattr(owl, "check_consistency", shared)
+    monkeypatch.setattr(steps, "check_consistency", shared)
+    return shared
