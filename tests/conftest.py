@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import copy
+import fcntl
+import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -174,27 +176,35 @@ def slack(tmp_path_factory: pytest.TempPathFactory) -> float:
     return 2.0 + 3 * (time.monotonic() - start)
 
 
-#: HermiT's results of this session (a worker's, under xdist), by java and the triples given.
-_HERMIT_RUNS: dict[tuple[str, int], ConsistencyResult] = {}
-
 Reasoner = Callable[..., "ConsistencyResult"]
 
 
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test run, shared by its pytest-xdist workers (each worker's own
+    temporary folders lie in it); the run's temporary folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture
-def hermit_once(monkeypatch: pytest.MonkeyPatch) -> Reasoner:
-    """owl.check_consistency, run once a session for the same triples: the tests that reason
+def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+    """owl.check_consistency, run once a test run for the same triples: the tests that reason
     over the shipped ontology and studies (test_consistency's, and the documented `copkg build`
     and `copkg reason`) give HermiT the same triples, 20 s of Java each time. The first call
     for a set of triples (compared as graphs, blank nodes and all; owl:imports left out, as
-    check_consistency leaves them out) is HermiT's own run; a later one gets a copy of its
-    result. A call that raises is not remembered. Patched where the build and the CLI look the
-    function up, for the test that asks for it; the tests that share it name the xdist group
-    "hermit" (one worker). Returns the shared function, for direct calls."""
+    check_consistency leaves them out) is HermiT's own run, kept in the run's folder under a
+    lock, so that a test on another worker waits for it rather than running it again; a later
+    call gets a copy of its result. A call that raises leaves nothing. Patched where the build
+    and the CLI look the function up, for the test that asks for it; returned, for direct
+    calls."""
     # here, not at the top: owlready2 is slow to import and few test modules need it
     from copkg.pipeline import steps
     from copkg.reasoning import owl
 
     real = owl.check_consistency
+    folder = run_folder / "hermit"
+    folder.mkdir(exist_ok=True)
 
     def shared(graphs: Iterable[Graph], *, java: str | None = None) -> ConsistencyResult:
         graphs = list(graphs)
@@ -204,10 +214,14 @@ def hermit_once(monkeypatch: pytest.MonkeyPatch) -> Reasoner:
             for triple in graph:
                 if triple[1] != OWL.imports:
                     merged.add(triple)
-        key = (java_exe, to_isomorphic(merged).graph_digest())
-        if key not in _HERMIT_RUNS:
-            _HERMIT_RUNS[key] = real(graphs, java=java_exe)
-        return copy.deepcopy(_HERMIT_RUNS[key])
+        key = f"{java_exe}\n{to_isomorphic(merged).graph_digest()}"
+        kept = folder / (hashlib.sha256(key.encode()).hexdigest() + ".pickle")
+        with (folder / "lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if not kept.exists():
+                result = real(graphs, java=java_exe)
+                kept.write_bytes(pickle.dumps(result))
+            return pickle.loads(kept.read_bytes())  # written by this run, above
 
     monkeypatch.setattr(owl, "check_consistency", shared)
     monkeypatch.setattr(steps, "check_consistency", shared)
