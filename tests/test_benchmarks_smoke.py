@@ -87,8 +87,15 @@ def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
         "--sizes",
         "2",
         "--quick",
+        # HTTP: each workload at one count of client threads (two: still concurrent), two
+        # turns of 0.2 s for each server, after 0.4 s of warm-up (8 and 1 threads, five turns
+        # each, took twice as long)
         "--seconds",
-        "0.5",
+        "0.4",
+        "--threads",
+        "2",
+        "--rounds",
+        "2",
         "--work",
         str(tmp_path / "work"),
         "--out",
