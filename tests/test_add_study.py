@@ -514,6 +514,7 @@ def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path:
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_build_runs_hermit_unless_told_to_skip(project: Path, tmp_path: Path) -> None:
     extra = ":organisation-1 copkg:eventType copkg:Reorganisation ."
     result, _ = _edit_and_build(project, tmp_path, extra)

@@ -78,6 +78,7 @@ def test_the_rules_derive_risky_roles_in_synthetic_contexts(corpus: Settings) ->
 
 
 @pytest.mark.server
+@pytest.mark.slow
 def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
     needs_study()
     out = tmp_path / "results.json"

@@ -467,6 +467,7 @@ def svg_text_outside(page) -> list[str]:  # noqa: ANN001 - Playwright Page
     return list(page.evaluate(SVG_TEXT_OUTSIDE))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_every_page_fits_both_widths_with_no_axe_violation(
     page: Page,

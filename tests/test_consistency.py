@@ -128,6 +128,7 @@ def test_defined_classes_are_classified(classified_result: ConsistencyResult) ->
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_shipped_data_is_consistent(java: str, ontology: Graph, hermit_once: Reasoner) -> None:
     """HermiT's run over the shipped data is shared with the documented `copkg build` and
     `copkg reason` (tests/test_docs_examples.py), which give it the same triples."""

@@ -133,6 +133,7 @@ def test_example(project: Path, example: Example, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.java
+@pytest.mark.slow
 @pytest.mark.parametrize("example", [e for e in ALL if kind(e) == "hermit"], ids=str)
 def test_examples_with_hermit(
     project: Path, example: Example, monkeypatch: pytest.MonkeyPatch, hermit_once: Reasoner

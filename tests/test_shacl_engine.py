@@ -103,6 +103,7 @@ def _corpus_quads(studies: list[Path]) -> list[ox.Quad]:
     return quads
 
 
+@pytest.mark.slow
 def test_synthetic_corpus_with_faults_as_quads(faulty_corpus: list[Path], shapes: Graph) -> None:
     quads = _corpus_quads(faulty_corpus)
     report = validate_quads(quads, shapes)
