@@ -19,7 +19,7 @@ from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
-from copkg.store.http import SparqlRequest, call, digest_opener
+from copkg.store.http import SparqlRequest, allow_headers, call, digest_opener
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
 from copkg.store.terms import (
@@ -152,6 +152,7 @@ class SparqlEndpointStore:
         request.setQuery(text)
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
+        allow_headers(len(default) + len(named) + 100)  # Virtuoso echoes each graph
         for graph in default:
             request.addDefaultGraph(graph)
         for graph in named:
