@@ -181,4 +181,8 @@ def test_the_virtuoso_run_pushes_and_serves_from_virtuoso(
             assert figures[who]["requests"] > 0, (label, who, figures)
             assert set(figures[who]["statuses"]) == {"200"}, (label, who, figures)
         assert figures["ratio"] > 0, (label, figures)
+    named = result["named_first_page"]
+    assert set(named) == {p.stem for p in (ROOT / "queries").glob("*.rq")}
+    assert named["timeline"]["virtuoso"]["rows"] == named["timeline"]["embedded"]["rows"] > 0
+    assert "role-study-comparison" in result["left_out"]
     assert "ratio Virtuoso / embedded" in capsys.readouterr().out
