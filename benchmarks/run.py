@@ -13,7 +13,10 @@ child process so that peak memory is the step's own:
   holding the same dataset, under the same concurrent load (threads of keep-alive
   connections, loopback only, bounded in time and count), on ad-hoc SPARQL and on the named
   queries, and their ratios; both servers run at once and take turns (--rounds), so that the
-  machine's other work weighs on both alike, and copkg is measured after its start-up warm-up.
+  machine's other work weighs on both alike, and copkg is measured after its start-up warm-up;
+- with --virtuoso: `copkg push` of the build to a Virtuoso of its own, timed, and the uncached
+  HTTP workloads served by `copkg serve --store` on it beside `copkg serve` on the embedded
+  store, taking turns (virtuoso_bench.py).
 
     python benchmarks/run.py --sizes 10,100,1000 --out benchmarks/results.json
     python benchmarks/run.py --sizes 2 --quick          # seconds: proves the harness works
@@ -721,16 +724,19 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "quads": manifest.get("quads"),
             "timings": manifest.get("timings"),
         }
-        out["http"] = http_bench(
-            root,
-            work / f"n{n}",
-            threads=thread_counts(args),
-            seconds=args.seconds,
-            max_requests=args.max_requests,
-            rounds=args.rounds,
-            only=args.only,
-        )
-        print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
+        if not args.no_http:
+            out["http"] = http_bench(
+                root,
+                work / f"n{n}",
+                threads=thread_counts(args),
+                seconds=args.seconds,
+                max_requests=args.max_requests,
+                rounds=args.rounds,
+                only=args.only,
+            )
+            print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
+        if args.virtuoso:
+            out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
     out = {"n": n}
@@ -767,6 +773,8 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
+    if args.virtuoso:
+        out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
     if not args.no_add:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
@@ -775,6 +783,26 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def thread_counts(args: argparse.Namespace) -> list[int]:
     return [int(t) for t in str(args.threads).split(",") if t.strip()]
+
+
+def virtuoso(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """--virtuoso: copkg push to a Virtuoso of its own, and copkg serve on it beside the
+    embedded store (virtuoso_bench.py)."""
+    import virtuoso_bench  # only with --virtuoso (it imports this module)
+
+    try:
+        return virtuoso_bench.virtuoso_bench(
+            root,
+            work / "virtuoso-bench",
+            threads=thread_counts(args),
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+            only=args.only,
+            buffers=args.virtuoso_buffers,
+        )
+    except (OSError, RuntimeError, subprocess.SubprocessError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -858,6 +886,11 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{cell('copkg cached')} | {cell('oxigraph')} | {f.get('ratio_uncached', '-')} "
                 f"| {f.get('ratio_cached', '-')} |"
             )
+    for r in report["sizes"]:
+        if "virtuoso" in r:
+            import virtuoso_bench  # only with --virtuoso (it imports this module)
+
+            lines += ["", virtuoso_bench.markdown(r["n"], r["virtuoso"])]
     return "\n".join(lines)
 
 
@@ -884,6 +917,15 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="a built project to measure over HTTP (one size, not modified)",
+    )
+    parser.add_argument(
+        "--virtuoso",
+        action="store_true",
+        help="also time copkg push to a Virtuoso of its own and serve the uncached workloads "
+        "from it beside the embedded store (Debian's virtuoso-opensource)",
+    )
+    parser.add_argument(
+        "--virtuoso-buffers", type=int, default=None, help="Virtuoso's NumberOfBuffers (8 KB)"
     )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")

@@ -26,6 +26,16 @@ from copkg.errors import CopkgError
 T = TypeVar("T")
 
 
+def allow_headers(count: int) -> None:
+    """Let an answer carry `count` header lines (http.client refuses more than 100).
+
+    Virtuoso echoes every graph of a query's dataset as a response header (one
+    X-SPARQL-default-graph or X-SPARQL-named-graph line each), so a query that names each
+    graph of a corpus of a few dozen studies gets more than 100 header lines back."""
+    # the standard library's only knob: a module-wide limit (so, for the whole process)
+    http.client._MAXHEADERS = max(http.client._MAXHEADERS, count)  # type: ignore[attr-defined]
+
+
 class SparqlRequest(SPARQLWrapper):
     """A SPARQLWrapper whose query form is given rather than guessed with regular expressions
     (its guess looks at the first keyword anywhere, and is slow on large INSERT DATA bodies)."""
