@@ -2,8 +2,9 @@
 
 Nothing here decides risk. The user's context becomes hypothetical facts (an
 copkg:OrganisationalContext with copkg:ContingencyAssessment levels), the rules of rules/*.rq
-run over the store's facts plus those (copkg.reasoning.rules.apply_rules), and the answer is read
-from what they derive. Control modes select the studied contexts of the cases whose
+run over the store's facts plus those (for the contexts the answer is about, over the facts they
+can read for those: copkg.reasoning.advice.scope), and the answer is read from what they
+derive. Control modes select the studied contexts of the cases whose
 attributions match every mode the user gives, at a degree ranked at least as high; what the
 rules derived for those contexts is the answer for the modes.
 """
@@ -34,7 +35,7 @@ from copkg.reasoning.advice.findings import (
     RoleAdvice,
     RuleRef,
 )
-from copkg.reasoning.rules import apply_rules
+from copkg.reasoning.advice.scope import RememberedQueries, inferences_for
 from copkg.store import Store
 
 HYPOTHETICAL = "https://w3id.org/copkg/id/hypothetical/"
@@ -113,18 +114,24 @@ def advise(
     *,
     rules: Path | Sequence[Any] | None = None,
 ) -> Advice:
-    """Apply the rules to the store plus the user's hypothetical context and read the answer."""
+    """Apply the rules to the store plus the user's hypothetical context and read the answer.
+
+    The rules run for the contexts the answer is about (the user's and those their modes
+    match), over the facts they can read for those (copkg.reasoning.advice.scope)."""
     if rules is None:
         rules = Settings.load().rules_dir
-    inferred = apply_rules(store, hypothetical_facts(context), rules)
-    matched = _matching_contexts(store, context)
+    reads: Any = RememberedQueries(store)
+    matched = _matching_contexts(reads, context)
+    inferred = inferences_for(
+        store, hypothetical_facts(context), [HYPOTHETICAL_CONTEXT, *matched], rules
+    )
     considered: dict[URIRef, bool] = dict.fromkeys(matched, False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
-    labels = _Labels(store, inferred)
-    facts = _FactReader(store, context, labels)
+    labels = _Labels(reads, inferred)
+    facts = _FactReader(reads, context, labels)
 
-    roles = _read_roles(store, labels, facts)
+    roles = _read_roles(reads, labels, facts)
     by_role = {r.role.iri: r for r in roles}
     for node in inferred.subjects(RDF.type, COPKG.RiskAssessment):
         ctx = inferred.value(node, COPKG.inContext)
@@ -150,7 +157,7 @@ def advise(
         )
         for ctx, (case, attributions) in sorted(matched.items())
     ]
-    recommendations = _recommendations(store, inferred, considered, labels, facts)
+    recommendations = _recommendations(reads, inferred, considered, labels, facts)
     return Advice(context, favourability, matched_contexts, roles, recommendations)
 
 
