@@ -197,6 +197,7 @@ class Source:
     ) -> None:
         self.native = native
         self.extra = list(extra)
+        self._extra_terms = {t for q in self.extra for t in (q.subject, q.object)}
         self.memo = memo
         self.lookups = 0
         self._inference = ox.NamedNode(str(INFERENCE_GRAPH))
@@ -229,6 +230,10 @@ class Source:
         return found
 
     def _extra(self, s: Any, p: Any, o: Any) -> list[ox.Quad]:
+        if (s is not None and s not in self._extra_terms) or (
+            o is not None and o not in self._extra_terms
+        ):
+            return []
         return [
             q
             for q in self.extra
@@ -267,6 +272,9 @@ class Demand:
 
     def read(self, seeds: Values) -> list[ox.Quad]:
         """What the keyed rules can read for their key among the seeds (in a stable order)."""
+        for seed in seeds:
+            if isinstance(seed, ox.NamedNode) and seed.value.startswith(self.prefixes):
+                raise Unsupported(f"{seed} is an IRI the rules mint")
         for name, key in sorted(self.keyed.items()):
             rule = self.rules[name]
             top = rule_groups(rule.name, rule.text)
@@ -393,7 +401,7 @@ class Demand:
     def _keep(self, s: Any, p: Any, o: Any, allowed: dict[Variable, Values]) -> None:
         subjects = allowed.get(s) if isinstance(s, Variable) else {s}
         objects = allowed.get(o) if isinstance(o, Variable) else {o}
-        if subjects is not None and (objects is None or len(subjects) <= len(objects)):
+        if subjects is not None:  # a node's own triples: looked up from the subject
             for value in subjects:
                 if value == MINTED:
                     continue
@@ -432,12 +440,8 @@ class Demand:
             if not isinstance(got, Variable):
                 if got not in values:
                     return False
-            elif got in producer.minted:
-                prefix = producer.minted[got]
-                if MINTED not in values and not any(
-                    isinstance(v, ox.NamedNode) and v.value.startswith(prefix) for v in values
-                ):
-                    return False
+            elif got in producer.minted and MINTED not in values:
+                return False  # a minted node, where no value is one (no source mentions one)
         return True
 
     def _check_fed(

@@ -35,7 +35,7 @@ from copkg.reasoning.advice.findings import (
     RoleAdvice,
     RuleRef,
 )
-from copkg.reasoning.advice.scope import RememberedQueries, inferences_for
+from copkg.reasoning.advice.scope import Derived, RememberedQueries, inferences_for
 from copkg.store import Store
 
 HYPOTHETICAL = "https://w3id.org/copkg/id/hypothetical/"
@@ -140,7 +140,11 @@ def advise(
             continue
         by_role[role].findings.append(_finding(node, ctx, considered[ctx], inferred, labels, facts))
     for role in roles:
-        role.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
+        # the assessment's IRI last: findings alike in all else (two enactments in one
+        # context) come in one order, not in the order the rules happened to derive them
+        role.findings.sort(
+            key=lambda f: (not f.hypothetical, f.context.label, f.rule.label, str(f.assessment))
+        )
 
     favourability = tuple(
         labels.term(c)
@@ -194,7 +198,7 @@ def _matching_contexts(
 class _Labels:
     """Labels of IRIs, from the inferred graph first, then the store (one query an IRI)."""
 
-    def __init__(self, store: Store, inferred: Graph) -> None:
+    def __init__(self, store: Store, inferred: Derived) -> None:
         self.store = store
         self.inferred = inferred
         self.cache: dict[URIRef, Term] = {
@@ -314,7 +318,7 @@ def _finding(
     node: Node,
     ctx: Node,
     hypothetical: bool,
-    inferred: Graph,
+    inferred: Derived,
     labels: _Labels,
     facts: _FactReader,
 ) -> RiskFinding:
@@ -354,7 +358,7 @@ SELECT ?label ?advice ?mitigation ?condition ?role ?voice WHERE {
 
 def _recommendations(
     store: Store,
-    inferred: Graph,
+    inferred: Derived,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
     facts: _FactReader,
@@ -392,27 +396,29 @@ def _recommendations(
                 reasons=_reasons(rec, contexts, inferred, considered, labels),
             )
         )
-    return sorted(result, key=lambda r: r.label)
+    return sorted(result, key=lambda r: (r.label, str(r.iri)))
 
 
 def _reasons(
     rec: URIRef,
     contexts: set[URIRef],
-    inferred: Graph,
+    inferred: Derived,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
 ) -> tuple[Reason, ...]:
     """The contexts a recommendation applies to, each with the copkg:weakestVoice of the
     statement that it applies there (the user's context first)."""
+    voices: dict[Node, Node | None] = {}  # context -> the voice of the last statement on it
+    for statement in inferred.subjects(RDF.subject, rec):
+        ctx = inferred.value(statement, RDF.object)
+        if ctx in contexts and inferred.value(statement, RDF.predicate) == COPKG.recommendedIn:
+            voices[ctx] = inferred.value(statement, COPKG.weakestVoice)
     reasons = []
     for ctx in contexts:
-        voice = None
-        for statement in inferred.subjects(RDF.subject, rec):
-            if inferred.value(statement, RDF.object) == ctx and (
-                inferred.value(statement, RDF.predicate) == COPKG.recommendedIn
-            ):
-                voice = inferred.value(statement, COPKG.weakestVoice)
+        voice = voices.get(ctx)
         reasons.append(
             Reason(labels.term(ctx), considered[ctx], labels.term(voice) if voice else None)
         )
-    return tuple(sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label)))
+    return tuple(
+        sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label, str(r.context.iri)))
+    )

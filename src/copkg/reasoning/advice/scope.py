@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef, Variable
+from rdflib.term import Node
 
-from copkg.namespaces import COPKG
+from copkg.namespaces import COPKG, INFERENCE_GRAPH
 from copkg.reasoning.demand import Demand, Source, Unsupported
 from copkg.reasoning.rule_shapes import analyse
-from copkg.reasoning.rules import Rule, apply_rules, load_rules, materialise
+from copkg.reasoning.rules import Rule, apply_rules, fixpoint, load_rules
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
-from copkg.store.terms import to_ox
+from copkg.store.terms import from_ox, to_ox
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,62 @@ _memos: dict[str, dict[str, dict[Any, Any]]] = {}
 _memos_lock = threading.Lock()
 
 
+class Derived:
+    """Derived triples (rdflib terms), looked up as the answer reads them: the few calls of
+    rdflib's Graph it makes, without a Graph (whose every add and lookup costs microseconds)."""
+
+    def __init__(self, triples: Iterable[tuple[Node, Node, Node]]) -> None:
+        self._by_subject: dict[tuple[Node, Node], list[Node]] = {}
+        self._by_object: dict[tuple[Node, Node], list[Node]] = {}
+        self._by_predicate: dict[Node, list[tuple[Node, Node]]] = {}
+        self._triples: dict[tuple[Node, Node, Node], None] = {}
+        for s, p, o in triples:
+            if (s, p, o) in self._triples:
+                continue
+            self._triples[(s, p, o)] = None
+            self._by_subject.setdefault((s, p), []).append(o)
+            self._by_object.setdefault((p, o), []).append(s)
+            self._by_predicate.setdefault(p, []).append((s, o))
+
+    @classmethod
+    def of_quads(cls, quads: Iterable[ox.Quad]) -> Derived:
+        """From pyoxigraph quads (each term converted once)."""
+        terms: dict[Any, Node] = {}
+
+        def term(t: Any) -> Node:
+            found = terms.get(t)
+            if found is None:
+                found = terms[t] = from_ox(t)
+            return found
+
+        return cls((term(q.subject), term(q.predicate), term(q.object)) for q in quads)
+
+    def __iter__(self) -> Iterator[tuple[Node, Node, Node]]:
+        return iter(self._triples)
+
+    def __len__(self) -> int:
+        return len(self._triples)
+
+    def value(self, subject: Node, predicate: Node) -> Node | None:
+        found = self._by_subject.get((subject, predicate))
+        return found[0] if found else None
+
+    def objects(self, subject: Node, predicate: Node) -> Iterator[Node]:
+        return iter(self._by_subject.get((subject, predicate), ()))
+
+    def subjects(self, predicate: Node, obj: Node) -> Iterator[Node]:
+        return iter(self._by_object.get((predicate, obj), ()))
+
+    def subject_objects(self, predicate: Node) -> Iterator[tuple[Node, Node]]:
+        return iter(self._by_predicate.get(predicate, ()))
+
+
 def inferences_for(
     store: Store,
     extra: Graph,
     contexts: Iterable[URIRef],
     rules: Path | Sequence[Rule],
-) -> Graph:
+) -> Derived:
     """What the rules derive about the contexts from the store's facts plus `extra` (at
     least every derived triple the answer reads about them; the rules' descriptions too)."""
     rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
@@ -68,7 +119,7 @@ def inferences_for(
             return _bounded(store, native, extra, contexts, rules)
         except Unsupported as exc:
             log.info("the advisor reads every fact: %s", exc)
-    return apply_rules(store, extra, rules)
+    return Derived(apply_rules(store, extra, rules))
 
 
 def _bounded(
@@ -77,11 +128,13 @@ def _bounded(
     extra: Graph,
     contexts: Iterable[URIRef],
     rules: list[Rule],
-) -> Graph:
+) -> Derived:
     keyed = context_keys(rules)
     scratch = OxigraphStore()
     scratch.native.extend(neighbourhood(store, native, extra, contexts, rules))
-    return materialise(scratch, [rule for rule in rules if rule.name in keyed])
+    fixpoint(scratch, [rule for rule in rules if rule.name in keyed])
+    graph = ox.NamedNode(str(INFERENCE_GRAPH))
+    return Derived.of_quads(scratch.native.quads_for_pattern(None, None, None, graph))
 
 
 def neighbourhood(
