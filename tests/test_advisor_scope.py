@@ -192,5 +192,5 @@ def about_contexts(store: OxigraphStore) -> set[URIRef]:
 def slice_about(graph: Graph, contexts: list[URIRef]) -> set[tuple]:
     """The derived triples about the contexts, with the explanation nodes made for them."""
     wanted = set(contexts)
-    nodes = {s for s, _p, o in graph if o in wanted} | {s for s in wanted}
+    nodes = {s for s, _p, o in graph if o in wanted} | wanted
     return {(s, p, o) for s, p, o in graph if s in nodes or o in wanted}

@@ -19,7 +19,15 @@ from copkg.store.results import plain
 from copkg.store.terms import from_ox
 from copkg.web.cache import store_identity
 from copkg.web.pages.links import TWINS, curie, href, local_path
-from copkg.web.pages.page_rows import lexical, node, page_rows
+from copkg.web.pages.page_rows import (
+    first_labels,
+    incoming_rows,
+    lexical,
+    node,
+    outgoing_rows,
+    page_number,
+    page_rows,
+)
 from copkg.web.pages.svg import TimelineEvent
 
 _OUTGOING = """
@@ -289,13 +297,6 @@ class Resource:
         return links
 
 
-def _page_number(value: Any) -> int | None:
-    if value is None:
-        return None
-    text = lexical(value)
-    return int(text) if text.isdigit() else None
-
-
 def predicate_labels(store: Store) -> dict[str, str]:
     """Labels of the ontology's classes and properties (read once per app)."""
     cache = current_app.extensions.setdefault("copkg.pages", {})
@@ -339,18 +340,13 @@ def read_incoming(
     """
     offset = (page - 1) * INCOMING_PAGE
     text = f"{_INCOMING.strip()}\nLIMIT {INCOMING_PAGE + 1} OFFSET {offset}\n"
-    rows = page_rows(store, text, {"o": iri})
+    rows = incoming_rows(store, iri, offset, INCOMING_PAGE + 1, text)
     if len(rows) > INCOMING_PAGE or (not rows and page > 1):
         total = incoming_count(store, iri)
     else:
         total = offset + len(rows)
     rows = rows[:INCOMING_PAGE]
-    labels: dict[Any, str] = {}
-    named = {row["s"] for row in rows if isinstance(row["s"], ox.NamedNode)}
-    subjects = [from_ox(s) for s in sorted(named, key=str)]  # by N-Triples, as VALUES were
-    if subjects:
-        for row in page_rows(store, _SUBJECT_LABELS, {"s": subjects}):
-            labels.setdefault(row["s"], lexical(row["label"]))
+    labels = first_labels(store, (row["s"] for row in rows), _SUBJECT_LABELS)
     incoming: dict[Any, dict[Any, Value]] = {}
     for row in rows:
         values = incoming.setdefault(row["p"], {})
@@ -382,14 +378,14 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
     first by default), or None if it has none."""
     properties: dict[Any, dict[Any, Value]] = {}
     quotes: dict[URIRef, Quote] = {}
-    for row in page_rows(store, _OUTGOING, {"s": iri}):
+    for row in outgoing_rows(store, iri, _OUTGOING):
         if "quote" in row:
             quote_iri = URIRef(lexical(row["quote"]))
             known = quotes.get(quote_iri)
             quotes[quote_iri] = Quote(
                 quote_iri,
                 lexical(row["text"]),
-                _page_number(row.get("page")),
+                page_number(row.get("page")),
                 node(row.get("study")) or (known.study if known else None),
                 lexical(row["studyLabel"])
                 if "studyLabel" in row
@@ -418,7 +414,7 @@ def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource
                 Quote(
                     URIRef(lexical(row["quote"])),
                     lexical(row["text"]),
-                    _page_number(row.get("page")),
+                    page_number(row.get("page")),
                     node(row.get("study")),
                     lexical(row["studyLabel"]) if "studyLabel" in row else None,
                     about=node(row["fact"]),
