@@ -29,9 +29,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -365,18 +367,21 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         for status, count in run["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return {
+    out = {
         "latencies": [ms for run in runs for ms in run["latencies"]],
         "statuses": statuses,
         "errors": sum(run["errors"] for run in runs),
         "seconds": sum(run["seconds"] for run in runs),
     }
+    if all("cpu_s" in run for run in runs):
+        out["cpu_s"] = sum(run["cpu_s"] for run in runs)
+    return out
 
 
 def summary(raw: dict[str, Any]) -> dict[str, Any]:
     """Throughput and latency percentiles of a load_raw() result."""
     latencies, elapsed = raw["latencies"], raw["seconds"]
-    return {
+    out = {
         "requests": len(latencies),
         "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
@@ -386,6 +391,36 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "statuses": raw["statuses"],
         "errors": raw["errors"],
     }
+    if "cpu_s" in raw and latencies:  # the server's CPU per request (all its processes)
+        out["cpu_ms_per_request"] = round(raw["cpu_s"] * 1000 / len(latencies), 2)
+    return out
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of the live processes of a process group, from /proc: a server
+    and its workers (each server runs in a session of its own, see server())."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed_load(process: subprocess.Popen | None, port: int, requests_: list[Any],
+               **options: Any) -> dict[str, Any]:  # fmt: skip
+    """load_raw() with the CPU seconds the server's process group spent meanwhile."""
+    before = group_cpu_seconds(process.pid) if process is not None else None
+    raw = load_raw(port, requests_, **options)
+    if before is not None and process is not None:
+        raw["cpu_s"] = group_cpu_seconds(process.pid) - before
+    return raw
 
 
 def wait_for(port: int, path: str, timeout: float = 300) -> None:
@@ -633,10 +668,11 @@ def http_bench(
         "distinct": {label: len(c) for label, (c, _) in workloads.items()} | {"pages": len(paths)},
         "workloads": {},
     }
+    processes: dict[str, subprocess.Popen] = {}
     with contextlib.ExitStack() as stack:
         for name, port in ports.items():
             probe = "/" if name == "oxigraph" else "/api/queries"
-            stack.enter_context(
+            processes[name] = stack.enter_context(
                 server(
                     commands[name],
                     port,
@@ -655,18 +691,19 @@ def http_bench(
                 cached = ours[:4]
                 # warm-up: the cached server learns its four answers; every server warms up
                 load(ports["copkg"], cached, threads=1, seconds=seconds, max_requests=8)
-                turns: dict[str, tuple[int, list[Any]]] = {
-                    "copkg cached": (ports["copkg"], cached),
-                    "copkg uncached": (ports["copkg-uncached"], ours),
+                turns: dict[str, tuple[str, list[Any]]] = {
+                    "copkg cached": ("copkg", cached),
+                    "copkg uncached": ("copkg-uncached", ours),
                 }
                 if theirs is not None:
-                    turns["oxigraph"] = (ports["oxigraph"], theirs)
+                    turns["oxigraph"] = ("oxigraph", theirs)
                 parts: dict[str, list[dict[str, Any]]] = {k: [] for k in turns}
                 for _ in range(rounds):
-                    for who, (port, requests_) in turns.items():
+                    for who, (name, requests_) in turns.items():
                         key = (who, label)
-                        raw = load_raw(
-                            port,
+                        raw = timed_load(
+                            processes[name],
+                            ports[name],
                             requests_,
                             threads=count,
                             seconds=seconds / rounds,
@@ -695,6 +732,103 @@ def http_bench(
                 )
         # beyond the first cycle the uncached server sees a request again (it keeps nothing)
         results["sent"] = {f"{who}|{label}": n for (who, label), n in offsets.items()}
+    return results
+
+
+#: The contingency factors and levels the advisor takes (synthetic.py's, Josserand's five).
+ADVISOR_LEVELS = ("Low", "Medium", "High")
+ADVISOR_DEGREES = ("MainMode", "InMostTeams", "LesserDegree")
+#: Requests (other contexts) sent before an advisor workload is measured.
+ADVISOR_WARM_UP = 12
+
+
+def advisor_workloads(seed: int = 0) -> dict[str, list[tuple[str, str, dict[str, str]]]]:
+    """GET /api/advice requests, every one a different hypothetical context: each combination
+    of levels on the five factors (1,023, shuffled); and each of those with one control mode at
+    one degree (which matches studied contexts, more as the corpus grows)."""
+    combos = [
+        c for c in itertools.product(("", *ADVISOR_LEVELS), repeat=len(synthetic.FACTORS)) if any(c)
+    ]
+    random.Random(seed).shuffle(combos)
+    modes = [f"{m}@{d}" for m in synthetic.MODES for d in ADVISOR_DEGREES]
+    headers = {"Accept": "application/json"}
+
+    def levels(combo: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [(f, v) for f, v in zip(synthetic.FACTORS, combo, strict=True) if v]
+
+    return {
+        "advisor: your levels": [
+            ("GET", "/api/advice?" + urllib.parse.urlencode(levels(c)), headers) for c in combos
+        ],
+        "advisor: a mode and your levels": [
+            (
+                "GET",
+                "/api/advice?"
+                + urllib.parse.urlencode([("mode", modes[i % len(modes)]), *levels(c)]),
+                headers,
+            )
+            for i, c in enumerate(combos)
+        ],
+    }
+
+
+def advisor_bench(
+    root: Path,
+    work: Path,
+    *,
+    threads: list[int],
+    seconds: float,
+    max_requests: int,
+    rounds: int = 5,
+) -> dict[str, Any]:
+    """The advisor's uncached answers over HTTP: `copkg serve` keeping no answer
+    (COPKG_RESPONSE_CACHE_BYTES=0), every request a different context (the advisor's own
+    LRU keeps 256 answers; a workload cycles through 1,011 contexts before one comes again),
+    after a warm-up of ADVISOR_WARM_UP other contexts.
+    Latency percentiles, requests/s and the server's CPU per answer (from /proc), and the size
+    of a sample answer (matched studied contexts, findings)."""
+    port = free_port()
+    command = server_commands(root, work, {"copkg": port, "copkg-uncached": port, "oxigraph": 0})
+    results: dict[str, Any] = {"threads": threads, "workloads": {}, "answers": {}}
+    workloads = advisor_workloads()
+    log = work / "advisor-serve.log"
+    with server(
+        command["copkg-uncached"],
+        port,
+        "/api/queries",
+        log,
+        env={"COPKG_RESPONSE_CACHE_BYTES": "0"},
+    ) as process:
+        # (no answer cache, so no start-up warm-up of the named queries to wait for)
+        offset = 0
+        for label, every in workloads.items():
+            # warm-up (each web process reads the rules once): contexts not asked below, on
+            # connections of their own (to reach every worker), the last answer kept as a
+            # sample of the answers' size
+            sample: dict[str, Any] = {}
+            for method, path, headers in every[-ADVISOR_WARM_UP:]:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request(method, path, headers=headers)
+                sample = json.loads(conn.getresponse().read())
+                conn.close()
+            requests_ = every[:-ADVISOR_WARM_UP]
+            results["answers"][label] = {
+                "matched_contexts": len(sample.get("matchedContexts", [])),
+                "findings": sum(len(r.get("findings", [])) for r in sample.get("roles", [])),
+                "recommendations": len(sample.get("recommendations", [])),
+            }
+            for count in threads:
+                runs = []
+                for _ in range(rounds):
+                    raw = timed_load(process, port, requests_, threads=count,
+                                     seconds=seconds / rounds, max_requests=max_requests,
+                                     start=offset)  # fmt: skip
+                    offset = raw["next"]
+                    runs.append(raw)
+                figures = summary(merged(runs))
+                results["workloads"][f"{count}|{label}"] = figures
+                print(f"   {count} threads, {label}: {figures}", flush=True)
+            offset = 0
     return results
 
 
@@ -737,6 +871,8 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
         if args.virtuoso:
             out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
+        if args.advisor:
+            out["advisor"] = run_advisor(root, work / f"n{n}", args)
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
     out = {"n": n}
@@ -775,10 +911,26 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
     if args.virtuoso:
         out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
+    if args.advisor:
+        out["advisor"] = run_advisor(root, work / f"n{n}", args)
     if not args.no_add:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
     return out
+
+
+def run_advisor(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return advisor_bench(
+            root,
+            work,
+            threads=[int(t) for t in str(args.advisor_threads).split(",") if t.strip()],
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+        )
+    except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def thread_counts(args: argparse.Namespace) -> list[int]:
@@ -891,6 +1043,25 @@ def markdown(report: dict[str, Any]) -> str:
             import virtuoso_bench  # only with --virtuoso (it imports this module)
 
             lines += ["", virtuoso_bench.markdown(r["n"], r["virtuoso"])]
+    advised = [r for r in report["sizes"] if r.get("advisor") and "error" not in r["advisor"]]
+    if advised:
+        lines += [
+            "",
+            "Advisor, uncached (a different context every request; the server's CPU from /proc):",
+            "",
+            "| N | threads | workload | p50 ms | p95 ms | requests/s | CPU ms an answer | "
+            "matched contexts (sample) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in advised:
+            a = r["advisor"]
+            for key, f in a["workloads"].items():
+                count, label = key.split("|", 1)
+                lines.append(
+                    f"| {r['n']} | {count} | {label} | {f['p50_ms']} | {f['p95_ms']} | "
+                    f"{f['rps']} | {f.get('cpu_ms_per_request', '-')} | "
+                    f"{a['answers'].get(label, {}).get('matched_contexts', '-')} |"
+                )
     return "\n".join(lines)
 
 
@@ -911,6 +1082,14 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=5, help="HTTP: turns each server takes on each workload"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--advisor",
+        action="store_true",
+        help="also the advisor's uncached answers over HTTP (a different context a request)",
+    )
+    parser.add_argument(
+        "--advisor-threads", default="1", help="advisor: client threads, comma-separated"
+    )
     parser.add_argument("--only", default="", help="HTTP: only the workloads whose name holds this")
     parser.add_argument(
         "--project",
