@@ -144,6 +144,7 @@ def virtuoso_bench(
     server = virtuoso_server.start(folder, buffers=buffers)
     try:
         results: dict[str, Any] = {"virtuoso": server.version(), "quads": size}
+        results["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
         results["buffers"] = buffers
         results["push"] = timed_push(root, server)
         print(f"   push to Virtuoso: {results['push']}", flush=True)
@@ -158,6 +159,7 @@ def virtuoso_bench(
         results.update(
             serve_both(root, server, work, threads, seconds, max_requests, rounds, only, left_out)
         )
+        results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         return results
     finally:
         server.stop()
@@ -243,7 +245,8 @@ def markdown(n: int, result: dict[str, Any]) -> str:
         f"Virtuoso {result.get('virtuoso')} at N={n} ({result.get('quads')} quads, "
         f"{result.get('buffers')} buffers): `copkg push` {push.get('seconds')} s into the "
         f"empty store, {again.get('seconds')} s again over it; database "
-        f"{result.get('database_mib', '-')} MiB.",
+        f"{result.get('database_mib', '-')} MiB. Load average (1, 5, 15 min) before "
+        f"{result.get('load_average_before')}, after {result.get('load_average_after')}.",
         "",
         "| N | threads | workload | embedded | Virtuoso | ratio Virtuoso / embedded |",
         "|---|---|---|---|---|---|",

@@ -79,9 +79,17 @@ def call_with_deadline(
         ours.close()
 
 
-def _warm_child(conn: Connection, setup: Callable[..., Any], setup_args: tuple[Any, ...]) -> None:
+def _warm_child(
+    conn: Connection,
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...],
+    prime: Callable[[Any], None] | None,
+) -> None:
     try:
         state = setup(*setup_args)
+        conn.send(("opened", None))
+        if prime is not None:
+            prime(state)
     except CopkgError as exc:
         conn.send(("error", error_to_dict(exc)))
         return
@@ -100,17 +108,24 @@ def _warm_child(conn: Connection, setup: Callable[..., Any], setup_args: tuple[A
 
 
 class WarmProcess:
-    """A spawned process that keeps what `setup(*setup_args)` returned (an opened store, what
-    it read once) for call after call. A call that outlives its limit kills the process (the
-    caller starts another); so does an error that is not a CopkgError. One call at a time."""
+    """A spawned process that keeps what `setup(*setup_args)` returned (an opened store) for
+    call after call, `prime(state)` having run once on it (what every call reuses). Setting up
+    may take `startup` s; priming is bounded as the first call is, which it is part of. A call
+    that outlives its limit kills the process (the caller starts another); so does an error
+    that is not a CopkgError. One call at a time."""
 
     def __init__(
-        self, setup: Callable[..., Any], setup_args: tuple[Any, ...], *, startup: float
+        self,
+        setup: Callable[..., Any],
+        setup_args: tuple[Any, ...],
+        *,
+        startup: float,
+        prime: Callable[[Any], None] | None = None,
     ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
         self._process = context.Process(
-            target=_warm_child, args=(theirs, setup, setup_args), daemon=True
+            target=_warm_child, args=(theirs, setup, setup_args, prime), daemon=True
         )
         self._process.start()
         theirs.close()
@@ -136,16 +151,17 @@ class WarmProcess:
             status=503,
             headers={"Retry-After": str(max(1, math.ceil(timeout)))},
         )
+        late = on_timeout if on_timeout is not None else lambda: timed_out(timeout)
         if not self._ready:
             try:
-                self._receive("ready", self.startup, lambda: not_started)
+                self._receive("opened", self.startup, lambda: not_started)
+                self._receive("ready", timeout, late)
             except CopkgError:  # the set-up failed: the process is done
                 self.close()
                 raise
             self._ready = True
         self._conn.send((work, args))
         self._receive("started", self.startup, lambda: not_started)
-        late = on_timeout if on_timeout is not None else lambda: timed_out(timeout)
         return self._receive("ok", timeout, late)
 
     def _receive(self, expected: str, wait: float, silence: Callable[[], CopkgError]) -> Any:

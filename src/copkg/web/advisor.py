@@ -91,6 +91,16 @@ def advise_in(store: Any, context: AdviceContext, rules: Any) -> Advice:
     return advise(store, context, rules=rules)
 
 
+def prime_advice(rules: Any) -> Callable[[Any], None]:
+    """Advise an empty context once in a new process: it reads the rules and what every answer
+    shares (about 0.7 s of CPU), which each context then reuses."""
+    return functools.partial(_advise_nothing, rules=rules)
+
+
+def _advise_nothing(store: Any, rules: Any) -> None:
+    advise(store, AdviceContext(), rules=rules)
+
+
 def _build_identity(store_folder: Path) -> str | None:
     """The identity of the build whose store is in `store_folder` (its manifest's)."""
     try:
@@ -171,7 +181,7 @@ class AdviceRuns:
             if not outcome["apart"]:
                 outcome["answer"] = advise(store, context, rules=rules)
             else:
-                warm = self._take(store)
+                warm = self._take(store, rules)
                 try:
                     outcome["answer"] = warm.process.call(
                         advise_in,
@@ -199,7 +209,7 @@ class AdviceRuns:
             self._slots.release()
             done.set()
 
-    def _take(self, store: Any) -> _Warm:
+    def _take(self, store: Any, rules: Any) -> _Warm:
         """A warm process on the store as it is now, or a new one (idle ones on an older
         snapshot of `memory:` are stopped)."""
         release: Callable[[], None] = _nothing
@@ -222,7 +232,9 @@ class AdviceRuns:
             release()  # the process holds its own snapshot
             return found
         try:
-            process = WarmProcess(open_source, (source,), startup=STARTUP_TIMEOUT)
+            process = WarmProcess(
+                open_source, (source,), startup=STARTUP_TIMEOUT, prime=prime_advice(rules)
+            )
         except BaseException:
             release()
             raise
