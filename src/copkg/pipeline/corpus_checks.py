@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,14 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from copkg.errors import Problem
 from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
-from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
+from copkg.pipeline.quote_checks import Fidelity, find_sources, quote_problems, source_digests
 from copkg.pipeline.study_view import (
     STUDY_GRAPHS,
     Described,
     FileOnDisk,
     Others,
-    OtherStudies,
     StudyFiles,
+    StudyIndex,
     study_of,
 )
 from copkg.store.terms import quads_to_graph
@@ -36,6 +37,7 @@ from copkg.store.terms import quads_to_graph
 #: ontology graph describes: the shared vocabularies and the terms they align to).
 SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
 
+_DIGESTS = (ox.NamedNode(str(COPKG.sourceText)), ox.NamedNode(str(COPKG.sha256)))
 _PLACEHOLDER = re.compile(r"\bTODO\b")
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
 _DOI_PROPERTIES = (
@@ -49,10 +51,13 @@ _DOI_PROPERTIES = (
 )
 
 
-def statement_problems(study: Described, others: Others) -> list[Problem]:
+def statement_problems(
+    study: Described, others: Others, known: KnownPapers | None = None
+) -> list[Problem]:
     """Everything a study may not state: IRIs it may not use or describe, shared vocabulary it
-    redefines, placeholders left in it, and a paper another study records already."""
-    problems = iri_problems(study, others) + duplicate_problems(study, others)
+    redefines, placeholders left in it, and a paper another study records already (`known`:
+    the corpus's papers, if indexed already)."""
+    problems = iri_problems(study, others) + duplicate_problems(study, others, known)
     for subject in sorted(set(study.graph.subjects(COPKG.quotesVerified, None))):
         file, line = study.locate(COPKG.quotesVerified)
         problems.append(
@@ -214,7 +219,11 @@ def _fold(text: str) -> str:
 def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
     """The copkg:Study records of `graph` as papers (creators' names looked up in
     `describers` too)."""
-    names = graph if describers is None else graph + describers
+
+    def name(creator: Any, prop: URIRef) -> Any:
+        found = graph.value(creator, prop)
+        return found if found is not None or describers is None else describers.value(creator, prop)
+
     found = []
     for study in sorted(s for s in graph.subjects(RDF.type, COPKG.Study) if isinstance(s, URIRef)):
         dois = {
@@ -225,7 +234,7 @@ def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
         }
         authors = set()
         for creator in graph.objects(study, DCTERMS.creator):
-            label = names.value(creator, RDFS.label) or names.value(
+            label = name(creator, RDFS.label) or name(
                 creator, URIRef("http://xmlns.com/foaf/0.1/familyName")
             )
             if label is None and isinstance(creator, Literal):
@@ -238,25 +247,54 @@ def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
     return found
 
 
-def duplicate_problems(study: Described, others: Others) -> list[Problem]:
-    """The study's paper if another study records it already (a second ID for one paper)."""
-    records = others.records()
-    known = [p for p in papers(records) if study_of(p.study) != study.study_id]
-    problems = []
-    for paper in papers(study.graph, records):
-        for other in known:
+class KnownPapers:
+    """The papers of the corpus's study records, indexed by DOI and by authors, year and title,
+    so that a study is compared with the few papers that may be its own, not with every one."""
+
+    def __init__(self, records: Graph) -> None:
+        self.records = records
+        self.papers = papers(records)
+        self._by_doi: dict[str, list[int]] = defaultdict(list)
+        self._by_name: dict[tuple[frozenset[str], str, str], list[int]] = defaultdict(list)
+        for rank, paper in enumerate(self.papers):
+            for doi in paper.dois:
+                self._by_doi[doi].append(rank)
+            if paper.title and paper.year and paper.authors:
+                self._by_name[(paper.authors, paper.year, paper.title)].append(rank)
+
+    def same(self, paper: Paper, study_id: str) -> list[tuple[Paper, str]]:
+        """The papers of studies other than `study_id` that are `paper`, with why, in the
+        order of their records."""
+        ranks = {r for doi in paper.dois for r in self._by_doi.get(doi, ())}
+        ranks |= set(self._by_name.get((paper.authors, paper.year, paper.title), ()))
+        found = []
+        for rank in sorted(ranks):
+            other = self.papers[rank]
             why = paper.same_as(other)
-            if why is not None:
-                file, line = study.locate(paper.study, subject=True)
-                problems.append(
-                    Problem(
-                        f"{study.show(paper.study)}: this paper is already in the corpus as "
-                        f"study {study_of(other.study)} ({prefixed(other.study)}): {why}; "
-                        "add to that study's bundle instead of entering the paper again",
-                        file=file,
-                        line=line,
-                    )
+            if why is not None and study_of(other.study) != study_id:
+                found.append((other, why))
+        return found
+
+
+def duplicate_problems(
+    study: Described, others: Others, known: KnownPapers | None = None
+) -> list[Problem]:
+    """The study's paper if another study records it already (a second ID for one paper);
+    `known` indexes the corpus's papers (else they are read from `others.records()`)."""
+    known = known or KnownPapers(others.records())
+    problems = []
+    for paper in papers(study.graph, known.records):
+        for other, why in known.same(paper, study.study_id):
+            file, line = study.locate(paper.study, subject=True)
+            problems.append(
+                Problem(
+                    f"{study.show(paper.study)}: this paper is already in the corpus as "
+                    f"study {study_of(other.study)} ({prefixed(other.study)}): {why}; "
+                    "add to that study's bundle instead of entering the paper again",
+                    file=file,
+                    line=line,
                 )
+            )
     return problems
 
 
@@ -267,7 +305,10 @@ def corpus_problems(
 ) -> tuple[list[Problem], Fidelity]:
     """statement_problems() of every study of the corpus against the others (what `copkg add`
     checks of a bundle, checked by `copkg build` of each study), and every quote verified
-    against the source text of its study where there is one (found in `folders(study_id)`)."""
+    against the source text of its study where there is one (found in `folders(study_id)`).
+
+    The corpus is indexed once (who describes what, the study records and their papers) and
+    each study is then checked on its own: the work grows with the corpus, not its square."""
     ontology = quads_to_graph(q for q in quads if q.graph_name.value == str(ONTOLOGY_GRAPH))
     by_graph: dict[str, list[ox.Quad]] = {}
     index: dict[str, set[str]] = {}
@@ -290,20 +331,26 @@ def corpus_problems(
         for q in quads
         if q.graph_name.value.startswith(STUDY_GRAPHS) and q.subject.value in studies | creators
     ]
+    described = {g for gs in index.values() for g in gs}
+    corpus = StudyIndex(ontology, lambda iri: index.get(iri, set()), described, records)
+    known = KnownPapers(quads_to_graph(records))
+    study_graphs = [g for g in sorted(graphs) if g.startswith(STUDY_GRAPHS)]
+    digests: dict[URIRef, str] = {}
+    for graph in study_graphs:
+        digests |= source_digests(
+            quads_to_graph(q for q in by_graph.get(graph, []) if q.predicate in _DIGESTS)
+        )
+    fidelity = find_sources(digests, folders)
     problems: list[Problem] = []
-    views: list[StudyFiles] = []
-    for graph, files in sorted(graphs.items()):
-        if not graph.startswith(STUDY_GRAPHS):
-            continue
+    quotes: list[tuple[URIRef, int, list[Problem]]] = []
+    for rank, graph in enumerate(study_graphs):
         study = StudyFiles(
             graph[len(STUDY_GRAPHS) :],
-            [FileOnDisk(p) for p in files],
+            [FileOnDisk(p) for p in graphs[graph]],
             quads_to_graph(by_graph.get(graph, [])),
         )
-        views.append(study)
-        problems += statement_problems(study, OtherStudies(index, records, graph, ontology))
-    digests: dict[URIRef, str] = {}
-    for view in views:
-        digests |= source_digests(view.graph)
-    fidelity = verify_quotes(views, digests, folders)
+        problems += statement_problems(study, corpus.others(graph), known)
+        for text, path in fidelity.verified.items():
+            quotes.append((text, rank, quote_problems(study, {text: path})))
+    fidelity.problems = [p for _text, _rank, found in sorted(quotes) for p in found]
     return problems + fidelity.problems, fidelity

@@ -4,8 +4,9 @@ the rest of the corpus (`Others`, `OtherStudies`), and where in its files a node
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,7 +58,9 @@ class Others(Protocol):
 
     ontology: Graph
     declared: set[URIRef]
-    studies: set[str]
+
+    @property
+    def studies(self) -> set[str]: ...
 
     def describers(self, iri: str) -> set[str]: ...
 
@@ -154,31 +157,51 @@ class FileOnDisk:
         return self.path.read_text(encoding="utf-8", errors="replace")
 
 
-class OtherStudies:
-    """The corpus but one study, from the quads the build read (indexed once for all)."""
+class StudyIndex:
+    """What every study of a build is checked against, indexed once for all: the ontology, its
+    declared terms, who describes each IRI (`subject_graphs(iri)`: the graphs with it as a
+    subject) and the study records."""
 
     def __init__(
-        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
+        self,
+        ontology: Graph,
+        subject_graphs: Callable[[str], set[str]],
+        graphs: Iterable[str],
+        records: list[ox.Quad],
     ) -> None:
         self.ontology = ontology
         self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self.subject_graphs = subject_graphs
+        self.graphs = {g for g in graphs if g.startswith(STUDY_GRAPHS)}
+        self.records = records
+
+    def others(self, graph: str) -> OtherStudies:
+        """The corpus but the study of `graph`."""
+        return OtherStudies(self, graph)
+
+
+class OtherStudies:
+    """The corpus but one study (a view of a StudyIndex: nothing copied per study)."""
+
+    def __init__(self, index: StudyIndex, graph: str) -> None:
+        self.ontology = index.ontology
+        self.declared = index.declared
         self._index = index
         self._graph = graph
-        self._records = records
-        self.studies = {
-            g[len(STUDY_GRAPHS) :]
-            for gs in index.values()
-            for g in gs
-            if g.startswith(STUDY_GRAPHS) and g != graph
-        }
+
+    @functools.cached_property
+    def studies(self) -> set[str]:
+        return {g[len(STUDY_GRAPHS) :] for g in self._index.graphs if g != self._graph}
 
     def describers(self, iri: str) -> set[str]:
         return {
-            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
+            g
+            for g in self._index.subject_graphs(iri)
+            if g.startswith(STUDY_GRAPHS) and g != self._graph
         }
 
     def known(self, iri: str) -> bool:
-        return bool(self._index.get(iri, set()) - {self._graph})
+        return bool(self._index.subject_graphs(iri) - {self._graph})
 
     def records(self) -> Graph:
-        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
+        return quads_to_graph(q for q in self._index.records if q.graph_name.value != self._graph)
