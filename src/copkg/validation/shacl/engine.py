@@ -49,10 +49,14 @@ class RawResult:
 
 
 class Engine:
-    """Validate the data of `store` (its default graph) against a shapes graph."""
+    """Validate the data of `store` (its default graph, or with `union` the union of its
+    graphs) against a shapes graph."""
 
-    def __init__(self, store: ox.Store, originals: Originals, shapes: Graph) -> None:
+    def __init__(
+        self, store: ox.Store, originals: Originals, shapes: Graph, *, union: bool = False
+    ) -> None:
         self.store = store
+        self.options: dict[str, object] = {"use_default_graph_as_union": True} if union else {}
         self.originals = originals
         self.compiler = Compiler(self._subclasses)
         self._classes: dict[Node, list[Node]] = {}
@@ -61,7 +65,8 @@ class Engine:
     def _subclasses(self, cls: Node) -> list[Node]:
         if cls not in self._classes:
             found = self.store.query(
-                f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}"
+                f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}",
+                **self.options,  # type: ignore[arg-type]
             )
             self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[union-attr]
         return self._classes[cls]
@@ -93,7 +98,7 @@ class Engine:
 
     def _select(self, sparql: str, **options: object) -> Iterator[ox.QuerySolution]:
         try:
-            yield from self.store.query(sparql, **options)  # type: ignore[arg-type]
+            yield from self.store.query(sparql, **self.options, **options)  # type: ignore[arg-type]
         except SyntaxError as exc:
             raise CopkgError(f"a SHACL query is not valid SPARQL: {exc}\n{sparql}", 500) from exc
 
@@ -269,7 +274,8 @@ class Engine:
         prologue = merge_prologues(focus_prologue, query.prologue, shape=shape.node)
         probe = f"{prologue}\nSELECT * WHERE {{ {{ {text} }} }} LIMIT 0"
         try:
-            names = {v.value for v in self.store.query(probe).variables}  # type: ignore[union-attr]
+            answer = self.store.query(probe, **self.options)  # type: ignore[arg-type]
+            names = {v.value for v in answer.variables}  # type: ignore[union-attr]
         except SyntaxError as exc:
             raise CopkgError(
                 f"the SPARQL constraint of {shape.name} is not valid: {exc}", 500
