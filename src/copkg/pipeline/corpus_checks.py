@@ -24,6 +24,7 @@ from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
 from copkg.pipeline.quote_checks import Fidelity, find_sources, quote_problems
 from copkg.pipeline.study_view import (
     DOI_PROPERTIES,
+    RECORD_PREDICATES,
     STUDY_GRAPHS,
     Described,
     FileOnDisk,
@@ -264,9 +265,9 @@ class KnownPapers:
     """The papers of the corpus's study records, indexed by DOI and by authors, year and title,
     so that a study is compared with the few papers that may be its own, not with every one."""
 
-    def __init__(self, records: Iterable[ox.Quad]) -> None:
-        self.records = RecordGraph(records)
-        self.papers = papers(self.records)
+    def __init__(self, records: RecordGraph) -> None:
+        self.records = records
+        self.papers = papers(records)
         self._by_doi: dict[str, list[int]] = defaultdict(list)
         self._by_name: dict[tuple[frozenset[str], str, str], list[int]] = defaultdict(list)
         for rank, paper in enumerate(self.papers):
@@ -294,7 +295,7 @@ def duplicate_problems(
 ) -> list[Problem]:
     """The study's paper if another study records it already (a second ID for one paper);
     `known` indexes the corpus's papers (else they are read from `others.records()`)."""
-    known = known or KnownPapers(others.records())
+    known = known or KnownPapers(RecordGraph(others.records()))
     problems = []
     for paper in papers(study.graph, known.records):
         for other, why in known.same(paper, study.study_id):
@@ -334,7 +335,7 @@ def corpus_problems(
     study_graphs = [g for g in sorted(graphs) if g.startswith(STUDY_GRAPHS)]
     described = {g for g in study_graphs if _has_named_subject(store, g)}
     corpus = StudyIndex(ontology, subject_graphs, described, study_records(store))
-    known = KnownPapers(corpus.records)
+    known = KnownPapers(RecordGraph(corpus.records))
     fidelity = find_sources(_digests(store, study_graphs), folders)
     problems: list[Problem] = []
     quotes: list[tuple[URIRef, int, list[Problem]]] = []
@@ -357,7 +358,8 @@ def _has_named_subject(store: ox.Store, graph: str) -> bool:
 
 def study_records(store: ox.Store) -> list[ox.Quad]:
     """What the study graphs say of the copkg:Study records (resources typed so in any graph)
-    and of the records' creators and source texts (as the store keeps their literals)."""
+    and of the records' creators and source texts (as the store keeps their literals), as far
+    as the checks read it (RECORD_PREDICATES)."""
     typed = store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(COPKG.Study)), None)
     studies = {q.subject for q in typed}
     linked = {
@@ -371,7 +373,9 @@ def study_records(store: ox.Store) -> list[ox.Quad]:
         q
         for subject in sorted(studies | linked, key=str)
         for q in store.quads_for_pattern(subject, None, None, None)  # type: ignore[arg-type]
-        if isinstance(q.graph_name, ox.NamedNode) and q.graph_name.value.startswith(STUDY_GRAPHS)
+        if q.predicate.value in RECORD_PREDICATES
+        and isinstance(q.graph_name, ox.NamedNode)
+        and q.graph_name.value.startswith(STUDY_GRAPHS)
     ]
 
 

@@ -160,6 +160,8 @@ CHECKED_PREDICATES = frozenset(
 )
 #: Read of a study's creators only: their names.
 _NAMES = frozenset(str(p) for p in (RDFS.label, URIRef("http://xmlns.com/foaf/0.1/familyName")))
+#: What the checks read of the study records of a corpus (their types too).
+RECORD_PREDICATES = CHECKED_PREDICATES | _NAMES | {str(RDF.type)}
 _TYPE, _STUDY, _CREATOR = str(RDF.type), str(COPKG.Study), str(DCTERMS.creator)
 #: The datatypes of plain and language-tagged strings, which rdflib terms do not name.
 _PLAIN = frozenset((str(XSD.string), str(RDF.langString)))

@@ -20,7 +20,7 @@ from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
 from copkg.pipeline import steps, study_view
 from copkg.pipeline.build import STORE_DIR
-from copkg.pipeline.corpus_checks import study_records
+from copkg.pipeline.corpus_checks import KnownPapers, RecordGraph, study_records
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
@@ -313,6 +313,8 @@ class Corpus:
         self._store: OxigraphStore | None = None
         self._datasets: dict[str, ox.Dataset] = {}
         self._records: list[ox.Quad] | None = None
+        self._record_graph: RecordGraph | None = None
+        self._papers: KnownPapers | None = None
         if fresh:
             self._store = OxigraphStore.open_read_only(settings.build_dir / STORE_DIR)
             self._index: ox.Store | ox.Dataset = self._store.native
@@ -364,6 +366,18 @@ class Corpus:
     def known(self, iri: str) -> bool:
         """Whether any graph (the ontology's, a study's, the inferences) describes `iri`."""
         return any(True for _ in self.subject_quads(ox.NamedNode(iri)))
+
+    def known_papers(self) -> KnownPapers:
+        """The papers of the corpus's study records, indexed (read once)."""
+        if self._papers is None:
+            self._papers = KnownPapers(self.record_graph())
+        return self._papers
+
+    def record_graph(self) -> RecordGraph:
+        """records(), indexed for what the checks read of them (read once)."""
+        if self._record_graph is None:
+            self._record_graph = RecordGraph(self.records())
+        return self._record_graph
 
     def records(self) -> list[ox.Quad]:
         """What the studies write of their copkg:Study records, their creators and source

@@ -15,7 +15,7 @@ from rdflib.namespace import RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, prefixed
-from copkg.pipeline.corpus_checks import RecordGraph, statement_problems
+from copkg.pipeline.corpus_checks import statement_problems
 from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.pipeline.study_view import study_of
@@ -93,7 +93,7 @@ def check_bundle(
         return result
 
     report.errors += timed("identity", _identity_problems, settings, bundle, corpus)
-    report.errors += timed("iris", statement_problems, bundle, corpus)
+    report.errors += timed("iris", statement_problems, bundle, corpus, corpus.known_papers())
     report.fidelity = timed("fidelity", _verify, settings, bundle, corpus)
     report.errors += report.fidelity.problems
     report.steps["fidelity"] = (
@@ -131,7 +131,7 @@ def check_bundle(
 def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
     """The bundle's quotes against the source text of the study each is taken from (its own,
     in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
-    digests = source_digests(RecordGraph(corpus.records())) | source_digests(bundle.graph)
+    digests = source_digests(corpus.record_graph()) | source_digests(bundle.graph)
 
     def folders(study_id: str) -> list[Path]:
         own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
