@@ -80,7 +80,7 @@ class Engine:
             results += self._shape(shape, focus)
             for prop in shape.properties:
                 if not prop.deactivated:
-                    results += self._shape(prop, focus)
+                    results += self._shape(prop, _focus_along(shape, prop, focus))
         return results
 
     def _shape(self, shape: Shape, focus: tuple[str, str | None, str]) -> list[RawResult]:
@@ -347,6 +347,21 @@ class Engine:
         if isinstance(term, ox.Literal):
             return self.originals.anywhere(term)
         return from_ox(term)  # type: ignore[arg-type]
+
+
+def _focus_along(
+    shape: Shape, prop: Shape, focus: tuple[str, str | None, str]
+) -> tuple[str, str | None, str]:
+    """The focus of a property shape of `shape`: without the test that a node is a focus node
+    where every node its path starts from is one (its predicate is one whose subjects `shape`
+    targets, or, for an inverse path, whose objects). The same results; the test is a union of
+    all the targets, run once a value otherwise (one look-up a target on disk)."""
+    enum, test, prologue = focus
+    path = prop.path
+    if test is None or path is None:
+        return focus
+    targeted = shape.objects_of if path.inverse else shape.subjects_of
+    return (enum, "", prologue) if path.predicate in targeted else focus
 
 
 def python_fails(key: URIRef, rule: object, value: Node) -> bool | None:
