@@ -194,6 +194,7 @@ def child_build(root: Path) -> dict[str, Any]:
     return {
         "ok": True,
         "timings": manifest.timings,
+        "cpu_timings": manifest.extra.get("cpu", {}),
         "quads": manifest.quads,
         "graphs": len(manifest.graphs),
     }
