@@ -132,11 +132,13 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
 def run_child(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
 ) -> dict[str, Any]:
-    """Run `python run.py --child ...`, returning its JSON answer with wall time and peak
-    memory (the summed RSS of the process and its children, sampled every 50 ms, and the
+    """Run `python run.py --child ...`, returning its JSON answer with wall time, CPU time (user
+    + system, of the child and the children it waited for), the load average when it began and
+    peak memory (the summed RSS of the process and its children, sampled every 50 ms, and the
     largest ru_maxrss)."""
     import psutil
 
+    load = [round(x, 2) for x in os.getloadavg()]
     start = time.perf_counter()
     with tempfile.NamedTemporaryFile("r", suffix=".json") as answer:
         process = subprocess.Popen(
@@ -172,6 +174,8 @@ def run_child(
     result = json.loads(text) if text.strip() else {"ok": False}
     result.update(
         wall_s=round(wall, 3),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+        load_avg=load,
         peak_rss_mib=round(peak / 2**20, 1),
         maxrss_mib=round(usage.ru_maxrss / 1024, 1),
         returncode=process.returncode,
@@ -195,6 +199,7 @@ def child_build(root: Path) -> dict[str, Any]:
     return {
         "ok": True,
         "timings": manifest.timings,
+        "cpu_timings": manifest.extra.get("cpu", {}),
         "quads": manifest.quads,
         "graphs": len(manifest.graphs),
     }
@@ -211,33 +216,45 @@ def child_add(root: Path, index: int) -> dict[str, Any]:
     settings = Settings.load(root, environ={})
     outside = Path(tempfile.mkdtemp(prefix="copkg-add-"))
     folder = synthetic.write_study(outside, index)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     try:
         outcome = add(settings, folder)
     except Exception as exc:  # noqa: BLE001 - report, whatever the interface turns out to be
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         shutil.rmtree(outside, ignore_errors=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     timings = getattr(outcome, "timings", None) or getattr(
         getattr(outcome, "manifest", None), "timings", None
     )
-    return {"ok": True, "seconds": round(seconds, 3), "timings": timings}
+    return {"ok": True, "seconds": round(seconds, 3), "cpu_s": round(cpu, 3), "timings": timings}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (HermiT's JVM)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2) -> dict[str, Any]:
     for _ in range(warmup):
         result = call()
     times: list[float] = []
+    cpu: list[float] = []  # the calling thread's CPU time: what a loaded machine hardly changes
     deadline = time.perf_counter() + budget
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), time.thread_time()
         result = call()
         times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - used) * 1000)
     size = len(result) if hasattr(result, "__len__") else None
     return {
         "median_ms": round(statistics.median(times), 2),
         "p95_ms": round(percentile(times, 95), 2),
+        "median_cpu_ms": round(statistics.median(cpu), 2),
         "runs": len(times),
         "size": size,
     }
@@ -881,8 +898,12 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
     if not out["build"].get("ok"):
         return out
-    out["rebuild"] = run_child(["build", "--root", str(root)])
-    print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
+    if not args.no_rebuild:
+        out["rebuild"] = run_child(["build", "--root", str(root)])
+        print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
+    out["disk_mib"] = {
+        name: round(_size(root / "build" / name) / 2**20, 1) for name in ("oxigraph", "copkg.nq")
+    }
     out["latency"] = run_child(
         [
             "latency",
@@ -933,6 +954,13 @@ def run_advisor(root: Path, work: Path, args: argparse.Namespace) -> dict[str, A
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def thread_counts(args: argparse.Namespace) -> list[int]:
     return [int(t) for t in str(args.threads).split(",") if t.strip()]
 
@@ -969,7 +997,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     lines += [
-        "| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s | add s |",
+        "| N | quads | build s (CPU s; load avg) | load | infer | validate | export | peak MiB "
+        "| rebuild s | add s (CPU s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["sizes"]:
@@ -977,16 +1006,17 @@ def markdown(report: dict[str, Any]) -> str:
         t = b.get("timings", {})
         add = r.get("add", {})
         add_s = (
-            add.get("seconds")
+            f"{add.get('seconds')} ({add.get('cpu_s', '-')})"
             if add.get("ok")
             else ("missing" if add.get("missing") else add.get("error", "-"))
         )
         lines.append(
-            f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} | {t.get('load', '-')} | "
+            f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} ({b.get('cpu_s', '-')}; "
+            f"{(b.get('load_avg') or ['-'])[0]}) | {t.get('load', '-')} | "
             f"{t.get('infer', '-')} | {t.get('validate', '-')} | {t.get('export', '-')} | "
             f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |"
         )
-    lines += ["", "Latency on the embedded store (median / p95 ms):", ""]
+    lines += ["", "Latency on the embedded store (median / p95 ms [median CPU ms] (rows)):", ""]
     names = sorted({q for r in report["sizes"] for q in r.get("latency", {}).get("queries", {})})
     lines += [
         "| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
@@ -1009,7 +1039,11 @@ def markdown(report: dict[str, Any]) -> str:
         cells = []
         for r in report["sizes"]:
             v = get(r)
-            cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
+            cells.append(
+                f"{v['median_ms']} / {v['p95_ms']} [{v.get('median_cpu_ms', '-')}] ({v['size']})"
+                if v
+                else "-"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -1073,6 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-add", action="store_true")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip the second build")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--budget", type=float, default=None, help="seconds a measured call")
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,10 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from copkg.errors import Problem
 from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
-from copkg.pipeline.quote_checks import Fidelity, find_sources, quote_problems, source_digests
+from copkg.pipeline.quote_checks import Fidelity, find_sources, quote_problems
 from copkg.pipeline.study_view import (
+    DOI_PROPERTIES,
+    RECORD_PREDICATES,
     STUDY_GRAPHS,
     Described,
     FileOnDisk,
@@ -32,24 +34,17 @@ from copkg.pipeline.study_view import (
     study_of,
 )
 from copkg.rdf_io import sorted_terms
-from copkg.store.terms import graph_of, quads_to_graph, term_value
+from copkg.store.terms import from_ox, quads_to_graph
 
 #: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
 #: ontology graph describes: the shared vocabularies and the terms they align to).
 SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
 
 _DIGESTS = (ox.NamedNode(str(COPKG.sourceText)), ox.NamedNode(str(COPKG.sha256)))
+_TYPE = ox.NamedNode(str(RDF.type))
+_CREATOR = ox.NamedNode(str(DCTERMS.creator))
 _PLACEHOLDER = re.compile(r"\bTODO\b")
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
-_DOI_PROPERTIES = (
-    URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
-    URIRef("http://purl.org/ontology/bibo/doi"),
-    URIRef("http://purl.org/spar/datacite/hasIdentifier"),
-    DCTERMS.identifier,
-    OWL.sameAs,
-    SKOS.exactMatch,
-    RDFS.seeAlso,
-)
 
 
 def statement_problems(
@@ -76,7 +71,7 @@ def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     """IRIs the study may not use or describe, and placeholders left in it."""
     problems: dict[tuple[str, str], Problem] = {}
     subjects = bundle.subjects()
-    vocabulary = {s for s in corpus.ontology.subjects() if isinstance(s, URIRef)}
+    vocabulary = corpus.vocabulary
 
     def refuse(node: Any, why: str | None, *, described: bool = False) -> None:
         key = (str(node), why or "")
@@ -87,21 +82,12 @@ def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     for subject in subjects:
         if isinstance(subject, URIRef):
             refuse(subject, _described_problem(subject, bundle, corpus, vocabulary), described=True)
-    for triple in bundle.graph:
-        for term in triple:
-            node = _iri_of(term)
-            if node is not None and node not in subjects:
-                refuse(node, _used_problem(node, bundle, corpus))
+    for node in bundle.iris():
+        if node not in subjects:
+            refuse(node, _used_problem(node, bundle, corpus))
     for problem in _placeholders(bundle):
         problems[(problem.file or "", str(problem.line))] = problem
     return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
-
-
-def _iri_of(term: Any) -> URIRef | None:
-    """The IRI a triple's term names: itself, or a literal's datatype."""
-    if isinstance(term, Literal):
-        return None if term.datatype is None else URIRef(term.datatype)
-    return term if isinstance(term, URIRef) else None
 
 
 def _described_problem(
@@ -217,7 +203,35 @@ def _fold(text: str) -> str:
     )
 
 
-def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
+class RecordGraph:
+    """Statements indexed for what papers() and source_digests() read of them (objects,
+    subjects, a value), each triple once as in a graph: the study records of a corpus, where an
+    rdflib Graph of them would cost seconds at a thousand studies."""
+
+    def __init__(self, quads: Iterable[ox.Quad]) -> None:
+        self._objects: dict[tuple[Any, Any], dict[Any, None]] = defaultdict(dict)
+        self._subjects: dict[tuple[Any, Any], dict[Any, None]] = defaultdict(dict)
+        self._pairs: dict[Any, dict[tuple[Any, Any], None]] = defaultdict(dict)
+        for quad in quads:
+            s, p, o = from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)
+            self._objects[(s, p)][o] = None
+            self._subjects[(p, o)][s] = None
+            self._pairs[p][(s, o)] = None
+
+    def objects(self, subject: Any, predicate: Any) -> Iterator[Any]:
+        return iter(list(self._objects.get((subject, predicate), ())))
+
+    def subjects(self, predicate: Any, obj: Any) -> Iterator[Any]:
+        return iter(list(self._subjects.get((predicate, obj), ())))
+
+    def subject_objects(self, predicate: Any) -> Iterator[tuple[Any, Any]]:
+        return iter(list(self._pairs.get(predicate, ())))
+
+    def value(self, subject: Any, predicate: Any) -> Any:
+        return next(self.objects(subject, predicate), None)
+
+
+def papers(graph: Graph | RecordGraph, describers: RecordGraph | None = None) -> list[Paper]:
     """The copkg:Study records of `graph` as papers (creators' names looked up in
     `describers` too)."""
 
@@ -229,7 +243,7 @@ def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
     for study in sorted(s for s in graph.subjects(RDF.type, COPKG.Study) if isinstance(s, URIRef)):
         dois = {
             match.group(0).rstrip(".").casefold()
-            for prop in _DOI_PROPERTIES
+            for prop in DOI_PROPERTIES
             for value in graph.objects(study, prop)
             if (match := _DOI.search(str(value)))
         }
@@ -252,7 +266,7 @@ class KnownPapers:
     """The papers of the corpus's study records, indexed by DOI and by authors, year and title,
     so that a study is compared with the few papers that may be its own, not with every one."""
 
-    def __init__(self, records: Graph) -> None:
+    def __init__(self, records: RecordGraph) -> None:
         self.records = records
         self.papers = papers(records)
         self._by_doi: dict[str, list[int]] = defaultdict(list)
@@ -282,7 +296,7 @@ def duplicate_problems(
 ) -> list[Problem]:
     """The study's paper if another study records it already (a second ID for one paper);
     `known` indexes the corpus's papers (else they are read from `others.records()`)."""
-    known = known or KnownPapers(others.records())
+    known = known or KnownPapers(RecordGraph(others.records()))
     problems = []
     for paper in papers(study.graph, known.records):
         for other, why in known.same(paper, study.study_id):
@@ -301,57 +315,87 @@ def duplicate_problems(
 
 def corpus_problems(
     graphs: dict[str, list[Path]],
-    quads: Sequence[ox.Quad],
+    store: ox.Store,
+    read: Callable[[str], list[ox.Quad]],
     folders: Callable[[str], list[Path]] = lambda study_id: [],
 ) -> tuple[list[Problem], Fidelity]:
     """statement_problems() of every study of the corpus against the others (what `copkg add`
     checks of a bundle, checked by `copkg build` of each study), and every quote verified
     against the source text of its study where there is one (found in `folders(study_id)`).
 
-    The corpus is indexed once (who describes what, the study records and their papers) and
-    each study is then checked on its own: the work grows with the corpus, not its square."""
-    ontology = quads_to_graph(q for q in quads if graph_of(q) == str(ONTOLOGY_GRAPH))
-    by_graph: dict[str, list[ox.Quad]] = {}
-    index: dict[str, set[str]] = {}
-    for q in quads:
-        by_graph.setdefault(graph_of(q), []).append(q)
-        if isinstance(q.subject, ox.NamedNode):
-            index.setdefault(q.subject.value, set()).add(graph_of(q))
-    studies = {
-        term_value(q.subject)
-        for q in quads
-        if q.predicate.value == str(RDF.type) and term_value(q.object) == str(COPKG.Study)
-    }
-    creators = {
-        term_value(q.object)
-        for q in quads
-        if term_value(q.subject) in studies and q.predicate.value == str(DCTERMS.creator)
-    }
-    records = [
-        q
-        for q in quads
-        if graph_of(q).startswith(STUDY_GRAPHS) and term_value(q.subject) in studies | creators
-    ]
-    described = {g for gs in index.values() for g in gs}
-    corpus = StudyIndex(ontology, lambda iri: index.get(iri, set()), described, records)
-    known = KnownPapers(quads_to_graph(records))
+    `store` holds the sources, each graph named (and nothing else); `read(graph)` gives a
+    graph's quads as written. Who describes what, the study records and their papers, and the
+    source texts are looked up in the store, once; then each study is read and checked on its
+    own: the work grows with the corpus, not its square, and memory with one study."""
+    ontology = quads_to_graph(read(str(ONTOLOGY_GRAPH)))
+
+    def subject_graphs(iri: str) -> set[str]:
+        found = store.quads_for_pattern(ox.NamedNode(iri), None, None, None)
+        return {q.graph_name.value for q in found if isinstance(q.graph_name, ox.NamedNode)}
+
     study_graphs = [g for g in sorted(graphs) if g.startswith(STUDY_GRAPHS)]
-    digests: dict[URIRef, str] = {}
-    for graph in study_graphs:
-        digests |= source_digests(
-            quads_to_graph(q for q in by_graph.get(graph, []) if q.predicate in _DIGESTS)
-        )
-    fidelity = find_sources(digests, folders)
+    described = {g for g in study_graphs if _has_named_subject(store, g)}
+    corpus = StudyIndex(ontology, subject_graphs, described, study_records(store))
+    known = KnownPapers(RecordGraph(corpus.records))
+    fidelity = find_sources(_digests(store, study_graphs), folders)
     problems: list[Problem] = []
     quotes: list[tuple[URIRef, int, list[Problem]]] = []
     for rank, graph in enumerate(study_graphs):
-        study = StudyFiles(
-            graph[len(STUDY_GRAPHS) :],
-            [FileOnDisk(p) for p in graphs[graph]],
-            quads_to_graph(by_graph.get(graph, [])),
-        )
+        files = [FileOnDisk(p) for p in graphs[graph]]
+        study = StudyFiles.of(graph[len(STUDY_GRAPHS) :], files, read(graph))  # type: ignore[arg-type]
         problems += statement_problems(study, corpus.others(graph), known)
         for text, path in fidelity.verified.items():
             quotes.append((text, rank, quote_problems(study, {text: path})))
     fidelity.problems = [p for _text, _rank, found in sorted(quotes) for p in found]
     return problems + fidelity.problems, fidelity
+
+
+def _has_named_subject(store: ox.Store, graph: str) -> bool:
+    return any(
+        isinstance(q.subject, ox.NamedNode)
+        for q in store.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+    )
+
+
+def study_records(store: ox.Store) -> list[ox.Quad]:
+    """What the study graphs say of the copkg:Study records (resources typed so in any graph)
+    and of the records' creators and source texts (as the store keeps their literals), as far
+    as the checks read it (RECORD_PREDICATES)."""
+    typed = store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(COPKG.Study)), None)
+    studies = {q.subject for q in typed}
+    linked = {
+        q.object
+        for study in studies
+        for predicate in (_CREATOR, _DIGESTS[0])
+        for q in store.quads_for_pattern(study, predicate, None, None)
+        if not isinstance(q.object, ox.Literal)
+    }
+    return [
+        q
+        for subject in sorted(studies | linked, key=str)
+        for q in store.quads_for_pattern(subject, None, None, None)
+        if q.predicate.value in RECORD_PREDICATES
+        and isinstance(q.graph_name, ox.NamedNode)
+        and q.graph_name.value.startswith(STUDY_GRAPHS)
+    ]
+
+
+def _digests(store: ox.Store, graphs: list[str]) -> dict[URIRef, str]:
+    """The SHA-256 of each study's source text, as the study graphs declare it (a later graph's
+    declaration over an earlier one's, as source_digests() of each graph in turn)."""
+    found: dict[URIRef, str] = {}
+    text, sha = _DIGESTS
+    declared = store.query(
+        f"SELECT ?g ?study ?digest WHERE {{ GRAPH ?g {{ ?study {text} ?t . ?t {sha} ?digest }} }}"
+    )
+    if not isinstance(declared, ox.QuerySolutions):
+        raise TypeError("a SELECT query gave no solutions")
+    rank = {graph: i for i, graph in enumerate(graphs)}
+    rows = [
+        (rank[row["g"].value], row["study"].value, row["digest"].value)
+        for row in declared
+        if row["g"].value in rank and isinstance(row["study"], ox.NamedNode)
+    ]
+    for _rank, study, digest in sorted(rows):
+        found[URIRef(study)] = digest
+    return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rdflib import Graph, URIRef
 
@@ -15,7 +16,7 @@ from copkg.pipeline.study_view import Described, study_of
 from copkg.validation.fidelity import check_quotes, find_source
 
 
-def source_digests(graph: Graph) -> dict[URIRef, str]:
+def source_digests(graph: Graph | Any) -> dict[URIRef, str]:
     """The SHA-256 of each study's source text, as the study's record declares it."""
     return {
         study: str(digest)
