@@ -157,6 +157,44 @@ def started_server(
         log.close()
 
 
+def probe_main(
+    argv: list[str] | None,
+    *,
+    doc: str,
+    load: str,
+    default: int,
+    query_timeout: float,
+    measure: Callable[[str, int, int], dict[str, Any]],
+) -> int:
+    """The command line shared by heavy_queries.py and slow_clients.py.
+
+    Probes are timed alone, then beside `--{load}` connections of the other kind (`measure`
+    returns the figures, with `with_{load}` and `statuses_with_{load}`); without --url, a
+    `copkg serve --workers 1` over the project's build is started and stopped. Exit status 0
+    when every probe under load answered 200 within --bound seconds.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--url", help="a running server (default: start one over build/)")
+    parser.add_argument(f"--{load}", type=int, default=default, help=f"{load} connections")
+    parser.add_argument("--probes", type=int, default=20, help="probes a phase")
+    parser.add_argument("--bound", type=float, default=1.0, help="seconds a probe may take")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    count = getattr(args, load)
+    if args.url:
+        result = measure(args.url, count, args.probes)
+    else:
+        root = Path(__file__).resolve().parents[1]
+        with started_server(root, query_timeout=query_timeout, workers=1) as (url, _pid):
+            result = measure(url, count, args.probes)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    under_load = result[f"with_{load}"]
+    passed = under_load["max"] <= args.bound and result[f"statuses_with_{load}"] == [200]
+    return 0 if passed else 1
+
+
 def server_pid(url: str) -> int | None:
     """The pid of the process listening on the URL's port (for --url), if it is ours to see."""
     port = int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])

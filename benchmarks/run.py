@@ -13,7 +13,10 @@ child process so that peak memory is the step's own:
   holding the same dataset, under the same concurrent load (threads of keep-alive
   connections, loopback only, bounded in time and count), on ad-hoc SPARQL and on the named
   queries, and their ratios; both servers run at once and take turns (--rounds), so that the
-  machine's other work weighs on both alike, and copkg is measured after its start-up warm-up.
+  machine's other work weighs on both alike, and copkg is measured after its start-up warm-up;
+- with --virtuoso: `copkg push` of the build to a Virtuoso of its own, timed, and the uncached
+  HTTP workloads served by `copkg serve --store` on it beside `copkg serve` on the embedded
+  store, taking turns (virtuoso_bench.py).
 
     python benchmarks/run.py --sizes 10,100,1000 --out benchmarks/results.json
     python benchmarks/run.py --sizes 2 --quick          # seconds: proves the harness works
@@ -26,9 +29,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -127,11 +132,13 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
 def run_child(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
 ) -> dict[str, Any]:
-    """Run `python run.py --child ...`, returning its JSON answer with wall time and peak
-    memory (the summed RSS of the process and its children, sampled every 50 ms, and the
+    """Run `python run.py --child ...`, returning its JSON answer with wall time, CPU time (user
+    + system, of the child and the children it waited for), the load average when it began and
+    peak memory (the summed RSS of the process and its children, sampled every 50 ms, and the
     largest ru_maxrss)."""
     import psutil
 
+    load = [round(x, 2) for x in os.getloadavg()]
     start = time.perf_counter()
     with tempfile.NamedTemporaryFile("r", suffix=".json") as answer:
         process = subprocess.Popen(
@@ -167,6 +174,8 @@ def run_child(
     result = json.loads(text) if text.strip() else {"ok": False}
     result.update(
         wall_s=round(wall, 3),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+        load_avg=load,
         peak_rss_mib=round(peak / 2**20, 1),
         maxrss_mib=round(usage.ru_maxrss / 1024, 1),
         returncode=process.returncode,
@@ -190,6 +199,7 @@ def child_build(root: Path) -> dict[str, Any]:
     return {
         "ok": True,
         "timings": manifest.timings,
+        "cpu_timings": manifest.extra.get("cpu", {}),
         "quads": manifest.quads,
         "graphs": len(manifest.graphs),
     }
@@ -206,33 +216,45 @@ def child_add(root: Path, index: int) -> dict[str, Any]:
     settings = Settings.load(root, environ={})
     outside = Path(tempfile.mkdtemp(prefix="copkg-add-"))
     folder = synthetic.write_study(outside, index)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     try:
         outcome = add(settings, folder)
     except Exception as exc:  # noqa: BLE001 - report, whatever the interface turns out to be
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         shutil.rmtree(outside, ignore_errors=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     timings = getattr(outcome, "timings", None) or getattr(
         getattr(outcome, "manifest", None), "timings", None
     )
-    return {"ok": True, "seconds": round(seconds, 3), "timings": timings}
+    return {"ok": True, "seconds": round(seconds, 3), "cpu_s": round(cpu, 3), "timings": timings}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (HermiT's JVM)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _timed(call: Callable[[], Any], repeats: int, budget: float, warmup: int = 2) -> dict[str, Any]:
     for _ in range(warmup):
         result = call()
     times: list[float] = []
+    cpu: list[float] = []  # the calling thread's CPU time: what a loaded machine hardly changes
     deadline = time.perf_counter() + budget
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), time.thread_time()
         result = call()
         times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - used) * 1000)
     size = len(result) if hasattr(result, "__len__") else None
     return {
         "median_ms": round(statistics.median(times), 2),
         "p95_ms": round(percentile(times, 95), 2),
+        "median_cpu_ms": round(statistics.median(cpu), 2),
         "runs": len(times),
         "size": size,
     }
@@ -362,18 +384,21 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         for status, count in run["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return {
+    out = {
         "latencies": [ms for run in runs for ms in run["latencies"]],
         "statuses": statuses,
         "errors": sum(run["errors"] for run in runs),
         "seconds": sum(run["seconds"] for run in runs),
     }
+    if all("cpu_s" in run for run in runs):
+        out["cpu_s"] = sum(run["cpu_s"] for run in runs)
+    return out
 
 
 def summary(raw: dict[str, Any]) -> dict[str, Any]:
     """Throughput and latency percentiles of a load_raw() result."""
     latencies, elapsed = raw["latencies"], raw["seconds"]
-    return {
+    out = {
         "requests": len(latencies),
         "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0,
@@ -383,6 +408,36 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "statuses": raw["statuses"],
         "errors": raw["errors"],
     }
+    if "cpu_s" in raw and latencies:  # the server's CPU per request (all its processes)
+        out["cpu_ms_per_request"] = round(raw["cpu_s"] * 1000 / len(latencies), 2)
+    return out
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of the live processes of a process group, from /proc: a server
+    and its workers (each server runs in a session of its own, see server())."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed_load(process: subprocess.Popen | None, port: int, requests_: list[Any],
+               **options: Any) -> dict[str, Any]:  # fmt: skip
+    """load_raw() with the CPU seconds the server's process group spent meanwhile."""
+    before = group_cpu_seconds(process.pid) if process is not None else None
+    raw = load_raw(port, requests_, **options)
+    if before is not None and process is not None:
+        raw["cpu_s"] = group_cpu_seconds(process.pid) - before
+    return raw
 
 
 def wait_for(port: int, path: str, timeout: float = 300) -> None:
@@ -630,10 +685,11 @@ def http_bench(
         "distinct": {label: len(c) for label, (c, _) in workloads.items()} | {"pages": len(paths)},
         "workloads": {},
     }
+    processes: dict[str, subprocess.Popen] = {}
     with contextlib.ExitStack() as stack:
         for name, port in ports.items():
             probe = "/" if name == "oxigraph" else "/api/queries"
-            stack.enter_context(
+            processes[name] = stack.enter_context(
                 server(
                     commands[name],
                     port,
@@ -652,18 +708,19 @@ def http_bench(
                 cached = ours[:4]
                 # warm-up: the cached server learns its four answers; every server warms up
                 load(ports["copkg"], cached, threads=1, seconds=seconds, max_requests=8)
-                turns: dict[str, tuple[int, list[Any]]] = {
-                    "copkg cached": (ports["copkg"], cached),
-                    "copkg uncached": (ports["copkg-uncached"], ours),
+                turns: dict[str, tuple[str, list[Any]]] = {
+                    "copkg cached": ("copkg", cached),
+                    "copkg uncached": ("copkg-uncached", ours),
                 }
                 if theirs is not None:
-                    turns["oxigraph"] = (ports["oxigraph"], theirs)
+                    turns["oxigraph"] = ("oxigraph", theirs)
                 parts: dict[str, list[dict[str, Any]]] = {k: [] for k in turns}
                 for _ in range(rounds):
-                    for who, (port, requests_) in turns.items():
+                    for who, (name, requests_) in turns.items():
                         key = (who, label)
-                        raw = load_raw(
-                            port,
+                        raw = timed_load(
+                            processes[name],
+                            ports[name],
                             requests_,
                             threads=count,
                             seconds=seconds / rounds,
@@ -695,6 +752,103 @@ def http_bench(
     return results
 
 
+#: The contingency factors and levels the advisor takes (synthetic.py's, Josserand's five).
+ADVISOR_LEVELS = ("Low", "Medium", "High")
+ADVISOR_DEGREES = ("MainMode", "InMostTeams", "LesserDegree")
+#: Requests (other contexts) sent before an advisor workload is measured.
+ADVISOR_WARM_UP = 12
+
+
+def advisor_workloads(seed: int = 0) -> dict[str, list[tuple[str, str, dict[str, str]]]]:
+    """GET /api/advice requests, every one a different hypothetical context: each combination
+    of levels on the five factors (1,023, shuffled); and each of those with one control mode at
+    one degree (which matches studied contexts, more as the corpus grows)."""
+    combos = [
+        c for c in itertools.product(("", *ADVISOR_LEVELS), repeat=len(synthetic.FACTORS)) if any(c)
+    ]
+    random.Random(seed).shuffle(combos)
+    modes = [f"{m}@{d}" for m in synthetic.MODES for d in ADVISOR_DEGREES]
+    headers = {"Accept": "application/json"}
+
+    def levels(combo: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [(f, v) for f, v in zip(synthetic.FACTORS, combo, strict=True) if v]
+
+    return {
+        "advisor: your levels": [
+            ("GET", "/api/advice?" + urllib.parse.urlencode(levels(c)), headers) for c in combos
+        ],
+        "advisor: a mode and your levels": [
+            (
+                "GET",
+                "/api/advice?"
+                + urllib.parse.urlencode([("mode", modes[i % len(modes)]), *levels(c)]),
+                headers,
+            )
+            for i, c in enumerate(combos)
+        ],
+    }
+
+
+def advisor_bench(
+    root: Path,
+    work: Path,
+    *,
+    threads: list[int],
+    seconds: float,
+    max_requests: int,
+    rounds: int = 5,
+) -> dict[str, Any]:
+    """The advisor's uncached answers over HTTP: `copkg serve` keeping no answer
+    (COPKG_RESPONSE_CACHE_BYTES=0), every request a different context (the advisor's own
+    LRU keeps 256 answers; a workload cycles through 1,011 contexts before one comes again),
+    after a warm-up of ADVISOR_WARM_UP other contexts.
+    Latency percentiles, requests/s and the server's CPU per answer (from /proc), and the size
+    of a sample answer (matched studied contexts, findings)."""
+    port = free_port()
+    command = server_commands(root, work, {"copkg": port, "copkg-uncached": port, "oxigraph": 0})
+    results: dict[str, Any] = {"threads": threads, "workloads": {}, "answers": {}}
+    workloads = advisor_workloads()
+    log = work / "advisor-serve.log"
+    with server(
+        command["copkg-uncached"],
+        port,
+        "/api/queries",
+        log,
+        env={"COPKG_RESPONSE_CACHE_BYTES": "0"},
+    ) as process:
+        # (no answer cache, so no start-up warm-up of the named queries to wait for)
+        offset = 0
+        for label, every in workloads.items():
+            # warm-up (each web process reads the rules once): contexts not asked below, on
+            # connections of their own (to reach every worker), the last answer kept as a
+            # sample of the answers' size
+            sample: dict[str, Any] = {}
+            for method, path, headers in every[-ADVISOR_WARM_UP:]:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request(method, path, headers=headers)
+                sample = json.loads(conn.getresponse().read())
+                conn.close()
+            requests_ = every[:-ADVISOR_WARM_UP]
+            results["answers"][label] = {
+                "matched_contexts": len(sample.get("matchedContexts", [])),
+                "findings": sum(len(r.get("findings", [])) for r in sample.get("roles", [])),
+                "recommendations": len(sample.get("recommendations", [])),
+            }
+            for count in threads:
+                runs = []
+                for _ in range(rounds):
+                    raw = timed_load(process, port, requests_, threads=count,
+                                     seconds=seconds / rounds, max_requests=max_requests,
+                                     start=offset)  # fmt: skip
+                    offset = raw["next"]
+                    runs.append(raw)
+                figures = summary(merged(runs))
+                results["workloads"][f"{count}|{label}"] = figures
+                print(f"   {count} threads, {label}: {figures}", flush=True)
+            offset = 0
+    return results
+
+
 def itertools_roundrobin(lists: list[list[Any]]) -> Iterator[Any]:
     """One item of each list in turn until all are spent."""
     iterators = [iter(items) for items in lists if items]
@@ -721,16 +875,21 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "quads": manifest.get("quads"),
             "timings": manifest.get("timings"),
         }
-        out["http"] = http_bench(
-            root,
-            work / f"n{n}",
-            threads=thread_counts(args),
-            seconds=args.seconds,
-            max_requests=args.max_requests,
-            rounds=args.rounds,
-            only=args.only,
-        )
-        print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
+        if not args.no_http:
+            out["http"] = http_bench(
+                root,
+                work / f"n{n}",
+                threads=thread_counts(args),
+                seconds=args.seconds,
+                max_requests=args.max_requests,
+                rounds=args.rounds,
+                only=args.only,
+            )
+            print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
+        if args.virtuoso:
+            out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
+        if args.advisor:
+            out["advisor"] = run_advisor(root, work / f"n{n}", args)
         return out
     root = make_project(work / f"n{n}" / "project", n, args.seed)
     out = {"n": n}
@@ -739,8 +898,12 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
     if not out["build"].get("ok"):
         return out
-    out["rebuild"] = run_child(["build", "--root", str(root)])
-    print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
+    if not args.no_rebuild:
+        out["rebuild"] = run_child(["build", "--root", str(root)])
+        print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
+    out["disk_mib"] = {
+        name: round(_size(root / "build" / name) / 2**20, 1) for name in ("oxigraph", "copkg.nq")
+    }
     out["latency"] = run_child(
         [
             "latency",
@@ -767,14 +930,59 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
             out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
+    if args.virtuoso:
+        out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
+    if args.advisor:
+        out["advisor"] = run_advisor(root, work / f"n{n}", args)
     if not args.no_add:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
     return out
 
 
+def run_advisor(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return advisor_bench(
+            root,
+            work,
+            threads=[int(t) for t in str(args.advisor_threads).split(",") if t.strip()],
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+        )
+    except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def thread_counts(args: argparse.Namespace) -> list[int]:
     return [int(t) for t in str(args.threads).split(",") if t.strip()]
+
+
+def virtuoso(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """--virtuoso: copkg push to a Virtuoso of its own, and copkg serve on it beside the
+    embedded store (virtuoso_bench.py)."""
+    import virtuoso_bench  # only with --virtuoso (it imports this module)
+
+    try:
+        return virtuoso_bench.virtuoso_bench(
+            root,
+            work / "virtuoso-bench",
+            threads=thread_counts(args),
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+            only=args.only,
+            buffers=args.virtuoso_buffers,
+        )
+    except (OSError, RuntimeError, subprocess.SubprocessError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -789,7 +997,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     lines += [
-        "| N | quads | build s | load | infer | validate | export | peak MiB | rebuild s | add s |",
+        "| N | quads | build s (CPU s; load avg) | load | infer | validate | export | peak MiB "
+        "| rebuild s | add s (CPU s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["sizes"]:
@@ -797,16 +1006,17 @@ def markdown(report: dict[str, Any]) -> str:
         t = b.get("timings", {})
         add = r.get("add", {})
         add_s = (
-            add.get("seconds")
+            f"{add.get('seconds')} ({add.get('cpu_s', '-')})"
             if add.get("ok")
             else ("missing" if add.get("missing") else add.get("error", "-"))
         )
         lines.append(
-            f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} | {t.get('load', '-')} | "
+            f"| {r['n']} | {b.get('quads', '-')} | {b.get('wall_s')} ({b.get('cpu_s', '-')}; "
+            f"{(b.get('load_avg') or ['-'])[0]}) | {t.get('load', '-')} | "
             f"{t.get('infer', '-')} | {t.get('validate', '-')} | {t.get('export', '-')} | "
             f"{b.get('peak_rss_mib')} | {r.get('rebuild', {}).get('wall_s', '-')} | {add_s} |"
         )
-    lines += ["", "Latency on the embedded store (median / p95 ms):", ""]
+    lines += ["", "Latency on the embedded store (median / p95 ms [median CPU ms] (rows)):", ""]
     names = sorted({q for r in report["sizes"] for q in r.get("latency", {}).get("queries", {})})
     lines += [
         "| query | " + " | ".join(f"N={r['n']}" for r in report["sizes"]) + " |",
@@ -829,7 +1039,11 @@ def markdown(report: dict[str, Any]) -> str:
         cells = []
         for r in report["sizes"]:
             v = get(r)
-            cells.append(f"{v['median_ms']} / {v['p95_ms']} ({v['size']})" if v else "-")
+            cells.append(
+                f"{v['median_ms']} / {v['p95_ms']} [{v.get('median_cpu_ms', '-')}] ({v['size']})"
+                if v
+                else "-"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -858,6 +1072,30 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{cell('copkg cached')} | {cell('oxigraph')} | {f.get('ratio_uncached', '-')} "
                 f"| {f.get('ratio_cached', '-')} |"
             )
+    for r in report["sizes"]:
+        if "virtuoso" in r:
+            import virtuoso_bench  # only with --virtuoso (it imports this module)
+
+            lines += ["", virtuoso_bench.markdown(r["n"], r["virtuoso"])]
+    advised = [r for r in report["sizes"] if r.get("advisor") and "error" not in r["advisor"]]
+    if advised:
+        lines += [
+            "",
+            "Advisor, uncached (a different context every request; the server's CPU from /proc):",
+            "",
+            "| N | threads | workload | p50 ms | p95 ms | requests/s | CPU ms an answer | "
+            "matched contexts (sample) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in advised:
+            a = r["advisor"]
+            for key, f in a["workloads"].items():
+                count, label = key.split("|", 1)
+                lines.append(
+                    f"| {r['n']} | {count} | {label} | {f['p50_ms']} | {f['p95_ms']} | "
+                    f"{f['rps']} | {f.get('cpu_ms_per_request', '-')} | "
+                    f"{a['answers'].get(label, {}).get('matched_contexts', '-')} |"
+                )
     return "\n".join(lines)
 
 
@@ -869,6 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-add", action="store_true")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip the second build")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--budget", type=float, default=None, help="seconds a measured call")
     parser.add_argument("--seconds", type=float, default=None, help="HTTP load a workload")
@@ -878,12 +1117,29 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=5, help="HTTP: turns each server takes on each workload"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--advisor",
+        action="store_true",
+        help="also the advisor's uncached answers over HTTP (a different context a request)",
+    )
+    parser.add_argument(
+        "--advisor-threads", default="1", help="advisor: client threads, comma-separated"
+    )
     parser.add_argument("--only", default="", help="HTTP: only the workloads whose name holds this")
     parser.add_argument(
         "--project",
         type=Path,
         default=None,
         help="a built project to measure over HTTP (one size, not modified)",
+    )
+    parser.add_argument(
+        "--virtuoso",
+        action="store_true",
+        help="also time copkg push to a Virtuoso of its own and serve the uncached workloads "
+        "from it beside the embedded store (Debian's virtuoso-opensource)",
+    )
+    parser.add_argument(
+        "--virtuoso-buffers", type=int, default=None, help="Virtuoso's NumberOfBuffers (8 KB)"
     )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")

@@ -17,8 +17,6 @@ answered 200 within --bound s (default 1).
 
 from __future__ import annotations
 
-import argparse
-import json
 import socket
 import statistics
 import sys
@@ -252,27 +250,12 @@ def measure(url: str, slow: int, count: int, settle: float = 2.0) -> dict[str, o
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="a running server (default: start one over build/)")
-    parser.add_argument("--slow", type=int, default=64, help="slow connections")
-    parser.add_argument("--probes", type=int, default=20, help="probes a phase")
-    parser.add_argument("--bound", type=float, default=1.0, help="seconds a probe may take")
-    parser.add_argument("--json", type=Path, help="write the figures here")
-    args = parser.parse_args(argv)
-    if args.url:
-        result = measure(args.url, args.slow, args.probes)
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import load
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import load  # the benchmarks' folder is not a package: found once the script's is on the path
 
-        root = Path(__file__).resolve().parents[1]
-        with load.started_server(root, query_timeout=10.0, workers=1) as (url, _pid):
-            result = measure(url, args.slow, args.probes)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    passed = result["with_slow"]["max"] <= args.bound and result["statuses_with_slow"] == [200]
-    return 0 if passed else 1
+    return load.probe_main(
+        argv, doc=__doc__, load="slow", default=64, query_timeout=10.0, measure=measure
+    )
 
 
 if __name__ == "__main__":

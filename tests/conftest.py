@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import virtuoso_server
 from click.testing import CliRunner
-from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import to_isomorphic
+from rdflib.namespace import OWL, RDF, RDFS, XSD
 from virtuoso_server import Virtuoso as VirtuosoServer
 from watchers import FifoWatch, Listener
 
 from copkg.config import Settings
 from copkg.store.embedded import OxigraphStore
 
+if TYPE_CHECKING:
+    from copkg.reasoning.owl import ConsistencyResult
+
 ROOT = Path(__file__).resolve().parents[1]
 EX = "http://example.org/"
 G1 = EX + "graph/one"
 G2 = EX + "graph/two"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test modules that hold a `slow` test run first, in their order, the others after:
+    with -n 2 (pytest-xdist, a module whole on one worker, in this order: pyproject.toml) the
+    long modules start early, and the short ones even out the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each module's order is kept
 
 
 def needs_validation() -> None:
@@ -166,3 +182,55 @@ def slack(tmp_path_factory: pytest.TempPathFactory) -> float:
     finally:
         executor.close()
     return 2.0 + 3 * (time.monotonic() - start)
+
+
+Reasoner = Callable[..., "ConsistencyResult"]
+
+
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test run, shared by its pytest-xdist workers (each worker's own
+    temporary folders lie in it); the run's temporary folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture
+def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+    """owl.check_consistency, run once a test run for the same triples: the tests that reason
+    over the shipped ontology and studies (test_consistency's, and the documented `copkg build`
+    and `copkg reason`) give HermiT the same triples, 20 s of Java each time. The first call
+    for a set of triples (compared as graphs, blank nodes and all; owl:imports left out, as
+    check_consistency leaves them out) is HermiT's own run, kept in the run's folder under a
+    lock, so that a test on another worker waits for it rather than running it again; a later
+    call gets a copy of its result. A call that raises leaves nothing. Patched where the build
+    and the CLI look the function up, for the test that asks for it; returned, for direct
+    calls."""
+    # here, not at the top: owlready2 is slow to import and few test modules need it
+    from copkg.pipeline import steps
+    from copkg.reasoning import owl
+
+    real = owl.check_consistency
+    folder = run_folder / "hermit"
+    folder.mkdir(exist_ok=True)
+
+    def shared(graphs: Iterable[Graph], *, java: str | None = None) -> ConsistencyResult:
+        graphs = list(graphs)
+        java_exe = java or owl.find_java()
+        merged = Graph()
+        for graph in graphs:
+            for triple in graph:
+                if triple[1] != OWL.imports:
+                    merged.add(triple)
+        key = f"{java_exe}\n{to_isomorphic(merged).graph_digest()}"
+        kept = folder / (hashlib.sha256(key.encode()).hexdigest() + ".pickle")
+        with (folder / "lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if not kept.exists():
+                result = real(graphs, java=java_exe)
+                kept.write_bytes(pickle.dumps(result))
+            return pickle.loads(kept.read_bytes())  # written by this run, above
+
+    monkeypatch.setattr(owl, "check_consistency", shared)
+    monkeypatch.setattr(steps, "check_consistency", shared)
+    return shared

@@ -490,8 +490,12 @@ def _edit_and_build(project: Path, tmp_path: Path, extra: str) -> tuple[Result, 
             ":finding-1 copkg:inCase j04:case-nowhere .",
             r"study\.ttl:\d+: j04:case-nowhere: no study bundle describes it",
         ),
+        (
+            ':finding-1 rdfs:comment "TODO: say why" .',
+            r"study\.ttl:\d+: a TODO placeholder is left",
+        ),
     ],
-    ids=["another study's resource", "shared vocabulary", "undescribed IRI"],
+    ids=["another study's resource", "shared vocabulary", "undescribed IRI", "placeholder"],
 )
 def test_build_refuses_what_add_refuses_after_an_edit(
     project: Path, tmp_path: Path, extra: str, expected: str
@@ -501,6 +505,26 @@ def test_build_refuses_what_add_refuses_after_an_edit(
     assert re.search(expected, result.output), result.output
     for name, data in before.items():
         assert (project / "build" / name).read_bytes() == data
+
+
+def test_build_refuses_the_same_paper_under_a_second_id(project: Path, tmp_path: Path) -> None:
+    """The build finds a paper entered twice, as add does (each study against the papers of the
+    others, indexed once for the corpus)."""
+    first = fill(template("first2001"))
+    assert (
+        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, first, "a"))).exit_code == 0
+    )
+    folder = project / "data/studies/second2002"
+    folder.mkdir()
+    (folder / "study.ttl").write_text(fill(template("second2002")), encoding="utf-8")
+    result = copkg(project, "build", "--skip-owl")
+    assert result.exit_code == 1, result.output
+    for study, other in (("second2002", "first2001"), ("first2001", "second2002")):
+        assert re.search(
+            rf"{study}/study\.ttl:\d+: :study: this paper is already in the corpus as study "
+            rf"{other} \(\S+\): the same authors, year and title",
+            result.output,
+        ), result.output
 
 
 def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path: Path) -> None:
@@ -514,6 +538,7 @@ def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path:
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_build_runs_hermit_unless_told_to_skip(project: Path, tmp_path: Path) -> None:
     extra = ":organisation-1 copkg:eventType copkg:Reorganisation ."
     result, _ = _edit_and_build(project, tmp_path, extra)

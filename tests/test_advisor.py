@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -388,20 +389,10 @@ def test_json_nested_5000_deep_is_400(client: FlaskClient) -> None:
     assert response.get_json()["ok"] is False
 
 
-def test_get_and_post_of_one_context_share_one_answer(
-    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_get_and_post_of_one_context_share_one_answer(advisor_settings: Settings) -> None:
     """POSTs were never cached: each ran every rule over the whole store again."""
-    from copkg.web import advisor
     from copkg.web.app import create_app
 
-    calls: list[object] = []
-
-    def counted(*args: object, **kwargs: object):  # noqa: ANN202 - an Advice
-        calls.append(args[1])
-        return advise(*args, **kwargs)
-
-    monkeypatch.setattr(advisor, "advise", counted)
     application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
     try:
         client = application.test_client()
@@ -411,16 +402,138 @@ def test_get_and_post_of_one_context_share_one_answer(
         assert by_get.status_code == 200
         assert all(r.get_data() == by_get.get_data() for r in by_post)
         assert client.get("/advisor", query_string=COMP_LIKE).status_code == 200
-        assert len(calls) == 1
+        runs = application.extensions["copkg"].current.advice
+        assert runs.runs == 1
         client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
-        assert len(calls) == 2
+        assert runs.runs == 2
     finally:
         application.extensions["copkg"].close()
 
 
-def test_advice_past_the_time_limit_is_503_with_retry_after(
-    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+def test_the_advisors_process_stays_warm_for_the_next_context(advisor_settings: Settings) -> None:
+    """Each advice started a Python process of its own (about 0.5 s of CPU before any rule
+    ran). The process now opens the store once and answers context after context; it goes
+    with the build (its Services) and is reaped."""
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        pids = []
+        for levels in (COMP_LIKE, ELECTRICAL_LIKE):
+            assert client.post("/api/advice", json={"levels": levels}).status_code == 200
+            runs = application.extensions["copkg"].current.advice
+            assert len(runs._idle) == 1
+            pids.append(runs._idle[0].process._process.pid)
+        assert runs.runs == 2
+        assert pids[0] == pids[1]
+    finally:
+        application.extensions["copkg"].close()
+    assert not Path(f"/proc/{pids[0]}").exists()  # stopped and reaped with the build
+
+
+def test_on_memory_a_change_gives_the_advisor_a_new_process(app: Flask) -> None:
+    """`memory:` is read through snapshots: the warm process holds the one it opened, and a
+    change to the store makes the next run open the new state in a new process (the old one
+    stopped, its snapshot released), so no advice is given from an outdated store."""
+    from copkg.reasoning.advice.context import Vocabulary
+    from copkg.store.temporary import TemporaryStore
+    from copkg.web.advisor import AdviceRuns
+
+    store = TemporaryStore()
+    store.native.extend(app.extensions["copkg"].store.native.quads_for_pattern(None, None, None))
+    store.update("INSERT DATA { <urn:copkg:test:a> <urn:copkg:test:b> <urn:copkg:test:c> }")
+    rules = app.extensions["copkg"].settings.rules_dir
+    context = parse_context(store, [], COMP_LIKE, vocabulary=Vocabulary.read(store))
+    runs = AdviceRuns(None, 60.0)
+    try:
+        first = runs.answer(store, context, rules)
+        (warm,) = runs._idle
+        store.update("INSERT DATA { <urn:copkg:test:a> <urn:copkg:test:b> <urn:copkg:test:d> }")
+        second = runs.answer(store, context, rules)  # (no answer is kept for memory:)
+        (renewed,) = runs._idle
+        assert runs.runs == 2 and first.as_json() == second.as_json()
+        assert renewed.key != warm.key and not warm.process.alive
+    finally:
+        runs.close()
+        store.close()
+    assert not renewed.process.alive
+
+
+#: A rule that joins every triple with every other twice over (10^12 rows and more) and keeps
+#: none: it would derive risk assessments, which the answer reads, so the advice runs it with
+#: the others, for hours if nothing stops it.
+RUNAWAY_RULE = """\
+#+ label: Runaway (a test)
+#+ description: Joins every triple with every other twice over and keeps none.
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+CONSTRUCT { ?context copkg:riskyRole ?role .
+            ?a a copkg:RiskAssessment ; copkg:inContext ?context ; copkg:assessedRole ?role }
+WHERE {
+  ?assessment a copkg:ContingencyAssessment ; copkg:assessedContext ?context .
+  ?role a copkg:ManagementRole .
+  ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER (STRLEN(CONCAT(STR(?c), STR(?f), STR(?i))) < 0)
+}
+"""
+
+
+def test_advice_past_the_time_limit_is_stopped(advisor_settings: Settings, slack: float) -> None:
+    """The advice ran in a thread that nothing could stop: past the limit the client got its
+    503 while the rules went on (and filled the cache). Now its process is killed at the
+    limit: the CPU is free again, and the advisor answers the next context."""
+    import multiprocessing
+    import threading
+    import time
+
+    from copkg.web.app import create_app
+
+    limit = 4.0  # a new process primes the advisor within it, on a busy machine too
+    rule = advisor_settings.rules_dir / "zz-runaway.rq"
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+                              "QUERY_WORKERS": 1, "QUERY_TIMEOUT": limit})  # fmt: skip
+    children: set[int] = set()
+    asked = threading.Event()
+    before = {p.pid for p in multiprocessing.active_children()}  # other apps' warm processes
+
+    def watch() -> None:  # the advisor's process, while it runs
+        while not asked.is_set():
+            children.update(p.pid for p in multiprocessing.active_children() if p.pid)
+            time.sleep(0.05)
+        children.difference_update(before)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    try:
+        rule.write_text(RUNAWAY_RULE, encoding="utf-8")
+        client = application.test_client()
+        watcher.start()
+        started = time.monotonic()
+        response = client.post("/api/advice", json={"levels": COMP_LIKE})
+        elapsed = time.monotonic() - started
+        asked.set()
+        watcher.join()
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.headers["Retry-After"] == "4"
+        error = response.get_json()["error"]
+        assert "limit of 4 s" in error and "stopped" in error
+        assert limit <= elapsed < limit + slack + 10  # (+ starting the process: Python, imports)
+        assert children, "the advice did not run in a process of its own"
+        assert not {p.pid for p in multiprocessing.active_children()} - before
+        for pid in children:  # killed and reaped: its CPU is free again
+            assert not Path(f"/proc/{pid}").exists(), pid
+        rule.unlink()
+        again = client.post("/api/advice", json={"levels": ELECTRICAL_LIKE})
+        assert again.status_code == 200, again.get_data(as_text=True)
+    finally:
+        asked.set()
+        rule.unlink(missing_ok=True)
+        application.extensions["copkg"].close()
+
+
+def test_advice_on_a_store_handed_in_runs_in_a_thread(
+    advisor_settings: Settings, scratch: OxigraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A store handed in as an object (a library caller's) is out of reach of another
+    process: its advice runs in a thread, answered 503 at the limit, and cannot be stopped."""
     import threading
 
     from copkg.web import advisor
@@ -433,7 +546,7 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
         return advise(*args, **kwargs)
 
     monkeypatch.setattr(advisor, "advise", slow)
-    application = create_app({"SETTINGS": advisor_settings, "TESTING": True,
+    application = create_app({"STORE": scratch, "ROOT": advisor_settings.root, "TESTING": True,
                               "QUERY_WORKERS": 1, "QUERY_TIMEOUT": 0.5})  # fmt: skip
     try:
         client = application.test_client()
@@ -442,7 +555,7 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
         assert response.headers["Retry-After"] == "1"
         assert "limit of 0.5 s" in response.get_json()["error"]
         release.set()
-        for _ in range(100):  # the run ends into the cache: asking again gets the answer
+        for _ in range(100):  # the run ends: asking again gets the answer
             again = client.post("/api/advice", json={"levels": COMP_LIKE})
             if again.status_code == 200:
                 break
@@ -450,3 +563,40 @@ def test_advice_past_the_time_limit_is_503_with_retry_after(
     finally:
         release.set()
         application.extensions["copkg"].close()
+
+
+def test_answers_are_kept_for_one_build_only(
+    advisor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisor kept its answers for the app's life: after a new build was swapped in, a
+    context asked before got the old build's answer. Now they are kept for one build."""
+    from copkg.web import advisor
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        client = application.test_client()
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        first = application.extensions["copkg"].current.advice
+        assert client.get("/api/advice", query_string=COMP_LIKE).status_code == 200
+        assert application.extensions["copkg"].current.advice is first and first.runs == 1
+        monkeypatch.setattr(advisor, "store_identity", lambda store: "another build")
+        # (a POST: the response cache of the web layer would answer a GET asked before)
+        assert client.post("/api/advice", json={"levels": COMP_LIKE}).status_code == 200
+        second = application.extensions["copkg"].current.advice
+        assert second is not first and second.identity == "another build"
+        assert second.runs == 1  # worked out again, for that build
+    finally:
+        application.extensions["copkg"].close()
+
+
+def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Settings) -> None:
+    """The advisor's process opens the build's folder itself: if another build took its place
+    since the request began, it says so rather than answer from the other build."""
+    from copkg.pipeline.build import STORE_DIR
+    from copkg.web.advisor import open_source
+
+    source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
+    with pytest.raises(CopkgError, match="new build was swapped in") as error:
+        open_source(source)
+    assert error.value.status == 503

@@ -78,6 +78,7 @@ def test_the_rules_derive_risky_roles_in_synthetic_contexts(corpus: Settings) ->
 
 
 @pytest.mark.server
+@pytest.mark.slow
 def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
     needs_study()
     out = tmp_path / "results.json"
@@ -87,8 +88,15 @@ def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
         "--sizes",
         "2",
         "--quick",
+        # HTTP: each workload at one count of client threads (two: still concurrent), two
+        # turns of 0.2 s for each server, after 0.4 s of warm-up (8 and 1 threads, five turns
+        # each, took twice as long)
         "--seconds",
-        "0.5",
+        "0.4",
+        "--threads",
+        "2",
+        "--rounds",
+        "2",
         "--work",
         str(tmp_path / "work"),
         "--out",
@@ -119,3 +127,79 @@ def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
             assert set(figures["copkg uncached"]["statuses"]) == {"200"}, figures
     assert "add" in size
     assert "| N |" in done.stdout
+
+
+# -- run.py --virtuoso -------------------------------------------------------------------------
+
+
+def test_the_virtuoso_option_is_wired_and_reported() -> None:
+    """run.py takes --virtuoso, virtuoso_bench.py imports, its left-out queries exist and its
+    report names the figures (no server: a second)."""
+    import run
+    import virtuoso_bench
+
+    with pytest.raises(SystemExit):
+        run.main(["--help"])
+    assert set(virtuoso_bench.LEFT_OUT) <= {p.stem for p in (ROOT / "queries").glob("*.rq")}
+    figures = {"rps": 12.5, "p50_ms": 40.0}
+    table = virtuoso_bench.markdown(
+        10,
+        {
+            "virtuoso": "07.20.3229",
+            "quads": 1000,
+            "buffers": 20000,
+            "push": {"seconds": 1.5},
+            "push_again": {"seconds": 1.2},
+            "workloads": {
+                "8|one resource's triples": {"embedded": figures, "virtuoso": figures, "ratio": 1.0}
+            },
+        },
+    )
+    assert "`copkg push` 1.5 s into the empty store, 1.2 s again" in table
+    assert "| 10 | 8 | one resource's triples | 12.5 (40.0) | 12.5 (40.0) | 1.0 |" in table
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_the_virtuoso_run_pushes_and_serves_from_virtuoso(
+    built: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """run.py --virtuoso on a built project: the push to a Virtuoso of its own, and the
+    uncached workloads from it beside the embedded store, every answer a 200. Starts its own
+    Virtuoso: skipped where Debian's virtuoso-opensource is missing (CI installs it)."""
+    import run
+    import virtuoso_bench
+
+    reason = virtuoso_bench.missing()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "results.json"
+    code = run.main(
+        ["--sizes", "4", "--project", str(built.root), "--no-http", "--virtuoso",
+         "--seconds", "0.5", "--rounds", "1", "--threads", "1", "--work", str(tmp_path / "w"),
+         "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().out[-3000:]
+    (size,) = json.loads(out.read_text())["sizes"]
+    result = size["virtuoso"]
+    assert result["push"]["ok"] and result["push_again"]["ok"], result
+    assert len(result["workloads"]) == 4, sorted(result["workloads"])
+    for label, figures in result["workloads"].items():
+        for who in ("embedded", "virtuoso"):
+            assert figures[who]["requests"] > 0, (label, who, figures)
+            assert set(figures[who]["statuses"]) == {"200"}, (label, who, figures)
+        assert figures["ratio"] > 0, (label, figures)
+    named = result["named_first_page"]
+    assert set(named) == {p.stem for p in (ROOT / "queries").glob("*.rq")}
+    assert named["timeline"]["virtuoso"]["rows"] == named["timeline"]["embedded"]["rows"] > 0
+    assert "role-study-comparison" in result["left_out"]
+    assert "ratio Virtuoso / embedded" in capsys.readouterr().out
+
+    assert size["build"]["cpu_s"] > 0 and len(size["build"]["load_avg"]) == 3
+    assert size["add"]["ok"] and size["add"]["cpu_s"] > 0, size["add"]
+    # the scaling curve is drawn from the same JSON
+    svg = tmp_path / "scaling.svg"
+    plot = [sys.executable, str(ROOT / "benchmarks" / "plot_scaling.py"), str(out), "-o", str(svg)]
+    subprocess.run(plot, check=True, timeout=60)
+    drawn = svg.read_text()
+    assert drawn.startswith("<svg") and drawn.count("<circle") >= 6, drawn[:500]

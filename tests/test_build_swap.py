@@ -28,7 +28,8 @@ import synthetic  # noqa: E402
 sys.path.remove(str(ROOT / "benchmarks"))
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
-ADDS = 10
+#: Builds swapped in under load (each an add; ten took half a minute of the suite).
+ADDS = 6
 
 
 @pytest.fixture
@@ -62,7 +63,9 @@ def count(base: str) -> tuple[str | None, int]:
 
 
 @pytest.mark.slow
-def test_adds_under_load_answer_from_one_build_each(settings: Settings, served: str) -> None:
+def test_adds_under_load_answer_from_one_build_each(
+    settings: Settings, served: str, slack: float
+) -> None:
     first = Manifest.read(settings.build_dir)
     quads = {first.build_id: first.quads}  # build -> the quads it holds
     order = [first.build_id]  # builds in the order they were swapped in
@@ -105,8 +108,10 @@ def test_adds_under_load_answer_from_one_build_each(settings: Settings, served: 
             order.append(manifest.build_id)
             studies.append(folder.name)
             assert len(studies) == studies_before + 1
+            # served within `slack` of its add (a query worker opened on the new build and a
+            # cheap query answered, with room: a fixed 2 s failed on a busy machine)
             while count(served)[0] != manifest.build_id:
-                assert time.monotonic() - ended < 2.0, f"add {index}: old build still served"
+                assert time.monotonic() - ended < slack, f"add {index}: old build still served"
                 time.sleep(0.05)
             lags.append(time.monotonic() - ended)
             status, build_id, _ = get(f"{served}/id/{folder.name}/case-1.json")
@@ -118,7 +123,7 @@ def test_adds_under_load_answer_from_one_build_each(settings: Settings, served: 
     assert not errors, errors
     assert len(set(order)) == ADDS + 1
     assert_one_build_each(quads, order, studies, counts, pages)
-    assert max(lags) < 2.0
+    assert max(lags) < slack
 
 
 def assert_one_build_each(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ROOT, copy_project
+from conftest import ROOT, Reasoner, copy_project
 
 from copkg.cli import main
 
@@ -133,10 +133,13 @@ def test_example(project: Path, example: Example, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.java
+@pytest.mark.slow
 @pytest.mark.parametrize("example", [e for e in ALL if kind(e) == "hermit"], ids=str)
 def test_examples_with_hermit(
-    project: Path, example: Example, monkeypatch: pytest.MonkeyPatch
+    project: Path, example: Example, monkeypatch: pytest.MonkeyPatch, hermit_once: Reasoner
 ) -> None:
+    """HermiT's run over the shipped data is shared (see `hermit_once`): `copkg build` and
+    `copkg reason` give it the triples tests/test_consistency.py gives it."""
     from copkg.reasoning.owl import JavaMissingError, find_java
 
     try:

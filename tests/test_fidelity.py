@@ -76,6 +76,7 @@ def test_the_josserand_bundle_declares_the_paper_by_its_hash() -> None:
         assert hashlib.sha256(PAPER.read_bytes()).hexdigest() == str(digest)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PAPER is None, reason="the paper's text is absent")
 def test_the_build_verifies_every_quote_against_the_paper(tmp_path: Path) -> None:
     """With the paper in COPKG_SOURCE_TEXTS the build marks Josserand's quotes verified; a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from rdflib import Dataset
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH, study_graph
-from copkg.pipeline import build, check, load_build, steps
-from copkg.pipeline.build import MANIFEST, STORE_DIR, Manifest, recover
+from copkg.pipeline import build, check, load_build, steps, streamed
+from copkg.pipeline.build import MANIFEST, STORE_DIR, Manifest, is_stale, recover
 from copkg.store.embedded import OxigraphStore
 
 MINI = """@prefix copkg: <https://w3id.org/copkg/ontology#> .
@@ -179,13 +180,13 @@ def test_a_build_that_fails_halfway_leaves_the_old_build(
     add_study(settings)
     written: list[Path] = []
 
-    def export_then_crash(sources: Any, inferred: Any, out_dir: Path) -> dict:
-        steps_export(sources, inferred, out_dir)
+    def export_then_crash(loaded: Any, out_dir: Path) -> dict:
+        export(loaded, out_dir)
         written.extend(out_dir.iterdir())
         raise OSError("disk full")
 
-    steps_export = steps.export
-    monkeypatch.setattr(steps, "export", export_then_crash)
+    export = streamed.export
+    monkeypatch.setattr(streamed, "export", export_then_crash)
     with pytest.raises(OSError, match="disk full"):
         build(settings, validate=False)
     assert written, "the export ran before the crash"
@@ -252,6 +253,36 @@ def test_a_stale_build_is_rebuilt_when_asked(settings: Settings) -> None:
     assert store.quad_count() == before.quads + 1
 
 
+def test_staleness_reads_only_the_files_whose_size_or_time_changed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = add_study(settings)
+    past = time.time() - 60  # files changed just before a build are read each time (racy)
+    for path in settings.root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+    build(settings, validate=False)
+    manifest = Manifest.read(settings.build_dir)
+    assert set(manifest.extra["source_stats"]) == set(manifest.sources)
+    read: list[str] = []
+    hash_file = steps.sha256
+
+    def counting(path: Path) -> str:
+        read.append(path.name)
+        return hash_file(path)
+
+    monkeypatch.setattr(steps, "sha256", counting)
+    assert not is_stale(settings, manifest) and read == []
+    study.write_text(MINI.replace("0320", "0321"), encoding="utf-8")  # the same size
+    assert is_stale(settings, manifest) and read == [study.name]
+    study.write_text(MINI, encoding="utf-8")  # back as built: read, and found unchanged
+    read.clear()
+    assert not is_stale(settings, manifest) and read == [study.name]
+    read.clear()
+    new = add_study(settings, "other")
+    assert is_stale(settings, manifest) and sorted(read) == sorted([study.name, new.name])
+
+
 # -- with the real validation ----------------------------------------------------------------
 
 
@@ -297,13 +328,13 @@ def test_processes_starting_together_build_once(
 ) -> None:
     needs_validation()
     calls: list[int] = []
-    load = steps.load_sources
+    load = streamed.load
 
-    def counting_load(*args: Any) -> Any:
+    def counting_load(*args: Any, **options: Any) -> Any:
         calls.append(1)
-        return load(*args)
+        return load(*args, **options)
 
-    monkeypatch.setattr(steps, "load_sources", counting_load)
+    monkeypatch.setattr(streamed, "load", counting_load)
     with ThreadPoolExecutor(max_workers=3) as pool:
         stores = list(pool.map(lambda _: load_build(settings), range(3)))
     assert len(calls) == 1

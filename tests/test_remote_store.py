@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 from rdflib import BNode, URIRef
 from rdflib.term import Node
+from watchers import SlowListener
 
 from copkg.cli import main
 from copkg.config import Settings
@@ -29,6 +30,7 @@ from copkg.pipeline.open import open_store
 from copkg.pipeline.push import push
 from copkg.querying.named_queries import parse_named_query, run_page
 from copkg.store import QueryResult
+from copkg.store.http import timeout_parameter
 from copkg.store.remote import SparqlEndpointStore, with_prefixes
 
 pytestmark = pytest.mark.server
@@ -318,6 +320,132 @@ def test_a_slow_server_gives_a_timeout_naming_the_url(built: Settings, silent_se
     assert time.monotonic() - started < 30
     with pytest.raises(CopkgError, match="did not answer within 1 s"):
         SparqlEndpointStore(silent_server + "/query", timeout=1).query("ASK {}")
+
+
+# -- the time limit reaches the server (issue 11, item 4b) -------------------------------------
+
+LIMIT = 1.0
+#: Joins every triple with every other three times over: hours of work on any store.
+RUNAWAY_COUNT = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+
+
+@pytest.fixture
+def slow_listener() -> Iterator[SlowListener]:
+    listener = SlowListener()
+    yield listener
+    listener.close()
+
+
+def test_at_the_limit_the_connection_closes_and_the_slot_is_free(
+    slow_listener: SlowListener, slack: float
+) -> None:
+    """At the time limit the client got its 503 but the request went on (the remote server
+    kept working) until the socket's own timeout, 30 s, and kept its thread and slot. Now the
+    connection is closed at the limit, and the server was sent its own time limit."""
+    from copkg.querying.executor import Job, ThreadExecutor
+
+    remote = SparqlEndpointStore(slow_listener.url, timeout=30, timeout_param="virtuoso")
+    remote.server_timeout = LIMIT
+    executor = ThreadExecutor(remote, timeout=LIMIT, workers=1)
+    job = Job(RUNAWAY_COUNT, media_types={"select": "application/sparql-results+json"})
+    for _ in range(2):  # the second finds the one slot free again: it is not "busy"
+        started = time.monotonic()
+        with pytest.raises(CopkgError) as error:
+            executor.run(job)
+        assert error.value.status == 503
+        assert "longer than the limit of 1 s" in error.value.message
+        assert LIMIT <= time.monotonic() - started < LIMIT + slack
+        open_for = slow_listener.closed_after(-1, LIMIT + slack)
+        assert open_for is not None and open_for < LIMIT + slack, "still open"
+        assert b"timeout=1000" in slow_listener.connections[-1][0]  # Virtuoso's, milliseconds
+    deadline = time.monotonic() + slack
+    while any(t.name == "copkg-query" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the query's thread goes on"
+        time.sleep(0.05)
+
+
+def test_the_web_service_closes_a_remote_query_at_the_limit(
+    slow_listener: SlowListener, slack: float
+) -> None:
+    from copkg.web.app import create_app
+
+    remote = SparqlEndpointStore(slow_listener.url, timeout=LIMIT, timeout_param="fuseki")
+    app = create_app({"STORE": remote, "TESTING": True, "QUERY_TIMEOUT": LIMIT, "ROOT": ROOT})
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/sparql", query_string={"query": RUNAWAY_COUNT})
+        assert response.status_code == 503
+        assert int(response.headers["Retry-After"]) >= 1
+        assert time.monotonic() - started < LIMIT + slack
+        open_for = slow_listener.closed_after(-1, LIMIT + slack)
+        assert open_for is not None and open_for < LIMIT + slack, "still open"
+        sent = slow_listener.connections[-1][0]
+        assert b"timeout=1&" in sent or sent.endswith(b"timeout=1")  # Fuseki's, in seconds
+    finally:
+        app.extensions["copkg"].close()
+
+
+@pytest.mark.parametrize(
+    ("spec", "parameter"),
+    [
+        (None, None),
+        ("", None),
+        ("none", None),
+        ("Virtuoso", ("timeout", "ms")),
+        ("fuseki", ("timeout", "s")),
+        ("maxTime:ms", ("maxTime", "ms")),
+        ("t:s", ("t", "s")),
+    ],
+)
+def test_the_servers_time_limit_parameter(spec: str | None, parameter: object) -> None:
+    assert timeout_parameter(spec) == parameter
+
+
+@pytest.mark.parametrize("spec", ["timeout", "timeout:min", ":ms", "oxigraph"])
+def test_a_time_limit_parameter_that_cannot_be_read_says_what_to_give(spec: str) -> None:
+    with pytest.raises(CopkgError, match="NAME:ms or NAME:s"):
+        timeout_parameter(spec)
+
+
+def test_oxigraph_ignores_the_parameter(
+    built: Settings, oxigraph: Oxigraph, pushed: Result
+) -> None:
+    """`oxigraph serve` has no time limit a request can set (its --timeout-s is the server's
+    own): the parameter is harmless there."""
+    settings = dataclasses.replace(built, store_url=oxigraph.query, remote_timeout_param="fuseki")
+    remote = open_store(settings)
+    assert isinstance(remote, SparqlEndpointStore)
+    assert remote.timeout_param == ("timeout", "s")
+    assert remote.query("ASK { ?s ?p ?o }").boolean is True
+
+
+class _CancelledLikeOxigraph(http.server.BaseHTTPRequestHandler):
+    """Answers as `oxigraph serve --timeout-s` does at its limit: the answer has begun (200)
+    when the query is cancelled, and the message ends it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        self.end_headers()
+        self.wfile.write(b'{"head":{"vars":["n"]},"results":{"bindings":[')
+        self.wfile.write(b"The SPARQL operation has been cancelled")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_answer_the_server_cut_at_its_own_limit_is_a_503() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CancelledLikeOxigraph)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = SparqlEndpointStore(f"http://127.0.0.1:{server.server_address[1]}/query")
+        with pytest.raises(CopkgError, match="stopped the query at its time limit") as error:
+            remote.query(RUNAWAY_COUNT, default_graphs=[])
+        assert error.value.status == 503
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _FailingAfterOne(http.server.BaseHTTPRequestHandler):

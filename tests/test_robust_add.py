@@ -272,6 +272,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_add_killed_at_each_step_loses_nothing(corpus: Path, tmp_path: Path) -> None:
     """Each kill on its own copy of the corpus, all at once (they are independent)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COPKG_")}

@@ -19,6 +19,7 @@ import load
 
 
 @pytest.mark.server
+@pytest.mark.slow
 def test_a_short_load_run_passes(built: Settings) -> None:
     """The default mix, plus a query that surely runs into the limit while it runs. (The limit
     is 2 s: on a busy machine the slowest named query can take a second.)"""

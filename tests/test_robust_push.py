@@ -245,6 +245,7 @@ def refused(settings: Settings, base: str) -> list[str]:
     return said
 
 
+@pytest.mark.slow
 def test_a_push_killed_part_way_is_refused_by_serve_and_query_until_pushed_again(
     built: Settings, oxigraph: str
 ) -> None:

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from watchers import FifoWatch, Listener
-from web_helpers import SAMPLE_GRAPH, disk_store, memory_store, sample_quads
+from web_helpers import SAMPLE_GRAPH, memory_store, sample_app, sample_quads
 from werkzeug.test import TestResponse
 
 from copkg.errors import CopkgError
@@ -32,13 +32,8 @@ TOKEN = "t0ken"
 def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    if request.param == "threads":
-        store = memory_store()
-    else:
-        store = OxigraphStore.open_read_only(disk_store(tmp_path_factory.mktemp("s") / "store"))
-    application = create_app({"STORE": store, "TESTING": True, "QUERY_WORKERS": 1})
-    yield application
-    application.extensions["copkg"].close()
+    with sample_app(request.param, tmp_path_factory.mktemp("s")) as application:
+        yield application
 
 
 @pytest.fixture

@@ -176,6 +176,7 @@ def josserand_nanopubs() -> Dataset:
     return export_nanopubs(settings, "josserand2004", created=datetime(2025, 1, 1, tzinfo=UTC))
 
 
+@pytest.mark.slow
 def test_josserand_nanopubs_pass_the_nanopub_library_checks(josserand_nanopubs: Dataset) -> None:
     settings = Settings.load(ROOT, environ={})
     findings = set(load_study(settings, "josserand2004").subjects(RDF.type, COPKG.Finding))

@@ -17,14 +17,13 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from watchers import Listener
-from web_helpers import disk_store, memory_store
+from web_helpers import sample_app
 
 from copkg.errors import CopkgError
 from copkg.querying.safety import analyse_query
 from copkg.store.embedded import OxigraphStore
 from copkg.store.lexer import LexError, tokens
 from copkg.store.scan import check_remote_calls
-from copkg.web.app import create_app
 
 #: The query of the report: rdflib read `"\u0022"` as `"""` (a long string hiding what
 #: follows) and the old scanner read `owl:Ontology]SERVICE` as one prefixed name.
@@ -101,13 +100,8 @@ def test_the_reported_query_is_refused(listener: Listener) -> None:
 def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    if request.param == "threads":
-        store = memory_store()
-    else:
-        store = OxigraphStore.open_read_only(disk_store(tmp_path_factory.mktemp("s") / "store"))
-    application = create_app({"STORE": store, "TESTING": True, "QUERY_WORKERS": 1})
-    yield application
-    application.extensions["copkg"].close()
+    with sample_app(request.param, tmp_path_factory.mktemp("s")) as application:
+        yield application
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

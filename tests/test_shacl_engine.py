@@ -18,7 +18,14 @@ from copkg.errors import CopkgError
 from copkg.namespaces import ONTOLOGY_GRAPH, study_graph
 from copkg.rdf_io import read_quads
 from copkg.validation.ontology import load_ontology
-from copkg.validation.report import ValidationReport, load_shapes, validate, validate_quads
+from copkg.validation.report import (
+    ValidationReport,
+    load_shapes,
+    validate,
+    validate_quads,
+    validate_store,
+)
+from copkg.validation.shacl import Originals
 from copkg.validation.shacl import engine as shacl_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +110,7 @@ def _corpus_quads(studies: list[Path]) -> list[ox.Quad]:
     return quads
 
 
+@pytest.mark.slow
 def test_synthetic_corpus_with_faults_as_quads(faulty_corpus: list[Path], shapes: Graph) -> None:
     quads = _corpus_quads(faulty_corpus)
     report = validate_quads(quads, shapes)
@@ -113,6 +121,23 @@ def test_synthetic_corpus_with_faults_as_quads(faulty_corpus: list[Path], shapes
     assert not report.conforms and len(report.results) >= 15
     values = {r.value for r in report.results}
     assert '"07"^^<http://www.w3.org/2001/XMLSchema#positiveInteger>' in values, report.text()
+
+
+def test_a_store_validated_where_it_is_reports_as_the_merge(
+    faulty_corpus: list[Path], shapes: Graph, tmp_path: Path
+) -> None:
+    """The build validates its on-disk store, the union of its graphs (a triple in two graphs
+    counts twice there), and gets the report of the merge: the same results, none twice."""
+    quads = _corpus_quads(faulty_corpus)
+    store, originals = ox.Store(str(tmp_path / "store")), Originals()
+    store.bulk_extend(quads)
+    for quad in quads:
+        if isinstance(quad.object, ox.Literal):
+            originals.add(quad.subject, quad.predicate, quad.object)
+    report = validate_store(store, originals, shapes)
+    assert_same(validate_quads(quads, shapes), report)
+    assert len({tuple(r.as_dict().items()) for r in report.results}) == len(report.results)
+    assert not report.conforms
 
 
 def test_synthetic_corpus_with_faults_as_graphs(

@@ -188,6 +188,7 @@ def _study_files() -> list[Path]:
     return sorted(STUDIES.glob("*/*.ttl"))
 
 
+@pytest.mark.slow
 def test_shipped_data_conforms(shapes: Graph, ontology: Graph) -> None:
     if not list((STUDIES / "josserand2004").glob("*.ttl")):
         pytest.fail("data/studies/josserand2004 has no .ttl: nothing shipped to validate")

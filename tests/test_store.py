@@ -24,6 +24,7 @@ from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.results import GRAPH_MEDIA_TYPES, SOLUTION_MEDIA_TYPES, QueryResult
 from copkg.store.scan import bind_values, remote_calls
+from copkg.store.temporary import TemporaryStore
 from copkg.store.terms import from_ox, to_ox
 
 NAMES = (
@@ -373,6 +374,39 @@ def test_open_store_memory_and_path(settings: Settings, tmp_path: Path) -> None:
     del disk
     opened = open_store(Settings.load(settings.root, store_url=str(tmp_path / "db")))
     assert opened.quad_count() == len(SMALL_TRIPLES[G1])
+
+
+def test_memory_snapshots_hold_every_change_and_go_when_no_one_reads_them() -> None:
+    """`memory:` is read by other processes through snapshots: one taken after each change,
+    each removed once released and no longer the newest; the store's folder goes with it."""
+    store = TemporaryStore()
+    snapshots = store.snapshots
+    first = snapshots.acquire()
+    assert snapshots.acquire() == first  # no change: the same snapshot, held twice
+    store.add_graph(G1, SMALL_TRIPLES[G1])
+    second = snapshots.acquire()
+    assert second != first
+    assert len(ox.Store.read_only(str(second))) == len(SMALL_TRIPLES[G1])
+    assert len(ox.Store.read_only(str(first))) == 0  # a holder still reads the old one
+    snapshots.release(first)
+    assert first.exists()  # held once more
+    snapshots.release(first)
+    assert not first.exists()
+    snapshots.release(second)
+    assert second.exists()  # the newest stays for the next reader
+    store.update(f"DROP GRAPH <{G1}>")
+    third = snapshots.acquire()
+    assert not second.exists() and len(ox.Store.read_only(str(third))) == 0
+    folder = store.folder
+    store.close()
+    assert not folder.exists()
+
+
+def test_open_store_memory_is_a_temporary_store(settings: Settings) -> None:
+    store = open_store(Settings.load(settings.root, store_url="memory:"))
+    assert isinstance(store, TemporaryStore) and not store.read_only
+    store.update(f"INSERT DATA {{ GRAPH <{G1}> {{ <{EX}a> <{EX}b> 1 }} }}")
+    assert store.quad_count() == 1
 
 
 @hypothesis_settings(max_examples=200, deadline=None)

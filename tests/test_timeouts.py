@@ -160,6 +160,59 @@ def test_threads_refuse_when_every_slot_is_taken() -> None:
     assert error.value.status == 503 and "busy" in error.value.message
 
 
+# -- `--store memory:` --------------------------------------------------------------------------
+
+
+def test_memory_store_runaway_query_is_killed_and_nothing_is_lost(slack: float) -> None:
+    """`--store memory:` ran queries in threads of the web process: past the limit the client
+    got its 503 and the thread went on, at full CPU. Now the store's worker processes read
+    snapshots of it: the runaway's worker is killed at the limit, the store loses nothing, and
+    queries and updates go on, with the workers' sandbox as for the build."""
+    from copkg.config import Settings
+    from copkg.web.app import create_app
+
+    settings = Settings.load(Path(__file__).resolve().parents[1], environ={}, store_url="memory:")
+    app = create_app({"SETTINGS": settings, "TESTING": True, "UPDATE_TOKEN": "t",
+                      "QUERY_TIMEOUT": LIMIT, "QUERY_WORKERS": 2})  # fmt: skip
+    client = app.test_client()
+
+    def update(triples: str) -> None:
+        response = client.post(
+            "/update",
+            data=f"INSERT DATA {{ GRAPH <http://example.org/g> {{ {triples} }} }}",
+            content_type="application/sparql-update",
+            headers={"Authorization": "Bearer t"},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+    def count(query: str = CHEAP) -> Any:
+        return client.get("/sparql", query_string={"query": query},
+                          headers={"Accept": "application/sparql-results+json"})  # fmt: skip
+
+    try:
+        update(
+            " ".join(f"<http://example.org/s{i}> <http://example.org/p> {i} ." for i in range(40))
+        )
+        assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "40"
+        executor = app.extensions["copkg"].current.executor
+        before = set(executor.pids())
+        for pid in before:  # confined as the build's workers are
+            assert "Seccomp:\t2" in Path(f"/proc/{pid}/status").read_text()
+        started = time.monotonic()
+        runaway = count(EXPENSIVE_COUNT)
+        assert runaway.status_code == 503 and "limit" in runaway.get_json()["error"]
+        assert LIMIT <= time.monotonic() - started < LIMIT + slack
+        killed = before - set(executor.pids())
+        assert len(killed) == 1
+        assert not any(Path(f"/proc/{pid}").exists() for pid in killed)  # its CPU is free
+        assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "40"
+        update("<http://example.org/s40> <http://example.org/p> 40 .")
+        for _ in range(4):  # every worker, the new one too, reads every update
+            assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "41"
+    finally:
+        app.extensions["copkg"].close()
+
+
 # -- a live server -----------------------------------------------------------------------------
 
 

@@ -46,8 +46,8 @@ DisableUnixSocket = 1
 CheckpointInterval = 60
 CaseMode = 2
 DirsAllowed = ., {load}
-NumberOfBuffers = 20000
-MaxDirtyBuffers = 15000
+NumberOfBuffers = {buffers}
+MaxDirtyBuffers = {dirty}
 ThreadsPerQuery = 2
 MaxClientConnections = 10
 
@@ -132,8 +132,9 @@ class Virtuoso:
             self.process.wait()
 
 
-def start(folder: Path) -> Virtuoso:
-    """Start a fresh Virtuoso in `folder` (a new database) and set up its accounts."""
+def start(folder: Path, buffers: int = 20000) -> Virtuoso:
+    """Start a fresh Virtuoso in `folder` (a new database) and set up its accounts; `buffers`
+    pages of 8 KB of memory for its database (20,000: 160 MB)."""
     assert VIRTUOSO is not None and ISQL is not None
     db, load, www = folder / "db", folder / "load", folder / "www"
     for path in (db, load, www):
@@ -141,7 +142,15 @@ def start(folder: Path) -> Virtuoso:
     http_port, sql_port = free_port(), free_port()
     ini = folder / "virtuoso.ini"
     ini.write_text(
-        _INI.format(db=db, load=load, www=www, http_port=http_port, sql_port=sql_port),
+        _INI.format(
+            db=db,
+            load=load,
+            www=www,
+            http_port=http_port,
+            sql_port=sql_port,
+            buffers=buffers,
+            dirty=buffers * 3 // 4,
+        ),
         encoding="utf-8",
     )
     log = (folder / "server.log").open("wb")

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import requests
+from flask import Flask
 
 from copkg.namespaces import COPKG, ID, ONTOLOGY_GRAPH, study_graph
 from copkg.store.embedded import OxigraphStore
+from copkg.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,6 +76,21 @@ def disk_store(path: Path) -> Path:
     del store
     gc.collect()
     return path
+
+
+@contextmanager
+def sample_app(executor: str, folder: Path) -> Iterator[Flask]:
+    """The sample dataset served by an app whose queries run in "threads" (a store in memory)
+    or in worker "processes" (an on-disk store under `folder`, opened read-only)."""
+    if executor == "threads":
+        store = memory_store()
+    else:
+        store = OxigraphStore.open_read_only(disk_store(folder / "store"))
+    application = create_app({"STORE": store, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        yield application
+    finally:
+        application.extensions["copkg"].close()
 
 
 def free_port() -> int:

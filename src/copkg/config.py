@@ -44,6 +44,9 @@ class Settings:
     update_token: str | None = None
     allowed_service_endpoints: tuple[str, ...] = ()
     store_url: str | None = None
+    #: How a remote store (store_url http(s)) is sent its own time limit with each query:
+    #: `virtuoso`, `fuseki`, `NAME:ms`, `NAME:s`, or None (copkg.store.http.timeout_parameter).
+    remote_timeout_param: str | None = None
     #: What one study bundle may hold (`copkg add`): characters in one literal, triples, bytes.
     max_literal: int = 64 * 1024
     max_bundle_triples: int = 200_000
@@ -163,6 +166,7 @@ SETTING_TYPES: dict[str, type] = {
     "update_token": str,
     "allowed_service_endpoints": tuple,
     "store_url": str,
+    "remote_timeout_param": str,
     "max_literal": int,
     "max_bundle_triples": int,
     "max_bundle_bytes": int,

@@ -490,8 +490,8 @@ def push(
         f"pushed {len(report.graphs)} graphs, {report.triples} triples ({report.method}); "
         "the counts on the server match the build"
     )
-    for graph in report.dropped:
-        click.echo(f"  dropped {graph} (not in the build)")
+    for note in report.notes:
+        click.echo(f"  {note}")
     if report.others:
         click.echo(
             "the server has graphs the build lacks (--prune drops them): "

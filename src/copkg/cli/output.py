@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
@@ -16,6 +16,7 @@ from copkg.namespaces import prefixed
 if TYPE_CHECKING:
     # deferred: saves a measured start-up cost (see the query command)
     from copkg.querying.named_queries import Page
+    from copkg.store import QueryResult
 
 FORMATS = ("table", "json", "csv", "tsv")
 _SOLUTION_TYPES = {
@@ -38,7 +39,7 @@ def page_note(at: Page, rows: int) -> str:
     return f"{where} ({unit}){more}"
 
 
-def render(result: Any, fmt: str, *, wide: bool = False, width: int | None = None) -> str:
+def render(result: QueryResult, fmt: str, *, wide: bool = False, width: int | None = None) -> str:
     """A query result as text in one of the CLI's formats (`wide`, `width`: see `table`)."""
     if result.kind == "graph":
         if fmt not in _GRAPH_TYPES:

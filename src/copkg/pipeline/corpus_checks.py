@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,40 +21,40 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from copkg.errors import Problem
 from copkg.namespaces import BASE, COPKG, ONTOLOGY_GRAPH, prefixed
-from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
+from copkg.pipeline.quote_checks import Fidelity, find_sources, quote_problems
 from copkg.pipeline.study_view import (
+    DOI_PROPERTIES,
+    RECORD_PREDICATES,
     STUDY_GRAPHS,
     Described,
     FileOnDisk,
     Others,
-    OtherStudies,
     StudyFiles,
+    StudyIndex,
     study_of,
 )
-from copkg.store.terms import quads_to_graph
+from copkg.rdf_io import sorted_terms
+from copkg.store.terms import from_ox, quads_to_graph
 
 #: Namespaces no study may describe a term of (besides the copkg ontology and whatever the
 #: ontology graph describes: the shared vocabularies and the terms they align to).
 SHARED_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS, PROV, DCTERMS))
 
+_DIGESTS = (ox.NamedNode(str(COPKG.sourceText)), ox.NamedNode(str(COPKG.sha256)))
+_TYPE = ox.NamedNode(str(RDF.type))
+_CREATOR = ox.NamedNode(str(DCTERMS.creator))
 _PLACEHOLDER = re.compile(r"\bTODO\b")
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
-_DOI_PROPERTIES = (
-    URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
-    URIRef("http://purl.org/ontology/bibo/doi"),
-    URIRef("http://purl.org/spar/datacite/hasIdentifier"),
-    DCTERMS.identifier,
-    OWL.sameAs,
-    SKOS.exactMatch,
-    RDFS.seeAlso,
-)
 
 
-def statement_problems(study: Described, others: Others) -> list[Problem]:
+def statement_problems(
+    study: Described, others: Others, known: KnownPapers | None = None
+) -> list[Problem]:
     """Everything a study may not state: IRIs it may not use or describe, shared vocabulary it
-    redefines, placeholders left in it, and a paper another study records already."""
-    problems = iri_problems(study, others) + duplicate_problems(study, others)
-    for subject in sorted(set(study.graph.subjects(COPKG.quotesVerified, None))):
+    redefines, placeholders left in it, and a paper another study records already (`known`:
+    the corpus's papers, if indexed already)."""
+    problems = iri_problems(study, others) + duplicate_problems(study, others, known)
+    for subject in sorted_terms(set(study.graph.subjects(COPKG.quotesVerified, None))):
         file, line = study.locate(COPKG.quotesVerified)
         problems.append(
             Problem(
@@ -70,7 +71,7 @@ def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     """IRIs the study may not use or describe, and placeholders left in it."""
     problems: dict[tuple[str, str], Problem] = {}
     subjects = bundle.subjects()
-    vocabulary = {s for s in corpus.ontology.subjects() if isinstance(s, URIRef)}
+    vocabulary = corpus.vocabulary
 
     def refuse(node: Any, why: str | None, *, described: bool = False) -> None:
         key = (str(node), why or "")
@@ -81,21 +82,12 @@ def iri_problems(bundle: Described, corpus: Others) -> list[Problem]:
     for subject in subjects:
         if isinstance(subject, URIRef):
             refuse(subject, _described_problem(subject, bundle, corpus, vocabulary), described=True)
-    for triple in bundle.graph:
-        for term in triple:
-            node = _iri_of(term)
-            if node is not None and node not in subjects:
-                refuse(node, _used_problem(node, bundle, corpus))
+    for node in bundle.iris():
+        if node not in subjects:
+            refuse(node, _used_problem(node, bundle, corpus))
     for problem in _placeholders(bundle):
         problems[(problem.file or "", str(problem.line))] = problem
     return sorted(problems.values(), key=lambda p: (p.file or "", p.line or 0, p.message))
-
-
-def _iri_of(term: Any) -> URIRef | None:
-    """The IRI a triple's term names: itself, or a literal's datatype."""
-    if isinstance(term, Literal):
-        return None if term.datatype is None else URIRef(term.datatype)
-    return term if isinstance(term, URIRef) else None
 
 
 def _described_problem(
@@ -211,21 +203,53 @@ def _fold(text: str) -> str:
     )
 
 
-def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
+class RecordGraph:
+    """Statements indexed for what papers() and source_digests() read of them (objects,
+    subjects, a value), each triple once as in a graph: the study records of a corpus, where an
+    rdflib Graph of them would cost seconds at a thousand studies."""
+
+    def __init__(self, quads: Iterable[ox.Quad]) -> None:
+        self._objects: dict[tuple[Any, Any], dict[Any, None]] = defaultdict(dict)
+        self._subjects: dict[tuple[Any, Any], dict[Any, None]] = defaultdict(dict)
+        self._pairs: dict[Any, dict[tuple[Any, Any], None]] = defaultdict(dict)
+        for quad in quads:
+            s, p, o = from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)
+            self._objects[(s, p)][o] = None
+            self._subjects[(p, o)][s] = None
+            self._pairs[p][(s, o)] = None
+
+    def objects(self, subject: Any, predicate: Any) -> Iterator[Any]:
+        return iter(list(self._objects.get((subject, predicate), ())))
+
+    def subjects(self, predicate: Any, obj: Any) -> Iterator[Any]:
+        return iter(list(self._subjects.get((predicate, obj), ())))
+
+    def subject_objects(self, predicate: Any) -> Iterator[tuple[Any, Any]]:
+        return iter(list(self._pairs.get(predicate, ())))
+
+    def value(self, subject: Any, predicate: Any) -> Any:
+        return next(self.objects(subject, predicate), None)
+
+
+def papers(graph: Graph | RecordGraph, describers: RecordGraph | None = None) -> list[Paper]:
     """The copkg:Study records of `graph` as papers (creators' names looked up in
     `describers` too)."""
-    names = graph if describers is None else graph + describers
+
+    def name(creator: Any, prop: URIRef) -> Any:
+        found = graph.value(creator, prop)
+        return found if found is not None or describers is None else describers.value(creator, prop)
+
     found = []
     for study in sorted(s for s in graph.subjects(RDF.type, COPKG.Study) if isinstance(s, URIRef)):
         dois = {
             match.group(0).rstrip(".").casefold()
-            for prop in _DOI_PROPERTIES
+            for prop in DOI_PROPERTIES
             for value in graph.objects(study, prop)
             if (match := _DOI.search(str(value)))
         }
         authors = set()
         for creator in graph.objects(study, DCTERMS.creator):
-            label = names.value(creator, RDFS.label) or names.value(
+            label = name(creator, RDFS.label) or name(
                 creator, URIRef("http://xmlns.com/foaf/0.1/familyName")
             )
             if label is None and isinstance(creator, Literal):
@@ -238,72 +262,140 @@ def papers(graph: Graph, describers: Graph | None = None) -> list[Paper]:
     return found
 
 
-def duplicate_problems(study: Described, others: Others) -> list[Problem]:
-    """The study's paper if another study records it already (a second ID for one paper)."""
-    records = others.records()
-    known = [p for p in papers(records) if study_of(p.study) != study.study_id]
-    problems = []
-    for paper in papers(study.graph, records):
-        for other in known:
+class KnownPapers:
+    """The papers of the corpus's study records, indexed by DOI and by authors, year and title,
+    so that a study is compared with the few papers that may be its own, not with every one."""
+
+    def __init__(self, records: RecordGraph) -> None:
+        self.records = records
+        self.papers = papers(records)
+        self._by_doi: dict[str, list[int]] = defaultdict(list)
+        self._by_name: dict[tuple[frozenset[str], str, str], list[int]] = defaultdict(list)
+        for rank, paper in enumerate(self.papers):
+            for doi in paper.dois:
+                self._by_doi[doi].append(rank)
+            if paper.title and paper.year and paper.authors:
+                self._by_name[(paper.authors, paper.year, paper.title)].append(rank)
+
+    def same(self, paper: Paper, study_id: str) -> list[tuple[Paper, str]]:
+        """The papers of studies other than `study_id` that are `paper`, with why, in the
+        order of their records."""
+        ranks = {r for doi in paper.dois for r in self._by_doi.get(doi, ())}
+        ranks |= set(self._by_name.get((paper.authors, paper.year, paper.title), ()))
+        found = []
+        for rank in sorted(ranks):
+            other = self.papers[rank]
             why = paper.same_as(other)
-            if why is not None:
-                file, line = study.locate(paper.study, subject=True)
-                problems.append(
-                    Problem(
-                        f"{study.show(paper.study)}: this paper is already in the corpus as "
-                        f"study {study_of(other.study)} ({prefixed(other.study)}): {why}; "
-                        "add to that study's bundle instead of entering the paper again",
-                        file=file,
-                        line=line,
-                    )
+            if why is not None and study_of(other.study) != study_id:
+                found.append((other, why))
+        return found
+
+
+def duplicate_problems(
+    study: Described, others: Others, known: KnownPapers | None = None
+) -> list[Problem]:
+    """The study's paper if another study records it already (a second ID for one paper);
+    `known` indexes the corpus's papers (else they are read from `others.records()`)."""
+    known = known or KnownPapers(RecordGraph(others.records()))
+    problems = []
+    for paper in papers(study.graph, known.records):
+        for other, why in known.same(paper, study.study_id):
+            file, line = study.locate(paper.study, subject=True)
+            problems.append(
+                Problem(
+                    f"{study.show(paper.study)}: this paper is already in the corpus as "
+                    f"study {study_of(other.study)} ({prefixed(other.study)}): {why}; "
+                    "add to that study's bundle instead of entering the paper again",
+                    file=file,
+                    line=line,
                 )
+            )
     return problems
 
 
 def corpus_problems(
     graphs: dict[str, list[Path]],
-    quads: Sequence[ox.Quad],
+    store: ox.Store,
+    read: Callable[[str], list[ox.Quad]],
     folders: Callable[[str], list[Path]] = lambda study_id: [],
 ) -> tuple[list[Problem], Fidelity]:
     """statement_problems() of every study of the corpus against the others (what `copkg add`
     checks of a bundle, checked by `copkg build` of each study), and every quote verified
-    against the source text of its study where there is one (found in `folders(study_id)`)."""
-    ontology = quads_to_graph(q for q in quads if q.graph_name.value == str(ONTOLOGY_GRAPH))
-    by_graph: dict[str, list[ox.Quad]] = {}
-    index: dict[str, set[str]] = {}
-    for q in quads:
-        by_graph.setdefault(q.graph_name.value, []).append(q)
-        if isinstance(q.subject, ox.NamedNode):
-            index.setdefault(q.subject.value, set()).add(q.graph_name.value)
-    studies = {
-        q.subject.value
-        for q in quads
-        if q.predicate.value == str(RDF.type) and q.object.value == str(COPKG.Study)
-    }
-    creators = {
-        q.object.value
-        for q in quads
-        if q.subject.value in studies and q.predicate.value == str(DCTERMS.creator)
-    }
-    records = [
-        q
-        for q in quads
-        if q.graph_name.value.startswith(STUDY_GRAPHS) and q.subject.value in studies | creators
-    ]
+    against the source text of its study where there is one (found in `folders(study_id)`).
+
+    `store` holds the sources, each graph named (and nothing else); `read(graph)` gives a
+    graph's quads as written. Who describes what, the study records and their papers, and the
+    source texts are looked up in the store, once; then each study is read and checked on its
+    own: the work grows with the corpus, not its square, and memory with one study."""
+    ontology = quads_to_graph(read(str(ONTOLOGY_GRAPH)))
+
+    def subject_graphs(iri: str) -> set[str]:
+        found = store.quads_for_pattern(ox.NamedNode(iri), None, None, None)
+        return {q.graph_name.value for q in found if isinstance(q.graph_name, ox.NamedNode)}
+
+    study_graphs = [g for g in sorted(graphs) if g.startswith(STUDY_GRAPHS)]
+    described = {g for g in study_graphs if _has_named_subject(store, g)}
+    corpus = StudyIndex(ontology, subject_graphs, described, study_records(store))
+    known = KnownPapers(RecordGraph(corpus.records))
+    fidelity = find_sources(_digests(store, study_graphs), folders)
     problems: list[Problem] = []
-    views: list[StudyFiles] = []
-    for graph, files in sorted(graphs.items()):
-        if not graph.startswith(STUDY_GRAPHS):
-            continue
-        study = StudyFiles(
-            graph[len(STUDY_GRAPHS) :],
-            [FileOnDisk(p) for p in files],
-            quads_to_graph(by_graph.get(graph, [])),
-        )
-        views.append(study)
-        problems += statement_problems(study, OtherStudies(index, records, graph, ontology))
-    digests: dict[URIRef, str] = {}
-    for view in views:
-        digests |= source_digests(view.graph)
-    fidelity = verify_quotes(views, digests, folders)
+    quotes: list[tuple[URIRef, int, list[Problem]]] = []
+    for rank, graph in enumerate(study_graphs):
+        files = [FileOnDisk(p) for p in graphs[graph]]
+        study = StudyFiles.of(graph[len(STUDY_GRAPHS) :], files, read(graph))  # type: ignore[arg-type]
+        problems += statement_problems(study, corpus.others(graph), known)
+        for text, path in fidelity.verified.items():
+            quotes.append((text, rank, quote_problems(study, {text: path})))
+    fidelity.problems = [p for _text, _rank, found in sorted(quotes) for p in found]
     return problems + fidelity.problems, fidelity
+
+
+def _has_named_subject(store: ox.Store, graph: str) -> bool:
+    return any(
+        isinstance(q.subject, ox.NamedNode)
+        for q in store.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+    )
+
+
+def study_records(store: ox.Store) -> list[ox.Quad]:
+    """What the study graphs say of the copkg:Study records (resources typed so in any graph)
+    and of the records' creators and source texts (as the store keeps their literals), as far
+    as the checks read it (RECORD_PREDICATES)."""
+    typed = store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(COPKG.Study)), None)
+    studies = {q.subject for q in typed}
+    linked = {
+        q.object
+        for study in studies
+        for predicate in (_CREATOR, _DIGESTS[0])
+        for q in store.quads_for_pattern(study, predicate, None, None)
+        if not isinstance(q.object, ox.Literal)
+    }
+    return [
+        q
+        for subject in sorted(studies | linked, key=str)
+        for q in store.quads_for_pattern(subject, None, None, None)
+        if q.predicate.value in RECORD_PREDICATES
+        and isinstance(q.graph_name, ox.NamedNode)
+        and q.graph_name.value.startswith(STUDY_GRAPHS)
+    ]
+
+
+def _digests(store: ox.Store, graphs: list[str]) -> dict[URIRef, str]:
+    """The SHA-256 of each study's source text, as the study graphs declare it (a later graph's
+    declaration over an earlier one's, as source_digests() of each graph in turn)."""
+    found: dict[URIRef, str] = {}
+    text, sha = _DIGESTS
+    declared = store.query(
+        f"SELECT ?g ?study ?digest WHERE {{ GRAPH ?g {{ ?study {text} ?t . ?t {sha} ?digest }} }}"
+    )
+    if not isinstance(declared, ox.QuerySolutions):
+        raise TypeError("a SELECT query gave no solutions")
+    rank = {graph: i for i, graph in enumerate(graphs)}
+    rows = [
+        (rank[row["g"].value], row["study"].value, row["digest"].value)
+        for row in declared
+        if row["g"].value in rank and isinstance(row["study"], ox.NamedNode)
+    ]
+    for _rank, study, digest in sorted(rows):
+        found[URIRef(study)] = digest
+    return found

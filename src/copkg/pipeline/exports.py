@@ -13,6 +13,7 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -25,7 +26,7 @@ import pyoxigraph as ox
 
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
-from copkg.store.terms import serialize
+from copkg.store.terms import graph_of, serialize
 
 #: Names this layout in a build's manifest (extra.exports): only such exports are spliced.
 LAYOUT = "graph blocks, the inferences last, blank nodes per graph"
@@ -48,9 +49,9 @@ def _order(quad: ox.Quad) -> tuple[str, str, str]:
     return str(quad.subject), str(quad.predicate), str(quad.object)
 
 
-def graph_suffix(graph: ox.NamedNode) -> str:
+def graph_suffix(graph: str) -> str:
     """What each blank node label of a graph ends with: 16 hex digits of its name's SHA-256."""
-    return hashlib.sha256(graph.value.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(graph.encode("utf-8")).hexdigest()[:16]
 
 
 def sorted_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
@@ -67,7 +68,7 @@ def canonical_graph(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
     graph = quads[0].graph_name
     dataset = ox.Dataset(quads)
     dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-    suffix = graph_suffix(graph)
+    suffix = graph_suffix(graph_of(quads[0]))
 
     def label(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Any:
         return ox.BlankNode(f"{term.value}-{suffix}") if isinstance(term, ox.BlankNode) else term
@@ -92,14 +93,18 @@ def canonical_graphs(quads: Iterable[ox.Quad]) -> dict[ox.NamedNode, list[ox.Qua
         for quad in members:
             for term in (quad.subject, quad.object):
                 if isinstance(term, ox.BlankNode) and owner.setdefault(term, graph) != graph:
-                    raise CopkgError(
-                        f"the blank node {term} is in the graphs <{owner[term].value}> and "
-                        f"<{graph.value}>: a rule may not copy blank nodes into its results "
-                        "(mint an IRI instead)",
-                        status=500,
-                    )
+                    raise shared_blank_node(term, owner[term], graph)
     ranked = sorted(by_graph, key=lambda g: graph_rank(str(g).encode("utf-8")))
     return {graph: canonical_graph(by_graph[graph]) for graph in ranked}
+
+
+def shared_blank_node(node: ox.BlankNode, first: Any, second: Any) -> CopkgError:
+    """The error for a blank node in two graphs (the exports would make it two nodes)."""
+    return CopkgError(
+        f"the blank node {node} is in the graphs <{first.value}> and <{second.value}>: a rule "
+        "may not copy blank nodes into its results (mint an IRI instead)",
+        status=500,
+    )
 
 
 # -- blocks ------------------------------------------------------------------------------------
@@ -138,14 +143,32 @@ def subject_run(name: str, quads: Sequence[ox.Quad]) -> bytes:
 
 def write(graphs: dict[ox.NamedNode, list[ox.Quad]], out_dir: Path) -> dict[str, str]:
     """Write both files (graphs as canonical_graphs() gives them); return their SHA-256."""
-    hashes = {}
-    for name in FILES:
-        with Output(out_dir / name) as out:
+    return write_chunked(([quads] for quads in graphs.values()), out_dir)
+
+
+def write_chunked(graphs: Iterable[Iterable[Sequence[ox.Quad]]], out_dir: Path) -> dict[str, str]:
+    """Write both files at once, graph by graph in export order, each graph given as chunks
+    of its quads in export order (a whole subject's statements in one chunk): the bytes of
+    write() without the whole dataset, nor even a whole graph, in memory. Return their SHA-256."""
+    with contextlib.ExitStack() as stack:
+        outputs = {name: stack.enter_context(Output(out_dir / name)) for name in FILES}
+        for name, out in outputs.items():
             out.write(header(name))
-            for quads in graphs.values():
-                out.write(block(name, quads))
-        hashes[name] = out.sha256
-    return hashes
+        for chunks in graphs:
+            opened = False
+            for quads in chunks:
+                if not quads:
+                    continue
+                for name, out in outputs.items():
+                    data = block(name, quads)
+                    if FILES[name] == ox.RdfFormat.TRIG:  # one `<g> {` ... `}` for all chunks
+                        start = data.index(b" {\n") + 3 if opened else 0
+                        data = data[start:-2]
+                    out.write(data)
+                opened = True
+            if opened:
+                outputs[TRIG].write(b"}\n")
+    return {name: out.sha256 for name, out in outputs.items()}
 
 
 def stats(folder: Path) -> dict[str, list[int]]:

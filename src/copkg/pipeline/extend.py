@@ -182,7 +182,12 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         timings=timings,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         validated=old.validated,
-        extra={"added": graph, "exports": exports.LAYOUT, "export_stats": exports.stats(work)}
+        extra={
+            "added": graph,
+            "exports": exports.LAYOUT,
+            "export_stats": exports.stats(work),
+            "source_stats": old.extra.get("source_stats", {}),  # the new files are not in it
+        }
         | ({"inference": f"from scratch: {delta.fallback}"} if delta.fallback else {}),
     )
     atomic_write(work / MANIFEST, manifest.to_json())

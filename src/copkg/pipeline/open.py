@@ -13,14 +13,17 @@ from copkg.pipeline.push import check_pushed
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
+from copkg.store.temporary import TemporaryStore
 
 
 def open_store(settings: Settings) -> Store:
     """The store the settings point at: the build's on-disk store unless store_url names another.
 
     `store_url` may be a directory of an on-disk pyoxigraph store, `memory:` for an empty
-    in-memory one, or the query URL of a SPARQL endpoint (http(s)), used read-only: refused
-    when `copkg push` left it incomplete or it no longer holds what the push recorded.
+    writable one of this process (in a temporary folder that goes with it, so that query
+    workers can read its snapshots: copkg.store.temporary), or the query URL of a SPARQL
+    endpoint (http(s)), used read-only: refused when `copkg push` left it incomplete or it no
+    longer holds what the push recorded.
     """
     options: dict[str, Any] = {
         "timeout": settings.query_timeout,
@@ -31,9 +34,9 @@ def open_store(settings: Settings) -> Store:
     if url is None:
         return load_build(settings, **options)
     if url == "memory:":
-        return OxigraphStore(**options)
+        return TemporaryStore(**options)
     if url.startswith(("http://", "https://")):
-        remote = SparqlEndpointStore(url, **options)
+        remote = SparqlEndpointStore(url, timeout_param=settings.remote_timeout_param, **options)
         check_pushed(remote)
         return remote
     path = Path(url.removeprefix("file://")).expanduser()

@@ -21,6 +21,7 @@ from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
 from copkg.pipeline import Manifest, load_build
+from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
 
 
@@ -33,10 +34,20 @@ class PushReport:
     graphs: dict[str, int] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # moved again, not atomically
 
     @property
     def triples(self) -> int:
         return sum(self.graphs.values())
+
+    @property
+    def notes(self) -> list[str]:
+        """What the push did besides replacing each graph, a line each."""
+        return [f"dropped {graph} (not in the build)" for graph in self.dropped] + [
+            f"dropped {graph} and moved it in again: the server had kept its numbers in their "
+            "old datatypes"
+            for graph in self.replaced
+        ]
 
 
 def push(
@@ -70,11 +81,13 @@ def push(
         _drop_temporary_graphs(target)  # of a push killed earlier
     except CopkgError as exc:
         raise _stopped(exc, str(PUSH_MANIFEST_GRAPH), 0, len(names)) from exc
+    numbers: dict[tuple[str, str], int] = {}  # (graph, datatype): numeric literals sent
     for number, graph in enumerate(names):
-        triples = [
-            ox.Triple(q.subject, q.predicate, q.object)
-            for q in build.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
-        ]
+        triples = _triples(build, graph)
+        for triple in triples:
+            if isinstance(triple.object, ox.Literal) and triple.object.datatype.value in NUMERIC:
+                key = (graph, triple.object.datatype.value)
+                numbers[key] = numbers.get(key, 0) + 1
         try:
             if target.update_url is not None:
                 temporary = temporary_graph(graph)
@@ -87,6 +100,8 @@ def push(
         report.graphs[graph] = len(triples)
         if progress is not None:
             progress(graph, len(triples))
+    if target.update_url is not None:
+        report.replaced = _replace_kept_numbers(target, build, numbers)
     counts = target.graph_counts()
     extra = sorted(set(counts) - set(names))
     if prune:
@@ -110,6 +125,58 @@ DCTERMS_IDENTIFIER = ox.NamedNode("http://purl.org/dc/terms/identifier")
 RDFS_COMMENT = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#comment")
 XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
 UNFINISHED = "a push of this build began and has not finished"
+
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+#: The datatypes SPARQL's isNumeric() holds true for.
+NUMERIC = frozenset(
+    XSD + name
+    for name in ("integer", "decimal", "float", "double", "long", "int", "short", "byte",
+                 "nonPositiveInteger", "negativeInteger", "nonNegativeInteger", "positiveInteger",
+                 "unsignedLong", "unsignedInt", "unsignedShort", "unsignedByte")
+)  # fmt: skip
+
+
+def _triples(build: OxigraphStore, graph: str) -> list[ox.Triple]:
+    return [
+        ox.Triple(q.subject, q.predicate, q.object)
+        for q in build.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+    ]
+
+
+def _replace_kept_numbers(
+    target: SparqlEndpointStore, build: OxigraphStore, sent: dict[tuple[str, str], int]
+) -> list[str]:
+    """Move again, after dropping them on their own, the graphs in which the server kept a
+    number in another datatype than the one sent; the graphs moved again.
+
+    Virtuoso 7.2 keys a number by its value: a MOVE (or a DROP and an INSERT in one request)
+    that replaces "5"^^xsd:positiveInteger (say, from a bulk load of copkg.nq) by
+    "5"^^xsd:integer keeps the old datatype. Dropped in a request of its own first, the graph
+    takes the new one, at the cost of a moment without the graph."""
+    rows = target.select(
+        "SELECT ?g ?d (COUNT(*) AS ?n) "
+        "WHERE { GRAPH ?g { ?s ?p ?o FILTER (isNumeric(?o)) } } GROUP BY ?g (DATATYPE(?o) AS ?d)"
+    )
+    held = {  # Virtuoso's isNumeric() also holds for its booleans
+        (str(row["g"]), str(row["d"])): int(str(row["n"]))
+        for row in rows
+        if str(row.get("d")) in NUMERIC
+    }
+    pushed = set(build.graphs())
+    graphs = sorted({graph for graph, _ in sent} | {graph for graph, _ in held if graph in pushed})
+    wrong = [
+        graph
+        for graph in graphs
+        if {d: n for (g, d), n in held.items() if g == graph}
+        != {d: n for (g, d), n in sent.items() if g == graph}
+    ]
+    for graph in wrong:
+        temporary = temporary_graph(graph)
+        target.put_graph(temporary, _triples(build, graph))
+        target.drop_graph(graph)
+        target.move_graph(temporary, graph)
+    return wrong
 
 
 def temporary_graph(graph: str) -> str:
@@ -170,7 +237,7 @@ def pushed_record(store: SparqlEndpointStore) -> tuple[str, dict[str, int] | Non
         f"SELECT ?g ?n WHERE {{ GRAPH {record} {{ {record} <{VOID}subset> ?g . "
         f"?g <{VOID}triples> ?n }} }}"
     )
-    return build_id, {str(row["g"]): int(row["n"]) for row in rows}
+    return build_id, {str(row["g"]): int(str(row["n"])) for row in rows}
 
 
 def check_pushed(store: SparqlEndpointStore) -> str | None:

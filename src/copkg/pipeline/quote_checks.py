@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rdflib import Graph, URIRef
 
@@ -15,7 +16,7 @@ from copkg.pipeline.study_view import Described, study_of
 from copkg.validation.fidelity import check_quotes, find_source
 
 
-def source_digests(graph: Graph) -> dict[URIRef, str]:
+def source_digests(graph: Graph | Any) -> dict[URIRef, str]:
     """The SHA-256 of each study's source text, as the study's record declares it."""
     return {
         study: str(digest)
@@ -51,29 +52,48 @@ def verify_quotes(
     """Every quote the `views` take from a study with a source text (`digests`, found in
     `folders(study_id)`) checked against the page it claims, as the tests check the Josserand
     bundle: a quote not on its page is a problem at its file and line."""
+    outcome = find_sources(digests, folders)
+    for study in outcome.verified:
+        for view in views:
+            outcome.problems += quote_problems(view, {study: outcome.verified[study]})
+    return outcome
+
+
+def find_sources(digests: dict[URIRef, str], folders: Callable[[str], list[Path]]) -> Fidelity:
+    """Which studies' texts (`digests`) are found in `folders(study_id)` and which are not;
+    no quote checked yet (quote_problems does, view by view)."""
     outcome = Fidelity()
     for study, digest in sorted(digests.items()):
         path = find_source(digest, folders(study_of(study) or ""))
         if path is None:
             outcome.missing[study] = digest
-            continue
-        outcome.verified[study] = path
-        for view in views:
-            _checked, mismatches = check_quotes(view.graph, study, path)
-            for mismatch in mismatches:
-                file, line = view.locate(mismatch.quote, subject=True)
-                where = (
-                    f"it stands on page {', '.join(map(str, mismatch.found_on))}"
-                    if mismatch.found_on
-                    else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
-                    "with copkg:evidenceText)"
-                )
-                outcome.problems.append(
-                    Problem(
-                        f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
-                        f"text of {prefixed(study)} ({path.name}): {where}",
-                        file=file,
-                        line=line,
-                    )
-                )
+        else:
+            outcome.verified[study] = path
     return outcome
+
+
+def quote_problems(view: Described, texts: dict[URIRef, Path]) -> list[Problem]:
+    """The quotes `view` takes from the studies of `texts` (in their order) that are not on the
+    page of the study's text they claim, at their file and line."""
+    problems = []
+    for study, path in texts.items():
+        if (None, COPKG.quotedIn, study) not in view.graph:
+            continue  # no quote of that study: its text is not even read
+        _checked, mismatches = check_quotes(view.graph, study, path)
+        for mismatch in mismatches:
+            file, line = view.locate(mismatch.quote, subject=True)
+            where = (
+                f"it stands on page {', '.join(map(str, mismatch.found_on))}"
+                if mismatch.found_on
+                else "it is nowhere in the text (a paraphrase? make it a copkg:Paraphrase "
+                "with copkg:evidenceText)"
+            )
+            problems.append(
+                Problem(
+                    f"{view.show(mismatch.quote)}: not on page {mismatch.page} of the source "
+                    f"text of {prefixed(study)} ({path.name}): {where}",
+                    file=file,
+                    line=line,
+                )
+            )
+    return problems

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
@@ -17,18 +19,20 @@ from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, INFERENCE_GRAPH, ONTOLOGY_GRAPH, PREFIXES, study_graph
 from copkg.pipeline import exports
-from copkg.pipeline.corpus_checks import corpus_problems
 from copkg.pipeline.study_view import FileOnDisk, locate, show, study_of
 from copkg.querying.named_queries import load_named_queries
 from copkg.rdf_io import parse_graph, read_quads
 from copkg.reasoning.owl import JavaMissingError, check_consistency
 from copkg.reasoning.rules import materialise_native
 from copkg.store.embedded import OxigraphStore
-from copkg.store.terms import quads_to_graph, triples_to_quads
+from copkg.store.terms import graph_of, quads_to_graph, triples_to_quads
 from copkg.validation.fidelity import SOURCE_FOLDER
 from copkg.validation.report import validate_quads
 
 DATA_SUFFIXES = (".ttl",)
+
+#: Files changed this recently (ns) are not trusted by their size and time: see source_hashes.
+RACY_NS = 2_000_000_000
 
 #: A study folder holding this file is a draft (`copkg new-study`): builds skip it until
 #: `copkg add` checks it and removes the marker.
@@ -47,13 +51,18 @@ class Sources:
     hashes: dict[str, str] = field(default_factory=dict)
     quads: list[ox.Quad] = field(default_factory=list)
 
+    def subject_graphs(self, iri: str) -> set[str]:
+        """The graphs that hold statements about `iri`."""
+        node = ox.NamedNode(iri)
+        return {q.graph_name.value for q in self.quads if q.subject == node}  # type: ignore[union-attr]
+
     def graph(self, *names: str, exclude: tuple[str, ...] = ()) -> Graph:
         """Some named graphs (all if none named, less `exclude`) as one rdflib Graph."""
         wanted = set(names)
         return quads_to_graph(
             q
             for q in self.quads
-            if (not wanted or q.graph_name.value in wanted) and q.graph_name.value not in exclude
+            if (not wanted or graph_of(q) in wanted) and graph_of(q) not in exclude
         )
 
 
@@ -81,10 +90,20 @@ def source_files(settings: Settings) -> dict[str, list[Path]]:
 
 
 def source_hashes(
-    settings: Settings, sources: dict[str, list[Path]] | None = None
+    settings: Settings,
+    sources: dict[str, list[Path]] | None = None,
+    *,
+    known: tuple[dict[str, str], dict[str, list[int]]] | None = None,
+    stats: dict[str, list[int]] | None = None,
 ) -> dict[str, str]:
     """SHA-256 of every file a build reads: sources (`sources` if source_files() gave them
-    already), rules, shapes and queries."""
+    already), rules, shapes and queries.
+
+    `known` is what a build recorded (its hashes, and each file's size and modification time
+    when it was hashed): a file whose size and time are still those is not read again. `stats`,
+    if given, receives each file's size and time, taken before the file is read, but for a
+    file changed in the last RACY_NS: the clock that stamps files is coarse, and a change
+    within one tick of the one recorded would keep its time (it is read each time instead)."""
     files = [f for fs in (sources or source_files(settings)).values() for f in fs]
     files += [
         text
@@ -96,7 +115,17 @@ def source_hashes(
     files += sorted(settings.queries_dir.glob("*.rq")) if settings.queries_dir.is_dir() else []
     if settings.shapes_file.is_file():
         files.append(settings.shapes_file)
-    return {f.relative_to(settings.root).as_posix(): sha256(f) for f in files}
+    hashes, recorded = known or ({}, {})
+    found = {}
+    for file in files:
+        name = file.relative_to(settings.root).as_posix()
+        info = os.stat(file)
+        stat = [info.st_size, info.st_mtime_ns]
+        if stats is not None and time.time_ns() - info.st_mtime_ns > RACY_NS:
+            stats[name] = stat
+        same = name in hashes and recorded.get(name) == stat
+        found[name] = hashes[name] if same else sha256(file)
+    return found
 
 
 def _read_all(files_by_graph: dict[str, list[Path]], what: str) -> list[ox.Quad]:
@@ -162,25 +191,6 @@ def validate(settings: Settings, sources: Sources, engine: str = "sparql") -> Va
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 
-def check_studies(settings: Settings, sources: Sources) -> dict[str, str]:
-    """Each study against the others, as `copkg add` checks a bundle against the corpus
-    (pipeline.corpus_checks), and every quote against its study's source text: 422 with
-    file:line for every problem. A study whose quotes were all verified gets
-    `copkg:quotesVerified true` in its graph (in `sources` and in what the build exports);
-    what was verified, study by study, is returned for the manifest."""
-    problems, fidelity = corpus_problems(sources.graphs, sources.quads, settings.source_text_dirs)
-    if problems:
-        count = len(problems)
-        raise CopkgError(
-            f"{count} statement{'s' if count != 1 else ''} of the studies cannot be built "
-            "(build/ left as it was)",
-            status=422,
-            problems=problems,
-        )
-    sources.quads.extend(verified_quads(fidelity.verified))
-    return fidelity.summary()
-
-
 def verified_quads(studies: Iterable[URIRef]) -> list[ox.Quad]:
     """`STUDY copkg:quotesVerified true`, in the graph of each study."""
     return [
@@ -195,18 +205,22 @@ def verified_quads(studies: Iterable[URIRef]) -> list[ox.Quad]:
     ]
 
 
-def shacl_problems(outcome: ValidationOutcome, sources: Sources) -> list[Problem]:
+class Located(Protocol):
+    """Sources that say which files went into which graph, and which graphs describe an IRI."""
+
+    graphs: dict[str, list[Path]]
+
+    def subject_graphs(self, iri: str) -> set[str]: ...
+
+
+def shacl_problems(outcome: ValidationOutcome, sources: Located) -> list[Problem]:
     """The violations of a SHACL outcome, each at the file and line that describes its focus."""
-    graphs: dict[str, set[str]] = {}
-    for quad in sources.quads:
-        if isinstance(quad.subject, ox.NamedNode):
-            graphs.setdefault(quad.subject.value, set()).add(quad.graph_name.value)
     problems = []
     for result in outcome.report.violations if outcome.report is not None else []:
         iri = _expand(result.focus)
         where: tuple[str | None, int | None] = (None, None)
         focus = result.focus
-        for graph in sorted(g for g in graphs.get(iri, ()) if g in sources.graphs):
+        for graph in sorted(g for g in sources.subject_graphs(iri) if g in sources.graphs):
             files = [FileOnDisk(p) for p in sources.graphs[graph]]
             where = locate(files, URIRef(iri), subject=True)
             if where[0] is not None:
@@ -235,11 +249,17 @@ def _expand(name: str) -> str:
     return PREFIXES[prefix] + local if colon and prefix in PREFIXES else name
 
 
-def owl_problems(sources: Sources) -> tuple[str, list[Problem]]:
+class Merged(Protocol):
+    """Sources that give every graph merged into one rdflib Graph."""
+
+    def graph(self) -> Graph: ...
+
+
+def owl_problems(sources: Merged) -> tuple[str, list[Problem]]:
     """HermiT over the ontology and every study, as `copkg add` runs it over a bundle and what
     it links to; the step's outcome, and a problem if inconsistent. Without Java: not run."""
     try:
-        result = check_consistency([sources.graph()])
+        result = check_consistency([sources.graph()], classify=False)
     except JavaMissingError as exc:
         return f"not run ({exc.message})", []
     if result.consistent:
@@ -270,9 +290,11 @@ _GRAPH_COUNTS = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROU
 
 def graph_counts(store: OxigraphStore) -> dict[str, int]:
     """How many triples each named graph holds."""
+    solutions = store.native.query(_GRAPH_COUNTS)
+    assert isinstance(solutions, ox.QuerySolutions)  # a SELECT
     counts = {
         row["g"].value: int(row["n"].value)
-        for row in store.native.query(_GRAPH_COUNTS)
+        for row in solutions
         if isinstance(row["g"], ox.NamedNode)
     }
     return {graph: counts.get(graph, 0) for graph in store.graphs()}

@@ -4,18 +4,19 @@ the rest of the corpus (`Others`, `OtherStudies`), and where in its files a node
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef
-from rdflib.namespace import RDF
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS, XSD
 
-from copkg.namespaces import ID, prefixed, study_base, study_graph
-from copkg.store.terms import quads_to_graph
+from copkg.namespaces import COPKG, ID, prefixed, study_base, study_graph
+from copkg.store.terms import from_ox, quads_to_graph
 
 STUDY_GRAPHS = study_graph("")
 
@@ -47,6 +48,10 @@ class Described(Protocol):
 
     def subjects(self) -> set[Any]: ...
 
+    def iris(self) -> list[URIRef]:
+        """The IRIs the statements use (see used_iris)."""
+        ...
+
     def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]: ...
 
     def show(self, node: Any) -> str: ...
@@ -57,15 +62,18 @@ class Others(Protocol):
 
     ontology: Graph
     declared: set[URIRef]
-    studies: set[str]
+    vocabulary: set[URIRef]  # the IRIs the ontology graph describes
+
+    @property
+    def studies(self) -> set[str]: ...
 
     def describers(self, iri: str) -> set[str]: ...
 
     def known(self, iri: str) -> bool: ...
 
-    def records(self) -> Graph:
+    def records(self) -> list[ox.Quad]:
         """What the other studies write of their copkg:Study records and of those records'
-        creators."""
+        creators (and source texts)."""
         ...
 
 
@@ -121,26 +129,111 @@ def locate(
     return found
 
 
+#: Where a study record may give its paper's DOI.
+DOI_PROPERTIES = (
+    URIRef("http://prismstandard.org/namespaces/basic/2.0/doi"),
+    URIRef("http://purl.org/ontology/bibo/doi"),
+    URIRef("http://purl.org/spar/datacite/hasIdentifier"),
+    DCTERMS.identifier,
+    OWL.sameAs,
+    SKOS.exactMatch,
+    RDFS.seeAlso,
+)
+
+#: What the corpus checks read of a study's graph (pipeline.corpus_checks, quote_checks): its
+#: Study records (with their DOIs, creators, year, title), quotes and source texts, and the
+#: quotesVerified statements it may not make. The build's view of a study holds these only.
+CHECKED_PREDICATES = frozenset(
+    str(p)
+    for p in (
+        COPKG.quotesVerified,
+        COPKG.quotedIn,
+        COPKG.quoteText,
+        COPKG.page,
+        COPKG.sourceText,
+        COPKG.sha256,
+        DCTERMS.creator,
+        DCTERMS.issued,
+        DCTERMS.title,
+        *DOI_PROPERTIES,
+    )
+)
+#: Read of a study's creators only: their names.
+_NAMES = frozenset(str(p) for p in (RDFS.label, URIRef("http://xmlns.com/foaf/0.1/familyName")))
+#: What the checks read of the study records of a corpus (their types too).
+RECORD_PREDICATES = CHECKED_PREDICATES | _NAMES | {str(RDF.type)}
+_TYPE, _STUDY, _CREATOR = str(RDF.type), str(COPKG.Study), str(DCTERMS.creator)
+_STUDY_NODE = ox.NamedNode(_STUDY)
+#: The datatypes of plain and language-tagged strings, which rdflib terms do not name.
+_PLAIN = frozenset((str(XSD.string), str(RDF.langString)))
+
+
 @dataclass
 class StudyFiles:
-    """A study of the corpus as the build reads it: its files and their statements."""
+    """A study of the corpus as the build reads it: its files, the IRIs its statements use and
+    its subjects, and (`graph`) the statements the checks read (CHECKED_PREDICATES, the study
+    types and the creators' names): what rdflib holds of a study is a small part of it."""
 
     study_id: str
     files: list[SourceFile]
     graph: Graph
+    _subjects: set[Any]
+    _iris: list[URIRef]
+
+    @classmethod
+    def of(cls, study_id: str, files: list[SourceFile], quads: Sequence[ox.Quad]) -> StudyFiles:
+        """The view of a study whose graph holds `quads` (as written)."""
+        creators = {q.object for q in quads if q.predicate.value == _CREATOR}
+        checked = [
+            q
+            for q in quads
+            if q.predicate.value in CHECKED_PREDICATES
+            or (q.predicate.value == _TYPE and q.object == _STUDY_NODE)
+            or (q.predicate.value in _NAMES and q.subject in creators)
+        ]
+        iris: dict[str, None] = {}
+        for quad in quads:
+            for term in (quad.subject, quad.predicate, quad.object):
+                if isinstance(term, ox.NamedNode):
+                    iris[term.value] = None
+                elif isinstance(term, ox.Literal) and term.datatype.value not in _PLAIN:
+                    iris[term.datatype.value] = None
+        return cls(
+            study_id,
+            files,
+            quads_to_graph(checked),
+            {from_ox(s) for s in dict.fromkeys(q.subject for q in quads)},
+            [URIRef(i) for i in iris],
+        )
 
     @property
     def namespace(self) -> str:
         return str(study_base(self.study_id))
 
     def subjects(self) -> set[Any]:
-        return set(self.graph.subjects())
+        return self._subjects
+
+    def iris(self) -> list[URIRef]:
+        return self._iris
 
     def locate(self, node: Any, *, subject: bool = False) -> tuple[str | None, int | None]:
         return locate(self.files, node, subject=subject)
 
     def show(self, node: Any) -> str:
         return show(self.files, node)
+
+
+def used_iris(graph: Graph) -> list[URIRef]:
+    """The IRIs a graph's statements use (subjects, predicates, objects and the datatypes of
+    literals), each once, in the order first met."""
+    found: dict[URIRef, None] = {}
+    for triple in graph:
+        for term in triple:
+            if isinstance(term, URIRef):
+                found[term] = None
+            elif isinstance(term, Literal) and term.datatype is not None:
+                found[URIRef(term.datatype)] = None
+    return list(found)
 
 
 @dataclass(frozen=True)
@@ -154,31 +247,54 @@ class FileOnDisk:
         return self.path.read_text(encoding="utf-8", errors="replace")
 
 
-class OtherStudies:
-    """The corpus but one study, from the quads the build read (indexed once for all)."""
+class StudyIndex:
+    """What every study of a build is checked against, indexed once for all: the ontology, its
+    declared terms, who describes each IRI (`subject_graphs(iri)`: the graphs with it as a
+    subject) and the study records."""
 
     def __init__(
-        self, index: dict[str, set[str]], records: list[ox.Quad], graph: str, ontology: Graph
+        self,
+        ontology: Graph,
+        subject_graphs: Callable[[str], set[str]],
+        graphs: Iterable[str],
+        records: list[ox.Quad],
     ) -> None:
         self.ontology = ontology
         self.declared = {s for s in ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self.vocabulary = {s for s in ontology.subjects() if isinstance(s, URIRef)}
+        self.subject_graphs = subject_graphs
+        self.graphs = {g for g in graphs if g.startswith(STUDY_GRAPHS)}
+        self.records = records
+
+    def others(self, graph: str) -> OtherStudies:
+        """The corpus but the study of `graph`."""
+        return OtherStudies(self, graph)
+
+
+class OtherStudies:
+    """The corpus but one study (a view of a StudyIndex: nothing copied per study)."""
+
+    def __init__(self, index: StudyIndex, graph: str) -> None:
+        self.ontology = index.ontology
+        self.declared = index.declared
+        self.vocabulary = index.vocabulary
         self._index = index
         self._graph = graph
-        self._records = records
-        self.studies = {
-            g[len(STUDY_GRAPHS) :]
-            for gs in index.values()
-            for g in gs
-            if g.startswith(STUDY_GRAPHS) and g != graph
-        }
+
+    @functools.cached_property
+    def studies(self) -> set[str]:
+        return {g[len(STUDY_GRAPHS) :] for g in self._index.graphs if g != self._graph}
 
     def describers(self, iri: str) -> set[str]:
         return {
-            g for g in self._index.get(iri, ()) if g.startswith(STUDY_GRAPHS) and g != self._graph
+            g
+            for g in self._index.subject_graphs(iri)
+            if g.startswith(STUDY_GRAPHS) and g != self._graph
         }
 
     def known(self, iri: str) -> bool:
-        return bool(self._index.get(iri, set()) - {self._graph})
+        return bool(self._index.subject_graphs(iri) - {self._graph})
 
-    def records(self) -> Graph:
-        return quads_to_graph(q for q in self._records if q.graph_name.value != self._graph)
+    def records(self) -> list[ox.Quad]:
+        graph = ox.NamedNode(self._graph)
+        return [q for q in self._index.records if q.graph_name != graph]

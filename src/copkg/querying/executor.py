@@ -7,17 +7,22 @@ Neither pyoxigraph nor rdflib can cancel a running query, so:
   outlives the limit has its worker killed and replaced; the client gets 503 with Retry-After
   and the other workers go on answering. Results come back serialized (bytes and a media
   type), never as Python objects.
-- `ThreadExecutor` (a store that is not on disk: in memory, writable, or remote) runs each
-  query in a daemon thread, a bounded number at a time. The client still gets its 503 at the
-  limit, but the thread cannot be stopped: it keeps its slot until the store's own deadline
-  check (between result rows) or the end of the query frees it, and when every slot is taken
-  new queries wait at most the limit for one, then get 503.
+  The same pool serves `--store memory:` (a writable store in a temporary folder), each worker
+  reading a snapshot taken after the store's last change (copkg.store.temporary).
+- `ThreadExecutor` (a remote store, or a store handed in by a library caller) runs each query
+  in a daemon thread, a bounded number at a time. At the limit the client gets its 503 and
+  the thread's HTTP connections are closed (copkg.store.http.Cancel): a remote server sees
+  the request end (and was sent its own time limit where it has one), and the thread ends at
+  once. Work in the thread's own process cannot be stopped so: it keeps its slot until the
+  store's deadline check (between result rows) or its end, and when every slot is taken new
+  queries wait at most the limit for one, then get 503.
 
 Either way the query is parsed and checked by `copkg.querying.safety` inside the time limit.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import logging
@@ -32,6 +37,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError
 from copkg.querying.safety import QueryPlan, ResultKind, analyse_query
 from copkg.store import Store
+from copkg.store.http import Cancel, cancelling
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,12 @@ class Executor(Protocol):
     def run(self, job: Job) -> Answer: ...
 
     def close(self) -> None: ...
+
+
+class AsyncExecutor(Executor, Protocol):
+    """An executor an asyncio loop can run jobs on with no thread in between."""
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer: ...
 
 
 #: Query plans kept (by exact text, store graphs, allowed endpoints and base IRI), and the
@@ -225,10 +237,11 @@ def saturated(timeout: float) -> CopkgError:
 
 
 class ThreadExecutor:
-    """Queries in daemon threads, at most `workers` at a time (for stores not on disk).
+    """Queries in daemon threads, at most `workers` at a time (remote stores, stores handed in).
 
-    A thread past the limit cannot be stopped; it keeps its slot until it ends, and being a
-    daemon it never holds up the end of the process.
+    At the limit the thread's HTTP connections are closed, which ends a remote query's thread
+    at once; in-process work cannot be stopped and keeps its slot until it ends (being a
+    daemon, it never holds up the end of the process).
     """
 
     def __init__(
@@ -251,16 +264,18 @@ class ThreadExecutor:
             raise saturated(self.timeout)
         done = threading.Event()
         outcome: dict[str, Any] = {}
+        cancel = Cancel()
 
         def work() -> None:
             try:
-                outcome["answer"] = run_job(
-                    self.store,
-                    job,
-                    graphs=frozenset(self.store.graphs()),
-                    allowed_service_endpoints=self.allowed_service_endpoints,
-                    max_rows=self.max_rows,
-                )
+                with cancelling(cancel):
+                    outcome["answer"] = run_job(
+                        self.store,
+                        job,
+                        graphs=frozenset(self.store.graphs()),
+                        allowed_service_endpoints=self.allowed_service_endpoints,
+                        max_rows=self.max_rows,
+                    )
             except CopkgError as exc:
                 # hand over a copy without the traceback: its frames hold pyoxigraph objects
                 # that must be dropped in this thread
@@ -274,11 +289,13 @@ class ThreadExecutor:
 
         threading.Thread(target=work, name="copkg-query", daemon=True).start()
         if not done.wait(self.timeout):
-            log.warning("query over %ss left running in a thread", self.timeout)
+            cancel.cancel()
+            log.warning("query over %ss: its connections closed", self.timeout)
             raise timed_out(self.timeout)
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["answer"]
+        answer: Answer = outcome["answer"]
+        return answer
 
     def close(self) -> None:
         """Nothing to stop: running queries are daemon threads."""

@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 from copkg.errors import CopkgError
 from copkg.querying.executor import Answer, Executor, Job
@@ -79,7 +79,7 @@ class MemoExecutor:
         """`run` for an asyncio loop: a kept answer at once, a job run first by the inner
         executor's own `run_async` (if it has one); a job another request is running waits
         for it in one of `threads`."""
-        run_async = getattr(self.inner, "run_async", None)
+        run_async: Callable[..., Awaitable[Answer]] | None = getattr(self.inner, "run_async", None)
         key = job_key(job)
         with self._lock:
             answer = self._get(key)

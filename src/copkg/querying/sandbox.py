@@ -92,7 +92,7 @@ class Confinement:
         return text
 
 
-def _syscall(*args: int | ctypes.c_void_p | None) -> int:
+def _syscall(*args: int | bytes | ctypes.c_void_p | None) -> int:
     result = _libc.syscall(*args)
     if result < 0:
         err = ctypes.get_errno()

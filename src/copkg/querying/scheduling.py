@@ -107,8 +107,12 @@ class FairPool(Generic[T]):
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
 
+        def settle() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
         def wake() -> None:
-            loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+            loop.call_soon_threadsafe(settle)
 
         waiter: _Waiter[T] = _Waiter(client, wake)
         item = self._now_or_wait(client, waiter)

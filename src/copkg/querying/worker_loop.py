@@ -49,12 +49,7 @@ def worker_main() -> None:
     expect = config.get("expect")
     try:
         before = None if expect is None else _sha256(expect[0])
-        store = OxigraphStore.open_read_only(
-            config["path"],
-            timeout=config["timeout"],
-            max_rows=config["max_rows"],
-            allowed_service_endpoints=config["allowed_service_endpoints"],
-        )
+        store = _open(config, config["path"])
         if expect is not None and not before == _sha256(expect[0]) == expect[1]:
             raise CopkgError(
                 f"the store in {config['path']} is not the build this service serves (a new "
@@ -66,7 +61,8 @@ def worker_main() -> None:
     except CopkgError as exc:
         send_message(sock, ("error", error_to_dict(exc)))
         return
-    confinement = confine([Path(config["path"])], _ports(config["allowed_service_endpoints"]))
+    readable = [Path(p) for p in config.get("read_paths", (config["path"],))]
+    confinement = confine(readable, _ports(config["allowed_service_endpoints"]))
     send_message(sock, ("ready", os.getpid(), confinement.describe(), confinement.complete))
     allowed = config["allowed_service_endpoints"]
     while True:
@@ -74,6 +70,14 @@ def worker_main() -> None:
             job = Job.from_message(receive_message(sock))
         except (EOFError, OSError):
             return
+        if isinstance(job, tuple) and job[0] == "open":  # a newer snapshot of the store
+            try:
+                opened = _open(config, job[1])
+                store, graphs = opened, frozenset(opened.graphs())
+                send_message(sock, ("opened",))
+            except CopkgError as exc:
+                send_message(sock, ("error", error_to_dict(exc)))
+            continue
         try:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
             if len(answer.body) > MAX_ANSWER_BYTES:
@@ -91,6 +95,15 @@ def worker_main() -> None:
             send_message(sock, ("ok", meta), answer.body)
             continue
         send_message(sock, reply)
+
+
+def _open(config: dict[str, Any], path: str) -> OxigraphStore:
+    return OxigraphStore.open_read_only(
+        path,
+        timeout=config["timeout"],
+        max_rows=config["max_rows"],
+        allowed_service_endpoints=config["allowed_service_endpoints"],
+    )
 
 
 def _sha256(path: str) -> str | None:

@@ -1,7 +1,7 @@
-"""Query worker processes: the pool `ProcessExecutor` keeps (each opens the build's store read-only;
-a query past the limit has its worker killed and replaced). The messages between them are in
-copkg.querying.messages, who goes first in copkg.querying.scheduling, and the worker's own loop
-in copkg.querying.worker_loop."""
+"""Query worker processes: the pool `ProcessExecutor` keeps (each opens the build's store read-only,
+or a snapshot of a writable one; a query past the limit has its worker killed and replaced).
+The messages between them are in copkg.querying.messages, who goes first in
+copkg.querying.scheduling, and the worker's own loop in copkg.querying.worker_loop."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from copkg.querying.messages import (
 from copkg.querying.prestart import PRESTARTED
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
+from copkg.store.temporary import Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class _Worker:
         self.socket = parent
         self.ready = False
         self._link: FrameLink | None = None  # the socket on an asyncio loop, once used there
+        #: the store it opened (a snapshot, for a writable store)
+        self.path: str = config["path"]
         send_message(parent, dict(config))
 
     def wait_ready(self) -> None:
@@ -87,6 +90,14 @@ class _Worker:
 
     def send(self, job: Job) -> None:
         send_message(self.socket, job.to_message())
+
+    def reopen(self, path: str, deadline: float) -> None:
+        """Open another store (a newer snapshot) in place of the one it reads."""
+        send_message(self.socket, ("open", path))
+        reply = receive_message(self.socket, deadline)
+        if reply[0] != "opened":
+            raise error_from_dict(reply[1])
+        self.path = path
 
     def answered_within(self, seconds: float) -> bool:
         """Whether the answer has begun to arrive within `seconds` (nothing is read)."""
@@ -150,7 +161,7 @@ FAILURES = (_NoRoomError, TimeoutError, CopkgError, EOFError, OSError, pickle.Pi
 
 
 class ProcessExecutor:
-    """A pool of worker processes reading one on-disk store read-only."""
+    """A pool of worker processes reading one on-disk store read-only (or snapshots of one)."""
 
     def __init__(  # noqa: PLR0913 (the store, then keyword-only limits and options)
         self,
@@ -164,12 +175,18 @@ class ProcessExecutor:
         short: float = SHORT_QUERY,
         expect: tuple[str | os.PathLike[str], str] | None = None,
         prestart: int = 0,
+        snapshots: Snapshots | None = None,
     ) -> None:
         """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
         store: a worker that opened another build than the one this pool serves (swapped in
         meanwhile: the build's manifest.json) refuses to start. `prestart`: worker processes
-        kept started ahead, their imports done (see copkg.querying.prestart)."""
+        kept started ahead, their imports done (see copkg.querying.prestart).
+
+        `snapshots`: the workers read snapshots of a writable store (`--store memory:`), each
+        query the newest (a worker opens it first if the store changed); `path` is then the
+        folder that holds them, the one the workers may read."""
         self.timeout = timeout
+        self._snapshots = snapshots
         self.memory_limit = memory_limit
         self.workers = max(1, workers)
         self.prestart = prestart
@@ -183,6 +200,7 @@ class ProcessExecutor:
         self._anonymous = itertools.count()
         self._config = {
             "path": str(Path(path)),
+            "read_paths": (str(Path(path)),),
             "timeout": timeout,
             "max_rows": max_rows,
             "allowed_service_endpoints": tuple(allowed_service_endpoints),
@@ -205,7 +223,10 @@ class ProcessExecutor:
         atexit.register(self._finalizer)
 
     def _spawn(self, *, spare: bool = False) -> _Worker:
-        worker = _Worker(self._config, self.prestart)
+        config = self._config
+        if self._snapshots is not None:  # each worker holds the snapshot it reads
+            config = {**config, "path": str(self._snapshots.acquire())}
+        worker = _Worker(config, self.prestart)
         with self._lock:
             self._all.add(worker)
             if spare:
@@ -220,6 +241,8 @@ class ProcessExecutor:
             self._all.discard(worker)
         worker.signal_kill()
         threading.Thread(target=worker.kill, name="copkg-reap", daemon=True).start()
+        if self._snapshots is not None:
+            self._snapshots.release(worker.path)
         if self._closed or self._draining:
             return  # draining: a new worker would open the new build
         with self._lock:
@@ -331,9 +354,7 @@ class ProcessExecutor:
             raise RuntimeError("a query worker used by an asyncio loop was given to a thread")
         long = False
         try:
-            if not worker.ready:
-                worker.wait_ready()
-            deadline = time.monotonic() + self.timeout
+            deadline = self._prepare(worker)
             worker.send(job)
             if self.workers > 1 and not worker.answered_within(self.short):
                 long = self._long_or_refused(client)
@@ -352,7 +373,10 @@ class ProcessExecutor:
 
     async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
         """`run` for an asyncio loop, with no thread in between (the same scheduling, limits
-        and outcomes); `threads` only wait for a worker still opening the store."""
+        and outcomes); `threads` only wait for a worker still opening the store. Not for
+        snapshots of a writable store, whose workers reopen between queries (run in threads)."""
+        if self._snapshots is not None:
+            raise RuntimeError("a pool reading snapshots is run from threads, not a loop")
         loop = asyncio.get_running_loop()
         client = self._admit(job)
         try:
@@ -425,6 +449,30 @@ class ProcessExecutor:
             status=503,
             headers={"Retry-After": "1"},
         )
+
+    def _prepare(self, worker: _Worker) -> float:
+        """Make the worker ready for a query (started; on the newest snapshot of a writable
+        store, which holds every change made before the query); the query's deadline."""
+        if not worker.ready:
+            worker.wait_ready()
+        deadline = time.monotonic() + self.timeout
+        if self._snapshots is not None:
+            self._newest(worker, deadline)
+        return deadline
+
+    def _newest(self, worker: _Worker, deadline: float) -> None:
+        assert self._snapshots is not None
+        path = str(self._snapshots.acquire())
+        old = worker.path
+        if path == old:
+            self._snapshots.release(path)  # (held once already, by the worker)
+            return
+        try:
+            worker.reopen(path, deadline)
+        except BaseException:
+            self._snapshots.release(path)
+            raise
+        self._snapshots.release(old)
 
     def pids(self) -> list[int]:
         """The process ids of the workers (for tests and monitoring)."""

@@ -170,7 +170,7 @@ class Increment(Preconditions):
             if (
                 other[0] == subject
                 and isinstance(subject, Variable)
-                and not isinstance(other[1], Variable)
+                and isinstance(other[1], ox.NamedNode)
                 and isinstance(other[2], Variable)
                 and other[2] in shape.certain
             ):
@@ -236,7 +236,7 @@ class Increment(Preconditions):
             return {q.object for q in self.native.quads_for_pattern(node, predicate, None)}
         return {q.subject for q in self.native.quads_for_pattern(None, predicate, node)}
 
-    def _retarget(self, shape: RuleShape, by_var: dict[Variable, set[Any]]) -> dict[Any, set]:
+    def _retarget(self, shape: RuleShape, by_var: dict[Variable, set[Any]]) -> dict[Any, set[Any]]:
         """Seeds moved, where they can be, to a variable a sub-select passes up: through a
         mandatory pattern (?seed q ?other), every solution's ?other is one of the seed's q
         values, so those values anchor a superset of the solutions, and the sub-select is
@@ -247,7 +247,7 @@ class Increment(Preconditions):
             if not _has_subselect(shape.text, var):
                 target = next(
                     (
-                        (pattern, other)
+                        (pattern, pattern.predicate, other)
                         for pattern in shape.patterns
                         if pattern.mandatory and isinstance(pattern.predicate, ox.NamedNode)
                         for here, other in (
@@ -264,20 +264,20 @@ class Increment(Preconditions):
             if target is None:
                 out.setdefault(var, set()).update(values)
                 continue
-            pattern, other = target
+            pattern, predicate, other = target
             for value in values:
                 if pattern.subject == var:
-                    found = self.native.quads_for_pattern(value, pattern.predicate, None)
+                    found = self.native.quads_for_pattern(value, predicate, None)
                     out.setdefault(other, set()).update(q.object for q in found)
                 else:
-                    found = self.native.quads_for_pattern(None, pattern.predicate, value)
+                    found = self.native.quads_for_pattern(None, predicate, value)
                     out.setdefault(other, set()).update(q.subject for q in found)
         return out
 
     def _viable(self, shape: RuleShape, var: Variable, values: set[Any]) -> list[Any]:
         """The values for which every mandatory pattern on `var` has a match in the store as it
         is: the others give no solution, so leaving them out changes no answer."""
-        checks = []
+        checks: list[tuple[Any, ...]] = []  # a pattern's terms: var "?", other variables None
         for pattern in shape.patterns:
             if not pattern.mandatory or isinstance(pattern.predicate, Variable | None):
                 continue

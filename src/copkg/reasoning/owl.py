@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -11,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import owlready2
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, XSD
-from rdflib.term import Node
+from rdflib.term import IdentifiedNode, Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import prefixed
@@ -76,10 +77,14 @@ def find_java(environ: Mapping[str, str] | None = None) -> str:
     raise JavaMissingError("no java on the PATH, in $JAVA or in $JAVA_HOME/bin")
 
 
-def check_consistency(graphs: Iterable[Graph], *, java: str | None = None) -> ConsistencyResult:
+def check_consistency(
+    graphs: Iterable[Graph], *, java: str | None = None, classify: bool = True
+) -> ConsistencyResult:
     """Run HermiT over the union of `graphs` (ontology, vocabularies and data).
 
-    owl:imports are dropped first, so owlready2 and HermiT never fetch anything.
+    owl:imports are dropped first, so owlready2 and HermiT never fetch anything. With
+    `classify=False` HermiT only checks that the union is consistent (owl:Thing satisfiable),
+    several times faster than classifying it, and no class memberships are reported.
     """
     java_exe = java or find_java()
     merged = Graph()
@@ -87,12 +92,15 @@ def check_consistency(graphs: Iterable[Graph], *, java: str | None = None) -> Co
         for triple in graph:
             if triple[1] != OWL.imports:
                 merged.add(triple)
-    before = _entailed_types(merged)
+    before = _entailed_types(merged) if classify else {}
     world = owlready2.World()
     try:
-        consistent = _run_hermit(world, merged, java_exe)
+        run = _run_hermit if classify else _check_hermit
+        consistent = run(world, merged, java_exe)
         if not consistent:
             return ConsistencyResult(False, _explain_inconsistency(merged))
+        if not classify:
+            return ConsistencyResult(True, f"consistent ({len(merged)} triples)")
         inferred = _new_memberships(world, before)
     finally:
         world.close()
@@ -126,6 +134,50 @@ def _run_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
         owlready2.JAVA_EXE = previous_java
         if previous_options is None:
             os.environ.pop(_JAVA_OPTIONS, None)
+    return True
+
+
+#: HermiT as owlready2 ships it (its command line and the classes beside it).
+_HERMIT = Path(owlready2.__file__).parent / "hermit"
+HERMIT_CLASSPATH = os.pathsep.join([str(_HERMIT), str(_HERMIT / "HermiT.jar")])
+
+
+def _check_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
+    """Load `graph` into `world` (which refuses what OWL 2 DL does not allow, as _run_hermit
+    does) and ask HermiT whether it is consistent, without classifying it: what owlready2's
+    sync_reasoner_hermit runs, with `-k` for its `-c -O -D -I`."""
+    with tempfile.TemporaryDirectory(prefix="copkg-hermit-") as tmp:
+        path = Path(tmp) / "merged.nt"
+        graph.serialize(path, format="nt", encoding="utf-8")
+        with path.open("rb") as handle:
+            world.get_ontology(CHECK_ONTOLOGY).load(fileobj=handle, format="ntriples")
+        saved = Path(tmp) / "owl.nt"
+        with saved.open("wb") as handle:
+            world.save(handle, format="ntriples")
+        command = [
+            java_exe,
+            f"-Xmx{owlready2.reasoning.JAVA_MEMORY}M",
+            "-cp",
+            HERMIT_CLASSPATH,
+            "org.semanticweb.HermiT.cli.CommandLine",
+            "-k",
+            "--ignoreUnsupportedDatatypes",
+            saved.as_uri(),
+        ]
+        environ = dict(os.environ)
+        environ.setdefault(_JAVA_OPTIONS, JVM_OPTIONS)  # the user's own options win
+        try:
+            done = subprocess.run(
+                command, capture_output=True, env=environ, stdin=subprocess.DEVNULL, check=False
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise JavaMissingError(str(exc)) from exc
+    output = done.stdout + done.stderr
+    if done.returncode == 1 and b"Inconsistent ontology" in output:
+        return False
+    if done.returncode != 0 or b"is satisfiable" not in done.stdout:
+        text = output.decode("utf-8", "replace").strip()[-2000:]
+        raise CopkgError(f"HermiT failed: {text}", status=500)
     return True
 
 
@@ -179,7 +231,10 @@ def _disjoint_pairs(graph: Graph) -> set[tuple[Node, Node]]:
     for a, b in graph.subject_objects(OWL.disjointWith):
         pairs.add((a, b))
     for axiom in graph.subjects(RDF.type, OWL.AllDisjointClasses):
-        members = list(Collection(graph, graph.value(axiom, OWL.members)))
+        head = graph.value(axiom, OWL.members)
+        if head is None:
+            continue
+        members = list(Collection(graph, head))
         pairs |= {(a, b) for i, a in enumerate(members) for b in members[i + 1 :]}
     return pairs
 
@@ -199,16 +254,20 @@ def _explain_inconsistency(graph: Graph) -> str:
         if (prop, RDF.type, OWL.DatatypeProperty) not in graph:
             continue
         for node in sorted_terms(set(graph.subjects(prop, None))):
-            values = {v.toPython() for v in graph.objects(node, prop)}
+            values = {
+                v.toPython()
+                for v in graph.objects(node, prop)
+                if isinstance(v, Literal | IdentifiedNode)
+            }
             if len(values) > 1:
                 causes.append(
                     f"{prefixed(node)} has {len(values)} values of the functional property "
                     f"{prefixed(prop)}"
                 )
     for prop, datatype in sorted(graph.subject_objects(RDFS.range)):
-        accepted = _DERIVED_FROM.get(datatype, {datatype})
-        if not str(datatype).startswith(str(XSD)):
+        if not isinstance(datatype, URIRef) or not str(datatype).startswith(str(XSD)):
             continue
+        accepted = _DERIVED_FROM.get(datatype, {datatype})
         for node, value in sorted(graph.subject_objects(prop)):
             if isinstance(value, Literal) and (
                 (value.datatype or (RDF.langString if value.language else XSD.string))
@@ -233,7 +292,7 @@ def _new_memberships(
     """Named classes HermiT put individuals in that assertions, domains and ranges did not."""
     found: set[tuple[URIRef, URIRef]] = set()
     for node in before:
-        if isinstance(node, BNode):
+        if not isinstance(node, URIRef):
             continue
         entity = world[str(node)]
         if not isinstance(entity, owlready2.Thing):

@@ -8,7 +8,7 @@ from typing import Any
 import pyoxigraph as ox
 from rdflib import Variable
 
-from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape
+from copkg.reasoning.rule_shapes import RDF_TYPE, Pattern, RuleShape, Term
 
 
 class Fallback(Exception):  # noqa: N818 (a signal to fall back, not an error)
@@ -139,10 +139,10 @@ class Preconditions:
                             new = set()
                     else:
                         found = makers(pattern.predicate, pattern.object)
-                        new = set()
+                        ends_bound: set[Term] = set()
                         for index, term in ((0, pattern.subject), (2, pattern.object)):
                             if all(bound(rule, item[index]) for rule, item in found):
-                                new.add(term)
+                                ends_bound.add(term)
                         if (
                             found
                             and bound(shape.name, pattern.subject)
@@ -152,8 +152,8 @@ class Preconditions:
                                 for rule, item in found
                             )
                         ):
-                            new.add(pattern.object)
-                        new = {t for t in new if isinstance(t, Variable)}
+                            ends_bound.add(pattern.object)
+                        new = {t for t in ends_bound if isinstance(t, Variable)}
                     if new - mine:
                         mine |= new
                         changed = True

@@ -24,7 +24,7 @@ from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from copkg.rdf_io import SPARQL_PARSER_LOCK, parse_sparql_query
-from copkg.store.terms import to_ox
+from copkg.store.terms import to_ox, to_ox_iri
 
 #: Algebra nodes the analysis understands; anything else makes the rule unsupported.
 _PASS = {"Project", "Distinct", "Reduced", "ToMultiSet", "Filter", "Extend", "Join", "OrderBy"}
@@ -253,7 +253,10 @@ def _pattern(
 
 
 def _bridged(
-    pattern: Pattern, siblings: list[Any], scopes: tuple[frozenset[Variable], ...], certain: set
+    pattern: Pattern,
+    siblings: list[Any],
+    scopes: tuple[frozenset[Variable], ...],
+    certain: set[Variable],
 ) -> Pattern:
     """The pattern anchored through a sibling (?v q ?anchor) or (?anchor q ?v), if it has one."""
     own = {
@@ -269,7 +272,7 @@ def _bridged(
                 and there in certain
                 and all(there in pv for pv in scopes)
             ):
-                return replace(pattern, anchor=there, bridge=(here, to_ox(p), here_is_subject))
+                return replace(pattern, anchor=there, bridge=(here, to_ox_iri(p), here_is_subject))
     return pattern
 
 

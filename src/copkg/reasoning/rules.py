@@ -27,7 +27,7 @@ from copkg.reasoning.rule_shapes import Pattern, analyse
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.scan import check_remote_calls
-from copkg.store.terms import from_ox, to_ox
+from copkg.store.terms import from_ox, triples_to_quads
 
 HEADER_LINE = re.compile(r"^#\+ ?(.*)$")
 MAX_ROUNDS = 20
@@ -130,7 +130,7 @@ def fixpoint(store: OxigraphStore, rules: Sequence[Rule]) -> int:
     graph = ox.NamedNode(str(INFERENCE_GRAPH))
     readers: list[set[int]] | None = None
     known: set[ox.Triple] = set()
-    due = range(len(rules))
+    due: Sequence[int] = range(len(rules))
     for round_ in range(MAX_ROUNDS):
         fresh: dict[ox.Triple, None] = {}  # ordered: a deterministic insertion order
         derived_new: set[int] = set()
@@ -157,9 +157,9 @@ def fixpoint(store: OxigraphStore, rules: Sequence[Rule]) -> int:
     if not known:
         native.remove_graph(graph)
     for rule in rules:
-        for triple in rule.describe():
-            known.add(ox.Triple(*(to_ox(term) for term in triple)))  # type: ignore[arg-type]
-            native.add(ox.Quad(*(to_ox(term) for term in triple), graph))  # type: ignore[arg-type, call-arg]
+        for quad in triples_to_quads(rule.describe(), INFERENCE_GRAPH):
+            known.add(ox.Triple(quad.subject, quad.predicate, quad.object))
+            native.add(quad)
     return len(known)
 
 
@@ -258,6 +258,5 @@ def apply_rules(store: Store, extra: Graph, rules: Path | Sequence[Rule]) -> Gra
     else:
         everything = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
         scratch.add_graph("urn:copkg:facts", everything.triples)
-    hypothesis = ox.NamedNode("urn:copkg:hypothesis")
-    native.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o), hypothesis) for s, p, o in extra)
+    native.extend(triples_to_quads(extra, "urn:copkg:hypothesis"))
     return materialise(scratch, rules)

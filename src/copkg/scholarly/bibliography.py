@@ -129,13 +129,13 @@ def _bibtex(text: str, file: str) -> tuple[list[Entry], list[Problem]]:
         Problem(
             f"cannot read this block: {_first_line(block.error)}",
             file=file,
-            line=block.start_line + 1,
+            line=(block.start_line or 0) + 1,
         )
         for block in library.failed_blocks
     ]
     entries: list[Entry] = []
     for raw in library.entries:
-        line = raw.start_line + 1
+        line = (raw.start_line or 0) + 1
         fields = {k.lower(): v.value for k, v in raw.fields_dict.items()}
         entry = Entry(key=raw.key, kind=raw.entry_type.lower(), line=line)
         entry.title = clean_text(fields.get("title"), _latex)

@@ -80,7 +80,8 @@ def build_context(ontology: Graph) -> dict[str, Any]:
 def shipped_context() -> dict[str, Any]:
     """The context file shipped with the package."""
     text = resources.files("copkg.scholarly").joinpath(CONTEXT_FILE).read_text("utf-8")
-    return json.loads(text)
+    context: dict[str, Any] = json.loads(text)
+    return context
 
 
 def context_text(context: dict[str, Any]) -> str:

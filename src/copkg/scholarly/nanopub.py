@@ -22,12 +22,12 @@ from typing import Any
 
 from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
-from rdflib.term import Node
+from rdflib.term import IdentifiedNode, Node
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import BASE, COPKG, PREFIXES, study_base
-from copkg.rdf_io import SPARQL_PARSER_LOCK, parse_graph
+from copkg.rdf_io import SPARQL_PARSER_LOCK, parse_graph, sorted_terms
 from copkg.scholarly.corpus import load_study, study_iri
 
 NP = Namespace("http://www.nanopub.org/nschema#")
@@ -108,8 +108,8 @@ def export_nanopubs(
     dataset = Dataset()
     for prefix, ns in study_graph.namespaces():
         dataset.bind(prefix, ns)
-    for prefix, ns in PREFIXES.items():
-        dataset.bind(prefix, ns, override=False)
+    for name, iri in PREFIXES.items():
+        dataset.bind(name, iri, override=False)
     dataset.bind("np", NP)
     dataset.bind("npx", NPX)
     for finding in findings:
@@ -157,7 +157,7 @@ def _nanopub(
     provenance.add((about, PROV.hadPrimarySource, study))
     for citation in source.objects(study, DCTERMS.bibliographicCitation):
         provenance.add((study, DCTERMS.bibliographicCitation, citation))
-    for evidence in sorted(source.objects(finding, COPKG.hasEvidence)):
+    for evidence in sorted_terms(source.objects(finding, COPKG.hasEvidence)):
         provenance.add((about, PROV.wasDerivedFrom, evidence))
         for p in (RDF.type, COPKG.quoteText, COPKG.page, COPKG.voice, COPKG.quotedIn):
             for o in source.objects(evidence, p):
@@ -174,7 +174,7 @@ def _nanopub(
 
 def split(dataset: Dataset) -> dict[URIRef, Dataset]:
     """Each nanopublication of `dataset` (by its head graph) as a dataset of its four graphs."""
-    graphs: dict[Node, list[tuple[Node, Node, Node]]] = {}
+    graphs: dict[IdentifiedNode | None, list[tuple[Node, Node, Node]]] = {}
     for s, p, o, g in dataset.quads((None, None, None, None)):
         graphs.setdefault(g.identifier if isinstance(g, Graph) else g, []).append((s, p, o))
     found: dict[URIRef, Dataset] = {}
@@ -186,11 +186,11 @@ def split(dataset: Dataset) -> dict[URIRef, Dataset]:
             one = Dataset()
             parts = [name] + [links.get(p) for p in HEAD_LINKS]
             for part in parts:
-                if part is not None:
+                if isinstance(part, IdentifiedNode):
                     target = one.graph(part)
                     for triple in graphs.get(part, []):
                         target.add(triple)
-            found[URIRef(s)] = one
+            found[URIRef(str(s))] = one
     return dict(sorted(found.items()))
 
 
@@ -243,7 +243,7 @@ def check_nanopubs(dataset: Dataset) -> int:
     problems: list[Problem] = []
     for np_iri, one in parts.items():
         try:
-            if not _library_nanopub(one).is_valid:  # type: ignore[attr-defined]
+            if not _library_nanopub(one).is_valid:
                 problems.append(Problem("not a valid nanopublication", focus=str(np_iri)))
         except MalformedNanopubError as exc:
             message = str(exc).replace("\033[1m", "").replace("\033[0m", "")
@@ -262,8 +262,8 @@ def sign_nanopubs(dataset: Dataset, signer: Signer) -> Dataset:
         signed.bind(prefix, ns)
     for one in split(dataset).values():
         publication = _library_nanopub(one, signer)
-        publication.sign()  # type: ignore[attr-defined]
-        for s, p, o, g in publication.rdf.quads((None, None, None, None)):  # type: ignore[attr-defined]
+        publication.sign()
+        for s, p, o, g in publication.rdf.quads((None, None, None, None)):
             signed.graph(g.identifier if isinstance(g, Graph) else g).add((s, p, o))
     return signed
 

@@ -47,7 +47,8 @@ def label_of(node: Node, *graphs: Graph) -> str:
     """An English (else any) rdfs:label or skos:prefLabel, else the IRI's last segment."""
     for graph in graphs:
         for predicate in (RDFS.label, SKOS.prefLabel):
-            labels = sorted(graph.objects(node, predicate), key=lambda v: (v.language != "en", v))
+            found = [v for v in graph.objects(node, predicate) if isinstance(v, Literal)]
+            labels = sorted(found, key=lambda v: (v.language != "en", v))
             if labels:
                 return str(labels[0])
     return re.split(r"[#/]", str(node).rstrip("/#"))[-1]

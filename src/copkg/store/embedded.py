@@ -20,6 +20,7 @@ from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
     quad_from_ox,
+    serialize,
     terms_as_sparql,
     to_ox_graph_name,
     triples_to_quads,
@@ -171,7 +172,7 @@ class OxigraphStore:
                         row[var] = from_ox(value)
                 rows.append(row)
             return QueryResult("select", variables=variables, rows=rows)
-        triples = []
+        triples: list[tuple[Node, Node, Node]] = []
         for triple in until(answer, deadline):
             if limit is not None and len(triples) >= limit:
                 return QueryResult("graph", triples=triples, truncated=True)
@@ -201,9 +202,9 @@ class OxigraphStore:
         """Make `graph` hold exactly `triples`, in one transaction."""
         self._writable()
         name = to_ox_graph_name(graph)
-        body = ox.serialize(
+        body = serialize(
             [ox.Triple(q.subject, q.predicate, q.object) for q in triples_to_quads(triples, None)],
-            format=ox.RdfFormat.N_TRIPLES,
+            ox.RdfFormat.N_TRIPLES,
         ).decode("utf-8")
         self._store.update(
             f"DROP SILENT GRAPH {name} ; INSERT DATA {{ GRAPH {name} {{ {body} }} }}"

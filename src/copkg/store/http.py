@@ -1,12 +1,19 @@
 """The HTTP side of the remote store: SPARQLWrapper requests with a given query form, HTTP
-Digest authentication sent with the body, and every failed exchange as a CopkgError that names
-the URL."""
+Digest authentication sent with the body, connections another thread can close at a deadline
+(`Cancel`), the server's own time limit (COPKG_REMOTE_TIMEOUT_PARAM) and every failed exchange
+as a CopkgError that names the URL."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import math
+import socket
+import ssl
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from http.client import HTTPException
 from typing import Any, TypeVar
@@ -17,6 +24,16 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from copkg.errors import CopkgError
 
 T = TypeVar("T")
+
+
+def allow_headers(count: int) -> None:
+    """Let an answer carry `count` header lines (http.client refuses more than 100).
+
+    Virtuoso echoes every graph of a query's dataset as a response header (one
+    X-SPARQL-default-graph or X-SPARQL-named-graph line each), so a query that names each
+    graph of a corpus of a few dozen studies gets more than 100 header lines back."""
+    # the standard library's only knob: a module-wide limit (so, for the whole process)
+    http.client._MAXHEADERS = max(http.client._MAXHEADERS, count)  # type: ignore[attr-defined]
 
 
 class SparqlRequest(SPARQLWrapper):
@@ -38,12 +55,18 @@ class SparqlRequest(SPARQLWrapper):
         return self._form
 
     def _query(self) -> tuple[Any, str]:
-        """Open the request with this request's own opener (Digest authentication) where given,
-        not SPARQLWrapper's, which installs a process-wide one; HTTP errors pass through."""
-        if self._opener is None:
-            return super()._query()
+        """Open the request with this request's own opener (connections a `Cancel` can close;
+        Digest authentication where given), not SPARQLWrapper's process-wide one; HTTP errors
+        pass through, and an answer the server cut at its time limit is refused."""
         request = self._createRequest()
-        return self._opener.open(request, timeout=self.timeout or None), self.returnFormat
+        opener = self._opener or cancellable_opener()
+        response = opener.open(request, timeout=self.timeout or None)
+        try:
+            check_complete(self.endpoint, response.headers)
+        except CopkgError:
+            response.close()
+            raise
+        return response, self.returnFormat
 
 
 class DigestFirst(urllib.request.HTTPDigestAuthHandler):
@@ -67,7 +90,7 @@ class DigestFirst(urllib.request.HTTPDigestAuthHandler):
     def _challenge(self, request: urllib.request.Request) -> dict[str, str] | None:
         probe = urllib.request.Request(request.full_url, method="GET")
         try:
-            with urllib.request.urlopen(probe, timeout=request.timeout) as response:
+            with cancellable_opener().open(probe, timeout=request.timeout) as response:
                 response.read()
             return None  # no authentication asked for
         except urllib.error.HTTPError as exc:
@@ -90,7 +113,159 @@ def digest_opener(
     for url in urls:
         if url is not None:
             passwords.add_password(None, url, *auth)
-    return urllib.request.build_opener(DigestFirst(passwords))
+    return cancellable_opener(DigestFirst(passwords))
+
+
+# -- closing connections at a deadline ---------------------------------------------------------
+
+_current = threading.local()
+
+
+class Cancel:
+    """Closes the HTTP connections of one piece of work from another thread.
+
+    While it is current in a thread (`cancelling`), every connection that thread opens through
+    `cancellable_opener` is registered; `cancel()` shuts them down, so that a read waiting on
+    a slow server ends at once (and the server sees the connection close) rather than at the
+    socket's timeout, and refuses the connections the work would open after it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _shut(sock)
+
+    def opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self.cancelled:
+                self._sockets.append(sock)
+                return
+        _shut(sock)
+        raise ConnectionAbortedError("the exchange was cancelled at the time limit")
+
+
+@contextlib.contextmanager
+def cancelling(cancel: Cancel) -> Iterator[Cancel]:
+    """Make `cancel` the one that closes the connections this thread opens, for a while."""
+    previous = getattr(_current, "cancel", None)
+    _current.cancel = cancel
+    try:
+        yield cancel
+    finally:
+        _current.cancel = previous
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already (its descriptor is then -1, not reused)
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _connect(connection: http.client.HTTPConnection, connect: Callable[[], None]) -> None:
+    cancel: Cancel | None = getattr(_current, "cancel", None)
+    if cancel is not None and cancel.cancelled:
+        raise ConnectionAbortedError("the exchange was cancelled at the time limit")
+    connect()
+    if cancel is not None and connection.sock is not None:
+        cancel.opened(connection.sock)
+
+
+class _Connection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        _connect(self, super().connect)
+
+
+class _SecureConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        _connect(self, super().connect)
+
+
+class _Handler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_Connection, req)
+
+
+class _SecureHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+        super().__init__(context=context)
+        self.ssl_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_SecureConnection, req, context=self.ssl_context)
+
+
+def cancellable_opener(*handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
+    """An opener (with `handlers`) whose connections the current `Cancel` can close."""
+    return urllib.request.build_opener(_Handler, _SecureHandler, *handlers)
+
+
+# -- the server's own time limit ---------------------------------------------------------------
+
+#: The request parameter and unit of servers with a time limit of their own, by name:
+#: Virtuoso's `timeout` (milliseconds; an "anytime" query answers what it found by then, which
+#: `check_complete` refuses) and Fuseki's (seconds; allowed by fuseki:allowTimeoutOverride).
+TIMEOUT_PARAMETERS = {"virtuoso": ("timeout", "ms"), "fuseki": ("timeout", "s")}
+
+
+def timeout_parameter(spec: str | None) -> tuple[str, str] | None:
+    """The (name, unit) that COPKG_REMOTE_TIMEOUT_PARAM describes: `virtuoso`, `fuseki`,
+    `NAME:ms` or `NAME:s`; None for nothing to send (unset, empty or `none`)."""
+    text = (spec or "").strip()
+    if text.lower() in ("", "none"):
+        return None
+    if text.lower() in TIMEOUT_PARAMETERS:
+        return TIMEOUT_PARAMETERS[text.lower()]
+    name, _, unit = text.rpartition(":")
+    if not name or unit not in ("ms", "s"):
+        raise CopkgError(
+            f"COPKG_REMOTE_TIMEOUT_PARAM={text!r}: give virtuoso, fuseki, none, or the "
+            "parameter's name and unit as NAME:ms or NAME:s",
+            status=500,
+        )
+    return name, unit
+
+
+def timeout_value(seconds: float, unit: str) -> str:
+    """A time limit in the server's unit (whole milliseconds, or seconds)."""
+    if unit == "ms":
+        return str(max(1, math.ceil(seconds * 1000)))
+    return f"{seconds:g}"
+
+
+def check_complete(url: str, headers: Mapping[str, str]) -> None:
+    """Refuse an answer the server cut at its own time limit: Virtuoso's "anytime" answer
+    (X-SQL-State S1TAT, HTTP 200 or 206) holds what it had found by then, maybe nothing."""
+    if headers.get("X-SQL-State", "").strip() == "S1TAT":
+        raise stopped_by_server(url, headers.get("X-SQL-Message", ""))
+
+
+def stopped_by_server(url: str, detail: str = "") -> CopkgError:
+    detail = " ".join(detail.split())[:300]
+    why = f" ({detail})" if detail else ""
+    return CopkgError(
+        f"the SPARQL endpoint {url} stopped the query at its time limit{why}; simplify it "
+        "(fewer joins, a LIMIT) or try again later",
+        status=503,
+        headers={"Retry-After": "10"},
+    )
+
+
+def unreadable(url: str, media_type: str, body: bytes, exc: Exception) -> CopkgError:
+    """An answer that cannot be parsed: 503 when the server ended it with its own time limit
+    (`oxigraph serve --timeout-s` writes that it cancelled the query into a begun answer)."""
+    if b"has been cancelled" in body[-500:]:
+        return stopped_by_server(url)
+    return CopkgError(
+        f"the SPARQL endpoint {url} sent an answer that cannot be read "
+        f"({media_type or 'no media type'}): {exc}",
+        status=502,
+    )
 
 
 def call(url: str, send: Callable[[], T], timeout: float) -> T:

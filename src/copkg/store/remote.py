@@ -19,7 +19,16 @@ from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
-from copkg.store.http import SparqlRequest, call, digest_opener
+from copkg.store.http import (
+    SparqlRequest,
+    allow_headers,
+    call,
+    cancellable_opener,
+    digest_opener,
+    timeout_parameter,
+    timeout_value,
+    unreadable,
+)
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls, tokens
 from copkg.store.terms import (
@@ -67,6 +76,8 @@ class SparqlEndpointStore:
     password) is sent as HTTP Basic authentication with every request, or, with
     `auth_scheme="digest"`, as HTTP Digest authentication when the server asks for it
     (Virtuoso's /sparql-auth and /sparql-graph-crud-auth); the password never crosses in clear.
+    `timeout_param` (COPKG_REMOTE_TIMEOUT_PARAM) sends the server a time limit of its own,
+    `server_timeout` s (default `timeout`); an answer it cut there is a 503, not a part.
     """
 
     def __init__(  # noqa: PLR0913 (the endpoint's URLs and options, keyword-only)
@@ -83,6 +94,8 @@ class SparqlEndpointStore:
         chunk_bytes: int = UPDATE_CHUNK_BYTES,
         auth: tuple[str, str] | None = None,
         auth_scheme: str = "basic",
+        timeout_param: str | None = None,
+        server_timeout: float | None = None,
     ) -> None:
         if auth_scheme not in ("basic", "digest"):
             raise CopkgError(f"unknown authentication scheme {auth_scheme!r}", status=400)
@@ -100,11 +113,19 @@ class SparqlEndpointStore:
         self.chunk_bytes = chunk_bytes
         self.auth = auth
         self.auth_scheme = auth_scheme
+        self.timeout_param = timeout_parameter(timeout_param)
+        self.server_timeout = timeout if server_timeout is None else server_timeout
         self._graphs: tuple[float, list[str]] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SparqlEndpointStore({self.query_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:  # for another process: no lock, no cache
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_graphs")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock(), _graphs=None)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -150,15 +171,18 @@ class SparqlEndpointStore:
         request.setOnlyConneg(True)
         request.setTimeout(self.timeout)  # type: ignore[arg-type]  # seconds, a float
         request.setQuery(text)
+        if self.timeout_param is not None:
+            name, unit = self.timeout_param
+            request.addParameter(name, timeout_value(self.server_timeout, unit))
         if self.auth is not None and self.auth_scheme == "basic":
             request.setCredentials(*self.auth)
+        allow_headers(len(default) + len(named) + 100)  # Virtuoso echoes each graph
         for graph in default:
             request.addDefaultGraph(graph)
         for graph in named:
             request.addNamedGraph(graph)
-        request.addCustomHttpHeader(
-            "Accept", _ACCEPT_GRAPH if form == "graph" else _ACCEPT_SOLUTIONS
-        )
+        accept = _ACCEPT_GRAPH if form == "graph" else _ACCEPT_SOLUTIONS
+        request.addCustomHttpHeader("Accept", accept)
 
         def send() -> tuple[bytes, str]:
             response = request.query().response
@@ -184,23 +208,11 @@ class SparqlEndpointStore:
                 ox.QueryResultsFormat.from_media_type(media_type) or ox.QueryResultsFormat.JSON
             )
             answer = ox.parse_query_results(body, format=fmt_results)
+            if isinstance(answer, ox.QueryBoolean):
+                return QueryResult(kind="ask", boolean=bool(answer))
+            return _solutions(answer, limit)  # (read as they are iterated: inside the try)
         except (SyntaxError, ValueError) as exc:
-            raise CopkgError(
-                f"the SPARQL endpoint {self.query_url} sent an answer that cannot be read "
-                f"({media_type or 'no media type'}): {exc}",
-                status=502,
-            ) from exc
-        if isinstance(answer, ox.QueryBoolean):
-            return QueryResult(kind="ask", boolean=bool(answer))
-        variables = [v.value for v in answer.variables]
-        rows: list[dict[str, Node]] = []
-        for solution in answer:
-            if limit is not None and len(rows) >= limit:
-                return QueryResult("select", variables=variables, rows=rows, truncated=True)
-            rows.append(
-                {var: from_ox(solution[var]) for var in variables if solution[var] is not None}
-            )
-        return QueryResult("select", variables=variables, rows=rows)
+            raise unreadable(self.query_url, media_type, body, exc) from exc
 
     def facts(self, without: Sequence[str] = ()) -> list[tuple[Node, Node, Node]]:
         """Every triple of the named graphs but those `without`, with no row limit (one
@@ -320,7 +332,7 @@ class SparqlEndpointStore:
             token = base64.b64encode(":".join(self.auth).encode("utf-8")).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        opener = self._opener() or urllib.request.build_opener()
+        opener = self._opener() or cancellable_opener()
 
         def send() -> None:
             with opener.open(request, timeout=self.timeout) as response:
@@ -347,8 +359,7 @@ class SparqlEndpointStore:
             cached = self._graphs
         if cached is not None and time.monotonic() - cached[0] < self.graphs_ttl:
             return list(cached[1])
-        # GROUP BY rather than DISTINCT: the same graphs, and Virtuoso 7.2 answers it in
-        # milliseconds where it takes seconds over DISTINCT ?g (a scan of every quad)
+        # GROUP BY, not DISTINCT: Virtuoso 7.2 answers it in ms, DISTINCT ?g in seconds
         rows = self.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         names = sorted(str(row["g"]) for row in rows if "g" in row and not server_graph(row["g"]))
         with self._lock:
@@ -381,6 +392,16 @@ def server_graph(graph: Node | str) -> bool:
     if name == str(PUSH_MANIFEST_GRAPH) or name.startswith(PUSH_TMP_PREFIX):
         return True
     return name in SERVER_GRAPHS or _SERVICE_GRAPH.fullmatch(name) is not None
+
+
+def _solutions(answer: Any, limit: int | None) -> QueryResult:
+    variables = [v.value for v in answer.variables]
+    rows: list[dict[str, Node]] = []
+    for solution in answer:
+        if limit is not None and len(rows) >= limit:
+            return QueryResult("select", variables=variables, rows=rows, truncated=True)
+        rows.append({var: from_ox(solution[var]) for var in variables if solution[var] is not None})
+    return QueryResult("select", variables=variables, rows=rows)
 
 
 def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:

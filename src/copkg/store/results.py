@@ -350,7 +350,7 @@ def write_answer(
         # escaped), counted on the way
         lines = _Lines(limit, deadline)
         try:
-            answer.serialize(lines, format=ox.QueryResultsFormat.TSV)
+            answer.serialize(lines, format=ox.QueryResultsFormat.TSV)  # type: ignore[arg-type]
         except _EnoughError:
             truncated = True
         tsv = lines.text()

@@ -31,6 +31,19 @@ def serialize(
     return data
 
 
+def as_iri(node: Node | None) -> URIRef:
+    """A term that its query or graph pattern makes an IRI, typed as one (rdflib types rows and
+    graph lookups as Node): TypeError for any other term or None."""
+    if not isinstance(node, URIRef):
+        raise TypeError(f"an IRI was expected here, not {node!r}")
+    return node
+
+
+def as_optional_iri(node: Node | None) -> URIRef | None:
+    """as_iri for a term that may be missing (an OPTIONAL variable, a graph value)."""
+    return None if node is None else as_iri(node)
+
+
 def to_ox(node: Node) -> OxTerm:
     """An rdflib term as a pyoxigraph term (400 for an IRI or language tag RDF does not allow)."""
     try:
@@ -47,6 +60,21 @@ def to_ox(node: Node) -> OxTerm:
     except ValueError as exc:
         raise CopkgError(f"not a valid RDF term: {str(node)!r}: {exc}", status=400) from exc
     raise CopkgError(f"cannot use {node!r} as an RDF term", status=400)
+
+
+def to_ox_iri(iri: URIRef) -> ox.NamedNode:
+    """to_ox for an IRI, typed as the NamedNode it makes."""
+    term = to_ox(iri)
+    assert isinstance(term, ox.NamedNode)
+    return term
+
+
+def to_ox_subject(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Triple:
+    """to_ox for a subject (400 for a literal, which RDF does not allow there)."""
+    term = to_ox(node)
+    if isinstance(term, ox.Literal):
+        raise CopkgError(f"a literal cannot be a subject: {term}", status=400)
+    return term
 
 
 def _ox_blank(label: str) -> ox.BlankNode:
@@ -86,6 +114,21 @@ def from_ox_graph_name(graph: OxGraphName) -> str | None:
     if isinstance(graph, ox.DefaultGraph):
         return None
     return graph.value
+
+
+def graph_of(quad: ox.Quad) -> str:
+    """The name of the named graph a quad is in (TypeError for the default graph)."""
+    graph = quad.graph_name
+    if isinstance(graph, ox.DefaultGraph):
+        raise TypeError(f"a named graph was expected here, not the default graph: {quad}")
+    return graph.value
+
+
+def term_value(term: OxTerm) -> str:
+    """A term's IRI, blank node label or lexical form (TypeError for an RDF-star triple)."""
+    if isinstance(term, ox.Triple):
+        raise TypeError(f"an IRI, blank node or literal was expected here, not {term}")
+    return term.value
 
 
 def triples_to_quads(

@@ -20,6 +20,7 @@ from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
 from copkg.pipeline import steps, study_view
 from copkg.pipeline.build import STORE_DIR
+from copkg.pipeline.corpus_checks import KnownPapers, RecordGraph, study_records
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
@@ -74,6 +75,9 @@ class Bundle:
 
     def subjects(self) -> set[Any]:
         return set(self.graph.subjects())
+
+    def iris(self) -> list[URIRef]:
+        return study_view.used_iris(self.graph)
 
     def hashes(self, settings: Settings) -> dict[str, str]:
         """SHA-256 of each Turtle file by its path in the corpus (as the build's manifest)."""
@@ -303,10 +307,14 @@ class Corpus:
         ]
         self.ontology = quads_to_graph(ontology)
         self.declared = {s for s in self.ontology.subjects(RDF.type, None) if isinstance(s, URIRef)}
+        self.vocabulary = {s for s in self.ontology.subjects() if isinstance(s, URIRef)}
         self.files = files
         self.studies = {g[len(STUDY_GRAPHS) :] for g in files}
         self._store: OxigraphStore | None = None
         self._datasets: dict[str, ox.Dataset] = {}
+        self._records: list[ox.Quad] | None = None
+        self._record_graph: RecordGraph | None = None
+        self._papers: KnownPapers | None = None
         if fresh:
             self._store = OxigraphStore.open_read_only(settings.build_dir / STORE_DIR)
             self._index: ox.Store | ox.Dataset = self._store.native
@@ -359,39 +367,64 @@ class Corpus:
         """Whether any graph (the ontology's, a study's, the inferences) describes `iri`."""
         return any(True for _ in self.subject_quads(ox.NamedNode(iri)))
 
-    def records(self) -> Graph:
-        """What the studies write of their copkg:Study records and of their creators."""
-        study = ox.NamedNode(str(COPKG.Study))
-        if isinstance(self._index, ox.Store):
-            typed = self._index.quads_for_pattern(None, ox.NamedNode(str(RDF.type)), study)
-        else:
-            typed = self._index.quads_for_object(study)
+    def known_papers(self) -> KnownPapers:
+        """The papers of the corpus's study records, indexed (read once)."""
+        if self._papers is None:
+            self._papers = KnownPapers(self.record_graph())
+        return self._papers
+
+    def record_graph(self) -> RecordGraph:
+        """records(), indexed for what the checks read of them (read once)."""
+        if self._record_graph is None:
+            self._record_graph = RecordGraph(self.records())
+        return self._record_graph
+
+    def records(self) -> list[ox.Quad]:
+        """What the studies write of their copkg:Study records, their creators and source
+        texts (from the build's store when it is up to date: no study is read)."""
+        if self._records is None:
+            if isinstance(self._index, ox.Store):
+                self._records = study_records(self._index)
+            else:
+                self._records = self._records_written()
+        return self._records
+
+    def _records_written(self) -> list[ox.Quad]:
+        assert isinstance(self._index, ox.Dataset)
+        typed = self._index.quads_for_object(ox.NamedNode(str(COPKG.Study)))
         studies = {
             q.subject.value
             for q in typed
-            if isinstance(q.subject, ox.NamedNode) and q.graph_name.value in self.files
+            if isinstance(q.subject, ox.NamedNode)
+            and q.predicate.value == str(RDF.type)
+            and isinstance(q.graph_name, ox.NamedNode)
+            and q.graph_name.value in self.files
         }
-        records = self.describe(studies)
+        records = self._describe(studies)
         linked = {
-            str(o)
-            for p in (DCTERMS.creator, COPKG.sourceText)
-            for o in records.objects(None, p)
-            if isinstance(o, URIRef)
+            q.object.value
+            for q in records
+            if q.predicate.value in (str(DCTERMS.creator), str(COPKG.sourceText))
+            and isinstance(q.object, ox.NamedNode)
         }
-        return records + self.describe(linked)
+        return records + self._describe(linked)
 
     def describe(self, iris: Iterable[str]) -> Graph:
         """What the studies write of each IRI (its own triples), with the types of the
         resources those triples point at."""
+        return quads_to_graph(self._describe(iris))
+
+    def _describe(self, iris: Iterable[str]) -> list[ox.Quad]:
         found: list[ox.Quad] = []
         pointed: set[str] = set()
         wanted = set(iris)
         for iri in sorted(wanted):
-            found += self._own(iri)
-            pointed |= {q.object.value for q in found if isinstance(q.object, ox.NamedNode)}
+            own = self._own(iri)
+            found += own
+            pointed |= {q.object.value for q in own if isinstance(q.object, ox.NamedNode)}
         for iri in sorted(pointed - wanted):
             found += [q for q in self._own(iri) if q.predicate.value == str(RDF.type)]
-        return quads_to_graph(found)
+        return found
 
     def _own(self, iri: str) -> list[ox.Quad]:
         node = ox.NamedNode(iri)

@@ -93,7 +93,7 @@ def check_bundle(
         return result
 
     report.errors += timed("identity", _identity_problems, settings, bundle, corpus)
-    report.errors += timed("iris", statement_problems, bundle, corpus)
+    report.errors += timed("iris", statement_problems, bundle, corpus, corpus.known_papers())
     report.fidelity = timed("fidelity", _verify, settings, bundle, corpus)
     report.errors += report.fidelity.problems
     report.steps["fidelity"] = (
@@ -131,7 +131,7 @@ def check_bundle(
 def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
     """The bundle's quotes against the source text of the study each is taken from (its own,
     in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
-    digests = source_digests(corpus.records()) | source_digests(bundle.graph)
+    digests = source_digests(corpus.record_graph()) | source_digests(bundle.graph)
 
     def folders(study_id: str) -> list[Path]:
         own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
@@ -227,7 +227,7 @@ def shacl_problems(
 def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem | None:
     """HermiT over the ontology, the bundle and what it links to; a Problem if inconsistent."""
     try:
-        result = check_consistency([corpus.ontology, bundle.graph, neighbourhood])
+        result = check_consistency([corpus.ontology, bundle.graph, neighbourhood], classify=False)
     except JavaMissingError as exc:
         raise CopkgError(
             f"{exc.message}: the OWL consistency check needs it ({JAVA_HINT}), or pass "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdflib import Graph, URIRef
+from rdflib.term import Node
 
 from copkg.namespaces import COPKG
 from copkg.rdf_io import sorted_terms
@@ -51,7 +52,7 @@ def pages(text: str) -> dict[int, str]:
 class Mismatch:
     """A quote that is not on the page it claims."""
 
-    quote: URIRef
+    quote: Node  # an IRI, or a blank node a bundle may write
     page: int
     text: str
     found_on: tuple[int, ...]
@@ -76,10 +77,10 @@ def check_quotes(graph: Graph, study: URIRef, paper: Path) -> tuple[int, list[Mi
             continue
         checked += 1
         wanted = normalise(str(text))
-        if wanted in text_pages.get(int(page), ""):
+        if wanted in text_pages.get(int(str(page)), ""):
             continue
         found = tuple(n for n, body in text_pages.items() if wanted in body)
-        mismatches.append(Mismatch(quote, int(page), str(text), found))
+        mismatches.append(Mismatch(quote, int(str(page)), str(text), found))
     return checked, mismatches
 
 

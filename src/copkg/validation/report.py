@@ -161,6 +161,16 @@ def validate_quads(
     return report_of(raw, shapes_graph, lookup)
 
 
+def validate_store(
+    store: ox.Store, originals: shacl.Originals, shapes_graph: Graph
+) -> ValidationReport:
+    """Validate the union of a store's graphs where they are (the build's on-disk store, before
+    the rules run), as validate_quads validates their merge: the same report. `originals`
+    holds the literals as written (Originals.add of every literal, as it was loaded)."""
+    raw, lookup = shacl.validate_store(store, originals, shapes_graph)
+    return report_of(raw, shapes_graph, lookup)
+
+
 def engine_version(engine: str = DEFAULT_ENGINE) -> str:
     """What identifies an engine's results: its name and version."""
     if _engine(engine) == "pyshacl":

@@ -42,19 +42,23 @@ class Services:
     update_lock: threading.Lock = field(default_factory=threading.Lock)
     cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
     build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
+    advice: Any = None  # the advisor's runs and warm processes (copkg.web.advisor.AdviceRuns)
 
     def close(self) -> None:
         self.executor.close()
+        if self.advice is not None:
+            self.advice.close()
 
 
 def get_services() -> Services:
     """The Services of the build this request started on (outside a request: the app's
     current build)."""
     if has_request_context():
-        pinned = request.environ.get(PINNED)
+        pinned: Services | None = request.environ.get(PINNED)
         if pinned is not None:
             return pinned
-    return current_app.extensions["copkg"].current
+    current: Services = current_app.extensions["copkg"].current
+    return current
 
 
 def get_store() -> Store:
@@ -83,7 +87,8 @@ def named_queries() -> dict[str, NamedQuery]:
     cache = current_app.extensions.setdefault("copkg.api", {})
     if "queries" not in cache:
         cache["queries"] = load_named_queries(app_settings().queries_dir)
-    return cache["queries"]
+    queries: dict[str, NamedQuery] = cache["queries"]
+    return queries
 
 
 def client_address() -> str | None:

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_cors import CORS
 from jinja2 import TemplateNotFound
 from markupsafe import escape
@@ -145,7 +145,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # before CORS: its headers depend on the request and are not kept with cached answers
     cache.init_app(app, lambda environ: environ[PINNED].cache, wait=4 * app.config["QUERY_TIMEOUT"])
-    app.wsgi_app = pinning(app.wsgi_app, switch)  # type: ignore[method-assign]
+    # Flask's way to add WSGI middleware, which mypy reads as assigning to a method (with self)
+    app.wsgi_app = pinning(app.wsgi_app, switch)  # type: ignore[method-assign, assignment]
     CORS(
         app,
         resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},
@@ -194,7 +195,7 @@ def error_response(error: CopkgError) -> Response:
     """The one rendering of every error: the JSON error shape, or a simple HTML page."""
     body = error.body()
     if wants_json():
-        response = current_app.json.response(body)
+        response = jsonify(body)
     else:
         try:
             html = render_template("error.html", error=body)

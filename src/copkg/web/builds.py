@@ -31,6 +31,8 @@ from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.workers import ProcessExecutor
 from copkg.store import Store
+from copkg.store.remote import SparqlEndpointStore
+from copkg.store.temporary import TemporaryStore
 from copkg.web import PINNED, Services, cache
 
 log = logging.getLogger(__name__)
@@ -104,16 +106,35 @@ def start_executor(executor: Any) -> None:
 
 
 def executor_for(store: Store, config: Mapping[str, Any]) -> Executor:
-    """Worker processes for the build's on-disk read-only store, threads for any other."""
+    """Worker processes for an on-disk read-only store (the build's) and for `memory:` (which
+    they read in snapshots), threads for a remote store or a store handed in."""
     workers = config["QUERY_WORKERS"]
     path = getattr(store, "path", None)
     if workers > 0 and path is not None and getattr(store, "read_only", False):
         return query_workers(path, getattr(store, "build_identity", None), config)
-    log.warning(
-        "queries run in the web process (%s store): the query sandbox (no network, files "
-        "confined to the build) applies only to the build's on-disk store",
-        type(store).__name__,
-    )
+    if workers > 0 and isinstance(store, TemporaryStore):
+        snapshots = store.snapshots
+        return ProcessExecutor(
+            snapshots.folder,
+            workers=workers,
+            snapshots=snapshots,
+            timeout=config["QUERY_TIMEOUT"],
+            max_rows=config["MAX_ROWS"],
+            allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+        )
+    if isinstance(store, SparqlEndpointStore):
+        log.warning(
+            "queries run on the remote store %s: copkg closes a query's connection at the "
+            "time limit, but the query sandbox applies to local stores only",
+            store.query_url,
+        )
+    else:
+        log.warning(
+            "queries run in threads of the web process (%s store, handed in): at the time "
+            "limit they are answered 503 but cannot be stopped, and the query sandbox (no "
+            "network, files confined to the store) does not apply",
+            type(store).__name__,
+        )
     return ThreadExecutor(
         store,
         workers=max(1, workers),

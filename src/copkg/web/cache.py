@@ -25,7 +25,6 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, request
-from flask import Response as FlaskResponse
 from werkzeug.http import http_date
 from werkzeug.wrappers import Response
 
@@ -276,7 +275,7 @@ class CacheMiddleware:
         self.cache_of = cache_of  # the cache of the build the request is pinned to
         self.wait = wait
         self.max_post = min(MAX_POST_KEY_BYTES, max_body or MAX_POST_KEY_BYTES)
-        self._running: dict[str, _Running] = {}
+        self._running: dict[tuple[str | None, str], _Running] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -377,7 +376,7 @@ def init_app(
     )
 
     @app.after_request
-    def to_cache(response: FlaskResponse) -> FlaskResponse:
+    def to_cache(response: Response) -> Response:
         key = request.environ.pop(ENVIRON_KEY, None)
         if key is None:
             return response

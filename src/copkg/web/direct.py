@@ -25,13 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, serialize_options
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline.build import MANIFEST
+from copkg.querying.executor import AsyncExecutor, Executor
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.named_queries import load_named_queries
 from copkg.web import Services
@@ -110,6 +111,11 @@ def settings_of(config: Mapping[str, Any]) -> Settings:
     return Settings(**values)
 
 
+def _on_loop(executor: Executor) -> AsyncExecutor:
+    """The executor of a build the front serves (checked to have run_async when it opened)."""
+    return cast(AsyncExecutor, executor)
+
+
 class Headers(dict[str, str]):
     """A request's headers by lower-cased name (the first of each), looked up in any case."""
 
@@ -118,7 +124,7 @@ class Headers(dict[str, str]):
         for name, value in pairs:
             self.setdefault(name.lower(), value)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return dict.get(self, name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
@@ -195,7 +201,7 @@ class DirectQueries:
             try:
                 call = read_named(self.queries, services.store, name, accept="application/json",
                                   values=[], path=NAMED + name, args=[])  # fmt: skip
-                await services.executor.run_async(call.job(None), self.threads)
+                await _on_loop(services.executor).run_async(call.job(None), self.threads)
                 answered += 1
             except CopkgError:
                 continue
@@ -289,7 +295,7 @@ class DirectQueries:
             )
             if call is None:
                 return None, [], b""
-            answer = await services.executor.run_async(call.job(client), self.threads)
+            answer = await _on_loop(services.executor).run_async(call.job(client), self.threads)
             return HTTPStatus.OK, answer_headers(call, answer, self.max_rows), answer.body
         except CopkgError as error:
             return self._error(error)
@@ -312,7 +318,7 @@ class DirectQueries:
                 path=path,
                 args=args,
             )
-            answer = await services.executor.run_async(call.job(client), self.threads)
+            answer = await _on_loop(services.executor).run_async(call.job(client), self.threads)
             head, body = named_answer(call, answer)
             return HTTPStatus.OK, head, body
         except CopkgError as error:

@@ -17,7 +17,7 @@ from copkg.store.results import SPARQL_JSON
 from copkg.web import named_queries
 from copkg.web.api import allowed_values
 
-_XSD_SCHEMAS = {
+_XSD_SCHEMAS: dict[str, dict[str, Any]] = {
     "integer": {"type": "integer"},
     "nonNegativeInteger": {"type": "integer", "minimum": 0},
     "positiveInteger": {"type": "integer", "minimum": 1},
@@ -124,7 +124,7 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"type": "integer", "minimum": 1},
                 }
             )
-        operation = {
+        operation: dict[str, Any] = {
             "operationId": "query_" + re.sub(r"\W", "_", name),
             "summary": query.summary or name,
             "description": query.description or query.summary or name,

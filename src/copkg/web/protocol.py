@@ -181,7 +181,7 @@ def requested_format(values: Sequence[str]) -> dict[str, tuple[str, ...]] | None
         value = raw.strip().lower()
         if value in FORMAT_NAMES:
             return FORMAT_NAMES[value]
-        chosen = {
+        chosen: dict[str, tuple[str, ...]] = {
             kind: (offered[value],)
             for kind, offered in (("solutions", SOLUTION_TYPES), ("graph", GRAPH_TYPES))
             if value in offered

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
@@ -83,8 +83,9 @@ class CopkgApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         log_like_gunicorn()
-        app = create_app({"SETTINGS": self.settings, "WARM_UP": self.warm_up})
-        app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
+        app = create_app({"SETTINGS": self.settings, "WARM_UP": True})
+        # Flask's way to add WSGI middleware, which mypy reads as assigning to a method
+        app.wsgi_app = guarded_input(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))  # type: ignore[method-assign]
         return app
 
 
@@ -138,13 +139,13 @@ class _GuardedInput:
             ) from exc
 
     def read(self, *args: Any) -> bytes:
-        return self._call("read", *args)
+        return cast(bytes, self._call("read", *args))
 
     def readline(self, *args: Any) -> bytes:
-        return self._call("readline", *args)
+        return cast(bytes, self._call("readline", *args))
 
     def readlines(self, *args: Any) -> list[bytes]:
-        return self._call("readlines", *args)
+        return cast(list[bytes], self._call("readlines", *args))
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.readline, b"")
@@ -308,7 +309,7 @@ def check_store(settings: Settings) -> tuple[int, int]:
         process.wait()
     if status == "error":
         raise error_from_dict(payload)
-    return payload
+    return cast(tuple[int, int], payload)
 
 
 def check_main() -> None:

@@ -11,6 +11,7 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from rdflib import RDF, BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, XSD
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
 from copkg.querying.safety import analyse_update, with_using
@@ -86,7 +87,7 @@ def protocol_request() -> ProtocolRequest:
 
 
 @bp.route("/sparql", methods=["GET", "POST"])
-def query() -> Response:
+def query() -> BaseResponse:
     """Answer a SPARQL query (SPARQL 1.1 Protocol), or describe the service."""
     call = read_query(protocol_request())
     if call is None:
@@ -96,7 +97,7 @@ def query() -> Response:
     return Response(answer.body, headers=headers)
 
 
-def service_description() -> Response:
+def service_description() -> BaseResponse:
     """The SPARQL 1.1 Service Description of this endpoint, or the query page for browsers."""
     requested = requested_format(request.values.getlist("format"))
     if requested is not None:

@@ -172,7 +172,7 @@ class Prepared:
     query: NamedQuery
     text: str
     bindings: dict[str, Node]  # every parameter given or defaulted, by variable
-    rest: dict[str, Node]  # those the text still takes (paging may have written some in)
+    rest: Mapping[str, Node]  # those the text still takes (paging may have written some in)
     page: Page | None
 
     def check_not_past_end(self, rows: int) -> None:

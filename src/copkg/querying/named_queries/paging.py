@@ -16,7 +16,7 @@ import functools
 import weakref
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -69,7 +69,7 @@ def kept(store: Store, key: Hashable, compute: Callable[[], T]) -> T:
         return compute()
     if key not in memo:
         memo[key] = compute()
-    return memo[key]
+    return cast(T, memo[key])
 
 
 #: What `kept` keeps, by store (dropped with the store).
@@ -115,8 +115,8 @@ def plan(
     if param.var in bindings:
         if number > 1:
             raise past_the_end(number, 1)
-        keys = (str(bindings[param.var]),)
-        return query.text, Page(1, size, last=1, over=name, keys=keys), bindings
+        key = str(bindings[param.var])
+        return query.text, Page(1, size, last=1, over=name, keys=(key,)), bindings
     keys = page_keys(store, cls)
     last = max(1, -(-len(keys) // size))
     if number > last:

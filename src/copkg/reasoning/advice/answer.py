@@ -2,8 +2,9 @@
 
 Nothing here decides risk. The user's context becomes hypothetical facts (an
 copkg:OrganisationalContext with copkg:ContingencyAssessment levels), the rules of rules/*.rq
-run over the store's facts plus those (copkg.reasoning.rules.apply_rules), and the answer is read
-from what they derive. Control modes select the studied contexts of the cases whose
+run over the store's facts plus those (for the contexts the answer is about, over the facts they
+can read for those: copkg.reasoning.advice.scope), and the answer is read from what they
+derive. Control modes select the studied contexts of the cases whose
 attributions match every mode the user gives, at a degree ranked at least as high; what the
 rules derived for those contexts is the answer for the modes.
 """
@@ -34,8 +35,9 @@ from copkg.reasoning.advice.findings import (
     RoleAdvice,
     RuleRef,
 )
-from copkg.reasoning.rules import apply_rules
+from copkg.reasoning.advice.scope import Derived, RememberedQueries, inferences_for
 from copkg.store import Store
+from copkg.store.terms import as_iri, as_optional_iri
 
 HYPOTHETICAL = "https://w3id.org/copkg/id/hypothetical/"
 
@@ -113,27 +115,39 @@ def advise(
     *,
     rules: Path | Sequence[Any] | None = None,
 ) -> Advice:
-    """Apply the rules to the store plus the user's hypothetical context and read the answer."""
+    """Apply the rules to the store plus the user's hypothetical context and read the answer.
+
+    The rules run for the contexts the answer is about (the user's and those their modes
+    match), over the facts they can read for those (copkg.reasoning.advice.scope)."""
     if rules is None:
         rules = Settings.load().rules_dir
-    inferred = apply_rules(store, hypothetical_facts(context), rules)
-    matched = _matching_contexts(store, context)
+    reads: Any = RememberedQueries(store)
+    matched = _matching_contexts(reads, context)
+    inferred = inferences_for(
+        store, hypothetical_facts(context), [HYPOTHETICAL_CONTEXT, *matched], rules
+    )
     considered: dict[URIRef, bool] = dict.fromkeys(matched, False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
-    labels = _Labels(store, inferred)
-    facts = _FactReader(store, context, labels)
+    labels = _Labels(reads, inferred)
+    facts = _FactReader(reads, context, labels)
 
-    roles = _read_roles(store, labels, facts)
+    roles = _read_roles(reads, labels, facts)
     by_role = {r.role.iri: r for r in roles}
     for node in inferred.subjects(RDF.type, COPKG.RiskAssessment):
         ctx = inferred.value(node, COPKG.inContext)
         role = inferred.value(node, COPKG.assessedRole)
-        if ctx not in considered or role not in by_role:
+        if not isinstance(ctx, URIRef) or ctx not in considered:
+            continue
+        if not isinstance(role, URIRef) or role not in by_role:
             continue
         by_role[role].findings.append(_finding(node, ctx, considered[ctx], inferred, labels, facts))
-    for role in roles:
-        role.findings.sort(key=lambda f: (not f.hypothetical, f.context.label, f.rule.label))
+    for role_advice in roles:
+        # the assessment's IRI last: findings alike in all else (two enactments in one
+        # context) come in one order, not in the order the rules happened to derive them
+        role_advice.findings.sort(
+            key=lambda f: (not f.hypothetical, f.context.label, f.rule.label, str(f.assessment))
+        )
 
     favourability = tuple(
         labels.term(c)
@@ -150,7 +164,7 @@ def advise(
         )
         for ctx, (case, attributions) in sorted(matched.items())
     ]
-    recommendations = _recommendations(store, inferred, considered, labels, facts)
+    recommendations = _recommendations(reads, inferred, considered, labels, facts)
     return Advice(context, favourability, matched_contexts, roles, recommendations)
 
 
@@ -168,8 +182,8 @@ def _matching_contexts(
             bindings={"mode": choice.mode.iri, "userDegree": choice.degree.iri},
         ).rows
         for row in rows:
-            case, attributions = found.setdefault(row["context"], (row["case"], set()))
-            attributions.add(row["attribution"])
+            case, used = found.setdefault(as_iri(row["context"]), (as_iri(row["case"]), set()))
+            used.add(as_iri(row["attribution"]))
         per_mode.append(found)
     common = set(per_mode[0])
     for found in per_mode[1:]:
@@ -187,7 +201,7 @@ def _matching_contexts(
 class _Labels:
     """Labels of IRIs, from the inferred graph first, then the store (one query an IRI)."""
 
-    def __init__(self, store: Store, inferred: Graph) -> None:
+    def __init__(self, store: Store, inferred: Derived) -> None:
         self.store = store
         self.inferred = inferred
         self.cache: dict[URIRef, Term] = {
@@ -262,15 +276,17 @@ class _FactReader:
             if "statement" in row:
                 statement = str(row["statement"])
             if "type" in row and row["type"] not in types:
-                types.append(row["type"])
+                types.append(as_iri(row["type"]))
             if "quote" in row:
                 page = row.get("page")
-                previous = quotes.get(row["quote"])
-                quotes[row["quote"]] = Evidence(
-                    quote=row["quote"],
+                quote = as_iri(row["quote"])
+                previous = quotes.get(quote)
+                quotes[quote] = Evidence(
+                    quote=quote,
                     text=str(row["text"]),
                     page=int(str(page)) if page is not None and str(page).isdigit() else None,
-                    study=row.get("study") or (previous.study if previous else None),
+                    study=as_optional_iri(row.get("study"))
+                    or (previous.study if previous else None),
                     study_label=str(row["studyLabel"])
                     if "studyLabel" in row
                     else (previous.study_label if previous else None),
@@ -284,13 +300,14 @@ class _FactReader:
 def _read_roles(store: Store, labels: _Labels, facts: _FactReader) -> list[RoleAdvice]:
     roles: dict[URIRef, RoleAdvice] = {}
     for row in store.query(_ROLES).rows:
-        role = row["role"]
+        role = as_iri(row["role"])
         if role in roles:
             continue
 
         def term(key: str, row: Mapping[str, Node] = row) -> Term:
             label = row.get(key + "Label")
-            return Term(row[key], str(label) if label is not None else local_name(row[key]))
+            iri = as_iri(row[key])
+            return Term(iri, str(label) if label is not None else local_name(iri))
 
         roles[role] = RoleAdvice(
             role=term("role"),
@@ -307,11 +324,11 @@ def _finding(
     node: Node,
     ctx: Node,
     hypothetical: bool,
-    inferred: Graph,
+    inferred: Derived,
     labels: _Labels,
     facts: _FactReader,
 ) -> RiskFinding:
-    rule = inferred.value(node, COPKG.derivedBy)
+    rule = as_iri(inferred.value(node, COPKG.derivedBy))
     risk = inferred.value(node, COPKG.assessedRisk)
     factor = inferred.value(node, COPKG.throughFactor)
     from rdflib.namespace import SKOS
@@ -347,7 +364,7 @@ SELECT ?label ?advice ?mitigation ?condition ?role ?voice WHERE {
 
 def _recommendations(
     store: Store,
-    inferred: Graph,
+    inferred: Derived,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
     facts: _FactReader,
@@ -368,9 +385,9 @@ def _recommendations(
             mitigation = str(row["mitigation"]) if "mitigation" in row else mitigation
             voice = labels.term(row["voice"]) if "voice" in row else voice
             if "condition" in row:
-                conditions.add(row["condition"])
+                conditions.add(as_iri(row["condition"]))
             if "role" in row:
-                roles.add(row["role"])
+                roles.add(as_iri(row["role"]))
         result.append(
             RecommendationAdvice(
                 iri=rec,
@@ -385,27 +402,33 @@ def _recommendations(
                 reasons=_reasons(rec, contexts, inferred, considered, labels),
             )
         )
-    return sorted(result, key=lambda r: r.label)
+    return sorted(result, key=lambda r: (r.label, str(r.iri)))
 
 
 def _reasons(
     rec: URIRef,
     contexts: set[URIRef],
-    inferred: Graph,
+    inferred: Derived,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
 ) -> tuple[Reason, ...]:
     """The contexts a recommendation applies to, each with the copkg:weakestVoice of the
     statement that it applies there (the user's context first)."""
+    voices: dict[Node, Node | None] = {}  # context -> the voice of the last statement on it
+    for statement in inferred.subjects(RDF.subject, rec):
+        ctx = inferred.value(statement, RDF.object)
+        if (
+            ctx is not None
+            and ctx in contexts
+            and inferred.value(statement, RDF.predicate) == COPKG.recommendedIn
+        ):
+            voices[ctx] = inferred.value(statement, COPKG.weakestVoice)
     reasons = []
     for ctx in contexts:
-        voice = None
-        for statement in inferred.subjects(RDF.subject, rec):
-            if inferred.value(statement, RDF.object) == ctx and (
-                inferred.value(statement, RDF.predicate) == COPKG.recommendedIn
-            ):
-                voice = inferred.value(statement, COPKG.weakestVoice)
+        voice = voices.get(ctx)
         reasons.append(
             Reason(labels.term(ctx), considered[ctx], labels.term(voice) if voice else None)
         )
-    return tuple(sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label)))
+    return tuple(
+        sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label, str(r.context.iri)))
+    )

@@ -15,6 +15,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, PREFIXES
 from copkg.store import Store
+from copkg.store.terms import as_iri
 
 _VOCABULARY = """
 SELECT ?term ?kind ?label ?rank ?definition WHERE {
@@ -92,7 +93,7 @@ class Vocabulary:
         definitions: dict[URIRef, str] = {}
         for row in store.query(_VOCABULARY).rows:
             kind = str(row["kind"]).removeprefix(str(COPKG))
-            iri = row["term"]
+            iri = as_iri(row["term"])
             label = str(row.get("label") or local_name(iri))
             terms[kind].setdefault(iri, Term(iri, label))
             if "definition" in row:

@@ -150,7 +150,9 @@ class RoleAdvice:
             previous = found.get(key)
             voice = f.voice if previous is None else _weaker(previous.voice, f.voice)
             found[key] = Reason(f.context, f.hypothetical, voice)
-        return sorted(found.values(), key=lambda r: (not r.hypothetical, r.context.label))
+        return sorted(
+            found.values(), key=lambda r: (not r.hypothetical, r.context.label, str(r.context.iri))
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,8 @@
 """A SHACL engine that compiles shapes to SPARQL and runs them with pyoxigraph.
 
 `validate_quads` and `validate_graphs` load the data (and the ontology) into one in-memory
-store's default graph, as a merge of the graphs, and return the raw results;
+store's default graph, as a merge of the graphs, and return the raw results; `validate_store`
+validates the union of the graphs of a store (the build's, on disk) where they are.
 `copkg.validation.report` turns them into a report, as it does pyshacl's.
 """
 
@@ -14,41 +15,50 @@ from rdflib import Graph, Literal
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
-from copkg.store.terms import from_ox, to_ox
+from copkg.store.terms import from_ox, to_ox, to_ox_subject
 from copkg.validation.shacl.engine import Engine, RawResult
 from copkg.validation.shacl.literals import Originals
 
 #: Part of the validation key of a build: change it when the engine's results may change.
 ENGINE_VERSION = "copkg-sparql-shacl 1"
 
-__all__ = ["ENGINE_VERSION", "RawResult", "StoreLookup", "validate_graphs", "validate_quads"]
+__all__ = [
+    "ENGINE_VERSION",
+    "Originals",
+    "RawResult",
+    "StoreLookup",
+    "validate_graphs",
+    "validate_quads",
+    "validate_store",
+]
 
 _LABEL = ox.NamedNode(str(RDFS.label))
 _TYPE = ox.NamedNode(str(RDF.type))
 
 
 class StoreLookup:
-    """Labels and types of the validated data, for the report."""
+    """Labels and types of the validated data, for the report (`union`: of every graph)."""
 
-    def __init__(self, store: ox.Store, originals: Originals) -> None:
+    def __init__(self, store: ox.Store, originals: Originals, *, union: bool = False) -> None:
         self.store = store
         self.originals = originals
+        self.graph = None if union else ox.DefaultGraph()
+
+    def _objects(self, subject: object, predicate: ox.NamedNode) -> list[object]:
+        """The objects, each once (a triple may be in several graphs of a union)."""
+        found = self.store.quads_for_pattern(subject, predicate, None, self.graph)  # type: ignore[arg-type]
+        return list(dict.fromkeys(q.object for q in found))
 
     def labels(self, node: Node) -> list[Literal]:
-        subject = to_ox(node)
+        subject = to_ox_subject(node)
         found = []
-        for quad in self.store.quads_for_pattern(subject, _LABEL, None, ox.DefaultGraph()):
-            obj = quad.object
+        for obj in self._objects(subject, _LABEL):
             if isinstance(obj, ox.Literal):
                 found += self.originals.written(subject, _LABEL, obj)
         return found  # type: ignore[return-value]
 
     def types(self, node: Node) -> list[Node]:
-        subject = to_ox(node)
-        return [
-            from_ox(q.object)
-            for q in self.store.quads_for_pattern(subject, _TYPE, None, ox.DefaultGraph())
-        ]
+        return [from_ox(o) for o in self._objects(to_ox(node), _TYPE)]  # type: ignore[arg-type]
 
 
 def validate_quads(quads: Iterable[ox.Quad], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:
@@ -65,6 +75,16 @@ def _merged(quads: Iterable[ox.Quad], originals: Originals) -> Iterator[ox.Quad]
         if isinstance(obj, ox.Literal):
             originals.add(quad.subject, quad.predicate, obj)
         yield ox.Quad(quad.subject, quad.predicate, obj)
+
+
+def validate_store(
+    store: ox.Store, originals: Originals, shapes: Graph
+) -> tuple[list[RawResult], StoreLookup]:
+    """Validate the union of the store's graphs (each triple once however many graphs hold it:
+    the engine's queries are DISTINCT or count distinct values) against the shapes, with the
+    written forms of its literals recorded in `originals` (Originals.add, as they were loaded)."""
+    engine = Engine(store, originals, shapes, union=True)
+    return engine.run(), StoreLookup(store, originals, union=True)
 
 
 def validate_graphs(graphs: Iterable[Graph], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from typing import cast
 
 from rdflib import URIRef
 from rdflib.namespace import RDF, RDFS, XSD
@@ -133,7 +134,7 @@ class Compiler:
         if key == SH.nodeKind:
             return _node_kind(rule, v)  # type: ignore[arg-type]
         if key == SH.pattern:
-            pattern, flags = rule  # type: ignore[misc]
+            pattern, flags = cast(tuple[str, str], rule)  # as shapes.py reads sh:pattern
             return f"(isBlank({v}) || !REGEX(STR({v}), {_string(pattern)}, {_string(flags)}))"
         if key == SH["in"]:
             same = " || ".join(f"sameTerm({v}, {m.n3()})" for m in rule)  # type: ignore[attr-defined]

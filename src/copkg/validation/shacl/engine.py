@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -49,10 +49,14 @@ class RawResult:
 
 
 class Engine:
-    """Validate the data of `store` (its default graph) against a shapes graph."""
+    """Validate the data of `store` (its default graph, or with `union` the union of its
+    graphs) against a shapes graph."""
 
-    def __init__(self, store: ox.Store, originals: Originals, shapes: Graph) -> None:
+    def __init__(
+        self, store: ox.Store, originals: Originals, shapes: Graph, *, union: bool = False
+    ) -> None:
         self.store = store
+        self.options: dict[str, object] = {"use_default_graph_as_union": True} if union else {}
         self.originals = originals
         self.compiler = Compiler(self._subclasses)
         self._classes: dict[Node, list[Node]] = {}
@@ -61,7 +65,8 @@ class Engine:
     def _subclasses(self, cls: Node) -> list[Node]:
         if cls not in self._classes:
             found = self.store.query(
-                f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}"
+                f"SELECT DISTINCT ?c WHERE {{ ?c {RDFS.subClassOf.n3()}* {cls.n3()} }}",
+                **self.options,  # type: ignore[arg-type]
             )
             self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[union-attr]
         return self._classes[cls]
@@ -75,7 +80,7 @@ class Engine:
             results += self._shape(shape, focus)
             for prop in shape.properties:
                 if not prop.deactivated:
-                    results += self._shape(prop, focus)
+                    results += self._shape(prop, _focus_along(shape, prop, focus))
         return results
 
     def _shape(self, shape: Shape, focus: tuple[str, str | None, str]) -> list[RawResult]:
@@ -91,9 +96,12 @@ class Engine:
                 results += self._sparql(shape, focus, query)
         return results
 
-    def _select(self, sparql: str, **options: object) -> Iterator[ox.QuerySolution]:
+    def _select(self, sparql: str, **options: Any) -> Iterator[ox.QuerySolution]:
         try:
-            yield from self.store.query(sparql, **options)  # type: ignore[arg-type]
+            solutions = self.store.query(sparql, **self.options, **options)  # type: ignore[arg-type]
+            if not isinstance(solutions, ox.QuerySolutions):
+                raise CopkgError(f"a SHACL query is not a SELECT:\n{sparql}", 500)
+            yield from solutions
         except SyntaxError as exc:
             raise CopkgError(f"a SHACL query is not valid SPARQL: {exc}\n{sparql}", 500) from exc
 
@@ -269,7 +277,8 @@ class Engine:
         prologue = merge_prologues(focus_prologue, query.prologue, shape=shape.node)
         probe = f"{prologue}\nSELECT * WHERE {{ {{ {text} }} }} LIMIT 0"
         try:
-            names = {v.value for v in self.store.query(probe).variables}  # type: ignore[union-attr]
+            answer = self.store.query(probe, **self.options)  # type: ignore[arg-type]
+            names = {v.value for v in answer.variables}  # type: ignore[union-attr]
         except SyntaxError as exc:
             raise CopkgError(
                 f"the SPARQL constraint of {shape.name} is not valid: {exc}", 500
@@ -294,8 +303,8 @@ class Engine:
         solutions: list[tuple[Any, Any]],
     ) -> list[RawResult]:
         results = []
-        seen: set[tuple] = set()
-        failed: set = set()
+        seen: set[tuple[Any, ...]] = set()
+        failed: set[Any] = set()
         shape_messages = set(shape.messages)
         for focus, row in solutions:
             bound = {n: row[n] for n in names if row[n] is not None}
@@ -343,10 +352,25 @@ class Engine:
         return from_ox(term)  # type: ignore[arg-type]
 
 
+def _focus_along(
+    shape: Shape, prop: Shape, focus: tuple[str, str | None, str]
+) -> tuple[str, str | None, str]:
+    """The focus of a property shape of `shape`: without the test that a node is a focus node
+    where every node its path starts from is one (its predicate is one whose subjects `shape`
+    targets, or, for an inverse path, whose objects). The same results; the test is a union of
+    all the targets, run once a value otherwise (one look-up a target on disk)."""
+    enum, test, prologue = focus
+    path = prop.path
+    if test is None or path is None:
+        return focus
+    targeted = shape.objects_of if path.inverse else shape.subjects_of
+    return (enum, "", prologue) if path.predicate in targeted else focus
+
+
 def python_fails(key: URIRef, rule: object, value: Node) -> bool | None:
     """Whether the written `value` fails a value constraint; None when only the store can say."""
     if key in (SH["or"], SH["and"], SH["not"]):
-        shapes = rule if isinstance(rule, list) else [rule]
+        shapes = cast(list[Shape], rule if isinstance(rule, list) else [rule])
         verdicts = [_shape_fails(s, value) for s in shapes]
         if key == SH["or"]:
             return False if False in verdicts else (True if None not in verdicts else None)
@@ -389,5 +413,5 @@ def _format(message: str, variables: dict[str, Node]) -> str:
     value as plain text: pyshacl's re.sub reads a backslash in it (a literal "C:\\docs") as
     an escape, and fails or garbles the message."""
     for name, value in variables.items():
-        message = re.sub(f"{{[?$]{re.escape(name)}}}", lambda _m, v=str(value): v, message)
+        message = re.sub(f"{{[?$]{re.escape(name)}}}", str(value).replace("\\", "\\\\"), message)
     return message

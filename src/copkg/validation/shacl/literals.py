@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import cast
 
 import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef
@@ -51,7 +52,7 @@ class Originals:
             self._scratch.add(ox.Quad(_S, _P, literal))
             (quad,) = self._scratch.quads_for_pattern(_S, _P, None)
             self._scratch.remove(quad)
-            found = self._normal[literal] = quad.object  # type: ignore[assignment]
+            found = self._normal[literal] = cast(ox.Literal, quad.object)  # the one just added
         return found
 
     def add(self, s: object, p: object, o: ox.Literal, written: Node | None = None) -> None:
@@ -149,7 +150,7 @@ def value_fails(key: URIRef, rule: object, value: Node) -> bool | None:
         }
         return rule not in kinds[type(value)] if type(value) in kinds else True
     if key == SH.pattern:
-        pattern, flags = rule  # type: ignore[misc]
+        pattern, flags = cast(tuple[str, str], rule)  # as shapes.py reads sh:pattern
         if isinstance(value, BNode):
             return True
         return re.search(pattern, str(value), _flags(flags)) is None

@@ -151,7 +151,7 @@ class ShapesReader:
         g, node = self.graph, shape.node
         for predicate in set(g.predicates(node, None)):
             if str(predicate).startswith(str(SH)) and predicate not in SUPPORTED:
-                raise unsupported(f"sh:{predicate[len(str(SH)) :]}", node)
+                raise unsupported(f"sh:{str(predicate)[len(str(SH)) :]}", node)
         path = g.value(node, SH.path)
         shape.path = self._path(path, node) if path is not None else None
         shape.severity = g.value(node, SH.severity) or SH.Violation

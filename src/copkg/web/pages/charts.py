@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, jsonify, redirect, render_template
 from markupsafe import Markup
 from rdflib import Literal
+from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG, ID
@@ -66,7 +67,7 @@ def _organisation(store: Store, slug: str) -> Any:
 
 
 @bp.get("/timeline/<path:slug>")
-def timeline(slug: str) -> Response | str:
+def timeline(slug: str) -> BaseResponse | str:
     """An organisation's dated timeline (/timeline/STUDY/NAME): HTML page, `.svg` picture or
     `.json` events; /timeline/NAME redirects to it."""
     suffix = ""
@@ -140,7 +141,7 @@ VOICE_NAMES = {
 
 def matrix_data(store: Store) -> dict[str, Any]:
     """Roles as rows, contexts as columns, the risky cells with their explanations."""
-    rows = landing_data_roles(store)
+    rows = read_roles(store)
     columns = [
         {
             "iri": str(r["context"]),
@@ -173,7 +174,8 @@ def matrix_data(store: Store) -> dict[str, Any]:
     return {"ok": True, "roles": rows, "contexts": columns, "cells": list(cells.values())}
 
 
-def landing_data_roles(store: Store) -> list[dict[str, Any]]:
+def read_roles(store: Store) -> list[dict[str, Any]]:
+    """The roles, once each, with their objective, risk and contingency (IRIs and labels)."""
     roles = []
     seen: set[str] = set()
     for r in store.query(ROLES).rows:
@@ -185,14 +187,18 @@ def landing_data_roles(store: Store) -> list[dict[str, Any]]:
                 "iri": str(r["role"]),
                 "href": href(r["role"]),
                 "label": str(r.get("roleLabel") or curie(r["role"])),
-                "risk": str(r["riskLabel"]) if "riskLabel" in r else None,
+                "objective": str(r["objectiveLabel"]) if "objectiveLabel" in r else None,
+                "risk": str(r["risk"]) if "risk" in r else None,
+                "riskLabel": str(r["riskLabel"]) if "riskLabel" in r else None,
+                "factor": str(r["factor"]) if "factor" in r else None,
+                "factorLabel": str(r["factorLabel"]) if "factorLabel" in r else None,
             }
         )
     return roles
 
 
 def matrix_picture(data: Mapping[str, Any]) -> str:
-    rows = [Axis(r["iri"], r["label"], r["href"], r.get("risk")) for r in data["roles"]]
+    rows = [Axis(r["iri"], r["label"], r["href"], r.get("riskLabel")) for r in data["roles"]]
     columns = [
         Axis(
             c["iri"],

@@ -16,6 +16,8 @@ from rdflib.term import Node
 
 from copkg.namespaces import COPKG
 from copkg.store import Store
+from copkg.store.terms import from_ox
+from copkg.web.pages.page_rows import lexical, node, page_rows
 
 #: How many derived statements a page shows (the rest stay reachable by SPARQL).
 MAX_EXPLANATIONS = 60
@@ -41,7 +43,7 @@ LIMIT {MAX_EXPLANATIONS + 1}
 """
 
 #: The voice of a derived statement, by its explanation's copkg:weakestVoice.
-VOICES = {
+VOICES: dict[Node, str] = {
     COPKG.AuthorVoice: "author",
     COPKG.CuratorVoice: "curator",
     COPKG.DerivedFromCuratorReading: "derived from a curator's reading",
@@ -68,20 +70,20 @@ class Explanation:
 def read_explanations(store: Store, iri: URIRef) -> tuple[list[Explanation], bool]:
     """The derived statements whose subject or object is `iri` (at most MAX_EXPLANATIONS),
     and whether there are more."""
-    rows = store.query(_EXPLANATIONS, bindings={"this": iri}).rows
+    rows = page_rows(store, _EXPLANATIONS, {"this": iri})
     found = [
         Explanation(
-            node=row["e"],
-            subject=row["s"],
-            subject_label=str(row["sLabel"]) if "sLabel" in row else None,
-            predicate=row["p"],
-            predicate_label=str(row["pLabel"]) if "pLabel" in row else None,
-            object=row["o"],
-            object_label=str(row["oLabel"]) if "oLabel" in row else None,
-            rule=row.get("rule"),
-            rule_label=str(row["ruleLabel"]) if "ruleLabel" in row else None,
-            voice=VOICES.get(row["voice"]) if "voice" in row else None,
-            facts=int(str(row.get("facts", 0))),
+            node=from_ox(row["e"]),
+            subject=from_ox(row["s"]),
+            subject_label=lexical(row["sLabel"]) if "sLabel" in row else None,
+            predicate=from_ox(row["p"]),
+            predicate_label=lexical(row["pLabel"]) if "pLabel" in row else None,
+            object=from_ox(row["o"]),
+            object_label=lexical(row["oLabel"]) if "oLabel" in row else None,
+            rule=node(row.get("rule")),
+            rule_label=lexical(row["ruleLabel"]) if "ruleLabel" in row else None,
+            voice=VOICES.get(from_ox(row["voice"])) if "voice" in row else None,
+            facts=int(lexical(row["facts"])) if "facts" in row else 0,
         )
         for row in rows
     ]

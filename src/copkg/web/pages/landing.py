@@ -11,7 +11,7 @@ from rdflib import URIRef
 from copkg.namespaces import COPKG, PREFIXES
 from copkg.store import Store
 from copkg.web import get_store, named_queries
-from copkg.web.pages.charts import ROLES, timeline_slug
+from copkg.web.pages.charts import read_roles, timeline_slug
 from copkg.web.pages.links import HTML, bp, curie, href, wants
 
 _CLASS_COUNTS = """
@@ -71,24 +71,7 @@ def landing_data(store: Store) -> dict[str, Any]:
         }
         for r in store.query(_STUDIES).rows
     ]
-    roles = []
-    seen: set[str] = set()
-    for r in store.query(ROLES).rows:
-        if str(r["role"]) in seen:
-            continue
-        seen.add(str(r["role"]))
-        roles.append(
-            {
-                "iri": str(r["role"]),
-                "href": href(r["role"]),
-                "label": str(r.get("roleLabel") or curie(r["role"])),
-                "objective": str(r["objectiveLabel"]) if "objectiveLabel" in r else None,
-                "risk": str(r["risk"]) if "risk" in r else None,
-                "riskLabel": str(r["riskLabel"]) if "riskLabel" in r else None,
-                "factor": str(r["factor"]) if "factor" in r else None,
-                "factorLabel": str(r["factorLabel"]) if "factorLabel" in r else None,
-            }
-        )
+    roles = read_roles(store)
     organisations = _members(store, COPKG.Organisation)
     for org in organisations:
         org["timeline"] = "/timeline/" + timeline_slug(org["iri"])

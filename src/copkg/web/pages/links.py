@@ -3,6 +3,7 @@ a page and its RDF and JSON twins."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -38,9 +39,17 @@ RDF_MEDIA = {t for t in TWINS.values() if t != "application/json"}
 LABEL_PATH = "rdfs:label|skos:prefLabel|dcterms:title"
 
 
+#: IRIs whose paths and CURIEs are kept (a page writes dozens; each costs a regex or two).
+KEPT_IRIS = 1 << 16
+
+
 def local_path(iri: Node | str) -> str | None:
     """The path that serves an IRI of copkg (`https://w3id.org/copkg/id/x` -> `/id/x`)."""
-    text = str(iri)
+    return _local_path(str(iri))
+
+
+@functools.lru_cache(maxsize=KEPT_IRIS)
+def _local_path(text: str) -> str | None:
     if not text.startswith(BASE):
         return None
     rest = text[len(ROOT_IRI) :]
@@ -56,7 +65,12 @@ def href(iri: Node | str) -> str:
 
 def curie(iri: Node | str) -> str:
     """An IRI shortened with the copkg prefixes (longest namespace first)."""
-    return shorten(str(iri)) or str(iri)
+    return _curie(str(iri))
+
+
+@functools.lru_cache(maxsize=KEPT_IRIS)
+def _curie(text: str) -> str:
+    return shorten(text) or text
 
 
 def iri_of_path(path: str) -> URIRef:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyoxigraph as ox
 from flask import current_app
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF
@@ -15,10 +16,18 @@ from rdflib.term import Node
 from copkg.namespaces import COPKG
 from copkg.store import Store
 from copkg.store.results import plain
-from copkg.store.scan import bind_values
-from copkg.store.terms import to_ox as ox_term
+from copkg.store.terms import as_iri, as_optional_iri, from_ox
 from copkg.web.cache import store_identity
 from copkg.web.pages.links import TWINS, curie, href, local_path
+from copkg.web.pages.page_rows import (
+    first_labels,
+    incoming_rows,
+    lexical,
+    node,
+    outgoing_rows,
+    page_number,
+    page_rows,
+)
 from copkg.web.pages.svg import TimelineEvent
 
 _OUTGOING = """
@@ -288,13 +297,6 @@ class Resource:
         return links
 
 
-def _page_number(value: Node | None) -> int | None:
-    if value is None:
-        return None
-    text = str(value)
-    return int(text) if text.isdigit() else None
-
-
 def predicate_labels(store: Store) -> dict[str, str]:
     """Labels of the ontology's classes and properties (read once per app)."""
     cache = current_app.extensions.setdefault("copkg.pages", {})
@@ -304,7 +306,8 @@ def predicate_labels(store: Store) -> dict[str, str]:
         for row in rows:
             labels.setdefault(str(row["term"]), str(row["label"]))
         cache["predicate_labels"] = labels
-    return cache["predicate_labels"]
+    labels = cache["predicate_labels"]
+    return labels
 
 
 def incoming_count(store: Store, iri: URIRef) -> int:
@@ -320,7 +323,8 @@ def incoming_count(store: Store, iri: URIRef) -> int:
         pages["incoming_counts"] = (identity, counts)
     if iri not in counts:
         counts[iri] = _count_incoming(store, iri)
-    return counts[iri]
+    count: int = counts[iri]
+    return count
 
 
 def _count_incoming(store: Store, iri: URIRef) -> int:
@@ -338,89 +342,94 @@ def read_incoming(
     """
     offset = (page - 1) * INCOMING_PAGE
     text = f"{_INCOMING.strip()}\nLIMIT {INCOMING_PAGE + 1} OFFSET {offset}\n"
-    rows = store.query(text, bindings={"o": iri}).rows
+    rows = incoming_rows(store, iri, offset, INCOMING_PAGE + 1, text)
     if len(rows) > INCOMING_PAGE or (not rows and page > 1):
         total = incoming_count(store, iri)
     else:
         total = offset + len(rows)
     rows = rows[:INCOMING_PAGE]
-    labels: dict[Node, str] = {}
-    subjects = sorted({str(ox_term(row["s"])) for row in rows if isinstance(row["s"], URIRef)})
-    if subjects:
-        for row in store.query(bind_values(_SUBJECT_LABELS, {"s": subjects})).rows:
-            labels.setdefault(row["s"], str(row["label"]))
-    incoming: dict[URIRef, dict[Node, Value]] = {}
+    labels = first_labels(store, (row["s"] for row in rows), _SUBJECT_LABELS)
+    incoming: dict[Any, dict[Any, Value]] = {}
     for row in rows:
         values = incoming.setdefault(row["p"], {})
-        value = values.setdefault(row["s"], Value(row["s"], labels.get(row["s"])))
-        if str(row["g"]) not in value.graphs:
-            value.graphs.append(str(row["g"]))
-    return incoming, total
+        value = values.get(row["s"])
+        if value is None:
+            value = values[row["s"]] = Value(from_ox(row["s"]), labels.get(row["s"]))
+        if lexical(row["g"]) not in value.graphs:
+            value.graphs.append(lexical(row["g"]))
+    return {
+        URIRef(p.value): {v.term: v for v in values.values()} for p, values in incoming.items()
+    }, total
 
 
 def _kind(row: dict[str, Any]) -> str:
     """The kind of a piece of evidence (a row's ?kind): quote, paraphrase or summary."""
     kind = row.get("kind")
-    return str(kind).rpartition("#")[2].lower() if kind is not None else "quote"
+    return lexical(kind).rpartition("#")[2].lower() if kind is not None else "quote"
 
 
 def _verified(row: dict[str, Any]) -> bool:
     """Whether a quote was verified: a verbatim quote of a study whose quotes the build
     verified against its source text (a row's ?kind and ?verified)."""
-    return _kind(row) == "quote" and str(row.get("verified", "")) in ("true", "1")
+    verified = row.get("verified")
+    return _kind(row) == "quote" and verified is not None and lexical(verified) in ("true", "1")
 
 
 def read_resource(store: Store, iri: URIRef, incoming_page: int = 1) -> Resource | None:
     """A resource's outgoing statements and evidence and a page of its incoming links (the
     first by default), or None if it has none."""
-    properties: dict[URIRef, dict[Node, Value]] = {}
+    properties: dict[Any, dict[Any, Value]] = {}
     quotes: dict[URIRef, Quote] = {}
-    for row in store.query(_OUTGOING, bindings={"s": iri}).rows:
+    for row in outgoing_rows(store, iri, _OUTGOING):
         if "quote" in row:
-            quote_iri = URIRef(str(row["quote"]))
+            quote_iri = URIRef(lexical(row["quote"]))
             known = quotes.get(quote_iri)
             quotes[quote_iri] = Quote(
                 quote_iri,
-                str(row["text"]),
-                _page_number(row.get("page")),
-                row.get("study") or (known.study if known else None),
-                str(row["studyLabel"])
+                lexical(row["text"]),
+                page_number(row.get("page")),
+                as_optional_iri(node(row.get("study"))) or (known.study if known else None),
+                lexical(row["studyLabel"])
                 if "studyLabel" in row
                 else (known.study_label if known else None),
-                row.get("voice") or (known.voice if known else None),
+                as_optional_iri(node(row.get("voice"))) or (known.voice if known else None),
                 kind=_kind(row),
                 verified=_verified(row),
             )
             continue
         values = properties.setdefault(row["p"], {})
-        value = values.setdefault(row["o"], Value(row["o"], None))
+        value = values.get(row["o"])
+        if value is None:
+            value = values[row["o"]] = Value(from_ox(row["o"]), None)
         if "oLabel" in row and value.label is None:
-            value.label = str(row["oLabel"])
-        graph = str(row["g"])
+            value.label = lexical(row["oLabel"])
+        graph = lexical(row["g"])
         if graph not in value.graphs:
             value.graphs.append(graph)
     incoming, incoming_total = read_incoming(store, iri, incoming_page)
     if not properties and not incoming_total:
         return None
     used: list[Quote] = []
-    if COPKG.usedFact in properties:
-        for row in store.query(_USED_EVIDENCE, bindings={"s": iri}).rows:
+    if ox.NamedNode(str(COPKG.usedFact)) in properties:
+        for row in page_rows(store, _USED_EVIDENCE, {"s": iri}):
             used.append(
                 Quote(
-                    URIRef(str(row["quote"])),
-                    str(row["text"]),
-                    _page_number(row.get("page")),
-                    row.get("study"),
-                    str(row["studyLabel"]) if "studyLabel" in row else None,
-                    about=row["fact"],
-                    about_label=str(row["factLabel"]) if "factLabel" in row else None,
+                    URIRef(lexical(row["quote"])),
+                    lexical(row["text"]),
+                    page_number(row.get("page")),
+                    as_optional_iri(node(row.get("study"))),
+                    lexical(row["studyLabel"]) if "studyLabel" in row else None,
+                    about=as_iri(node(row["fact"])),
+                    about_label=lexical(row["factLabel"]) if "factLabel" in row else None,
                     kind=_kind(row),
                     verified=_verified(row),
                 )
             )
     ordered = {
         p: sorted(v.values(), key=_value_key)
-        for p, v in sorted(properties.items(), key=_predicate_key)
+        for p, v in sorted(
+            ((URIRef(p.value), v) for p, v in properties.items()), key=_predicate_key
+        )
     }
     ordered_in = {
         p: sorted(v.values(), key=_value_key)

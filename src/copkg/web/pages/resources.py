@@ -30,6 +30,7 @@ from copkg.web.pages.links import (
     twin_response,
     wants,
 )
+from copkg.web.pages.page_rows import mentioned
 from copkg.web.pages.resource_data import (
     TWIN,
     organisation_events,
@@ -63,7 +64,8 @@ def integer_ranges(store: Store) -> dict[Node, str]:
     if "integer_ranges" not in cache:
         rows = store.query(_INTEGER_RANGES).rows
         cache["integer_ranges"] = {row["p"]: str(row["d"]) for row in rows}
-    return cache["integer_ranges"]
+    ranges: dict[Node, str] = cache["integer_ranges"]
+    return ranges
 
 
 def declared_datatypes(
@@ -96,7 +98,7 @@ _MENTIONED = "ASK { { ?s ?p ?o } UNION { ?o ?p ?s } }"
 
 def _in_graph(store: Store, iri: URIRef) -> bool:
     """Whether the graph has statements about or to `iri` (one lookup, not a page's reading)."""
-    return bool(store.query(_MENTIONED, bindings={"s": iri}).boolean)
+    return mentioned(store, iri, _MENTIONED)
 
 
 def _serve_resource(path: str) -> Response | str:
