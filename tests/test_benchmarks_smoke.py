@@ -127,6 +127,14 @@ def test_the_harness_runs_in_its_quickest_mode(tmp_path: Path) -> None:
             assert set(figures["copkg uncached"]["statuses"]) == {"200"}, figures
     assert "add" in size
     assert "| N |" in done.stdout
+    assert size["build"]["cpu_s"] > 0 and len(size["build"]["load_avg"]) == 3
+    assert size["add"]["ok"] and size["add"]["cpu_s"] > 0, size["add"]
+    # the scaling curve is drawn from the same JSON
+    svg = tmp_path / "scaling.svg"
+    plot = [sys.executable, str(ROOT / "benchmarks" / "plot_scaling.py"), str(out), "-o", str(svg)]
+    subprocess.run(plot, check=True, timeout=60)
+    drawn = svg.read_text()
+    assert drawn.startswith("<svg") and drawn.count("<circle") >= 6, drawn[:500]
 
 
 # -- run.py --virtuoso -------------------------------------------------------------------------
@@ -194,12 +202,3 @@ def test_the_virtuoso_run_pushes_and_serves_from_virtuoso(
     assert named["timeline"]["virtuoso"]["rows"] == named["timeline"]["embedded"]["rows"] > 0
     assert "role-study-comparison" in result["left_out"]
     assert "ratio Virtuoso / embedded" in capsys.readouterr().out
-
-    assert size["build"]["cpu_s"] > 0 and len(size["build"]["load_avg"]) == 3
-    assert size["add"]["ok"] and size["add"]["cpu_s"] > 0, size["add"]
-    # the scaling curve is drawn from the same JSON
-    svg = tmp_path / "scaling.svg"
-    plot = [sys.executable, str(ROOT / "benchmarks" / "plot_scaling.py"), str(out), "-o", str(svg)]
-    subprocess.run(plot, check=True, timeout=60)
-    drawn = svg.read_text()
-    assert drawn.startswith("<svg") and drawn.count("<circle") >= 6, drawn[:500]
