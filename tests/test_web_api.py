@@ -232,3 +232,38 @@ def test_every_link_of_an_answer_keeps_its_parameters(
     for name in params:
         if name != "page":
             assert f"{name}=" in links["csv"]
+
+
+@pytest.mark.parametrize("name", QUERY_NAMES)
+def test_rows_written_by_the_worker_are_those_read_back(app: Flask, name: str) -> None:
+    """The rows a query worker writes for the API (ROWS_JSON) are those read back from its
+    SPARQL JSON answer, as the API made them before; the answer is what jsonify writes."""
+    from flask import json as flask_json
+
+    from copkg.querying.executor import Job
+    from copkg.querying.named_queries import load_named_queries, prepare
+    from copkg.store.results import ROWS_JSON, SPARQL_JSON, QueryResult
+
+    response = app.test_client().get(f"/api/queries/{name}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    with app.app_context():
+        assert response.data == app.json.response(response.get_json()).get_data()
+    switch = app.extensions["copkg"]
+    named = load_named_queries(ROOT / "queries")[name]
+    prepared = prepare(switch.store, named, {})
+    answers = {
+        wire: switch.executor.run(
+            Job(
+                prepared.text,
+                bindings=prepared.rest,
+                media_types={"select": wire, "ask": wire, "graph": "application/n-triples"},
+            )
+        )
+        for wire in (ROWS_JSON, SPARQL_JSON)
+    }
+    result = QueryResult.from_sparql_json(flask_json.loads(answers[SPARQL_JSON].body))
+    rows, variables = answers[ROWS_JSON].body.split(b"\n", 1)
+    expected = result.to_json_rows()
+    assert rows == flask_json.dumps(expected, separators=(",", ":"), sort_keys=True).encode()
+    assert flask_json.loads(variables) == (result.variables if result.kind == "select" else [])
+    assert answers[ROWS_JSON].count == len(expected) == response.get_json()["count"]

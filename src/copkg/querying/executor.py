@@ -22,7 +22,9 @@ Either way the query is parsed and checked by `copkg.querying.safety` inside the
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import logging
 import math
 import threading
@@ -33,7 +35,7 @@ from typing import Any, Protocol
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.querying.safety import ResultKind, analyse_query
+from copkg.querying.safety import QueryPlan, ResultKind, analyse_query
 from copkg.store import Store
 from copkg.store.http import Cancel, cancelling
 
@@ -60,6 +62,15 @@ class Job:
     #: Who asked (the client's address): the executor bounds each client's long queries.
     client: str | None = None
 
+    def to_message(self) -> tuple[Any, ...]:
+        """The job as plain values, for a worker process (pickled faster than the class)."""
+        return (self.sparql, self.default_graphs, self.named_graphs, self.bindings,
+                dict(self.media_types), self.base, self.client)  # fmt: skip
+
+    @classmethod
+    def from_message(cls, message: tuple[Any, ...]) -> Job:
+        return cls(*message)
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -82,6 +93,36 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+class AsyncExecutor(Executor, Protocol):
+    """An executor an asyncio loop can run jobs on with no thread in between."""
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer: ...
+
+
+#: Query plans kept (by exact text, store graphs, allowed endpoints and base IRI), and the
+#: longest text kept: the same text always gets the same plan, so a named query asked again
+#: with other parameter values is read once.
+PLANS_KEPT = 256
+PLANNED_TEXT = 1 << 16
+
+
+def plan_of(
+    sparql: str, graphs: Collection[str], allowed: Collection[str], base: str | None
+) -> QueryPlan:
+    """`analyse_query` of a query, kept for the next time the same text comes (a refusal is
+    not kept: it is raised again)."""
+    if len(sparql) > PLANNED_TEXT:
+        return analyse_query(sparql, graphs=graphs, allowed_service_endpoints=allowed, base=base)
+    return _kept_plan(sparql, frozenset(graphs), tuple(allowed), base)
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def _kept_plan(
+    sparql: str, graphs: frozenset[str], allowed: tuple[str, ...], base: str | None
+) -> QueryPlan:
+    return analyse_query(sparql, graphs=graphs, allowed_service_endpoints=allowed, base=base)
+
+
 def run_job(
     store: Store,
     job: Job,
@@ -95,12 +136,7 @@ def run_job(
     The store applies its own row limit while collecting; `max_rows` caps what it returned
     for stores made without one (a store passed in by a test, say).
     """
-    plan = analyse_query(
-        job.sparql,
-        graphs=graphs,
-        allowed_service_endpoints=allowed_service_endpoints,
-        base=job.base,
-    )
+    plan = plan_of(job.sparql, graphs, allowed_service_endpoints, job.base)
     media_type = job.media_types.get(plan.kind)
     if media_type is None:
         offered = ", ".join(sorted(set(job.media_types.values()))) or "none"

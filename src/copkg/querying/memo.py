@@ -11,9 +11,11 @@ build identity).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 from copkg.errors import CopkgError
 from copkg.querying.executor import Answer, Executor, Job
@@ -72,6 +74,44 @@ class MemoExecutor:
         if running.error is not None:
             raise running.error
         return self.inner.run(job)  # still running past the wait, or not kept (too large)
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
+        """`run` for an asyncio loop: a kept answer at once, a job run first by the inner
+        executor's own `run_async` (if it has one); a job another request is running waits
+        for it in one of `threads`."""
+        run_async: Callable[..., Awaitable[Answer]] | None = getattr(self.inner, "run_async", None)
+        key = job_key(job)
+        with self._lock:
+            answer = self._get(key)
+            running = None if answer is not None else self._running.get(key)
+            if answer is None and running is None and run_async is not None:
+                self._running[key] = first = _Running()
+        if answer is not None:
+            return answer
+        loop = asyncio.get_running_loop()
+        if run_async is None:
+            return await loop.run_in_executor(threads, self.run, job)
+        if running is not None:  # another request runs it: its answer or error, else run it
+            await loop.run_in_executor(threads, running.done.wait, self.wait)
+            with self._lock:
+                answer = self._get(key)
+            if answer is not None:
+                return answer
+            if running.error is not None:
+                raise running.error
+            return await run_async(job, threads)
+        try:
+            answer = await run_async(job, threads)
+        except CopkgError as exc:
+            first.error = exc
+            raise
+        else:
+            self._put(key, answer)
+            return answer
+        finally:
+            with self._lock:
+                del self._running[key]
+            first.done.set()
 
     def _run_first(self, key: Hashable, running: _Running, job: Job) -> Answer:
         try:

@@ -14,11 +14,12 @@ need the update token) are parsed by rdflib as well, for their operations and US
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import pyoxigraph as ox
 from pyparsing import ParseBaseException, ParseResults
@@ -150,8 +151,12 @@ def _walk(node: Any) -> Iterator[Any]:
             stack.extend(item.values())
 
 
+#: An IRI's scheme, as urlsplit finds one (an ASCII letter, then letters, digits, + - .).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
 def _is_relative(iri: str) -> bool:
-    return not urlsplit(iri).scheme
+    return _SCHEME.match(iri) is None
 
 
 def _check_tree(tree: Any, names: Names, what: str) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import queue
 import threading
@@ -47,7 +48,7 @@ class FairPool(Generic[T]):
                     self._waiters.remove(waiter)
                     self._held[waiter.client] += 1
                     waiter.box.append(item)
-                    waiter.event.set()
+                    waiter.wake()
                     return
             self._idle.append(item)
 
@@ -64,11 +65,10 @@ class FairPool(Generic[T]):
             for waiter in [w for w in self._waiters if w.client == client]:
                 self._waiters.remove(waiter)
                 waiter.refused = True
-                waiter.event.set()
+                waiter.wake()
 
-    def get(self, timeout: float, client: str = "-") -> T:
-        """The next idle item; queue.Empty after `timeout` s without one, RefusedError at once
-        (or as soon as it goes over) for a client over its share."""
+    def _now_or_wait(self, client: str, waiter: _Waiter[T]) -> T | None:
+        """An idle item the client may take now, else None with `waiter` in the queue."""
         with self._lock:
             if (
                 self._idle
@@ -79,9 +79,10 @@ class FairPool(Generic[T]):
                 return self._idle.popleft()
             if self._size and self._over(client):
                 raise RefusedError
-            waiter: _Waiter[T] = _Waiter(client)
             self._waiters.append(waiter)
-        waiter.event.wait(timeout)
+        return None
+
+    def _after_wait(self, waiter: _Waiter[T]) -> T:
         with self._lock:
             if waiter.box:
                 return waiter.box[0]
@@ -90,14 +91,57 @@ class FairPool(Generic[T]):
             self._waiters.remove(waiter)
         raise queue.Empty
 
+    def get(self, timeout: float, client: str = "-") -> T:
+        """The next idle item; queue.Empty after `timeout` s without one, RefusedError at once
+        (or as soon as it goes over) for a client over its share."""
+        event = threading.Event()
+        waiter: _Waiter[T] = _Waiter(client, event.set)
+        item = self._now_or_wait(client, waiter)
+        if item is not None:
+            return item
+        event.wait(timeout)
+        return self._after_wait(waiter)
+
+    async def get_async(self, timeout: float, client: str = "-") -> T:
+        """`get` for an asyncio loop: the waiting task is woken by whichever thread puts."""
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def settle() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(settle)
+
+        waiter: _Waiter[T] = _Waiter(client, wake)
+        item = self._now_or_wait(client, waiter)
+        if item is not None:
+            return item
+        try:
+            async with asyncio.timeout(timeout):
+                await woken
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:  # gone: an item handed over meanwhile goes back
+            with self._lock:
+                item = waiter.box[0] if waiter.box else None
+                if item is None and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if item is not None:
+                self.release(client)
+                self.put(item)
+            raise
+        return self._after_wait(waiter)
+
 
 class RefusedError(Exception):
     """The client is over its share of long queries."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Waiter(Generic[T]):
     client: str
-    event: threading.Event = field(default_factory=threading.Event)
+    wake: Callable[[], object]  # called (under the pool's lock) when served or refused
     box: list[T] = field(default_factory=list)
     refused: bool = False

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from copkg.errors import CopkgError
-from copkg.querying.executor import MAX_ANSWER_BYTES, out_of_memory, run_job, too_large
+from copkg.querying.executor import MAX_ANSWER_BYTES, Job, out_of_memory, run_job, too_large
 from copkg.querying.messages import error_to_dict, receive_message, send_message
 from copkg.querying.sandbox import confine
 from copkg.store.embedded import OxigraphStore
@@ -41,7 +41,10 @@ def worker_main() -> None:
     """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     sock = socket.socket(fileno=int(sys.argv[1]))
-    config = receive_message(sock)
+    try:  # (a worker started ahead waits here, its imports done, until a pool takes it)
+        config = receive_message(sock)
+    except (EOFError, OSError):
+        return  # never taken: the service ended first
     limit_memory(config.get("memory_limit"))
     expect = config.get("expect")
     try:
@@ -64,7 +67,7 @@ def worker_main() -> None:
     allowed = config["allowed_service_endpoints"]
     while True:
         try:
-            job = receive_message(sock)
+            job = Job.from_message(receive_message(sock))
         except (EOFError, OSError):
             return
         if isinstance(job, tuple) and job[0] == "open":  # a newer snapshot of the store
@@ -86,11 +89,10 @@ def worker_main() -> None:
         except Exception as exc:  # a bug must not take the worker down silently
             log.exception("query failed")
             reply = ("error", {"message": f"the query failed: {exc}", "status": 500})
-        else:  # what the answer is, then its bytes as they are (no pickle, no copy)
+        else:  # what the answer is, then its bytes as they are (no pickle), in one write
             size = len(answer.body)
             meta = (answer.kind, answer.media_type, size, answer.count, answer.truncated)
-            send_message(sock, ("ok", meta))
-            sock.sendall(answer.body)
+            send_message(sock, ("ok", meta), answer.body)
             continue
         send_message(sock, reply)
 

@@ -5,8 +5,10 @@ copkg.querying.scheduling, and the worker's own loop in copkg.querying.worker_lo
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import collections
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -16,9 +18,7 @@ import pickle
 import queue
 import select
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -36,7 +36,14 @@ from copkg.querying.executor import (
     saturated,
     timed_out,
 )
-from copkg.querying.messages import error_from_dict, receive_message, recv_exactly, send_message
+from copkg.querying.messages import (
+    FrameLink,
+    error_from_dict,
+    receive_message,
+    recv_exactly,
+    send_message,
+)
+from copkg.querying.prestart import PRESTARTED
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 from copkg.store.temporary import Snapshots
@@ -60,24 +67,11 @@ SHORT_QUERY = 0.5
 class _Worker:
     """One worker process and the socket to it."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from copkg.querying.worker_loop import worker_main; worker_main()",
-                    str(child.fileno()),
-                ],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        finally:
-            child.close()
+    def __init__(self, config: Mapping[str, Any], prestart: int = 0) -> None:
+        self.process, parent = PRESTARTED.take(prestart)
         self.socket = parent
         self.ready = False
+        self._link: FrameLink | None = None  # the socket on an asyncio loop, once used there
         #: the store it opened (a snapshot, for a writable store)
         self.path: str = config["path"]
         send_message(parent, dict(config))
@@ -95,7 +89,7 @@ class _Worker:
         return self.receive(deadline)
 
     def send(self, job: Job) -> None:
-        send_message(self.socket, job)
+        send_message(self.socket, job.to_message())
 
     def reopen(self, path: str, deadline: float) -> None:
         """Open another store (a newer snapshot) in place of the one it reads."""
@@ -118,23 +112,58 @@ class _Worker:
         body = recv_exactly(self.socket, size, deadline)  # the answer's bytes, unpickled
         return Answer(kind, media_type, body, count, truncated)
 
+    async def link(self) -> FrameLink:
+        """The socket on the running asyncio loop (from then on used by no thread)."""
+        if self._link is None:
+            self.socket.setblocking(False)
+            _, self._link = await asyncio.get_running_loop().create_unix_connection(
+                lambda: FrameLink(_raw_size), sock=self.socket
+            )
+        return self._link
+
+    def signal_kill(self) -> None:
+        """SIGKILL, without waiting for the end."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
     def kill(self) -> None:
         try:
             self.process.kill()
             self.process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             log.warning("query worker %s did not stop", self.process.pid)
-        self.socket.close()
+        if self._link is not None:
+            self._link.close_threadsafe()
+        else:
+            self.socket.close()
+
+
+def _raw_size(message: Any) -> int:
+    """How many raw bytes follow a worker's reply: an answer's body."""
+    status, payload = message
+    return int(payload[2]) if status == "ok" else 0
+
+
+def _answer_of(message: Any, body: bytes) -> Answer:
+    status, payload = message
+    if status == "error":
+        raise error_from_dict(payload)
+    kind, media_type, _, count, truncated = payload
+    return Answer(kind, media_type, body, count, truncated)
 
 
 class _NoRoomError(Exception):
     """A query became long while the long lane (or its client's share of it) was full."""
 
 
+#: How a job can fail in a worker (anything else is a bug, raised as it is).
+FAILURES = (_NoRoomError, TimeoutError, CopkgError, EOFError, OSError, pickle.PickleError)
+
+
 class ProcessExecutor:
     """A pool of worker processes reading one on-disk store read-only (or snapshots of one)."""
 
-    def __init__(  # noqa: PLR0913 (the store, the limits and the checks, keyword-only)
+    def __init__(  # noqa: PLR0913 (the store, then keyword-only limits and options)
         self,
         path: str | os.PathLike[str],
         *,
@@ -145,11 +174,13 @@ class ProcessExecutor:
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         short: float = SHORT_QUERY,
         expect: tuple[str | os.PathLike[str], str] | None = None,
+        prestart: int = 0,
         snapshots: Snapshots | None = None,
     ) -> None:
         """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
         store: a worker that opened another build than the one this pool serves (swapped in
-        meanwhile: the build's manifest.json) refuses to start.
+        meanwhile: the build's manifest.json) refuses to start. `prestart`: worker processes
+        kept started ahead, their imports done (see copkg.querying.prestart).
 
         `snapshots`: the workers read snapshots of a writable store (`--store memory:`), each
         query the newest (a worker opens it first if the store changed); `path` is then the
@@ -158,6 +189,7 @@ class ProcessExecutor:
         self._snapshots = snapshots
         self.memory_limit = memory_limit
         self.workers = max(1, workers)
+        self.prestart = prestart
         #: how long a query runs before it counts as long
         self.short = min(short, timeout)
         #: long queries running at once: all workers but one (kept for short queries)
@@ -190,20 +222,25 @@ class ProcessExecutor:
         self._finalizer = weakref.finalize(self, _kill_all, self._all, self._lock)
         atexit.register(self._finalizer)
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, *, spare: bool = False) -> _Worker:
         config = self._config
         if self._snapshots is not None:  # each worker holds the snapshot it reads
             config = {**config, "path": str(self._snapshots.acquire())}
-        worker = _Worker(config)
+        worker = _Worker(config, self.prestart)
         with self._lock:
             self._all.add(worker)
+            if spare:
+                self._spares.add(worker)
         return worker
 
     def _retire(self, worker: _Worker) -> None:
-        """Kill a worker and, unless closing, put a fresh one in its place."""
+        """Kill a worker and, unless closing, put a fresh one in its place. Nothing here waits
+        (the caller may be an asyncio loop): the dead worker is reaped, and its successor
+        started, in threads of their own."""
         with self._lock:
             self._all.discard(worker)
-        worker.kill()
+        worker.signal_kill()
+        threading.Thread(target=worker.kill, name="copkg-reap", daemon=True).start()
         if self._snapshots is not None:
             self._snapshots.release(worker.path)
         if self._closed or self._draining:
@@ -217,19 +254,18 @@ class ProcessExecutor:
         self._start_spare(standby=spare is not None)
 
     def _start_spare(self, *, standby: bool) -> None:
-        worker = self._spawn()
-        if standby:
-            with self._lock:
-                self._spares.add(worker)
         threading.Thread(
-            target=self._ready_then_idle, args=(worker, standby), name="copkg-spawn",
-            daemon=True,
-        ).start()  # fmt: skip
+            target=self._ready_then_idle, args=(standby,), name="copkg-spawn", daemon=True
+        ).start()
 
-    def _ready_then_idle(self, worker: _Worker, standby: bool) -> None:
-        """Wait for a new worker to open the store (half a second or so) before anyone waits on
-        it, then keep it as the standby (`standby`) or hand it out; a failure is reported by
-        run()."""
+    def _ready_then_idle(self, standby: bool) -> None:
+        """Start a worker and wait for it to open the store (half a second or so) before
+        anyone waits on it, then keep it as the standby (`standby`) or hand it out; a failure
+        is reported by run()."""
+        worker = self._spawn(spare=standby)
+        if self._closed:  # closed meanwhile: _kill_all may have missed it
+            worker.kill()
+            return
         with contextlib.suppress(CopkgError, EOFError, OSError, TimeoutError, pickle.PickleError):
             worker.wait_ready()
         if standby and worker.ready:
@@ -295,7 +331,8 @@ class ProcessExecutor:
                     raise
                 raise CopkgError(f"a query worker did not start: {exc}", status=503) from exc
 
-    def run(self, job: Job) -> Answer:
+    def _admit(self, job: Job) -> str:
+        """The client key of a job the pool may take (503 when it is closing or drained)."""
         if self._closed:
             raise CopkgError(
                 "the query service is shutting down", status=503, headers={"Retry-After": "5"}
@@ -306,58 +343,112 @@ class ProcessExecutor:
                 status=503,
                 headers={"Retry-After": "1"},
             )
-        client = self._client_key(job)
-        worker = self._take(client)
+        return self._client_key(job)
+
+    def run(self, job: Job) -> Answer:
+        client = self._admit(job)
+        return self._run_on(self._take(client), job, client)
+
+    def _run_on(self, worker: _Worker, job: Job, client: str) -> Answer:
+        if worker._link is not None:  # one pool is used from threads or from a loop, not both
+            raise RuntimeError("a query worker used by an asyncio loop was given to a thread")
         long = False
         try:
             deadline = self._prepare(worker)
             worker.send(job)
             if self.workers > 1 and not worker.answered_within(self.short):
-                long = self._become_long(client)
-                if not long:
-                    raise _NoRoomError
+                long = self._long_or_refused(client)
             answer = worker.receive(deadline)
-        except _NoRoomError:
-            self._idle.release(client)
-            log.warning("a long query of %s, with no room for it: killing worker %s",
-                        client, worker.process.pid)  # fmt: skip
-            self._retire(worker)
-            raise over_share(
-                job.client, self.client_long_limit, self.timeout, stopped=self.short
-            ) from None
-        except TimeoutError:
-            self._idle.release(client)
-            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
-            self._retire(worker)
-            raise timed_out(self.timeout) from None
-        except CopkgError as exc:
-            self._idle.release(client)
-            if worker.ready:
-                self._idle.put(worker)
-            else:  # the worker could not open the store
-                self._retire(worker)
-            if (
-                exc.status == HTTPStatus.SERVICE_UNAVAILABLE
-            ):  # the store's own deadline between result rows
-                exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
-            raise
-        except (EOFError, OSError, pickle.PickleError) as exc:
-            self._idle.release(client)
-            log.error("query worker %s failed: %s", worker.process.pid, exc)
-            self._retire(worker)
-            if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
-                raise out_of_memory(self.memory_limit, self.timeout) from exc
-            raise CopkgError(
-                "the query worker stopped unexpectedly; try again",
-                status=503,
-                headers={"Retry-After": "1"},
-            ) from exc
+        except FAILURES as exc:
+            error = self._failed(worker, job, client, exc)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             if long:
                 self._end_long(client)
         self._idle.release(client)
         self._idle.put(worker)
         return answer
+
+    async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
+        """`run` for an asyncio loop, with no thread in between (the same scheduling, limits
+        and outcomes); `threads` only wait for a worker still opening the store. Not for
+        snapshots of a writable store, whose workers reopen between queries (run in threads)."""
+        if self._snapshots is not None:
+            raise RuntimeError("a pool reading snapshots is run from threads, not a loop")
+        loop = asyncio.get_running_loop()
+        client = self._admit(job)
+        try:
+            worker = await self._idle.get_async(QUEUE_WAIT * self.timeout, client)
+        except RefusedError:
+            raise over_share(client, self.client_long_limit, self.timeout) from None
+        except queue.Empty:
+            raise saturated(self.timeout) from None
+        long = False
+        try:
+            if not worker.ready:
+                await loop.run_in_executor(threads, worker.wait_ready)
+            link = await worker.link()
+            deadline = time.monotonic() + self.timeout
+            link.send(job.to_message())
+            if self.workers > 1 and not await link.started_within(self.short):
+                long = self._long_or_refused(client)
+            answer = _answer_of(*await link.reply(deadline))
+        except asyncio.CancelledError:  # the service is stopping: the worker's state is unknown
+            self._idle.release(client)
+            self._retire(worker)
+            raise
+        except FAILURES as exc:
+            error = self._failed(worker, job, client, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            if long:
+                self._end_long(client)
+        self._idle.release(client)
+        self._idle.put(worker)
+        return answer
+
+    def _long_or_refused(self, client: str) -> bool:
+        """A query that did not answer within `short`: counted as long, or _NoRoomError."""
+        if not self._become_long(client):
+            raise _NoRoomError
+        return True
+
+    def _failed(self, worker: _Worker, job: Job, client: str, exc: BaseException) -> Exception:
+        """The worker's fate after a failed job (kept, or killed and replaced), and the error
+        to give the client."""
+        self._idle.release(client)
+        if isinstance(exc, _NoRoomError):
+            log.warning("a long query of %s, with no room for it: killing worker %s",
+                        client, worker.process.pid)  # fmt: skip
+            self._retire(worker)
+            return over_share(job.client, self.client_long_limit, self.timeout, stopped=self.short)
+        if isinstance(exc, TimeoutError):
+            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
+            self._retire(worker)
+            return timed_out(self.timeout)
+        if isinstance(exc, CopkgError):
+            if worker.ready:
+                self._idle.put(worker)
+            else:  # the worker could not open the store
+                self._retire(worker)
+            if exc.status == HTTPStatus.SERVICE_UNAVAILABLE:  # the store's deadline between rows
+                exc.headers.setdefault("Retry-After", str(max(1, math.ceil(self.timeout))))
+            return exc
+        log.error("query worker %s failed: %s", worker.process.pid, exc)
+        self._retire(worker)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # it ended, or ends now (killed)
+            worker.process.wait(timeout=1)
+        if worker.process.returncode == -signal.SIGABRT:  # an allocation failed (Rust)
+            return out_of_memory(self.memory_limit, self.timeout)
+        return CopkgError(
+            "the query worker stopped unexpectedly; try again",
+            status=503,
+            headers={"Retry-After": "1"},
+        )
 
     def _prepare(self, worker: _Worker) -> float:
         """Make the worker ready for a query (started; on the newest snapshot of a writable

@@ -46,6 +46,10 @@ GRAPH_MEDIA_TYPES: dict[str, ox.RdfFormat] = {
 
 _ALIASES = {"application/json": SPARQL_JSON}
 
+#: The named-query API's rows (copkg's own JSON, not a SPARQL results format), as `rows_json`
+#: writes them; what a query worker writes for the API, so that no term is read back.
+ROWS_JSON = "application/x-copkg-rows+json"
+
 _INTEGER_TYPES = {
     str(XSD[name])
     for name in (
@@ -65,6 +69,7 @@ _INTEGER_TYPES = {
     )
 }
 _FLOAT_TYPES = {str(XSD.decimal), str(XSD.double), str(XSD.float)}
+_BOOLEAN = str(XSD.boolean)
 
 Triple = tuple[Node, Node, Node]
 
@@ -99,6 +104,8 @@ class QueryResult:
         media_type = _ALIASES.get(media_type, media_type)
         if self.kind == "graph" and media_type in GRAPH_MEDIA_TYPES:
             return self._serialize_graph(GRAPH_MEDIA_TYPES[media_type])
+        if self.kind != "graph" and media_type == ROWS_JSON:
+            return rows_json(self.variables if self.kind == "select" else [], self.to_json_rows())
         if self.kind != "graph" and media_type in SOLUTION_MEDIA_TYPES:
             body = self._sparql_json()
             fmt = SOLUTION_MEDIA_TYPES[media_type]
@@ -228,12 +235,81 @@ def plain(value: Node | None) -> Any:
     return str(value)
 
 
+def plain_term(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:
+    """`plain` of a pyoxigraph term, without making an rdflib one."""
+    if term is None:
+        return None
+    if isinstance(term, ox.BlankNode):
+        return f"_:{term.value}"
+    if not isinstance(term, ox.Literal):
+        return term.value if isinstance(term, ox.NamedNode) else str(term)
+    value, datatype = term.value, term.datatype.value
+    try:
+        if datatype in _INTEGER_TYPES:
+            return int(value)
+        if datatype == _BOOLEAN:
+            return value.strip() in ("true", "1")
+        if datatype in _FLOAT_TYPES:
+            number = float(value)
+            return number if math.isfinite(number) else value
+    except ValueError:
+        return value
+    return value
+
+
+def rows_json(variables: list[str], rows: list[dict[str, Any]]) -> bytes:
+    """ROWS_JSON: the rows of plain values, a line break, the variables, each as compact JSON
+    with sorted keys (as Flask's jsonify writes them)."""
+    rows_text = json.dumps(rows, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    names = json.dumps(variables, ensure_ascii=True, separators=(",", ":"))
+    return f"{rows_text}\n{names}".encode()
+
+
 def until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
     """Iterate results, refusing to go on past the deadline (503 with Retry-After)."""
     for count, item in enumerate(results):
         if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
             raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
         yield item
+
+
+class _EnoughError(Exception):
+    """More solutions came than the row limit lets through."""
+
+
+class _Lines:
+    """A binary writer for pyoxigraph's TSV serialiser: keeps the header and at most `limit`
+    solution lines (then _EnoughError, which stops the serialiser), and refuses to go on past
+    the deadline (503)."""
+
+    def __init__(self, limit: int | None, deadline: float | None) -> None:
+        self.limit = limit
+        self.deadline = deadline
+        self.chunks: list[bytes] = []
+        self.lines = 0
+
+    def write(self, data: bytes) -> int:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.lines += chunk.count(b"\n")
+        if self.limit is not None and self.lines > self.limit + 1:
+            raise _EnoughError
+        return len(chunk)
+
+    def flush(self) -> None:
+        """Nothing to flush: the lines are kept in memory."""
+
+    def text(self) -> bytes:
+        """The header and the solutions kept, whole lines only."""
+        tsv = b"".join(self.chunks)
+        if self.limit is not None and self.lines > self.limit + 1:
+            end = -1
+            for _ in range(self.limit + 1):
+                end = tsv.index(b"\n", end + 1)
+            tsv = tsv[: end + 1]
+        return tsv
 
 
 def write_answer(
@@ -254,24 +330,33 @@ def write_answer(
         if isinstance(answer, ox.QuerySolutions)
         else "graph"
     )
-    offered = GRAPH_MEDIA_TYPES if kind == "graph" else SOLUTION_MEDIA_TYPES
+    offered = GRAPH_MEDIA_TYPES if kind == "graph" else {**SOLUTION_MEDIA_TYPES, ROWS_JSON: None}
     if media_type not in offered:
         raise CopkgError(f"a {kind} result cannot be written as {media_type}", status=406)
     if isinstance(answer, ox.QueryBoolean):
         return kind, QueryResult("ask", boolean=bool(answer)).serialize(media_type), 1, False
     truncated = False
-    if isinstance(answer, ox.QuerySolutions):
-        # SPARQL TSV spells terms as N-Triples does, which is what str() of a term gives
-        lines = ["\t".join(str(v) for v in answer.variables)]
+    if isinstance(answer, ox.QuerySolutions) and media_type == ROWS_JSON:
+        names = [v.value for v in answer.variables]
+        rows = []
         for count, solution in enumerate(until(answer, deadline)):
             if limit is not None and count >= limit:
                 truncated = True
                 break
-            lines.append("\t".join("" if t is None else str(t) for t in solution))
-        tsv = ("\n".join(lines) + "\n").encode("utf-8")
+            rows.append(dict(zip(names, map(plain_term, solution), strict=True)))
+        return kind, rows_json(names, rows), len(rows), truncated
+    if isinstance(answer, ox.QuerySolutions):
+        # pyoxigraph writes SPARQL TSV, one line a solution (a line break in a literal is
+        # escaped), counted on the way
+        lines = _Lines(limit, deadline)
+        try:
+            answer.serialize(lines, format=ox.QueryResultsFormat.TSV)  # type: ignore[arg-type]
+        except _EnoughError:
+            truncated = True
+        tsv = lines.text()
         fmt = SOLUTION_MEDIA_TYPES[media_type] or ox.QueryResultsFormat.JSON
         body = ox.parse_query_results(tsv, ox.QueryResultsFormat.TSV).serialize(format=fmt)
-        return kind, body or b"", len(lines) - 1, truncated
+        return kind, body or b"", tsv.count(b"\n") - 1, truncated
     triples: list[ox.Triple] = []
     for count, triple in enumerate(until(answer, deadline)):
         if limit is not None and count >= limit:

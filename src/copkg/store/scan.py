@@ -6,6 +6,8 @@ whole tokens, so a keyword inside them never counts, and nothing the lexer canno
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -52,15 +54,20 @@ def _call_at(toks: list[Token], i: int, keyword: str) -> RemoteCall:
     return RemoteCall(keyword, None, target.text)
 
 
+#: Any of the keywords, in any case (a cheaper look than an upper-cased copy of the text).
+_ANY_KEYWORD = re.compile("|".join(REMOTE_KEYWORDS), re.IGNORECASE)
+
+
 def remote_calls(sparql: str) -> list[RemoteCall]:
     """Every SERVICE and LOAD of `sparql`, however an engine may read it (see lexer.readings).
 
-    Raises LexError (400) for text the lexer cannot read.
+    Raises LexError (400) for text the lexer cannot read, if the text holds either word (text
+    without them and without escapes is not read: it can call nothing).
     """
     calls: list[RemoteCall] = []
+    if "\\u" not in sparql and "\\U" not in sparql and not _ANY_KEYWORD.search(sparql):
+        return calls  # no escape, so one reading, and no token can hold a keyword the text lacks
     every = readings(sparql)
-    if len(every) == 1 and not any(k in sparql.upper() for k in REMOTE_KEYWORDS):
-        return calls  # one reading, and no token can start with a keyword the text lacks
     for toks in every:
         for i, token in enumerate(toks):
             keyword = _remote_keyword(token)
@@ -105,6 +112,34 @@ def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
     """
     if not values:
         return sparql
+    sites = _value_sites(sparql, tuple(values)) if len(sparql) <= KEPT_TEXT else None
+    if sites is None:
+        sites = _find_value_sites(sparql, tuple(values))
+    if sites == ():
+        return sparql
+    if sites[0][0] < 0:  # no WHERE group: a trailing VALUES clause
+        return sparql.rstrip() + "\n" + _values_block(values, list(values)) + "\n"
+    text = sparql
+    for pos, names in reversed(sites):
+        text = text[:pos] + " " + _values_block(values, list(names)) + text[pos:]
+    return text
+
+
+#: Texts up to this length keep where their VALUES blocks go, by the variables bound (a
+#: named query is bound the same way request after request).
+KEPT_TEXT = 1 << 16
+
+
+@functools.lru_cache(maxsize=256)
+def _value_sites(sparql: str, names: tuple[str, ...]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    return _find_value_sites(sparql, names)
+
+
+def _find_value_sites(
+    sparql: str, names: tuple[str, ...]
+) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """Where bind_values puts a VALUES block for variables `names`, and for which of them, in
+    text order: () for a query it leaves alone, ((-1, names),) for one without a WHERE group."""
     toks = tokens(sparql)
     forms = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
     form = next(
@@ -112,7 +147,7 @@ def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
         None,
     )
     if form is None:
-        return sparql
+        return ()
     k = form + 1
     if toks[form].upper == "CONSTRUCT" and k < len(toks) and toks[k].text == "{":
         k = next(
@@ -123,8 +158,8 @@ def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
         (i for i in range(k, len(toks)) if toks[i].depth == 0 and toks[i].text == "{"), None
     )
     if where is None:
-        return sparql.rstrip() + "\n" + _values_block(values, list(values)) + "\n"
-    inserts: list[tuple[int, str]] = []
+        return ((-1, names),)
+    inserts: list[tuple[int, tuple[str, ...]]] = []
     # each open group: [index of its "{", variables it mentions, kind]
     stack: list[tuple[int, set[str], str]] = []
     data_block_next = False
@@ -143,9 +178,9 @@ def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
             if not stack:
                 break
             opened, mentioned, kind = stack.pop()
-            names = [n for n in values if n in mentioned or (not stack and kind == "group")]
-            if kind == "group" and names:
-                inserts.append((toks[opened].end, " " + _values_block(values, names)))
+            bound = tuple(n for n in names if n in mentioned or (not stack and kind == "group"))
+            if kind == "group" and bound:
+                inserts.append((toks[opened].end, bound))
             if stack:
                 stack[-1][1].update(mentioned)
             else:
@@ -154,10 +189,7 @@ def bind_values(sparql: str, values: Mapping[str, str | Sequence[str]]) -> str:
             data_block_next = True
         elif tok.kind == "var" and stack:
             stack[-1][1].add(tok.text[1:])
-    text = sparql
-    for pos, insert in sorted(inserts, reverse=True):
-        text = text[:pos] + insert + text[pos:]
-    return text
+    return tuple(sorted(inserts))
 
 
 def _values_block(values: Mapping[str, str | Sequence[str]], names: list[str]) -> str:

@@ -1,55 +1,23 @@
 """The named-query API: queries/*.rq served at /api/queries/<name>, listed, and described
-in OpenAPI. Parameters are validated and bound as RDF terms by
-copkg.querying.named_queries.bind; the query runs through the query executor (time limit,
-killable workers). The OpenAPI document is copkg.web.openapi."""
+in OpenAPI. A request is read and answered by copkg.web.named (parameters validated and bound
+as RDF terms by copkg.querying.named_queries.bind); the query runs through the query executor
+(time limit, killable workers). The OpenAPI document is copkg.web.openapi."""
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 
-from copkg.errors import CopkgError, Problem
-from copkg.querying.executor import Job
 from copkg.querying.named_queries import (
     NamedQuery,
-    Page,
     Parameter,
     enumerated_values,
-    prepare,
 )
-from copkg.store.results import CSV, SPARQL_JSON, QueryResult, plain
 from copkg.web import client_address, get_executor, get_store, named_queries
-from copkg.web.negotiation import best_offer
+from copkg.web.named import named_answer, read_named
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-#: A query name is a file stem: letters, digits, '-' and '_' (never a path).
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
-
-SUFFIXES = {".csv": CSV, ".json": "application/json"}
-
-RESERVED = {"page"}  # query-string names the API itself reads
-
-
-def _lookup(raw_name: str) -> tuple[NamedQuery, str | None]:
-    """The query a URL names and the media type its suffix asks for; 404 for anything else."""
-    name, suffix = raw_name, None
-    for candidate in SUFFIXES:
-        if name.endswith(candidate):
-            name, suffix = name[: -len(candidate)], candidate
-            break
-    queries = named_queries()
-    if not NAME.match(name) or name not in queries:
-        raise CopkgError(
-            f"no named query {raw_name!r}",
-            status=404,
-            problems=[Problem(f"known queries: {', '.join(sorted(queries))}", path="name")],
-        )
-    return queries[name], SUFFIXES.get(suffix) if suffix else None
 
 
 def describe_parameter(param: Parameter, values: list[str] | None = None) -> dict[str, Any]:
@@ -115,151 +83,19 @@ def list_queries() -> Response:
     )
 
 
-def _raw_parameters(query: NamedQuery) -> tuple[dict[str, str], int | None]:
-    """Query-string (or form) values by name; repeated values are refused."""
-    raw: dict[str, str] = {}
-    page: int | None = None
-    source = request.args if request.method == "GET" else request.values
-    for key in source:
-        values = source.getlist(key)
-        if len(values) > 1:
-            raise CopkgError(
-                f"parameter {key!r} given {len(values)} times",
-                status=400,
-                problems=[Problem("give each parameter once", path=key)],
-            )
-        if key == "page" and query.parameter("page") is None:
-            if not values[0].isdigit() or int(values[0]) < 1:
-                raise CopkgError(
-                    "page must be a whole number from 1",
-                    status=400,
-                    problems=[Problem(f"page={values[0]!r}", path="page")],
-                )
-            page = int(values[0])
-            continue
-        raw[key] = values[0]
-    return raw, page
-
-
 @bp.route("/queries/<path:name>", methods=["GET", "POST"])
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
-
-    query, suffix_type = _lookup(name)
-    offered = ["application/json", CSV, SPARQL_JSON]
-    media_type = suffix_type or best_offer(offered)
-    if media_type is None:
-        raise CopkgError(
-            f"cannot serve {request.headers.get('Accept')}; offered: {', '.join(offered)}",
-            status=406,
-        )
-    raw, page = _raw_parameters(query)
-    prepared = prepare(get_store(), query, raw, page=page)
-    where, bindings = prepared.page, prepared.bindings
-    wire = CSV if media_type == CSV else SPARQL_JSON
-    job = Job(
-        sparql=prepared.text,
-        bindings=prepared.rest,
-        media_types={
-            "select": wire,
-            "ask": wire,
-            "graph": "text/turtle" if media_type == CSV else "application/n-triples",
-        },
-        client=client_address(),
+    source = request.args if request.method == "GET" else request.values
+    call = read_named(
+        named_queries(),
+        get_store(),
+        name,
+        accept=request.headers.get("Accept"),
+        values=list(source.items(multi=True)),
+        path=request.path,
+        args=list(request.args.items(multi=True)),
     )
-    answer = get_executor().run(job)
-    if answer.kind == "graph":
-        graph_type = "text/turtle" if media_type == CSV else "application/n-triples"
-        return Response(answer.body, mimetype=graph_type)
-    doc = None if media_type == CSV else json.loads(answer.body)
-    if doc is None:
-        count = _csv_rows(answer.body)
-    else:  # an ASK's answer is one row
-        count = 1 if "boolean" in doc else len(doc.get("results", {}).get("bindings", []))
-    prepared.check_not_past_end(count)  # in every format
-    if doc is None:
-        response = Response(answer.body, mimetype=media_type)
-        response.headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
-        return _with_page_links(response, query, where, count)
-    if media_type == SPARQL_JSON:
-        response = Response(answer.body, mimetype=media_type)
-        if answer.truncated:
-            response.headers["Copkg-Truncated"] = f"results cut at {answer.count} rows"
-        return _with_page_links(response, query, where, count)
-    result = QueryResult.from_sparql_json(doc)
-    variables, rows = result.variables, result.to_json_rows()
-    body: dict[str, Any] = {
-        "ok": True,
-        "query": query.name,
-        "parameters": {
-            p.name: plain(bindings[p.var]) for p in query.parameters if p.var in bindings
-        },
-        "variables": variables,
-        "rows": rows,
-        "count": len(rows),
-        "truncated": answer.truncated,
-        "links": {"csv": _csv_url(query), "list": "/api/queries"},
-    }
-    if where is not None:
-        body.update(_page_data(query, where, len(rows)))
-        body["links"].update(page_links(query, where, len(rows)))
-    return _with_page_links(jsonify(body), query, where, len(rows))
-
-
-def _csv_rows(body: bytes) -> int:
-    """How many rows a CSV answer holds (its records less the header)."""
-    import csv
-    import io
-
-    return max(0, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1)
-
-
-def _page_data(query: NamedQuery, where: Page, rows: int) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "page": where.number,
-        "pageSize": where.size,
-        "lastPage": where.last,
-        "hasNext": where.has_next(rows),
-    }
-    if where.over:
-        data["pageOver"] = where.over
-        data["pageValues"] = list(where.keys)
-    return data
-
-
-def _csv_url(query: NamedQuery) -> str:
-    """This answer as CSV: the same parameters and page."""
-    args = urlencode(list(request.args.items(multi=True)))
-    return f"/api/queries/{query.name}.csv" + (f"?{args}" if args else "")
-
-
-def _page_url(query: NamedQuery, number: int) -> str:
-    """The URL of another page: this request's parameters with `page` set."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-    return f"{request.path}?{urlencode([*args, ('page', str(number))])}"
-
-
-def page_links(query: NamedQuery, where: Page, rows: int) -> dict[str, str]:
-    """first / prev / next / last page URLs (last when the number of pages is known)."""
-    links = {"first": _page_url(query, 1)}
-    if where.number > 1:
-        links["prev"] = _page_url(query, where.number - 1)
-    if where.has_next(rows):
-        links["next"] = _page_url(query, where.number + 1)
-    if where.last is not None:
-        links["last"] = _page_url(query, where.last)
-    return links
-
-
-def _with_page_links(
-    response: Response, query: NamedQuery, where: Page | None, rows: int
-) -> Response:
-    """An RFC 8288 Link header to the other pages (as grlc sends), and the page in headers."""
-    if where is None:
-        return response
-    links = page_links(query, where, rows)
-    response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
-    response.headers["X-Page"] = str(where.number)
-    if where.last is not None:
-        response.headers["X-Last-Page"] = str(where.last)
-    return response
+    answer = get_executor().run(call.job(client_address()))
+    headers, body = named_answer(call, answer)
+    return Response(body, headers=headers)

@@ -19,17 +19,18 @@ from werkzeug.exceptions import HTTPException
 from copkg.config import SETTING_TYPES, WEB_TYPES, Settings, read_environment
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline.build import MANIFEST
-from copkg.pipeline.open import open_store
-from copkg.querying.executor import Executor, ThreadExecutor
 from copkg.querying.memo import MemoExecutor
-from copkg.querying.workers import ProcessExecutor
-from copkg.store import Store
-from copkg.store.remote import SparqlEndpointStore
-from copkg.store.temporary import TemporaryStore
 from copkg.web import PINNED, Services, advisor, api, cache, context, openapi, pages, sparql, void
-from copkg.web.builds import BuildSwitch, pinning, start_executor
+from copkg.web.builds import BuildSwitch, open_services, pinning
 from copkg.web.cache import DEFAULT_MAX_BYTES as DEFAULT_CACHE_BYTES
 from copkg.web.negotiation import best_offer
+from copkg.web.protocol import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_METHODS,
+    CORS_PATHS,
+    SECURITY_HEADERS,
+)
 from copkg.web.warmup import start_warm_up
 
 __all__ = ["create_app"]
@@ -41,9 +42,6 @@ DEFAULT_QUERY_WORKERS = 2
 
 #: Paths whose errors are always JSON (in the one error shape).
 JSON_PATHS = ("/sparql", "/update", "/api/")
-
-#: Paths open to cross-origin GET/POST (flask-cors).
-CORS_PATHS = (r"/sparql", r"/api/*")
 
 
 def _defaults() -> dict[str, Any]:
@@ -98,38 +96,20 @@ def _settings(config: Mapping[str, Any]) -> Settings:
     return Settings.load(config.get("ROOT"), environ={}, **overrides)
 
 
-def _executor(store: Store, config: Mapping[str, Any]) -> Executor:
-    """Worker processes for an on-disk read-only store (the build's) and for `memory:` (which
-    they read in snapshots), threads for a remote store or a store handed in."""
-    workers = config["QUERY_WORKERS"]
-    options = {
-        "timeout": config["QUERY_TIMEOUT"],
-        "max_rows": config["MAX_ROWS"],
-        "allowed_service_endpoints": config["ALLOWED_SERVICE_ENDPOINTS"],
-    }
-    path = getattr(store, "path", None)
-    if workers > 0 and path is not None and getattr(store, "read_only", False):
-        identity = getattr(store, "build_identity", None)
-        # a build's workers check they opened this build, not one swapped in since
-        expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
-        return ProcessExecutor(path, workers=workers, expect=expect, **options)
-    if workers > 0 and isinstance(store, TemporaryStore):
-        snapshots = store.snapshots
-        return ProcessExecutor(snapshots.folder, workers=workers, snapshots=snapshots, **options)
-    if isinstance(store, SparqlEndpointStore):
-        log.warning(
-            "queries run on the remote store %s: copkg closes a query's connection at the "
-            "time limit, but the query sandbox applies to local stores only",
-            store.query_url,
-        )
-    else:
-        log.warning(
-            "queries run in threads of the web process (%s store, handed in): at the time "
-            "limit they are answered 503 but cannot be stopped, and the query sandbox (no "
-            "network, files confined to the store) does not apply",
-            type(store).__name__,
-        )
-    return ThreadExecutor(store, workers=max(1, workers), **options)
+def app_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The app's configuration: defaults, then `SETTINGS`, then `config`, then the COPKG_*
+    environment, with the types the code expects."""
+    given = dict(config or {})
+    merged = _defaults()
+    if given.get("SETTINGS") is not None:
+        merged.update(_from_settings(given["SETTINGS"]))
+    merged.update(given)
+    environment = read_environment({**SETTING_TYPES, **WEB_TYPES})
+    merged.update({name.upper(): value for name, value in environment.items()})
+    _normalise(merged)
+    if "MAX_CONTENT_LENGTH" not in given:
+        merged["MAX_CONTENT_LENGTH"] = merged["MAX_BODY"]
+    return merged
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -138,23 +118,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     The store is opened once here (`STORE` if given, else `open_store(settings)`: the build,
     or `STORE_URL`) together with the query executor, and reached through `get_store()`.
     """
-    config = dict(config or {})
     app = Flask(__name__)
-    app.config.from_mapping(_defaults())
-    if config.get("SETTINGS") is not None:
-        app.config.from_mapping(_from_settings(config["SETTINGS"]))
-    app.config.from_mapping(config)
-    environment = read_environment({**SETTING_TYPES, **WEB_TYPES})
-    app.config.from_mapping({name.upper(): value for name, value in environment.items()})
-    _normalise(app.config)
-    if "MAX_CONTENT_LENGTH" not in config:
-        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY"]
-
+    app.config.from_mapping(app_config(config))
     settings = None
     store = app.config["STORE"]
     if store is None:
         settings = _settings(app.config)
-    services = _open_services(app.config, settings, store)
+    services = open_services(app.config, settings, store)
     if settings is not None and settings.store_url is None:
         # the build: swapped for a new one when build/ is replaced (copkg.web.builds)
         build_settings = settings
@@ -165,7 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         switch = BuildSwitch(
             services,
-            reopen=lambda: _open_services(app.config, build_settings, None, start=True),
+            reopen=lambda: open_services(app.config, build_settings, None, start=True),
             manifest=settings.build_dir / MANIFEST,
             on_switch=on_switch,
         )
@@ -180,9 +150,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CORS(
         app,
         resources={path: {"origins": app.config["CORS_ORIGINS"]} for path in CORS_PATHS},
-        methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Accept"],
-        expose_headers=["Retry-After", "Copkg-Truncated", "Copkg-Build", "Link", "Vary"],
+        methods=CORS_METHODS,
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
     )
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -190,43 +160,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["WARM_UP"] and isinstance(services.executor, MemoExecutor):
         start_warm_up(app)
     return app
-
-
-def _open_services(
-    config: Mapping[str, Any], settings: Settings | None, store: Store | None, start: bool = False
-) -> Services:
-    """One build's store (`store`, else open_store(settings)), executor and answer cache;
-    `start`: wait for its query workers to open the store (a build swapped in)."""
-    if store is None:
-        if settings is None:
-            raise CopkgError("no store and no settings to open one with", status=500)
-        store = open_store(settings)
-    executor = _executor(store, config)
-    kept = config["RESPONSE_CACHE_BYTES"]
-    if kept > 0 and cache.store_identity(store) is not None:
-        executor = MemoExecutor(executor, kept // 2, wait=4 * config["QUERY_TIMEOUT"])
-    services = Services(
-        store,
-        executor,
-        settings,
-        cache=cache.cache_for(store, kept),
-        build_id=getattr(store, "build_id", None),
-    )
-    if start:
-        try:
-            start_executor(executor)
-        except BaseException:
-            services.close()
-            raise
-    return services
-
-
-#: Sent with every response: pages load only the service's own files (no inline script, no
-#: frame elsewhere), and a browser takes each file for the type the service gives it.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def _security_headers(response: Response) -> Response:

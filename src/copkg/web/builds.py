@@ -17,14 +17,23 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from werkzeug.wsgi import ClosingIterator
 
+from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.web import PINNED, Services
+from copkg.pipeline.build import MANIFEST
+from copkg.pipeline.open import open_store
+from copkg.querying.executor import Executor, ThreadExecutor
+from copkg.querying.memo import MemoExecutor
+from copkg.querying.workers import ProcessExecutor
+from copkg.store import Store
+from copkg.store.remote import SparqlEndpointStore
+from copkg.store.temporary import TemporaryStore
+from copkg.web import PINNED, Services, cache
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,34 @@ def _drain(executor: Any) -> None:
         executor = getattr(executor, "inner", None)
 
 
+def query_workers(
+    path: str | os.PathLike[str], identity: str | None, config: Mapping[str, Any]
+) -> ProcessExecutor:
+    """Query worker processes reading the on-disk read-only store at `path`, under the limits
+    of the app's `config` (PRESTART_WORKERS: processes kept started ahead); a build's
+    (`identity`: its manifest's) workers check they opened that build, not one swapped in
+    since."""
+    expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
+    return ProcessExecutor(
+        path,
+        workers=config["QUERY_WORKERS"],
+        expect=expect,
+        timeout=config["QUERY_TIMEOUT"],
+        max_rows=config["MAX_ROWS"],
+        allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+        prestart=config.get("PRESTART_WORKERS", 0),
+    )
+
+
+def remembered(executor: Executor, identity: str | None, config: Mapping[str, Any]) -> Executor:
+    """The executor behind the answer memo, for a store that cannot change (`identity`) when
+    the app keeps answers."""
+    kept = config["RESPONSE_CACHE_BYTES"]
+    if kept > 0 and identity is not None:
+        return MemoExecutor(executor, kept // 2, wait=4 * config["QUERY_TIMEOUT"])
+    return executor
+
+
 def start_executor(executor: Any) -> None:
     """Wait for an executor's workers to open their store (through the wrapping layers)."""
     while executor is not None:
@@ -66,6 +103,71 @@ def start_executor(executor: Any) -> None:
         if start is not None:
             start()
         executor = getattr(executor, "inner", None)
+
+
+def executor_for(store: Store, config: Mapping[str, Any]) -> Executor:
+    """Worker processes for an on-disk read-only store (the build's) and for `memory:` (which
+    they read in snapshots), threads for a remote store or a store handed in."""
+    workers = config["QUERY_WORKERS"]
+    path = getattr(store, "path", None)
+    if workers > 0 and path is not None and getattr(store, "read_only", False):
+        return query_workers(path, getattr(store, "build_identity", None), config)
+    if workers > 0 and isinstance(store, TemporaryStore):
+        snapshots = store.snapshots
+        return ProcessExecutor(
+            snapshots.folder,
+            workers=workers,
+            snapshots=snapshots,
+            timeout=config["QUERY_TIMEOUT"],
+            max_rows=config["MAX_ROWS"],
+            allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+        )
+    if isinstance(store, SparqlEndpointStore):
+        log.warning(
+            "queries run on the remote store %s: copkg closes a query's connection at the "
+            "time limit, but the query sandbox applies to local stores only",
+            store.query_url,
+        )
+    else:
+        log.warning(
+            "queries run in threads of the web process (%s store, handed in): at the time "
+            "limit they are answered 503 but cannot be stopped, and the query sandbox (no "
+            "network, files confined to the store) does not apply",
+            type(store).__name__,
+        )
+    return ThreadExecutor(
+        store,
+        workers=max(1, workers),
+        timeout=config["QUERY_TIMEOUT"],
+        max_rows=config["MAX_ROWS"],
+        allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
+    )
+
+
+def open_services(
+    config: Mapping[str, Any], settings: Settings | None, store: Store | None, start: bool = False
+) -> Services:
+    """One build's store (`store`, else open_store(settings)), executor and answer cache;
+    `start`: wait for its query workers to open the store (a build swapped in)."""
+    if store is None:
+        if settings is None:
+            raise CopkgError("no store and no settings to open one with", status=500)
+        store = open_store(settings)
+    executor = remembered(executor_for(store, config), cache.store_identity(store), config)
+    services = Services(
+        store,
+        executor,
+        settings,
+        cache=cache.cache_for(store, config["RESPONSE_CACHE_BYTES"]),
+        build_id=getattr(store, "build_id", None),
+    )
+    if start:
+        try:
+            start_executor(executor)
+        except BaseException:
+            services.close()
+            raise
+    return services
 
 
 class BuildSwitch:

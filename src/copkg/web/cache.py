@@ -191,10 +191,7 @@ def post_key(environ: dict[str, Any], max_body: int) -> str | None:
     """The key of a query POSTed to /sparql (form or application/sparql-query) with a
     Content-Length up to `max_body`: the request's key, its Content-Type and its body (read
     here, and given back to Flask as a new stream). None for any other POST."""
-    if environ.get("PATH_INFO") not in POST_CACHED_PATHS:
-        return None
-    content_type = environ.get("CONTENT_TYPE", "")
-    if content_type.split(";", 1)[0].strip().lower() not in POST_CACHED_TYPES:
+    if not _post_cached(environ):
         return None
     try:
         length = int(environ.get("CONTENT_LENGTH") or "")
@@ -210,6 +207,22 @@ def post_key(environ: dict[str, Any], max_body: int) -> str | None:
     environ["wsgi.input"] = io.BytesIO(body)
     if len(body) != length:
         return None
+    return post_key_of(environ, body, max_body)
+
+
+def _post_cached(environ: Mapping[str, Any]) -> bool:
+    content_type = environ.get("CONTENT_TYPE", "")
+    return (
+        environ.get("PATH_INFO") in POST_CACHED_PATHS
+        and content_type.split(";", 1)[0].strip().lower() in POST_CACHED_TYPES
+    )
+
+
+def post_key_of(environ: Mapping[str, Any], body: bytes, max_body: int) -> str | None:
+    """The key of a query POSTed to /sparql, its body in hand (see `post_key`)."""
+    if not _post_cached(environ) or not 0 < len(body) <= max_body:
+        return None
+    content_type = environ.get("CONTENT_TYPE", "")
     return f"{request_key(environ)}\n{content_type}\n{body.decode('latin-1')}"
 
 
@@ -221,7 +234,7 @@ _date_lock = threading.Lock()
 _date: list[tuple[int, str]] = [(0, "")]  # the second formatted last, and its header
 
 
-def _now() -> str:
+def date_now() -> str:
     """The Date header werkzeug writes (one formatting a second)."""
     second = int(time.time())
     current = _date[0]
@@ -340,7 +353,7 @@ def replay(entry: Entry, environ: dict[str, Any], start_response: StartResponse)
         response = Response(entry.body, status=entry.status, headers=list(entry.headers))
         response.make_conditional(environ)
         return response(environ, start_response)
-    start_response(entry.status_line, [*entry.headers, ("Date", _now())])
+    start_response(entry.status_line, [*entry.headers, ("Date", date_now())])
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
 
 

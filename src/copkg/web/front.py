@@ -43,20 +43,20 @@ import struct
 import sys
 import termios
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from copkg.web.direct import DirectQueries
 from copkg.web.messages import (
     MAX_HEAD,
-    MAX_UPSTREAM_HEAD,
     Answer,
     ClientGoneError,
     RefusalError,
     Request,
+    Upstream,
     access_line,
     body_framing,
     error_answer,
@@ -81,9 +81,6 @@ MAX_BUFFERED = 256 * 1024 * 1024
 #: Seconds to wait before retrying, sent with the 503 of a full buffer.
 RETRY_AFTER = 1
 
-#: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
-UPSTREAM_IDLE = 2.0
-
 
 @dataclass(frozen=True)
 class FrontLimits:
@@ -102,32 +99,6 @@ class FrontLimits:
         return self.client_timeout + size / self.min_rate
 
 
-class Upstream:
-    """Connections to gunicorn's Unix socket, idle ones kept for the next request."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.idle: deque[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = deque()
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """A connection, and whether it is a reused one."""
-        now = time.monotonic()
-        while self.idle:
-            since, reader, writer = self.idle.pop()
-            if now - since < UPSTREAM_IDLE and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_UPSTREAM_HEAD)
-        return reader, writer, False
-
-    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.idle.append((time.monotonic(), reader, writer))
-
-    def close(self) -> None:
-        while self.idle:
-            self.idle.pop()[2].close()
-
-
 class Front:
     """The front's connections: each read whole, forwarded to gunicorn, answered."""
 
@@ -137,8 +108,10 @@ class Front:
         public_host: str,
         limits: FrontLimits,
         log: Callable[[str], None] | None = None,
+        direct: DirectQueries | None = None,
     ) -> None:
         self.upstream = Upstream(upstream)
+        self.direct = direct  # queries to /sparql, answered here (copkg.web.direct)
         self.public_host = public_host
         self.limits = limits
         self.buffered = 0
@@ -153,6 +126,7 @@ class Front:
             self.connections.add(task)
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) else "-"
+        unmeasured = [0]  # a bound on the bytes of our answers the kernel still holds
         try:
             while True:
                 try:
@@ -168,12 +142,16 @@ class Front:
                     if self.buffered - held > self.limits.max_buffered:
                         raise RefusalError(503, "the server is busy: try again shortly",
                                       [("Retry-After", str(RETRY_AFTER))])  # fmt: skip
-                    answer = await self.forward(request, client)
+                    answer = None
+                    if self.direct is not None and self.direct.takes(request):
+                        answer = await self.direct.answer(request, client)
+                    if answer is None:
+                        answer = await self.forward(request, client)
                     request.body = b""
                     self.buffered += len(answer.body) - held
                     held = len(answer.body)
                     data = self.render(answer, request)
-                    if not await self.send(writer, data, len(answer.body)):
+                    if not await self.send(writer, data, len(answer.body), unmeasured):
                         return
                 except RefusalError as refusal:
                     await self.refuse(writer, client, refusal, request)
@@ -205,23 +183,45 @@ class Front:
         with contextlib.suppress(ConnectionError, OSError):
             await self.send(writer, data, len(data))
 
-    async def send(self, writer: asyncio.StreamWriter, data: bytes, size: int) -> bool:
+    async def send(
+        self,
+        writer: asyncio.StreamWriter,
+        data: bytes,
+        size: int,
+        unmeasured: list[int] | None = None,
+    ) -> bool:
         """Write `data` within its deadline; False (the connection aborted) past it.
 
         Written means read by the client, give or take SETTLED bytes: the kernel takes up to
         megabytes of a connection's answer in its send buffer, and a client that reads slowly
-        would otherwise hold them well past the deadline."""
+        would otherwise hold them well past the deadline. `unmeasured`: a bound on what the
+        kernel holds of the connection's earlier answers; while the bound stays within
+        SETTLED, the kernel is not asked."""
         deadline = time.monotonic() + self.limits.allowance(size)
         writer.write(data)
+        if not writer.transport.get_write_buffer_size():  # (most answers: the kernel took them)
+            if unmeasured is not None and unmeasured[0] + len(data) <= SETTLED:
+                unmeasured[0] += len(data)
+                return True
+            left = unsent(writer)
+            if unmeasured is not None:
+                unmeasured[0] = left
+            if left <= SETTLED:
+                return True
         try:
-            await asyncio.wait_for(writer.drain(), deadline - time.monotonic())
-            while unsent(writer) > SETTLED:
+            async with asyncio.timeout_at(deadline):
+                await writer.drain()
+            pause = 0.001  # a client that reads at once is seen at once, a slow one every 0.2 s
+            while (left := unsent(writer)) > SETTLED:
                 if time.monotonic() >= deadline:
                     raise TimeoutError
-                await asyncio.sleep(min(0.2, deadline - time.monotonic()))
+                await asyncio.sleep(min(pause, deadline - time.monotonic()))
+                pause = min(0.2, 2 * pause)
         except TimeoutError:
             abort(writer)
             return False
+        if unmeasured is not None:
+            unmeasured[0] = left
         return True
 
     # -- reading a request --------------------------------------------------------------------
@@ -231,16 +231,16 @@ class Front:
     ) -> Request:
         limits = self.limits
         try:
-            first = await asyncio.wait_for(reader.read(1), limits.client_timeout)
+            async with asyncio.timeout(limits.client_timeout):
+                first = await reader.read(1)
         except TimeoutError as exc:
             raise ClientGoneError from exc
         if not first:
             raise ClientGoneError
         deadline = time.monotonic() + limits.client_timeout
         try:
-            head = first + await asyncio.wait_for(
-                reader.readuntil(b"\r\n\r\n"), limits.client_timeout
-            )
+            async with asyncio.timeout_at(deadline):
+                head = first + await reader.readuntil(b"\r\n\r\n")
         except TimeoutError as exc:
             raise RefusalError(
                 408, "the request stopped arriving; send it whole, without pauses"
@@ -406,22 +406,6 @@ def unsent(writer: asyncio.StreamWriter) -> int:
 # -- the process --------------------------------------------------------------------------------
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The public listening socket (bound by `copkg serve`, handed to the front)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def die_with_parent() -> None:
     """Have the kernel end this process when its parent ends (Linux), even by SIGKILL."""
     with contextlib.suppress(Exception):
@@ -435,6 +419,8 @@ async def run(sock: socket.socket, front: Front, parent: int, cleanup: Path | No
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     server = await asyncio.start_server(front.handle, sock=sock, limit=front.limits.max_head)
+    if front.direct is not None:
+        front.direct.start()
     try:
         while not stop.is_set():
             if os.getppid() != parent:  # the parent is gone (where PDEATHSIG is not offered)
@@ -451,12 +437,19 @@ async def run(sock: socket.socket, front: Front, parent: int, cleanup: Path | No
 
 
 def command(
-    fd: int, upstream: str, public_host: str, limits: FrontLimits, cleanup: Path
+    fd: int,
+    upstream: str,
+    public_host: str,
+    limits: FrontLimits,
+    cleanup: Path,
+    direct: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The command line starting the front over the listening socket `fd`."""
+    """The command line starting the front over the listening socket `fd` (`direct`: the
+    configuration of the queries it answers itself, copkg.web.direct.direct_config)."""
     return [sys.executable, "-m", "copkg.web.front", "--fd", str(fd), "--upstream", upstream,
             "--public-host", public_host, "--limits", json.dumps(asdict(limits)),
-            "--cleanup", str(cleanup), "--parent", str(os.getpid())]  # fmt: skip
+            "--cleanup", str(cleanup), "--parent", str(os.getpid()),
+            *(["--direct", json.dumps(direct)] if direct else [])]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -467,15 +460,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limits", required=True)
     parser.add_argument("--cleanup", type=Path)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--direct")
     args = parser.parse_args(argv)
     die_with_parent()
     if os.getppid() != args.parent:
         sys.exit(0)
     sock = socket.socket(fileno=args.fd)
     sock.setblocking(False)
-    front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(sock, front, args.parent, args.cleanup))
+    direct = None
+    if args.direct:
+        try:
+            direct = DirectQueries(json.loads(args.direct))
+        except Exception as exc:  # noqa: BLE001 - gunicorn answers everything then
+            print(f"copkg front: queries go to gunicorn: {exc}", file=sys.stderr, flush=True)
+    front = Front(args.upstream, args.public_host, FrontLimits(**json.loads(args.limits)),
+                  direct=direct)  # fmt: skip
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(sock, front, args.parent, args.cleanup))
+    finally:
+        if direct is not None:
+            direct.close()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """HTTP/1.1 messages as the front reads and writes them: requests read whole, gunicorn's
-answers, the front's own error answers, and the access log line."""
+answers (and the connections to it), the front's own error answers, and the access log
+line."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -13,6 +15,9 @@ from http import HTTPStatus
 #: The largest request head (request line and headers) the front reads: 431 beyond.
 MAX_HEAD = 64 * 1024
 
+
+#: gunicorn's largest request line: GET queries longer than this must be POSTed.
+MAX_REQUEST_LINE = 8190
 
 #: The largest answer head from gunicorn.
 MAX_UPSTREAM_HEAD = 1024 * 1024
@@ -223,7 +228,46 @@ async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> tuple[An
     return Answer(status_line, headers, body, length), not close
 
 
-def access_line(client: str, request_line: str, status: int, sent: int) -> str:
+#: Seconds an idle connection to gunicorn is kept for the next request (gunicorn keeps it 5).
+UPSTREAM_IDLE = 2.0
+
+
+class Upstream:
+    """Connections to gunicorn's Unix socket, idle ones kept for the next request."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: deque[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A connection, and whether it is a reused one."""
+        now = time.monotonic()
+        while self.idle:
+            since, reader, writer = self.idle.pop()
+            if now - since < UPSTREAM_IDLE and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_UPSTREAM_HEAD)
+        return reader, writer, False
+
+    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.idle.append((time.monotonic(), reader, writer))
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop()[2].close()
+
+
+_stamp: list[tuple[int, str]] = [(0, "")]  # the second formatted last, and its stamp
+
+
+def access_line(
+    client: str, request_line: str, status: int, sent: int, referer: str = "-", agent: str = "-"
+) -> str:
     """An access log line in gunicorn's default format, for the answers the front gives."""
-    stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
-    return f'{client} - - {stamp} "{request_line}" {status} {sent} "-" "-"'
+    second = int(time.time())
+    if _stamp[0][0] != second:
+        _stamp[0] = (second, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second)))
+    stamp = _stamp[0][1]
+    line, referer, agent = (v.replace('"', '\\"') for v in (request_line, referer, agent))
+    return f'{client} - - {stamp} "{line}" {status} {sent} "{referer}" "{agent}"'

@@ -41,7 +41,9 @@ from copkg.errors import CopkgError
 from copkg.pipeline.open import inspect_store
 from copkg.querying.messages import error_from_dict, error_to_dict, receive_message, send_message
 from copkg.web import front
-from copkg.web.app import create_app
+from copkg.web.app import app_config, create_app
+from copkg.web.direct import direct_config
+from copkg.web.messages import MAX_REQUEST_LINE
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,6 @@ THREADS = 8
 #: (two, each opening the store) and its own answer caches.
 MAX_DEFAULT_WORKERS = 4
 
-#: gunicorn's largest request line: GET queries longer than this must be POSTed.
-MAX_REQUEST_LINE = 8190
 
 #: Seconds a client may stay silent in the middle of a request, or not read our answer.
 CLIENT_TIMEOUT = 10.0
@@ -70,9 +70,10 @@ ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 class CopkgApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn running create_app({"SETTINGS": settings}) in each worker process."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], warm_up: bool = True) -> None:
         self.settings = settings
         self.options = options
+        self.warm_up = warm_up  # (not when the front runs the named queries: it warms them)
         super().__init__()
 
     def load_config(self) -> None:
@@ -403,14 +404,15 @@ def serve(
     graphs, quads = check_store(settings)
     log.info("serving %d named graphs, %d quads", graphs, quads)
     try:
-        public = front.listen(host, port)
+        public = listen(host, port)
     except OSError as exc:
         raise CopkgError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 500) from exc
     private = Path(tempfile.mkdtemp(prefix="copkg-serve-"))
     upstream = private / "gunicorn.sock"
     options["bind"] = f"unix:{upstream}"
-    runner = _FrontRunner(public, front.command(public.fileno(), str(upstream),
-                                                f"{host}:{port}", limits, private))  # fmt: skip
+    direct = direct_config(app_config({"SETTINGS": settings}), settings)
+    argv = front.command(public.fileno(), str(upstream), f"{host}:{port}", limits, private, direct)
+    runner = _FrontRunner(public, argv)
     ready = options["when_ready"]
 
     def when_ready(server: Any) -> None:
@@ -420,11 +422,27 @@ def serve(
     options["when_ready"] = when_ready
     options["on_exit"] = lambda server: runner.stop()
     try:
-        CopkgApplication(settings, options).run()
+        CopkgApplication(settings, options, warm_up=direct is None).run()
     finally:
         runner.stop()
         public.close()
         shutil.rmtree(private, ignore_errors=True)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The public listening socket (bound by `copkg serve`, handed to the front)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _FrontRunner:

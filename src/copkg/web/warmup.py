@@ -16,8 +16,8 @@ from copkg.web import named_queries
 
 log = logging.getLogger(__name__)
 
-#: The media type asked for: the executor's answer every JSON variant of the API shares.
-ACCEPT = "application/sparql-results+json"
+#: The media type asked for: the API's default (JSON rows, which the query worker writes).
+ACCEPT = "application/json"
 
 
 def warm_up(app: Flask) -> dict[str, int]:

@@ -3,6 +3,7 @@ with them: the one way the CLI and the web API run a named query."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
 from copkg.querying.named_queries.model import XSD, NamedQuery, Parameter
-from copkg.querying.named_queries.paging import Page, past_the_end, plan
+from copkg.querying.named_queries.paging import Page, kept, past_the_end, plan
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
 
@@ -117,12 +118,16 @@ def bind(query: NamedQuery, raw: Mapping[str, str], *, strict: bool = True) -> d
                 raise _refuse(param, f"is required ({param.describe_type()})")
             continue
         term = to_term(param, value)
-        if param.enum is not None:
-            allowed = [str(to_term(param, v)) for v in param.enum]
-            if str(term) not in allowed:
-                raise _refuse(param, f"{value!r} is not one of: {', '.join(param.enum)}")
+        if param.enum is not None and str(term) not in _allowed(param):
+            raise _refuse(param, f"{value!r} is not one of: {', '.join(param.enum)}")
         bindings[param.var] = term
     return bindings
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed(param: Parameter) -> frozenset[str]:
+    """The terms a parameter's listed values stand for (a header's list never changes)."""
+    return frozenset(str(to_term(param, v)) for v in param.enum or ())
 
 
 def enumeration_query(query: NamedQuery, param: Parameter) -> str:
@@ -145,13 +150,18 @@ def enumeration_query(query: NamedQuery, param: Parameter) -> str:
 
 
 def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list[str]:
-    """The allowed values of a parameter: listed in the header, or found in the data."""
+    """The allowed values of a parameter: listed in the header, or found in the data (read
+    once per read-only store)."""
     if param.enum is not None:
         return list(param.enum)
     if not param.enum_from_store:
         return []
-    result = store.query(enumeration_query(query, param))
-    return [str(row[param.var]) for row in result.rows if param.var in row]
+
+    def read() -> tuple[str, ...]:
+        result = store.query(enumeration_query(query, param))
+        return tuple(str(row[param.var]) for row in result.rows if param.var in row)
+
+    return list(kept(store, ("values", query.text, param.name), read))
 
 
 @dataclass(frozen=True)

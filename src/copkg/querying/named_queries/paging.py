@@ -12,8 +12,11 @@ its own for each, oxigraph 0.5 starts the join from the first (risky-roles at 1,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import weakref
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import pyoxigraph as ox
 from rdflib import URIRef
@@ -24,6 +27,8 @@ from copkg.querying.named_queries.model import NamedQuery
 from copkg.store import Store
 from copkg.store.scan import bind_values, tokens
 from copkg.store.terms import terms_as_sparql
+
+T = TypeVar("T")
 
 # sorted in Python: oxigraph's ORDER BY on 1,000 IRIs takes ~45 ms, the listing ~6 ms
 _KEYS = "SELECT ?key WHERE { ?key a ?class }"
@@ -53,11 +58,34 @@ def past_the_end(page: int, last: int | None) -> CopkgError:
     return CopkgError(message, status=400, problems=[Problem(message, path="page")])
 
 
+def kept(store: Store, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, once for a store that cannot change (read-only: a build's, say), every
+    time for one that can."""
+    if not getattr(store, "read_only", False):
+        return compute()
+    try:
+        memo = _KEPT.setdefault(store, {})
+    except TypeError:  # a store that cannot be weakly referenced
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return cast(T, memo[key])
+
+
+#: What `kept` keeps, by store (dropped with the store).
+_KEPT: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+
+
 def page_keys(store: Store, cls: str) -> list[str]:
-    """The IRIs of the instances of `cls`, in IRI order: what pages run over."""
-    rows = store.query(_KEYS, bindings={"class": URIRef(cls)}).rows
-    # code point order is the UTF-8 byte order oxigraph sorts IRIs in
-    return sorted({str(row["key"]) for row in rows if isinstance(row["key"], URIRef)})
+    """The IRIs of the instances of `cls`, in IRI order: what pages run over (read once per
+    read-only store)."""
+
+    def read() -> tuple[str, ...]:
+        rows = store.query(_KEYS, bindings={"class": URIRef(cls)}).rows
+        # code point order is the UTF-8 byte order oxigraph sorts IRIs in
+        return tuple(sorted({str(row["key"]) for row in rows if isinstance(row["key"], URIRef)}))
+
+    return list(kept(store, ("page keys", cls), read))
 
 
 def plan(
@@ -103,9 +131,18 @@ def plan(
 
 def _limited(sparql: str, limit: int, offset: int) -> str:
     """The query with its solutions cut to `limit` from `offset` (an existing cut composes)."""
+    form = _own_cut(sparql)
+    if form is not None:
+        prologue, rest = sparql[:form], sparql[form:]
+        return f"{prologue}SELECT * WHERE {{ {rest}\n}}\nLIMIT {limit} OFFSET {offset}\n"
+    return f"{sparql.rstrip()}\nLIMIT {limit} OFFSET {offset}\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _own_cut(sparql: str) -> int | None:
+    """Where the query form starts, if the query cuts its solutions itself (LIMIT, OFFSET)."""
     outer = [t for t in tokens(sparql) if t.depth == 0 and t.kind == "word"]
     if any(t.upper in ("LIMIT", "OFFSET") for t in outer):
         form = next(t for t in outer if t.upper in ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE"))
-        prologue, rest = sparql[: form.start], sparql[form.start :]
-        return f"{prologue}SELECT * WHERE {{ {rest}\n}}\nLIMIT {limit} OFFSET {offset}\n"
-    return f"{sparql.rstrip()}\nLIMIT {limit} OFFSET {offset}\n"
+        return form.start
+    return None
