@@ -177,14 +177,10 @@ class ProcessExecutor:
         prestart: int = 0,
         snapshots: Snapshots | None = None,
     ) -> None:
-        """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
-        store: a worker that opened another build than the one this pool serves (swapped in
-        meanwhile: the build's manifest.json) refuses to start. `prestart`: worker processes
-        kept started ahead, their imports done (see copkg.querying.prestart).
-
-        `snapshots`: the workers read snapshots of a writable store (`--store memory:`), each
-        query the newest (a worker opens it first if the store changed); `path` is then the
-        folder that holds them, the one the workers may read."""
+        """`expect`: (a file, its SHA-256) each worker reads before and after opening the store:
+        a worker that opened another build (swapped in meanwhile) refuses to start. `prestart`:
+        workers started ahead (copkg.querying.prestart). `snapshots`: the workers read snapshots
+        of a writable store (`memory:`), each query the newest; `path` is their folder."""
         self.timeout = timeout
         self._snapshots = snapshots
         self.memory_limit = memory_limit
@@ -497,10 +493,7 @@ _said: set[str] = set()
 
 def _say_confinement(description: str, complete: bool) -> None:
     """Log once what the query workers' sandbox holds (a warning when it is incomplete)."""
-    if description in _said:
-        return
-    _said.add(description)
-    if complete:
-        log.info("query workers confined: %s", description)
-    else:
-        log.warning("query workers only partly confined: %s", description)
+    if description not in _said:
+        _said.add(description)
+        level, how = (logging.INFO, "") if complete else (logging.WARNING, "only partly ")
+        log.log(level, "query workers %sconfined: %s", how, description)
