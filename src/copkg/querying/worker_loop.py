@@ -67,17 +67,13 @@ def worker_main() -> None:
     allowed = config["allowed_service_endpoints"]
     while True:
         try:
-            job = Job.from_message(receive_message(sock))
+            message = receive_message(sock)
         except (EOFError, OSError):
             return
-        if isinstance(job, tuple) and job[0] == "open":  # a newer snapshot of the store
-            try:
-                opened = _open(config, job[1])
-                store, graphs = opened, frozenset(opened.graphs())
-                send_message(sock, ("opened",))
-            except CopkgError as exc:
-                send_message(sock, ("error", error_to_dict(exc)))
+        if isinstance(message, dict):  # {"open": path}: a newer snapshot (a job is a tuple)
+            store, graphs = _reopen(sock, config, message["open"], (store, graphs))
             continue
+        job = Job.from_message(message)
         try:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
             if len(answer.body) > MAX_ANSWER_BYTES:
@@ -95,6 +91,21 @@ def worker_main() -> None:
             send_message(sock, ("ok", meta), answer.body)
             continue
         send_message(sock, reply)
+
+
+def _reopen(
+    sock: socket.socket, config: dict[str, Any], path: str, current: tuple[OxigraphStore, Any]
+) -> tuple[OxigraphStore, frozenset[Any]]:
+    """The store at `path` and its graphs ("opened" said to the pool), else the current one
+    (the error said)."""
+    try:
+        opened = _open(config, path)
+        graphs = frozenset(opened.graphs())
+    except CopkgError as exc:
+        send_message(sock, ("error", error_to_dict(exc)))
+        return current
+    send_message(sock, ("opened",))
+    return opened, graphs
 
 
 def _open(config: dict[str, Any], path: str) -> OxigraphStore:

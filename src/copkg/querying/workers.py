@@ -93,7 +93,7 @@ class _Worker:
 
     def reopen(self, path: str, deadline: float) -> None:
         """Open another store (a newer snapshot) in place of the one it reads."""
-        send_message(self.socket, ("open", path))
+        send_message(self.socket, {"open": path})
         reply = receive_message(self.socket, deadline)
         if reply[0] != "opened":
             raise error_from_dict(reply[1])
