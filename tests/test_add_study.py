@@ -24,7 +24,11 @@ from copkg.cli import main
 from copkg.config import Settings
 from copkg.namespaces import COPKG, study_graph
 from copkg.pipeline import build, build_state, exports
+from copkg.pipeline.build import STORE_DIR
+from copkg.pipeline.build_cache import PaperIndex
+from copkg.pipeline.corpus_checks import study_records
 from copkg.pipeline.steps import DRAFT_MARKER, source_files
+from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = "demo2000"
@@ -714,3 +718,31 @@ def test_the_same_paper_under_a_second_id_is_refused(
         result.output,
     ), result.output
     assert fingerprint(project) == before
+
+
+def test_the_paper_index_an_add_keeps_is_what_reading_the_records_gives(
+    project: Path, tmp_path: Path
+) -> None:
+    """The duplicate check reads the papers from an index kept with the build (the first add
+    makes it from the store's study records, each add extends it): after two adds it is what
+    reading every record of the new build gives."""
+    assert PaperIndex.read(project / "build") is None  # a full build keeps none
+    first = fill(template("first2001")).replace(
+        "    dcterms:creator :author ;",
+        '    dcterms:creator :author ;\n    dcterms:identifier "https://doi.org/10.1234/demo.5" ;',
+    )
+    second = fill(template("second2002")).replace('"the title, as published"', '"Another title"')
+    for name, text in (("a", first), ("b", second)):
+        result = copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, text, name)))
+        assert result.exit_code == 0, result.output
+    kept = PaperIndex.read(project / "build")
+    assert kept is not None
+    store = OxigraphStore.open_read_only(project / "build" / STORE_DIR)
+    try:
+        full = PaperIndex.of_records(study_records(store.native))
+    finally:
+        del store
+    assert kept == full
+    dois = {str(p.study).split("/")[-2]: p.dois for p in kept.papers}
+    assert dois["first2001"] == {"10.1234/demo.5"}
+    assert "second2002" in dois

@@ -26,7 +26,7 @@ import pyoxigraph as ox
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH
-from copkg.pipeline import exports
+from copkg.pipeline import build_cache, exports
 from copkg.pipeline.build import (
     MANIFEST,
     STORE_DIR,
@@ -36,10 +36,11 @@ from copkg.pipeline.build import (
     recover,
     swap_in,
 )
+from copkg.pipeline.build_cache import PaperIndex
 from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
 from copkg.reasoning.incremental import InferenceDelta, materialise_increment
-from copkg.reasoning.rule_shapes import analyse
+from copkg.reasoning.rule_shapes import RuleShape, analyse
 from copkg.reasoning.rules import load_rules
 from copkg.store.embedded import OxigraphStore
 
@@ -62,8 +63,14 @@ class Extension:
                 prefix=f"{TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
             )
         )
+        #: the old build's paper index (build_cache), if the caller has it: kept extended
+        self.papers: PaperIndex | None = None
+        self.rule_shapes: list[RuleShape] = []
         self._rules = threading.Thread(
-            target=_read_rules, args=(settings.rules_dir,), name="copkg-rules", daemon=True
+            target=_read_rules,
+            args=(settings.rules_dir, settings.build_dir, self.rule_shapes),
+            name="copkg-rules",
+            daemon=True,
         )
         self._rules.start()
         try:
@@ -155,6 +162,13 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         timed("rules_wait", extension.rules_read)
         delta = timed("infer", infer_increment, settings, store, graph)
         changes = timed("changes", export_changes, store, graph, quads, delta)
+        if extension.papers is not None:
+            moved = [*delta.added, *delta.removed]
+            index = timed("papers", extension.papers.extended, store.native, graph, moved)
+            if index is not None:
+                index.write(work)
+        if extension.rule_shapes:
+            build_cache.write_rule_shapes(work, extension.rule_shapes)
         added = sum(
             1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         )
@@ -204,15 +218,16 @@ def snapshot(store_dir: Path, target: Path) -> None:
         gc.collect()
 
 
-def _read_rules(rules_dir: Path) -> None:
+def _read_rules(rules_dir: Path, build_dir: Path, shapes: list[RuleShape]) -> None:
     """Parse and analyse the rules ahead of the incremental inference (which keeps each rule's
-    analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
-    left for the inference to report."""
+    analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run, unless the
+    build keeps their analysis (build_cache); any problem is left for the inference to report.
+    `shapes` receives the analyses, to be kept with the new build."""
     try:
-        for rule in load_rules(rules_dir):
-            analyse(rule.name, rule.text)
+        build_cache.read_rule_shapes(build_dir)
+        shapes += [analyse(rule.name, rule.text) for rule in load_rules(rules_dir)]
     except Exception:  # noqa: BLE001 - only a head start
-        return
+        shapes.clear()
 
 
 def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:

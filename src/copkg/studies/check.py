@@ -131,7 +131,7 @@ def check_bundle(
 def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
     """The bundle's quotes against the source text of the study each is taken from (its own,
     in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
-    digests = source_digests(corpus.record_graph()) | source_digests(bundle.graph)
+    digests = corpus.source_digests() | source_digests(bundle.graph)
 
     def folders(study_id: str) -> list[Path]:
         own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
