@@ -258,6 +258,30 @@ def test_an_inconsistent_bundle_is_refused_by_hermit(project: Path, tmp_path: Pa
     assert fingerprint(project) == before
 
 
+@pytest.mark.java
+def test_hermit_keeps_its_classes_with_the_build_and_gives_the_same_verdicts(
+    project: Path, tmp_path: Path
+) -> None:
+    """The first HermiT run of an add writes a class archive into build/cache/; the add carries
+    it into the new build, and the next add's HermiT maps it and still refuses what it must."""
+    first = fill(template("first2001")).replace('"the title, as published"', '"Another title"')
+    result = copkg(project, "add", str(write_bundle(tmp_path, first, "a")))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"owl\s+consistent", result.output)
+    kept = sorted(p.suffix for p in (project / "build" / "cache").glob("hermit-*"))
+    assert kept == [".jar", ".jsa"]
+    text = fill(template()).replace(
+        '    copkg:sector "its sector',
+        "    copkg:eventType copkg:Reorganisation ;\n" + '    copkg:sector "its sector',
+    )
+    result = copkg(project, "add", str(write_bundle(tmp_path, text, "b")))
+    assert result.exit_code == 1, result.output
+    assert "HermiT" in result.output and "disjoint" in result.output
+    result = copkg(project, "add", str(write_bundle(tmp_path, fill(template()), "c")))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"owl\s+consistent", result.output)
+
+
 def test_without_java_add_says_so_and_stops_unless_told_to_skip(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

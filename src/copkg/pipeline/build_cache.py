@@ -12,6 +12,7 @@ again). A full build leaves no cache: it is made again by the next add.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -210,11 +211,16 @@ def write_rule_shapes(build_dir: Path, shapes: list[RuleShape]) -> None:
     atomic_write(build_dir / CACHE_DIR / RULES, pickle.dumps((_rules_key(), shapes)))
 
 
-def carry(old_dir: Path, new_dir: Path, name: str) -> bool:
-    """Link a cache file of the old build into the new one (False if it has none)."""
-    source = old_dir / CACHE_DIR / name
-    if not source.is_file():
-        return False
-    (new_dir / CACHE_DIR).mkdir(exist_ok=True)
-    os.link(source, new_dir / CACHE_DIR / name)
-    return True
+def carry(old_dir: Path, new_dir: Path, prefix: str) -> None:
+    """Link the old build's cache files whose names start with `prefix` into the new build
+    (those it does not have: HermiT's class archive, say)."""
+    try:
+        found = [p for p in (old_dir / CACHE_DIR).iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for source in found:
+        target = new_dir / CACHE_DIR / source.name
+        (new_dir / CACHE_DIR).mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):  # only a head start for the next add
+            if not target.exists():
+                os.link(source, target)

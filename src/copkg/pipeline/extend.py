@@ -39,6 +39,7 @@ from copkg.pipeline.build import (
 from copkg.pipeline.build_cache import PaperIndex
 from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
+from copkg.reasoning import hermit_classes
 from copkg.reasoning.incremental import InferenceDelta, materialise_increment
 from copkg.reasoning.rule_shapes import RuleShape, analyse
 from copkg.reasoning.rules import load_rules
@@ -126,6 +127,7 @@ def extend_build(
     try:
         manifest = _extend_into(extension, quads, hashes)
         ready()
+        build_cache.carry(settings.build_dir, extension.work, hermit_classes.PREFIX)
         undo = place()
         try:
             swap_in(extension.work, settings.build_dir)
