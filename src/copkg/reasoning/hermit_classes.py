@@ -7,8 +7,9 @@ archive instead (about a third less CPU). An archive holds classes from jar file
 the classes owlready2 ships beside HermiT.jar (its changes to HermiT) are put into a jar of
 their own in the cache, before HermiT.jar on the class path as the folder is otherwise: the
 same classes. The files are named by what they depend on (the java executable, HermiT, these
-options); the JVM itself checks an archive against its class path and runs without it when it
-does not match.
+options, the cache's path); the JVM itself checks an archive against its class path and runs
+without it when it does not match. `copkg add` keeps them in build/cache/ (the first run writes
+them there, each add links them into the new build, which takes the same path).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def _overrides() -> list[Path]:
     return sorted(p for p in (HERMIT_DIR / "org").rglob("*.class") if p.is_file())
 
 
-def _key(java_exe: str, options: str) -> str:
-    parts = [options, os.path.realpath(java_exe)]
+def _key(cache: Path, java_exe: str, options: str) -> str:
+    """What the files depend on: the JVM checks an archive against the paths of the class
+    path it was written with (so the cache's own path too), the jars' sizes and times."""
+    parts = [options, os.path.realpath(java_exe), os.path.realpath(cache)]
     for path in [Path(os.path.realpath(java_exe)), HERMIT_JAR, *_overrides()]:
         info = path.stat()
         parts.append(f"{path}:{info.st_size}:{info.st_mtime_ns}")
@@ -68,7 +71,7 @@ def prepare(
         return HERMIT_CLASSPATH, "", _nothing
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        key = _key(java_exe, options)
+        key = _key(cache, java_exe, options)
         jar = cache / f"{PREFIX}{key}.jar"
         if not jar.is_file():
             _write_jar(jar)
