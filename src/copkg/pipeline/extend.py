@@ -157,13 +157,16 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         timings[name] = round(time.perf_counter() - start, 4)
         return result
 
+    # the new graph's block is known now: the splice writes it, and copies on, meanwhile
+    block = GraphChange(ox.NamedNode(graph), whole=exports.canonical_graph(quads))
+    timed("block", extension.splice.insert, block)
     timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
     store = OxigraphStore(work / STORE_DIR)
     try:
         timed("load", store.native.extend, quads)
         timed("rules_wait", extension.rules_read)
         delta = timed("infer", infer_increment, settings, store, graph)
-        changes = timed("changes", export_changes, store, graph, quads, delta)
+        changes = timed("changes", inference_changes, store, delta)
         if extension.papers is not None:
             moved = [*delta.added, *delta.removed]
             index = timed("papers", extension.papers.extended, store.native, graph, moved)
@@ -238,19 +241,15 @@ def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> Inf
     return materialise_increment(store, settings.rules_dir, graph)
 
 
-def export_changes(
-    store: OxigraphStore, graph: str, quads: list[ox.Quad], delta: InferenceDelta
-) -> list[GraphChange]:
-    """What the exports get: the new graph's block and the inferences added and removed (or
-    the whole inference graph again when blank nodes come or go: canonical labels depend on
-    all the quads that mention blank nodes)."""
+def inference_changes(store: OxigraphStore, delta: InferenceDelta) -> list[GraphChange]:
+    """What the exports get of the inferences: those added and removed (or the whole
+    inference graph again when blank nodes come or go: canonical labels depend on all the
+    quads that mention blank nodes). The new graph's block goes to the splice ahead."""
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    changes = [GraphChange(ox.NamedNode(graph), whole=exports.canonical_graph(quads))]
     moved = [*delta.added, *delta.removed]
     if not moved:
-        return changes
+        return []
     if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)):
         whole = store.native.quads_for_pattern(None, None, None, inference)
-        return [*changes, GraphChange(inference, whole=exports.canonical_graph(whole))]
-    change = GraphChange(inference, added=delta.added, removed=delta.removed)
-    return [*changes, change]
+        return [GraphChange(inference, whole=exports.canonical_graph(whole))]
+    return [GraphChange(inference, added=delta.added, removed=delta.removed)]
