@@ -1,6 +1,7 @@
 """What a build keeps for the next `copkg add` (in build/cache/), so that an add reads a small
 file instead of the corpus: the corpus's papers, their creators' names and the studies' source
-text digests (for the duplicate-paper check and the quotes), and the rules' analysis.
+text digests (for the duplicate-paper check and the quotes). (Nothing is kept as a pickle:
+a pickle in build/ would run as code whoever wrote it.)
 
 The paper index is made from the store's study records as corpus_checks.study_records() reads
 them, the first time an add needs it, and extended by each add with what the new graph adds to
@@ -13,13 +14,10 @@ again). A full build leaves no cache: it is made again by the next add.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +25,13 @@ import pyoxigraph as ox
 from rdflib import URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS
 
-from copkg import __version__
 from copkg.namespaces import COPKG
 from copkg.pipeline.corpus_checks import KnownPapers, Paper, RecordGraph, papers, study_records
 from copkg.pipeline.quote_checks import source_digests
 from copkg.rdf_io import atomic_write
-from copkg.reasoning import rule_shapes
-from copkg.reasoning.rule_shapes import RuleShape
 
 CACHE_DIR = "cache"
 PAPERS = "papers.json"
-RULES = "rules.pickle"
 PAPERS_FORMAT = 1
 
 _FAMILY_NAME = URIRef("http://xmlns.com/foaf/0.1/familyName")
@@ -185,30 +179,6 @@ def _names(graph: RecordGraph, subjects: Iterable[str]) -> dict[str, dict[str, l
         if found:
             names[subject] = found
     return names
-
-
-def _rules_key() -> str:
-    """What the rules' analysis depends on besides the rules: the code that analyses them."""
-    code = Path(rule_shapes.__file__).read_bytes()
-    digest = hashlib.sha256(code).hexdigest()
-    return "\n".join([__version__, version("rdflib"), version("pyoxigraph"), digest])
-
-
-def read_rule_shapes(build_dir: Path) -> None:
-    """Give rule_shapes.analyse() the analyses a build keeps (if they are of this code)."""
-    try:
-        with open(build_dir / CACHE_DIR / RULES, "rb") as handle:
-            key, shapes = pickle.load(handle)  # written by copkg into the build
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
-        return
-    if key == _rules_key():
-        rule_shapes.remember(shapes)
-
-
-def write_rule_shapes(build_dir: Path, shapes: list[RuleShape]) -> None:
-    """Keep the rules' analyses with the build."""
-    (build_dir / CACHE_DIR).mkdir(exist_ok=True)
-    atomic_write(build_dir / CACHE_DIR / RULES, pickle.dumps((_rules_key(), shapes)))
 
 
 def carry(old_dir: Path, new_dir: Path, prefix: str) -> None:

@@ -41,7 +41,7 @@ from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
 from copkg.reasoning import hermit_classes
 from copkg.reasoning.incremental import InferenceDelta, materialise_increment
-from copkg.reasoning.rule_shapes import RuleShape, analyse
+from copkg.reasoning.rule_shapes import analyse
 from copkg.reasoning.rules import load_rules
 from copkg.store.embedded import OxigraphStore
 
@@ -66,10 +66,9 @@ class Extension:
         )
         #: the old build's paper index (build_cache), if the caller has it: kept extended
         self.papers: PaperIndex | None = None
-        self.rule_shapes: list[RuleShape] = []
         self._rules = threading.Thread(
             target=_read_rules,
-            args=(settings.rules_dir, settings.build_dir, self.rule_shapes),
+            args=(settings.rules_dir,),
             name="copkg-rules",
             daemon=True,
         )
@@ -172,8 +171,6 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
             index = timed("papers", extension.papers.extended, store.native, graph, moved)
             if index is not None:
                 index.write(work)
-        if extension.rule_shapes:
-            build_cache.write_rule_shapes(work, extension.rule_shapes)
         added = sum(
             1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         )
@@ -223,16 +220,16 @@ def snapshot(store_dir: Path, target: Path) -> None:
         gc.collect()
 
 
-def _read_rules(rules_dir: Path, build_dir: Path, shapes: list[RuleShape]) -> None:
+def _read_rules(rules_dir: Path) -> None:
     """Parse and analyse the rules ahead of the incremental inference (which keeps each rule's
-    analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run, unless the
-    build keeps their analysis (build_cache); any problem is left for the inference to report.
-    `shapes` receives the analyses, to be kept with the new build."""
+    analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
+    left for the inference to report. (Not kept with the build: an analysis holds terms that
+    only pickle could keep, and a pickle in build/ would run as code whoever wrote it.)"""
     try:
-        build_cache.read_rule_shapes(build_dir)
-        shapes += [analyse(rule.name, rule.text) for rule in load_rules(rules_dir)]
+        for rule in load_rules(rules_dir):
+            analyse(rule.name, rule.text)
     except Exception:  # noqa: BLE001 - only a head start
-        shapes.clear()
+        return
 
 
 def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> InferenceDelta:

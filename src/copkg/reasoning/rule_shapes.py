@@ -103,22 +103,11 @@ class RuleShape:
         return text
 
 
-#: Analyses made before (by an earlier process: see remember), by rule name and text.
-_REMEMBERED: dict[tuple[str, str], RuleShape] = {}
-
-
-def remember(shapes: list[RuleShape]) -> None:
-    """Take analyses made by an earlier process (of the same code) instead of parsing again."""
-    _REMEMBERED.update(((shape.name, shape.text), shape) for shape in shapes)
-
-
 @functools.lru_cache(maxsize=128)
 def analyse(name: str, text: str) -> RuleShape:
     """The shape of one rule (`unsupported` says why the incremental scheme cannot use it).
 
     Cached: rdflib's SPARQL parser takes ~60 ms a rule; the shape is not to be changed."""
-    if (name, text) in _REMEMBERED:
-        return _REMEMBERED[(name, text)]
     shape = RuleShape(name=name, text=text)
     try:
         with SPARQL_PARSER_LOCK:  # rdflib's parser and algebra: one thread at a time
