@@ -77,7 +77,7 @@ class _Worker:
         send_message(parent, dict(config))
 
     def wait_ready(self) -> None:
-        reply = receive_message(self.socket, time.monotonic() + STARTUP_TIMEOUT)
+        reply = receive_message(self.socket, time.monotonic() + STARTUP_TIMEOUT, plain=True)
         if reply[0] != "ready":
             raise error_from_dict(reply[1])
         self.ready = True
@@ -94,7 +94,7 @@ class _Worker:
     def reopen(self, path: str, deadline: float) -> None:
         """Open another store (a newer snapshot) in place of the one it reads."""
         send_message(self.socket, {"open": path})
-        reply = receive_message(self.socket, deadline)
+        reply = receive_message(self.socket, deadline, plain=True)
         if reply[0] != "opened":
             raise error_from_dict(reply[1])
         self.path = path
@@ -105,7 +105,7 @@ class _Worker:
         return bool(readable)
 
     def receive(self, deadline: float) -> Answer:
-        status, payload = receive_message(self.socket, deadline)
+        status, payload = receive_message(self.socket, deadline, plain=True)
         if status == "error":
             raise error_from_dict(payload)
         kind, media_type, size, count, truncated = payload
