@@ -4,6 +4,7 @@ graphs through the Graph Store Protocol or SPARQL Update)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 import time
 import urllib.parse
@@ -171,7 +172,8 @@ class SparqlEndpointStore:
         as default-graph-uri and named-graph-uri)."""
         names, excluded = self._listing()
         if excluded is not None and self.exclude_server_graphs and not names_a_graph(sparql):
-            return virtuoso_dataset(excluded), []
+            with contextlib.suppress(ValueError):  # a name that is no IRI: every graph named
+                return virtuoso_dataset(excluded), []
         return "", names
 
     def _send_query(
