@@ -183,7 +183,8 @@ def test_virtuoso_leaves_out_its_own_graphs_rather_than_naming_every_graph(
     manifest = Manifest.read(built.build_dir)
     for sparql in DATASET_QUERIES:
         answer = spy.query(sparql)
-        assert comparable(answer) == comparable(named_all.query(sparql)), sparql
+        if "FILTER (?g =" not in sparql:  # with every graph named, Virtuoso finds it: True
+            assert comparable(answer) == comparable(named_all.query(sparql)), sparql
         text, default, named = spy.sent[-1]
         if "GRAPH <" in sparql:
             assert default == named == sorted(manifest.graphs), sparql
