@@ -274,9 +274,9 @@ def markdown(n: int, result: dict[str, Any]) -> str:
     lines = [
         f"Virtuoso {result.get('virtuoso')} at N={n} ({result.get('quads')} quads, "
         f"{result.get('buffers')} buffers): `copkg push` {push.get('seconds')} s into the "
-        f"empty store (CPU: copkg {push.get('cpu_s_copkg')} s, Virtuoso "
-        f"{push.get('cpu_s_virtuoso')} s), {again.get('seconds')} s again over it (CPU "
-        f"{again.get('cpu_s_copkg')} s, {again.get('cpu_s_virtuoso')} s); database "
+        f"empty store, {again.get('seconds')} s again over it (CPU s, copkg and Virtuoso: "
+        f"{push.get('cpu_s_copkg')} and {push.get('cpu_s_virtuoso')}, then "
+        f"{again.get('cpu_s_copkg')} and {again.get('cpu_s_virtuoso')}); database "
         f"{result.get('database_mib', '-')} MiB. Load average (1, 5, 15 min) before "
         f"{result.get('load_average_before')}, after {result.get('load_average_after')}.",
         "",
