@@ -30,6 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import cpu  # noqa: E402
 import run  # noqa: E402
 import virtuoso_server  # noqa: E402
 
@@ -60,13 +61,26 @@ def timed_push(root: Path, server: virtuoso_server.Virtuoso) -> dict[str, Any]:
         "--digest", "--timeout", "1800", "--root", str(root),
     ]  # fmt: skip
     env = {**os.environ, "COPKG_STORE_PASSWORD": server.push_password}
+    children = os.times()
+    virtuoso_cpu = cpu.cpu(server.process.pid)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    after = os.times()
     last = (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else ""
     return {
         "ok": done.returncode == 0,
         "seconds": round(wall, 2),
+        # user + system seconds: the copkg push process, and Virtuoso meanwhile
+        "cpu_s_copkg": round(
+            after.children_user
+            + after.children_system
+            - children.children_user
+            - children.children_system,
+            2,
+        ),
+        "cpu_s_virtuoso": round(cpu.cpu(server.process.pid) - virtuoso_cpu, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "said": last or (done.stdout + done.stderr)[-1500:],
     }
 
@@ -193,17 +207,23 @@ def serve_both(
         "workloads": {},
     }
     with contextlib.ExitStack() as stack:
+        pids = {"virtuoso-t": server.process.pid}
         for who, command in commands.items():
             log = work / f"{who}-serve.log"
-            stack.enter_context(run.server(command, ports[who], "/api/queries", log, uncached))
+            process = stack.enter_context(
+                run.server(command, ports[who], "/api/queries", log, uncached)
+            )
+            pids[f"copkg serve, {who}"] = process.pid
         offsets: dict[tuple[str, str], int] = {}
         for count in threads:
             for label, requests in every.items():
                 if only and only not in label:
                     continue
                 parts: dict[str, list[dict[str, Any]]] = {who: [] for who in ports}
+                spent: dict[str, float] = dict.fromkeys(pids, 0.0)
                 for _ in range(rounds):
                     for who, port in ports.items():
+                        before = {k: _tree_cpu(pid) for k, pid in pids.items()}
                         raw = run.load_raw(
                             port,
                             requests,
@@ -214,6 +234,9 @@ def serve_both(
                         )
                         offsets[(who, label)] = raw["next"]
                         parts[who].append(raw)
+                        for k, pid in pids.items():  # the CPU of the servers that answered
+                            if k == f"copkg serve, {who}" or (who, k) == ("virtuoso", "virtuoso-t"):
+                                spent[k] += _tree_cpu(pid) - before[k]
                 figures: dict[str, Any] = {
                     who: run.summary(run.merged(runs)) for who, runs in parts.items()
                 }
@@ -227,6 +250,8 @@ def serve_both(
                 elif figures["embedded"]["rps"]:
                     ratio = figures["virtuoso"]["rps"] / figures["embedded"]["rps"]
                     figures["ratio"] = round(ratio, 2)
+                figures["cpu_s"] = {k: round(v, 2) for k, v in spent.items()}
+                figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
                 out["workloads"][f"{count}|{label}"] = figures
                 print(
                     f"   {count} threads, {label}: embedded {figures['embedded']['rps']}, "
@@ -234,6 +259,11 @@ def serve_both(
                     flush=True,
                 )
     return out
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system seconds of a process and its descendants (query workers, gunicorn's)."""
+    return sum(cpu.cpu(p) for p in cpu.tree(pid))
 
 
 def markdown(n: int, result: dict[str, Any]) -> str:
@@ -244,7 +274,9 @@ def markdown(n: int, result: dict[str, Any]) -> str:
     lines = [
         f"Virtuoso {result.get('virtuoso')} at N={n} ({result.get('quads')} quads, "
         f"{result.get('buffers')} buffers): `copkg push` {push.get('seconds')} s into the "
-        f"empty store, {again.get('seconds')} s again over it; database "
+        f"empty store, {again.get('seconds')} s again over it (CPU s, copkg and Virtuoso: "
+        f"{push.get('cpu_s_copkg')} and {push.get('cpu_s_virtuoso')}, then "
+        f"{again.get('cpu_s_copkg')} and {again.get('cpu_s_virtuoso')}); database "
         f"{result.get('database_mib', '-')} MiB. Load average (1, 5, 15 min) before "
         f"{result.get('load_average_before')}, after {result.get('load_average_after')}.",
         "",

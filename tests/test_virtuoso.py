@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from copkg.pipeline.open import open_store
 from copkg.querying.named_queries import parse_named_query, run_page
 from copkg.store import QueryResult
 from copkg.store.remote import SparqlEndpointStore
+from copkg.store.remote_text import names_a_graph, virtuoso_dataset
 
 pytestmark = pytest.mark.server
 
@@ -137,6 +138,83 @@ def test_a_query_over_a_hundred_graphs(virtuoso: Virtuoso, pushed: Result) -> No
     store = SparqlEndpointStore(virtuoso.sparql)
     answer = store.query("ASK { ?s ?p ?o }", default_graphs=graphs, named_graphs=graphs)
     assert answer.boolean is False
+
+
+# -- the dataset a query is sent with -------------------------------------------------------
+
+
+class Spy(SparqlEndpointStore):
+    """A store that keeps what it sends: each query's text and its graph lists."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.sent: list[tuple[str, list[str], list[str]]] = []
+
+    def _send_query(
+        self, text: str, form: str, default: Sequence[str], named: Sequence[str]
+    ) -> tuple[bytes, str]:
+        self.sent.append((text, list(default), list(named)))
+        return super()._send_query(text, form, default, named)
+
+
+#: Queries over the union of the data graphs, each also named, with their answers on both ways
+#: of sending the dataset; `GRAPH <g>` is the form Virtuoso 7.2 gets wrong with an exclusion.
+DATASET_QUERIES = [
+    "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
+    "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g",
+    "SELECT ?s WHERE { GRAPH <https://w3id.org/copkg/graph/ontology> { ?s a owl:Class } "
+    "FILTER isIRI(?s) }",
+    "SELECT ?s WHERE { VALUES ?g { <https://w3id.org/copkg/graph/ontology> } "
+    "GRAPH ?g { ?s a owl:Class } FILTER isIRI(?s) }",
+    "ASK { GRAPH ?g { ?s ?p ?o } FILTER (?g = <http://www.openlinksw.com/schemas/virtrdf#>) }",
+    "ASK { ?s a <http://www.openlinksw.com/schemas/virtrdf#QuadMap> }",
+]
+
+
+def test_virtuoso_leaves_out_its_own_graphs_rather_than_naming_every_graph(
+    built: Settings, virtuoso: Virtuoso, pushed: Result
+) -> None:
+    """On Virtuoso a query is sent with its exclusion pragmas for the few graphs that are not
+    data, no graph list, and gets the answers of every data graph named (the embedded store's
+    dataset): its own schema graph and copkg push's record stay out of both the default graph
+    and GRAPH ?g; a constant GRAPH <g> is sent with every graph named."""
+    spy = Spy(virtuoso.sparql)
+    named_all = SparqlEndpointStore(virtuoso.sparql, exclude_server_graphs=False)
+    manifest = Manifest.read(built.build_dir)
+    for sparql in DATASET_QUERIES:
+        answer = spy.query(sparql)
+        if "FILTER (?g =" not in sparql:  # with every graph named, Virtuoso finds it: True
+            assert comparable(answer) == comparable(named_all.query(sparql)), sparql
+        text, default, named = spy.sent[-1]
+        if "GRAPH <" in sparql:
+            assert default == named == sorted(manifest.graphs), sparql
+        else:
+            assert default == named == [], sparql
+            assert text.startswith("define input:default-graph-exclude"), text[:200]
+            assert "virtrdf#" in text and "push-manifest" in text, text[:2000]
+            assert "/graph/ontology" not in text.split("PREFIX", 1)[0]
+    counts = spy.query(DATASET_QUERIES[1])
+    assert {str(r["g"]): int(str(r["n"])) for r in counts.rows} == manifest.graphs
+    assert int(str(spy.query(DATASET_QUERIES[0]).rows[0]["n"])) == sum(manifest.graphs.values())
+    assert len(spy.query(DATASET_QUERIES[2]).rows) > 10
+    assert spy.query(DATASET_QUERIES[4]).boolean is False
+    assert spy.query(DATASET_QUERIES[5]).boolean is False
+
+
+def test_which_queries_name_a_graph() -> None:
+    assert names_a_graph("SELECT * { GRAPH <http://example.org/g> { ?s ?p ?o } }")
+    assert names_a_graph("SELECT * { graph ex:g { ?s ?p ?o } }")
+    assert names_a_graph("SELECT * { GRAPHex:g { ?s ?p ?o } }")
+    assert not names_a_graph("SELECT * { GRAPH ?g { ?s ?p ?o } }")
+    assert not names_a_graph('SELECT * { ?s rdfs:label "GRAPH <x>" } # GRAPH <y>')
+    assert virtuoso_dataset(["http://example.org/b", "http://example.org/a"]).splitlines() == [
+        "define input:default-graph-exclude <http://example.org/a>",
+        "define input:named-graph-exclude <http://example.org/a>",
+        "define input:default-graph-exclude <http://example.org/b>",
+        "define input:named-graph-exclude <http://example.org/b>",
+    ]
+    with pytest.raises(ValueError, match="Invalid IRI"):
+        virtuoso_dataset(["http://example.org/a> <http://example.org/b"])
 
 
 def test_the_public_endpoint_is_read_only(virtuoso: Virtuoso, pushed: Result) -> None:

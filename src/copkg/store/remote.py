@@ -4,12 +4,12 @@ graphs through the Graph Store Protocol or SPARQL Update)."""
 from __future__ import annotations
 
 import base64
-import re
+import contextlib
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +18,6 @@ from rdflib.term import Node
 from SPARQLWrapper import POST, POSTDIRECTLY, URLENCODED
 
 from copkg.errors import CopkgError
-from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
 from copkg.store.http import (
     SparqlRequest,
     allow_headers,
@@ -29,8 +28,19 @@ from copkg.store.http import (
     timeout_value,
     unreadable,
 )
+from copkg.store.remote_text import (
+    VIRTUOSO_GRAPH,
+    chunks,
+    insert,
+    names_a_graph,
+    names_dataset,
+    query_form,
+    server_graph,
+    virtuoso_dataset,
+    with_prefixes,
+)
 from copkg.store.results import SPARQL_JSON, QueryResult
-from copkg.store.scan import bind_values, check_remote_calls, tokens
+from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
     serialize,
@@ -44,19 +54,6 @@ T = TypeVar("T")
 #: Accept headers: SPARQL JSON results for SELECT and ASK, N-Triples (else Turtle) for graphs.
 _ACCEPT_SOLUTIONS = f"{SPARQL_JSON}, application/sparql-results+xml;q=0.8"
 _ACCEPT_GRAPH = "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=0.5"
-_FORMS = {"SELECT": "select", "ASK": "ask", "CONSTRUCT": "graph", "DESCRIBE": "graph"}
-_DATASET_KEYWORDS = {"FROM"}
-
-#: Graphs Virtuoso keeps for itself in every database: the schema of its RDF views and the LDP
-#: vocabulary. With its service description graph (see `server_graph`) they are not data: never
-#: in the dataset a query is sent with, never counted, never dropped by `copkg push --prune`.
-SERVER_GRAPHS = frozenset(
-    {"http://www.openlinksw.com/schemas/virtrdf#", "http://www.w3.org/ns/ldp#"}
-)
-#: Virtuoso's service description graph, named after its [URIQA] DefaultHost (`http://HOST/sparql`)
-#: or `http://localuriqaserver/sparql` when that is not set.
-_SERVICE_GRAPH = re.compile(r"http://[^/?#]+/sparql")
-
 #: The largest SPARQL Update body `replace_graph` sends in one request (bytes, about).
 UPDATE_CHUNK_BYTES = 1_000_000
 
@@ -67,7 +64,10 @@ class SparqlEndpointStore:
     As in the embedded store, the default graph of a query is the union of the named graphs:
     unless the query names its own dataset (FROM) or `default_graphs`/`named_graphs` are given,
     every named graph is sent as default-graph-uri and named-graph-uri (standard SPARQL
-    protocol, so the answers are the same on every server). `union_default_graph=True` sends no
+    protocol, so the answers are the same on every server). On Virtuoso (its `virtrdf#` graph
+    listed) the graphs that are not data are left out instead, with its own pragmas
+    (remote_text.virtuoso_dataset): a few graphs named rather than every one
+    (`exclude_server_graphs=False` names every one). `union_default_graph=True` sends no
     dataset, for servers whose default graph already is that union (Fuseki with
     tdb2:unionDefaultGraph, GraphDB, Virtuoso, `oxigraph serve --union-default-graph`).
 
@@ -96,6 +96,7 @@ class SparqlEndpointStore:
         auth_scheme: str = "basic",
         timeout_param: str | None = None,
         server_timeout: float | None = None,
+        exclude_server_graphs: bool = True,
     ) -> None:
         if auth_scheme not in ("basic", "digest"):
             raise CopkgError(f"unknown authentication scheme {auth_scheme!r}", status=400)
@@ -115,7 +116,8 @@ class SparqlEndpointStore:
         self.auth_scheme = auth_scheme
         self.timeout_param = timeout_parameter(timeout_param)
         self.server_timeout = timeout if server_timeout is None else server_timeout
-        self._graphs: tuple[float, list[str]] | None = None
+        self.exclude_server_graphs = exclude_server_graphs
+        self._graphs: tuple[float, list[str], list[str] | None] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -150,15 +152,29 @@ class SparqlEndpointStore:
         if base is not None:
             sparql = f"BASE <{base}> {sparql}"
         form = query_form(sparql)
+        pragmas = ""
+        default: list[str]
+        named: list[str]
         if default_graphs is None and named_graphs is None:
-            if self.union_default_graph or _names_dataset(sparql):
+            if self.union_default_graph or names_dataset(sparql):
                 default, named = [], []
             else:
-                default = named = self.graphs()
+                pragmas, default = self._dataset(sparql)
+                named = default
         else:
             default, named = list(default_graphs or ()), list(named_graphs or ())
-        body, media_type = self._send_query(with_prefixes(sparql), form, default, named)
+        body, media_type = self._send_query(pragmas + with_prefixes(sparql), form, default, named)
         return self._result(form, body, media_type, self.max_rows)
+
+    def _dataset(self, sparql: str) -> tuple[str, list[str]]:
+        """The dataset of a query that names none: on Virtuoso, pragmas that leave out the
+        graphs that are not data (remote_text.virtuoso_dataset), else every data graph (to send
+        as default-graph-uri and named-graph-uri)."""
+        names, excluded = self._listing()
+        if excluded is not None and self.exclude_server_graphs and not names_a_graph(sparql):
+            with contextlib.suppress(ValueError):  # a name that is no IRI: every graph named
+                return virtuoso_dataset(excluded), []
+        return "", names
 
     def _send_query(
         self, text: str, form: str, default: Sequence[str], named: Sequence[str]
@@ -276,21 +292,21 @@ class SparqlEndpointStore:
             self._graph_store("PUT", graph, body)
             return
         name = str(to_ox_graph_name(graph))
-        chunks = list(_chunks(triples, self.chunk_bytes)) or [b""]
-        for number, chunk in enumerate(chunks):
-            insert = _insert(f"GRAPH {name} {{\n{chunk.decode('utf-8')}}}")
-            self._update(f"DROP SILENT GRAPH {name} ;\n{insert}" if number == 0 else insert)
+        bodies = list(chunks(triples, self.chunk_bytes)) or [b""]
+        for number, chunk in enumerate(bodies):
+            text = insert(f"GRAPH {name} {{\n{chunk.decode('utf-8')}}}")
+            self._update(f"DROP SILENT GRAPH {name} ;\n{text}" if number == 0 else text)
 
     def add_triples(self, graph: str | None, triples: Sequence[ox.Triple]) -> None:
         """Add triples to a named graph (or the default graph): GSP POST, else INSERT DATA."""
         if self.graph_store_url is not None:
             self._graph_store("POST", graph, serialize(triples, ox.RdfFormat.N_TRIPLES))
             return
-        for chunk in _chunks(triples, self.chunk_bytes):
+        for chunk in chunks(triples, self.chunk_bytes):
             data = chunk.decode("utf-8")
             if graph is not None:
                 data = f"GRAPH {to_ox_graph_name(graph)} {{\n{data}}}"
-            self._update(_insert(data))
+            self._update(insert(data))
 
     def move_graph(self, source: str, target: str) -> None:
         """Replace `target` by `source` in one update (MOVE): never half of either."""
@@ -355,16 +371,23 @@ class SparqlEndpointStore:
 
     def graphs(self) -> list[str]:
         """The IRIs of the endpoint's named graphs, sorted (kept `graphs_ttl` seconds)."""
+        return list(self._listing()[0])
+
+    def _listing(self) -> tuple[list[str], list[str] | None]:
+        """The data graphs, and on Virtuoso the graphs that are not data (None elsewhere),
+        listed at most every `graphs_ttl` seconds."""
         with self._lock:
             cached = self._graphs
         if cached is not None and time.monotonic() - cached[0] < self.graphs_ttl:
-            return list(cached[1])
+            return cached[1], cached[2]
         # GROUP BY, not DISTINCT: Virtuoso 7.2 answers it in ms, DISTINCT ?g in seconds
         rows = self.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
-        names = sorted(str(row["g"]) for row in rows if "g" in row and not server_graph(row["g"]))
+        every = sorted(str(row["g"]) for row in rows if "g" in row)
+        names = [g for g in every if not server_graph(g)]
+        excluded = [g for g in every if server_graph(g)] if VIRTUOSO_GRAPH in every else None
         with self._lock:
-            self._graphs = (time.monotonic(), names)
-        return list(names)
+            self._graphs = (time.monotonic(), names, excluded)
+        return names, excluded
 
     def quad_count(self, graph: str | None = None) -> int:
         """How many triples the named graphs hold together (or one named graph); the server's
@@ -385,15 +408,6 @@ class SparqlEndpointStore:
         }
 
 
-def server_graph(graph: Node | str) -> bool:
-    """Whether a graph is not data: one the server keeps for itself (Virtuoso's; see
-    SERVER_GRAPHS), or copkg push's record and temporary graphs (copkg.pipeline.push)."""
-    name = str(graph)
-    if name == str(PUSH_MANIFEST_GRAPH) or name.startswith(PUSH_TMP_PREFIX):
-        return True
-    return name in SERVER_GRAPHS or _SERVICE_GRAPH.fullmatch(name) is not None
-
-
 def _solutions(answer: Any, limit: int | None) -> QueryResult:
     variables = [v.value for v in answer.variables]
     rows: list[dict[str, Node]] = []
@@ -411,90 +425,3 @@ def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
             return QueryResult("graph", triples=triples, truncated=True)
         triples.append((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
     return QueryResult("graph", triples=triples)
-
-
-# -- SPARQL text -------------------------------------------------------------------------------
-
-
-def query_form(sparql: str) -> str:
-    """`select`, `ask` or `graph` (CONSTRUCT, DESCRIBE): the first query form keyword."""
-    for token in tokens(sparql):
-        if token.kind == "word" and token.upper in _FORMS:
-            return _FORMS[token.upper]
-    raise CopkgError("not a SPARQL query: no SELECT, ASK, CONSTRUCT or DESCRIBE", status=400)
-
-
-def _names_dataset(sparql: str) -> bool:
-    """Whether the query has its own FROM or FROM NAMED clause."""
-    return any(t.kind == "word" and t.upper in _DATASET_KEYWORDS for t in tokens(sparql))
-
-
-def declared_prefixes(sparql: str) -> set[str]:
-    """The prefix names a query or update declares with PREFIX."""
-    toks = [t for t in tokens(sparql) if t.kind != "string"]
-    return {
-        toks[i + 1].text.split(":", 1)[0]
-        for i, tok in enumerate(toks[:-1])
-        if tok.kind == "word" and tok.upper == "PREFIX" and ":" in toks[i + 1].text
-    }
-
-
-def with_prefixes(sparql: str) -> str:
-    """The text with the copkg prefixes it does not declare itself declared first (the embedded
-    store knows them without declarations; a remote endpoint does not)."""
-    declared = declared_prefixes(sparql)
-    head = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items() if p not in declared)
-    return head + sparql
-
-
-def _insert(data: str) -> str:
-    """INSERT DATA, or where the data has blank nodes the same as a template with one empty
-    solution, `INSERT { ... } WHERE {}` (fresh blank nodes either way): Virtuoso refuses blank
-    nodes in INSERT DATA (SP031 "not allowed in a constant clause")."""
-    if "_:" in data:
-        return f"INSERT {{ {data} }} WHERE {{}}"
-    return f"INSERT DATA {{ {data} }}"
-
-
-def _chunks(triples: Sequence[ox.Triple], limit: int) -> Iterator[bytes]:
-    """N-Triples bodies of about `limit` bytes; triples that share a blank node stay together
-    (a blank node label means a fresh node in each INSERT DATA)."""
-    current: list[bytes] = []
-    size = 0
-    for group in _blank_node_groups(triples):
-        data = serialize(group, ox.RdfFormat.N_TRIPLES)
-        if current and size + len(data) > limit:
-            yield b"".join(current)
-            current, size = [], 0
-        current.append(data)
-        size += len(data)
-    if current:
-        yield b"".join(current)
-
-
-def _blank_node_groups(triples: Sequence[ox.Triple]) -> Iterator[list[ox.Triple]]:
-    """Triples without blank nodes one by one; the others grouped by connected blank nodes."""
-    parent: dict[str, str] = {}
-
-    def find(label: str) -> str:
-        while parent.setdefault(label, label) != label:
-            parent[label] = parent[parent[label]]
-            label = parent[label]
-        return label
-
-    grouped: list[ox.Triple] = []
-    for triple in triples:
-        blanks = [t.value for t in (triple.subject, triple.object) if isinstance(t, ox.BlankNode)]
-        if not blanks:
-            yield [triple]
-            continue
-        grouped.append(triple)
-        first = find(blanks[0])
-        for other in blanks[1:]:
-            parent[find(other)] = first
-    components: dict[str, list[ox.Triple]] = {}
-    for triple in grouped:
-        node = triple.subject if isinstance(triple.subject, ox.BlankNode) else triple.object
-        assert isinstance(node, ox.BlankNode)
-        components.setdefault(find(node.value), []).append(triple)
-    yield from components.values()
