@@ -19,6 +19,7 @@ from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import parse_context
+from copkg.reasoning.advice.findings import YOUR_INPUT
 from copkg.store.embedded import OxigraphStore
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
@@ -285,7 +286,7 @@ def test_roles_say_whether_input_or_matched_context(client: FlaskClient) -> None
             "CuratorVoice",
             "DerivedFromCuratorReading",
         )
-    }
+    } | {str(YOUR_INPUT.iri)}
     for f in (f for r in body["roles"] for f in r["findings"]):
         assert f["because"] == (
             "your input" if f["hypothetical"] else f"matched context {f['context']['label']}"
@@ -600,3 +601,37 @@ def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Setti
     with pytest.raises(CopkgError, match="new build was swapped in") as error:
         open_source(source)
     assert error.value.status == 503
+
+
+def test_what_rests_on_your_input_is_in_your_voice(client: FlaskClient) -> None:
+    """The user's levels are neither the author's claim nor a curators' reading: a derivation
+    about the user's context whose only weak premise is what they said is in the voice "your
+    input"; one about a studied context keeps the voice the rules gave it."""
+    query = {"mode": "InputControl@InMostTeams", **COMP_LIKE}
+    body = client.get("/api/advice", query_string=query).get_json()
+    yours = [f for r in body["roles"] for f in r["findings"] if f["hypothetical"]]
+    studied = [f for r in body["roles"] for f in r["findings"] if not f["hypothetical"]]
+    assert yours and studied
+    for finding in yours:
+        graph_voices = {
+            (fact["voice"] or {}).get("iri") for fact in finding["facts"] if not fact["hypothetical"]
+        } - {None}
+        assert graph_voices <= {COPKG + "AuthorVoice"}, "a premise of the graph is weak"
+        assert finding["voice"] == YOUR_INPUT.as_json()
+        for fact in finding["facts"]:
+            if fact["hypothetical"]:
+                assert fact["voice"] == YOUR_INPUT.as_json()
+    assert {f["voice"]["iri"] for f in studied} <= {
+        COPKG + "AuthorVoice",
+        COPKG + "DerivedFromCuratorReading",
+    }
+    mine = [
+        reason
+        for rec in body["recommendations"]
+        for reason in rec["reasons"]
+        if reason["because"] == "your input"
+    ]
+    assert mine and all(r["voice"] == YOUR_INPUT.as_json() for r in mine)
+    html = client.get("/advisor", query_string=query).get_data(as_text=True)
+    assert '<span class="badge voice input">your input</span>' in html
+    assert "derived from a curators" not in html[: html.index('id="roles"')].split("your input")[0]
