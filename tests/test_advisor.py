@@ -614,7 +614,9 @@ def test_what_rests_on_your_input_is_in_your_voice(client: FlaskClient) -> None:
     assert yours and studied
     for finding in yours:
         graph_voices = {
-            (fact["voice"] or {}).get("iri") for fact in finding["facts"] if not fact["hypothetical"]
+            (fact["voice"] or {}).get("iri")
+            for fact in finding["facts"]
+            if not fact["hypothetical"]
         } - {None}
         assert graph_voices <= {COPKG + "AuthorVoice"}, "a premise of the graph is weak"
         assert finding["voice"] == YOUR_INPUT.as_json()
@@ -635,3 +637,94 @@ def test_what_rests_on_your_input_is_in_your_voice(client: FlaskClient) -> None:
     html = client.get("/advisor", query_string=query).get_data(as_text=True)
     assert '<span class="badge voice input">your input</span>' in html
     assert "derived from a curators" not in html[: html.index('id="roles"')].split("your input")[0]
+
+
+PAGED = {"mode": "InputControl@LesserDegree"}
+
+
+@pytest.mark.parametrize(
+    ("query", "which"),
+    [
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"page": ["1", "2"]}, "page"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "51"}, "page_size"),
+        ({"page_size": "-1"}, "page_size"),
+        ({"page": "99"}, "past the last page"),
+    ],
+)
+def test_paging_parameters_are_400_saying_which(
+    client: FlaskClient, query: dict, which: str
+) -> None:
+    for path in ("/api/advice", "/advisor"):
+        response = client.get(path, query_string={**PAGED, **query})
+        assert response.status_code == 400, (path, query)
+        assert which in response.get_data(as_text=True), (path, query)
+
+
+@pytest.mark.parametrize(
+    ("body", "which"),
+    [({"page": 0}, "page"), ({"pageSize": True}, "pageSize"), ({"pageSize": 99}, "pageSize")],
+)
+def test_paging_fields_of_a_post_are_checked(client: FlaskClient, body: dict, which: str) -> None:
+    response = client.post("/api/advice", json={"modes": [PAGED["mode"]], **body})
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert which in answer["error"] + " ".join(str(e) for e in answer["errors"])
+
+
+def test_pages_link_to_each_other_and_share_the_advice(client: FlaskClient) -> None:
+    """page_size=1: one studied context a page, Link rel=next to the next, the total; the
+    advice (risky roles, recommendations, counts across all) the same on every page; the pages
+    together are the studied contexts of one large page, in its order."""
+    whole = client.get("/api/advice", query_string={**PAGED, "page_size": "50"}).get_json()
+    total = whole["matched"]["total"]
+    assert total >= 2 and len(whole["matchedContexts"]) == total
+    seen = []
+    url = "/api/advice?" + "mode=InputControl@LesserDegree&page_size=1"
+    for number in range(1, total + 1):
+        response = client.get(url)
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["matched"] | {"page": 0, "pageSize": 0, "lastPage": 0, "hasNext": 0} == (
+            whole["matched"] | {"page": 0, "pageSize": 0, "lastPage": 0, "hasNext": 0}
+        )
+        assert (body["matched"]["page"], body["matched"]["lastPage"]) == (number, total)
+        assert response.headers["X-Page"] == str(number)
+        assert response.headers["X-Last-Page"] == str(total)
+        assert body["riskyRoles"] == whole["riskyRoles"]
+        assert [r["iri"] for r in body["recommendations"]] == [
+            r["iri"] for r in whole["recommendations"]
+        ]
+        for mine, all_of_them in zip(body["roles"], whole["roles"], strict=True):
+            assert mine["inMatchedContexts"] == all_of_them["inMatchedContexts"]
+        seen += [m["context"]["iri"] for m in body["matchedContexts"]]
+        if number < total:
+            assert 'rel="next"' in response.headers["Link"]
+            assert body["links"]["next"].endswith(f"page={number + 1}")
+            url = body["links"]["next"]
+        else:
+            assert 'rel="next"' not in response.headers["Link"]
+    assert seen == [m["context"]["iri"] for m in whole["matchedContexts"]]
+
+
+def test_the_advisor_page_shows_a_page_of_studied_contexts(client: FlaskClient) -> None:
+    query = {**PAGED, "page_size": "1", "page": "2"}
+    body = client.get("/api/advice", query_string=query).get_json()
+    html = client.get("/advisor", query_string=query).get_data(as_text=True)
+    total = body["matched"]["total"]
+    assert f"Studied contexts with these modes of control ({total})" in html
+    assert f"Page 2 of {total}" in html
+    assert (
+        'rel="prev" href="/advisor?mode=InputControl@LesserDegree&amp;page_size=1&amp;page=1'
+        in (html)
+    )
+    (shown,) = body["matchedContexts"]
+    studied = html[html.index('id="studied"') :]
+    assert str(escape(shown["context"]["label"])) in studied[: studied.index("</ol>")]
+    for other in client.get("/api/advice", query_string={**PAGED, "page_size": "50"}).get_json()[
+        "matchedContexts"
+    ]:
+        if other["context"]["iri"] != shown["context"]["iri"]:
+            assert f'href="{other["context"]["iri"]}"' not in studied[: studied.index("</ol>")]

@@ -124,7 +124,9 @@ def advise(
     index = studied(store) if context.modes else None
     candidates = index.matching(context) if index is not None else []
     page = list(paging.cut(candidates))
-    counts = index.counts(context) if index is not None else None
+    # the rules run for the page; across every matched context the build's derivations are
+    # counted, or (not a build, or every one on the page) what the rules derive for them all
+    counts = index.counts(context) if index is not None and len(page) < len(candidates) else None
     shown = page if counts is not None else candidates
     inferred = inferences_for(
         store,
