@@ -18,8 +18,10 @@ from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import build
 from copkg.pipeline.open import open_store
+from copkg.reasoning.advice import answer
 from copkg.reasoning.advice.answer import HYPOTHETICAL_CONTEXT, advise
 from copkg.reasoning.advice.context import AdviceContext, Vocabulary, parse_context
+from copkg.reasoning.advice.describe import Describer
 from copkg.reasoning.advice.findings import Advice
 from copkg.reasoning.advice.studied import Paging, studied
 from copkg.store.embedded import OxigraphStore
@@ -204,3 +206,19 @@ def test_paging_is_checked(shipped: tuple[Settings, OxigraphStore]) -> None:
     with pytest.raises(CopkgError, match="past the last page") as caught:
         advise(store, context, rules=settings.rules_dir, paging=Paging(99, 10))
     assert caught.value.status == 400
+
+
+def test_descriptions_off_the_indexes_are_those_of_the_queries(
+    synthetic_build: tuple[Settings, OxigraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Labels, facts and their evidence read by index lookups are what the queries read."""
+    settings, store = synthetic_build
+    for modes, levels in SYNTHETIC:
+        context = parse_context(store, modes, levels)
+        native = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 20)).as_json()
+        with monkeypatch.context() as patch:
+            patch.setattr(answer, "Describer", lambda reads, _native: Describer(reads, None))
+            queried = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 20))
+        assert native == queried.as_json(), (modes, levels)
+        facts = [f for r in native["roles"] for f in r["findings"] for f in f["facts"]]
+        assert any(f["evidence"] for f in facts) and any(f["voice"] for f in facts)

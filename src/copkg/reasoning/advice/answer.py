@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
@@ -25,6 +26,7 @@ from copkg.config import Settings
 from copkg.namespaces import COPKG
 from copkg.rdf_io import sorted_terms
 from copkg.reasoning.advice.context import AdviceContext, LevelChoice, Term, local_name
+from copkg.reasoning.advice.describe import Describer
 from copkg.reasoning.advice.findings import (
     STRENGTH,
     YOUR_INPUT,
@@ -60,22 +62,6 @@ SELECT ?role ?roleLabel ?objective ?objectiveLabel ?risk ?riskLabel ?factor ?fac
   OPTIONAL { ?risk rdfs:label|skos:prefLabel ?riskLabel }
   OPTIONAL { ?factor rdfs:label|skos:prefLabel ?factorLabel }
   OPTIONAL { ?factor copkg:favourableLevel ?favourable }
-}
-"""
-
-_DESCRIBE = """
-SELECT ?label ?statement ?type ?voice ?quote ?text ?page ?study ?studyLabel WHERE {
-  { ?fact rdfs:label|skos:prefLabel ?label }
-  UNION { ?fact copkg:statement ?statement }
-  UNION { ?fact copkg:voice ?voice }
-  UNION { ?fact a ?type }
-  UNION {
-    ?fact copkg:hasEvidence ?quote .
-    ?quote copkg:quoteText ?text .
-    OPTIONAL { ?quote copkg:page ?page }
-    OPTIONAL { ?quote copkg:quotedIn ?study .
-               OPTIONAL { ?study rdfs:label ?studyLabel } }
-  }
 }
 """
 
@@ -139,8 +125,10 @@ def advise(
     considered: dict[URIRef, bool] = dict.fromkeys((c.context for c in page), False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
-    labels = _Labels(reads, inferred)
-    facts = _FactReader(reads, context, labels)
+    native = getattr(store, "native", None)
+    describer = Describer(reads, native if isinstance(native, ox.Store) else None)
+    labels = _Labels(describer, inferred)
+    facts = _FactReader(describer, context, labels)
     total = len(candidates) if context.modes else None
 
     roles = _read_roles(reads, labels, facts)
@@ -210,9 +198,9 @@ def _across(by_rank: Mapping[int, int], total: int, labels: _Labels) -> Across:
 
 
 class _Labels:
-    """Labels of IRIs, from the inferred graph first, then the store (one query an IRI)."""
+    """Labels of IRIs, from the inferred graph first, then the store."""
 
-    def __init__(self, store: Store, inferred: Derived) -> None:
+    def __init__(self, store: Describer, inferred: Derived) -> None:
         self.store = store
         self.inferred = inferred
         self.cache: dict[URIRef, Term] = {
@@ -224,12 +212,7 @@ class _Labels:
         if iri not in self.cache:
             label = self.inferred.value(iri, RDFS.label)
             if label is None:
-                rows = self.store.query(
-                    "SELECT ?l WHERE { ?s rdfs:label|skos:prefLabel|dcterms:title ?l } "
-                    "ORDER BY DESC(LANGMATCHES(LANG(?l), 'en')) LIMIT 1",
-                    bindings={"s": iri},
-                ).rows
-                label = rows[0]["l"] if rows else None
+                label = self.store.label(iri)
             self.cache[iri] = Term(iri, str(label) if label is not None else local_name(iri))
         return self.cache[iri]
 
@@ -237,7 +220,7 @@ class _Labels:
 class _FactReader:
     """Facts as people read them: label, types, statement and evidence."""
 
-    def __init__(self, store: Store, context: AdviceContext, labels: _Labels) -> None:
+    def __init__(self, store: Describer, context: AdviceContext, labels: _Labels) -> None:
         self.store = store
         self.labels = labels
         self.cache: dict[URIRef, Fact] = {}
@@ -279,7 +262,7 @@ class _FactReader:
         types: list[URIRef] = []
         voice: Term | None = None
         quotes: dict[URIRef, Evidence] = {}
-        for row in self.store.query(_DESCRIBE, bindings={"fact": iri}).rows:
+        for row in self.store.rows(iri):
             if "voice" in row:
                 voice = self.labels.term(row["voice"])
             if "label" in row and (

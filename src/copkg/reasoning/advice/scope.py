@@ -112,7 +112,7 @@ def inferences_for(
 ) -> Derived:
     """What the rules derive about the contexts from the store's facts plus `extra` (at
     least every derived triple the answer reads about them; the rules' descriptions too)."""
-    rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
+    rules = _rules_in(rules) if isinstance(rules, Path) else list(rules)
     native = getattr(store, "native", None)
     if isinstance(native, ox.Store):
         try:
@@ -120,6 +120,20 @@ def inferences_for(
         except Unsupported as exc:
             log.info("the advisor reads every fact: %s", exc)
     return Derived(apply_rules(store, extra, rules))
+
+
+_read_rules: dict[Path, tuple[tuple[tuple[str, int, int], ...], list[Rule]]] = {}
+
+
+def _rules_in(folder: Path) -> list[Rule]:
+    """The rules of a folder, read again only when one of its files changed (by name, time
+    and size): a request no longer parses every rule's header."""
+    files = sorted(Path(folder).glob("*.rq"))
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    found = _read_rules.get(folder)
+    if found is None or found[0] != stamp:
+        found = _read_rules[folder] = (stamp, load_rules(folder))
+    return list(found[1])
 
 
 def _bounded(
