@@ -217,7 +217,7 @@ def test_descriptions_off_the_indexes_are_those_of_the_queries(
         context = parse_context(store, modes, levels)
         native = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 20)).as_json()
         with monkeypatch.context() as patch:
-            patch.setattr(answer, "Describer", lambda reads, _native: Describer(reads, None))
+            patch.setattr(answer, "Describer", lambda reads, _n, _m: Describer(reads, None))
             queried = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 20))
         assert native == queried.as_json(), (modes, levels)
         facts = [f for r in native["roles"] for f in r["findings"] for f in f["facts"]]

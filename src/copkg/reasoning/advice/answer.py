@@ -43,7 +43,13 @@ from copkg.reasoning.advice.findings import (
     RuleRef,
     VoiceCount,
 )
-from copkg.reasoning.advice.scope import Derived, RememberedQueries, inferences_for
+from copkg.reasoning.advice.scope import (
+    Derived,
+    RememberedQueries,
+    build_memo,
+    derived_in_build,
+    inferences_for,
+)
 from copkg.reasoning.advice.studied import ORDER, Counts, Paging, counts_of, studied
 from copkg.store import Store
 from copkg.store.terms import as_iri, as_optional_iri
@@ -110,10 +116,12 @@ def advise(
     index = studied(store) if context.modes else None
     candidates = index.matching(context) if index is not None else []
     page = list(paging.cut(candidates))
-    # the rules run for the page; across every matched context the build's derivations are
-    # counted, or (not a build, or every one on the page) what the rules derive for them all
+    # On a build, when the page leaves some matched context out, what the rules derived for
+    # the studied contexts is the build's (counted across all, read for the page), and they
+    # run for the user's context only; otherwise they run for every matched context too.
+    native = getattr(store, "native", None)
     counts = index.counts(context) if index is not None and len(page) < len(candidates) else None
-    shown = page if counts is not None else candidates
+    shown = [] if counts is not None else candidates
     inferred = inferences_for(
         store,
         hypothetical_facts(context),
@@ -122,11 +130,14 @@ def advise(
     )
     if counts is None:
         counts = counts_of(inferred, (c.context for c in candidates))
+    elif isinstance(native, ox.Store):
+        inferred.add_quads(derived_in_build(native, (c.context for c in page)))
     considered: dict[URIRef, bool] = dict.fromkeys((c.context for c in page), False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
-    native = getattr(store, "native", None)
-    describer = Describer(reads, native if isinstance(native, ox.Store) else None)
+    describer = Describer(
+        reads, native if isinstance(native, ox.Store) else None, build_memo(store, "described")
+    )
     labels = _Labels(describer, inferred)
     facts = _FactReader(describer, context, labels)
     total = len(candidates) if context.modes else None

@@ -56,20 +56,32 @@ _QUOTED_IN = _node(str(COPKG.quotedIn))
 
 class Describer:
     """Labels and descriptions of resources, from `store` (whose `query` may be one that keeps
-    answers per build) or, when `native` is given, from its indexes."""
+    answers per build) or, when `native` is given, from its indexes; `memo` keeps what was
+    read (a dict kept per build, or None for a store that can change)."""
 
-    def __init__(self, store: Store, native: ox.Store | None) -> None:
+    def __init__(
+        self, store: Store, native: ox.Store | None, memo: dict[Any, Any] | None = None
+    ) -> None:
         self.store = store
         self.native = native
+        self.memo = memo
 
     def _objects(self, subject: ox.NamedNode | ox.BlankNode, predicate: ox.NamedNode) -> list[Any]:
         assert self.native is not None
-        return list(
-            dict.fromkeys(q.object for q in self.native.quads_for_pattern(subject, predicate, None))
-        )
+        found = [q.object for q in self.native.quads_for_pattern(subject, predicate, None)]
+        return found if len(found) <= 1 else list(dict.fromkeys(found))
 
     def label(self, iri: URIRef) -> Node | None:
         """A label of the resource (rdfs:label, skos:prefLabel, dcterms:title), English first."""
+        if self.memo is None:
+            return self._label(iri)
+        key = ("label", iri)
+        if key not in self.memo:
+            self.memo[key] = self._label(iri)
+        found: Node | None = self.memo[key]
+        return found
+
+    def _label(self, iri: URIRef) -> Node | None:
         if self.native is None:
             rows = self.store.query(LABEL, bindings={"s": iri}).rows
             return rows[0]["l"] if rows else None
@@ -81,6 +93,15 @@ class Describer:
 
     def rows(self, iri: URIRef) -> list[dict[str, Node]]:
         """The rows of DESCRIBE for the resource."""
+        if self.memo is None:
+            return self._described(iri)
+        key = ("rows", iri)
+        found: list[dict[str, Node]] | None = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._described(iri)
+        return found
+
+    def _described(self, iri: URIRef) -> list[dict[str, Node]]:
         if self.native is None:
             return list(self.store.query(DESCRIBE, bindings={"fact": iri}).rows)
         return list(self._rows(_node(str(iri))))
