@@ -101,7 +101,8 @@ def advise_in(store: Any, context: AdviceContext, rules: Any, paging: Paging) ->
 
 def prime_advice(rules: Any) -> Callable[[Any], None]:
     """Advise an empty context once in a new process: it reads the rules and what every answer
-    shares (about 0.7 s of CPU), which each context then reuses."""
+    shares (about 0.7 s of CPU), and the build's index of studied contexts that answers with
+    control modes read (about 2.5 s at 1,000 studies), which each context then reuses."""
     return functools.partial(_advise_nothing, rules=rules)
 
 
