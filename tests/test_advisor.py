@@ -17,10 +17,14 @@ from test_web_pages import J04, make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.pipeline.build import STORE_DIR, Manifest
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import parse_context
 from copkg.reasoning.advice.findings import YOUR_INPUT
+from copkg.reasoning.advice.scope import build_memo
+from copkg.reasoning.advice.studied import studied
 from copkg.store.embedded import OxigraphStore
+from copkg.web.advisor import open_source
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
 #: Comp as the paper describes it (p. 331-335): communities institutionalised as centres, but
@@ -601,6 +605,17 @@ def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Setti
     with pytest.raises(CopkgError, match="new build was swapped in") as error:
         open_source(source)
     assert error.value.status == 503
+
+
+def test_the_advisors_process_keeps_what_it_reads_per_build(advisor_settings: Settings) -> None:
+    """The store the advisor's process opens is known as the build it checked: its lookups,
+    descriptions and index of studied contexts are kept for the next context (they were read
+    anew for every answer)."""
+    identity = Manifest.read(advisor_settings.build_dir).identity
+    store = open_source(("folder", str(advisor_settings.build_dir / STORE_DIR), {}, identity))
+    assert store.build_identity == identity
+    assert studied(store) is studied(store)
+    assert build_memo(store, "rows") is not None
 
 
 def test_what_rests_on_your_input_is_in_your_voice(client: FlaskClient) -> None:

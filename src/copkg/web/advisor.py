@@ -91,6 +91,9 @@ def open_source(source: tuple[Any, ...]) -> Any:
             status=503,
             headers={"Retry-After": "1"},
         )
+    # the build it checked it opened: what the advice reads from it is kept per build (the
+    # lookups, descriptions and the index of studied contexts), as in the web process
+    store.build_identity = identity
     return store
 
 
