@@ -105,10 +105,12 @@ def advise(
 ) -> Advice:
     """Apply the rules to the store plus the user's hypothetical context and read the answer.
 
-    The rules run for the user's context and the studied contexts on the page asked for
-    (`paging`, the first PAGE_SIZE by default), over the facts they can read for those
-    (copkg.reasoning.advice.scope); what they derive across every matched context is counted
-    (copkg.reasoning.advice.studied). The advice is the same whatever the page."""
+    The rules run for the user's context, over the facts they can read for it
+    (copkg.reasoning.advice.scope). The studied contexts the modes match are shown a page at a
+    time (`paging`, the first PAGE_SIZE by default): on a build, what the rules derived for them
+    is read from the build's derivations, counted across all and shown for the page
+    (copkg.reasoning.advice.studied); on another store the rules run for every one of them too.
+    The advice is the same whatever the page."""
     if rules is None:
         rules = Settings.load().rules_dir
     paging = paging or Paging()

@@ -2,18 +2,20 @@
 control mode the user gives, in a stated order, a page at a time; and what the rules derived
 in all of them, counted.
 
-The rules run for the user's context and the contexts on the page asked for only
-(copkg.reasoning.advice.answer). What the advice says across every matched context (in how many
-a role is risky, a recommendation applies, on whose reading) is counted from the build's own
-derivations: a build's inference graph holds what the rules derive from its facts, and the
-user's hypothetical context changes nothing the rules derive for a studied one (no rule reads
-one context's facts for another's; tests compare the counts with the rules run for every
-matched context). `Studied` reads, once a build, in a few queries over the whole store, what
-matching, ordering and counting need (the attributions of control modes, the contexts with their
-cases, studies and levels, and the build's derivations about contexts), so that an answer does
-these in memory. Where the store is not a build (it may have changed since its derivations or
-be changed next), the index is read for the answer and the counts come from running the rules
-for every matched context (`counts_of`), as every answer did before.
+On a build, what the rules derived for the studied contexts is the build's own: its inference
+graph holds what the same rules derive from its facts, and the user's hypothetical context
+changes nothing they derive for a studied one (no rule reads one context's facts for another's;
+tests/test_advisor_paging.py compares every page with the rules run for every matched context
+beside the hypothetical one). What the advice says across every matched context (in how many a
+role is risky, a recommendation applies, by the weakest voice in each) is counted from there,
+and the page's derivations are read from there (copkg.reasoning.advice.answer), so that the
+rules run for the user's context only. `Studied` reads, once a build, in a few queries over the
+whole store, what matching, ordering and counting need (the attributions of control modes, the
+contexts with their cases, studies and levels, and the build's derivations about contexts), so
+that an answer does these in memory. Where the store is not a build (it may have changed since
+its derivations or be changed next), the index is read for the answer and the rules run for
+every matched context, their counts taken from what they derive (`counts_of`), as every answer
+did before.
 """
 
 from __future__ import annotations
