@@ -830,7 +830,8 @@ def advisor_bench(
                 conn.close()
             requests_ = every[:-ADVISOR_WARM_UP]
             results["answers"][label] = {
-                "matched_contexts": len(sample.get("matchedContexts", [])),
+                "matched_contexts": (sample.get("matched") or {}).get("total", 0),
+                "matched_on_page": len(sample.get("matchedContexts", [])),
                 "findings": sum(len(r.get("findings", [])) for r in sample.get("roles", [])),
                 "recommendations": len(sample.get("recommendations", [])),
             }

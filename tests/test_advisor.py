@@ -17,9 +17,14 @@ from test_web_pages import J04, make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.pipeline.build import STORE_DIR, Manifest
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import parse_context
+from copkg.reasoning.advice.findings import YOUR_INPUT
+from copkg.reasoning.advice.scope import build_memo
+from copkg.reasoning.advice.studied import studied
 from copkg.store.embedded import OxigraphStore
+from copkg.web.advisor import open_source
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
 #: Comp as the paper describes it (p. 331-335): communities institutionalised as centres, but
@@ -285,7 +290,7 @@ def test_roles_say_whether_input_or_matched_context(client: FlaskClient) -> None
             "CuratorVoice",
             "DerivedFromCuratorReading",
         )
-    }
+    } | {str(YOUR_INPUT.iri)}
     for f in (f for r in body["roles"] for f in r["findings"]):
         assert f["because"] == (
             "your input" if f["hypothetical"] else f"matched context {f['context']['label']}"
@@ -600,3 +605,141 @@ def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Setti
     with pytest.raises(CopkgError, match="new build was swapped in") as error:
         open_source(source)
     assert error.value.status == 503
+
+
+def test_the_advisors_process_keeps_what_it_reads_per_build(advisor_settings: Settings) -> None:
+    """The store the advisor's process opens is known as the build it checked: its lookups,
+    descriptions and index of studied contexts are kept for the next context (they were read
+    anew for every answer)."""
+    identity = Manifest.read(advisor_settings.build_dir).identity
+    store = open_source(("folder", str(advisor_settings.build_dir / STORE_DIR), {}, identity))
+    assert store.build_identity == identity
+    assert studied(store) is studied(store)
+    assert build_memo(store, "rows") is not None
+
+
+def test_what_rests_on_your_input_is_in_your_voice(client: FlaskClient) -> None:
+    """The user's levels are neither the author's claim nor a curators' reading: a derivation
+    about the user's context whose only weak premise is what they said is in the voice "your
+    input"; one about a studied context keeps the voice the rules gave it."""
+    query = {"mode": "InputControl@InMostTeams", **COMP_LIKE}
+    body = client.get("/api/advice", query_string=query).get_json()
+    yours = [f for r in body["roles"] for f in r["findings"] if f["hypothetical"]]
+    studied = [f for r in body["roles"] for f in r["findings"] if not f["hypothetical"]]
+    assert yours and studied
+    for finding in yours:
+        graph_voices = {
+            (fact["voice"] or {}).get("iri")
+            for fact in finding["facts"]
+            if not fact["hypothetical"]
+        } - {None}
+        assert graph_voices <= {COPKG + "AuthorVoice"}, "a premise of the graph is weak"
+        assert finding["voice"] == YOUR_INPUT.as_json()
+        for fact in finding["facts"]:
+            if fact["hypothetical"]:
+                assert fact["voice"] == YOUR_INPUT.as_json()
+    assert {f["voice"]["iri"] for f in studied} <= {
+        COPKG + "AuthorVoice",
+        COPKG + "DerivedFromCuratorReading",
+    }
+    mine = [
+        reason
+        for rec in body["recommendations"]
+        for reason in rec["reasons"]
+        if reason["because"] == "your input"
+    ]
+    assert mine and all(r["voice"] == YOUR_INPUT.as_json() for r in mine)
+    html = client.get("/advisor", query_string=query).get_data(as_text=True)
+    assert '<span class="badge voice input">your input</span>' in html
+    assert "derived from a curators" not in html[: html.index('id="roles"')].split("your input")[0]
+
+
+PAGED = {"mode": "InputControl@LesserDegree"}
+
+
+@pytest.mark.parametrize(
+    ("query", "which"),
+    [
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"page": ["1", "2"]}, "page"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "51"}, "page_size"),
+        ({"page_size": "-1"}, "page_size"),
+        ({"page": "99"}, "past the last page"),
+    ],
+)
+def test_paging_parameters_are_400_saying_which(
+    client: FlaskClient, query: dict, which: str
+) -> None:
+    for path in ("/api/advice", "/advisor"):
+        response = client.get(path, query_string={**PAGED, **query})
+        assert response.status_code == 400, (path, query)
+        assert which in response.get_data(as_text=True), (path, query)
+
+
+@pytest.mark.parametrize(
+    ("body", "which"),
+    [({"page": 0}, "page"), ({"pageSize": True}, "pageSize"), ({"pageSize": 99}, "pageSize")],
+)
+def test_paging_fields_of_a_post_are_checked(client: FlaskClient, body: dict, which: str) -> None:
+    response = client.post("/api/advice", json={"modes": [PAGED["mode"]], **body})
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert which in answer["error"] + " ".join(str(e) for e in answer["errors"])
+
+
+def test_pages_link_to_each_other_and_share_the_advice(client: FlaskClient) -> None:
+    """page_size=1: one studied context a page, Link rel=next to the next, the total; the
+    advice (risky roles, recommendations, counts across all) the same on every page; the pages
+    together are the studied contexts of one large page, in its order."""
+    whole = client.get("/api/advice", query_string={**PAGED, "page_size": "50"}).get_json()
+    total = whole["matched"]["total"]
+    assert total >= 2 and len(whole["matchedContexts"]) == total
+    seen = []
+    url = "/api/advice?" + "mode=InputControl@LesserDegree&page_size=1"
+    for number in range(1, total + 1):
+        response = client.get(url)
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["matched"] | {"page": 0, "pageSize": 0, "lastPage": 0, "hasNext": 0} == (
+            whole["matched"] | {"page": 0, "pageSize": 0, "lastPage": 0, "hasNext": 0}
+        )
+        assert (body["matched"]["page"], body["matched"]["lastPage"]) == (number, total)
+        assert response.headers["X-Page"] == str(number)
+        assert response.headers["X-Last-Page"] == str(total)
+        assert body["riskyRoles"] == whole["riskyRoles"]
+        assert [r["iri"] for r in body["recommendations"]] == [
+            r["iri"] for r in whole["recommendations"]
+        ]
+        for mine, all_of_them in zip(body["roles"], whole["roles"], strict=True):
+            assert mine["inMatchedContexts"] == all_of_them["inMatchedContexts"]
+        seen += [m["context"]["iri"] for m in body["matchedContexts"]]
+        if number < total:
+            assert 'rel="next"' in response.headers["Link"]
+            assert body["links"]["next"].endswith(f"page={number + 1}")
+            url = body["links"]["next"]
+        else:
+            assert 'rel="next"' not in response.headers["Link"]
+    assert seen == [m["context"]["iri"] for m in whole["matchedContexts"]]
+
+
+def test_the_advisor_page_shows_a_page_of_studied_contexts(client: FlaskClient) -> None:
+    query = {**PAGED, "page_size": "1", "page": "2"}
+    body = client.get("/api/advice", query_string=query).get_json()
+    html = client.get("/advisor", query_string=query).get_data(as_text=True)
+    total = body["matched"]["total"]
+    assert f"Studied contexts with these modes of control ({total})" in html
+    assert f"Page 2 of {total}" in html
+    assert (
+        'rel="prev" href="/advisor?mode=InputControl@LesserDegree&amp;page_size=1&amp;page=1'
+        in (html)
+    )
+    (shown,) = body["matchedContexts"]
+    studied = html[html.index('id="studied"') :]
+    assert str(escape(shown["context"]["label"])) in studied[: studied.index("</ol>")]
+    for other in client.get("/api/advice", query_string={**PAGED, "page_size": "50"}).get_json()[
+        "matchedContexts"
+    ]:
+        if other["context"]["iri"] != shown["context"]["iri"]:
+            assert f'href="{other["context"]["iri"]}"' not in studied[: studied.index("</ol>")]

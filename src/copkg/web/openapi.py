@@ -232,6 +232,21 @@ def _advice_path(error_ref: Mapping[str, Any]) -> dict[str, Any]:
             "repeatable (a factor's slug may also be a parameter name: `decentralization=Low`)",
             "schema": {"type": "array", "items": {"type": "string"}},
         },
+        {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "description": "The page of studied contexts the modes match (from 1); the advice "
+            "is the same on every page. A `Link` header gives the other pages",
+            "schema": {"type": "integer", "minimum": 1, "default": 1},
+        },
+        {
+            "name": "page_size",
+            "in": "query",
+            "required": False,
+            "description": "Studied contexts a page",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+        },
     ]
     ok = {
         "description": "Which roles are risky, why, and the study's advice",
@@ -271,6 +286,8 @@ def _advice_path(error_ref: Mapping[str, Any]) -> dict[str, Any]:
                                     "type": "object",
                                     "additionalProperties": {"type": "string"},
                                 },
+                                "page": {"type": "integer", "minimum": 1},
+                                "pageSize": {"type": "integer", "minimum": 1, "maximum": 50},
                             },
                         }
                     }

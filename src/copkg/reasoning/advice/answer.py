@@ -6,16 +6,18 @@ run over the store's facts plus those (for the contexts the answer is about, ove
 can read for those: copkg.reasoning.advice.scope), and the answer is read from what they
 derive. Control modes select the studied contexts of the cases whose
 attributions match every mode the user gives, at a degree ranked at least as high; what the
-rules derived for those contexts is the answer for the modes.
+rules derived for those contexts is the answer for the modes: counted across all of them
+(copkg.reasoning.advice.studied), and shown in full for one page of them at a time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
@@ -24,18 +26,31 @@ from copkg.config import Settings
 from copkg.namespaces import COPKG
 from copkg.rdf_io import sorted_terms
 from copkg.reasoning.advice.context import AdviceContext, LevelChoice, Term, local_name
+from copkg.reasoning.advice.describe import Describer
 from copkg.reasoning.advice.findings import (
+    STRENGTH,
+    YOUR_INPUT,
+    Across,
     Advice,
     Evidence,
     Fact,
     MatchedContext,
+    MatchedPage,
     Reason,
     RecommendationAdvice,
     RiskFinding,
     RoleAdvice,
     RuleRef,
+    VoiceCount,
 )
-from copkg.reasoning.advice.scope import Derived, RememberedQueries, inferences_for
+from copkg.reasoning.advice.scope import (
+    Derived,
+    RememberedQueries,
+    build_memo,
+    derived_in_build,
+    inferences_for,
+)
+from copkg.reasoning.advice.studied import ORDER, Counts, Paging, counts_of, studied
 from copkg.store import Store
 from copkg.store.terms import as_iri, as_optional_iri
 
@@ -53,34 +68,6 @@ SELECT ?role ?roleLabel ?objective ?objectiveLabel ?risk ?riskLabel ?factor ?fac
   OPTIONAL { ?risk rdfs:label|skos:prefLabel ?riskLabel }
   OPTIONAL { ?factor rdfs:label|skos:prefLabel ?factorLabel }
   OPTIONAL { ?factor copkg:favourableLevel ?favourable }
-}
-"""
-
-_MATCHING_CONTEXTS = """
-SELECT DISTINCT ?context ?case ?attribution WHERE {
-  ?userDegree copkg:rank ?userRank .
-  ?attribution a copkg:ControlModeAttribution ;
-    copkg:ofCase ?case ; copkg:controlMode ?attributed ; copkg:degree ?degree .
-  ?degree copkg:rank ?rank .
-  FILTER (?rank >= ?userRank)
-  ?attributed skos:broader* ?mode .
-  ?context a copkg:OrganisationalContext ; copkg:ofCase ?case .
-}
-"""
-
-_DESCRIBE = """
-SELECT ?label ?statement ?type ?voice ?quote ?text ?page ?study ?studyLabel WHERE {
-  { ?fact rdfs:label|skos:prefLabel ?label }
-  UNION { ?fact copkg:statement ?statement }
-  UNION { ?fact copkg:voice ?voice }
-  UNION { ?fact a ?type }
-  UNION {
-    ?fact copkg:hasEvidence ?quote .
-    ?quote copkg:quoteText ?text .
-    OPTIONAL { ?quote copkg:page ?page }
-    OPTIONAL { ?quote copkg:quotedIn ?study .
-               OPTIONAL { ?study rdfs:label ?studyLabel } }
-  }
 }
 """
 
@@ -114,23 +101,48 @@ def advise(
     context: AdviceContext,
     *,
     rules: Path | Sequence[Any] | None = None,
+    paging: Paging | None = None,
 ) -> Advice:
     """Apply the rules to the store plus the user's hypothetical context and read the answer.
 
-    The rules run for the contexts the answer is about (the user's and those their modes
-    match), over the facts they can read for those (copkg.reasoning.advice.scope)."""
+    The rules run for the user's context, over the facts they can read for it
+    (copkg.reasoning.advice.scope). The studied contexts the modes match are shown a page at a
+    time (`paging`, the first PAGE_SIZE by default): on a build, what the rules derived for them
+    is read from the build's derivations, counted across all and shown for the page
+    (copkg.reasoning.advice.studied); on another store the rules run for every one of them too.
+    The advice is the same whatever the page."""
     if rules is None:
         rules = Settings.load().rules_dir
+    paging = paging or Paging()
     reads: Any = RememberedQueries(store)
-    matched = _matching_contexts(reads, context)
+    index = studied(store) if context.modes else None
+    candidates = index.matching(context) if index is not None else []
+    page = list(paging.cut(candidates))
+    # On a build, when the page leaves some matched context out, what the rules derived for
+    # the studied contexts is the build's (counted across all, read for the page), and they
+    # run for the user's context only; otherwise they run for every matched context too.
+    native = getattr(store, "native", None)
+    counts = index.counts(context) if index is not None and len(page) < len(candidates) else None
+    shown = [] if counts is not None else candidates
     inferred = inferences_for(
-        store, hypothetical_facts(context), [HYPOTHETICAL_CONTEXT, *matched], rules
+        store,
+        hypothetical_facts(context),
+        [HYPOTHETICAL_CONTEXT, *(c.context for c in shown)],
+        rules,
     )
-    considered: dict[URIRef, bool] = dict.fromkeys(matched, False)
+    if counts is None:
+        counts = counts_of(inferred, (c.context for c in candidates))
+    elif isinstance(native, ox.Store):
+        inferred.add_quads(derived_in_build(native, (c.context for c in page)))
+    considered: dict[URIRef, bool] = dict.fromkeys((c.context for c in page), False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
-    labels = _Labels(reads, inferred)
-    facts = _FactReader(reads, context, labels)
+    describer = Describer(
+        reads, native if isinstance(native, ox.Store) else None, build_memo(store, "described")
+    )
+    labels = _Labels(describer, inferred)
+    facts = _FactReader(describer, context, labels)
+    total = len(candidates) if context.modes else None
 
     roles = _read_roles(reads, labels, facts)
     by_role = {r.role.iri: r for r in roles}
@@ -148,6 +160,8 @@ def advise(
         role_advice.findings.sort(
             key=lambda f: (not f.hypothetical, f.context.label, f.rule.label, str(f.assessment))
         )
+        if total is not None:
+            role_advice.studied = _across(counts.roles.get(role_advice.role.iri, {}), total, labels)
 
     favourability = tuple(
         labels.term(c)
@@ -155,53 +169,51 @@ def advise(
     )
     matched_contexts = [
         MatchedContext(
-            context=labels.term(ctx),
-            case=labels.term(case),
-            attributions=tuple(facts.read(a) for a in sorted(attributions)),
+            context=labels.term(c.context),
+            case=labels.term(c.case),
+            attributions=tuple(facts.read(a) for a in sorted(c.attributions)),
             favourability=tuple(
-                labels.term(c) for c in sorted_terms(inferred.objects(ctx, COPKG.favourability))
+                labels.term(f)
+                for f in sorted_terms(inferred.objects(c.context, COPKG.favourability))
+            ),
+            study=labels.term(c.study) if c.study is not None else None,
+            shared=c.shared,
+        )
+        for c in page
+    ]
+    recommendations = _recommendations(reads, inferred, considered, labels, facts, counts, total)
+    matched = None
+    if total is not None:
+        matched = MatchedPage(
+            total,
+            paging.page,
+            paging.size,
+            paging.last(total),
+            ORDER,
+            tuple(
+                (labels.term(c), n)
+                for c, n in sorted(counts.favourability.items(), key=lambda item: str(item[0]))
             ),
         )
-        for ctx, (case, attributions) in sorted(matched.items())
-    ]
-    recommendations = _recommendations(reads, inferred, considered, labels, facts)
-    return Advice(context, favourability, matched_contexts, roles, recommendations)
+    return Advice(context, favourability, matched_contexts, roles, recommendations, matched)
 
 
-def _matching_contexts(
-    store: Store, context: AdviceContext
-) -> dict[URIRef, tuple[URIRef, set[URIRef]]]:
-    """Contexts of the cases that match every mode of the user, with the attributions used."""
-    if not context.modes:
-        return {}
-    per_mode: list[dict[URIRef, tuple[URIRef, set[URIRef]]]] = []
-    for choice in context.modes:
-        found: dict[URIRef, tuple[URIRef, set[URIRef]]] = {}
-        rows = store.query(
-            _MATCHING_CONTEXTS,
-            bindings={"mode": choice.mode.iri, "userDegree": choice.degree.iri},
-        ).rows
-        for row in rows:
-            case, used = found.setdefault(as_iri(row["context"]), (as_iri(row["case"]), set()))
-            used.add(as_iri(row["attribution"]))
-        per_mode.append(found)
-    common = set(per_mode[0])
-    for found in per_mode[1:]:
-        common &= set(found)
-    result: dict[URIRef, tuple[URIRef, set[URIRef]]] = {}
-    for ctx in common:
-        case = per_mode[0][ctx][0]
-        attributions: set[URIRef] = set()
-        for found in per_mode:
-            attributions |= found[ctx][1]
-        result[ctx] = (case, attributions)
-    return result
+def _across(by_rank: Mapping[int, int], total: int, labels: _Labels) -> Across:
+    """Counts by voice rank as an Across, the strongest voice first."""
+    return Across(
+        sum(by_rank.values()),
+        total,
+        tuple(
+            VoiceCount(labels.term(COPKG[STRENGTH[r]]) if r < len(STRENGTH) else None, n)
+            for r, n in sorted(by_rank.items())
+        ),
+    )
 
 
 class _Labels:
-    """Labels of IRIs, from the inferred graph first, then the store (one query an IRI)."""
+    """Labels of IRIs, from the inferred graph first, then the store."""
 
-    def __init__(self, store: Store, inferred: Derived) -> None:
+    def __init__(self, store: Describer, inferred: Derived) -> None:
         self.store = store
         self.inferred = inferred
         self.cache: dict[URIRef, Term] = {
@@ -213,12 +225,7 @@ class _Labels:
         if iri not in self.cache:
             label = self.inferred.value(iri, RDFS.label)
             if label is None:
-                rows = self.store.query(
-                    "SELECT ?l WHERE { ?s rdfs:label|skos:prefLabel|dcterms:title ?l } "
-                    "ORDER BY DESC(LANGMATCHES(LANG(?l), 'en')) LIMIT 1",
-                    bindings={"s": iri},
-                ).rows
-                label = rows[0]["l"] if rows else None
+                label = self.store.label(iri)
             self.cache[iri] = Term(iri, str(label) if label is not None else local_name(iri))
         return self.cache[iri]
 
@@ -226,7 +233,7 @@ class _Labels:
 class _FactReader:
     """Facts as people read them: label, types, statement and evidence."""
 
-    def __init__(self, store: Store, context: AdviceContext, labels: _Labels) -> None:
+    def __init__(self, store: Describer, context: AdviceContext, labels: _Labels) -> None:
         self.store = store
         self.labels = labels
         self.cache: dict[URIRef, Fact] = {}
@@ -236,6 +243,7 @@ class _FactReader:
                 "your context",
                 (COPKG.OrganisationalContext,),
                 hypothetical=True,
+                voice=YOUR_INPUT,
             )
         }
         for choice in context.levels:
@@ -247,6 +255,7 @@ class _FactReader:
                 statement=f"You say your context stands {choice.level.label} on "
                 f"{choice.factor.label}.",
                 hypothetical=True,
+                voice=YOUR_INPUT,
             )
 
     def read(self, iri: Node) -> Fact:
@@ -266,7 +275,7 @@ class _FactReader:
         types: list[URIRef] = []
         voice: Term | None = None
         quotes: dict[URIRef, Evidence] = {}
-        for row in self.store.query(_DESCRIBE, bindings={"fact": iri}).rows:
+        for row in self.store.rows(iri):
             if "voice" in row:
                 voice = self.labels.term(row["voice"])
             if "label" in row and (
@@ -338,8 +347,11 @@ def _finding(
         str(inferred.value(rule, RDFS.label) or local_name(rule)),
         str(inferred.value(rule, SKOS.definition) or ""),
     )
-    used = sorted(inferred.objects(node, COPKG.usedFact), key=str)
-    voice = inferred.value(node, COPKG.weakestVoice)
+    used = tuple(facts.read(f) for f in sorted(inferred.objects(node, COPKG.usedFact), key=str))
+    voice_node = inferred.value(node, COPKG.weakestVoice)
+    voice = labels.term(voice_node) if voice_node is not None else None
+    if hypothetical:  # the facts of the graph it used that carry a voice of their own
+        voice = in_your_voice(voice, [f.voice for f in used if not f.hypothetical and f.voice])
     return RiskFinding(
         assessment=URIRef(str(node)),
         label=str(inferred.value(node, RDFS.label) or local_name(node)),
@@ -348,8 +360,8 @@ def _finding(
         risk=labels.term(risk) if risk is not None else None,
         factor=labels.term(factor) if factor is not None else None,
         rule=rule_ref,
-        facts=tuple(facts.read(f) for f in used),
-        voice=labels.term(voice) if voice is not None else None,
+        facts=used,
+        voice=voice,
     )
 
 
@@ -368,8 +380,12 @@ def _recommendations(
     considered: Mapping[URIRef, bool],
     labels: _Labels,
     facts: _FactReader,
+    counts: Counts,
+    total: int | None,
 ) -> list[RecommendationAdvice]:
-    applies: dict[URIRef, set[URIRef]] = {}
+    """The recommendations that apply in the user's context or in some matched studied
+    context (on any page), with their reasons on this page and their counts across all."""
+    applies: dict[URIRef, set[URIRef]] = {rec: set() for rec in counts.recommendations}
     for rec, ctx in inferred.subject_objects(COPKG.recommendedIn):
         if ctx in considered:
             applies.setdefault(URIRef(str(rec)), set()).add(URIRef(str(ctx)))
@@ -399,7 +415,10 @@ def _recommendations(
                 contexts=tuple(labels.term(c) for c in sorted(contexts)),
                 evidence=facts.evidence(rec),
                 voice=voice,
-                reasons=_reasons(rec, contexts, inferred, considered, labels),
+                reasons=_reasons(rec, contexts, inferred, considered, labels, voice),
+                studied=_across(counts.recommendations.get(rec, {}), total, labels)
+                if total is not None
+                else None,
             )
         )
     return sorted(result, key=lambda r: (r.label, str(r.iri)))
@@ -411,9 +430,11 @@ def _reasons(
     inferred: Derived,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
+    own: Term | None,
 ) -> tuple[Reason, ...]:
     """The contexts a recommendation applies to, each with the copkg:weakestVoice of the
-    statement that it applies there (the user's context first)."""
+    statement that it applies there (the user's context first; "your input" there when the
+    recommendation itself is the study's own claim, `own` its voice)."""
     voices: dict[Node, Node | None] = {}  # context -> the voice of the last statement on it
     for statement in inferred.subjects(RDF.subject, rec):
         ctx = inferred.value(statement, RDF.object)
@@ -426,9 +447,25 @@ def _reasons(
     reasons = []
     for ctx in contexts:
         voice = voices.get(ctx)
-        reasons.append(
-            Reason(labels.term(ctx), considered[ctx], labels.term(voice) if voice else None)
-        )
+        term = labels.term(voice) if voice else None
+        if considered[ctx]:
+            term = in_your_voice(term, [own])
+        reasons.append(Reason(labels.term(ctx), considered[ctx], term))
     return tuple(
         sorted(reasons, key=lambda r: (not r.hypothetical, r.context.label, str(r.context.iri)))
     )
+
+
+#: Voices in which a fact is the study's own claim.
+STRONG = frozenset(COPKG[name] for name in ("AuthorVoice", "InformantVoice", "CitedVoice"))
+
+
+def in_your_voice(voice: Term | None, premises: Iterable[Term | None]) -> Term | None:
+    """The voice of a derivation about the user's context: "your input" (YOUR_INPUT) where the
+    rules call it derived from a curators' reading while every premise of the graph it used is
+    the study's own claim; the weak premise is then what the user said. Otherwise `voice`."""
+    if voice is None or voice.iri != COPKG.DerivedFromCuratorReading:
+        return voice
+    if all(p is not None and p.iri in STRONG for p in premises):
+        return YOUR_INPUT
+    return voice

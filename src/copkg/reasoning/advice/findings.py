@@ -10,6 +10,10 @@ from rdflib import URIRef
 
 from copkg.reasoning.advice.context import AdviceContext, Term
 
+#: The voice of what the advice reasons from the user's own input (their context's levels):
+#: neither the author's claim nor a curators' reading, but what the user said.
+YOUR_INPUT = Term(URIRef("https://w3id.org/copkg/id/hypothetical/your-input"), "your input")
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -135,10 +139,15 @@ class RoleAdvice:
     favourable_level: Term | None
     findings: list[RiskFinding] = field(default_factory=list)
     evidence: tuple[Evidence, ...] = ()
+    studied: Across | None = None  # across every matched studied context (with modes)
 
     @property
     def risky(self) -> bool:
-        return bool(self.findings)
+        """Risky in the user's context, or in some studied context their modes match (on
+        any page: the findings list those of the page shown only)."""
+        return any(f.hypothetical for f in self.findings) or bool(
+            self.studied.contexts if self.studied is not None else self.findings
+        )
 
     @property
     def reasons(self) -> list[Reason]:
@@ -166,11 +175,12 @@ class RoleAdvice:
             "reasons": [r.as_json() for r in self.reasons],
             "findings": [f.as_json() for f in self.findings],
             "evidence": [e.as_json() for e in self.evidence],
+            "inMatchedContexts": self.studied.as_json() if self.studied else None,
         }
 
 
 #: Voices from the strongest to the weakest, for the weakest of several derivations.
-_STRENGTH = (
+STRENGTH = (
     "AuthorVoice",
     "InformantVoice",
     "CitedVoice",
@@ -185,9 +195,38 @@ def _weaker(a: Term | None, b: Term | None) -> Term | None:
 
     def rank(t: Term) -> int:
         name = str(t.iri).rsplit("#", 1)[-1]
-        return _STRENGTH.index(name) if name in _STRENGTH else len(_STRENGTH)
+        return STRENGTH.index(name) if name in STRENGTH else len(STRENGTH)
 
     return a if rank(a) >= rank(b) else b
+
+
+@dataclass(frozen=True)
+class VoiceCount:
+    """How many studied contexts a derivation holds in, whose weakest voice there is `voice`
+    (None: a voice the advisor does not rank)."""
+
+    voice: Term | None
+    contexts: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"voice": self.voice.as_json() if self.voice else None, "contexts": self.contexts}
+
+
+@dataclass(frozen=True)
+class Across:
+    """What the rules derived across every studied context the user's modes match, not only
+    those on the page shown: in how many of `of` it holds, by the weakest voice in each."""
+
+    contexts: int
+    of: int
+    by_voice: tuple[VoiceCount, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "contexts": self.contexts,
+            "of": self.of,
+            "byVoice": [v.as_json() for v in self.by_voice],
+        }
 
 
 @dataclass(frozen=True)
@@ -198,11 +237,15 @@ class MatchedContext:
     case: Term
     attributions: tuple[Fact, ...]
     favourability: tuple[Term, ...]
+    study: Term | None = None  # the study that reports it
+    shared: int = 0  # the user's levels and modes (at their degree) it shares: the order
 
     def as_json(self) -> dict[str, Any]:
         return {
             "context": self.context.as_json(),
             "case": self.case.as_json(),
+            "study": self.study.as_json() if self.study else None,
+            "shared": self.shared,
             "attributions": [a.as_json() for a in self.attributions],
             "favourability": [c.as_json() for c in self.favourability],
         }
@@ -222,6 +265,7 @@ class RecommendationAdvice:
     evidence: tuple[Evidence, ...]
     voice: Term | None = None  # the recommendation's own copkg:voice
     reasons: tuple[Reason, ...] = ()  # the considered contexts it applies to, user's first
+    studied: Across | None = None  # across every matched studied context (with modes)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -236,18 +280,47 @@ class RecommendationAdvice:
             "concernsRoles": [r.as_json() for r in self.roles],
             "appliesTo": [c.as_json() for c in self.contexts],
             "evidence": [e.as_json() for e in self.evidence],
+            "inMatchedContexts": self.studied.as_json() if self.studied else None,
+        }
+
+
+@dataclass(frozen=True)
+class MatchedPage:
+    """Which page of the matched studied contexts an answer shows, of how many, in what order,
+    and how many of them all the rules find favourable or not."""
+
+    total: int
+    page: int
+    size: int | None  # None: every one on this page
+    last: int
+    order: str
+    favourability: tuple[tuple[Term, int], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "pageSize": self.size,
+            "lastPage": self.last,
+            "hasNext": self.page < self.last,
+            "order": self.order,
+            "favourability": [
+                {"condition": c.as_json(), "contexts": n} for c, n in self.favourability
+            ],
         }
 
 
 @dataclass
 class Advice:
-    """The advisor's answer for one context."""
+    """The advisor's answer for one context: the advice (complete) and one page of the studied
+    contexts it compares with."""
 
     context: AdviceContext
     favourability: tuple[Term, ...]
-    matched_contexts: list[MatchedContext]
+    matched_contexts: list[MatchedContext]  # the page shown
     roles: list[RoleAdvice]
     recommendations: list[RecommendationAdvice]
+    matched: MatchedPage | None = None  # None when the user gives no control mode
 
     @property
     def risky_roles(self) -> list[RoleAdvice]:
@@ -258,6 +331,7 @@ class Advice:
             "context": self.context.as_json(),
             "favourability": [c.as_json() for c in self.favourability],
             "matchedContexts": [m.as_json() for m in self.matched_contexts],
+            "matched": self.matched.as_json() if self.matched else None,
             "roles": [r.as_json() for r in self.roles],
             "riskyRoles": [str(r.role.iri) for r in self.risky_roles],
             "recommendations": [r.as_json() for r in self.recommendations],

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef, Variable
+from rdflib import RDF, Graph, URIRef, Variable
 from rdflib.term import Node
 
 from copkg.namespaces import COPKG, INFERENCE_GRAPH
@@ -63,6 +63,10 @@ class Derived:
         self._by_object: dict[tuple[Node, Node], list[Node]] = {}
         self._by_predicate: dict[Node, list[tuple[Node, Node]]] = {}
         self._triples: dict[tuple[Node, Node, Node], None] = {}
+        self.add(triples)
+
+    def add(self, triples: Iterable[tuple[Node, Node, Node]]) -> None:
+        """Add triples (those already here are left as they are)."""
         for s, p, o in triples:
             if (s, p, o) in self._triples:
                 continue
@@ -74,15 +78,11 @@ class Derived:
     @classmethod
     def of_quads(cls, quads: Iterable[ox.Quad]) -> Derived:
         """From pyoxigraph quads (each term converted once)."""
-        terms: dict[Any, Node] = {}
+        return cls(_converted(quads))
 
-        def term(t: Any) -> Node:
-            found = terms.get(t)
-            if found is None:
-                found = terms[t] = from_ox(t)
-            return found
-
-        return cls((term(q.subject), term(q.predicate), term(q.object)) for q in quads)
+    def add_quads(self, quads: Iterable[ox.Quad]) -> None:
+        """Add pyoxigraph quads' triples."""
+        self.add(_converted(quads))
 
     def __iter__(self) -> Iterator[tuple[Node, Node, Node]]:
         return iter(self._triples)
@@ -104,6 +104,42 @@ class Derived:
         return iter(self._by_predicate.get(predicate, ()))
 
 
+def _converted(quads: Iterable[ox.Quad]) -> Iterator[tuple[Node, Node, Node]]:
+    """Quads' triples as rdflib terms, each term converted once."""
+    terms: dict[Any, Node] = {}
+
+    def term(t: Any) -> Node:
+        found = terms.get(t)
+        if found is None:
+            found = terms[t] = from_ox(t)
+        return found
+
+    return ((term(q.subject), term(q.predicate), term(q.object)) for q in quads)
+
+
+_INFERENCES = ox.NamedNode(str(INFERENCE_GRAPH))
+_IN_CONTEXT = ox.NamedNode(str(COPKG.inContext))
+_RDF_OBJECT = ox.NamedNode(str(RDF.object))
+_RECOMMENDED_IN = ox.NamedNode(str(COPKG.recommendedIn))
+
+
+def derived_in_build(native: ox.Store, contexts: Iterable[URIRef]) -> list[ox.Quad]:
+    """What the build's inference graph holds about studied contexts, as the answer reads it:
+    their own derived triples (favourability, risky roles), the risk assessments in them and
+    the statements about them (a recommendation's applying there), with all their triples."""
+    graph = _INFERENCES
+    found: list[ox.Quad] = []  # repeats are dropped as Derived takes them
+    for context in contexts:
+        node = ox.NamedNode(str(context))
+        found += native.quads_for_pattern(node, None, None, graph)
+        found += native.quads_for_pattern(None, _RECOMMENDED_IN, node, graph)
+        about = {q.subject for q in native.quads_for_pattern(None, _IN_CONTEXT, node, graph)}
+        about |= {q.subject for q in native.quads_for_pattern(None, _RDF_OBJECT, node, graph)}
+        for subject in about:
+            found += native.quads_for_pattern(subject, None, None, graph)
+    return found
+
+
 def inferences_for(
     store: Store,
     extra: Graph,
@@ -112,7 +148,7 @@ def inferences_for(
 ) -> Derived:
     """What the rules derive about the contexts from the store's facts plus `extra` (at
     least every derived triple the answer reads about them; the rules' descriptions too)."""
-    rules = load_rules(rules) if isinstance(rules, Path) else list(rules)
+    rules = _rules_in(rules) if isinstance(rules, Path) else list(rules)
     native = getattr(store, "native", None)
     if isinstance(native, ox.Store):
         try:
@@ -120,6 +156,20 @@ def inferences_for(
         except Unsupported as exc:
             log.info("the advisor reads every fact: %s", exc)
     return Derived(apply_rules(store, extra, rules))
+
+
+_read_rules: dict[Path, tuple[tuple[tuple[str, int, int], ...], list[Rule]]] = {}
+
+
+def _rules_in(folder: Path) -> list[Rule]:
+    """The rules of a folder, read again only when one of its files changed (by name, time
+    and size): a request no longer parses every rule's header."""
+    files = sorted(Path(folder).glob("*.rq"))
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    found = _read_rules.get(folder)
+    if found is None or found[0] != stamp:
+        found = _read_rules[folder] = (stamp, load_rules(folder))
+    return list(found[1])
 
 
 def _bounded(
