@@ -8,11 +8,12 @@ from typing import Any
 
 from rdflib import URIRef
 
+from copkg.namespaces import COPKG
 from copkg.reasoning.advice.context import AdviceContext, Term
 
 #: The voice of what the advice reasons from the user's own input (their context's levels):
 #: neither the author's claim nor a curators' reading, but what the user said.
-YOUR_INPUT = Term(URIRef("https://w3id.org/copkg/id/hypothetical/your-input"), "your input")
+YOUR_INPUT = Term(URIRef(str(COPKG.UserInputVoice)), "your input")
 
 
 @dataclass(frozen=True)
