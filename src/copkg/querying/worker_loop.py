@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 #: dies or errs, alone, instead of the machine running out of memory.
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
+#: The message asking a worker to open another snapshot: ("open", path); a job is longer.
+REOPEN = ("open", "PATH")
+
 
 def _ports(endpoints: Collection[str]) -> list[int]:
     ports = []
@@ -67,17 +70,15 @@ def worker_main() -> None:
     allowed = config["allowed_service_endpoints"]
     while True:
         try:
-            job = Job.from_message(receive_message(sock))
+            message = receive_message(sock)
         except (EOFError, OSError):
             return
-        if isinstance(job, tuple) and job[0] == "open":  # a newer snapshot of the store
-            try:
-                opened = _open(config, job[1])
+        if len(message) == len(REOPEN) and message[0] == REOPEN[0]:  # a newer snapshot
+            opened = _reopen(sock, config, message[1])
+            if opened is not None:
                 store, graphs = opened, frozenset(opened.graphs())
-                send_message(sock, ("opened",))
-            except CopkgError as exc:
-                send_message(sock, ("error", error_to_dict(exc)))
             continue
+        job = Job.from_message(message)
         try:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
             if len(answer.body) > MAX_ANSWER_BYTES:
@@ -95,6 +96,17 @@ def worker_main() -> None:
             send_message(sock, ("ok", meta), answer.body)
             continue
         send_message(sock, reply)
+
+
+def _reopen(sock: socket.socket, config: dict[str, Any], path: str) -> OxigraphStore | None:
+    """Open a newer snapshot of the store, and say so (or why not) to the service."""
+    try:
+        opened = _open(config, path)
+    except CopkgError as exc:
+        send_message(sock, ("error", error_to_dict(exc)))
+        return None
+    send_message(sock, ("opened",))
+    return opened
 
 
 def _open(config: dict[str, Any], path: str) -> OxigraphStore:

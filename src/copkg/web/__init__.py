@@ -4,6 +4,7 @@ each other or the factory."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from flask import current_app, has_request_context, request
 
 from copkg.config import Settings
-from copkg.querying.executor import Executor
+from copkg.querying.executor import Executor, Job
 from copkg.querying.named_queries import NamedQuery, load_named_queries
 from copkg.store import Store
 
@@ -24,6 +25,7 @@ __all__ = [
     "get_services",
     "get_store",
     "named_queries",
+    "read_page",
 ]
 
 
@@ -100,3 +102,11 @@ def client_address() -> str | None:
     if forwarded and "REMOTE_PORT" not in environ:
         return forwarded.rsplit(",", 1)[-1].strip() or None
     return environ.get("REMOTE_ADDR") or None
+
+
+def read_page(name: str, *args: Any) -> Any:
+    """A page's data, read by the executor as one job (in a query worker: under the time limit,
+    in the sandbox, fairly scheduled): the page read `name` of copkg.querying.pages.reads,
+    called with `args`. The web renders it; it never reads the store itself."""
+    answer = get_executor().run(Job.page_read(name, *args, client=client_address()))
+    return pickle.loads(answer.body)

@@ -1,0 +1,170 @@
+"""The page reads a query worker runs: each a function registered here by name, called with
+plain arguments (no code crosses to the worker), its result plain data the web process
+renders (pickled, as the worker's messages are: copkg.querying.messages).
+
+A page's data is one job for the executor (copkg.querying.executor), as a SPARQL query is: it
+runs in a worker process under the time limit (killed and replaced past it), in the sandbox,
+scheduled fairly by client; for a store that is not on disk, in a thread of the executor."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rdflib import URIRef
+
+from copkg.errors import CopkgError
+from copkg.namespaces import COPKG
+from copkg.querying.pages.charts import (
+    TimelineEvent,
+    matrix_data,
+    organisation,
+    organisation_events,
+    timeline_slug,
+)
+from copkg.querying.pages.citation import study_citation
+from copkg.querying.pages.explanations import Explanation, read_explanations
+from copkg.querying.pages.links import TWINS, iri_of_path, split_suffix
+from copkg.querying.pages.overview import (
+    Instances,
+    class_instances,
+    graph_data,
+    landing_data,
+    ontology_triples,
+    ontology_twin,
+    rules_data,
+    void_counts,
+)
+from copkg.querying.pages.reading import predicate_labels, read_resource, resource_twin
+from copkg.querying.pages.resource import Resource
+from copkg.querying.pages.rows import mentioned
+from copkg.store import Store
+
+#: The media type of a page read's answer: its result, pickled.
+READ_MEDIA = "application/x-copkg-read"
+
+JSON = "application/json"
+
+#: The RDF twins of a resource (the JSON twin is the page's data).
+RDF_MEDIA = frozenset(t for t in TWINS.values() if t != JSON)
+
+_MENTIONED = "ASK { { ?s ?p ?o } UNION { ?o ?p ?s } }"
+
+
+def json_body(data: Any) -> bytes:
+    """A page's JSON as Flask's jsonify writes it in production: compact, keys sorted, ASCII,
+    a line break at the end."""
+    text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    return (text + "\n").encode()
+
+
+@dataclass
+class ResourceHtml:
+    """What a resource's HTML page shows besides the resource: its organisation's timeline
+    (`events`, when it is one), the citations of the studies it quotes, what the rules
+    derived about it."""
+
+    resource: Resource
+    organisation: bool
+    events: list[TimelineEvent]
+    citations: dict[str, dict[str, str] | None]
+    explanations: list[Explanation]
+    more_explanations: bool
+
+
+def resource_page(store: Store, path: str, page: int, plain_media: str | None) -> tuple[Any, ...]:
+    """The page of the resource at `path` (/id/..., maybe with a twin's suffix), its
+    `page`-th page of incoming links, as the media type the suffix names or else
+    `plain_media` (what Accept prefers; None: nothing offered fits). An IRI that itself ends
+    in a suffix is read as it is; any other as the suffix's twin.
+
+    One of ("json", base path, body), ("rdf", base path, media type, body),
+    ("html", base path, ResourceHtml) or ("unacceptable", base path)."""
+    base_path, suffix = split_suffix(path)
+    iri = iri_of_path(path)
+    resource = None
+    if suffix and mentioned(store, URIRef(iri), _MENTIONED):
+        resource = read_resource(store, iri, page)
+    if resource is None:
+        iri = iri_of_path(base_path)
+        resource = read_resource(store, iri, page)
+    else:
+        base_path, suffix = path, None
+    if resource is None:
+        raise CopkgError(f"no resource {iri} in the graph", status=404)
+    if page > resource.incoming_pages:
+        raise CopkgError(
+            f"page {page} of the links to {iri} is past the end: there are "
+            f"{resource.incoming_total}, {resource.incoming_page_size} a page",
+            status=400,
+        )
+    media_type = TWINS[suffix] if suffix else plain_media
+    if media_type is None:
+        return ("unacceptable", base_path)
+    if media_type == JSON:
+        return ("json", base_path, json_body(resource.as_json()))
+    if media_type in RDF_MEDIA:
+        return ("rdf", base_path, media_type, resource_twin(store, iri, media_type))
+    is_organisation = resource.has_type(str(COPKG.Organisation))
+    events = organisation_events(store, iri) if is_organisation else []
+    quoted = {q.study for q in [*resource.evidence, *resource.used_evidence] if q.study}
+    citations = {study: study_citation(store, study) for study in sorted(quoted)}
+    explanations, more = read_explanations(store, iri)
+    return (
+        "html",
+        base_path,
+        ResourceHtml(resource, is_organisation, events, citations, explanations, more),
+    )
+
+
+def timeline_page(store: Store, slug: str) -> tuple[str, str | None, list[TimelineEvent]]:
+    """An organisation's timeline: (its IRI, label, events); label None when the slug is not
+    the organisation's own (the web redirects to it)."""
+    org = organisation(store, slug)
+    if org is None:
+        raise CopkgError(f"no organisation {slug!r} in the graph", status=404)
+    if timeline_slug(org) != slug:
+        return org, None, []
+    resource = read_resource(store, org)
+    label = resource.label if resource else slug
+    return org, label, organisation_events(store, org)
+
+
+def graph_page(
+    store: Store, iri: str, labels: bool
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """A named graph's data (None: no such graph) and, for its HTML page (`labels`), the
+    labels of the ontology's classes."""
+    data = graph_data(store, iri)
+    return data, predicate_labels(store) if labels and data is not None else None
+
+
+def ontology_page(store: Store) -> tuple[list[Any], dict[URIRef, Instances]]:
+    """The ontology's graph (rdflib triples) and the instances of each class, documented."""
+    return ontology_triples(store), class_instances(store)
+
+
+#: The page reads by name. A test may add one (a read run in the test's own process, by a
+#: ThreadExecutor); a worker process knows those registered when it imported this module.
+READS: dict[str, Callable[..., Any]] = {
+    "resource": resource_page,
+    "landing": landing_data,
+    "graph": graph_page,
+    "rules": rules_data,
+    "matrix": matrix_data,
+    "timeline": timeline_page,
+    "void": void_counts,
+    "ontology": ontology_page,
+    "ontology_twin": ontology_twin,
+}
+
+
+def run_read(store: Store, name: str, args: tuple[Any, ...]) -> bytes:
+    """Run a registered page read on the store; its result pickled."""
+    read = READS.get(name)
+    if read is None:
+        raise CopkgError(f"no page read named {name!r}", status=500)
+    return pickle.dumps(read(store, *args), protocol=pickle.HIGHEST_PROTOCOL)
