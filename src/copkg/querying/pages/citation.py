@@ -6,7 +6,7 @@ import re
 
 from rdflib import URIRef
 
-from copkg.querying.pages.kept import store_identity
+from copkg.querying.named_queries.paging import store_identity
 from copkg.querying.pages.rows import lexical, page_rows
 from copkg.store import Store
 

@@ -20,6 +20,11 @@ TWINS: dict[str, str] = {
     ".json": "application/json",
 }
 
+HTML = "text/html"
+
+#: What a resource's page is offered as (Accept chooses; the first when it says nothing).
+OFFERED = [HTML, "application/json", *(t for t in TWINS.values() if t != "application/json")]
+
 #: IRIs whose paths and CURIEs are kept (a page writes dozens; each costs a regex or two).
 KEPT_IRIS = 1 << 16
 
@@ -65,3 +70,11 @@ def split_suffix(path: str) -> tuple[str, str | None]:
         if path.endswith(suffix) and len(path) > len(suffix):
             return path[: -len(suffix)], suffix
     return path, None
+
+
+def twin_links(path: str) -> str:
+    """The Link header of a resource's page and twins: the page (canonical), then each twin
+    in the order of TWINS."""
+    links = [f'<{path}>; rel="canonical"; type="text/html"']
+    links += [f'<{path}{suffix}>; rel="alternate"; type="{t}"' for suffix, t in TWINS.items()]
+    return ", ".join(links)

@@ -107,6 +107,11 @@ def graph_data(store: Store, iri: str) -> dict[str, Any] | None:
     return {"ok": True, "graph": iri, "statements": count, "classes": classes}
 
 
+def graph_counts(store: Store) -> list[tuple[str, int]]:
+    """Each named graph with its number of statements (the service description's)."""
+    return [(name, store.quad_count(name)) for name in store.graphs()]
+
+
 _NAMESPACE_MEMBERS = """
 SELECT ?s ?p ?o WHERE { ?s ?p ?o . FILTER (STRSTARTS(STR(?s), STR(?ns))) }
 ORDER BY ?s ?p

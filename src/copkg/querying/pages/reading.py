@@ -10,7 +10,7 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from copkg.querying.pages.kept import kept, store_identity
+from copkg.querying.named_queries.paging import kept, store_identity
 from copkg.querying.pages.links import curie
 from copkg.querying.pages.resource import (
     COPKG_NS,
@@ -98,16 +98,15 @@ _USED_FACT = ox.NamedNode(COPKG_NS + "usedFact")
 
 
 def predicate_labels(store: Store) -> dict[str, str]:
-    """Labels of the ontology's classes and properties (read once per store)."""
-    memo = kept(store)
-    if "predicate_labels" not in memo:
-        rows = store.query(_PREDICATE_LABELS, default_graphs=None).rows
+    """Labels of the ontology's classes and properties (read once per read-only store)."""
+
+    def read() -> dict[str, str]:
         labels: dict[str, str] = {}
-        for row in rows:
+        for row in store.query(_PREDICATE_LABELS, default_graphs=None).rows:
             labels.setdefault(str(row["term"]), str(row["label"]))
-        memo["predicate_labels"] = labels
-    found: dict[str, str] = memo["predicate_labels"]
-    return found
+        return labels
+
+    return kept(store, "predicate labels", read)
 
 
 def incoming_count(store: Store, iri: URIRef) -> int:
@@ -116,11 +115,9 @@ def incoming_count(store: Store, iri: URIRef) -> int:
     identity = store_identity(store)
     if identity is None:
         return _count_incoming(store, iri)
-    memo = kept(store)
-    kept_for, counts = memo.get("incoming_counts", (None, {}))
-    if kept_for != identity or len(counts) >= _COUNTS_KEPT:
-        counts = {}
-        memo["incoming_counts"] = (identity, counts)
+    counts: dict[URIRef, int] = kept(store, ("incoming counts", identity), dict)
+    if len(counts) >= _COUNTS_KEPT:
+        counts.clear()
     if iri not in counts:
         counts[iri] = _count_incoming(store, iri)
     count: int = counts[iri]
@@ -286,13 +283,13 @@ SELECT ?p ?d WHERE {
 
 
 def integer_ranges(store: Store) -> dict[Node, str]:
-    """Properties whose declared range is an XSD integer subtype (read once per store)."""
-    memo = kept(store)
-    if "integer_ranges" not in memo:
-        rows = store.query(_INTEGER_RANGES).rows
-        memo["integer_ranges"] = {row["p"]: str(row["d"]) for row in rows}
-    ranges: dict[Node, str] = memo["integer_ranges"]
-    return ranges
+    """Properties whose declared range is an XSD integer subtype (read once per read-only
+    store)."""
+
+    def read() -> dict[Node, str]:
+        return {row["p"]: str(row["d"]) for row in store.query(_INTEGER_RANGES).rows}
+
+    return kept(store, "integer ranges", read)
 
 
 def declared_datatypes(

@@ -31,6 +31,7 @@ from copkg.querying.pages.links import TWINS, iri_of_path, split_suffix
 from copkg.querying.pages.overview import (
     Instances,
     class_instances,
+    graph_counts,
     graph_data,
     landing_data,
     ontology_triples,
@@ -153,6 +154,7 @@ READS: dict[str, Callable[..., Any]] = {
     "resource": resource_page,
     "landing": landing_data,
     "graph": graph_page,
+    "graph_counts": graph_counts,
     "rules": rules_data,
     "matrix": matrix_data,
     "timeline": timeline_page,

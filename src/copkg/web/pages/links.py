@@ -3,7 +3,6 @@ a page and its RDF and JSON twins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -11,6 +10,8 @@ from markupsafe import Markup
 
 from copkg.errors import CopkgError
 from copkg.querying.pages.links import (
+    HTML,
+    OFFERED,
     ROOT_IRI,
     TWINS,
     curie,
@@ -21,13 +22,19 @@ from copkg.querying.pages.links import (
 )
 from copkg.web.negotiation import best_offer
 
-__all__ = ["ROOT_IRI", "TWINS", "curie", "href", "iri_of_path", "local_path", "split_suffix"]
+__all__ = [
+    "HTML",
+    "OFFERED",
+    "ROOT_IRI",
+    "TWINS",
+    "curie",
+    "href",
+    "iri_of_path",
+    "local_path",
+    "split_suffix",
+]
 
 bp = Blueprint("pages", __name__)
-
-HTML = "text/html"
-
-OFFERED = [HTML, "application/json", *(t for t in TWINS.values() if t != "application/json")]
 
 RDF_MEDIA = {t for t in TWINS.values() if t != "application/json"}
 
@@ -93,13 +100,6 @@ def wants(suffix: str | None, offered: list[str] | None = None) -> str:
             status=406,
         )
     return best
-
-
-def alternates(path: str, types: Iterable[str]) -> str:
-    suffix_of = {t: s for s, t in TWINS.items()}
-    links = [f'<{path}>; rel="canonical"; type="text/html"']
-    links += [f'<{path}{suffix_of[t]}>; rel="alternate"; type="{t}"' for t in types]
-    return ", ".join(links)
 
 
 def twin_response(body: bytes | str, media_type: str, link_header: str | None = None) -> Response:

@@ -9,14 +9,13 @@ from markupsafe import Markup
 from copkg.errors import CopkgError
 from copkg.querying.pages.charts import timeline_slug
 from copkg.querying.pages.explanations import EXPLAINED_BY
+from copkg.querying.pages.links import twin_links
 from copkg.web import read_page
 from copkg.web.negotiation import best_offer
 from copkg.web.pages.links import (
     HTML,
     OFFERED,
-    RDF_MEDIA,
     TWINS,
-    alternates,
     bp,
     iri_of_path,
     split_suffix,
@@ -34,7 +33,7 @@ def _serve_resource(path: str) -> Response | str:
     form, base_path = read[0], read[1]
     if form == "unacceptable":
         wants(None)  # raises the 406
-    link_header = alternates(base_path, RDF_MEDIA | {"application/json"})
+    link_header = twin_links(base_path)
     if form == "json":
         response = Response(read[2], mimetype="application/json")
         response.headers["Link"] = link_header

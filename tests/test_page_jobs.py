@@ -1,0 +1,123 @@
+"""A page's data is one job for the query executor, as a SPARQL query is: read in a worker
+process (its time limit, its kill, its sandbox), or by a thread for a store that is not on
+disk; the web renders what the job returns and never reads the store itself."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from test_web_pages import web_settings  # noqa: F401 - the session's built project
+
+from copkg.config import Settings
+from copkg.errors import CopkgError
+from copkg.pipeline.open import open_store
+from copkg.querying.executor import Job, ThreadExecutor
+from copkg.querying.pages import reads
+from copkg.querying.workers import ProcessExecutor
+from copkg.web.app import create_app
+
+ROLE = "/id/josserand2004/facilitation"
+
+
+def _executor(app: Flask) -> Any:
+    return app.extensions["copkg"].current.executor
+
+
+@pytest.fixture
+def tight(web_settings: Settings) -> Iterator[Flask]:  # noqa: F811
+    """The build served by two worker processes under a limit of 50 ms (no answer kept)."""
+    app = create_app({"SETTINGS": web_settings, "TESTING": True, "QUERY_WORKERS": 2,
+                      "QUERY_TIMEOUT": 0.05, "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
+    yield app
+    app.extensions["copkg"].close()
+
+
+def test_a_page_read_past_the_limit_is_503_and_its_worker_replaced(tight: Flask) -> None:
+    """The VoID counts of the test build take a few hundred ms: past a limit of 50 ms the
+    worker reading them is killed (and replaced), the client gets 503 with Retry-After."""
+    executor = _executor(tight)
+    assert isinstance(executor, ProcessExecutor)
+    executor.start()
+    before = set(executor.pids())
+    started = time.monotonic()
+    response = tight.test_client().get("/.well-known/void")
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "limit" in response.get_data(as_text=True)
+    assert time.monotonic() - started < 5
+    killed = before - set(executor.pids())
+    assert len(killed) == 1
+    gone = Path(f"/proc/{killed.pop()}")
+    waited = time.monotonic() + 10  # reaped, and its place taken, in threads of the pool
+    while (gone.exists() or len(set(executor.pids()) - before) < 1) and time.monotonic() < waited:
+        time.sleep(0.05)
+    assert not gone.exists()  # its CPU is free
+    assert len(executor.pids()) == 2 and len(set(executor.pids()) - before) == 1
+
+
+def test_pages_are_read_in_the_worker_processes(web_settings: Settings) -> None:  # noqa: F811
+    """A page read is a job of the pool (a read the workers do not know is their error)."""
+    executor = ProcessExecutor(web_settings.build_dir / "oxigraph", timeout=30, workers=1)
+    try:
+        answer = executor.run(Job.page_read("resource", ROLE, 1, "text/html"))
+        form, path, page = pickle.loads(answer.body)
+        assert (form, path) == ("html", ROLE) and page.resource.label
+        assert answer.media_type == reads.READ_MEDIA
+        with pytest.raises(CopkgError) as error:
+            executor.run(Job.page_read("no-such-read"))
+        assert error.value.status == 500 and "no-such-read" in error.value.message
+    finally:
+        executor.close()
+
+
+def test_a_store_handed_in_reads_pages_in_threads_under_the_limit(
+    web_settings: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store handed in (not on disk) has its page reads run by the ThreadExecutor: at the
+    limit the client gets its 503 (a read registered by the test stands for a slow one)."""
+
+    def slow(store: Any) -> dict[str, Any]:
+        time.sleep(2)
+        return reads.void_counts(store)
+
+    monkeypatch.setitem(reads.READS, "void", slow)
+    app = create_app({"STORE": open_store(web_settings), "TESTING": True, "QUERY_TIMEOUT": 0.3})
+    executor = _executor(app)
+    assert isinstance(executor, ThreadExecutor)
+    client = app.test_client()
+    started = time.monotonic()
+    assert client.get("/.well-known/void").status_code == 503
+    assert time.monotonic() - started < 1.5
+    assert client.get(ROLE + ".json").get_json()["iri"].endswith("/facilitation")
+
+
+def test_pages_of_a_memory_store_follow_its_updates() -> None:
+    """`--store memory:`: the workers read snapshots, a newer one after each update (pages
+    too)."""
+    settings = Settings.load(Path(__file__).resolve().parents[1], environ={}, store_url="memory:")
+    app = create_app({"SETTINGS": settings, "TESTING": True, "UPDATE_TOKEN": "t",
+                      "QUERY_WORKERS": 2})  # fmt: skip
+    client = app.test_client()
+    thing = "https://w3id.org/copkg/id/demo/thing"
+    try:
+        for label in ("first", "second", "third"):
+            response = client.post(
+                "/update",
+                data=f"DELETE WHERE {{ GRAPH <http://example.org/g> {{ <{thing}> ?p ?o }} }} ; "
+                f"INSERT DATA {{ GRAPH <http://example.org/g> {{ <{thing}> "
+                f'<http://www.w3.org/2000/01/rdf-schema#label> "{label}" }} }}',
+                content_type="application/sparql-update",
+                headers={"Authorization": "Bearer t"},
+            )
+            assert response.status_code == 200, response.get_data(as_text=True)
+            for _ in range(2):  # both workers
+                assert client.get("/id/demo/thing.json").get_json()["label"] == label
+    finally:
+        app.extensions["copkg"].close()
