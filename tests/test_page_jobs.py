@@ -16,10 +16,10 @@ from test_web_pages import web_settings  # noqa: F401 - the session's built proj
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
-from copkg.pipeline.open import open_store
 from copkg.querying.executor import Job, ThreadExecutor
 from copkg.querying.pages import reads
 from copkg.querying.workers import ProcessExecutor
+from copkg.store.embedded import OxigraphStore
 from copkg.web.app import create_app
 
 ROLE = "/id/josserand2004/facilitation"
@@ -88,7 +88,9 @@ def test_a_store_handed_in_reads_pages_in_threads_under_the_limit(
         return reads.void_counts(store)
 
     monkeypatch.setitem(reads.READS, "void", slow)
-    app = create_app({"STORE": open_store(web_settings), "TESTING": True, "QUERY_TIMEOUT": 0.3})
+    store = OxigraphStore()  # in memory, handed in
+    store.load_dataset(web_settings.build_dir / "copkg.nq")
+    app = create_app({"STORE": store, "TESTING": True, "QUERY_TIMEOUT": 0.3})
     executor = _executor(app)
     assert isinstance(executor, ThreadExecutor)
     client = app.test_client()

@@ -195,6 +195,7 @@ def test_memory_store_runaway_query_is_killed_and_nothing_is_lost(slack: float) 
         )
         assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "40"
         executor = app.extensions["copkg"].current.executor
+        executor.start()  # every worker has opened its snapshot (and confined itself)
         before = set(executor.pids())
         for pid in before:  # confined as the build's workers are
             assert "Seccomp:\t2" in Path(f"/proc/{pid}/status").read_text()
@@ -204,6 +205,9 @@ def test_memory_store_runaway_query_is_killed_and_nothing_is_lost(slack: float) 
         assert LIMIT <= time.monotonic() - started < LIMIT + slack
         killed = before - set(executor.pids())
         assert len(killed) == 1
+        reaped = time.monotonic() + 10  # (SIGKILL is sent at once, the reaping is a thread's)
+        while any(Path(f"/proc/{pid}").exists() for pid in killed) and time.monotonic() < reaped:
+            time.sleep(0.05)
         assert not any(Path(f"/proc/{pid}").exists() for pid in killed)  # its CPU is free
         assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "40"
         update("<http://example.org/s40> <http://example.org/p> 40 .")

@@ -612,7 +612,8 @@ def test_incoming_links_come_a_page_at_a_time(web_settings: Settings) -> None:
     from copkg.querying.pages import reading as pages
     from copkg.web.app import create_app
 
-    app = create_app({"STORE": open_store(web_settings), "TESTING": True, "QUERY_WORKERS": 0})
+    app = create_app({"STORE": open_store(web_settings), "TESTING": True, "QUERY_WORKERS": 0,
+                      "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
     client = app.test_client()
     role = "/id/josserand2004/facilitation.json"
     whole = client.get(role).get_json()
