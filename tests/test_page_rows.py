@@ -76,3 +76,25 @@ def test_incoming_rows_and_labels_are_the_querys(web_settings: Settings) -> None
             )
             paged += offset > 0 and bool(rows)
     assert paged, "no resource has a second page of links: the offsets would be untested"
+
+
+def test_explanations_skip_the_query_only_where_it_finds_nothing(web_settings: Settings) -> None:  # noqa: F811
+    """Two index lookups stand for the explanations' query where no derived statement names
+    the resource: the explanations are the query's for every resource of the build."""
+    from copkg.querying.pages.explanations import read_explanations
+
+    store = open_store(web_settings)
+    assert isinstance(store, OxigraphStore)
+    elsewhere = _Elsewhere(store)
+    named = {
+        t.value
+        for q in store.native.quads_for_pattern(None, None, None)
+        for t in (q.subject, q.object)
+        if isinstance(t, ox.NamedNode)
+    }
+    explained = 0
+    for iri in sorted(named):
+        found = read_explanations(store, iri)
+        assert found == read_explanations(elsewhere, iri), iri  # type: ignore[arg-type]
+        explained += bool(found[0])
+    assert explained > 10

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rdflib import URIRef
 
 from copkg.namespaces import COPKG
-from copkg.querying.pages.rows import lexical, page_rows
+from copkg.querying.pages.rows import lexical, may_link, page_rows
 from copkg.store import Store
 
 #: How many derived statements a page shows (the rest stay reachable by SPARQL).
@@ -70,7 +70,10 @@ class Explanation:
 
 def read_explanations(store: Store, iri: str) -> tuple[list[Explanation], bool]:
     """The derived statements whose subject or object is `iri` (at most MAX_EXPLANATIONS),
-    and whether there are more."""
+    and whether there are more. (Most resources are in no derived statement: two index
+    lookups say so without the query.)"""
+    if not may_link(store, EXPLAINED_BY, URIRef(iri)):
+        return [], False
     rows = page_rows(store, _EXPLANATIONS, {"this": URIRef(iri)})
     found = [
         Explanation(

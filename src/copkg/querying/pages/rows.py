@@ -86,6 +86,19 @@ def mentioned(store: Store, iri: Node, ask: str) -> bool:
     return next(iter(native.quads_for_pattern(None, None, term)), None) is not None
 
 
+def may_link(store: Store, predicates: Iterable[str], iri: Node) -> bool:
+    """Whether some statement `?x p <iri>` may exist for one of the predicates: on the
+    embedded store one index lookup each (in any graph: never too few), elsewhere True."""
+    if not isinstance(store, OxigraphStore):
+        return True
+    term = to_ox(iri)
+    native = store.native
+    return any(
+        next(iter(native.quads_for_pattern(None, ox.NamedNode(p), term)), None) is not None
+        for p in predicates
+    )
+
+
 def lexical(term: Any) -> str:
     """A term's value as text (an IRI, a literal's lexical form)."""
     return str(term.value)
