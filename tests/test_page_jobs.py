@@ -31,9 +31,11 @@ def _executor(app: Flask) -> Any:
 
 @pytest.fixture
 def tight(web_settings: Settings) -> Iterator[Flask]:  # noqa: F811
-    """The build served by two worker processes under a limit of 50 ms (no answer kept)."""
+    """The build served by two worker processes under a limit of 50 ms, for queries and for
+    reads of the whole graph alike (no answer kept)."""
     app = create_app({"SETTINGS": web_settings, "TESTING": True, "QUERY_WORKERS": 2,
-                      "QUERY_TIMEOUT": 0.05, "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
+                      "QUERY_TIMEOUT": 0.05, "OVERVIEW_TIMEOUT": 0.05,
+                      "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
     yield app
     app.extensions["copkg"].close()
 
@@ -59,6 +61,19 @@ def test_a_page_read_past_the_limit_is_503_and_its_worker_replaced(tight: Flask)
         time.sleep(0.05)
     assert not gone.exists()  # its CPU is free
     assert len(executor.pids()) == 2 and len(set(executor.pids()) - before) == 1
+
+
+def test_reads_of_the_whole_graph_have_a_limit_of_their_own(web_settings: Settings) -> None:  # noqa: F811
+    """The VoID counts (a read of every statement, once a build) run under OVERVIEW_TIMEOUT,
+    not under the queries' limit; a resource's page under the queries' limit."""
+    app = create_app({"SETTINGS": web_settings, "TESTING": True, "QUERY_WORKERS": 1,
+                      "QUERY_TIMEOUT": 0.05, "OVERVIEW_TIMEOUT": 60.0,
+                      "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
+    try:
+        _executor(app).start()
+        assert app.test_client().get("/.well-known/void").status_code == 200
+    finally:
+        app.extensions["copkg"].close()
 
 
 def test_pages_are_read_in_the_worker_processes(web_settings: Settings) -> None:  # noqa: F811
@@ -90,7 +105,8 @@ def test_a_store_handed_in_reads_pages_in_threads_under_the_limit(
     monkeypatch.setitem(reads.READS, "void", slow)
     store = OxigraphStore()  # in memory, handed in
     store.load_dataset(web_settings.build_dir / "copkg.nq")
-    app = create_app({"STORE": store, "TESTING": True, "QUERY_TIMEOUT": 0.3})
+    app = create_app({"STORE": store, "TESTING": True, "QUERY_TIMEOUT": 0.3,
+                      "OVERVIEW_TIMEOUT": 0.3})  # fmt: skip
     executor = _executor(app)
     assert isinstance(executor, ThreadExecutor)
     client = app.test_client()

@@ -70,16 +70,22 @@ class Job:
     #: arguments (plain values); the answer is the read's result, pickled (READ_MEDIA).
     read: str | None = None
     args: tuple[Any, ...] = ()
+    #: A time limit of its own (seconds), for a read of the whole graph (a page's counts): the
+    #: executor's otherwise.
+    timeout: float | None = None
 
     def to_message(self) -> tuple[Any, ...]:
         """The job as plain values, for a worker process (pickled faster than the class)."""
         return (self.sparql, self.default_graphs, self.named_graphs, self.bindings,
-                dict(self.media_types), self.base, self.client, self.read, self.args)  # fmt: skip
+                dict(self.media_types), self.base, self.client, self.read, self.args,
+                self.timeout)  # fmt: skip
 
     @classmethod
-    def page_read(cls, name: str, *args: Any, client: str | None = None) -> Job:
+    def page_read(
+        cls, name: str, *args: Any, client: str | None = None, timeout: float | None = None
+    ) -> Job:
         """The job of a page read: `name` called with the store and `args`."""
-        return cls("", client=client, read=name, args=args)
+        return cls("", client=client, read=name, args=args, timeout=timeout)
 
     @classmethod
     def from_message(cls, message: tuple[Any, ...]) -> Job:
@@ -304,11 +310,12 @@ class ThreadExecutor:
                 self._slots.release()
                 done.set()
 
+        limit = job.timeout or self.timeout
         threading.Thread(target=work, name="copkg-query", daemon=True).start()
-        if not done.wait(self.timeout):
+        if not done.wait(limit):
             cancel.cancel()
-            log.warning("query over %ss: its connections closed", self.timeout)
-            raise timed_out(self.timeout)
+            log.warning("query over %ss: its connections closed", limit)
+            raise timed_out(limit)
         if "error" in outcome:
             raise outcome["error"]
         answer: Answer = outcome["answer"]

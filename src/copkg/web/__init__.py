@@ -14,6 +14,7 @@ from flask import current_app, has_request_context, request
 from copkg.config import Settings
 from copkg.querying.executor import Executor, Job
 from copkg.querying.named_queries import NamedQuery, load_named_queries
+from copkg.querying.pages.reads import WHOLE_GRAPH
 from copkg.store import Store
 
 __all__ = [
@@ -108,5 +109,9 @@ def read_page(name: str, *args: Any) -> Any:
     """A page's data, read by the executor as one job (in a query worker: under the time limit,
     in the sandbox, fairly scheduled): the page read `name` of copkg.querying.pages.reads,
     called with `args`. The web renders it; it never reads the store itself."""
-    answer = get_executor().run(Job.page_read(name, *args, client=client_address()))
+    executor = get_executor()
+    limit = None
+    if name in WHOLE_GRAPH:  # a read of every statement: a limit of its own
+        limit = max(executor.timeout, float(current_app.config.get("OVERVIEW_TIMEOUT", 0)))
+    answer = executor.run(Job.page_read(name, *args, client=client_address(), timeout=limit))
     return pickle.loads(answer.body)

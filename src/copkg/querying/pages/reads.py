@@ -164,6 +164,15 @@ READS: dict[str, Callable[..., Any]] = {
 }
 
 
+#: The reads that count or list over the whole graph (the landing page, VoID, the matrix,
+#: rules, ontology, a graph's classes): at 1,000 studies some take longer than a query may
+#: (10-30 s on a busy machine), and each is read once a build (then kept), so the web gives
+#: them a limit of their own (OVERVIEW_TIMEOUT): still killed past it.
+WHOLE_GRAPH = frozenset(
+    {"landing", "void", "matrix", "rules", "ontology", "ontology_twin", "graph", "graph_counts"}
+)
+
+
 def run_read(store: Store, name: str, args: tuple[Any, ...]) -> bytes:
     """Run a registered page read on the store; its result pickled."""
     read = READS.get(name)
