@@ -224,8 +224,8 @@ class DirectQueries:
 
     def takes(self, request: Request) -> bool:
         """Whether the request is one for the direct path (else gunicorn's): GET or POST to
-        /sparql, GET of a named query, neither conditional nor past gunicorn's limit on the
-        request line (gunicorn refuses it, as it did before)."""
+        /sparql, GET of a named query or of a resource's JSON page, neither conditional nor
+        past gunicorn's limit on the request line (gunicorn refuses it, as it did before)."""
         if len(request.line) > MAX_REQUEST_LINE:
             return False
         path = request.target.partition("?")[0]
