@@ -24,7 +24,11 @@ from copkg.cli import main
 from copkg.config import Settings
 from copkg.namespaces import COPKG, study_graph
 from copkg.pipeline import build, build_state, exports
+from copkg.pipeline.build import STORE_DIR
+from copkg.pipeline.build_cache import PaperIndex
+from copkg.pipeline.corpus_checks import study_records
 from copkg.pipeline.steps import DRAFT_MARKER, source_files
+from copkg.store.embedded import OxigraphStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = "demo2000"
@@ -252,6 +256,30 @@ def test_an_inconsistent_bundle_is_refused_by_hermit(project: Path, tmp_path: Pa
     assert result.exit_code == 1, result.output
     assert "HermiT" in result.output and "disjoint" in result.output
     assert fingerprint(project) == before
+
+
+@pytest.mark.java
+def test_hermit_keeps_its_classes_with_the_build_and_gives_the_same_verdicts(
+    project: Path, tmp_path: Path
+) -> None:
+    """The first HermiT run of an add writes a class archive into build/cache/; the add carries
+    it into the new build, and the next add's HermiT maps it and still refuses what it must."""
+    first = fill(template("first2001")).replace('"the title, as published"', '"Another title"')
+    result = copkg(project, "add", str(write_bundle(tmp_path, first, "a")))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"owl\s+consistent", result.output)
+    kept = sorted(p.suffix for p in (project / "build" / "cache").glob("hermit-*"))
+    assert kept == [".jar", ".jsa"]
+    text = fill(template()).replace(
+        '    copkg:sector "its sector',
+        "    copkg:eventType copkg:Reorganisation ;\n" + '    copkg:sector "its sector',
+    )
+    result = copkg(project, "add", str(write_bundle(tmp_path, text, "b")))
+    assert result.exit_code == 1, result.output
+    assert "HermiT" in result.output and "disjoint" in result.output
+    result = copkg(project, "add", str(write_bundle(tmp_path, fill(template()), "c")))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"owl\s+consistent", result.output)
 
 
 def test_without_java_add_says_so_and_stops_unless_told_to_skip(
@@ -714,3 +742,31 @@ def test_the_same_paper_under_a_second_id_is_refused(
         result.output,
     ), result.output
     assert fingerprint(project) == before
+
+
+def test_the_paper_index_an_add_keeps_is_what_reading_the_records_gives(
+    project: Path, tmp_path: Path
+) -> None:
+    """The duplicate check reads the papers from an index kept with the build (the first add
+    makes it from the store's study records, each add extends it): after two adds it is what
+    reading every record of the new build gives."""
+    assert PaperIndex.read(project / "build") is None  # a full build keeps none
+    first = fill(template("first2001")).replace(
+        "    dcterms:creator :author ;",
+        '    dcterms:creator :author ;\n    dcterms:identifier "https://doi.org/10.1234/demo.5" ;',
+    )
+    second = fill(template("second2002")).replace('"the title, as published"', '"Another title"')
+    for name, text in (("a", first), ("b", second)):
+        result = copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, text, name)))
+        assert result.exit_code == 0, result.output
+    kept = PaperIndex.read(project / "build")
+    assert kept is not None
+    store = OxigraphStore.open_read_only(project / "build" / STORE_DIR)
+    try:
+        full = PaperIndex.of_records(study_records(store.native))
+    finally:
+        del store
+    assert kept == full
+    dois = {str(p.study).split("/")[-2]: p.dois for p in kept.papers}
+    assert dois["first2001"] == {"10.1234/demo.5"}
+    assert "second2002" in dois

@@ -37,6 +37,7 @@ import importlib, os, shutil, signal, sys
 from copkg.config import Settings
 build = importlib.import_module("copkg.pipeline.build")
 steps = importlib.import_module("copkg.pipeline.steps")
+streamed = importlib.import_module("copkg.pipeline.streamed")
 point = sys.argv[2]
 
 def die():
@@ -54,7 +55,7 @@ def after(module, name, when=lambda *a: True):
 if point == "after infer":
     after(steps, "infer")
 elif point == "after export":
-    after(steps, "export")
+    after(streamed, "export")
 elif point == "after the manifest":
     after(build, "atomic_write")
 elif point == "between the renames":

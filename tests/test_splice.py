@@ -131,6 +131,38 @@ def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> N
     assert sorted(p.name for p in out.iterdir()) == sorted(exports.FILES)
 
 
+@pytest.mark.parametrize("new", ["aardvark1999", "beta2002b", "zeta2010"])
+@pytest.mark.parametrize("before_it", [False, True], ids=["after it", "one before it too"])
+def test_a_block_inserted_ahead_gives_the_same_bytes(
+    tmp_path: Path, new: str, before_it: bool
+) -> None:
+    """`copkg add` gives the splice the new graph's block before the rules run (its thread
+    writes it and copies on to the inferences); the files are those of a full write, also
+    when a later change falls before the block (everything is written again)."""
+    everything, study_quads = full_dataset(new)
+    inferred = [q for q in everything if q.graph_name == INFERENCES]
+    dropped = set(random.Random(new).sample(inferred, 25))
+    labelled = ox.Quad(iri(f"{COPKG}Class0"), iri(f"{COPKG}label"), ox.Literal("c"), ONTOLOGY)
+    if before_it:
+        everything.append(labelled)
+    before = [q for q in everything if q not in {*study_quads, *dropped, labelled}]
+    old_hashes = written(before, tmp_path / "old")
+    new_hashes = written(everything, tmp_path / "full")
+    graphs = sorted({q.graph_name.value for q in before})
+    out = tmp_path / "spliced"
+    out.mkdir()
+    graph = study_graph(new)
+    with Splice(tmp_path / "old", out, graphs, graph) as splice:
+        splice.insert(GraphChange(iri(graph), whole=exports.canonical_graph(study_quads)))
+        changes = [GraphChange(INFERENCES, added=sorted(dropped, key=str))]
+        changes += [GraphChange(ONTOLOGY, added=[labelled])] if before_it else []
+        found, made = splice.finish(changes)
+    assert found == old_hashes
+    assert made == new_hashes
+    for name in exports.FILES:
+        assert (out / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
 def test_the_inferences_come_last_and_each_graph_is_one_block(tmp_path: Path) -> None:
     everything, _ = full_dataset("zeta2010")
     written(everything, tmp_path / "out")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
@@ -231,7 +231,7 @@ class RecordGraph:
         return next(self.objects(subject, predicate), None)
 
 
-def papers(graph: Graph | RecordGraph, describers: RecordGraph | None = None) -> list[Paper]:
+def papers(graph: Graph | RecordGraph, describers: Names | None = None) -> list[Paper]:
     """The copkg:Study records of `graph` as papers (creators' names looked up in
     `describers` too)."""
 
@@ -262,13 +262,20 @@ def papers(graph: Graph | RecordGraph, describers: RecordGraph | None = None) ->
     return found
 
 
+class Names(Protocol):
+    """What papers() looks a creator's name up in: value(subject, predicate), or None."""
+
+    def value(self, subject: Any, predicate: Any) -> Any: ...
+
+
 class KnownPapers:
     """The papers of the corpus's study records, indexed by DOI and by authors, year and title,
-    so that a study is compared with the few papers that may be its own, not with every one."""
+    so that a study is compared with the few papers that may be its own, not with every one.
+    `describers` gives the names of the records' creators (for a bundle's creators)."""
 
-    def __init__(self, records: RecordGraph) -> None:
-        self.records = records
-        self.papers = papers(records)
+    def __init__(self, known: list[Paper], describers: Names) -> None:
+        self.describers = describers
+        self.papers = known
         self._by_doi: dict[str, list[int]] = defaultdict(list)
         self._by_name: dict[tuple[frozenset[str], str, str], list[int]] = defaultdict(list)
         for rank, paper in enumerate(self.papers):
@@ -276,6 +283,11 @@ class KnownPapers:
                 self._by_doi[doi].append(rank)
             if paper.title and paper.year and paper.authors:
                 self._by_name[(paper.authors, paper.year, paper.title)].append(rank)
+
+    @classmethod
+    def of_records(cls, records: RecordGraph) -> KnownPapers:
+        """The papers of study records (as study_records() gives them, indexed)."""
+        return cls(papers(records), records)
 
     def same(self, paper: Paper, study_id: str) -> list[tuple[Paper, str]]:
         """The papers of studies other than `study_id` that are `paper`, with why, in the
@@ -296,9 +308,9 @@ def duplicate_problems(
 ) -> list[Problem]:
     """The study's paper if another study records it already (a second ID for one paper);
     `known` indexes the corpus's papers (else they are read from `others.records()`)."""
-    known = known or KnownPapers(RecordGraph(others.records()))
+    known = known or KnownPapers.of_records(RecordGraph(others.records()))
     problems = []
-    for paper in papers(study.graph, known.records):
+    for paper in papers(study.graph, known.describers):
         for other, why in known.same(paper, study.study_id):
             file, line = study.locate(paper.study, subject=True)
             problems.append(
@@ -336,7 +348,7 @@ def corpus_problems(
     study_graphs = [g for g in sorted(graphs) if g.startswith(STUDY_GRAPHS)]
     described = {g for g in study_graphs if _has_named_subject(store, g)}
     corpus = StudyIndex(ontology, subject_graphs, described, study_records(store))
-    known = KnownPapers(RecordGraph(corpus.records))
+    known = KnownPapers.of_records(RecordGraph(corpus.records))
     fidelity = find_sources(_digests(store, study_graphs), folders)
     problems: list[Problem] = []
     quotes: list[tuple[URIRef, int, list[Problem]]] = []
@@ -357,12 +369,14 @@ def _has_named_subject(store: ox.Store, graph: str) -> bool:
     )
 
 
-def study_records(store: ox.Store) -> list[ox.Quad]:
-    """What the study graphs say of the copkg:Study records (resources typed so in any graph)
-    and of the records' creators and source texts (as the store keeps their literals), as far
-    as the checks read it (RECORD_PREDICATES)."""
-    typed = store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(COPKG.Study)), None)
-    studies = {q.subject for q in typed}
+def study_records(store: ox.Store, studies: Iterable[ox.NamedNode] | None = None) -> list[ox.Quad]:
+    """What the study graphs say of the copkg:Study records (resources typed so in any graph;
+    `studies`: only these) and of the records' creators and source texts (as the store keeps
+    their literals), as far as the checks read it (RECORD_PREDICATES)."""
+    if studies is None:
+        typed = store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(COPKG.Study)), None)
+        studies = {q.subject for q in typed}  # type: ignore[misc]
+    studies = set(studies)
     linked = {
         q.object
         for study in studies

@@ -26,7 +26,7 @@ import pyoxigraph as ox
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH
-from copkg.pipeline import exports
+from copkg.pipeline import build_cache, exports
 from copkg.pipeline.build import (
     MANIFEST,
     STORE_DIR,
@@ -36,8 +36,10 @@ from copkg.pipeline.build import (
     recover,
     swap_in,
 )
+from copkg.pipeline.build_cache import PaperIndex
 from copkg.pipeline.splice import GraphChange, Splice
 from copkg.rdf_io import atomic_write
+from copkg.reasoning import hermit_classes
 from copkg.reasoning.incremental import InferenceDelta, materialise_increment
 from copkg.reasoning.rule_shapes import analyse
 from copkg.reasoning.rules import load_rules
@@ -62,8 +64,13 @@ class Extension:
                 prefix=f"{TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
             )
         )
+        #: the old build's paper index (build_cache), if the caller has it: kept extended
+        self.papers: PaperIndex | None = None
         self._rules = threading.Thread(
-            target=_read_rules, args=(settings.rules_dir,), name="copkg-rules", daemon=True
+            target=_read_rules,
+            args=(settings.rules_dir,),
+            name="copkg-rules",
+            daemon=True,
         )
         self._rules.start()
         try:
@@ -119,6 +126,7 @@ def extend_build(
     try:
         manifest = _extend_into(extension, quads, hashes)
         ready()
+        build_cache.carry(settings.build_dir, extension.work, hermit_classes.PREFIX)
         undo = place()
         try:
             swap_in(extension.work, settings.build_dir)
@@ -148,13 +156,21 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         timings[name] = round(time.perf_counter() - start, 4)
         return result
 
+    # the new graph's block is known now: the splice writes it, and copies on, meanwhile
+    block = GraphChange(ox.NamedNode(graph), whole=exports.canonical_graph(quads))
+    timed("block", extension.splice.insert, block)
     timed("snapshot", snapshot, settings.build_dir / STORE_DIR, work / STORE_DIR)
     store = OxigraphStore(work / STORE_DIR)
     try:
         timed("load", store.native.extend, quads)
         timed("rules_wait", extension.rules_read)
         delta = timed("infer", infer_increment, settings, store, graph)
-        changes = timed("changes", export_changes, store, graph, quads, delta)
+        changes = timed("changes", inference_changes, store, delta)
+        if extension.papers is not None:
+            moved = [*delta.added, *delta.removed]
+            index = timed("papers", extension.papers.extended, store.native, graph, moved)
+            if index is not None:
+                index.write(work)
         added = sum(
             1 for _ in store.native.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         )
@@ -207,7 +223,8 @@ def snapshot(store_dir: Path, target: Path) -> None:
 def _read_rules(rules_dir: Path) -> None:
     """Parse and analyse the rules ahead of the incremental inference (which keeps each rule's
     analysis: ~0.1 s a rule with rdflib's SPARQL parser), while the checks run; any problem is
-    left for the inference to report."""
+    left for the inference to report. (Not kept with the build: an analysis holds terms that
+    only pickle could keep, and a pickle in build/ would run as code whoever wrote it.)"""
     try:
         for rule in load_rules(rules_dir):
             analyse(rule.name, rule.text)
@@ -221,19 +238,15 @@ def infer_increment(settings: Settings, store: OxigraphStore, graph: str) -> Inf
     return materialise_increment(store, settings.rules_dir, graph)
 
 
-def export_changes(
-    store: OxigraphStore, graph: str, quads: list[ox.Quad], delta: InferenceDelta
-) -> list[GraphChange]:
-    """What the exports get: the new graph's block and the inferences added and removed (or
-    the whole inference graph again when blank nodes come or go: canonical labels depend on
-    all the quads that mention blank nodes)."""
+def inference_changes(store: OxigraphStore, delta: InferenceDelta) -> list[GraphChange]:
+    """What the exports get of the inferences: those added and removed (or the whole
+    inference graph again when blank nodes come or go: canonical labels depend on all the
+    quads that mention blank nodes). The new graph's block goes to the splice ahead."""
     inference = ox.NamedNode(str(INFERENCE_GRAPH))
-    changes = [GraphChange(ox.NamedNode(graph), whole=exports.canonical_graph(quads))]
     moved = [*delta.added, *delta.removed]
     if not moved:
-        return changes
+        return []
     if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)):
         whole = store.native.quads_for_pattern(None, None, None, inference)
-        return [*changes, GraphChange(inference, whole=exports.canonical_graph(whole))]
-    change = GraphChange(inference, added=delta.added, removed=delta.removed)
-    return [*changes, change]
+        return [GraphChange(inference, whole=exports.canonical_graph(whole))]
+    return [GraphChange(inference, added=delta.added, removed=delta.removed)]

@@ -4,9 +4,10 @@ The exports are laid out graph by graph, the inferences last (pipeline.exports),
 files are the old bytes with the new graph's block inserted and the inference block's changed
 runs written again. `Splice` starts copying as soon as it knows the new graph's name: the bytes
 before the first place that can change (the new block or the inference block, whichever comes
-first) go through a thread while the rules run; `finish` writes the rest once the changes are
-known. Nothing but the changed runs is parsed. The old files are hashed on the way, so the
-caller can check them against their manifest.
+first) go through a thread while the rules run; `insert` hands it the new graph's block as soon
+as the checks are done, and the thread writes it and copies on up to the inference block;
+`finish` writes the rest once the changes are known. Nothing but the changed runs is parsed.
+The old files are hashed on the way, so the caller can check them against their manifest.
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class Splice:
             target=self._copy_heads, args=(heads,), name="copkg-splice", daemon=True
         )
         self._thread.start()
+        self._inserted: list[GraphChange] = []
+        self._written: set[str] = set()  # the files the inserted block is written into
+        self._next: threading.Thread | None = None
 
     def _head(self, name: str, graph: ox.NamedNode) -> int:
         """Where the first byte that may change is: the new graph's place, the inferences'."""
@@ -128,15 +132,54 @@ class Splice:
         except BaseException as exc:  # noqa: BLE001 - handed to finish()
             self._failure = exc
 
-    def wait(self) -> None:
-        """Wait until the bytes before the first change are copied."""
+    def insert(self, change: GraphChange) -> None:
+        """Give the new graph's block (a whole change) before the others are known: the thread
+        writes it and copies on up to the inferences' block while the rules run (an add's new
+        graph may sort anywhere among the others, so up to the whole file is left otherwise
+        for finish(), after the rules)."""
+        if change.whole is None or self._next is not None:
+            raise CopkgError("only one new graph, whole, is inserted ahead", status=500)
+        self._inserted.append(change)
+        self._next = threading.Thread(
+            target=self._copy_inserted, args=(change,), name="copkg-splice-insert", daemon=True
+        )
+        self._next.start()
+
+    def _copy_inserted(self, change: GraphChange) -> None:
         self._thread.join()
+        if self._failure is not None:
+            return
+        inferences = ox.NamedNode(str(INFERENCE_GRAPH))
+        try:
+            for name, copy in self._copies.items():
+                (edit,) = _edits(name, self.data[name], self.graphs, change)
+                if edit.start < copy.at:
+                    continue  # before what was copied: finish() writes it
+                stop = copy.size
+                if str(INFERENCE_GRAPH) in self.graphs:
+                    stop = _span(name, self.data[name], inferences, self.graphs)[0]
+                if stop < edit.end:
+                    continue
+                copy.pump(edit.start)
+                copy.pump(edit.end, copy=False)
+                copy.out.write(edit.data)
+                self._written.add(name)
+                copy.pump(stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to finish()
+            self._failure = exc
+
+    def wait(self) -> None:
+        """Wait until the bytes before the first change are copied (and those the inserted
+        block is written with)."""
+        self._thread.join()
+        if self._next is not None:
+            self._next.join()
         if self._failure is not None:
             raise self._failure
 
     def finish(self, changes: Sequence[GraphChange]) -> tuple[dict[str, str], dict[str, str]]:
-        """Write the rest with the changes; the SHA-256 of the old files (those not trusted)
-        and of the new."""
+        """Write the rest with the changes (besides the one inserted ahead, if any); the
+        SHA-256 of the old files (those not trusted) and of the new."""
         self.wait()
         resolved = [_resolve(self.data[NQUADS], change) for change in changes]
         old_hashes, new_hashes = {}, {}
@@ -145,6 +188,17 @@ class Splice:
                 (e for c in resolved for e in _edits(name, self.data[name], self.graphs, c)),
                 key=lambda e: (e.start, e.end, e.order),
             )
+            if name not in self._written or (edits and edits[0].start < copy.at):
+                # the inserted block is not written yet, or is written again from the start
+                edits = sorted(
+                    edits
+                    + [
+                        e
+                        for c in self._inserted
+                        for e in _edits(name, self.data[name], self.graphs, c)
+                    ],
+                    key=lambda e: (e.start, e.end, e.order),
+                )
             found, new_hashes[name] = copy.apply(edits)
             if found is not None:
                 old_hashes[name] = found
@@ -155,6 +209,8 @@ class Splice:
         removed."""
         self._stop.set()
         self._thread.join()
+        if self._next is not None:
+            self._next.join()
         self._stack.close()
 
     def __enter__(self) -> Splice:

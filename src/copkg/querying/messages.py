@@ -1,10 +1,15 @@
 """The messages between the query service and its worker processes: pickled, length-prefixed
-frames on a socket, and errors as plain dicts (so a worker's CopkgError crosses intact)."""
+frames on a socket, and errors as plain dicts (so a worker's CopkgError crosses intact).
+
+A worker is sandboxed because it runs what clients send; what it replies is read as plain data
+only (`plain=True`: no class, no function), so that a worker taken over through the engine
+cannot run code in the service by its reply."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import pickle
 import socket
 import struct
@@ -53,9 +58,25 @@ def recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> byte
     return b"".join(chunks)
 
 
-def receive_message(sock: socket.socket, deadline: float | None = None) -> Any:
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles str, bytes, numbers, None and the built-in containers of them, nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a reply may hold plain data only, not {module}.{name}")
+
+
+def loads_plain(data: bytes | bytearray) -> Any:
+    """A pickled frame of plain data (UnpicklingError for anything that names a class)."""
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+def receive_message(
+    sock: socket.socket, deadline: float | None = None, *, plain: bool = False
+) -> Any:
+    """The next frame; `plain`: a reply from a sandboxed process, read as plain data only."""
     (size,) = _HEADER.unpack(recv_exactly(sock, _HEADER.size, deadline))
-    return pickle.loads(recv_exactly(sock, size, deadline))
+    data = recv_exactly(sock, size, deadline)
+    return loads_plain(data) if plain else pickle.loads(data)
 
 
 class FrameLink(asyncio.Protocol):
@@ -113,7 +134,7 @@ class FrameLink(asyncio.Protocol):
         end = _HEADER.size + size
         if len(self.buffer) < end:
             return
-        message = pickle.loads(self.buffer[_HEADER.size : end])
+        message = loads_plain(self.buffer[_HEADER.size : end])  # a sandboxed worker's reply
         raw = self.raw_size(message)
         if len(self.buffer) < end + raw:
             return

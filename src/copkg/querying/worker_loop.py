@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 #: dies or errs, alone, instead of the machine running out of memory.
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
-#: The message asking a worker to open another snapshot: ("open", path); a job is longer.
-REOPEN = ("open", "PATH")
-
 
 def _ports(endpoints: Collection[str]) -> list[int]:
     ports = []
@@ -73,10 +70,8 @@ def worker_main() -> None:
             message = receive_message(sock)
         except (EOFError, OSError):
             return
-        if len(message) == len(REOPEN) and message[0] == REOPEN[0]:  # a newer snapshot
-            opened = _reopen(sock, config, message[1])
-            if opened is not None:
-                store, graphs = opened, frozenset(opened.graphs())
+        if isinstance(message, dict):  # {"open": path}: a newer snapshot (a job is a tuple)
+            store, graphs = _reopen(sock, config, message["open"], (store, graphs))
             continue
         job = Job.from_message(message)
         store.timeout = job.timeout or config["timeout"]  # (the store's deadline between rows)
@@ -99,15 +94,19 @@ def worker_main() -> None:
         send_message(sock, reply)
 
 
-def _reopen(sock: socket.socket, config: dict[str, Any], path: str) -> OxigraphStore | None:
-    """Open a newer snapshot of the store, and say so (or why not) to the service."""
+def _reopen(
+    sock: socket.socket, config: dict[str, Any], path: str, current: tuple[OxigraphStore, Any]
+) -> tuple[OxigraphStore, frozenset[Any]]:
+    """The store at `path` and its graphs ("opened" said to the pool), else the current one
+    (the error said)."""
     try:
         opened = _open(config, path)
+        graphs = frozenset(opened.graphs())
     except CopkgError as exc:
         send_message(sock, ("error", error_to_dict(exc)))
-        return None
+        return current
     send_message(sock, ("opened",))
-    return opened
+    return opened, graphs
 
 
 def _open(config: dict[str, Any], path: str) -> OxigraphStore:

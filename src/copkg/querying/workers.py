@@ -78,7 +78,7 @@ class _Worker:
         send_message(parent, dict(config))
 
     def wait_ready(self) -> None:
-        reply = receive_message(self.socket, time.monotonic() + STARTUP_TIMEOUT)
+        reply = receive_message(self.socket, time.monotonic() + STARTUP_TIMEOUT, plain=True)
         if reply[0] != "ready":
             raise error_from_dict(reply[1])
         self.ready = True
@@ -94,8 +94,8 @@ class _Worker:
 
     def reopen(self, path: str, deadline: float) -> None:
         """Open another store (a newer snapshot) in place of the one it reads."""
-        send_message(self.socket, ("open", path))
-        reply = receive_message(self.socket, deadline)
+        send_message(self.socket, {"open": path})
+        reply = receive_message(self.socket, deadline, plain=True)
         if reply[0] != "opened":
             raise error_from_dict(reply[1])
         self.path = path
@@ -106,7 +106,7 @@ class _Worker:
         return bool(readable)
 
     def receive(self, deadline: float) -> Answer:
-        status, payload = receive_message(self.socket, deadline)
+        status, payload = receive_message(self.socket, deadline, plain=True)
         if status == "error":
             raise error_from_dict(payload)
         kind, media_type, size, count, truncated = payload
@@ -178,14 +178,10 @@ class ProcessExecutor:
         prestart: int = 0,
         snapshots: Snapshots | None = None,
     ) -> None:
-        """`expect`: (a file, its SHA-256), read by each worker before and after it opens the
-        store: a worker that opened another build than the one this pool serves (swapped in
-        meanwhile: the build's manifest.json) refuses to start. `prestart`: worker processes
-        kept started ahead, their imports done (see copkg.querying.prestart).
-
-        `snapshots`: the workers read snapshots of a writable store (`--store memory:`), each
-        query the newest (a worker opens it first if the store changed); `path` is then the
-        folder that holds them, the one the workers may read."""
+        """`expect`: (a file, its SHA-256) each worker reads before and after opening the store:
+        a worker that opened another build (swapped in meanwhile) refuses to start. `prestart`:
+        workers started ahead (copkg.querying.prestart). `snapshots`: the workers read snapshots
+        of a writable store (`memory:`), each query the newest; `path` is their folder."""
         self.timeout = timeout
         self._snapshots = snapshots
         self.memory_limit = memory_limit

@@ -20,6 +20,7 @@ from rdflib.term import IdentifiedNode, Node
 from copkg.errors import CopkgError
 from copkg.namespaces import prefixed
 from copkg.rdf_io import sorted_terms
+from copkg.reasoning import hermit_classes
 
 CHECK_ONTOLOGY = "https://w3id.org/copkg/consistency-check"
 JAVA_HINT = "HermiT needs a Java runtime; install default-jre-headless"
@@ -78,13 +79,18 @@ def find_java(environ: Mapping[str, str] | None = None) -> str:
 
 
 def check_consistency(
-    graphs: Iterable[Graph], *, java: str | None = None, classify: bool = True
+    graphs: Iterable[Graph],
+    *,
+    java: str | None = None,
+    classify: bool = True,
+    classes: Path | None = None,
 ) -> ConsistencyResult:
     """Run HermiT over the union of `graphs` (ontology, vocabularies and data).
 
     owl:imports are dropped first, so owlready2 and HermiT never fetch anything. With
     `classify=False` HermiT only checks that the union is consistent (owl:Thing satisfiable),
-    several times faster than classifying it, and no class memberships are reported.
+    several times faster than classifying it, and no class memberships are reported; then
+    `classes` is a folder where the JVM keeps HermiT's classes between runs (hermit_classes).
     """
     java_exe = java or find_java()
     merged = Graph()
@@ -95,8 +101,10 @@ def check_consistency(
     before = _entailed_types(merged) if classify else {}
     world = owlready2.World()
     try:
-        run = _run_hermit if classify else _check_hermit
-        consistent = run(world, merged, java_exe)
+        if classify:
+            consistent = _run_hermit(world, merged, java_exe)
+        else:
+            consistent = _check_hermit(world, merged, java_exe, classes)
         if not consistent:
             return ConsistencyResult(False, _explain_inconsistency(merged))
         if not classify:
@@ -137,12 +145,9 @@ def _run_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
     return True
 
 
-#: HermiT as owlready2 ships it (its command line and the classes beside it).
-_HERMIT = Path(owlready2.__file__).parent / "hermit"
-HERMIT_CLASSPATH = os.pathsep.join([str(_HERMIT), str(_HERMIT / "HermiT.jar")])
-
-
-def _check_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
+def _check_hermit(
+    world: owlready2.World, graph: Graph, java_exe: str, classes: Path | None = None
+) -> bool:
     """Load `graph` into `world` (which refuses what OWL 2 DL does not allow, as _run_hermit
     does) and ask HermiT whether it is consistent, without classifying it: what owlready2's
     sync_reasoner_hermit runs, with `-k` for its `-c -O -D -I`."""
@@ -154,24 +159,29 @@ def _check_hermit(world: owlready2.World, graph: Graph, java_exe: str) -> bool:
         saved = Path(tmp) / "owl.nt"
         with saved.open("wb") as handle:
             world.save(handle, format="ntriples")
+        environ = dict(os.environ)
+        if _JAVA_OPTIONS in environ:  # the user's own options win (and no class archive)
+            classes = None
+        classpath, shared, finish = hermit_classes.prepare(classes, java_exe, JVM_OPTIONS)
+        environ.setdefault(_JAVA_OPTIONS, f"{JVM_OPTIONS} {shared}".strip())
         command = [
             java_exe,
             f"-Xmx{owlready2.reasoning.JAVA_MEMORY}M",
             "-cp",
-            HERMIT_CLASSPATH,
+            classpath,
             "org.semanticweb.HermiT.cli.CommandLine",
             "-k",
             "--ignoreUnsupportedDatatypes",
             saved.as_uri(),
         ]
-        environ = dict(os.environ)
-        environ.setdefault(_JAVA_OPTIONS, JVM_OPTIONS)  # the user's own options win
         try:
             done = subprocess.run(
                 command, capture_output=True, env=environ, stdin=subprocess.DEVNULL, check=False
             )
         except (FileNotFoundError, PermissionError) as exc:
+            finish(False)
             raise JavaMissingError(str(exc)) from exc
+        finish(done.returncode == 0 and b"is satisfiable" in done.stdout)
     output = done.stdout + done.stderr
     if done.returncode == 1 and b"Inconsistent ontology" in output:
         return False

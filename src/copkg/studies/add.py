@@ -71,6 +71,8 @@ def add_study(
             corpus = Corpus(settings, fresh=fresh, sources=sources)
             try:
                 report = check_bundle(settings, bundle, corpus, owl=not skip_owl, wait=dry_run)
+                if extension is not None:
+                    extension.papers = corpus.paper_index()
             finally:
                 corpus.close()
             _refuse_if_problems(report)

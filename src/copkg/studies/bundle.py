@@ -20,7 +20,8 @@ from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, ONTOLOGY_GRAPH, study_base, study_graph
 from copkg.pipeline import steps, study_view
 from copkg.pipeline.build import STORE_DIR
-from copkg.pipeline.corpus_checks import KnownPapers, RecordGraph, study_records
+from copkg.pipeline.build_cache import PaperIndex
+from copkg.pipeline.corpus_checks import KnownPapers, study_records
 from copkg.pipeline.steps import DRAFT_MARKER
 from copkg.pipeline.study_view import STUDY_GRAPHS, study_of
 from copkg.rdf_io import FORMATS, read_quads
@@ -313,7 +314,7 @@ class Corpus:
         self._store: OxigraphStore | None = None
         self._datasets: dict[str, ox.Dataset] = {}
         self._records: list[ox.Quad] | None = None
-        self._record_graph: RecordGraph | None = None
+        self._paper_index: PaperIndex | None = None
         self._papers: KnownPapers | None = None
         if fresh:
             self._store = OxigraphStore.open_read_only(settings.build_dir / STORE_DIR)
@@ -370,14 +371,22 @@ class Corpus:
     def known_papers(self) -> KnownPapers:
         """The papers of the corpus's study records, indexed (read once)."""
         if self._papers is None:
-            self._papers = KnownPapers(self.record_graph())
+            self._papers = self.paper_index().known()
         return self._papers
 
-    def record_graph(self) -> RecordGraph:
-        """records(), indexed for what the checks read of them (read once)."""
-        if self._record_graph is None:
-            self._record_graph = RecordGraph(self.records())
-        return self._record_graph
+    def paper_index(self) -> PaperIndex:
+        """The corpus's papers, their creators' names and source text digests: kept with an up
+        to date build (build_cache), else read from the records (once)."""
+        if self._paper_index is None:
+            if self._store is not None:
+                self._paper_index = PaperIndex.read(self.settings.build_dir)
+            if self._paper_index is None:
+                self._paper_index = PaperIndex.of_records(self.records())
+        return self._paper_index
+
+    def source_digests(self) -> dict[URIRef, str]:
+        """The SHA-256 of each study's source text, as the corpus's study records declare it."""
+        return self.paper_index().source_digests()
 
     def records(self) -> list[ox.Quad]:
         """What the studies write of their copkg:Study records, their creators and source

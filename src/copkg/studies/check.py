@@ -15,6 +15,8 @@ from rdflib.namespace import RDF
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, prefixed
+from copkg.pipeline.build import MANIFEST
+from copkg.pipeline.build_cache import CACHE_DIR
 from copkg.pipeline.corpus_checks import statement_problems
 from copkg.pipeline.quote_checks import Fidelity, source_digests, verify_quotes
 from copkg.pipeline.steps import DRAFT_MARKER
@@ -107,7 +109,7 @@ def check_bundle(
     }
     neighbourhood = timed("neighbourhood", corpus.describe, refs)
     if owl and not report.errors:
-        report.pending = _start_owl(bundle, corpus, neighbourhood)
+        report.pending = _start_owl(bundle, corpus, neighbourhood, _class_cache(settings))
     try:
         violations, warnings = timed(
             "shacl", shacl_problems, settings, bundle, corpus, neighbourhood, refs
@@ -131,7 +133,7 @@ def check_bundle(
 def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
     """The bundle's quotes against the source text of the study each is taken from (its own,
     in its source/ folder or COPKG_SOURCE_TEXTS, or one the corpus declares)."""
-    digests = source_digests(corpus.record_graph()) | source_digests(bundle.graph)
+    digests = corpus.source_digests() | source_digests(bundle.graph)
 
     def folders(study_id: str) -> list[Path]:
         own = [bundle.source / SOURCE_FOLDER] if study_id == bundle.study_id else []
@@ -140,14 +142,22 @@ def _verify(settings: Settings, bundle: Bundle, corpus: Corpus) -> Fidelity:
     return verify_quotes([bundle], digests, folders)
 
 
+def _class_cache(settings: Settings) -> Path | None:
+    """Where HermiT's JVM keeps its classes between adds: with the build, if there is one
+    (build_cache; an add carries them into the new build)."""
+    if not (settings.build_dir / MANIFEST).is_file():
+        return None
+    return settings.build_dir / CACHE_DIR
+
+
 def _start_owl(
-    bundle: Bundle, corpus: Corpus, neighbourhood: Graph
+    bundle: Bundle, corpus: Corpus, neighbourhood: Graph, classes: Path | None = None
 ) -> Future[tuple[Problem | None, float]]:
     """owl_problem() in a thread of its own (HermiT runs in Java: the wait overlaps)."""
 
     def run() -> tuple[Problem | None, float]:
         start = time.perf_counter()
-        problem = owl_problem(bundle, corpus, neighbourhood)
+        problem = owl_problem(bundle, corpus, neighbourhood, classes)
         return problem, round(time.perf_counter() - start, 4)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copkg-hermit")
@@ -224,10 +234,14 @@ def shacl_problems(
     return errors, warnings
 
 
-def owl_problem(bundle: Bundle, corpus: Corpus, neighbourhood: Graph) -> Problem | None:
-    """HermiT over the ontology, the bundle and what it links to; a Problem if inconsistent."""
+def owl_problem(
+    bundle: Bundle, corpus: Corpus, neighbourhood: Graph, classes: Path | None = None
+) -> Problem | None:
+    """HermiT over the ontology, the bundle and what it links to; a Problem if inconsistent
+    (`classes`: where the JVM keeps HermiT's classes between runs)."""
     try:
-        result = check_consistency([corpus.ontology, bundle.graph, neighbourhood], classify=False)
+        graphs = [corpus.ontology, bundle.graph, neighbourhood]
+        result = check_consistency(graphs, classify=False, classes=classes)
     except JavaMissingError as exc:
         raise CopkgError(
             f"{exc.message}: the OWL consistency check needs it ({JAVA_HINT}), or pass "
