@@ -4,7 +4,6 @@ disk; the web renders what the job returns and never reads the store itself."""
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from test_web_pages import web_settings  # noqa: F401 - the session's built proj
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.querying.executor import Job, ThreadExecutor
+from copkg.querying.messages import loads_plain
 from copkg.querying.pages import reads
 from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
@@ -81,8 +81,9 @@ def test_pages_are_read_in_the_worker_processes(web_settings: Settings) -> None:
     executor = ProcessExecutor(web_settings.build_dir / "oxigraph", timeout=30, workers=1)
     try:
         answer = executor.run(Job.page_read("resource", ROLE, 1, "text/html"))
-        form, path, page = pickle.loads(answer.body)
-        assert (form, path) == ("html", ROLE) and page.resource.label
+        form, path, page = loads_plain(answer.body)  # plain data only, as the service reads it
+        assert (form, path) == ("html", ROLE)
+        assert reads.ResourceHtml.from_plain(page).resource.label
         assert answer.media_type == reads.READ_MEDIA
         with pytest.raises(CopkgError) as error:
             executor.run(Job.page_read("no-such-read"))
@@ -139,3 +140,28 @@ def test_pages_of_a_memory_store_follow_its_updates() -> None:
                 assert client.get("/id/demo/thing.json").get_json()["label"] == label
     finally:
         app.extensions["copkg"].close()
+
+
+def test_every_page_read_answers_plain_data(web_settings: Settings) -> None:  # noqa: F811
+    """The service reads a worker's replies as plain data only (no class named, so no code a
+    worker taken over could make it run): every page read's result passes that reading."""
+    from copkg.querying.messages import loads_plain
+    from copkg.store.embedded import OxigraphStore as Embedded
+
+    store = Embedded.open_read_only(web_settings.build_dir / "oxigraph")
+    calls = {
+        "resource": [(ROLE, 1, "text/html"), (ROLE + ".json", 1, None), (ROLE + ".ttl", 1, None)],
+        "landing": [()],
+        "graph": [("https://w3id.org/copkg/graph/inferences", True)],
+        "graph_counts": [()],
+        "rules": [()],
+        "matrix": [()],
+        "timeline": [("josserand2004/gas",)],
+        "void": [()],
+        "ontology": [()],
+        "ontology_twin": [("text/turtle",)],
+    }
+    assert set(calls) == set(reads.READS)
+    for name, argument_lists in calls.items():
+        for args in argument_lists:
+            assert loads_plain(reads.run_read(store, name, args)) is not None, name

@@ -12,7 +12,9 @@ from typing import Any
 from flask import current_app, has_request_context, request
 
 from copkg.config import Settings
+from copkg.errors import CopkgError
 from copkg.querying.executor import Executor, Job
+from copkg.querying.messages import loads_plain
 from copkg.querying.named_queries import NamedQuery, load_named_queries
 from copkg.querying.pages.reads import WHOLE_GRAPH
 from copkg.store import Store
@@ -114,4 +116,7 @@ def read_page(name: str, *args: Any) -> Any:
     if name in WHOLE_GRAPH:  # a read of every statement: a limit of its own
         limit = max(executor.timeout, float(current_app.config.get("OVERVIEW_TIMEOUT", 0)))
     answer = executor.run(Job.page_read(name, *args, client=client_address(), timeout=limit))
-    return pickle.loads(answer.body)
+    try:
+        return loads_plain(answer.body)
+    except pickle.UnpicklingError as exc:  # a read gave more than plain data: a bug, or worse
+        raise CopkgError(f"the page read {name} answered other than plain data", 500) from exc

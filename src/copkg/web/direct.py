@@ -22,7 +22,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import pickle
 import re
 import time
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from copkg.errors import CopkgError
 from copkg.pipeline.build import MANIFEST
 from copkg.querying.executor import AsyncExecutor, Executor, Job
 from copkg.querying.memo import MemoExecutor
+from copkg.querying.messages import loads_plain
 from copkg.querying.named_queries import load_named_queries
 from copkg.querying.pages.links import OFFERED, twin_links
 from copkg.web import Services
@@ -370,7 +370,7 @@ class DirectQueries:
             plain = best_offer_of(headers.get("accept"), OFFERED)
             job = Job.page_read("resource", path, page, plain, client=client)
             answer = await _on_loop(services.executor).run_async(job, self.threads)
-            read = pickle.loads(answer.body)
+            read = loads_plain(answer.body)
             if read[0] != "json":
                 return None, [], b""
             head = [

@@ -1,6 +1,8 @@
 """The page reads a query worker runs: each a function registered here by name, called with
 plain arguments (no code crosses to the worker), its result plain data the web process
-renders (pickled, as the worker's messages are: copkg.querying.messages).
+renders: str, bytes, numbers, None and built-in containers, pickled, and read back with
+copkg.querying.messages.loads_plain (a worker taken over through the engine cannot make the
+service run code). The classes the web renders are rebuilt from it (`from_plain`).
 
 A page's data is one job for the executor (copkg.querying.executor), as a SPARQL query is: it
 runs in a worker process under the time limit (killed and replaced past it), in the sandbox,
@@ -11,10 +13,11 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from rdflib import URIRef
+from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
@@ -40,7 +43,7 @@ from copkg.querying.pages.overview import (
     void_counts,
 )
 from copkg.querying.pages.reading import predicate_labels, read_resource, resource_twin
-from copkg.querying.pages.resource import Resource
+from copkg.querying.pages.resource import Resource, Term, term_of_rdflib
 from copkg.querying.pages.rows import mentioned
 from copkg.store import Store
 
@@ -75,6 +78,18 @@ class ResourceHtml:
     explanations: list[Explanation]
     more_explanations: bool
 
+    def to_plain(self) -> tuple[Any, ...]:
+        return (self.resource.to_plain(), self.organisation, [astuple(e) for e in self.events],
+                self.citations, [astuple(e) for e in self.explanations],
+                self.more_explanations)  # fmt: skip
+
+    @classmethod
+    def from_plain(cls, data: tuple[Any, ...]) -> ResourceHtml:
+        resource, organisation, events, citations, explanations, more = data
+        return cls(Resource.from_plain(resource), organisation,
+                   [TimelineEvent(*e) for e in events], citations,
+                   [Explanation(*e) for e in explanations], more)  # fmt: skip
+
 
 def resource_page(store: Store, path: str, page: int, plain_media: str | None) -> tuple[Any, ...]:
     """The page of the resource at `path` (/id/..., maybe with a twin's suffix), its
@@ -83,7 +98,7 @@ def resource_page(store: Store, path: str, page: int, plain_media: str | None) -
     in a suffix is read as it is; any other as the suffix's twin.
 
     One of ("json", base path, body), ("rdf", base path, media type, body),
-    ("html", base path, ResourceHtml) or ("unacceptable", base path)."""
+    ("html", base path, ResourceHtml.to_plain()) or ("unacceptable", base path)."""
     base_path, suffix = split_suffix(path)
     iri = iri_of_path(path)
     resource = None
@@ -114,16 +129,13 @@ def resource_page(store: Store, path: str, page: int, plain_media: str | None) -
     quoted = {q.study for q in [*resource.evidence, *resource.used_evidence] if q.study}
     citations = {study: study_citation(store, study) for study in sorted(quoted)}
     explanations, more = read_explanations(store, iri)
-    return (
-        "html",
-        base_path,
-        ResourceHtml(resource, is_organisation, events, citations, explanations, more),
-    )
+    html = ResourceHtml(resource, is_organisation, events, citations, explanations, more)
+    return ("html", base_path, html.to_plain())
 
 
-def timeline_page(store: Store, slug: str) -> tuple[str, str | None, list[TimelineEvent]]:
-    """An organisation's timeline: (its IRI, label, events); label None when the slug is not
-    the organisation's own (the web redirects to it)."""
+def timeline_page(store: Store, slug: str) -> tuple[str, str | None, list[tuple[Any, ...]]]:
+    """An organisation's timeline: (its IRI, label, events as TimelineEvent's fields); label
+    None when the slug is not the organisation's own (the web redirects to it)."""
     org = organisation(store, slug)
     if org is None:
         raise CopkgError(f"no organisation {slug!r} in the graph", status=404)
@@ -131,7 +143,7 @@ def timeline_page(store: Store, slug: str) -> tuple[str, str | None, list[Timeli
         return org, None, []
     resource = read_resource(store, org)
     label = resource.label if resource else slug
-    return org, label, organisation_events(store, org)
+    return org, label, [astuple(e) for e in organisation_events(store, org)]
 
 
 def graph_page(
@@ -143,9 +155,30 @@ def graph_page(
     return data, predicate_labels(store) if labels and data is not None else None
 
 
-def ontology_page(store: Store) -> tuple[list[Any], dict[URIRef, Instances]]:
-    """The ontology's graph (rdflib triples) and the instances of each class, documented."""
-    return ontology_triples(store), class_instances(store)
+def ontology_page(store: Store) -> tuple[list[Any], list[Any]]:
+    """The ontology's graph (triples of Term fields) and the instances of each class (class,
+    count, examples), documented; `ontology_from_plain` reads them back."""
+    triples = [
+        tuple(tuple(term_of_rdflib(t)) for t in triple) for triple in ontology_triples(store)
+    ]
+    instances = [
+        (str(cls), found.count, [(str(iri), label) for iri, label in found.examples])
+        for cls, found in class_instances(store).items()
+    ]
+    return triples, instances
+
+
+def ontology_from_plain(
+    data: tuple[list[Any], list[Any]],
+) -> tuple[list[tuple[Node, Node, Node]], dict[URIRef, Instances]]:
+    """The ontology's rdflib triples and each class's instances, as `ontology_page` read them."""
+    triples, instances = data
+    graph = [(Term(*s).rdflib(), Term(*p).rdflib(), Term(*o).rdflib()) for s, p, o in triples]
+    found = {
+        URIRef(cls): Instances(count, tuple((URIRef(iri), label) for iri, label in examples))
+        for cls, count, examples in instances
+    }
+    return graph, found
 
 
 #: The page reads by name. A test may add one (a read run in the test's own process, by a

@@ -8,10 +8,12 @@ literal's lexical form as stored), so the pages read the same."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, NamedTuple
 
 import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.querying.pages.links import TWINS, curie, href, local_path
@@ -55,6 +57,29 @@ class Term(NamedTuple):
         if self.kind == "literal" and self.datatype is not None:
             return plain_term(ox.Literal(self.value, datatype=ox.NamedNode(self.datatype)))
         return self.value
+
+    def rdflib(self) -> Node:
+        """The term as rdflib's (lexical forms kept as they are, as store.terms.from_ox)."""
+        if self.kind == "iri":
+            return URIRef(self.value)
+        if self.kind == "bnode":
+            return BNode(self.value)
+        if self.language:
+            return Literal(self.value, lang=self.language)
+        if self.datatype:
+            return Literal(self.value, datatype=URIRef(self.datatype), normalize=False)
+        return Literal(self.value)
+
+
+def term_of_rdflib(node: Node) -> Term:
+    """An rdflib term as a Term."""
+    if isinstance(node, URIRef):
+        return Term("iri", str(node))
+    if isinstance(node, BNode):
+        return Term("bnode", str(node))
+    assert isinstance(node, Literal)
+    datatype = str(node.datatype) if node.datatype is not None else None
+    return Term("literal", str(node), node.language, datatype)
 
 
 def term_of(term: Any) -> Term:
@@ -261,3 +286,25 @@ class Resource:
         if self.incoming_page < self.incoming_pages:
             links["incomingNext"] = f"{path}.json?incoming={self.incoming_page + 1}"
         return links
+
+    def to_plain(self) -> tuple[Any, ...]:
+        """The resource as plain values (a query worker's reply is read as plain data only)."""
+
+        def values(table: dict[str, list[Value]]) -> dict[str, list[Any]]:
+            return {p: [(tuple(v.term), v.label, v.graphs) for v in vs] for p, vs in table.items()}
+
+        return (self.iri, values(self.properties), values(self.incoming),
+                [astuple(q) for q in self.evidence], [astuple(q) for q in self.used_evidence],
+                dict(self.predicate_labels), self.incoming_page_size, self.incoming_total,
+                self.incoming_page)  # fmt: skip
+
+    @classmethod
+    def from_plain(cls, data: tuple[Any, ...]) -> Resource:
+        """The resource `to_plain` wrote."""
+        iri, properties, incoming, evidence, used, labels, size, total, page = data
+
+        def values(table: dict[str, list[Any]]) -> dict[str, list[Value]]:
+            return {p: [Value(Term(*t), label, g) for t, label, g in vs] for p, vs in table.items()}
+
+        return cls(iri, values(properties), values(incoming), [Quote(*q) for q in evidence],
+                   [Quote(*q) for q in used], labels, size, total, page)  # fmt: skip

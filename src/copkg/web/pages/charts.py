@@ -11,7 +11,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
-from copkg.querying.pages.charts import timeline_slug
+from copkg.querying.pages.charts import TimelineEvent, timeline_slug
 from copkg.web import read_page
 from copkg.web.pages.links import HTML, bp, href, wants
 from copkg.web.pages.svg import Axis, MatrixCell, matrix_svg, timeline_svg
@@ -27,7 +27,8 @@ def timeline(slug: str) -> BaseResponse | str:
             slug, suffix = slug[: -len(candidate)], candidate
     if not re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)?", slug):
         raise CopkgError(f"no organisation {slug!r}", status=404)
-    org, label, events = read_page("timeline", slug)
+    org, label, fields = read_page("timeline", slug)
+    events = [TimelineEvent(*e) for e in fields]
     if label is None:
         return redirect(f"/timeline/{timeline_slug(org)}{suffix}", 301)
     svg = timeline_svg(events, f"Timeline of {label}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, render_template
 from markupsafe import Markup
 
+from copkg.querying.pages.reads import ontology_from_plain
 from copkg.web import read_page
 from copkg.web.pages.links import HTML, bp, twin_response, wants
 from copkg.web.pages.ontology_docs import ontology_html
@@ -39,7 +40,7 @@ def ontology(suffix: str | None = None) -> Response | str:
         return twin_response(read_page("ontology_twin", media_type), media_type, link_header)
     cache = current_app.extensions.setdefault("copkg.pages", {})
     if "ontology_html" not in cache:
-        cache["ontology_html"] = ontology_html(*read_page("ontology"))
+        cache["ontology_html"] = ontology_html(*ontology_from_plain(read_page("ontology")))
     response = Response(
         render_template("ontology.html", body=Markup(cache["ontology_html"])), mimetype=HTML
     )

@@ -10,6 +10,7 @@ from copkg.errors import CopkgError
 from copkg.querying.pages.charts import timeline_slug
 from copkg.querying.pages.explanations import EXPLAINED_BY
 from copkg.querying.pages.links import twin_links
+from copkg.querying.pages.reads import ResourceHtml
 from copkg.web import read_page
 from copkg.web.negotiation import best_offer
 from copkg.web.pages.links import (
@@ -41,7 +42,7 @@ def _serve_resource(path: str) -> Response | str:
         return response
     if form == "rdf":
         return twin_response(read[3], read[2], link_header)
-    page = read[2]
+    page = ResourceHtml.from_plain(read[2])
     resource = page.resource
     timeline = None
     timeline_href = None
