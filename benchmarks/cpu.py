@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     workloads = run.http_workloads(root, resources, studies)
     paths = [r[len(run.ID_BASE) :] for r in resources]
     workloads["page JSON (/id/....json)"] = ([("GET", p + ".json", {}) for p in paths], None)
+    html = {"Accept": "text/html"}
+    workloads["page HTML (/id/...)"] = ([("GET", p, html) for p in reversed(paths)], None)
     oxi_dir = work / "oxigraph-store"
     if not args.no_oxigraph and not oxi_dir.exists():
         subprocess.run(

@@ -8,7 +8,8 @@ child process so that peak memory is the step's own:
   manifest's step timings (load / infer / validate / export), then a rebuild of the same sources;
 - add: `copkg add` of study N into the corpus (copkg.studies.add when it exists);
 - latency: median and p95 of every named query (queries/*.rq, default parameters) and of one
-  resource's page data (pages.read_resource) and page (GET /id/... .json) on the embedded store;
+  resource's page data (querying.pages.reading.read_resource) and page (GET /id/... .json)
+  on the embedded store;
 - HTTP: throughput and latency percentiles of `copkg serve` and of `oxigraph serve-read-only`
   holding the same dataset, under the same concurrent load (threads of keep-alive
   connections, loopback only, bounded in time and count), on ad-hoc SPARQL and on the named
@@ -267,8 +268,8 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     from copkg.config import Settings
     from copkg.pipeline import load_build
     from copkg.querying.named_queries import load_named_queries, run_page
+    from copkg.querying.pages.reading import read_resource
     from copkg.web.app import create_app
-    from copkg.web.pages.resource_data import read_resource
 
     settings = Settings.load(root, environ={})
     store = load_build(settings, rebuild="never", timeout=60, max_rows=10000)

@@ -277,3 +277,48 @@ def test_the_drawing_names_every_layer() -> None:
     positions = [line.find(f"`{name}`") for name in names]
     assert -1 not in positions, f"docs/architecture.md misses a layer of {names}"
     assert positions == sorted(positions)
+
+
+#: What reading the store is: running a query on it, or looking its indexes up. (Listing its
+#: graphs is left to updates, which run in the web process: they write, and the workers read
+#: the store read-only.)
+STORE_READS = frozenset({"query", "query_serialized", "quads_for_pattern", "quad_count", "native"})
+
+
+def store_reads_in(tree: ast.AST) -> list[tuple[int, str]]:
+    """The lines that call a store's reads (`x.query(...)`, `x.quads_for_pattern(...)`, ...)
+    or reach its engine (`x.native`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in STORE_READS:
+            called = node.attr != "native"
+            if not called or any(
+                isinstance(parent, ast.Call) and parent.func is node for parent in ast.walk(tree)
+            ):
+                found.append((node.lineno, node.attr))
+    return sorted(found)
+
+
+def test_the_web_reads_the_store_only_through_the_executor() -> None:
+    """Every read of the store from the web is a job of the executor (a SPARQL query or a page
+    read of copkg.querying.pages.reads): in a worker process it runs under the time limit, is
+    killed past it, and stays in the sandbox. No module of web/ queries the store or looks
+    its indexes up itself."""
+    found = [
+        f"{KNOWN[module].relative_to(SRC)}:{line}: .{attr}"
+        for module in KNOWN
+        if module.startswith("copkg.web.")
+        for line, attr in store_reads_in(ast.parse(KNOWN[module].read_text()))
+    ]
+    assert found == []
+
+
+def test_the_store_read_scan_could_fail() -> None:
+    """The scan above finds a query, an index lookup and the engine in made-up code."""
+    code = "store.query('ASK {}')\nx = s.native\nlist(s.quads_for_pattern(None, None, None))\n"
+    assert [attr for _, attr in store_reads_in(ast.parse(code))] == [
+        "query",
+        "native",
+        "quads_for_pattern",
+    ]
+    assert store_reads_in(ast.parse("request.query_string\nurl.query\n")) == []

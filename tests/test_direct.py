@@ -170,6 +170,32 @@ def test_the_front_runs_named_queries_as_flask_does(
     assert_same(*ask_both(both, "GET", path, query, headers))
 
 
+#: (path, query string, headers): resources' JSON pages, asked of both paths by GET.
+PAGES: list[tuple[str, str, dict[str, str]]] = [
+    ("/id/sample/finding-1.json", "", {}),
+    ("/id/sample/finding-2.json", "", {"Accept": "text/html", "Origin": "https://example.org"}),
+    ("/id/sample/finding-3.json", "incoming=1", {}),
+    ("/id/sample/finding-3.json", "incoming=2", {}),
+    ("/id/sample/finding-3.json", "incoming=0", {}),
+    ("/id/sample/no-such-thing.json", "", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "headers"), PAGES)
+def test_the_front_serves_json_pages_as_flask_does(
+    both: tuple[LiveServer, object], path: str, query: str, headers: dict[str, str]
+) -> None:
+    assert_same(*ask_both(both, "GET", path, query, headers))
+
+
+def test_html_pages_and_other_twins_reach_flask(both: tuple[LiveServer, object]) -> None:
+    for path, query in (("/id/sample/finding-1", ""), ("/id/sample/finding-1.ttl", ""),
+                        ("/id/sample/finding-1.json", "incoming=x")):  # fmt: skip
+        front, flask = ask_both(both, "GET", path, query, {})
+        assert front.headers["Server"] == "gunicorn"
+        assert front.status_code == flask.status_code and front.content == flask.data
+
+
 def test_what_the_front_does_not_take_reaches_flask(both: tuple[LiveServer, object]) -> None:
     server, _ = both
     described = requests.get(server.endpoint, headers={"Accept": "text/turtle"}, timeout=30)

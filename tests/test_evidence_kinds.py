@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rdflib import URIRef
 
+from copkg.querying.pages.reading import read_resource
 from copkg.store.embedded import OxigraphStore
 from copkg.web.app import create_app
-from copkg.web.pages.resource_data import read_resource
 
 DEMO = "https://w3id.org/copkg/id/demo2000/"
 DATA = f"""

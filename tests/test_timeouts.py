@@ -211,6 +211,7 @@ def test_memory_store_runaway_query_is_killed_and_nothing_is_lost(slack: float) 
         )
         assert count().get_json()["results"]["bindings"][0]["n"]["value"] == "40"
         executor = app.extensions["copkg"].current.executor
+        executor.start()  # every worker has opened its snapshot (and confined itself)
         before = set(executor.pids())
         for pid in before:  # confined as the build's workers are
             assert "Seccomp:\t2" in Path(f"/proc/{pid}/status").read_text()

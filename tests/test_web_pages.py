@@ -606,9 +606,15 @@ def test_local_paths_round_trip() -> None:
     assert local_path("http://example.org/x") is None
 
 
-def test_incoming_links_come_a_page_at_a_time(app: Flask, client: FlaskClient) -> None:
-    from copkg.web.pages import resource_data as pages
+def test_incoming_links_come_a_page_at_a_time(web_settings: Settings) -> None:
+    """(In the test's process: a store handed in, its page reads run by threads.)"""
+    from copkg.pipeline.open import open_store
+    from copkg.querying.pages import reading as pages
+    from copkg.web.app import create_app
 
+    app = create_app({"STORE": open_store(web_settings), "TESTING": True, "QUERY_WORKERS": 0,
+                      "RESPONSE_CACHE_BYTES": 0})  # fmt: skip
+    client = app.test_client()
     role = "/id/josserand2004/facilitation.json"
     whole = client.get(role).get_json()
     total = whole["incomingTotal"]
@@ -647,7 +653,7 @@ class _CountingStore:
 def test_incoming_links_are_counted_only_for_hubs_once_a_build(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from copkg.web.pages import resource_data as pages
+    from copkg.querying.pages import reading as pages
 
     monkeypatch.setattr(pages, "INCOMING_PAGE", 3)
     ex = "https://example.org/"
@@ -660,10 +666,10 @@ def test_incoming_links_are_counted_only_for_hubs_once_a_build(
         incoming, total = pages.read_incoming(store, leaf)
         assert (total, store.counts) == (1, 0)  # one page: no count
         incoming, total = pages.read_incoming(store, hub)
-        assert (total, store.counts) == (7, 1) and len(incoming[URIRef(ex + "p")]) == 3
+        assert (total, store.counts) == (7, 1) and len(incoming[ex + "p"]) == 3
         assert pages.read_incoming(store, hub)[1] == 7 and store.counts == 1  # kept
         last, total = pages.read_incoming(store, hub, 3)
-        assert (total, len(last[URIRef(ex + "p")]), store.counts) == (7, 1, 1)
+        assert (total, len(last[ex + "p"]), store.counts) == (7, 1, 1)
         assert pages.read_incoming(store, hub, 4) == ({}, 7)
         store.build_identity = "build-2"  # a new build counts again
         assert pages.read_incoming(store, hub)[1] == 7 and store.counts == 2
@@ -765,10 +771,8 @@ def test_organisation_page_links_its_timeline(client: FlaskClient) -> None:
 
 def test_unsafe_iris_are_not_links(app: Flask) -> None:
     """A javascript: (or data:) IRI in the data is shown as text, never as an href."""
-    from rdflib import Literal
-
+    from copkg.querying.pages.resource import Term, Value
     from copkg.web.pages.links import linkable
-    from copkg.web.pages.resource_data import Value
 
     assert linkable("https://example.org/x") and linkable("mailto:a@b.org")
     assert linkable("https://w3id.org/copkg/id/x")
@@ -776,9 +780,10 @@ def test_unsafe_iris_are_not_links(app: Flask) -> None:
     assert not linkable("data:text/html,<b>x</b>")
     with app.test_request_context("/"):
         template = app.jinja_env.get_template("_value.html")
-        evil = template.render(v=Value(URIRef("javascript:alert(1)"), None))
-        good = template.render(v=Value(URIRef("https://example.org/page"), "a page"))
-        literal = template.render(v=Value(Literal(3), None))
+        evil = template.render(v=Value(Term("iri", "javascript:alert(1)"), None))
+        good = template.render(v=Value(Term("iri", "https://example.org/page"), "a page"))
+        integer = "http://www.w3.org/2001/XMLSchema#integer"
+        literal = template.render(v=Value(Term("literal", "3", None, integer), None))
     assert "<a " not in evil and "javascript:alert(1)" in evil
     assert '<a href="https://example.org/page"' in good
     assert '<span class="badge"' in literal and ">integer</span>" in literal

@@ -18,6 +18,10 @@ Neither pyoxigraph nor rdflib can cancel a running query, so:
   queries wait at most the limit for one, then get 503.
 
 Either way the query is parsed and checked by `copkg.querying.safety` inside the time limit.
+
+A job is a SPARQL query or a page read: a function of copkg.querying.pages.reads named with
+plain arguments (a resource's page data, the landing page's counts ...), run under the same
+limits, in the same workers.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ import math
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
+from copkg.querying.pages.reads import READ_MEDIA, run_read
 from copkg.querying.safety import QueryPlan, ResultKind, analyse_query
 from copkg.store import Store
 from copkg.store.http import Cancel, cancelling
@@ -61,11 +66,26 @@ class Job:
     base: str | None = None
     #: Who asked (the client's address): the executor bounds each client's long queries.
     client: str | None = None
+    #: A page read instead of a query: its name in copkg.querying.pages.reads.READS, and its
+    #: arguments (plain values); the answer is the read's result, pickled (READ_MEDIA).
+    read: str | None = None
+    args: tuple[Any, ...] = ()
+    #: A time limit of its own (seconds), for a read of the whole graph (a page's counts): the
+    #: executor's otherwise.
+    timeout: float | None = None
 
     def to_message(self) -> tuple[Any, ...]:
         """The job as plain values, for a worker process (pickled faster than the class)."""
         return (self.sparql, self.default_graphs, self.named_graphs, self.bindings,
-                dict(self.media_types), self.base, self.client)  # fmt: skip
+                dict(self.media_types), self.base, self.client, self.read, self.args,
+                self.timeout)  # fmt: skip
+
+    @classmethod
+    def page_read(
+        cls, name: str, *args: Any, client: str | None = None, timeout: float | None = None
+    ) -> Job:
+        """The job of a page read: `name` called with the store and `args`."""
+        return cls("", client=client, read=name, args=args, timeout=timeout)
 
     @classmethod
     def from_message(cls, message: tuple[Any, ...]) -> Job:
@@ -74,9 +94,9 @@ class Job:
 
 @dataclass(frozen=True)
 class Answer:
-    """A serialized result."""
+    """A serialized result (of a page read: kind "read", its result pickled)."""
 
-    kind: ResultKind
+    kind: ResultKind | Literal["read"]
     media_type: str
     body: bytes
     count: int
@@ -134,8 +154,11 @@ def run_job(
     """Check, run and serialize one query (in whichever process or thread holds the store).
 
     The store applies its own row limit while collecting; `max_rows` caps what it returned
-    for stores made without one (a store passed in by a test, say).
+    for stores made without one (a store passed in by a test, say). A page read runs its
+    function (under the store's own limits).
     """
+    if job.read is not None:
+        return Answer("read", READ_MEDIA, run_read(store, job.read, job.args), 1, False)
     plan = plan_of(job.sparql, graphs, allowed_service_endpoints, job.base)
     media_type = job.media_types.get(plan.kind)
     if media_type is None:
@@ -272,7 +295,7 @@ class ThreadExecutor:
                     outcome["answer"] = run_job(
                         self.store,
                         job,
-                        graphs=frozenset(self.store.graphs()),
+                        graphs=frozenset() if job.read else frozenset(self.store.graphs()),
                         allowed_service_endpoints=self.allowed_service_endpoints,
                         max_rows=self.max_rows,
                     )
@@ -287,11 +310,12 @@ class ThreadExecutor:
                 self._slots.release()
                 done.set()
 
+        limit = job.timeout or self.timeout
         threading.Thread(target=work, name="copkg-query", daemon=True).start()
-        if not done.wait(self.timeout):
+        if not done.wait(limit):
             cancel.cancel()
-            log.warning("query over %ss: its connections closed", self.timeout)
-            raise timed_out(self.timeout)
+            log.warning("query over %ss: its connections closed", limit)
+            raise timed_out(limit)
         if "error" in outcome:
             raise outcome["error"]
         answer: Answer = outcome["answer"]

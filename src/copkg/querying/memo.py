@@ -22,7 +22,8 @@ from copkg.querying.executor import Answer, Executor, Job
 
 
 def job_key(job: Job) -> Hashable:
-    """What a job's answer depends on (bound terms by their N-Triples form)."""
+    """What a job's answer depends on (bound terms by their N-Triples form; a page read's
+    name and arguments)."""
     bindings = None
     if job.bindings:
         bindings = tuple(sorted((str(name), term.n3()) for name, term in job.bindings.items()))
@@ -33,6 +34,8 @@ def job_key(job: Job) -> Hashable:
         bindings,
         tuple(sorted(job.media_types.items())),
         job.base,
+        job.read,
+        job.args,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import platform
 import struct
@@ -24,6 +25,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -205,3 +208,17 @@ def confine(read_paths: Iterable[Path], allowed_ports: Iterable[int] = ()) -> Co
     if ports and state.network != "ports":
         state.missing.append("network: SERVICE endpoints are allowed and Landlock ABI 4 is absent")
     return state
+
+
+_SAID: set[str] = set()
+
+
+def say_confinement(description: str, complete: bool) -> None:
+    """Log once what the query workers' sandbox holds (a warning when it is incomplete)."""
+    if description in _SAID:
+        return
+    _SAID.add(description)
+    if complete:
+        log.info("query workers confined: %s", description)
+    else:
+        log.warning("query workers only partly confined: %s", description)

@@ -74,6 +74,7 @@ def worker_main() -> None:
             store, graphs = _reopen(sock, config, message["open"], (store, graphs))
             continue
         job = Job.from_message(message)
+        store.timeout = job.timeout or config["timeout"]  # (the store's deadline between rows)
         try:
             answer = run_job(store, job, graphs=graphs, allowed_service_endpoints=allowed)
             if len(answer.body) > MAX_ANSWER_BYTES:

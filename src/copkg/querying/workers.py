@@ -44,6 +44,7 @@ from copkg.querying.messages import (
     send_message,
 )
 from copkg.querying.prestart import PRESTARTED
+from copkg.querying.sandbox import say_confinement
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
 from copkg.store.temporary import Snapshots
@@ -82,7 +83,7 @@ class _Worker:
             raise error_from_dict(reply[1])
         self.ready = True
         self.confinement: str = reply[2]
-        _say_confinement(reply[2], reply[3])
+        say_confinement(reply[2], reply[3])
 
     def call(self, job: Job, deadline: float) -> Answer:
         self.send(job)
@@ -350,7 +351,7 @@ class ProcessExecutor:
             raise RuntimeError("a query worker used by an asyncio loop was given to a thread")
         long = False
         try:
-            deadline = self._prepare(worker)
+            deadline = self._prepare(worker, job.timeout or self.timeout)
             worker.send(job)
             if self.workers > 1 and not worker.answered_within(self.short):
                 long = self._long_or_refused(client)
@@ -386,7 +387,7 @@ class ProcessExecutor:
             if not worker.ready:
                 await loop.run_in_executor(threads, worker.wait_ready)
             link = await worker.link()
-            deadline = time.monotonic() + self.timeout
+            deadline = time.monotonic() + (job.timeout or self.timeout)
             link.send(job.to_message())
             if self.workers > 1 and not await link.started_within(self.short):
                 long = self._long_or_refused(client)
@@ -423,9 +424,10 @@ class ProcessExecutor:
             self._retire(worker)
             return over_share(job.client, self.client_long_limit, self.timeout, stopped=self.short)
         if isinstance(exc, TimeoutError):
-            log.warning("query over %ss: killing worker %s", self.timeout, worker.process.pid)
+            limit = job.timeout or self.timeout
+            log.warning("query over %ss: killing worker %s", limit, worker.process.pid)
             self._retire(worker)
-            return timed_out(self.timeout)
+            return timed_out(limit)
         if isinstance(exc, CopkgError):
             if worker.ready:
                 self._idle.put(worker)
@@ -446,12 +448,12 @@ class ProcessExecutor:
             headers={"Retry-After": "1"},
         )
 
-    def _prepare(self, worker: _Worker) -> float:
+    def _prepare(self, worker: _Worker, limit: float) -> float:
         """Make the worker ready for a query (started; on the newest snapshot of a writable
         store, which holds every change made before the query); the query's deadline."""
         if not worker.ready:
             worker.wait_ready()
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + limit
         if self._snapshots is not None:
             self._newest(worker, deadline)
         return deadline
@@ -486,14 +488,3 @@ def _kill_all(workers: set[_Worker], lock: threading.Lock) -> None:
         workers.clear()
     for worker in doomed:
         worker.kill()
-
-
-_said: set[str] = set()
-
-
-def _say_confinement(description: str, complete: bool) -> None:
-    """Log once what the query workers' sandbox holds (a warning when it is incomplete)."""
-    if description not in _said:
-        _said.add(description)
-        level, how = (logging.INFO, "") if complete else (logging.WARNING, "only partly ")
-        log.log(level, "query workers %sconfined: %s", how, description)

@@ -4,6 +4,7 @@ each other or the factory."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +12,11 @@ from typing import Any
 from flask import current_app, has_request_context, request
 
 from copkg.config import Settings
-from copkg.querying.executor import Executor
+from copkg.errors import CopkgError
+from copkg.querying.executor import Executor, Job
+from copkg.querying.messages import loads_plain
 from copkg.querying.named_queries import NamedQuery, load_named_queries
+from copkg.querying.pages.reads import WHOLE_GRAPH
 from copkg.store import Store
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "get_services",
     "get_store",
     "named_queries",
+    "read_page",
 ]
 
 
@@ -100,3 +105,18 @@ def client_address() -> str | None:
     if forwarded and "REMOTE_PORT" not in environ:
         return forwarded.rsplit(",", 1)[-1].strip() or None
     return environ.get("REMOTE_ADDR") or None
+
+
+def read_page(name: str, *args: Any) -> Any:
+    """A page's data, read by the executor as one job (in a query worker: under the time limit,
+    in the sandbox, fairly scheduled): the page read `name` of copkg.querying.pages.reads,
+    called with `args`. The web renders it; it never reads the store itself."""
+    executor = get_executor()
+    limit = None
+    if name in WHOLE_GRAPH:  # a read of every statement: a limit of its own
+        limit = max(executor.timeout, float(current_app.config.get("OVERVIEW_TIMEOUT", 0)))
+    answer = executor.run(Job.page_read(name, *args, client=client_address(), timeout=limit))
+    try:
+        return loads_plain(answer.body)
+    except pickle.UnpicklingError as exc:  # a read gave more than plain data: a bug, or worse
+        raise CopkgError(f"the page read {name} answered other than plain data", 500) from exc

@@ -60,6 +60,7 @@ def _defaults() -> dict[str, Any]:
         CORS_ORIGINS="*",
         RESPONSE_CACHE_BYTES=DEFAULT_CACHE_BYTES,  # answers kept per build (0: none)
         WARM_UP=False,  # run the named queries once at start, in the background (copkg serve)
+        OVERVIEW_TIMEOUT=120.0,  # the time limit of a page read over the whole graph (seconds)
     )
     return values
 

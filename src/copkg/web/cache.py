@@ -28,6 +28,7 @@ from flask import Flask, request
 from werkzeug.http import http_date
 from werkzeug.wrappers import Response
 
+from copkg.querying.named_queries import paging
 from copkg.store import Store
 
 #: Default bound on the cached bodies of one web process (bytes); 0 disables the cache.
@@ -69,12 +70,9 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def store_identity(store: Store) -> str | None:
-    """The identity of a store that cannot change: the identity of the build it was opened
-    from (pipeline.load_build sets it from the manifest), else None."""
-    if not getattr(store, "read_only", False):
-        return None
-    return getattr(store, "build_identity", None)
+#: The identity of a store that cannot change (its build's), else None: what answers are kept
+#: under (the one definition is the querying layer's, which keeps page reads per build too).
+store_identity = paging.store_identity
 
 
 @dataclass(frozen=True)

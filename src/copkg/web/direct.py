@@ -1,5 +1,6 @@
-"""The front's direct path: queries to /sparql answered in the front's own process, with no
-gunicorn and no Flask on the way (issue 13: an ad-hoc query paid ~1 ms of CPU for them).
+"""The front's direct path: queries to /sparql, named queries and resources' JSON pages
+(/id/....json) answered in the front's own process, with no gunicorn and no Flask on the way
+(issue 13: an ad-hoc query paid ~1 ms of CPU for them, a page more).
 
 The front (copkg.web.front) reads each request whole. One to /sparql by GET or POST without a
 conditional header is read here by the protocol functions Flask's view calls
@@ -9,8 +10,10 @@ ProcessExecutor: time and row limits, the sandbox, fair scheduling by the client
 and answered with the headers Flask would give: CORS (computed by flask-cors's own function),
 the security headers, the build the request was pinned to (`Copkg-Build`: builds are swapped
 here as in each web process, copkg.web.builds), and, when the build keeps answers, an ETag and
-the answer cache (copkg.web.cache). What it does not take goes on to gunicorn as before: HEAD,
-conditional requests, the service description, updates, and every other path.
+the answer cache (copkg.web.cache). A JSON page is the page read Flask's view asks the workers
+for (copkg.querying.pages.reads: the worker writes the JSON), with the view's headers. What it
+does not take goes on to gunicorn as before: HEAD, conditional requests, the service
+description, updates, HTML pages, and every other path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +36,11 @@ from flask_cors.core import DEFAULT_OPTIONS, get_cors_headers, serialize_options
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline.build import MANIFEST
-from copkg.querying.executor import AsyncExecutor, Executor
+from copkg.querying.executor import AsyncExecutor, Executor, Job
 from copkg.querying.memo import MemoExecutor
+from copkg.querying.messages import loads_plain
 from copkg.querying.named_queries import load_named_queries
+from copkg.querying.pages.links import OFFERED, twin_links
 from copkg.web import Services
 from copkg.web.builds import BUILD_HEADER, BuildSwitch, open_services
 from copkg.web.cache import (
@@ -47,6 +53,7 @@ from copkg.web.cache import (
 )
 from copkg.web.messages import MAX_REQUEST_LINE, Answer, Request, access_line, reason
 from copkg.web.named import named_answer, read_named
+from copkg.web.negotiation import best_offer_of
 from copkg.web.protocol import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
@@ -62,9 +69,12 @@ from copkg.web.protocol import (
 
 log = logging.getLogger(__name__)
 
-#: The paths answered here: the SPARQL endpoint, and the named queries under a prefix.
+#: The paths answered here: the SPARQL endpoint, the named queries under a prefix, and the
+#: JSON pages of resources (/id/....json, with at most `?incoming=N`, and nothing escaped).
 PATH = "/sparql"
 NAMED = "/api/queries/"
+PAGES = "/id/"
+PAGE_QUERY = re.compile(r"(?:incoming=[0-9]+)?")
 
 #: Threads that wait on the query workers for the front's requests (one a running request).
 THREADS = 64
@@ -214,19 +224,34 @@ class DirectQueries:
 
     def takes(self, request: Request) -> bool:
         """Whether the request is one for the direct path (else gunicorn's): GET or POST to
-        /sparql, GET of a named query, neither conditional nor past gunicorn's limit on the
-        request line (gunicorn refuses it, as it did before)."""
+        /sparql, GET of a named query or of a resource's JSON page, neither conditional nor
+        past gunicorn's limit on the request line (gunicorn refuses it, as it did before)."""
         if len(request.line) > MAX_REQUEST_LINE:
             return False
         path = request.target.partition("?")[0]
         if path == PATH:
             if request.method not in ("GET", "POST"):
                 return False
+        elif path.startswith(PAGES):
+            if not self._takes_page(request):
+                return False
         elif not (
             request.method == "GET" and path.startswith(NAMED) and path != NAMED and "%" not in path
         ):
             return False
         return not any(name.lower() in CONDITIONAL for name, _ in request.headers)
+
+    @staticmethod
+    def _takes_page(request: Request) -> bool:
+        """Whether a request for a page is one the front answers: GET of a JSON twin."""
+        path, _, query = request.target.partition("?")
+        return (
+            request.method == "GET"
+            and path.endswith(".json")
+            and len(path) > len(PAGES) + len(".json")
+            and "%" not in path
+            and PAGE_QUERY.fullmatch(query) is not None
+        )
 
     async def answer(self, request: Request, client: str) -> Answer | None:
         """The answer to a request `takes` took; None for one that is Flask's after all (a GET
@@ -264,13 +289,16 @@ class DirectQueries:
                                     entry.body)  # fmt: skip
         if path == PATH:
             run = self._run(services, request, query, headers, client)
+        elif path.startswith(PAGES):
+            run = self._run_page(services, path, query, headers, client)
         else:
             run = self._run_named(services, path, query, headers, client)
         status, head, body = await run
         if status is None:
             return None
-        head = [*head, *self.cors(headers.get("origin"), headers.get(
-            "access-control-request-private-network"), request.method)]  # fmt: skip
+        if not path.startswith(PAGES):  # (the pages are not open to other origins: CORS_PATHS)
+            head = [*head, *self.cors(headers.get("origin"), headers.get(
+                "access-control-request-private-network"), request.method)]  # fmt: skip
         head += [(k, v) for k, v in SECURITY_HEADERS.items() if not any(k == n for n, _ in head)]
         if status == HTTPStatus.OK and key is not None:
             etag = cache.etag(body)
@@ -325,6 +353,34 @@ class DirectQueries:
             return self._error(error)
         except UnicodeDecodeError:
             return self._error(CopkgError("the query string is not valid UTF-8", status=400))
+        except Exception:  # a bug answers as Flask's handler does, and is logged
+            log.exception("unexpected error on GET %s", path)
+            return self._error(CopkgError("internal error; see the server log", status=500))
+
+    async def _run_page(
+        self, services: Services, path: str, query: str, headers: Headers, client: str
+    ) -> tuple[Any, list[tuple[str, str]], bytes]:
+        """(status, headers, body) of a resource's JSON page, as Flask's view answers it
+        (copkg.web.pages.resources); status None: Flask's after all (an IRI that itself ends
+        in .json, served by Accept)."""
+        try:
+            page = int(query.partition("=")[2] or "1")
+            if page < 1:
+                raise CopkgError("incoming must be a page number from 1", status=400)
+            plain = best_offer_of(headers.get("accept"), OFFERED)
+            job = Job.page_read("resource", path, page, plain, client=client)
+            answer = await _on_loop(services.executor).run_async(job, self.threads)
+            read = loads_plain(answer.body)
+            if read[0] != "json":
+                return None, [], b""
+            head = [
+                ("Content-Type", "application/json"),
+                ("Link", twin_links(read[1])),
+                ("Vary", "Accept"),
+            ]
+            return HTTPStatus.OK, head, read[2]
+        except CopkgError as error:
+            return self._error(error)
         except Exception:  # a bug answers as Flask's handler does, and is logged
             log.exception("unexpected error on GET %s", path)
             return self._error(CopkgError("internal error; see the server log", status=500))

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from copkg.errors import CopkgError
 from copkg.querying.safety import analyse_update, with_using
-from copkg.web import client_address, get_executor, get_services, get_store
+from copkg.web import client_address, get_executor, get_services, read_page
 from copkg.web.negotiation import best_offer
 from copkg.web.protocol import (
     FORM,
@@ -134,7 +134,6 @@ def service_description() -> BaseResponse:
 def describe_service(endpoint: str) -> Graph:
     """sd:Service with its endpoint, languages, result formats and dataset (named graphs)."""
     services = get_services()
-    store = get_store()
     config = current_app.config
     graph = Graph()
     for prefix, namespace in (
@@ -172,8 +171,7 @@ def describe_service(endpoint: str) -> Graph:
     graph.add((dataset, SD.defaultGraph, default))
     graph.add((default, RDF.type, SD.Graph))
     total = 0
-    for name in store.graphs():
-        count = store.quad_count(name)
+    for name, count in read_page("graph_counts"):
         total += count
         named, described = BNode(), BNode()
         graph.add((dataset, SD.namedGraph, named))

@@ -12,7 +12,7 @@ from rdflib import RDF, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, XSD
 
 from copkg.errors import CopkgError
-from copkg.web import get_store
+from copkg.web import read_page
 from copkg.web.negotiation import best_offer
 
 bp = Blueprint("void", __name__)
@@ -30,27 +30,15 @@ _RDFLIB = {
     "application/n-quads": "nquads",
 }
 
-_COUNTS = """
-SELECT ?g (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects)
-       (COUNT(DISTINCT ?o) AS ?objects) (COUNT(DISTINCT ?p) AS ?properties)
-WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g
-"""
-_CLASSES = """
-SELECT ?class (COUNT(DISTINCT ?s) AS ?entities) WHERE { ?s a ?class } GROUP BY ?class
-"""
-_TOTAL = """
-SELECT (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?o) AS ?objects)
-       (COUNT(DISTINCT ?p) AS ?properties) WHERE { ?s ?p ?o }
-"""
-
 
 def _integer(value: object) -> Literal:
     return Literal(int(str(value)), datatype=XSD.integer)
 
 
 def describe_dataset(root: str) -> Graph:
-    """The VoID description of the served dataset, its IRIs under the service's `root`."""
-    store = get_store()
+    """The VoID description of the served dataset, its IRIs under the service's `root` (the
+    counts read by a query worker)."""
+    counts = read_page("void")
     graph = Graph()
     for prefix, namespace in (("void", VOID), ("dcterms", DCTERMS), ("foaf", FOAF)):
         graph.bind(prefix, namespace)
@@ -76,25 +64,25 @@ def describe_dataset(root: str) -> Graph:
     for name in ("Turtle", "N-Triples", "RDF_XML", "JSON-LD", "TriG", "N-Quads"):
         graph.add((dataset, VOID.feature, URIRef(f"http://www.w3.org/ns/formats/{name}")))
     total_triples = 0
-    for row in store.query(_COUNTS).rows:
-        subset = URIRef(str(row["g"]) + "#void")
+    for row in counts["graphs"]:
+        subset = URIRef(row["graph"] + "#void")
         graph.add((dataset, VOID.subset, subset))
         graph.add((subset, RDF.type, VOID.Dataset))
         graph.add((subset, VOID.triples, _integer(row["triples"])))
         graph.add((subset, VOID.distinctSubjects, _integer(row["subjects"])))
         graph.add((subset, VOID.distinctObjects, _integer(row["objects"])))
         graph.add((subset, VOID.properties, _integer(row["properties"])))
-        graph.add((subset, DCTERMS.source, URIRef(str(row["g"]))))
-        total_triples += int(str(row["triples"]))
+        graph.add((subset, DCTERMS.source, URIRef(row["graph"])))
+        total_triples += row["triples"]
     graph.add((dataset, VOID.triples, _integer(total_triples)))
-    classes = store.query(_CLASSES).rows
+    classes = counts["classes"]
     graph.add((dataset, VOID.classes, _integer(len(classes))))
-    for index, row in enumerate(sorted(classes, key=lambda r: str(r["class"]))):
+    for index, row in enumerate(sorted(classes, key=lambda r: r["class"])):
         partition = URIRef(f"{root}/.well-known/void#class-{index}")
         graph.add((dataset, VOID.classPartition, partition))
-        graph.add((partition, VOID["class"], URIRef(str(row["class"]))))
+        graph.add((partition, VOID["class"], URIRef(row["class"])))
         graph.add((partition, VOID.entities, _integer(row["entities"])))
-    (totals,) = store.query(_TOTAL).rows
+    totals = counts["total"]
     graph.add((dataset, VOID.distinctSubjects, _integer(totals["subjects"])))
     graph.add((dataset, VOID.distinctObjects, _integer(totals["objects"])))
     graph.add((dataset, VOID.properties, _integer(totals["properties"])))

@@ -72,6 +72,14 @@ def kept(store: Store, key: Hashable, compute: Callable[[], T]) -> T:
     return cast(T, memo[key])
 
 
+def store_identity(store: Store) -> str | None:
+    """The identity of a store that cannot change: the identity of the build it was opened
+    from (pipeline.load_build sets it from the manifest), else None."""
+    if not getattr(store, "read_only", False):
+        return None
+    return getattr(store, "build_identity", None)
+
+
 #: What `kept` keeps, by store (dropped with the store).
 _KEPT: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
 

@@ -6,88 +6,16 @@ import json
 from typing import Any
 
 from flask import Response, current_app, jsonify, render_template, request, url_for
-from rdflib import URIRef
 
-from copkg.namespaces import COPKG, PREFIXES
-from copkg.store import Store
-from copkg.web import get_store, named_queries
-from copkg.web.pages.charts import read_roles, timeline_slug
-from copkg.web.pages.links import HTML, bp, curie, href, wants
-
-_CLASS_COUNTS = """
-SELECT ?class (SAMPLE(?l) AS ?label) (COUNT(DISTINCT ?s) AS ?n) WHERE {
-  ?s a ?class . OPTIONAL { ?class rdfs:label ?l }
-} GROUP BY ?class ORDER BY DESC(?n) ?class
-"""
-
-_GRAPH_COUNTS = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
-
-_STUDIES = """
-SELECT ?study (SAMPLE(?l) AS ?label) (SAMPLE(?t) AS ?title) (COUNT(DISTINCT ?case) AS ?cases)
-WHERE { ?study a copkg:Study .
-        OPTIONAL { ?study rdfs:label ?l } OPTIONAL { ?study dcterms:title ?t }
-        OPTIONAL { ?study copkg:hasCase ?case } }
-GROUP BY ?study ORDER BY ?study
-"""
-
-_MEMBERS = """
-SELECT ?s (SAMPLE(?l) AS ?label) WHERE {
-  ?s a ?class . OPTIONAL { ?s rdfs:label|skos:prefLabel ?l } }
-GROUP BY ?s ORDER BY ?label ?s
-"""
+from copkg.namespaces import PREFIXES
+from copkg.web import named_queries, read_page
+from copkg.web.pages.links import HTML, bp, wants
 
 
-def _members(store: Store, cls: URIRef) -> list[dict[str, str]]:
-    rows = store.query(_MEMBERS, bindings={"class": cls}).rows
-    return [
-        {"iri": str(r["s"]), "label": str(r.get("label") or curie(r["s"])), "href": href(r["s"])}
-        for r in rows
-    ]
-
-
-def landing_data(store: Store) -> dict[str, Any]:
-    """What the graph holds: studies, cases, roles, risks, counts per class and per graph."""
-    classes = [
-        {
-            "class": str(r["class"]),
-            "curie": curie(r["class"]),
-            "href": href(r["class"]),
-            "label": str(r.get("label") or curie(r["class"])),
-            "count": int(str(r["n"])),
-        }
-        for r in store.query(_CLASS_COUNTS).rows
-    ]
-    graphs = [
-        {"graph": str(r["g"]), "href": href(r["g"]), "count": int(str(r["n"]))}
-        for r in store.query(_GRAPH_COUNTS).rows
-    ]
-    studies = [
-        {
-            "iri": str(r["study"]),
-            "href": href(r["study"]),
-            "label": str(r.get("label") or r.get("title") or curie(r["study"])),
-            "title": str(r["title"]) if "title" in r else None,
-            "cases": int(str(r["cases"])),
-        }
-        for r in store.query(_STUDIES).rows
-    ]
-    roles = read_roles(store)
-    organisations = _members(store, COPKG.Organisation)
-    for org in organisations:
-        org["timeline"] = "/timeline/" + timeline_slug(org["iri"])
-    return {
-        "ok": True,
-        "statements": sum(g["count"] for g in graphs),
-        "graphs": graphs,
-        "classes": classes,
-        "studies": studies,
-        "cases": _members(store, COPKG.Case),
-        "organisations": organisations,
-        "roles": roles,
-        "risks": _members(store, COPKG.Risk),
-        "contexts": _members(store, COPKG.OrganisationalContext),
-        "queries": _named_query_summaries(),
-    }
+def landing_data() -> dict[str, Any]:
+    """What the graph holds (studies, cases, roles, risks, counts per class and per graph,
+    read by a query worker) and the named queries."""
+    return {**read_page("landing"), "queries": _named_query_summaries()}
 
 
 def _named_query_summaries() -> list[dict[str, str]]:
@@ -140,9 +68,8 @@ def dataset_description(root: str, data: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/index.json")
 def landing() -> Response | str:
     """The landing page: what the graph holds, with links and example queries."""
-    store = get_store()
     suffix = ".json" if request.path.endswith(".json") else None
-    data = landing_data(store)
+    data = landing_data()
     if wants(suffix, [HTML, "application/json"]) == "application/json":
         return jsonify(data)
     dataset = json.dumps(dataset_description(request.url_root.rstrip("/"), data), indent=1)

@@ -3,79 +3,42 @@ a page and its RDF and JSON twins."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 from markupsafe import Markup
-from rdflib import URIRef
-from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.namespaces import BASE, shorten
+from copkg.querying.pages.links import (
+    HTML,
+    OFFERED,
+    ROOT_IRI,
+    TWINS,
+    curie,
+    href,
+    iri_of_path,
+    local_path,
+    split_suffix,
+)
 from copkg.web.negotiation import best_offer
 
+__all__ = [
+    "HTML",
+    "OFFERED",
+    "ROOT_IRI",
+    "TWINS",
+    "curie",
+    "href",
+    "iri_of_path",
+    "local_path",
+    "split_suffix",
+]
+
 bp = Blueprint("pages", __name__)
-
-ROOT_IRI = BASE.rstrip("/")  # https://w3id.org/copkg
-
-#: Twin suffixes and the media type each stands for; HTML is the page itself.
-TWINS: dict[str, str] = {
-    ".ttl": "text/turtle",
-    ".jsonld": "application/ld+json",
-    ".nt": "application/n-triples",
-    ".rdf": "application/rdf+xml",
-    ".json": "application/json",
-}
-
-HTML = "text/html"
-
-OFFERED = [HTML, "application/json", *(t for t in TWINS.values() if t != "application/json")]
 
 RDF_MEDIA = {t for t in TWINS.values() if t != "application/json"}
 
 LABEL_PATH = "rdfs:label|skos:prefLabel|dcterms:title"
-
-
-#: IRIs whose paths and CURIEs are kept (a page writes dozens; each costs a regex or two).
-KEPT_IRIS = 1 << 16
-
-
-def local_path(iri: Node | str) -> str | None:
-    """The path that serves an IRI of copkg (`https://w3id.org/copkg/id/x` -> `/id/x`)."""
-    return _local_path(str(iri))
-
-
-@functools.lru_cache(maxsize=KEPT_IRIS)
-def _local_path(text: str) -> str | None:
-    if not text.startswith(BASE):
-        return None
-    rest = text[len(ROOT_IRI) :]
-    path, sep, fragment = rest.partition("#")
-    result = quote(path, safe="/:@!$&'()*+,;=-._~")
-    return result + (sep + quote(fragment, safe="-._~") if sep else "")
-
-
-def href(iri: Node | str) -> str:
-    """Where a link to an IRI goes: its page here, or the IRI itself."""
-    return local_path(iri) or str(iri)
-
-
-def curie(iri: Node | str) -> str:
-    """An IRI shortened with the copkg prefixes (longest namespace first)."""
-    return _curie(str(iri))
-
-
-@functools.lru_cache(maxsize=KEPT_IRIS)
-def _curie(text: str) -> str:
-    return shorten(text) or text
-
-
-def iri_of_path(path: str) -> URIRef:
-    """The IRI a local path stands for (the inverse of local_path)."""
-    return URIRef(ROOT_IRI + path)
 
 
 #: The schemes an IRI may have to become a link (a `javascript:` or `data:` IRI stays text).
@@ -137,20 +100,6 @@ def wants(suffix: str | None, offered: list[str] | None = None) -> str:
             status=406,
         )
     return best
-
-
-def split_suffix(path: str) -> tuple[str, str | None]:
-    for suffix in TWINS:
-        if path.endswith(suffix) and len(path) > len(suffix):
-            return path[: -len(suffix)], suffix
-    return path, None
-
-
-def alternates(path: str, types: Iterable[str]) -> str:
-    suffix_of = {t: s for s, t in TWINS.items()}
-    links = [f'<{path}>; rel="canonical"; type="text/html"']
-    links += [f'<{path}{suffix_of[t]}>; rel="alternate"; type="{t}"' for t in types]
-    return ", ".join(links)
 
 
 def twin_response(body: bytes | str, media_type: str, link_header: str | None = None) -> Response:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from flask import Response, current_app, render_template
 from markupsafe import Markup
-from rdflib.term import Node
 
-from copkg.namespaces import ONTOLOGY_GRAPH
-from copkg.store import QueryResult, Store
-from copkg.web import get_store
+from copkg.querying.pages.reads import ontology_from_plain
+from copkg.web import read_page
 from copkg.web.pages.links import HTML, bp, twin_response, wants
 from copkg.web.pages.ontology_docs import ontology_html
-from copkg.web.pages.ontology_guide import class_instances
 
 ONTOLOGY_TWINS = {
     ".ttl": "text/turtle",
@@ -22,19 +19,10 @@ ONTOLOGY_TWINS = {
 }
 
 
-def ontology_triples(store: Store) -> list[tuple[Node, Node, Node]]:
-    """The ontology named graph (the ontology and the shared vocabularies)."""
-    result = store.query(
-        "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", default_graphs=[str(ONTOLOGY_GRAPH)]
-    )
-    return result.triples
-
-
 @bp.get("/ontology")
 @bp.get("/ontology<any('.ttl', '.owl', '.rdf', '.nt', '.jsonld'):suffix>")
 def ontology(suffix: str | None = None) -> Response | str:
     """The ontology: documentation for people, Turtle / RDF/XML / ... for tools."""
-    store = get_store()
     offered = [
         HTML,
         "text/turtle",
@@ -49,12 +37,10 @@ def ontology(suffix: str | None = None) -> Response | str:
         if s != ".rdf"
     )
     if media_type != HTML:
-        triples = ontology_triples(store)
-        body = QueryResult("graph", triples=triples).serialize(media_type)
-        return twin_response(body, media_type, link_header)
+        return twin_response(read_page("ontology_twin", media_type), media_type, link_header)
     cache = current_app.extensions.setdefault("copkg.pages", {})
     if "ontology_html" not in cache:
-        cache["ontology_html"] = ontology_html(ontology_triples(store), class_instances(store))
+        cache["ontology_html"] = ontology_html(*ontology_from_plain(read_page("ontology")))
     response = Response(
         render_template("ontology.html", body=Markup(cache["ontology_html"])), mimetype=HTML
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode
 
@@ -14,46 +13,10 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDFS
 
 from copkg.namespaces import COPKG, PREFIXES
-from copkg.store import Store
-from copkg.web.pages.links import curie, href
+from copkg.querying.pages.overview import MAX_INSTANCES, Instances
+from copkg.web.pages.links import href
 
-#: At most this many instances are listed under a class (the count says how many there are).
-MAX_INSTANCES = 12
-
-_INSTANCES = """
-SELECT ?class ?s ?label WHERE {
-  ?s a ?class .
-  FILTER (STRSTARTS(STR(?class), STR(copkg:)) && isIRI(?s))
-  OPTIONAL { ?s rdfs:label ?label FILTER (LANGMATCHES(LANG(?label), "en") || LANG(?label) = "") }
-}
-"""
-
-
-@dataclass(frozen=True)
-class Instances:
-    """Some instances of a class (IRI, label), and how many it has in all."""
-
-    count: int
-    examples: tuple[tuple[URIRef, str], ...]
-
-
-def class_instances(store: Store, limit: int = MAX_INSTANCES) -> dict[URIRef, Instances]:
-    """The direct instances of each copkg class in the store, the first `limit` by label."""
-    found: dict[URIRef, dict[URIRef, str]] = {}
-    for row in store.query(_INSTANCES).rows:
-        members = found.setdefault(URIRef(str(row["class"])), {})
-        subject = URIRef(str(row["s"]))
-        label = str(row["label"]) if "label" in row else None
-        if subject not in members or (label and members[subject] == curie(subject)):
-            members[subject] = label or curie(subject)
-
-    def order(item: tuple[URIRef, str]) -> tuple[str, str]:
-        return item[1].lower(), str(item[0])
-
-    return {
-        cls: Instances(len(members), tuple(sorted(members.items(), key=order)[:limit]))
-        for cls, members in found.items()
-    }
+__all__ = ["MAX_INSTANCES", "Instances"]
 
 
 def instances_cell(cls: URIRef, instances: Instances | None) -> str:

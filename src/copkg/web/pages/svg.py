@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+from copkg.querying.pages.charts import TimelineEvent
+
 SVG_NS = "http://www.w3.org/2000/svg"
 
 _DATE = re.compile(r"^(-?\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
@@ -15,17 +17,6 @@ MONTHS = 12
 #: A timeline marks every year up to this span (years), every other year up to the next.
 YEARLY_TICKS = 16
 BIENNIAL_TICKS = 32
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    """One dated event to place on a timeline."""
-
-    date: str
-    label: str
-    href: str | None = None
-    qualifier: str | None = None
-    kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import re
 
 from rdflib import URIRef
 
+from copkg.querying.named_queries.paging import store_identity
+from copkg.querying.pages.rows import lexical, page_rows
 from copkg.store import Store
-from copkg.web.cache import store_identity
-from copkg.web.pages.page_rows import lexical, page_rows
 
 _CITATION = """
 SELECT ?label ?title ?issued ?partOf ?first ?last ?printed ?creator ?name ?kind WHERE {
@@ -27,10 +27,10 @@ _PART_OF = re.compile(r"^(?P<journal>.+?), volume (?P<volume>\w+)(?:, issue (?P<
 
 #: Citations kept for the build served (a page quotes a few studies; each citation is a query).
 _KEPT = 4096
-_kept: dict[tuple[str, URIRef], dict[str, str] | None] = {}
+_kept: dict[tuple[str, str], dict[str, str] | None] = {}
 
 
-def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
+def study_citation(store: Store, study: str) -> dict[str, str] | None:
     """How to cite a study, in APA and BibTeX, made of its dcterms/fabio description (authors
     in the order the study's label names them), or None if the graph does not describe it.
     Kept per build for a store that cannot change."""
@@ -45,10 +45,10 @@ def study_citation(store: Store, study: URIRef) -> dict[str, str] | None:
     return _kept[key]
 
 
-def _citation(store: Store, study: URIRef) -> dict[str, str] | None:
+def _citation(store: Store, study: str) -> dict[str, str] | None:
     rows = [
         {name: lexical(term) for name, term in row.items()}
-        for row in page_rows(store, _CITATION, {"study": study})
+        for row in page_rows(store, _CITATION, {"study": URIRef(study)})
     ]
     if not rows or not any(("title" in r or "label" in r) for r in rows):
         return None

@@ -4,9 +4,10 @@ remote store) through store.query, its terms converted back."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import pyoxigraph as ox
@@ -14,6 +15,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
+from copkg.querying.named_queries.paging import kept
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.results import until
@@ -86,6 +88,19 @@ def mentioned(store: Store, iri: Node, ask: str) -> bool:
     return next(iter(native.quads_for_pattern(None, None, term)), None) is not None
 
 
+def may_link(store: Store, predicates: Iterable[str], iri: Node) -> bool:
+    """Whether some statement `?x p <iri>` may exist for one of the predicates: on the
+    embedded store one index lookup each (in any graph: never too few), elsewhere True."""
+    if not isinstance(store, OxigraphStore):
+        return True
+    term = to_ox(iri)
+    native = store.native
+    return any(
+        next(iter(native.quads_for_pattern(None, ox.NamedNode(p), term)), None) is not None
+        for p in predicates
+    )
+
+
 def lexical(term: Any) -> str:
     """A term's value as text (an IRI, a literal's lexical form)."""
     return str(term.value)
@@ -136,6 +151,29 @@ def labels_of(native: ox.Store, term: Any) -> list[Any]:
     return list(dict.fromkeys(found))
 
 
+#: Labels of IRIs kept per read-only store at most (the set starts again past it): a class, a
+#: vocabulary's concept, a study are named on many pages.
+LABELS_KEPT = 1 << 16
+
+
+def labels_reader(store: OxigraphStore) -> Callable[[Any], list[Any]]:
+    """`labels_of` on the store, its answers kept when the store cannot change."""
+    native = store.native
+    if not getattr(store, "read_only", False):
+        return functools.partial(labels_of, native)
+    found: dict[Any, list[Any]] = kept(store, "page labels", dict)
+
+    def read(term: Any) -> list[Any]:
+        labels = found.get(term)
+        if labels is None:
+            if len(found) >= LABELS_KEPT:
+                found.clear()
+            labels = found[term] = labels_of(native, term)
+        return labels
+
+    return read
+
+
 def outgoing_rows(store: Store, iri: Node, query: str) -> list[Row]:
     """The rows of resource_data's outgoing `query` (`?s` bound to the IRI): on the embedded
     store read off its indexes, in the order the engine gives them (each part of the UNION in
@@ -149,13 +187,14 @@ def outgoing_rows(store: Store, iri: Node, query: str) -> list[Row]:
     if not isinstance(store, OxigraphStore):
         return page_rows(store, query, {"s": iri})
     native = store.native
+    labels_of_object = labels_reader(store)
     s = to_ox(iri)
     rows: list[Row] = []
     for q in native.quads_for_pattern(s, None, None):  # type: ignore[arg-type]
         if isinstance(q.graph_name, ox.DefaultGraph):
             continue
         row = {"s": s, "g": q.graph_name, "p": q.predicate, "o": q.object}
-        labels = labels_of(native, q.object)
+        labels = labels_of_object(q.object)
         rows.extend([{**row, "oLabel": label} for label in labels] if labels else [row])
     for quote in _objects(native, s, _EVIDENCE):
         texts = list(dict.fromkeys(t for p in _TEXTS for t in _objects(native, quote, p)))
@@ -209,7 +248,8 @@ def first_labels(store: Store, terms: Iterable[Any], query: str) -> dict[Any, st
     if not named:
         return {}
     if isinstance(store, OxigraphStore):
-        firsts = {t: labels_of(store.native, t) for t in named}
+        read = labels_reader(store)
+        firsts = {t: read(t) for t in named}
         return {t: lexical(found[0]) for t, found in firsts.items() if found}
     labels: dict[Any, str] = {}
     for row in page_rows(store, query, {"s": [from_ox(t) for t in named]}):

@@ -11,19 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rdflib import URIRef
-from rdflib.namespace import RDF
-from rdflib.term import Node
 
 from copkg.namespaces import COPKG
+from copkg.querying.pages.rows import lexical, may_link, page_rows
 from copkg.store import Store
-from copkg.store.terms import from_ox
-from copkg.web.pages.page_rows import lexical, node, page_rows
 
 #: How many derived statements a page shows (the rest stay reachable by SPARQL).
 MAX_EXPLANATIONS = 60
 
 #: The incoming links the explanations replace on a page.
-EXPLAINED_BY = (RDF.subject, RDF.object)
+EXPLAINED_BY = (
+    "http://www.w3.org/1999/02/22-rdf-syntax-ns#subject",
+    "http://www.w3.org/1999/02/22-rdf-syntax-ns#object",
+)
 
 _EXPLANATIONS = f"""
 SELECT ?e ?s ?sLabel ?p ?pLabel ?o ?oLabel ?rule ?ruleLabel ?voice
@@ -43,46 +43,50 @@ LIMIT {MAX_EXPLANATIONS + 1}
 """
 
 #: The voice of a derived statement, by its explanation's copkg:weakestVoice.
-VOICES: dict[Node, str] = {
-    COPKG.AuthorVoice: "author",
-    COPKG.CuratorVoice: "curator",
-    COPKG.DerivedFromCuratorReading: "derived from a curator's reading",
+VOICES: dict[str, str] = {
+    str(COPKG.AuthorVoice): "author",
+    str(COPKG.CuratorVoice): "curator",
+    str(COPKG.DerivedFromCuratorReading): "derived from a curator's reading",
 }
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """One derived statement about the resource, and how it was derived."""
+    """One derived statement about the resource, and how it was derived (terms as text: an IRI,
+    a blank node's label, a literal's lexical form)."""
 
-    node: Node  # the rdf:Statement
-    subject: Node
+    node: str  # the rdf:Statement
+    subject: str
     subject_label: str | None
-    predicate: Node
+    predicate: str
     predicate_label: str | None
-    object: Node
+    object: str
     object_label: str | None
-    rule: Node | None
+    rule: str | None
     rule_label: str | None
     voice: str | None
     facts: int
 
 
-def read_explanations(store: Store, iri: URIRef) -> tuple[list[Explanation], bool]:
+def read_explanations(store: Store, iri: str) -> tuple[list[Explanation], bool]:
     """The derived statements whose subject or object is `iri` (at most MAX_EXPLANATIONS),
-    and whether there are more."""
-    rows = page_rows(store, _EXPLANATIONS, {"this": iri})
+    and whether there are more. (Most resources are in no derived statement: two index
+    lookups say so without the query.)"""
+    if not may_link(store, EXPLAINED_BY, URIRef(iri)):
+        return [], False
+    rows = page_rows(store, _EXPLANATIONS, {"this": URIRef(iri)})
     found = [
         Explanation(
-            node=from_ox(row["e"]),
-            subject=from_ox(row["s"]),
+            node=lexical(row["e"]),
+            subject=lexical(row["s"]),
             subject_label=lexical(row["sLabel"]) if "sLabel" in row else None,
-            predicate=from_ox(row["p"]),
+            predicate=lexical(row["p"]),
             predicate_label=lexical(row["pLabel"]) if "pLabel" in row else None,
-            object=from_ox(row["o"]),
+            object=lexical(row["o"]),
             object_label=lexical(row["oLabel"]) if "oLabel" in row else None,
-            rule=node(row.get("rule")),
+            rule=lexical(row["rule"]) if "rule" in row else None,
             rule_label=lexical(row["ruleLabel"]) if "ruleLabel" in row else None,
-            voice=VOICES.get(from_ox(row["voice"])) if "voice" in row else None,
+            voice=VOICES.get(lexical(row["voice"])) if "voice" in row else None,
             facts=int(lexical(row["facts"])) if "facts" in row else 0,
         )
         for row in rows
