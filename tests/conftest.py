@@ -214,7 +214,9 @@ def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
     folder = run_folder / "hermit"
     folder.mkdir(exist_ok=True)
 
-    def shared(graphs: Iterable[Graph], *, java: str | None = None) -> ConsistencyResult:
+    def shared(
+        graphs: Iterable[Graph], *, java: str | None = None, classify: bool = True
+    ) -> ConsistencyResult:
         graphs = list(graphs)
         java_exe = java or owl.find_java()
         merged = Graph()
@@ -222,12 +224,12 @@ def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
             for triple in graph:
                 if triple[1] != OWL.imports:
                     merged.add(triple)
-        key = f"{java_exe}\n{to_isomorphic(merged).graph_digest()}"
+        key = f"{java_exe}\n{classify}\n{to_isomorphic(merged).graph_digest()}"
         kept = folder / (hashlib.sha256(key.encode()).hexdigest() + ".pickle")
         with (folder / "lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
             if not kept.exists():
-                result = real(graphs, java=java_exe)
+                result = real(graphs, java=java_exe, classify=classify)
                 kept.write_bytes(pickle.dumps(result))
             return pickle.loads(kept.read_bytes())  # written by this run, above
 
