@@ -63,12 +63,56 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def project(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
+    return _own_copy(corpus, tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def added(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus with the filled template added as study demo2000 (one add, checked here,
+    for the tests that start from a corpus holding it: each works on a copy, or only reads)."""
+    root = tmp_path_factory.mktemp("added") / "project"
     shutil.copytree(corpus, root, symlinks=True)
+    bundle = write_bundle(tmp_path_factory.mktemp("demo"), fill(template()))
+    result = copkg(root, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_added(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus with study first2001 added, a paper with a DOI (one add, checked here, for
+    the tests of a second ID for the same paper: each works on a copy)."""
+    root = tmp_path_factory.mktemp("first-added") / "project"
+    shutil.copytree(corpus, root, symlinks=True)
+    first = fill(template("first2001")).replace(
+        "    dcterms:creator :author ;",
+        '    dcterms:creator :author ;\n    dcterms:identifier "https://doi.org/10.1234/demo.5" ;',
+    )
+    bundle = write_bundle(tmp_path_factory.mktemp("first"), first, "a")
+    result = copkg(root, "add", "--skip-owl", str(bundle))
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def _own_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of a built project for one test, worked on from its root (as `project`)."""
+    root = tmp_path / "project"
+    shutil.copytree(source, root, symlinks=True)
     for name in ("COPKG_ROOT", "COPKG_BUILD_DIR", "COPKG_STORE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(root)  # paths such as data/studies/ID are written from the project
     return root
+
+
+@pytest.fixture
+def first_added_project(first_added: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return _own_copy(first_added, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def added_project(added: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of `added` of this test's own, as `project` is of the corpus."""
+    return _own_copy(added, tmp_path, monkeypatch)
 
 
 def copkg(root: Path, *args: str) -> Result:
@@ -488,12 +532,9 @@ def test_the_template_asks_who_encoded_the_study_and_add_requires_it(
 # -- the build applies the checks of add ------------------------------------------------------
 
 
-def _edit_and_build(project: Path, tmp_path: Path, extra: str) -> tuple[Result, dict]:
-    """Add the demo study, then write `extra` into its study.ttl in place and build."""
-    assert (
-        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template())))).exit_code
-        == 0
-    )
+def _edit_and_build(project: Path, extra: str) -> tuple[Result, dict]:
+    """In a project with the demo study added (added_project), write `extra` into its
+    study.ttl in place and build."""
     study = project / "data/studies" / DEMO / "study.ttl"
     study.write_text(study.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
     before = {
@@ -526,22 +567,19 @@ def _edit_and_build(project: Path, tmp_path: Path, extra: str) -> tuple[Result, 
     ids=["another study's resource", "shared vocabulary", "undescribed IRI", "placeholder"],
 )
 def test_build_refuses_what_add_refuses_after_an_edit(
-    project: Path, tmp_path: Path, extra: str, expected: str
+    added_project: Path, extra: str, expected: str
 ) -> None:
-    result, before = _edit_and_build(project, tmp_path, extra)
+    result, before = _edit_and_build(added_project, extra)
     assert result.exit_code == 1, result.output
     assert re.search(expected, result.output), result.output
     for name, data in before.items():
-        assert (project / "build" / name).read_bytes() == data
+        assert (added_project / "build" / name).read_bytes() == data
 
 
-def test_build_refuses_the_same_paper_under_a_second_id(project: Path, tmp_path: Path) -> None:
+def test_build_refuses_the_same_paper_under_a_second_id(first_added_project: Path) -> None:
     """The build finds a paper entered twice, as add does (each study against the papers of the
     others, indexed once for the corpus)."""
-    first = fill(template("first2001"))
-    assert (
-        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, first, "a"))).exit_code == 0
-    )
+    project = first_added_project
     folder = project / "data/studies/second2002"
     folder.mkdir()
     (folder / "study.ttl").write_text(fill(template("second2002")), encoding="utf-8")
@@ -555,10 +593,8 @@ def test_build_refuses_the_same_paper_under_a_second_id(project: Path, tmp_path:
         ), result.output
 
 
-def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path: Path) -> None:
-    result, _ = _edit_and_build(
-        project, tmp_path, ':q-study-1 copkg:page "999"^^xsd:positiveInteger .'
-    )
+def test_build_places_shacl_violations_at_file_and_line(added_project: Path) -> None:
+    result, _ = _edit_and_build(added_project, ':q-study-1 copkg:page "999"^^xsd:positiveInteger .')
     assert result.exit_code == 1, result.output
     assert re.search(r"study\.ttl:\d+: Violation copsh:\w+: :q-study-1", result.output), (
         result.output
@@ -567,11 +603,11 @@ def test_build_places_shacl_violations_at_file_and_line(project: Path, tmp_path:
 
 @pytest.mark.java
 @pytest.mark.slow
-def test_build_runs_hermit_unless_told_to_skip(project: Path, tmp_path: Path) -> None:
+def test_build_runs_hermit_unless_told_to_skip(added_project: Path) -> None:
     extra = ":organisation-1 copkg:eventType copkg:Reorganisation ."
-    result, _ = _edit_and_build(project, tmp_path, extra)
+    result, _ = _edit_and_build(added_project, extra)
     assert result.exit_code == 0, result.output  # --skip-owl: SHACL alone lets it through
-    result = copkg(project, "build")
+    result = copkg(added_project, "build")
     assert result.exit_code == 1, result.output
     assert "HermiT" in result.output and "disjoint" in result.output
 
@@ -625,15 +661,11 @@ def test_quotes_are_verified_against_the_source_text_a_bundle_ships(
     assert flag in (project / "build/copkg.nq").read_text(encoding="utf-8")
 
 
-def test_a_study_without_a_source_text_is_not_marked_verified(
-    project: Path, tmp_path: Path
-) -> None:
-    assert (
-        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, fill(template())))).exit_code
-        == 0
-    )
+def test_a_study_without_a_source_text_is_not_marked_verified(added: Path) -> None:
+    nquads = (added / "build/copkg.nq").read_text(encoding="utf-8")
+    assert f"<{DEMO_NS}study> " in nquads
     flag = f"<{DEMO_NS}study> <https://w3id.org/copkg/ontology#quotesVerified> "
-    assert flag not in (project / "build/copkg.nq").read_text(encoding="utf-8")
+    assert flag not in nquads
 
 
 def test_a_bundle_cannot_say_its_quotes_are_verified(project: Path, tmp_path: Path) -> None:
@@ -723,15 +755,9 @@ def test_a_paraphrase_entered_as_a_quote_of_josserand_is_refused(
     ids=["authors, year and title", "DOI"],
 )
 def test_the_same_paper_under_a_second_id_is_refused(
-    project: Path, tmp_path: Path, edit: Callable[[str], str], why: str
+    first_added_project: Path, tmp_path: Path, edit: Callable[[str], str], why: str
 ) -> None:
-    first = fill(template("first2001")).replace(
-        "    dcterms:creator :author ;",
-        '    dcterms:creator :author ;\n    dcterms:identifier "https://doi.org/10.1234/demo.5" ;',
-    )
-    assert (
-        copkg(project, "add", "--skip-owl", str(write_bundle(tmp_path, first, "a"))).exit_code == 0
-    )
+    project = first_added_project
     second = write_bundle(tmp_path, edit(fill(template("second2002"))), "b")
     before = fingerprint(project)
     result = copkg(project, "add", "--skip-owl", str(second))

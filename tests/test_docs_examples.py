@@ -125,6 +125,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("example", [e for e in ALL if kind(e) == "run"], ids=str)
+@pytest.mark.usefixtures("rdflib_sparql_fast")  # `copkg validate --engine pyshacl`
 def test_example(project: Path, example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     result = run(CliRunner(), project, example.args)

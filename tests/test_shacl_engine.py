@@ -34,6 +34,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import synthetic  # noqa: E402
 
+#: pyshacl runs on rdflib's SPARQL, without the costs that are rdflib's (see conftest)
+pytestmark = pytest.mark.usefixtures("rdflib_sparql_fast")
+
 PREFIXES = """
 PREFIX s: <https://w3id.org/copkg/id/synthetic-00000/>
 PREFIX copkg: <https://w3id.org/copkg/ontology#>

@@ -30,6 +30,9 @@ INVALID = sorted((EXAMPLES / "invalid").glob("*.ttl"))
 STUDIES = ROOT / "data" / "studies"
 ALSO = re.compile(r"^# Also reported by: (copsh:\w+)", re.MULTILINE)
 
+#: pyshacl runs on rdflib's SPARQL, without the costs that are rdflib's (see conftest)
+pytestmark = pytest.mark.usefixtures("rdflib_sparql_fast")
+
 
 @pytest.fixture(scope="module")
 def ontology() -> Graph:
