@@ -21,7 +21,7 @@ from rdflib import Graph
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH
+from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH
 from copkg.pipeline import exports
 from copkg.pipeline.corpus_checks import corpus_problems
 from copkg.pipeline.steps import (
@@ -37,6 +37,8 @@ from copkg.validation.shacl import Originals
 
 #: How many subjects of the inference graph the export sorts and writes at a time.
 EXPORT_SUBJECTS = 20_000
+#: How many studies SHACL validates at a time in memory (the shapes that allow it).
+SHACL_BATCH = 250
 
 
 @dataclass
@@ -125,15 +127,24 @@ def check_studies(settings: Settings, loaded: Loaded) -> dict[str, str]:
 
 def validate(settings: Settings, loaded: Loaded) -> ValidationOutcome:
     """SHACL-validate the union of the store's graphs (the sources, as validate() validates
-    their merge) against ontology/shapes.ttl: run it before the rules add the inferences."""
+    their merge) against ontology/shapes.ttl: run it before the rules add the inferences,
+    and after the corpus checks (each resource described by one study: the shapes that
+    allow it then run SHACL_BATCH studies at a time in memory, with the same report)."""
     if not settings.shapes_file.is_file():
         raise CopkgError(
             f"no shapes to validate against: {settings.shapes_file} is missing", status=500
         )
     if loaded.originals is None:
         raise CopkgError("the sources were loaded without their literals as written", 500)
+    shared = [ox.NamedNode(str(ONTOLOGY_GRAPH))]
+    studies = [ox.NamedNode(g) for g in loaded.graphs if g != str(ONTOLOGY_GRAPH)]
+    batches = [studies[i : i + SHACL_BATCH] for i in range(0, len(studies), SHACL_BATCH)]
     report = validate_store(
-        loaded.store.native, loaded.originals, parse_graph(settings.shapes_file)
+        loaded.store.native,
+        loaded.originals,
+        parse_graph(settings.shapes_file),
+        batches,
+        [g for g in shared if g.value in loaded.graphs],
     )
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
