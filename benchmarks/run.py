@@ -114,8 +114,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def make_project(target: Path, n: int, seed: int = 0) -> Path:
-    """A project with the sources of this repository, its study bundles and n studies."""
+def make_project(target: Path, n: int, seed: int = 0, bundles: Path | None = None) -> Path:
+    """A project with the sources of this repository, its study bundles and n studies (with
+    `bundles`, the synthetic ones written already there, linked rather than written again:
+    an earlier run's data/studies with the same n and seed)."""
     if target.exists():
         shutil.rmtree(target)
     for name in PROJECT_DIRS:
@@ -125,7 +127,14 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
     for bundle in sorted((REPO / "data" / "studies").iterdir()):  # the real bundles link
         if bundle.is_dir():  # to one another, so all of them come along
             shutil.copytree(bundle, studies / bundle.name)
-    synthetic.write_corpus(studies, n, seed)
+    if bundles is None:
+        synthetic.write_corpus(studies, n, seed)
+        return target
+    written = sorted(p for p in bundles.iterdir() if p.name.startswith("synthetic-"))
+    if [p.name for p in written] != [synthetic.study_id(i) for i in range(n)]:
+        raise SystemExit(f"{bundles} does not hold synthetic studies 0 to {n - 1}")
+    for folder in written:
+        shutil.copytree(folder, studies / folder.name, copy_function=os.link)
     return target
 
 
@@ -891,7 +900,7 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         if args.advisor:
             out["advisor"] = run_advisor(root, work / f"n{n}", args)
         return out
-    root = make_project(work / f"n{n}" / "project", n, args.seed)
+    root = make_project(work / f"n{n}" / "project", n, args.seed, args.bundles)
     out = {"n": n}
     print(f"== N={n}: project at {root}", flush=True)
     out["build"] = run_child(["build", "--root", str(root)])
@@ -1140,6 +1149,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--virtuoso-buffers", type=int, default=None, help="Virtuoso's NumberOfBuffers (8 KB)"
+    )
+    parser.add_argument(
+        "--bundles",
+        type=Path,
+        default=None,
+        help="the synthetic bundles written already (an earlier run's data/studies, same size "
+        "and seed): hard-linked instead of written again",
     )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
