@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 import pytest
@@ -12,7 +13,7 @@ from rdflib import Graph, URIRef
 from copkg.namespaces import ONTOLOGY_GRAPH, study_graph
 from copkg.rdf_io import read_quads
 from copkg.validation.report import load_shapes, validate_quads, validate_store
-from copkg.validation.shacl import Originals
+from copkg.validation.shacl import Batch, Originals
 from copkg.validation.shacl.locality import local_shapes
 from copkg.validation.shacl.shapes import ShapesReader
 
@@ -86,9 +87,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[ox.Quad]:
     return quads
 
 
-@pytest.mark.parametrize("size", [1, 3])
+@pytest.mark.parametrize(("size", "spooled"), [(1, False), (3, False), (2, True)])
 def test_batches_report_as_the_whole_store(
-    corpus: list[ox.Quad], shapes: Graph, tmp_path: Path, size: int
+    corpus: list[ox.Quad], shapes: Graph, tmp_path: Path, size: int, spooled: bool
 ) -> None:
     store, originals = ox.Store(str(tmp_path / "store")), Originals()
     store.bulk_extend(corpus)
@@ -97,10 +98,20 @@ def test_batches_report_as_the_whole_store(
             originals.add(quad.subject, quad.predicate, quad.object)
     ontology = ox.NamedNode(str(ONTOLOGY_GRAPH))
     studies = sorted({q.graph_name for q in corpus if q.graph_name != ontology}, key=str)
-    batches = [studies[i : i + size] for i in range(0, len(studies), size)]
+    batches: list[Any] = [studies[i : i + size] for i in range(0, len(studies), size)]
+    if spooled:  # each batch's triples read from a file, as the build writes them at load
+        for number, graphs in enumerate(batches):
+            path = tmp_path / f"batch-{number}.nt"
+            triples = [ox.Triple(q.subject, q.predicate, q.object) for q in corpus]
+            ox.serialize(
+                [t for t, q in zip(triples, corpus, strict=True) if q.graph_name in graphs],
+                path,
+                format=ox.RdfFormat.N_TRIPLES,
+            )
+            batches[number] = Batch(graphs, path)
 
     whole = validate_store(store, originals, shapes)
-    batched = validate_store(store, originals, shapes, batches, [ontology])  # type: ignore[arg-type]
+    batched = validate_store(store, originals, shapes, batches, [ontology])
 
     assert batched.text() == whole.text()
     assert [r.as_dict() for r in batched.results] == [r.as_dict() for r in whole.results]

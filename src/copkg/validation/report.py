@@ -165,7 +165,7 @@ def validate_store(
     store: ox.Store,
     originals: shacl.Originals,
     shapes_graph: Graph,
-    batches: Iterable[Sequence[ox.NamedNode]] | None = None,
+    batches: Iterable[Sequence[ox.NamedNode] | shacl.Batch] | None = None,
     shared: Sequence[ox.NamedNode] = (),
 ) -> ValidationReport:
     """Validate the union of a store's graphs where they are (the build's on-disk store, before

@@ -16,7 +16,7 @@ from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
 from copkg.store.terms import from_ox, to_ox, to_ox_subject
-from copkg.validation.shacl.batched import validate_batches
+from copkg.validation.shacl.batched import Batch, validate_batches
 from copkg.validation.shacl.engine import Engine, RawResult
 from copkg.validation.shacl.literals import Originals
 
@@ -25,6 +25,7 @@ ENGINE_VERSION = "copkg-sparql-shacl 1"
 
 __all__ = [
     "ENGINE_VERSION",
+    "Batch",
     "Originals",
     "RawResult",
     "StoreLookup",
@@ -82,7 +83,7 @@ def validate_store(
     store: ox.Store,
     originals: Originals,
     shapes: Graph,
-    batches: Iterable[Sequence[ox.NamedNode]] | None = None,
+    batches: Iterable[Sequence[ox.NamedNode] | Batch] | None = None,
     shared: Sequence[ox.NamedNode] = (),
 ) -> tuple[list[RawResult], StoreLookup]:
     """Validate the union of the store's graphs (each triple once however many graphs hold it:

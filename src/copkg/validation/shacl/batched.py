@@ -15,7 +15,10 @@ graphs' in the first batch only), and drops those of nodes it holds only as impo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyoxigraph as ox
 from rdflib import Graph
@@ -31,16 +34,39 @@ from copkg.validation.shacl.shapes import ShapesReader
 _TYPE = ox.NamedNode(str(RDF.type))
 
 
+@dataclass
+class Batch:
+    """Graphs of the store validated together. Their statements are read from the store, or,
+    cheaper (an on-disk store decodes every term it reads), from `triples`: an N-Triples file
+    of them written as they were loaded (with the store's blank node labels), plus `extra`."""
+
+    graphs: Sequence[ox.NamedNode]
+    triples: Path | None = None
+    extra: Sequence[ox.Quad] = field(default_factory=list)
+
+    def statements(self, store: ox.Store) -> Iterator[ox.Quad]:
+        """The batch's statements as triples of the default graph."""
+        if self.triples is None:
+            found: Iterable[ox.Quad | ox.Triple] = (
+                q for g in self.graphs for q in store.quads_for_pattern(None, None, None, g)
+            )
+        else:
+            found = ox.parse(path=self.triples, format=ox.RdfFormat.N_TRIPLES)
+        for t in itertools.chain(found, self.extra):
+            yield ox.Quad(t.subject, t.predicate, t.object)
+
+
 def validate_batches(
     store: ox.Store,
     originals: Originals,
     shapes: Graph,
-    batches: Iterable[Sequence[ox.NamedNode]],
+    batches: Iterable[Sequence[ox.NamedNode] | Batch],
     shared: Sequence[ox.NamedNode],
 ) -> list[RawResult]:
     """Validate the union of the store's graphs: the local shapes a batch of graphs at a time
     (with the `shared` graphs, e.g. the ontology, in every batch), the others once over the
-    whole store. `batches` must cover every graph but the shared ones, each once."""
+    whole store. `batches` (graphs, or Batch) must cover every graph but the shared ones, each
+    once."""
     top = ShapesReader(shapes).top_level()  # unsupported features fail here, first
     local = local_shapes(top)
     whole = Engine(store, originals, union=True, top=top)
@@ -48,13 +74,14 @@ def validate_batches(
     everywhere = _triples(q for g in shared for q in store.quads_for_pattern(None, None, None, g))
     shared_subjects = {t.subject for t in everywhere}
     schema = _triples(_schema(store))
-    links = _outside(store, everywhere, shared_subjects)
+    links = _outside(store, {t.object for t in everywhere}, shared_subjects)
     for index, batch in enumerate(list(batches) or [[]]):
         memory = ox.Store()
-        own = _triples(q for g in batch for q in store.quads_for_pattern(None, None, None, g))
-        memory.bulk_extend(own)
-        described = {t.subject for t in own}
-        imported = _outside(store, own, described | shared_subjects)
+        described: set[object] = set()
+        targets: set[object] = set()
+        found = batch if isinstance(batch, Batch) else Batch(batch)
+        memory.bulk_extend(_noted(found.statements(store), described, targets))
+        imported = _outside(store, targets, described | shared_subjects)
         memory.bulk_extend(everywhere)
         memory.bulk_extend(links)
         memory.bulk_extend(schema)
@@ -69,6 +96,17 @@ def validate_batches(
         engine = Engine(memory, originals, top=top, subclasses=whole.subclasses)
         results += _kept(engine.run([s for s in top if s.node in local]), foreign)
     return results
+
+
+def _noted(
+    statements: Iterator[ox.Quad], subjects: set[object], objects: set[object]
+) -> Iterator[ox.Quad]:
+    """The statements, their subjects and IRI objects noted on the way."""
+    for t in statements:
+        subjects.add(t.subject)
+        if isinstance(t.object, ox.NamedNode):
+            objects.add(t.object)
+        yield t
 
 
 def _kept(results: list[RawResult], foreign: set[Node]) -> list[RawResult]:
@@ -89,12 +127,12 @@ def _schema(store: ox.Store) -> Iterator[ox.Quad]:
         yield from store.quads_for_pattern(None, _TYPE, ox.NamedNode(str(cls)), None)
 
 
-def _outside(store: ox.Store, triples: list[ox.Quad], known: Set[object]) -> list[ox.Quad]:
-    """The statements, from the whole store, of the IRIs that `triples` link to and that are
-    not `known` (described where the triples are)."""
-    targets = {t.object for t in triples if isinstance(t.object, ox.NamedNode)}
+def _outside(store: ox.Store, targets: Set[object], known: Set[object]) -> list[ox.Quad]:
+    """The statements, from the whole store, of the IRIs linked to (`targets`) that are not
+    `known` (described where the links are)."""
     return _triples(
         q
         for node in sorted(targets - known, key=str)
+        if isinstance(node, ox.NamedNode)
         for q in store.quads_for_pattern(node, None, None, None)
     )
