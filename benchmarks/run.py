@@ -903,12 +903,12 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     root = make_project(work / f"n{n}" / "project", n, args.seed, args.bundles)
     out = {"n": n}
     print(f"== N={n}: project at {root}", flush=True)
-    out["build"] = run_child(["build", "--root", str(root)])
+    out["build"] = run_child(["build", "--root", str(root)], timeout=args.build_timeout)
     print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
     if not out["build"].get("ok"):
         return out
     if not args.no_rebuild:
-        out["rebuild"] = run_child(["build", "--root", str(root)])
+        out["rebuild"] = run_child(["build", "--root", str(root)], timeout=args.build_timeout)
         print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
     out["disk_mib"] = {
         name: round(_size(root / "build" / name) / 2**20, 1) for name in ("oxigraph", "copkg.nq")
@@ -1108,6 +1108,22 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bundles",
+        type=Path,
+        default=None,
+        help="the synthetic bundles written already (an earlier run's data/studies, same size "
+        "and seed): hard-linked instead of written again",
+    )
+    parser.add_argument(
+        "--build-timeout",
+        type=float,
+        default=3600,
+        help="seconds after which a build is stopped (10,000 studies on a busy machine take more)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
@@ -1150,13 +1166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--virtuoso-buffers", type=int, default=None, help="Virtuoso's NumberOfBuffers (8 KB)"
     )
-    parser.add_argument(
-        "--bundles",
-        type=Path,
-        default=None,
-        help="the synthetic bundles written already (an earlier run's data/studies, same size "
-        "and seed): hard-linked instead of written again",
-    )
+    _build_options(parser)
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
