@@ -19,7 +19,9 @@ SPARQL constraints and targets are read with rdflib's SPARQL parser (its algebra
 pattern, property paths step by step, in EXISTS, MINUS and subqueries alike, is checked. What
 the analysis cannot place (a GRAPH or SERVICE clause, an inverse or negated path, a
 non-schema path closure, a pattern from a constant or an unlinked variable) makes the shape
-non-local: it then runs once over the whole store.
+non-local: it then runs once over the whole store. A variable is read by its name across the
+query's scopes: a subquery or EXISTS that reused a linked variable's name for another node
+would be misread (tests/test_shacl_batched.py compares both ways on the shipped shapes).
 """
 
 from __future__ import annotations
