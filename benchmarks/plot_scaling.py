@@ -58,9 +58,17 @@ def panels() -> list[tuple[str, str, list[tuple[str, Callable[[dict[str, Any]], 
             [
                 ("wall", lambda s: _get(s, "build", "wall_s")),
                 ("CPU", lambda s: _get(s, "build", "cpu_s")),
+                ("CPU, SHACL batched", lambda s: _get(s, "build_batched", "cpu_s")),
             ],
         ),
-        ("build: peak memory", "MiB", [("peak RSS", lambda s: _get(s, "build", "peak_rss_mib"))]),
+        (
+            "build: peak memory",
+            "MiB",
+            [
+                ("peak RSS", lambda s: _get(s, "build", "peak_rss_mib")),
+                ("peak RSS, SHACL batched", lambda s: _get(s, "build_batched", "peak_rss_mib")),
+            ],
+        ),
         (
             "copkg add of one study",
             "s",

@@ -115,8 +115,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def make_project(target: Path, n: int, seed: int = 0) -> Path:
-    """A project with the sources of this repository, its study bundles and n studies."""
+def make_project(target: Path, n: int, seed: int = 0, bundles: Path | None = None) -> Path:
+    """A project with the sources of this repository, its study bundles and n studies (with
+    `bundles`, the synthetic ones written already there, linked rather than written again:
+    an earlier run's data/studies with the same n and seed)."""
     if target.exists():
         shutil.rmtree(target)
     for name in PROJECT_DIRS:
@@ -126,7 +128,14 @@ def make_project(target: Path, n: int, seed: int = 0) -> Path:
     for bundle in sorted((REPO / "data" / "studies").iterdir()):  # the real bundles link
         if bundle.is_dir():  # to one another, so all of them come along
             shutil.copytree(bundle, studies / bundle.name)
-    synthetic.write_corpus(studies, n, seed)
+    if bundles is None:
+        synthetic.write_corpus(studies, n, seed)
+        return target
+    written = sorted(p for p in bundles.iterdir() if p.name.startswith("synthetic-"))
+    if [p.name for p in written] != [synthetic.study_id(i) for i in range(n)]:
+        raise SystemExit(f"{bundles} does not hold synthetic studies 0 to {n - 1}")
+    for folder in written:
+        shutil.copytree(folder, studies / folder.name, copy_function=os.link)
     return target
 
 
@@ -893,15 +902,15 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         if args.advisor:
             out["advisor"] = run_advisor(root, work / f"n{n}", args)
         return out
-    root = make_project(work / f"n{n}" / "project", n, args.seed)
+    root = make_project(work / f"n{n}" / "project", n, args.seed, args.bundles)
     out = {"n": n}
     print(f"== N={n}: project at {root}", flush=True)
-    out["build"] = run_child(["build", "--root", str(root)])
+    out["build"] = run_child(["build", "--root", str(root)], timeout=args.build_timeout)
     print(f"   build {out['build'].get('wall_s')} s, {out['build'].get('timings')}", flush=True)
     if not out["build"].get("ok"):
         return out
     if not args.no_rebuild:
-        out["rebuild"] = run_child(["build", "--root", str(root)])
+        out["rebuild"] = run_child(["build", "--root", str(root)], timeout=args.build_timeout)
         print(f"   rebuild {out['rebuild'].get('wall_s')} s", flush=True)
     out["disk_mib"] = {
         name: round(_size(root / "build" / name) / 2**20, 1) for name in ("oxigraph", "copkg.nq")
@@ -1101,6 +1110,22 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bundles",
+        type=Path,
+        default=None,
+        help="the synthetic bundles written already (an earlier run's data/studies, same size "
+        "and seed): hard-linked instead of written again",
+    )
+    parser.add_argument(
+        "--build-timeout",
+        type=float,
+        default=3600,
+        help="seconds after which a build is stopped (10,000 studies on a busy machine take more)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
@@ -1143,6 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--virtuoso-buffers", type=int, default=None, help="Virtuoso's NumberOfBuffers (8 KB)"
     )
+    _build_options(parser)
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")

@@ -202,7 +202,8 @@ def _build_into(settings: Settings, work: Path, validate: bool, owl: bool) -> Ma
     shacl = validate and (before is None or (owl and before.extra.get("owl") != "consistent"))
     store = OxigraphStore(work / STORE_DIR)
     try:
-        loaded = timed("load", streamed.load, settings, store, originals=shacl)
+        spool = work / "shacl-batches" if shacl else None
+        loaded = timed("load", streamed.load, settings, store, originals=shacl, spool=spool)
         if validate:
             extra["fidelity"] = timed("check_studies", streamed.check_studies, settings, loaded)
             if not shacl and before is not None:

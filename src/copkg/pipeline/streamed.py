@@ -11,6 +11,7 @@ at a time.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from rdflib import Graph
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import INFERENCE_GRAPH
+from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH
 from copkg.pipeline import exports
 from copkg.pipeline.corpus_checks import corpus_problems
 from copkg.pipeline.steps import (
@@ -33,10 +34,12 @@ from copkg.rdf_io import parse_graph, read_quads
 from copkg.store.embedded import OxigraphStore
 from copkg.store.terms import quads_to_graph
 from copkg.validation.report import validate_store
-from copkg.validation.shacl import Originals
+from copkg.validation.shacl import Batch, Originals
 
 #: How many subjects of the inference graph the export sorts and writes at a time.
 EXPORT_SUBJECTS = 20_000
+#: How many studies SHACL validates at a time in memory (the shapes that allow it).
+SHACL_BATCH = 250
 
 
 @dataclass
@@ -49,6 +52,33 @@ class Loaded:
     graphs: dict[str, list[Path]]
     originals: Originals | None = None
     verified: list[ox.Quad] = field(default_factory=list)
+    #: The study graphs' triples as loaded, SHACL_BATCH studies a file (for SHACL), if asked.
+    spool: list[Path] = field(default_factory=list)
+
+    def studies(self) -> list[str]:
+        """The study graphs (every graph but the ontology's), in the order they were loaded."""
+        return [g for g in self.graphs if g != str(ONTOLOGY_GRAPH)]
+
+    def shacl_batches(self) -> list[Batch]:
+        """The study graphs SHACL_BATCH at a time, with their spooled triples if any."""
+        studies = [ox.NamedNode(g) for g in self.studies()]
+        found = []
+        for number, start in enumerate(range(0, len(studies), SHACL_BATCH)):
+            graphs = studies[start : start + SHACL_BATCH]
+            names = {g.value for g in graphs}
+            extra = [q for q in self.verified if q.graph_name.value in names]  # type: ignore[union-attr]
+            spooled = self.spool[number] if number < len(self.spool) else None
+            found.append(Batch(graphs, spooled, extra) if spooled else Batch(graphs))
+        return found
+
+    def drop_spool(self) -> None:
+        """Delete the spooled triples (and their folder, if that leaves it empty)."""
+        for path in self.spool:
+            path.unlink(missing_ok=True)
+        if self.spool:
+            with contextlib.suppress(OSError):
+                self.spool[0].parent.rmdir()
+        self.spool = []
 
     def read(self, graph: str) -> list[ox.Quad]:
         """A graph's quads as written (its files parsed again; they parsed at load)."""
@@ -72,29 +102,53 @@ class Loaded:
         self.store.native.extend(quads)
 
 
-def load(settings: Settings, store: OxigraphStore, *, originals: bool = False) -> Loaded:
+def load(
+    settings: Settings,
+    store: OxigraphStore,
+    *,
+    originals: bool = False,
+    spool: Path | None = None,
+) -> Loaded:
     """Parse the ontology and every study bundle, each into its named graph of `store`, in one
     bulk load (a graph's quads at a time in memory); every syntax problem reported at once
     (400). With `originals`, the written form of each literal the store changes is kept (for
-    SHACL)."""
+    SHACL). With `spool` (a folder), the study graphs' triples are also written there as
+    N-Triples, SHACL_BATCH studies a file: SHACL reads its batches from them, not the store."""
     graphs = source_files(settings)
     loaded = Loaded(store, graphs)
     loaded.originals = Originals() if originals else None
     problems: list[Problem] = []
+    rank = {g: i // SHACL_BATCH for i, g in enumerate(loaded.studies())}
+    if spool is not None:
+        spool.mkdir(parents=True, exist_ok=True)
+        loaded.spool = [spool / f"batch-{n:05d}.nt" for n in range(len(set(rank.values())))]
 
     def quads() -> Iterator[ox.Quad]:
-        for graph, files in graphs.items():
-            for path in files:
-                try:
-                    found = read_quads(path, graph)
-                except CopkgError as exc:
-                    problems.extend(exc.problems or [Problem(exc.message, file=str(path))])
-                    continue
-                if loaded.originals is not None:
-                    for quad in found:
-                        if isinstance(quad.object, ox.Literal):
-                            loaded.originals.add(quad.subject, quad.predicate, quad.object)
-                yield from found
+        out, current = None, -1
+        try:
+            for graph, files in graphs.items():
+                if loaded.spool and graph in rank and rank[graph] != current:
+                    if out is not None:
+                        out.close()
+                    current = rank[graph]
+                    out = loaded.spool[current].open("wb")
+                for path in files:
+                    try:
+                        found = read_quads(path, graph)
+                    except CopkgError as exc:
+                        problems.extend(exc.problems or [Problem(exc.message, file=str(path))])
+                        continue
+                    if loaded.originals is not None:
+                        for quad in found:
+                            if isinstance(quad.object, ox.Literal):
+                                loaded.originals.add(quad.subject, quad.predicate, quad.object)
+                    if out is not None and graph in rank:
+                        triples = [ox.Triple(q.subject, q.predicate, q.object) for q in found]
+                        ox.serialize(triples, out, format=ox.RdfFormat.N_TRIPLES)
+                    yield from found
+        finally:
+            if out is not None:
+                out.close()
 
     store.native.bulk_extend(quads())
     if problems:
@@ -125,16 +179,26 @@ def check_studies(settings: Settings, loaded: Loaded) -> dict[str, str]:
 
 def validate(settings: Settings, loaded: Loaded) -> ValidationOutcome:
     """SHACL-validate the union of the store's graphs (the sources, as validate() validates
-    their merge) against ontology/shapes.ttl: run it before the rules add the inferences."""
+    their merge) against ontology/shapes.ttl: run it before the rules add the inferences,
+    and after the corpus checks (each resource described by one study: the shapes that
+    allow it then run SHACL_BATCH studies at a time in memory, with the same report)."""
     if not settings.shapes_file.is_file():
         raise CopkgError(
             f"no shapes to validate against: {settings.shapes_file} is missing", status=500
         )
     if loaded.originals is None:
         raise CopkgError("the sources were loaded without their literals as written", 500)
-    report = validate_store(
-        loaded.store.native, loaded.originals, parse_graph(settings.shapes_file)
-    )
+    shared = [ox.NamedNode(str(ONTOLOGY_GRAPH))]
+    try:
+        report = validate_store(
+            loaded.store.native,
+            loaded.originals,
+            parse_graph(settings.shapes_file),
+            loaded.shacl_batches(),
+            [g for g in shared if g.value in loaded.graphs],
+        )
+    finally:
+        loaded.drop_spool()
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 

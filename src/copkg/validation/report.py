@@ -7,7 +7,7 @@ compiled to SPARQL and run by pyoxigraph, fast at a million triples) and "pyshac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -162,12 +162,17 @@ def validate_quads(
 
 
 def validate_store(
-    store: ox.Store, originals: shacl.Originals, shapes_graph: Graph
+    store: ox.Store,
+    originals: shacl.Originals,
+    shapes_graph: Graph,
+    batches: Iterable[Sequence[ox.NamedNode] | shacl.Batch] | None = None,
+    shared: Sequence[ox.NamedNode] = (),
 ) -> ValidationReport:
     """Validate the union of a store's graphs where they are (the build's on-disk store, before
     the rules run), as validate_quads validates their merge: the same report. `originals`
-    holds the literals as written (Originals.add of every literal, as it was loaded)."""
-    raw, lookup = shacl.validate_store(store, originals, shapes_graph)
+    holds the literals as written (Originals.add of every literal, as it was loaded). With
+    `batches`, a batch of graphs at a time where the shapes allow (shacl.validate_store)."""
+    raw, lookup = shacl.validate_store(store, originals, shapes_graph, batches, shared)
     return report_of(raw, shapes_graph, lookup)
 
 

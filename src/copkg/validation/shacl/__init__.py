@@ -8,7 +8,7 @@ validates the union of the graphs of a store (the build's, on disk) where they a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal
@@ -16,6 +16,7 @@ from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
 from copkg.store.terms import from_ox, to_ox, to_ox_subject
+from copkg.validation.shacl.batched import Batch, validate_batches
 from copkg.validation.shacl.engine import Engine, RawResult
 from copkg.validation.shacl.literals import Originals
 
@@ -24,6 +25,7 @@ ENGINE_VERSION = "copkg-sparql-shacl 1"
 
 __all__ = [
     "ENGINE_VERSION",
+    "Batch",
     "Originals",
     "RawResult",
     "StoreLookup",
@@ -78,13 +80,24 @@ def _merged(quads: Iterable[ox.Quad], originals: Originals) -> Iterator[ox.Quad]
 
 
 def validate_store(
-    store: ox.Store, originals: Originals, shapes: Graph
+    store: ox.Store,
+    originals: Originals,
+    shapes: Graph,
+    batches: Iterable[Sequence[ox.NamedNode] | Batch] | None = None,
+    shared: Sequence[ox.NamedNode] = (),
 ) -> tuple[list[RawResult], StoreLookup]:
     """Validate the union of the store's graphs (each triple once however many graphs hold it:
     the engine's queries are DISTINCT or count distinct values) against the shapes, with the
-    written forms of its literals recorded in `originals` (Originals.add, as they were loaded)."""
-    engine = Engine(store, originals, shapes, union=True)
-    return engine.run(), StoreLookup(store, originals, union=True)
+    written forms of its literals recorded in `originals` (Originals.add, as they were loaded).
+
+    With `batches` (graphs: all of them but the `shared` ones, each once), the shapes that
+    can run a batch at a time run so, in memory (copkg.validation.shacl.batched): the same
+    results where every resource is described in one graph, or only in the shared ones."""
+    if batches is not None:
+        raw = validate_batches(store, originals, shapes, batches, shared)
+    else:
+        raw = Engine(store, originals, shapes, union=True).run()
+    return raw, StoreLookup(store, originals, union=True)
 
 
 def validate_graphs(graphs: Iterable[Graph], shapes: Graph) -> tuple[list[RawResult], StoreLookup]:

@@ -9,7 +9,7 @@ written (XSD-typed literals) come back to Python and are judged in their written
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -50,17 +50,31 @@ class RawResult:
 
 class Engine:
     """Validate the data of `store` (its default graph, or with `union` the union of its
-    graphs) against a shapes graph."""
+    graphs) against a shapes graph (or its shapes as read already: `top`). `subclasses`
+    gives a class and its subclasses where another store holds the class hierarchy (a batch
+    of the corpus validated on its own, copkg.validation.shacl.batched)."""
 
     def __init__(
-        self, store: ox.Store, originals: Originals, shapes: Graph, *, union: bool = False
+        self,
+        store: ox.Store,
+        originals: Originals,
+        shapes: Graph | None = None,
+        *,
+        union: bool = False,
+        top: list[Shape] | None = None,
+        subclasses: Callable[[Node], list[Node]] | None = None,
     ) -> None:
         self.store = store
         self.options: dict[str, object] = {"use_default_graph_as_union": True} if union else {}
         self.originals = originals
-        self.compiler = Compiler(self._subclasses)
+        self.subclasses = subclasses or self._subclasses
+        self.compiler = Compiler(self.subclasses)
         self._classes: dict[Node, list[Node]] = {}
-        self.top = ShapesReader(shapes).top_level()  # unsupported features fail here, first
+        if top is None:
+            if shapes is None:
+                raise CopkgError("no shapes to validate against", 500)
+            top = ShapesReader(shapes).top_level()  # unsupported features fail here, first
+        self.top = top
 
     def _subclasses(self, cls: Node) -> list[Node]:
         if cls not in self._classes:
@@ -71,9 +85,10 @@ class Engine:
             self._classes[cls] = sorted({from_ox(r["c"]) for r in found} | {cls}, key=str)  # type: ignore[union-attr]
         return self._classes[cls]
 
-    def run(self) -> list[RawResult]:
+    def run(self, shapes: Iterable[Shape] | None = None) -> list[RawResult]:
+        """The results of every top-level shape, or of `shapes` (some of them)."""
         results: list[RawResult] = []
-        for shape in self.top:
+        for shape in self.top if shapes is None else shapes:
             if shape.deactivated:
                 continue
             focus = self.compiler.focus(shape)
