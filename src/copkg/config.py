@@ -177,6 +177,7 @@ SETTING_TYPES: dict[str, type] = {
 WEB_TYPES: dict[str, type] = {
     "root": Path,
     "query_workers": int,
+    "overview_timeout": float,
     "response_cache_bytes": int,
     "cors_origins": str,
     "warm_up": bool,

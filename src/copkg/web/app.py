@@ -73,6 +73,7 @@ def _normalise(config: dict[str, Any]) -> None:
     """Give values from the environment (strings or JSON) the types the code expects."""
     try:
         config["QUERY_TIMEOUT"] = float(config["QUERY_TIMEOUT"])
+        config["OVERVIEW_TIMEOUT"] = float(config["OVERVIEW_TIMEOUT"])
         for key in ("MAX_ROWS", "MAX_BODY", "QUERY_WORKERS", "RESPONSE_CACHE_BYTES"):
             config[key] = int(config[key])
     except (TypeError, ValueError) as exc:
