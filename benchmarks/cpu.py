@@ -25,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import run  # noqa: E402
+import serving  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -88,7 +88,7 @@ def measure(port: int, root: int, requests_: list[Any], count: int, start: int) 
     """CPU seconds by role of `count` requests (from request `start`), one client."""
     before = snapshot(root)
     started = time.perf_counter()
-    raw = run.load_raw(port, requests_, threads=1, seconds=600, max_requests=count, start=start)
+    raw = serving.load_raw(port, requests_, threads=1, seconds=600, max_requests=count, start=start)
     wall = time.perf_counter() - started
     spent = by_role(before, snapshot(root))
     done = len(raw["latencies"])
@@ -125,11 +125,11 @@ def server_table(
     """name -> (command, port, environment) of each server measured."""
     env = {"COPKG_RESPONSE_CACHE_BYTES": "0", **dict(e.split("=", 1) for e in args.env)}
     servers: dict[str, tuple[list[str], int, dict[str, str]]] = {}
-    ports = {"copkg-uncached": run.free_port(), "copkg": 0, "oxigraph": run.free_port()}
-    commands = run.server_commands(root, oxi_dir, ports)
+    ports = {"copkg-uncached": serving.free_port(), "copkg": 0, "oxigraph": serving.free_port()}
+    commands = serving.server_commands(root, oxi_dir, ports)
     servers["copkg"] = (commands["copkg-uncached"], ports["copkg-uncached"], env)
     if args.base is not None:
-        port = run.free_port()
+        port = serving.free_port()
         base_env = {**env, "PYTHONPATH": str(args.base.resolve() / "src")}
         base_command = [*commands["copkg-uncached"]]
         base_command[base_command.index("--port") + 1] = str(port)
@@ -157,16 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     root = args.project.resolve()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    resources, studies = run.corpus_resources(root)
-    workloads = run.http_workloads(root, resources, studies)
-    paths = [r[len(run.ID_BASE) :] for r in resources]
+    resources, studies = serving.corpus_resources(root)
+    workloads = serving.http_workloads(root, resources, studies)
+    paths = [r[len(serving.ID_BASE) :] for r in resources]
     workloads["page JSON (/id/....json)"] = ([("GET", p + ".json", {}) for p in paths], None)
     html = {"Accept": "text/html"}
     workloads["page HTML (/id/...)"] = ([("GET", p, html) for p in reversed(paths)], None)
     oxi_dir = work / "oxigraph-store"
     if not args.no_oxigraph and not oxi_dir.exists():
         subprocess.run(
-            [run.OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
+            [serving.OXIGRAPH, "load", "--location", str(oxi_dir), "--file",
              str(root / "build" / "copkg.nq")],
             check=True, capture_output=True,
         )  # fmt: skip
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (command, port, extra) in servers.items():
             probe = "/" if name == "oxigraph" else "/api/queries"
             process = stack.enter_context(
-                run.server(command, port, probe, work / f"{name}.log", env=extra)
+                serving.server(command, port, probe, work / f"{name}.log", env=extra)
             )
             pids[name] = process.pid
         time.sleep(2)
@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             sent = {name: mine if name != "oxigraph" else other for name in servers}
             sent = {name: reqs for name, reqs in sent.items() if reqs is not None}
             for name, reqs in sent.items():  # warm-up
-                run.load_raw(servers[name][1], reqs, threads=1, seconds=60, max_requests=args.warm)
+                serving.load_raw(
+                    servers[name][1], reqs, threads=1, seconds=60, max_requests=args.warm
+                )
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sent}
             for index in range(args.rounds):
                 for name, reqs in sent.items():

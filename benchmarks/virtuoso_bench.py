@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import cpu  # noqa: E402
-import run  # noqa: E402
+import serving  # noqa: E402
 import virtuoso_server  # noqa: E402
 
 from copkg.config import Settings  # noqa: E402
@@ -123,8 +123,10 @@ def named_latency(
 
 def workloads(root: Path, left_out: list[str]) -> dict[str, list[Any]]:
     """run.py's uncached workloads as copkg requests, the named queries `left_out` left out."""
-    resources, studies = run.corpus_resources(root)
-    out = {label: ours for label, (ours, _) in run.http_workloads(root, resources, studies).items()}
+    resources, studies = serving.corpus_resources(root)
+    out = {
+        label: ours for label, (ours, _) in serving.http_workloads(root, resources, studies).items()
+    }
     named = "named queries, parameters varied"
     out[named] = [
         r for r in out[named] if not any(r[1].startswith(f"/api/queries/{q}?") or
@@ -192,7 +194,7 @@ def serve_both(
 ) -> dict[str, Any]:
     """The two copkg serve, up at once, taking turns on each workload."""
     every = workloads(root, left_out)
-    ports = {"embedded": run.free_port(), "virtuoso": run.free_port()}
+    ports = {"embedded": serving.free_port(), "virtuoso": serving.free_port()}
     base = [sys.executable, "-m", "copkg.cli", "serve", "--root", str(root)]
     commands = {
         "embedded": [*base, "--port", str(ports["embedded"])],
@@ -211,7 +213,7 @@ def serve_both(
         for who, command in commands.items():
             log = work / f"{who}-serve.log"
             process = stack.enter_context(
-                run.server(command, ports[who], "/api/queries", log, uncached)
+                serving.server(command, ports[who], "/api/queries", log, uncached)
             )
             pids[f"copkg serve, {who}"] = process.pid
         offsets: dict[tuple[str, str], int] = {}
@@ -224,7 +226,7 @@ def serve_both(
                 for _ in range(rounds):
                     for who, port in ports.items():
                         before = {k: _tree_cpu(pid) for k, pid in pids.items()}
-                        raw = run.load_raw(
+                        raw = serving.load_raw(
                             port,
                             requests,
                             threads=count,
@@ -238,7 +240,7 @@ def serve_both(
                             if k == f"copkg serve, {who}" or (who, k) == ("virtuoso", "virtuoso-t"):
                                 spent[k] += _tree_cpu(pid) - before[k]
                 figures: dict[str, Any] = {
-                    who: run.summary(run.merged(runs)) for who, runs in parts.items()
+                    who: serving.summary(serving.merged(runs)) for who, runs in parts.items()
                 }
                 failed = [
                     who
