@@ -60,61 +60,68 @@ class MemoExecutor:
 
     def run(self, job: Job) -> Answer:
         key = job_key(job)
-        with self._lock:
-            answer = self._get(key)
-            running = None if answer is not None else self._running.get(key)
-            if answer is None and running is None:
-                self._running[key] = first = _Running()
+        answer, running, first = self._claim(key)
         if answer is not None:
             return answer
-        if running is None:
+        if first is not None:
             return self._run_first(key, first, job)
+        assert running is not None
         running.done.wait(self.wait)
-        with self._lock:
-            answer = self._get(key)
-        if answer is not None:
-            return answer
-        if running.error is not None:
-            raise running.error
-        return self.inner.run(job)  # still running past the wait, or not kept (too large)
+        return self._after_wait(key, running) or self.inner.run(job)
 
     async def run_async(self, job: Job, threads: concurrent.futures.Executor) -> Answer:
         """`run` for an asyncio loop: a kept answer at once, a job run first by the inner
         executor's own `run_async` (if it has one); a job another request is running waits
         for it in one of `threads`."""
         run_async: Callable[..., Awaitable[Answer]] | None = getattr(self.inner, "run_async", None)
-        key = job_key(job)
-        with self._lock:
-            answer = self._get(key)
-            running = None if answer is not None else self._running.get(key)
-            if answer is None and running is None and run_async is not None:
-                self._running[key] = first = _Running()
-        if answer is not None:
-            return answer
         loop = asyncio.get_running_loop()
         if run_async is None:
             return await loop.run_in_executor(threads, self.run, job)
-        if running is not None:  # another request runs it: its answer or error, else run it
+        key = job_key(job)
+        answer, running, first = self._claim(key)
+        if answer is not None:
+            return answer
+        if first is None:  # another request runs it: its answer or error, else run it
+            assert running is not None
             await loop.run_in_executor(threads, running.done.wait, self.wait)
-            with self._lock:
-                answer = self._get(key)
-            if answer is not None:
-                return answer
-            if running.error is not None:
-                raise running.error
-            return await run_async(job, threads)
+            return self._after_wait(key, running) or await run_async(job, threads)
         try:
             answer = await run_async(job, threads)
         except CopkgError as exc:
             first.error = exc
             raise
         else:
-            self._put(key, answer)
+            self._put(key, answer)  # before the waiters wake
             return answer
         finally:
-            with self._lock:
-                del self._running[key]
-            first.done.set()
+            self._release(key, first)
+
+    def _claim(self, key: Hashable) -> tuple[Answer | None, _Running | None, _Running | None]:
+        """The kept answer; else the run of the same job under way (to wait for); else a new
+        run this caller leads (`first`: it runs the job and wakes the waiters)."""
+        with self._lock:
+            answer = self._get(key)
+            if answer is not None:
+                return answer, None, None
+            running = self._running.get(key)
+            if running is not None:
+                return None, running, None
+            self._running[key] = first = _Running()
+            return None, None, first
+
+    def _after_wait(self, key: Hashable, running: _Running) -> Answer | None:
+        """After waiting for another request's run: its answer, its error raised, or None
+        (still running past the wait, or not kept: too large) for the caller to run the job."""
+        with self._lock:
+            answer = self._get(key)
+        if answer is None and running.error is not None:
+            raise running.error
+        return answer
+
+    def _release(self, key: Hashable, first: _Running) -> None:
+        with self._lock:
+            del self._running[key]
+        first.done.set()
 
     def _run_first(self, key: Hashable, running: _Running, job: Job) -> Answer:
         try:
@@ -126,9 +133,7 @@ class MemoExecutor:
             self._put(key, answer)  # before the waiters wake
             return answer
         finally:
-            with self._lock:
-                del self._running[key]
-            running.done.set()
+            self._release(key, running)
 
     def _get(self, key: Hashable) -> Answer | None:
         answer = self._answers.get(key)
