@@ -527,16 +527,8 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "timings": manifest.get("timings"),
         }
         if not args.no_http:
-            out["http"] = http_bench(
-                root,
-                work / f"n{n}",
-                threads=thread_counts(args),
-                seconds=args.seconds,
-                max_requests=args.max_requests,
-                rounds=args.rounds,
-                only=args.only,
-            )
-            print(f"   http: {len(out['http']['workloads'])} workloads measured", flush=True)
+            out["http"] = run_http(root, work / f"n{n}", args)
+            print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
         if args.virtuoso:
             out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
         if args.advisor:
@@ -568,18 +560,7 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
     print("   latency done", flush=True)
     if not args.no_http:
-        try:
-            out["http"] = http_bench(
-                root,
-                work / f"n{n}",
-                threads=thread_counts(args),
-                seconds=args.seconds,
-                max_requests=args.max_requests,
-                rounds=args.rounds,
-                only=args.only,
-            )
-        except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
-            out["http"] = {"error": f"{type(exc).__name__}: {exc}"}
+        out["http"] = run_http(root, work / f"n{n}", args)
         print(f"   http: {out['http'].get('error') or 'measured'}", flush=True)
     if args.virtuoso:
         out["virtuoso"] = virtuoso(root, work / f"n{n}", args)
@@ -589,6 +570,22 @@ def bench_size(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         out["add"] = run_child(["add", "--root", str(root), "--index", str(n)])
         print(f"   add {out['add']}", flush=True)
     return out
+
+
+def run_http(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """http_bench() with the command line's options; a failure is recorded, not raised."""
+    try:
+        return http_bench(
+            root,
+            work,
+            threads=thread_counts(args),
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            rounds=args.rounds,
+            only=args.only,
+        )
+    except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def run_advisor(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
