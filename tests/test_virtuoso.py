@@ -245,17 +245,10 @@ def test_basic_authentication_is_refused_by_sparql_auth(virtuoso: Virtuoso, push
 
 
 #: Named queries Virtuoso 7.2.5 (Debian's 7.2.5.1+dfsg1-0.3) answers otherwise, for reasons of
-#: its own (README.md, "Virtuoso", has the minimal cases); strict, so that a Virtuoso that gets
-#: them right is noticed.
-VIRTUOSO_DIFFERS = {
-    "role-study-comparison": "Virtuoso fails on it three ways, each a bug of its own with no "
-    "equivalent formulation found that avoids them all: sorted (ORDER BY), a row holding three "
-    "GROUP_CONCAT values of ~1.5 KB from subqueries is refused (SR319: Max row length is "
-    "exceeded); unsorted, a subquery joined with OPTIONAL loses the findings it finds through "
-    "`?f a ?t . ?t rdfs:subClassOf* copkg:Finding` (a role's 20 counted as 1, the other roles' "
-    "none: README.md); a page (a VALUES block in each of its groups) stops with SQ200: Stack "
-    "Overflow",
-}
+#: its own (README.md, "Virtuoso", has the minimal cases), with why; strict, so that a Virtuoso
+#: that gets them right is noticed. None today: role-study-comparison was rewritten into a form
+#: it answers.
+VIRTUOSO_DIFFERS: dict[str, str] = {}
 
 #: The answers compared: the whole answer, the first page (what the service gives) and the
 #: author's claims only (a voice bound by a VALUES block).
