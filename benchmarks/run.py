@@ -275,7 +275,9 @@ def child_latency(root: Path, repeats: int, budget: float) -> dict[str, Any]:
     store = load_build(settings, rebuild="never", timeout=60, max_rows=10000)
     out: dict[str, Any] = {"queries": {}}
     for name, query in sorted(load_named_queries(settings.queries_dir).items()):
-        out["queries"][name] = _timed(lambda q=query: run_page(store, q, {}), repeats, budget)
+        out["queries"][name] = _timed(
+            lambda q=query: run_page(store, q, {})[0].rows, repeats, budget
+        )
     app = create_app({"STORE": store, "ROOT": str(root), "QUERY_WORKERS": 1})
     resource = URIRef(f"https://w3id.org/copkg/id/{synthetic.study_id(1)}/case-1")
     role = URIRef("https://w3id.org/copkg/id/josserand2004/facilitation")
