@@ -226,19 +226,16 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@pytest.fixture
-def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+def shared_hermit(run_folder: Path) -> Reasoner:
     """owl.check_consistency, run once a test run for the same triples: the tests that reason
-    over the shipped ontology and studies (test_consistency's, and the documented `copkg build`
-    and `copkg reason`) give HermiT the same triples, 20 s of Java each time. The first call
-    for a set of triples (compared as graphs, blank nodes and all; owl:imports left out, as
-    check_consistency leaves them out) is HermiT's own run, kept in the run's folder under a
-    lock, so that a test on another worker waits for it rather than running it again; a later
-    call gets a copy of its result. A call that raises leaves nothing. Patched where the build
-    and the CLI look the function up, for the test that asks for it; returned, for direct
-    calls."""
+    over the shipped ontology and studies (test_consistency's, the documented `copkg build`
+    and `copkg reason`, test_add_study's built corpus) give HermiT the same triples, seconds
+    of Java each time (20 s to classify them). The first call for a set of triples (compared
+    as graphs, blank nodes and all; owl:imports left out, as check_consistency leaves them
+    out) is HermiT's own run, kept in the run's folder under a lock, so that a test on another
+    worker waits for it rather than running it again; a later call gets a copy of its result.
+    A call that raises leaves nothing."""
     # here, not at the top: owlready2 is slow to import and few test modules need it
-    from copkg.pipeline import steps
     from copkg.reasoning import owl
 
     real = owl.check_consistency
@@ -264,6 +261,17 @@ def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
                 kept.write_bytes(pickle.dumps(result))
             return pickle.loads(kept.read_bytes())  # written by this run, above
 
+    return shared
+
+
+@pytest.fixture
+def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+    """shared_hermit's owl.check_consistency, patched where the build and the CLI look the
+    function up, for the test that asks for it; returned, for direct calls."""
+    from copkg.pipeline import steps
+    from copkg.reasoning import owl
+
+    shared = shared_hermit(run_folder)
     monkeypatch.setattr(owl, "check_consistency", shared)
     monkeypatch.setattr(steps, "check_consistency", shared)
     return shared
