@@ -27,6 +27,8 @@ from copkg.config import Settings
 from copkg.store.embedded import OxigraphStore
 
 if TYPE_CHECKING:
+    from web_helpers import LiveServer
+
     from copkg.reasoning.owl import ConsistencyResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +192,17 @@ def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtuosoServe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`copkg serve` over the sample store with the default settings, one a test worker, for
+    the modules that only send it requests (test_clients, test_client_matrix and
+    test_robust_params each started one, ~3 s to start and 3 s to stop)."""
+    from web_helpers import live_server
+
+    with live_server(tmp_path_factory.mktemp("sample-live")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
