@@ -251,7 +251,9 @@ def shared_hermit(run_folder: Path) -> Reasoner:
     # here, not at the top: owlready2 is slow to import and few test modules need it
     from copkg.reasoning import owl
 
-    real = owl.check_consistency
+    # HermiT's own run, even where another shared_hermit is patched in already (nested, the
+    # two would wait for each other's lock)
+    real = getattr(owl.check_consistency, "__wrapped__", owl.check_consistency)
     folder = run_folder / "hermit"
     folder.mkdir(exist_ok=True)
 
@@ -274,6 +276,7 @@ def shared_hermit(run_folder: Path) -> Reasoner:
                 kept.write_bytes(pickle.dumps(result))
             return pickle.loads(kept.read_bytes())  # written by this run, above
 
+    shared.__wrapped__ = real  # type: ignore[attr-defined]
     return shared
 
 
