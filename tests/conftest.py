@@ -27,6 +27,8 @@ from copkg.config import Settings
 from copkg.store.embedded import OxigraphStore
 
 if TYPE_CHECKING:
+    from web_helpers import LiveServer
+
     from copkg.reasoning.owl import ConsistencyResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,15 +116,44 @@ def small_store() -> OxigraphStore:
     return store
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A copy of the project with build/ made, SHACL left out: for tests of querying (one a
-    test module; do not change it)."""
+def built_once(run_folder: Path) -> Path:
+    """A copy of the project with build/ made, SHACL left out, built once a test run in the
+    run's folder under a lock (a worker that needs it while another builds it waits rather
+    than building it again): copy it (copy_built, add_build), never change it. The copies keep
+    the files' modification times, so a copy's build is as fresh as the build it copies."""
     from copkg.pipeline import build
 
-    settings = Settings.load(copy_project(tmp_path_factory.mktemp("built")), environ={})
-    build(settings, validate=False)
+    folder = run_folder / "built"
+    folder.mkdir(exist_ok=True)
+    with (folder / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (folder / "done").exists():
+            shutil.rmtree(folder / "project", ignore_errors=True)
+            build(Settings.load(copy_project(folder), environ={}), validate=False)
+            (folder / "done").touch()
+    return folder / "project"
+
+
+def copy_built(run_folder: Path, parent: Path) -> Settings:
+    """A project of its own under parent, with its build: a copy of built_once's (~0.1 s, a
+    build ~1 s)."""
+    root = parent / "project"
+    shutil.copytree(built_once(run_folder), root, symlinks=True)
+    return Settings.load(root, environ={})
+
+
+def add_build(run_folder: Path, settings: Settings) -> Settings:
+    """build(settings, validate=False) for a copy of the project's sources (copy_project):
+    built_once's build copied into it."""
+    shutil.copytree(built_once(run_folder) / "build", settings.build_dir, symlinks=True)
     return settings
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
+    """A copy of the project with build/ made, SHACL left out: for tests of querying (one a
+    test module; do not change it)."""
+    return copy_built(run_folder, tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture
@@ -164,6 +195,17 @@ def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtuosoServe
 
 
 @pytest.fixture(scope="session")
+def sample_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`copkg serve` over the sample store with the default settings, one a test worker, for
+    the modules that only send it requests (test_clients, test_client_matrix and
+    test_robust_params each started one, ~3 s to start and 3 s to stop)."""
+    from web_helpers import live_server
+
+    with live_server(tmp_path_factory.mktemp("sample-live")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def slack(tmp_path_factory: pytest.TempPathFactory) -> float:
     """How late past a time limit an answer may come on this machine now: 2 s plus three times
     what starting a query worker and answering a cheap query takes here (a killed worker is
@@ -197,22 +239,21 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@pytest.fixture
-def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+def shared_hermit(run_folder: Path) -> Reasoner:
     """owl.check_consistency, run once a test run for the same triples: the tests that reason
-    over the shipped ontology and studies (test_consistency's, and the documented `copkg build`
-    and `copkg reason`) give HermiT the same triples, 20 s of Java each time. The first call
-    for a set of triples (compared as graphs, blank nodes and all; owl:imports left out, as
-    check_consistency leaves them out) is HermiT's own run, kept in the run's folder under a
-    lock, so that a test on another worker waits for it rather than running it again; a later
-    call gets a copy of its result. A call that raises leaves nothing. Patched where the build
-    and the CLI look the function up, for the test that asks for it; returned, for direct
-    calls."""
+    over the shipped ontology and studies (test_consistency's, the documented `copkg build`
+    and `copkg reason`, test_add_study's built corpus) give HermiT the same triples, seconds
+    of Java each time (20 s to classify them). The first call for a set of triples (compared
+    as graphs, blank nodes and all; owl:imports left out, as check_consistency leaves them
+    out) is HermiT's own run, kept in the run's folder under a lock, so that a test on another
+    worker waits for it rather than running it again; a later call gets a copy of its result.
+    A call that raises leaves nothing."""
     # here, not at the top: owlready2 is slow to import and few test modules need it
-    from copkg.pipeline import steps
     from copkg.reasoning import owl
 
-    real = owl.check_consistency
+    # HermiT's own run, even where another shared_hermit is patched in already (nested, the
+    # two would wait for each other's lock)
+    real = getattr(owl.check_consistency, "__wrapped__", owl.check_consistency)
     folder = run_folder / "hermit"
     folder.mkdir(exist_ok=True)
 
@@ -235,6 +276,18 @@ def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
                 kept.write_bytes(pickle.dumps(result))
             return pickle.loads(kept.read_bytes())  # written by this run, above
 
+    shared.__wrapped__ = real  # type: ignore[attr-defined]
+    return shared
+
+
+@pytest.fixture
+def hermit_once(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Reasoner:
+    """shared_hermit's owl.check_consistency, patched where the build and the CLI look the
+    function up, for the test that asks for it; returned, for direct calls."""
+    from copkg.pipeline import steps
+    from copkg.reasoning import owl
+
+    shared = shared_hermit(run_folder)
     monkeypatch.setattr(owl, "check_consistency", shared)
     monkeypatch.setattr(steps, "check_consistency", shared)
     return shared

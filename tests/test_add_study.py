@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import shared_hermit
 from rdflib import Graph
 
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.namespaces import COPKG, study_graph
-from copkg.pipeline import build, build_state, exports
+from copkg.pipeline import build, build_state, exports, steps
 from copkg.pipeline.build import STORE_DIR
 from copkg.pipeline.build_cache import PaperIndex
 from copkg.pipeline.corpus_checks import study_records
@@ -48,16 +49,19 @@ def fill(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Path:
     """A built project with the shipped bundles (built once, copied by each test): the
-    Josserand bundle states its links to the studies it cites, so it needs them."""
+    Josserand bundle states its links to the studies it cites, so it needs them. Its HermiT
+    run is the documented `copkg build`'s (the same triples: conftest.shared_hermit)."""
     if not (ROOT / "data/studies/josserand2004/roles.ttl").is_file():
         pytest.fail("the Josserand bundle (its roles) is missing")
     root = tmp_path_factory.mktemp("corpus") / "project"
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)
     shutil.copytree(ROOT / "data/studies", root / "data/studies")
-    build(Settings.load(root, environ={}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(steps, "check_consistency", shared_hermit(run_folder))
+        build(Settings.load(root, environ={}))
     return root
 
 

@@ -47,8 +47,8 @@ ELECTRICAL_LIKE = {
 
 
 @pytest.fixture(scope="module")
-def advisor_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_web_project(tmp_path_factory.mktemp("advisor") / "project")
+def advisor_settings(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("advisor") / "project", run_folder)
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,10 @@ SYNTHETIC = [
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, OxigraphStore]:
-    settings = make_web_project(tmp_path_factory.mktemp("paging") / "project")
+def shipped(
+    tmp_path_factory: pytest.TempPathFactory, run_folder: Path
+) -> tuple[Settings, OxigraphStore]:
+    settings = make_web_project(tmp_path_factory.mktemp("paging") / "project", run_folder)
     store = open_store(settings)
     assert isinstance(store, OxigraphStore) and store.build_identity
     return settings, store

@@ -34,8 +34,8 @@ FACTORS = synthetic.FACTORS
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_web_project(tmp_path_factory.mktemp("scope") / "project")
+def settings(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("scope") / "project", run_folder)
 
 
 @pytest.fixture(scope="module")

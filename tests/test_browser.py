@@ -39,10 +39,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Iterator[str]:
     from web_helpers import LiveServer
 
-    settings = make_web_project(tmp_path_factory.mktemp("browser") / "project")
+    settings = make_web_project(tmp_path_factory.mktemp("browser") / "project", run_folder)
     with LiveServer(root=settings.root) as live:
         yield live.url
 

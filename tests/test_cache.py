@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import copy_project
+from conftest import add_build, copy_built
 from flask import Flask
 
 from copkg.config import Settings
@@ -36,9 +36,9 @@ def app_for(settings: Settings) -> Flask:
 
 
 @pytest.fixture
-def built(settings: Settings) -> Settings:
-    build(settings, validate=False)
-    return settings
+def built(settings: Settings, run_folder: Path) -> Settings:
+    """The project built (validate=False): the run's one build, copied (conftest.add_build)."""
+    return add_build(run_folder, settings)
 
 
 @pytest.mark.parametrize("path", [QUERY, PAGE, SPARQL])
@@ -194,11 +194,9 @@ def test_the_cache_keeps_at_most_its_bound() -> None:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def shared(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
     """A build the tests below only read (one a module)."""
-    settings = Settings.load(copy_project(tmp_path_factory.mktemp("cache")), environ={})
-    build(settings, validate=False)
-    return settings
+    return copy_built(run_folder, tmp_path_factory.mktemp("cache"))
 
 
 def _without_date(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -24,9 +23,9 @@ TOKEN = "client-t0ken"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("clients")) as running:
-        yield running
+def server(sample_server: LiveServer) -> LiveServer:
+    """The worker's server over the sample store with the default settings (conftest)."""
+    return sample_server
 
 
 def ask(server: LiveServer, query: str, fmt: str, only_conneg: bool) -> object:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, POST, TURTLE, XML, SPARQLWrapper
-from web_helpers import REPO, SAMPLE_FINDINGS, LiveServer, free_port, live_server
+from web_helpers import REPO, SAMPLE_FINDINGS, LiveServer, free_port
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
@@ -30,9 +29,9 @@ CONSTRUCT = "CONSTRUCT WHERE { ?f a copkg:Finding ; copkg:page ?page }"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("clients")) as running:
-        yield running
+def server(sample_server: LiveServer) -> LiveServer:
+    """The worker's server over the sample store with the default settings (conftest)."""
+    return sample_server
 
 
 def wrapper(server: LiveServer, query: str, fmt: str, method: str | None = None) -> SPARQLWrapper:

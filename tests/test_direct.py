@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from conftest import add_build
 from web_helpers import LiveServer, disk_store, live_server
 
 from copkg.config import Settings
-from copkg.pipeline.build import Manifest, build
+from copkg.pipeline.build import Manifest
 from copkg.studies.add import add_study
 from copkg.web.app import create_app
 
@@ -222,12 +223,12 @@ def test_the_front_logs_its_answers(both: tuple[LiveServer, object]) -> None:
 
 
 @pytest.mark.slow
-def test_answers_name_their_build_across_a_swap(settings: Settings) -> None:
+def test_answers_name_their_build_across_a_swap(settings: Settings, run_folder: Path) -> None:
     """The front pins each query to one build: Copkg-Build and the ETag name it, a repeated
     GET is the same answer (from the answer cache), a conditional one goes to Flask (304), and
     a study added is served by the front once its query workers have opened it (within 2 s on
     a quiet machine, as test_build_swap measures for Flask; here the bound allows for load)."""
-    build(settings, validate=False)
+    add_build(run_folder, settings)
     count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
     with LiveServer(root=settings.root) as server:
         first = Manifest.read(settings.build_dir)

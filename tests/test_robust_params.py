@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, LiveServer, live_server, memory_store
+from web_helpers import SAMPLE_FINDINGS, SAMPLE_STUDY, LiveServer, memory_store
 from werkzeug.test import TestResponse
 
 from copkg.config import Settings
@@ -230,9 +230,9 @@ def test_project_queries_answer_hostile_iris_like_an_unknown_iri(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("badinput")) as running:
-        yield running
+def server(sample_server: LiveServer) -> LiveServer:
+    """The worker's server over the sample store with the default settings (conftest)."""
+    return sample_server
 
 
 @pytest.mark.server

@@ -21,9 +21,11 @@ from web_helpers import LiveServer, live_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import slow_clients
 
-#: Seconds a request may take to arrive, or an answer to be read (plus its size at MIN_RATE).
+#: Seconds a request may take to arrive, or an answer to be read (plus its size at MIN_RATE:
+#: 1 MiB/s, so that the readers, at 1 KiB every 2 s, are dropped within a second of the
+#: writers; at 128 KiB/s the suite waited 6 s more for the same drops).
 CLIENT_TIMEOUT = 10.0
-MIN_RATE = 128 * 1024
+MIN_RATE = 1024 * 1024
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

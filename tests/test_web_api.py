@@ -19,8 +19,8 @@ QUERY_NAMES = sorted(p.stem for p in (ROOT / "queries").glob("*.rq"))
 
 
 @pytest.fixture(scope="module")
-def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_web_project(tmp_path_factory.mktemp("api") / "project")
+def api_settings(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("api") / "project", run_folder)
 
 
 @pytest.fixture(scope="module")

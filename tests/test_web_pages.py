@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import built_once
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
@@ -41,10 +42,15 @@ def real_data_ready() -> bool:
     return all((STUDY_DIR / name).is_file() for name in NEEDED)
 
 
-def make_web_project(root: Path) -> Settings:
-    """A project folder with the real sources (or the web fixture as data) and its build."""
+def make_web_project(root: Path, run_folder: Path | None = None) -> Settings:
+    """A project folder with the real sources (or the web fixture as data) and its build; with
+    the real sources and the run's folder, a copy of the run's one build (conftest.built_once:
+    the same sources, built the same way)."""
     from copkg.pipeline import build
 
+    if run_folder is not None and real_data_ready():
+        shutil.copytree(built_once(run_folder), root, symlinks=True)
+        return Settings.load(root, environ={})
     root.mkdir(parents=True, exist_ok=True)
     for name in ("ontology", "rules", "queries"):
         shutil.copytree(ROOT / name, root / name)
@@ -60,8 +66,8 @@ def make_web_project(root: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def web_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_web_project(tmp_path_factory.mktemp("web") / "project")
+def web_settings(tmp_path_factory: pytest.TempPathFactory, run_folder: Path) -> Settings:
+    return make_web_project(tmp_path_factory.mktemp("web") / "project", run_folder)
 
 
 @pytest.fixture(scope="module")
