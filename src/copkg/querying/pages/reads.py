@@ -21,6 +21,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.querying.named_queries import FACT_READS
 from copkg.querying.pages.charts import (
     TimelineEvent,
     matrix_data,
@@ -194,16 +195,18 @@ READS: dict[str, Callable[..., Any]] = {
     "void": void_counts,
     "ontology": ontology_page,
     "ontology_twin": ontology_twin,
+    **FACT_READS,  # what named queries read of the store before they run
 }
 
 
 #: The reads that count or list over the whole graph (the landing page, VoID, the matrix,
 #: rules, ontology, a graph's classes): at 1,000 studies some take longer than a query may
 #: (10-30 s on a busy machine), and each is read once a build (then kept), so the web gives
-#: them a limit of their own (OVERVIEW_TIMEOUT): still killed past it.
+#: them a limit of their own (OVERVIEW_TIMEOUT): still killed past it. So are the facts named
+#: queries read (a parameter's values in the data, the keys pages run over), once a build.
 WHOLE_GRAPH = frozenset(
     {"landing", "void", "matrix", "rules", "ontology", "ontology_twin", "graph", "graph_counts"}
-)
+) | frozenset(FACT_READS)
 
 
 def run_read(store: Store, name: str, args: tuple[Any, ...]) -> bytes:
