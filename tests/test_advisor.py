@@ -415,6 +415,34 @@ def test_get_and_post_of_one_context_share_one_answer(advisor_settings: Settings
         application.extensions["copkg"].close()
 
 
+def test_the_web_process_reads_nothing_of_its_store_for_advice(
+    advisor_settings: Settings,
+) -> None:
+    """The vocabulary a context is checked against is a page read of the query workers (a
+    build's once), the advice the advisor's process's: the web process's store is not read."""
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the web process read its store")
+
+    try:
+        store = application.extensions["copkg"].store
+        with pytest.MonkeyPatch.context() as patch:
+            for read in ("query", "query_serialized", "quad_count"):
+                patch.setattr(store, read, refuse)
+            client = application.test_client()
+            form = client.get("/advisor")
+            assert form.status_code == 200 and b"Decentralization" in form.data
+            answer = client.get("/api/advice", query_string=COMP_LIKE)
+            assert answer.status_code == 200 and answer.get_json()["ok"] is True
+            bad = client.post("/api/advice", json={"levels": {"decentralization": "Huge"}})
+            assert bad.status_code == 400
+    finally:
+        application.extensions["copkg"].close()
+
+
 def test_the_advisors_process_stays_warm_for_the_next_context(advisor_settings: Settings) -> None:
     """Each advice started a Python process of its own (about 0.5 s of CPU before any rule
     ran). The process now opens the store once and answers context after context; it goes

@@ -424,12 +424,10 @@ NOT_A_REQUEST_READ = {
     "against its manifest (quad counts), once, before the build's executor exists",
     ("copkg.web.server", "copkg.pipeline.open.inspect_store"): "check_main: the start-up check, "
     "in a child process of its own",
-    # still to move: the advisor's vocabulary and, for a store no other process can open,
-    # its advice in a thread; advise_in and _advise_nothing run in the advisor's process
+    # still to move: the advisor's advice, in a thread for a store no other process can open;
+    # advise_in and _advise_nothing run in the advisor's process
     ("copkg.web.advisor", "copkg.reasoning.advice.answer.advise"): "to move",
     ("copkg.web.advisor", "copkg.reasoning.advice.studied.studied"): "to move",
-    ("copkg.web.advisor", "copkg.reasoning.advice.context.parse_context"): "to move",
-    ("copkg.web.advisor", "copkg.reasoning.advice.context.Vocabulary.read"): "to move",
 }
 
 

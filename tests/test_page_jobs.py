@@ -174,6 +174,7 @@ def test_every_page_read_answers_plain_data(web_settings: Settings) -> None:  # 
         "ontology_twin": [("text/turtle",)],
         "named_values": enumerated,
         "page_keys": [(str(COPKG.Study),)],
+        "vocabulary": [()],
     }
     assert set(calls) == set(reads.READS)
     for name, argument_lists in calls.items():

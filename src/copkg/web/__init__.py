@@ -52,8 +52,9 @@ class Services:
     cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
     build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
     advice: Any = None  # the advisor's runs and warm processes (copkg.web.advisor.AdviceRuns)
-    #: The facts of the store named queries read (copkg.querying.named_queries.Fact), as the
-    #: executor read them: kept while the store cannot change (a build's), so read once.
+    #: Facts of the whole store (a named query's values in the data and keys of its pages:
+    #: copkg.querying.named_queries.Fact; the advisor's vocabulary), as the executor read
+    #: them: kept while the store cannot change (a build's), so read once.
     facts: dict[Fact, Any] = field(default_factory=dict)
 
     def known_facts(self, facts: Iterable[Fact]) -> tuple[dict[Fact, Any], list[Fact]]:
@@ -153,8 +154,9 @@ def read_page(name: str, *args: Any) -> Any:
 
 
 def store_facts(facts: Iterable[Fact]) -> dict[Fact, Any]:
-    """Facts of the store named queries read (a parameter's values in the data, the keys of
-    pages), each a page read of the executor; a build's are read once (`Services.facts`)."""
+    """Facts of the whole store (a named query's values in the data and keys of pages, the
+    advisor's vocabulary), each a page read of the executor: (its name, its arguments...). A
+    build's are read once (`Services.facts`)."""
     services = get_services()
     known, missing = services.known_facts(facts)
     read = {fact: read_page(*fact) for fact in missing}

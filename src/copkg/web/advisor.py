@@ -20,13 +20,13 @@ from copkg.errors import CopkgError, Problem
 from copkg.pipeline.build import Manifest
 from copkg.querying.deadline import WarmProcess
 from copkg.reasoning.advice.answer import advise
-from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, parse_context
+from copkg.reasoning.advice.context import AdviceContext, Vocabulary, local_name, read_context
 from copkg.reasoning.advice.findings import YOUR_INPUT, Advice
 from copkg.reasoning.advice.studied import Paging, studied
 from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
 from copkg.store.temporary import TemporaryStore
-from copkg.web import app_settings, get_services, get_store
+from copkg.web import app_settings, get_services, get_store, store_facts
 from copkg.web.advisor_paging import (
     PAGING,
     page_headers,
@@ -298,7 +298,13 @@ def advice_for(context: AdviceContext, paging: Paging | None = None) -> Advice:
     return runs.answer(store, context, rules, paging)
 
 
-def context_from_args(store: Any, vocabulary: Vocabulary) -> AdviceContext | None:
+def advisor_vocabulary() -> Vocabulary:
+    """The terms a user may name, read by the executor (a build's once)."""
+    read = ("vocabulary",)
+    return Vocabulary.from_rows(store_facts([read])[read])
+
+
+def context_from_args(vocabulary: Vocabulary) -> AdviceContext | None:
     """A context from the query string: `mode=X[@Degree]`, `level=factor@Level`, `factor=Level`.
 
     None when the query string describes nothing (an empty form)."""
@@ -323,10 +329,10 @@ def context_from_args(store: Any, vocabulary: Vocabulary) -> AdviceContext | Non
                 levels.append((key, value))
     if not modes and not levels:
         return None
-    return parse_context(store, modes, levels, vocabulary=vocabulary)
+    return read_context(vocabulary, modes, levels)
 
 
-def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceContext:
+def context_from_json(vocabulary: Vocabulary, body: Any) -> AdviceContext:
     """A context from a JSON body: {"modes": [...], "levels": {...}}."""
     if not isinstance(body, dict):
         raise CopkgError(
@@ -369,14 +375,13 @@ def context_from_json(store: Any, vocabulary: Vocabulary, body: Any) -> AdviceCo
             status=400,
             problems=[Problem('e.g. {"decentralization": "Low"}', path="levels")],
         )
-    return parse_context(store, modes, pairs, vocabulary=vocabulary)
+    return read_context(vocabulary, modes, pairs)
 
 
 @bp.route("/api/advice", methods=["GET", "POST"])
 def advice_api() -> Response:
     """The advisor's answer as JSON (GET parameters or a POST JSON body)."""
-    store = get_store()
-    vocabulary = Vocabulary.read(store)
+    terms = advisor_vocabulary()
     context: AdviceContext | None
     if request.method == "POST":
         try:
@@ -389,11 +394,11 @@ def advice_api() -> Response:
                 status=400,
                 problems=[Problem("the body is not JSON", path="body")],
             )
-        context = context_from_json(store, vocabulary, body)
+        context = context_from_json(terms, body)
         paging = paging_from_json(body)
     else:
         paging = paging_from_args()
-        context = context_from_args(store, vocabulary)
+        context = context_from_args(terms)
         if context is None:
             raise CopkgError(
                 "describe a context: give at least one control mode or one factor level",
@@ -422,11 +427,10 @@ def advisor_page() -> BaseResponse | str:
     canonical = canonical_query()
     if canonical is not None:
         return redirect(f"/advisor?{canonical}" if canonical else "/advisor", code=303)
-    store = get_store()
-    vocabulary = Vocabulary.read(store)
+    terms = advisor_vocabulary()
     answer: Advice | None = None
     paging = paging_from_args()
-    context = context_from_args(store, vocabulary)
+    context = context_from_args(terms)
     links: dict[str, str] = {}
     if context is not None:
         answer = advice_for(context, paging)
@@ -435,13 +439,13 @@ def advisor_page() -> BaseResponse | str:
     selected_levels = {lv.factor.iri: lv.level.iri for lv in context.levels} if context else {}
     return render_template(
         "advisor.html",
-        modes=vocabulary.choices("ControlMode"),
-        degrees=vocabulary.choices("Degree"),
-        levels=sorted(vocabulary.choices("Level"), key=lambda t: vocabulary.ranks.get(t.iri, 0)),
-        factors=sorted(vocabulary.terms["ContingencyFactor"].values(), key=lambda t: t.label),
+        modes=terms.choices("ControlMode"),
+        degrees=terms.choices("Degree"),
+        levels=sorted(terms.choices("Level"), key=lambda t: terms.ranks.get(t.iri, 0)),
+        factors=sorted(terms.terms["ContingencyFactor"].values(), key=lambda t: t.label),
         selected_modes=selected_modes,
         selected_levels=selected_levels,
-        definitions=vocabulary.definitions,
+        definitions=terms.definitions,
         local_name=local_name,
         answer=answer,
         page_links=links,
