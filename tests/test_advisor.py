@@ -17,6 +17,7 @@ from test_web_pages import J04, make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.pipeline.advice_runs import open_source
 from copkg.pipeline.build import STORE_DIR, Manifest
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import parse_context
@@ -24,7 +25,6 @@ from copkg.reasoning.advice.findings import YOUR_INPUT
 from copkg.reasoning.advice.scope import build_memo
 from copkg.reasoning.advice.studied import studied
 from copkg.store.embedded import OxigraphStore
-from copkg.web.advisor import open_source
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
 #: Comp as the paper describes it (p. 331-335): communities institutionalised as centres, but
@@ -469,9 +469,9 @@ def test_on_memory_a_change_gives_the_advisor_a_new_process(app: Flask) -> None:
     """`memory:` is read through snapshots: the warm process holds the one it opened, and a
     change to the store makes the next run open the new state in a new process (the old one
     stopped, its snapshot released), so no advice is given from an outdated store."""
+    from copkg.pipeline.advice_runs import AdviceRuns
     from copkg.reasoning.advice.context import Vocabulary
     from copkg.store.temporary import TemporaryStore
-    from copkg.web.advisor import AdviceRuns
 
     store = TemporaryStore()
     store.native.extend(app.extensions["copkg"].store.native.quads_for_pattern(None, None, None))
@@ -569,7 +569,7 @@ def test_advice_on_a_store_handed_in_runs_in_a_thread(
     process: its advice runs in a thread, answered 503 at the limit, and cannot be stopped."""
     import threading
 
-    from copkg.web import advisor
+    from copkg.pipeline import advice_runs
     from copkg.web.app import create_app
 
     release = threading.Event()
@@ -578,7 +578,7 @@ def test_advice_on_a_store_handed_in_runs_in_a_thread(
         release.wait(30)
         return advise(*args, **kwargs)
 
-    monkeypatch.setattr(advisor, "advise", slow)
+    monkeypatch.setattr(advice_runs, "advise", slow)
     application = create_app({"STORE": scratch, "ROOT": advisor_settings.root, "TESTING": True,
                               "QUERY_WORKERS": 1, "QUERY_TIMEOUT": 0.5})  # fmt: skip
     try:
@@ -626,8 +626,8 @@ def test_answers_are_kept_for_one_build_only(
 def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Settings) -> None:
     """The advisor's process opens the build's folder itself: if another build took its place
     since the request began, it says so rather than answer from the other build."""
+    from copkg.pipeline.advice_runs import open_source
     from copkg.pipeline.build import STORE_DIR
-    from copkg.web.advisor import open_source
 
     source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
     with pytest.raises(CopkgError, match="new build was swapped in") as error:

@@ -257,11 +257,10 @@ def test_below_web_no_web_framework() -> None:
     assert found == []
 
 
-def test_a_query_worker_loads_no_web_framework() -> None:
-    code = (
-        "import sys, copkg.querying.worker_loop; "
-        f"print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
-    )
+@pytest.mark.parametrize("process", ["copkg.querying.worker_loop", "copkg.pipeline.advice_runs"])
+def test_a_query_worker_loads_no_web_framework(process: str) -> None:
+    """Neither a query worker nor the advisor's process (spawned: each imports its module)."""
+    code = f"import sys, {process}; print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
@@ -424,10 +423,6 @@ NOT_A_REQUEST_READ = {
     "against its manifest (quad counts), once, before the build's executor exists",
     ("copkg.web.server", "copkg.pipeline.open.inspect_store"): "check_main: the start-up check, "
     "in a child process of its own",
-    # still to move: the advisor's advice, in a thread for a store no other process can open;
-    # advise_in and _advise_nothing run in the advisor's process
-    ("copkg.web.advisor", "copkg.reasoning.advice.answer.advise"): "to move",
-    ("copkg.web.advisor", "copkg.reasoning.advice.studied.studied"): "to move",
 }
 
 

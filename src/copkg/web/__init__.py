@@ -51,7 +51,9 @@ class Services:
     update_lock: threading.Lock = field(default_factory=threading.Lock)
     cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
     build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
-    advice: Any = None  # the advisor's runs and warm processes (copkg.web.advisor.AdviceRuns)
+    advice: Any = (
+        None  # the advisor's runs and warm processes (copkg.pipeline.advice_runs.AdviceRuns)
+    )
     #: Facts of the whole store (a named query's values in the data and keys of its pages:
     #: copkg.querying.named_queries.Fact; the advisor's vocabulary), as the executor read
     #: them: kept while the store cannot change (a build's), so read once.
