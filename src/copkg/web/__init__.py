@@ -51,9 +51,7 @@ class Services:
     update_lock: threading.Lock = field(default_factory=threading.Lock)
     cache: Any = None  # the build's answer cache (a copkg.web.cache.ResponseCache)
     build_id: str | None = None  # the build's name in answers (Copkg-Build), if a build
-    advice: Any = (
-        None  # the advisor's runs and warm processes (copkg.pipeline.advice_runs.AdviceRuns)
-    )
+    advice: Any = None  # the advisor's runs (copkg.pipeline.advice_runs.AdviceRuns)
     #: Facts of the whole store (a named query's values in the data and keys of its pages:
     #: copkg.querying.named_queries.Fact; the advisor's vocabulary), as the executor read
     #: them: kept while the store cannot change (a build's), so read once.
@@ -61,8 +59,9 @@ class Services:
 
     def known_facts(self, facts: Iterable[Fact]) -> tuple[dict[Fact, Any], list[Fact]]:
         """Those of `facts` read already, and the others (to read through the executor)."""
-        known = {fact: self.facts[fact] for fact in facts if fact in self.facts}
-        return known, [fact for fact in dict.fromkeys(facts) if fact not in known]
+        asked = list(dict.fromkeys(facts))
+        known = {fact: self.facts[fact] for fact in asked if fact in self.facts}
+        return known, [fact for fact in asked if fact not in known]
 
     def keep_facts(self, read: Mapping[Fact, Any]) -> None:
         """Keep facts read, if the store cannot change (read-only: a build's)."""
