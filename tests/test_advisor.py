@@ -17,6 +17,7 @@ from test_web_pages import J04, make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.pipeline.advice_runs import open_source
 from copkg.pipeline.build import STORE_DIR, Manifest
 from copkg.reasoning.advice.answer import advise
 from copkg.reasoning.advice.context import parse_context
@@ -24,7 +25,6 @@ from copkg.reasoning.advice.findings import YOUR_INPUT
 from copkg.reasoning.advice.scope import build_memo
 from copkg.reasoning.advice.studied import studied
 from copkg.store.embedded import OxigraphStore
-from copkg.web.advisor import open_source
 
 ROLES = ("stimulation", "facilitation", "support", "control", "recognition")
 #: Comp as the paper describes it (p. 331-335): communities institutionalised as centres, but
@@ -415,6 +415,34 @@ def test_get_and_post_of_one_context_share_one_answer(advisor_settings: Settings
         application.extensions["copkg"].close()
 
 
+def test_the_web_process_reads_nothing_of_its_store_for_advice(
+    advisor_settings: Settings,
+) -> None:
+    """The vocabulary a context is checked against is a page read of the query workers (a
+    build's once), the advice the advisor's process's: the web process's store is not read."""
+    from copkg.web.app import create_app
+
+    application = create_app({"SETTINGS": advisor_settings, "TESTING": True, "QUERY_WORKERS": 1})
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the web process read its store")
+
+    try:
+        store = application.extensions["copkg"].store
+        with pytest.MonkeyPatch.context() as patch:
+            for read in ("query", "query_serialized", "quad_count"):
+                patch.setattr(store, read, refuse)
+            client = application.test_client()
+            form = client.get("/advisor")
+            assert form.status_code == 200 and b"Decentralization" in form.data
+            answer = client.get("/api/advice", query_string=COMP_LIKE)
+            assert answer.status_code == 200 and answer.get_json()["ok"] is True
+            bad = client.post("/api/advice", json={"levels": {"decentralization": "Huge"}})
+            assert bad.status_code == 400
+    finally:
+        application.extensions["copkg"].close()
+
+
 def test_the_advisors_process_stays_warm_for_the_next_context(advisor_settings: Settings) -> None:
     """Each advice started a Python process of its own (about 0.5 s of CPU before any rule
     ran). The process now opens the store once and answers context after context; it goes
@@ -441,9 +469,9 @@ def test_on_memory_a_change_gives_the_advisor_a_new_process(app: Flask) -> None:
     """`memory:` is read through snapshots: the warm process holds the one it opened, and a
     change to the store makes the next run open the new state in a new process (the old one
     stopped, its snapshot released), so no advice is given from an outdated store."""
+    from copkg.pipeline.advice_runs import AdviceRuns
     from copkg.reasoning.advice.context import Vocabulary
     from copkg.store.temporary import TemporaryStore
-    from copkg.web.advisor import AdviceRuns
 
     store = TemporaryStore()
     store.native.extend(app.extensions["copkg"].store.native.quads_for_pattern(None, None, None))
@@ -541,7 +569,7 @@ def test_advice_on_a_store_handed_in_runs_in_a_thread(
     process: its advice runs in a thread, answered 503 at the limit, and cannot be stopped."""
     import threading
 
-    from copkg.web import advisor
+    from copkg.pipeline import advice_runs
     from copkg.web.app import create_app
 
     release = threading.Event()
@@ -550,7 +578,7 @@ def test_advice_on_a_store_handed_in_runs_in_a_thread(
         release.wait(30)
         return advise(*args, **kwargs)
 
-    monkeypatch.setattr(advisor, "advise", slow)
+    monkeypatch.setattr(advice_runs, "advise", slow)
     application = create_app({"STORE": scratch, "ROOT": advisor_settings.root, "TESTING": True,
                               "QUERY_WORKERS": 1, "QUERY_TIMEOUT": 0.5})  # fmt: skip
     try:
@@ -598,8 +626,8 @@ def test_answers_are_kept_for_one_build_only(
 def test_the_advisors_process_refuses_a_build_swapped_in(advisor_settings: Settings) -> None:
     """The advisor's process opens the build's folder itself: if another build took its place
     since the request began, it says so rather than answer from the other build."""
+    from copkg.pipeline.advice_runs import open_source
     from copkg.pipeline.build import STORE_DIR
-    from copkg.web.advisor import open_source
 
     source = ("folder", str(advisor_settings.build_dir / STORE_DIR), {}, "an older build's")
     with pytest.raises(CopkgError, match="new build was swapped in") as error:

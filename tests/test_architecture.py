@@ -257,11 +257,10 @@ def test_below_web_no_web_framework() -> None:
     assert found == []
 
 
-def test_a_query_worker_loads_no_web_framework() -> None:
-    code = (
-        "import sys, copkg.querying.worker_loop; "
-        f"print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
-    )
+@pytest.mark.parametrize("process", ["copkg.querying.worker_loop", "copkg.pipeline.advice_runs"])
+def test_a_query_worker_loads_no_web_framework(process: str) -> None:
+    """Neither a query worker nor the advisor's process (spawned: each imports its module)."""
+    code = f"import sys, {process}; print(sorted(m for m in {WEB_ONLY!r} if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
@@ -285,12 +284,24 @@ def test_the_drawing_names_every_layer() -> None:
 STORE_READS = frozenset({"query", "query_serialized", "quads_for_pattern", "quad_count", "native"})
 
 
+def _made_empty(node: ast.expr) -> bool:
+    """An empty store made on the spot (`ox.Store()`: a syntax check), which holds nothing."""
+    return (
+        isinstance(node, ast.Call)
+        and not node.args
+        and not node.keywords
+        and ast.unparse(node.func).split(".")[-1] == "Store"
+    )
+
+
 def store_reads_in(tree: ast.AST) -> list[tuple[int, str]]:
     """The lines that call a store's reads (`x.query(...)`, `x.quads_for_pattern(...)`, ...)
     or reach its engine (`x.native`)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in STORE_READS:
+            if _made_empty(node.value):
+                continue
             called = node.attr != "native"
             if not called or any(
                 isinstance(parent, ast.Call) and parent.func is node for parent in ast.walk(tree)
@@ -299,22 +310,141 @@ def store_reads_in(tree: ast.AST) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class Readers:
+    """Which functions of a set of modules read a store, directly (a call of one of its reads,
+    as `store_reads_in` finds them) or through another function that does: calls are followed
+    where the name says what they call (a function defined or imported by name, re-exports of
+    a package included; `Class.method(...)`, `module.function(...)`, `self.method(...)`). A
+    call on a value (`executor.run(job)`) is not followed: what the executor runs is a job."""
+
+    def __init__(self, trees: dict[str, ast.Module]) -> None:
+        self.trees = trees
+        self.defs: dict[str, ast.AST] = {}  # "module.function", "module.Class.method"
+        self.classes: set[str] = set()
+        self.names: dict[str, dict[str, str]] = {}  # by module: a name -> what it imports
+        for module, tree in trees.items():
+            names = self.names[module] = {}
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    self.defs[f"{module}.{node.name}"] = node
+                elif isinstance(node, ast.ClassDef):
+                    self.classes.add(f"{module}.{node.name}")
+                    for item in node.body:
+                        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                            self.defs[f"{module}.{node.name}.{item.name}"] = item
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("copkg"):
+                    for alias in node.names:
+                        names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                elif isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.name.startswith("copkg"):
+                            names[alias.asname or alias.name] = alias.name
+        self.reading = self._reading()
+
+    def resolve(self, target: str, depth: int = 0) -> str:
+        """A function, class or module, through the package re-exports of its name."""
+        if target in self.defs or target in self.classes or target in self.trees or depth > 9:
+            return target
+        module, _, name = target.rpartition(".")
+        if module in self.trees and name in self.names[module]:
+            return self.resolve(self.names[module][name], depth + 1)
+        return target
+
+    def callee(self, module: str, owner: str | None, func: ast.expr) -> str | None:
+        """What a call's function names, where the name tells."""
+        if isinstance(func, ast.Name):
+            if f"{module}.{func.id}" in self.defs:
+                return f"{module}.{func.id}"
+            if func.id in self.names[module]:
+                return self.resolve(self.names[module][func.id])
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            base = func.value.id
+            if base in ("self", "cls") and owner is not None:
+                return f"{module}.{owner}.{func.attr}"
+            if f"{module}.{base}" in self.classes:
+                return f"{module}.{base}.{func.attr}"
+            if base in self.names[module]:
+                return self.resolve(f"{self.resolve(self.names[module][base])}.{func.attr}")
+        return None
+
+    def calls(self, name: str) -> list[tuple[int, str]]:
+        """(line, callee) of the calls in a function whose callee is known."""
+        module = next(m for m in sorted(self.trees, key=len, reverse=True) if name.startswith(m))
+        owner = name[len(module) + 1 :].partition(".")[0]
+        owner = owner if f"{module}.{owner}" in self.classes else None
+        return self.calls_in(module, owner, self.defs[name])
+
+    def calls_in(self, module: str, owner: str | None, node: ast.AST) -> list[tuple[int, str]]:
+        found = []
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call):
+                target = self.callee(module, owner, call.func)
+                if target is not None:
+                    found.append((call.lineno, target))
+        return found
+
+    def _reading(self) -> set[str]:
+        reading = {name for name, node in self.defs.items() if store_reads_in(node)}
+        calls = {name: {t for _, t in self.calls(name)} for name in self.defs}
+        grown = True
+        while grown:
+            more = {name for name, targets in calls.items() if targets & reading} - reading
+            reading |= more
+            grown = bool(more)
+        return reading
+
+
+def web_store_reads(
+    trees: dict[str, ast.Module], web: str = "copkg.web"
+) -> list[tuple[str, int, str]]:
+    """The places in `web`'s modules that read a store, as (module, line, what): a read called
+    there (`.query`), or a function of a lower layer called that reads one (directly or
+    through others)."""
+    readers = Readers(trees)
+    found: set[tuple[str, int, str]] = set()
+    for module, tree in trees.items():
+        if module != web and not module.startswith(web + "."):
+            continue
+        found |= {(module, line, f".{attr}") for line, attr in store_reads_in(tree)}
+        for node in [tree, *[n for n in tree.body if isinstance(n, ast.ClassDef)]]:
+            owner = node.name if isinstance(node, ast.ClassDef) else None
+            for line, target in readers.calls_in(module, owner, node):
+                below = not (target == web or target.startswith(web + "."))
+                if below and target in readers.reading:
+                    found.add((module, line, target))
+    return sorted(found)
+
+
+#: Calls in web/ of functions that read a store, allowed for the reason given: none of them is
+#: a read for a request in the web process.
+NOT_A_REQUEST_READ = {
+    ("copkg.web.builds", "copkg.pipeline.open.open_store"): "opening a build checks its store "
+    "against its manifest (quad counts), once, before the build's executor exists",
+    ("copkg.web.server", "copkg.pipeline.open.inspect_store"): "check_main: the start-up check, "
+    "in a child process of its own",
+}
+
+
 def test_the_web_reads_the_store_only_through_the_executor() -> None:
     """Every read of the store from the web is a job of the executor (a SPARQL query or a page
     read of copkg.querying.pages.reads): in a worker process it runs under the time limit, is
     killed past it, and stays in the sandbox. No module of web/ queries the store or looks
-    its indexes up itself."""
+    its indexes up itself, nor calls a function of a lower layer that does (a named query's
+    values in the data, the keys of its pages, the advisor's vocabulary)."""
+    trees = {module: ast.parse(path.read_text()) for module, path in KNOWN.items()}
     found = [
-        f"{KNOWN[module].relative_to(SRC)}:{line}: .{attr}"
-        for module in KNOWN
-        if module.startswith("copkg.web.")
-        for line, attr in store_reads_in(ast.parse(KNOWN[module].read_text()))
+        f"{KNOWN[module].relative_to(SRC)}:{line}: {what}"
+        for module, line, what in web_store_reads(trees)
+        if (module, what) not in NOT_A_REQUEST_READ
     ]
     assert found == []
 
 
 def test_the_store_read_scan_could_fail() -> None:
-    """The scan above finds a query, an index lookup and the engine in made-up code."""
+    """The scan above finds a query, an index lookup and the engine in made-up code, and a
+    store read two calls away, through a re-export; not an empty store made to check syntax,
+    nor what an executor is asked to run."""
     code = "store.query('ASK {}')\nx = s.native\nlist(s.quads_for_pattern(None, None, None))\n"
     assert [attr for _, attr in store_reads_in(ast.parse(code))] == [
         "query",
@@ -322,3 +452,31 @@ def test_the_store_read_scan_could_fail() -> None:
         "quads_for_pattern",
     ]
     assert store_reads_in(ast.parse("request.query_string\nurl.query\n")) == []
+    assert store_reads_in(ast.parse("ox.Store().query('ASK {}')\n")) == []
+    made_up = {
+        "copkg.store.low": "def count(s):\n    return s.quad_count()\n",
+        "copkg.reasoning": "from copkg.store.low import count\n",
+        "copkg.reasoning.vocab": (
+            "from copkg.reasoning import count\n"
+            "class Vocabulary:\n"
+            "    @classmethod\n"
+            "    def read(cls, s):\n"
+            "        return cls.counted(s)\n"
+            "    @classmethod\n"
+            "    def counted(cls, s):\n"
+            "        return count(s)\n"
+            "def syntax(text):\n"
+            "    return ox.Store().query(text)\n"
+        ),
+        "copkg.web.page": (
+            "from copkg.reasoning.vocab import Vocabulary, syntax\n"
+            "def view(store, executor, job):\n"
+            "    syntax('ASK {}')\n"
+            "    executor.run(job)\n"
+            "    return Vocabulary.read(store)\n"
+        ),
+    }
+    trees = {module: ast.parse(code) for module, code in made_up.items()}
+    assert web_store_reads(trees) == [
+        ("copkg.web.page", 5, "copkg.reasoning.vocab.Vocabulary.read")
+    ]

@@ -274,3 +274,28 @@ def test_a_store_that_is_not_on_disk_is_not_taken(tmp_path: Path) -> None:
     with LiveServer(root=ROOT, env={"COPKG_STORE_URL": "memory:"}) as server:
         answer = requests.get(server.endpoint, params={"query": "ASK {}"}, timeout=30)
         assert answer.status_code == 200 and answer.headers["Server"] == "gunicorn"
+
+
+def test_the_fronts_warm_up_answers_every_named_query(tmp_path: Path) -> None:
+    """The front's warm-up runs each named query as a request would, the facts it reads of the
+    build (the keys of pages) read by the workers and kept with the build."""
+    import asyncio
+
+    from test_web_pages import make_web_project
+
+    from copkg.namespaces import COPKG
+    from copkg.web.app import app_config
+    from copkg.web.direct import DirectQueries, direct_config
+
+    settings = make_web_project(tmp_path / "project")
+    config = direct_config(app_config({"SETTINGS": settings, "QUERY_WORKERS": 1}), settings)
+    assert config is not None
+    lines: list[str] = []
+    direct = DirectQueries(json.loads(json.dumps(config)), log_line=lines.append)
+    try:
+        services = direct.switch.current
+        answered = asyncio.run(direct.warm_up(services))
+        assert answered == len(direct.queries), lines
+        assert services.facts[("page_keys", str(COPKG.Study))]
+    finally:
+        direct.close()

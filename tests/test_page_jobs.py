@@ -15,8 +15,10 @@ from test_web_pages import web_settings  # noqa: F401 - the session's built proj
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
+from copkg.namespaces import COPKG
 from copkg.querying.executor import Job, ThreadExecutor
 from copkg.querying.messages import loads_plain
+from copkg.querying.named_queries import parse_named_query, values_fact
 from copkg.querying.pages import reads
 from copkg.querying.workers import ProcessExecutor
 from copkg.store.embedded import OxigraphStore
@@ -155,6 +157,10 @@ def test_every_page_read_answers_plain_data(web_settings: Settings) -> None:  # 
     from copkg.store.embedded import OxigraphStore as Embedded
 
     store = Embedded.open_read_only(web_settings.build_dir / "oxigraph")
+    kinds = parse_named_query(
+        Path("kinds.rq"), "#+ enumerate:\n#+   - type\nSELECT ?s WHERE { ?s a ?_type_iri }\n"
+    )
+    enumerated = [values_fact(kinds, kinds.parameters[0])[1:]]
     calls = {
         "resource": [(ROLE, 1, "text/html"), (ROLE + ".json", 1, None), (ROLE + ".ttl", 1, None)],
         "landing": [()],
@@ -166,6 +172,9 @@ def test_every_page_read_answers_plain_data(web_settings: Settings) -> None:  # 
         "void": [()],
         "ontology": [()],
         "ontology_twin": [("text/turtle",)],
+        "named_values": enumerated,
+        "page_keys": [(str(COPKG.Study),)],
+        "vocabulary": [()],
     }
     assert set(calls) == set(reads.READS)
     for name, argument_lists in calls.items():

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from test_web_pages import J04, make_web_project
 
 from copkg.config import Settings
+from copkg.querying.executor import Answer, Job
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY_NAMES = sorted(p.stem for p in (ROOT / "queries").glob("*.rq"))
@@ -267,3 +268,57 @@ def test_rows_written_by_the_worker_are_those_read_back(app: Flask, name: str) -
     assert rows == flask_json.dumps(expected, separators=(",", ":"), sort_keys=True).encode()
     assert flask_json.loads(variables) == (result.variables if result.kind == "select" else [])
     assert answers[ROWS_JSON].count == len(expected) == response.get_json()["count"]
+
+
+KINDS = """#+ summary: What is of a type
+#+ enumerate:
+#+   - type
+PREFIX copkg: <https://w3id.org/copkg/ontology#>
+SELECT ?thing WHERE { ?thing a ?_type_iri } ORDER BY ?thing
+"""
+
+
+def test_values_from_the_data_are_read_by_the_workers_once_a_build(tmp_path: Path) -> None:
+    """A parameter's values found in the data (`enumerate: [type]`) are listed, checked and
+    documented from a page read the query workers run, once a build: the web process never
+    queries its store (here it would fail)."""
+    from copkg.querying.named_queries import enumerated_values, load_named_queries
+    from copkg.web.app import create_app
+
+    settings = make_web_project(tmp_path / "project")
+    (settings.queries_dir / "kinds.rq").write_text(KINDS, encoding="utf-8")
+    application = create_app({"SETTINGS": settings, "TESTING": True, "QUERY_WORKERS": 1})
+    try:
+        switch = application.extensions["copkg"]
+        query = load_named_queries(settings.queries_dir)["kinds"]
+        param = query.parameters[0]
+        expected = enumerated_values(switch.store, query, param)
+        assert len(expected) > 3
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the web process read its store")
+
+        jobs = []
+        run = switch.executor.run
+
+        def counting(job: Job) -> Answer:
+            jobs.append(job.read)
+            return run(job)
+
+        with pytest.MonkeyPatch.context() as patch:
+            for read in ("query", "query_serialized", "quad_count"):
+                patch.setattr(switch.store, read, refuse)
+            patch.setattr(switch.executor, "run", counting)
+            client = application.test_client()
+            listed = client.get("/api/queries").get_json()["queries"]
+            kinds = next(q for q in listed if q["name"] == "kinds")
+            assert kinds["parameters"][0]["enum"] == expected
+            schema = client.get("/api/openapi.json").get_json()["paths"]["/api/queries/kinds"]
+            assert schema["get"]["parameters"][0]["schema"]["enum"] == expected
+            answer = client.get("/api/queries/kinds", query_string={"type": expected[0]})
+            assert answer.status_code == 200 and answer.get_json()["count"] > 0
+            wrong = client.get("/api/queries/kinds", query_string={"type": J04 + "nothing"})
+            assert wrong.status_code == 400 and "is not one of" in wrong.get_json()["error"]
+        assert jobs.count("named_values") == 1 and jobs.count(None) == 1
+    finally:
+        application.extensions["copkg"].close()

@@ -9,12 +9,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from copkg.querying.named_queries import (
-    NamedQuery,
-    Parameter,
-    enumerated_values,
-)
-from copkg.web import client_address, get_executor, get_store, named_queries
+from copkg.querying.named_queries import NamedQuery, Parameter, values_fact
+from copkg.querying.named_queries import allowed_values as values_of
+from copkg.web import client_address, get_executor, named_queries, store_facts
 from copkg.web.named import named_answer, read_named
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -41,8 +38,8 @@ def describe_parameter(param: Parameter, values: list[str] | None = None) -> dic
 def allowed_values(query: NamedQuery, param: Parameter) -> list[str] | None:
     if param.enum is not None:
         return list(param.enum)
-    if param.enum_from_store:
-        return enumerated_values(get_store(), query, param)
+    if param.enum_from_store:  # found in the data: read by the executor, a build's once
+        return values_of(query, param, store_facts([values_fact(query, param)]))
     return None
 
 
@@ -87,15 +84,15 @@ def list_queries() -> Response:
 def run_query(name: str) -> Response:
     """Run one named query: JSON rows by default, CSV by `.csv` or Accept: text/csv."""
     source = request.args if request.method == "GET" else request.values
-    call = read_named(
+    ask = read_named(
         named_queries(),
-        get_store(),
         name,
         accept=request.headers.get("Accept"),
         values=list(source.items(multi=True)),
         path=request.path,
         args=list(request.args.items(multi=True)),
     )
+    call = ask.call(store_facts(ask.needs()))
     answer = get_executor().run(call.job(client_address()))
     headers, body = named_answer(call, answer)
     return Response(body, headers=headers)

@@ -39,9 +39,9 @@ from copkg.pipeline.build import MANIFEST
 from copkg.querying.executor import AsyncExecutor, Executor, Job
 from copkg.querying.memo import MemoExecutor
 from copkg.querying.messages import loads_plain
-from copkg.querying.named_queries import load_named_queries
+from copkg.querying.named_queries import Fact, load_named_queries
 from copkg.querying.pages.links import OFFERED, twin_links
-from copkg.web import Services
+from copkg.web import Services, read_answer, read_job
 from copkg.web.builds import BUILD_HEADER, BuildSwitch, open_services
 from copkg.web.cache import (
     MAX_POST_KEY_BYTES,
@@ -94,6 +94,7 @@ CONFIG_KEYS = (
     "RESPONSE_CACHE_BYTES",
     "CORS_ORIGINS",
     "MAX_CONTENT_LENGTH",
+    "OVERVIEW_TIMEOUT",
 )
 
 
@@ -209,8 +210,9 @@ class DirectQueries:
         started, answered = time.perf_counter(), 0
         for name in sorted(self.queries):
             try:
-                call = read_named(self.queries, services.store, name, accept="application/json",
-                                  values=[], path=NAMED + name, args=[])  # fmt: skip
+                ask = read_named(self.queries, name, accept="application/json", values=[],
+                                 path=NAMED + name, args=[])  # fmt: skip
+                call = ask.call(await self._facts(services, ask.needs(), None))
                 await _on_loop(services.executor).run_async(call.job(None), self.threads)
                 answered += 1
             except CopkgError:
@@ -337,15 +339,15 @@ class DirectQueries:
         """(status, headers, body) of a named query's answer or error."""
         try:
             args = parse_pairs(query.encode("latin-1").decode()) if query else []
-            call = read_named(
+            ask = read_named(
                 self.queries,
-                services.store,
                 path.removeprefix(NAMED),
                 accept=headers.get("accept"),
                 values=args,
                 path=path,
                 args=args,
             )
+            call = ask.call(await self._facts(services, ask.needs(), client))
             answer = await _on_loop(services.executor).run_async(call.job(client), self.threads)
             head, body = named_answer(call, answer)
             return HTTPStatus.OK, head, body
@@ -356,6 +358,21 @@ class DirectQueries:
         except Exception:  # a bug answers as Flask's handler does, and is logged
             log.exception("unexpected error on GET %s", path)
             return self._error(CopkgError("internal error; see the server log", status=500))
+
+    async def _facts(
+        self, services: Services, needs: list[Fact], client: str | None
+    ) -> dict[Fact, Any]:
+        """The facts of the store a named query needs, read by the build's workers as page
+        reads (a build's once: copkg.web.store_facts does the same for Flask's views)."""
+        known, missing = services.known_facts(needs)
+        read = {}
+        for fact in missing:
+            job = read_job(fact[0], fact[1:], client=client, timeout=services.executor.timeout,
+                           overview=float(self.config.get("OVERVIEW_TIMEOUT", 0)))  # fmt: skip
+            answer = await _on_loop(services.executor).run_async(job, self.threads)
+            read[fact] = read_answer(fact[0], answer)
+        services.keep_facts(read)
+        return {**known, **read}
 
     async def _run_page(
         self, services: Services, path: str, query: str, headers: Headers, client: str

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from rdflib.term import Node
+
 from copkg.errors import CopkgError, Problem
 from copkg.querying.executor import Answer, Job
-from copkg.querying.named_queries import NamedQuery, Page, Prepared, prepare
-from copkg.store import Store
+from copkg.querying.named_queries import (
+    Fact,
+    NamedQuery,
+    Page,
+    Prepared,
+    bind,
+    facts_needed,
+    prepare_bound,
+)
 from copkg.store.results import CSV, ROWS_JSON, SPARQL_JSON, plain
 from copkg.web.negotiation import best_offer_of
 from copkg.web.protocol import content_type
@@ -109,16 +118,38 @@ class NamedCall:
         )
 
 
+@dataclass(frozen=True)
+class NamedAsk:
+    """A named-query request read and its parameters bound, before the facts of the store it
+    needs (`needs`: a parameter's values in the data, the keys of its page), which the caller
+    has the executor read; `call` then plans the page."""
+
+    query: NamedQuery
+    media_type: str
+    raw: dict[str, str]
+    bindings: dict[str, Node]
+    page: int | None
+    path: str
+    args: tuple[tuple[str, str], ...]
+
+    def needs(self) -> list[Fact]:
+        return facts_needed(self.query, self.bindings, whole=False)
+
+    def call(self, facts: Mapping[Fact, Sequence[str]]) -> NamedCall:
+        """The request, its page planned with `facts` (those it `needs`)."""
+        prepared = prepare_bound(self.query, self.raw, self.bindings, facts, page=self.page)
+        return NamedCall(self.query, self.media_type, prepared, self.path, self.args)
+
+
 def read_named(
     queries: Mapping[str, NamedQuery],
-    store: Store,
     raw_name: str,
     *,
     accept: str | None,
     values: Sequence[tuple[str, str]],
     path: str,
     args: Sequence[tuple[str, str]],
-) -> NamedCall:
+) -> NamedAsk:
     """What a request for a named query asks (404, 406, 400 otherwise): `values` are its
     parameters (the query string, or a form's fields too), `args` its query string."""
     query, suffix_type = lookup(queries, raw_name)
@@ -129,8 +160,8 @@ def read_named(
             status=406,
         )
     raw, page = raw_parameters(query, values)
-    prepared = prepare(store, query, raw, page=page)
-    return NamedCall(query, media_type, prepared, path, tuple(args))
+    bindings = bind(query, raw)
+    return NamedAsk(query, media_type, raw, bindings, page, path, tuple(args))
 
 
 def named_answer(call: NamedCall, answer: Answer) -> tuple[list[tuple[str, str]], bytes]:

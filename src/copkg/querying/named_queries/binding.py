@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyoxigraph as ox
@@ -15,7 +15,15 @@ from rdflib.term import Node
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
 from copkg.querying.named_queries.model import XSD, NamedQuery, Parameter
-from copkg.querying.named_queries.paging import Page, kept, past_the_end, plan
+from copkg.querying.named_queries.paging import (
+    Fact,
+    Page,
+    kept,
+    keys_fact,
+    page_keys,
+    past_the_end,
+    plan,
+)
 from copkg.store import QueryResult, Store
 from copkg.store.scan import tokens
 
@@ -149,19 +157,68 @@ def enumeration_query(query: NamedQuery, param: Parameter) -> str:
     return f"{prologue}SELECT DISTINCT ?{param.var} WHERE {body} ORDER BY ?{param.var}"
 
 
-def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list[str]:
-    """The allowed values of a parameter: listed in the header, or found in the data (read
-    once per read-only store)."""
+@functools.lru_cache(maxsize=256)
+def values_fact(query: NamedQuery, param: Parameter) -> Fact:
+    """The fact of the values a parameter with `enumerate` takes in the data
+    (`named_values`)."""
+    return ("named_values", enumeration_query(query, param), param.var)
+
+
+def named_values(store: Store, sparql: str, var: str) -> list[str]:
+    """The values of `var` in the answer of an enumeration query, in its order (read once per
+    read-only store)."""
+
+    def read() -> tuple[str, ...]:
+        result = store.query(sparql)
+        return tuple(str(row[var]) for row in result.rows if var in row)
+
+    return list(kept(store, ("values", sparql, var), read))
+
+
+#: The reads of the facts named queries read, by name (a Fact's first member).
+FACT_READS: dict[str, Callable[..., list[str]]] = {
+    "named_values": named_values,
+    "page_keys": page_keys,
+}
+
+
+def read_facts(store: Store, facts: Iterable[Fact]) -> dict[Fact, list[str]]:
+    """The facts read on the store itself (the CLI's way; the web's executor runs the same
+    reads as jobs)."""
+    return {fact: FACT_READS[fact[0]](store, *fact[1:]) for fact in facts}
+
+
+def allowed_values(
+    query: NamedQuery, param: Parameter, facts: Mapping[Fact, Sequence[str]]
+) -> list[str]:
+    """The allowed values of a parameter: listed in the header, or found in the data (among
+    `facts`: `values_fact`)."""
     if param.enum is not None:
         return list(param.enum)
     if not param.enum_from_store:
         return []
+    return list(facts[values_fact(query, param)])
 
-    def read() -> tuple[str, ...]:
-        result = store.query(enumeration_query(query, param))
-        return tuple(str(row[param.var]) for row in result.rows if param.var in row)
 
-    return list(kept(store, ("values", query.text, param.name), read))
+def enumerated_values(store: Store, query: NamedQuery, param: Parameter) -> list[str]:
+    """The allowed values of a parameter, read on the store itself when found in the data."""
+    facts = read_facts(store, [values_fact(query, param)] if param.enum_from_store else [])
+    return allowed_values(query, param, facts)
+
+
+def facts_needed(query: NamedQuery, bindings: Mapping[str, Node], *, whole: bool) -> list[Fact]:
+    """The facts of the store a request needs besides its bindings: the values of each
+    parameter given that must be in the data, and the keys of its page when it pages over a
+    class and its parameter is not given."""
+    needed = [
+        values_fact(query, p) for p in query.parameters if p.enum_from_store and p.var in bindings
+    ]
+    if not whole and query.pagination and query.page_over is not None:
+        name, cls = query.page_over
+        param = query.parameter(name)
+        if param is not None and param.var not in bindings:
+            needed.append(keys_fact(cls))
+    return needed
 
 
 @dataclass(frozen=True)
@@ -193,18 +250,34 @@ def prepare(
 ) -> Prepared:
     """Bind the parameters as RDF terms (values the data must hold checked against it) and
     plan the page: with `pagination: N` in the header the answer comes a page at a time, the
-    first by default (see paging.py); without it, or with `whole`, whole (and no page)."""
+    first by default (see paging.py); without it, or with `whole`, whole (and no page). The
+    store's facts it needs are read on the store itself (see `prepare_bound`)."""
     bindings = bind(query, raw, strict=strict)
+    facts = read_facts(store, facts_needed(query, bindings, whole=whole))
+    return prepare_bound(query, raw, bindings, facts, page=page, whole=whole)
+
+
+def prepare_bound(
+    query: NamedQuery,
+    raw: Mapping[str, str],
+    bindings: dict[str, Node],
+    facts: Mapping[Fact, Sequence[str]],
+    *,
+    page: int | None = None,
+    whole: bool = False,
+) -> Prepared:
+    """`prepare` with the parameters bound (`bind`) and the facts the request needs given
+    (`facts_needed`, read by whoever reads the store: the web's executor, or the store)."""
     for param in query.parameters:
         if param.enum_from_store and param.var in bindings:
-            allowed = enumerated_values(store, query, param)
+            allowed = allowed_values(query, param, facts)
             if str(bindings[param.var]) not in allowed:
                 shown = ", ".join(allowed[:SHOWN_VALUES])
                 shown += " ..." if len(allowed) > SHOWN_VALUES else ""
                 raise _refuse(param, f"{raw.get(param.name)!r} is not one of: {shown}")
     if whole:
         return Prepared(query, query.text, bindings, bindings, None)
-    text, where, rest = plan(store, query, bindings, page)
+    text, where, rest = plan(facts, query, bindings, page)
     return Prepared(query, text, bindings, rest, where)
 
 

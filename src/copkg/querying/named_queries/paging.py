@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -84,6 +84,18 @@ def store_identity(store: Store) -> str | None:
 _KEPT: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
 
 
+#: A fact of the whole store a named query reads before it runs (the values a parameter may
+#: take, the keys its pages run over): the name of its read (FACT_READS, run as a page read of
+#: copkg.querying.pages.reads by the web's executor) and the read's plain arguments. A fact
+#: changes only with the store: a build's is read once.
+Fact = tuple[str, ...]
+
+
+def keys_fact(cls: str) -> Fact:
+    """The fact of the keys the pages over `cls` run over (`page_keys`)."""
+    return ("page_keys", cls)
+
+
 def page_keys(store: Store, cls: str) -> list[str]:
     """The IRIs of the instances of `cls`, in IRI order: what pages run over (read once per
     read-only store)."""
@@ -97,10 +109,14 @@ def page_keys(store: Store, cls: str) -> list[str]:
 
 
 def plan(
-    store: Store, query: NamedQuery, bindings: Mapping[str, Node], number: int | None
+    facts: Mapping[Fact, Sequence[str]],
+    query: NamedQuery,
+    bindings: Mapping[str, Node],
+    number: int | None,
 ) -> tuple[str, Page | None, Mapping[str, Node]]:
     """The SPARQL text that computes page `number` (1 when None), where the page sits, and
     the bindings still to give the store with that text (none when the page wrote them in).
+    The keys of pages over a class are among `facts` (`keys_fact`).
 
     A query without `pagination` is returned whole (no page). A `page_over` parameter that is
     bound already makes the answer one page.
@@ -125,7 +141,7 @@ def plan(
             raise past_the_end(number, 1)
         key = str(bindings[param.var])
         return query.text, Page(1, size, last=1, over=name, keys=(key,)), bindings
-    keys = page_keys(store, cls)
+    keys = facts[keys_fact(cls)]
     last = max(1, -(-len(keys) // size))
     if number > last:
         raise past_the_end(number, last)

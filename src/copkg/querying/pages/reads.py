@@ -21,6 +21,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import COPKG
+from copkg.querying.named_queries import FACT_READS
 from copkg.querying.pages.charts import (
     TimelineEvent,
     matrix_data,
@@ -45,6 +46,7 @@ from copkg.querying.pages.overview import (
 from copkg.querying.pages.reading import predicate_labels, read_resource, resource_twin
 from copkg.querying.pages.resource import Resource, Term, term_of_rdflib
 from copkg.querying.pages.rows import mentioned
+from copkg.querying.pages.vocabulary import vocabulary_rows
 from copkg.store import Store
 
 #: The media type of a page read's answer: its result, pickled.
@@ -194,16 +196,20 @@ READS: dict[str, Callable[..., Any]] = {
     "void": void_counts,
     "ontology": ontology_page,
     "ontology_twin": ontology_twin,
+    "vocabulary": vocabulary_rows,  # the terms the advisor's users may name
+    **FACT_READS,  # what named queries read of the store before they run
 }
 
 
 #: The reads that count or list over the whole graph (the landing page, VoID, the matrix,
 #: rules, ontology, a graph's classes): at 1,000 studies some take longer than a query may
 #: (10-30 s on a busy machine), and each is read once a build (then kept), so the web gives
-#: them a limit of their own (OVERVIEW_TIMEOUT): still killed past it.
+#: them a limit of their own (OVERVIEW_TIMEOUT): still killed past it. So are the facts named
+#: queries read (a parameter's values in the data, the keys pages run over) and the advisor's
+#: vocabulary, once a build.
 WHOLE_GRAPH = frozenset(
     {"landing", "void", "matrix", "rules", "ontology", "ontology_twin", "graph", "graph_counts"}
-)
+) | frozenset({"vocabulary", *FACT_READS})
 
 
 def run_read(store: Store, name: str, args: tuple[Any, ...]) -> bytes:

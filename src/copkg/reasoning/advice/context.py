@@ -14,19 +14,8 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import COPKG, PREFIXES
+from copkg.querying.pages.vocabulary import VocabularyRow, vocabulary_rows
 from copkg.store import Store
-from copkg.store.terms import as_iri
-
-_VOCABULARY = """
-SELECT ?term ?kind ?label ?rank ?definition WHERE {
-  VALUES ?kind { copkg:ControlMode copkg:Degree copkg:Level copkg:ContingencyFactor }
-  ?term a ?kind .
-  OPTIONAL { ?term rdfs:label|skos:prefLabel ?label FILTER (LANGMATCHES(LANG(?label), "en")) }
-  OPTIONAL { ?term copkg:rank ?rank }
-  OPTIONAL { ?term skos:definition ?definition
-             FILTER (LANGMATCHES(LANG(?definition), "en") || LANG(?definition) = "") }
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -83,6 +72,11 @@ class Vocabulary:
 
     @classmethod
     def read(cls, store: Store) -> Vocabulary:
+        return cls.from_rows(vocabulary_rows(store))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[VocabularyRow]) -> Vocabulary:
+        """The vocabulary of the rows `vocabulary_rows` read (a page read of the workers)."""
         terms: dict[str, dict[URIRef, Term]] = {
             "ControlMode": {},
             "Degree": {},
@@ -91,16 +85,15 @@ class Vocabulary:
         }
         ranks: dict[URIRef, int] = {}
         definitions: dict[URIRef, str] = {}
-        for row in store.query(_VOCABULARY).rows:
-            kind = str(row["kind"]).removeprefix(str(COPKG))
-            iri = as_iri(row["term"])
-            label = str(row.get("label") or local_name(iri))
-            terms[kind].setdefault(iri, Term(iri, label))
-            if "definition" in row:
-                definitions.setdefault(iri, str(row["definition"]))
-            if "rank" in row:
+        for kind_iri, term, label, rank, definition in rows:
+            kind = kind_iri.removeprefix(str(COPKG))
+            iri = URIRef(term)
+            terms[kind].setdefault(iri, Term(iri, label or local_name(iri)))
+            if definition is not None:
+                definitions.setdefault(iri, definition)
+            if rank is not None:
                 with contextlib.suppress(ValueError):
-                    ranks[iri] = int(str(row["rank"]))
+                    ranks[iri] = int(rank)
         return cls(terms, ranks, definitions)
 
     def choices(self, kind: str) -> list[Term]:
@@ -165,11 +158,20 @@ def parse_context(
     *,
     vocabulary: Vocabulary | None = None,
 ) -> AdviceContext:
-    """Validate what a user typed against the graph's vocabularies.
+    """Validate what a user typed against the graph's vocabularies (read from the store
+    unless given): see `read_context`."""
+    return read_context(vocabulary or Vocabulary.read(store), modes, levels)
+
+
+def read_context(
+    vocab: Vocabulary,
+    modes: Iterable[str | tuple[str, str | None]] = (),
+    levels: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> AdviceContext:
+    """Validate what a user typed against the vocabulary.
 
     A mode is "Mode", "Mode@Degree" or a (mode, degree) pair (degree defaults to the
     highest-ranked degree, the unqualified main mode); levels map a factor to a level."""
-    vocab = vocabulary or Vocabulary.read(store)
     chosen_modes: list[ModeChoice] = []
     for item in modes:
         if isinstance(item, tuple):
