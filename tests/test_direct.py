@@ -299,3 +299,45 @@ def test_the_fronts_warm_up_answers_every_named_query(tmp_path: Path) -> None:
         assert services.facts[("page_keys", str(COPKG.Study))]
     finally:
         direct.close()
+
+
+def test_the_warm_up_runs_where_and_when_asked(tmp_path: Path) -> None:
+    """COPKG_WARM_UP (the app's WARM_UP): the front's workers run the named queries at start
+    only when it is true, and gunicorn's app, whose named queries the front answers, never
+    runs them a second time."""
+    import asyncio
+
+    from test_web_pages import make_web_project
+
+    from copkg.web.app import app_config
+    from copkg.web.direct import DirectQueries, direct_config
+    from copkg.web.server import CopkgApplication
+
+    settings = make_web_project(tmp_path / "project")
+    for wanted in (False, True):
+        config = direct_config(
+            app_config({"SETTINGS": settings, "QUERY_WORKERS": 1, "WARM_UP": wanted}), settings
+        )
+        assert config is not None
+        lines: list[str] = []
+        direct = DirectQueries(json.loads(json.dumps(config)), log_line=lines.append)
+
+        async def started(
+            direct: DirectQueries = direct, lines: list[str] = lines, wait: float = 1.5
+        ) -> None:
+            direct.start()
+            deadline = time.monotonic() + wait
+            while not lines and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+
+        try:
+            asyncio.run(started(wait=60 if wanted else 1.5))
+        finally:
+            direct.close()
+        assert [line for line in lines if "warm-up:" in line] == (lines if wanted else []), lines
+        assert bool(lines) is wanted, lines
+    gunicorns = CopkgApplication(settings, {}, warm_up=False).load()
+    try:
+        assert gunicorns.config["WARM_UP"] is False
+    finally:
+        gunicorns.extensions["copkg"].close()

@@ -118,7 +118,9 @@ class LiveServer:
             sys.executable, "-m", "copkg.cli", "serve", "--root", str(root),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
         ]  # fmt: skip
-        self.env = {**os.environ, **(env or {})}
+        # no warm-up (the named queries run once at start: CPU the tests do not need); the
+        # warm-up itself is tested in test_cache and test_direct
+        self.env = {**os.environ, "COPKG_WARM_UP": "false", **(env or {})}
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         # kept open while the server runs, closed by __exit__

@@ -95,6 +95,7 @@ CONFIG_KEYS = (
     "CORS_ORIGINS",
     "MAX_CONTENT_LENGTH",
     "OVERVIEW_TIMEOUT",
+    "WARM_UP",
 )
 
 
@@ -200,7 +201,8 @@ class DirectQueries:
 
     def _warm_up_soon(self, services: Services) -> None:
         """Warm a build's answers up on the loop (from any thread: a build swapped in)."""
-        if self.loop is not None and isinstance(services.executor, MemoExecutor):
+        warm = self.config.get("WARM_UP", True)  # COPKG_WARM_UP=false: none
+        if self.loop is not None and warm and isinstance(services.executor, MemoExecutor):
             task = functools.partial(asyncio.ensure_future, self.warm_up(services))
             self.loop.call_soon_threadsafe(task)
 
