@@ -40,6 +40,7 @@ _TYPE = ox.NamedNode(str(RDF.type))
 _STUDY = ox.NamedNode(str(COPKG.Study))
 #: Predicates that, derived by the rules, would change which records the index holds.
 _RECORD_LINKS = frozenset(str(p) for p in (DCTERMS.creator, COPKG.sourceText))
+_LINKS = tuple(ox.NamedNode(p) for p in sorted(_RECORD_LINKS))
 
 
 class _Name(str):
@@ -102,18 +103,33 @@ class PaperIndex:
         (`moved`: the inferences added and removed); None when it cannot be told without
         reading every record again."""
         name = ox.NamedNode(graph)
+        described: set[ox.NamedNode] = set()
         for quad in store.quads_for_pattern(None, None, None, name):
-            if isinstance(quad.subject, ox.NamedNode) and quad.subject.value in self.subjects:
-                return None
+            if isinstance(quad.subject, ox.NamedNode):
+                if quad.subject.value in self.subjects:
+                    return None
+                described.add(quad.subject)
         for quad in moved:
             if quad.predicate.value in _RECORD_LINKS or (
                 quad.predicate == _TYPE and quad.object == _STUDY
             ):
                 return None
-        typed = {
+        # the records typed copkg:Study that the index lacks are among those the new graph
+        # describes and those that link to (as creator or source text) what it describes: any
+        # other was in the old store with what it links to, and was read then; a new type or
+        # link comes from the new graph or from the rules (refused above). Looked up from the
+        # new graph's subjects rather than by listing every study record of the corpus.
+        linked = {
             q.subject
-            for q in store.quads_for_pattern(None, _TYPE, _STUDY, None)
+            for subject in described
+            for link in _LINKS
+            for q in store.quads_for_pattern(None, link, subject, None)
             if isinstance(q.subject, ox.NamedNode) and q.subject.value not in self.subjects
+        }
+        typed = {
+            subject
+            for subject in described | linked
+            if next(store.quads_for_pattern(subject, _TYPE, _STUDY, None), None) is not None
         }
         if not typed:
             return PaperIndex(self.papers, self.digests, self.names, self.subjects)

@@ -54,10 +54,11 @@ class Extension:
     checks of the study (the exports start copying at once, pipeline.splice), finished by
     extend_build, or discarded."""
 
-    def __init__(self, settings: Settings, graph: str) -> None:
+    def __init__(self, settings: Settings, graph: str, old: Manifest | None = None) -> None:
+        """`old`: the build's manifest, if the caller has read it (under the build lock)."""
         self.settings = settings
         self.graph = graph
-        self.old = Manifest.read(settings.build_dir)
+        self.old = old or Manifest.read(settings.build_dir)
         self.written = [g for g, n in sorted(self.old.graphs.items()) if n]  # in the files
         self.work = Path(
             tempfile.mkdtemp(

@@ -65,7 +65,9 @@ def add_study(
             state = "exports of an older copkg"
         incremental = state == "fresh" and not rebuild
         # the new build's exports start copying now, while the checks run
-        extension = Extension(settings, bundle.graph_name) if incremental and not dry_run else None
+        extension = (
+            Extension(settings, bundle.graph_name, old) if incremental and not dry_run else None
+        )
         report = None
         try:
             corpus = Corpus(settings, fresh=fresh, sources=sources)
