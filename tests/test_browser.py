@@ -2,7 +2,8 @@
 page of a live server, a role's page, and the query page: its editor (highlighting, completion,
 Ctrl+Enter), answers (labels, paging, sorting, row limit, downloads, triples, errors), named
 queries with their parameter form, permalinks, axe-core and the layout at 390 px. Screenshots of
-the query page at 1280x900 and 390x844 go to COPKG_SCREENSHOTS (or a temporary folder), printed."""
+the query page at 1280x900 and 390x844 go to the folder COPKG_SCREENSHOTS names, when it is set
+(pictures for a person to look at: nothing asserts on them)."""
 
 from __future__ import annotations
 
@@ -103,9 +104,12 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+def screenshots(pytestconfig: pytest.Config) -> Path | None:
+    """The folder COPKG_SCREENSHOTS names (printed), or None: no screenshot is taken."""
     given = os.environ.get("COPKG_SCREENSHOTS")
-    folder = Path(given) if given else tmp_path_factory.mktemp("screenshots")
+    if not given:
+        return None
+    folder = Path(given)
     folder.mkdir(parents=True, exist_ok=True)
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
@@ -139,12 +143,16 @@ def axe_violations(page) -> list[str]:  # noqa: ANN001 - Playwright Page
 SCREENS = 8
 
 
-def screenshot(page, path: Path) -> None:  # noqa: ANN001 - Playwright Page
-    """The page from its top, whole or its first SCREENS screens."""
+def screenshot(page, folder: Path | None, name: str) -> None:  # noqa: ANN001 - Playwright Page
+    """The page from its top, whole or its first SCREENS screens, as folder/name (if a folder)."""
+    if folder is None:
+        return
     viewport = page.viewport_size
     height = page.evaluate("document.documentElement.scrollHeight")
     clip = {"x": 0, "y": 0, "width": viewport["width"], "height": viewport["height"] * SCREENS}
-    page.screenshot(path=str(path), full_page=True, clip=clip if height > clip["height"] else None)
+    page.screenshot(
+        path=str(folder / name), full_page=True, clip=clip if height > clip["height"] else None
+    )
 
 
 def too_wide(page) -> list[str]:  # noqa: ANN001 - Playwright Page
@@ -220,7 +228,11 @@ def test_landing_to_role_to_query(page, server: str) -> None:  # noqa: ANN001 - 
     assert "rows" in page.locator("#status").inner_text()
 
 
-def test_editor_typing_completion_and_ctrl_enter(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+def test_editor_typing_completion_and_ctrl_enter(
+    page,  # noqa: ANN001 - Playwright Page
+    server: str,
+    screenshots: Path | None,
+) -> None:
     open_query(page, server)
     # the editor is labelled, highlights SPARQL and completes the ontology's terms
     content = page.locator(".copkg-editor .cm-content")
@@ -272,12 +284,12 @@ def test_editor_typing_completion_and_ctrl_enter(page, server: str, screenshots:
     assert len(answer["results"]["bindings"]) == 5
 
     assert axe_violations(page) == []
-    screenshot(page, screenshots / "query-1280x900.png")
+    screenshot(page, screenshots, "query-1280x900.png")
     page.set_viewport_size(NARROW)
     page.wait_for_timeout(200)
     assert too_wide(page) == []
     assert axe_violations(page) == []
-    screenshot(page, screenshots / "query-390x844.png")
+    screenshot(page, screenshots, "query-390x844.png")
 
 
 def test_permalink_opens_and_runs(page, server: str) -> None:  # noqa: ANN001 - Playwright Page
@@ -287,7 +299,7 @@ def test_permalink_opens_and_runs(page, server: str) -> None:  # noqa: ANN001 - 
     assert "ManagementRole" in page.locator("#sparql").input_value()
 
 
-def test_paging_sorting_and_the_row_limit(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+def test_paging_sorting_and_the_row_limit(page, server: str, screenshots: Path | None) -> None:  # noqa: ANN001
     open_query(page, server, "SELECT ?s ?n WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 60")
     page.locator("#results").get_by_text("60 rows").wait_for()
     info = page.locator("#page-info")
@@ -318,10 +330,10 @@ def test_paging_sorting_and_the_row_limit(page, server: str, screenshots: Path) 
     assert "incomplete" in page.locator("#truncated").inner_text()
     assert page.locator("#result-table tbody tr").count() == 25
     assert "of 400" in info.inner_text()
-    page.screenshot(path=str(screenshots / "query-paging-1280x900.png"))
+    screenshot(page, screenshots, "query-paging-1280x900.png")
 
 
-def test_named_query_form(page, server: str, screenshots: Path) -> None:  # noqa: ANN001
+def test_named_query_form(page, server: str, screenshots: Path | None) -> None:  # noqa: ANN001
     page.goto(server + "/query")
     page.wait_for_selector("#query-form[data-ready='true']")
     page.select_option("#examples", "risky-roles")
@@ -357,7 +369,7 @@ def test_named_query_form(page, server: str, screenshots: Path) -> None:  # noqa
     permalink = page.locator("#permalink").get_attribute("href")
     assert "name=risky-roles" in permalink and "voice=derived-from-curator" in permalink
     assert axe_violations(page) == []
-    page.screenshot(path=str(screenshots / "query-named-1280x900.png"))
+    screenshot(page, screenshots, "query-named-1280x900.png")
 
     # the permalink opens the query with its parameters and runs it
     page.goto(server + permalink)
@@ -368,7 +380,7 @@ def test_named_query_form(page, server: str, screenshots: Path) -> None:  # noqa
     page.set_viewport_size(NARROW)
     page.wait_for_timeout(200)
     assert too_wide(page) == []
-    page.screenshot(path=str(screenshots / "query-named-390x844.png"))
+    screenshot(page, screenshots, "query-named-390x844.png")
 
     # editing the text leaves the named query: plain SPARQL, without the form
     page.click("#sparql-box > summary")
@@ -476,7 +488,7 @@ def svg_text_outside(page) -> list[str]:  # noqa: ANN001 - Playwright Page
 def test_every_page_fits_both_widths_with_no_axe_violation(
     page: Page,
     server: str,
-    screenshots: Path,
+    screenshots: Path | None,
     name: str,
 ) -> None:
     """axe-core finds nothing, nothing sticks out at 390 px (wide tables scroll inside
@@ -487,12 +499,12 @@ def test_every_page_fits_both_widths_with_no_axe_violation(
         page.wait_for_selector("#query-form[data-ready='true']")
     assert svg_text_outside(page) == []
     assert axe_violations(page) == [], name
-    screenshot(page, screenshots / f"{name}-1280x900.png")
+    screenshot(page, screenshots, f"{name}-1280x900.png")
     page.set_viewport_size(NARROW)
     page.wait_for_timeout(150)
     assert too_wide(page) == [], name
     assert axe_violations(page) == [], name
-    screenshot(page, screenshots / f"{name}-390x844.png")
+    screenshot(page, screenshots, f"{name}-390x844.png")
 
 
 def test_home_leads_in_above_the_fold(page, server: str) -> None:  # noqa: ANN001
