@@ -1,5 +1,6 @@
 """A remote store's answers read as the server sent them, without a server: Virtuoso 7.2.5's own
-answers with blank nodes (recorded from Debian's virtuoso-opensource over copkg's ontology)."""
+answers with blank nodes (recorded from Debian's virtuoso-opensource over copkg's ontology), and
+the dataset a query is sent with on Virtuoso whatever its last listing of the graphs saw."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 from rdflib import BNode, Literal, URIRef
 
 from copkg.errors import CopkgError
+from copkg.namespaces import PUSH_MANIFEST_GRAPH, PUSH_TMP_GRAPH
 from copkg.store.remote import SparqlEndpointStore
 from copkg.store.remote_answers import readable_blank_nodes
+from copkg.store.remote_text import VIRTUOSO_GRAPH
 
 OWL = "http://www.w3.org/2002/07/owl#"
 ONTOLOGY = "https://w3id.org/copkg/ontology#"
@@ -149,3 +152,20 @@ def test_other_answers_are_read_as_they_are() -> None:
     entity = b'<!DOCTYPE sparql [<!ENTITY e "nodeID://b1">]>' + VIRTUOSO_XML
     with pytest.raises(CopkgError, match="cannot be read"):
         Recorded(entity, "application/sparql-results+xml").query(QUERY)
+
+
+def test_queries_on_virtuoso_leave_out_graphs_no_listing_has_seen() -> None:
+    """A push that begins after the store listed its graphs (kept 5 s) writes its record and
+    its temporary graph: both are left out of the next query's dataset all the same."""
+    data = "https://w3id.org/copkg/graph/ontology"
+    store = Recorded(VIRTUOSO_JSON, "application/sparql-results+json", [VIRTUOSO_GRAPH, data])
+    store.query(QUERY)
+    pragmas = store.sent[-1].split("PREFIX", 1)[0]
+    for graph in (VIRTUOSO_GRAPH, str(PUSH_MANIFEST_GRAPH), PUSH_TMP_GRAPH):
+        assert f"define input:default-graph-exclude <{graph}>" in pragmas
+        assert f"define input:named-graph-exclude <{graph}>" in pragmas
+    assert data not in pragmas
+    assert store.graphs() == [data]
+    elsewhere = Recorded(VIRTUOSO_JSON, "application/sparql-results+json", [data])
+    elsewhere.query(QUERY)  # not Virtuoso: the data graphs named, no pragma
+    assert elsewhere.sent[-1].startswith("PREFIX")

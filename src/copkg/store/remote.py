@@ -30,6 +30,7 @@ from copkg.store.http import (
 )
 from copkg.store.remote_answers import read_graph, read_solutions, readable_blank_nodes
 from copkg.store.remote_text import (
+    NOT_DATA,
     VIRTUOSO_GRAPH,
     chunks,
     insert,
@@ -385,7 +386,9 @@ class SparqlEndpointStore:
         rows = self.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         every = sorted(str(row["g"]) for row in rows if "g" in row)
         names = [g for g in every if not server_graph(g)]
-        excluded = [g for g in every if server_graph(g)] if VIRTUOSO_GRAPH in every else None
+        excluded = None
+        if VIRTUOSO_GRAPH in every:  # with those never data: a push may begin after this
+            excluded = sorted({g for g in every if server_graph(g)} | NOT_DATA)
         with self._lock:
             self._graphs = (time.monotonic(), names, excluded)
         return names, excluded
