@@ -169,3 +169,23 @@ def test_queries_on_virtuoso_leave_out_graphs_no_listing_has_seen() -> None:
     elsewhere = Recorded(VIRTUOSO_JSON, "application/sparql-results+json", [data])
     elsewhere.query(QUERY)  # not Virtuoso: the data graphs named, no pragma
     assert elsewhere.sent[-1].startswith("PREFIX")
+
+
+def test_literals_beside_a_virtuoso_blank_node_keep_their_text() -> None:
+    text = 'café "cité" 😀 \\ nodeID://b1'
+    doc = {
+        "head": {"vars": ["s", "label"]},
+        "results": {
+            "bindings": [
+                {
+                    "s": {"type": "bnode", "value": "nodeID://b1"},
+                    "label": {"type": "literal", "value": text, "xml:lang": "fr"},
+                }
+            ]
+        },
+    }
+    for ascii_only in (True, False):
+        body = json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8")
+        rows = Recorded(body, "application/sparql-results+json").query(QUERY).rows
+        assert rows[0]["label"] == Literal(text, lang="fr")
+        assert isinstance(rows[0]["s"], BNode)

@@ -40,7 +40,7 @@ def readable_blank_nodes(body: bytes, fmt: ox.QueryResultsFormat) -> bytes:
         for binding in doc.get("results", {}).get("bindings", ()):
             for term in binding.values():
                 _relabel_json(term, label)
-        return json.dumps(doc).encode("utf-8")
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
     if fmt == ox.QueryResultsFormat.XML:
         root = DefusedET.fromstring(body)  # no DTD, no entities
         for node in root.iter(_RESULTS_XML + "bnode"):
