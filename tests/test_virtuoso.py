@@ -17,11 +17,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
-from rdflib import Literal
-from rdflib.namespace import XSD
+from rdflib import BNode, Literal
+from rdflib.namespace import OWL, RDFS, XSD
 from rdflib.term import Node
 from test_remote_store import comparable
 from virtuoso_server import PUSH_USER, Virtuoso
@@ -29,10 +30,11 @@ from virtuoso_server import PUSH_USER, Virtuoso
 from copkg.cli import main
 from copkg.config import Settings
 from copkg.errors import CopkgError
+from copkg.namespaces import COPKG, PUSH_TMP_GRAPH
 from copkg.pipeline import Manifest, load_build
 from copkg.pipeline.open import open_store
 from copkg.querying.named_queries import parse_named_query, run_page
-from copkg.store import QueryResult
+from copkg.store import QueryResult, remote
 from copkg.store.remote import SparqlEndpointStore
 from copkg.store.remote_text import names_a_graph, virtuoso_dataset
 
@@ -239,6 +241,77 @@ def test_basic_authentication_is_refused_by_sparql_auth(virtuoso: Virtuoso, push
     )
     with pytest.raises(CopkgError, match=r"refused access \(HTTP 401\)"):
         wrong.update("DROP SILENT GRAPH <http://example.org/nothing>")
+
+
+# -- blank nodes, and graphs written after a listing -----------------------------------------
+
+BLANK_CLASSES = "SELECT ?s WHERE { ?s a owl:Class }"  # the ontology's class expressions
+EXPRESSIONS = (
+    "CONSTRUCT { ?c owl:equivalentClass ?x . ?x ?p ?o } "
+    "WHERE { ?c owl:equivalentClass ?x . ?x ?p ?o FILTER isBlank(?x) }"
+)
+
+
+def _blank_nodes(result: QueryResult) -> set[Node]:
+    terms = [t for row in result.rows for t in row.values()] + [
+        t for triple in result.triples for t in triple
+    ]
+    return {t for t in terms if isinstance(t, BNode)}
+
+
+@pytest.mark.parametrize("accept", ["json", "xml"])
+def test_blank_nodes_from_virtuoso_are_blank_nodes(
+    built: Settings, virtuoso: Virtuoso, pushed: Result, accept: str, monkeypatch: Any
+) -> None:
+    """Virtuoso writes a blank node `nodeID://b10007` in SPARQL JSON and XML (`_:b10007` in
+    N-Triples): each is read as a blank node of its answer, the same node as the same blank
+    node, and no node of one answer as a node of another."""
+    if accept == "xml":
+        monkeypatch.setattr(remote, "_ACCEPT_SOLUTIONS", "application/sparql-results+xml")
+    store, embedded = SparqlEndpointStore(virtuoso.sparql), load_build(built)
+    classes = store.query(BLANK_CLASSES)
+    assert comparable(classes) == comparable(embedded.query(BLANK_CLASSES))
+    assert len(_blank_nodes(classes)) > 5
+    assert _blank_nodes(classes).isdisjoint(_blank_nodes(store.query(BLANK_CLASSES)))
+    same = store.query("SELECT ?x ?y WHERE { ?c owl:equivalentClass ?x BIND (?x AS ?y) }")
+    assert same.rows and all(row["x"] == row["y"] for row in same.rows)
+    expressions = store.query(EXPRESSIONS)
+    # (as sets: Oxigraph writes a template's triple once a solution, Virtuoso once)
+    assert set(comparable(expressions)) == set(comparable(embedded.query(EXPRESSIONS)))
+    objects = {o for _, p, o in expressions.triples if p == OWL.equivalentClass}
+    assert objects <= {s for s, _, _ in expressions.triples} and len(objects) > 2
+    assert _blank_nodes(expressions).isdisjoint(_blank_nodes(store.query(EXPRESSIONS)))
+    described = store.query(f"DESCRIBE <{COPKG}ClandestineCollective>")
+    assert any(isinstance(o, BNode) for _, p, o in described.triples if p == OWL.equivalentClass)
+
+
+def test_a_graph_written_after_the_listing_is_not_data_until_listed(
+    virtuoso: Virtuoso, pushed: Result
+) -> None:
+    """The graphs a query leaves out are those a listing saw (kept `graphs_ttl` s) and those
+    never data: a push's temporary graph written after the listing stays out of the answers;
+    a data graph written then is in them (Virtuoso's default graph is every graph but those)."""
+    store = SparqlEndpointStore(virtuoso.sparql, graphs_ttl=600)
+    writer = SparqlEndpointStore(
+        virtuoso.sparql,
+        virtuoso.sparql_auth,
+        virtuoso.graph_crud_auth,
+        auth=(PUSH_USER, virtuoso.push_password),
+        auth_scheme="digest",
+    )
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    before = int(str(store.query(count).rows[0]["n"]))
+    mark = ox.Triple(ox.NamedNode(f"{COPKG}Mark"), ox.NamedNode(str(RDFS.comment)), ox.Literal("x"))
+    new_data = "http://example.org/graph/written-later"
+    try:
+        writer.put_graph(PUSH_TMP_GRAPH, [mark])
+        writer.put_graph(new_data, [mark])
+        assert int(str(store.query(count).rows[0]["n"])) == before + 1
+        listed = store.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { copkg:Mark ?p ?o } }")
+        assert {str(row["g"]) for row in listed.rows} == {new_data}
+    finally:
+        writer.drop_graph(PUSH_TMP_GRAPH)
+        writer.drop_graph(new_data)
 
 
 # -- the same answers ------------------------------------------------------------------------

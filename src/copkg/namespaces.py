@@ -26,6 +26,9 @@ INFERENCE_GRAPH = GRAPH["inferences"]
 #: prefix of the temporary graphs a push writes before moving each into place.
 PUSH_MANIFEST_GRAPH = GRAPH["push-manifest"]
 PUSH_TMP_PREFIX = f"{GRAPH}push-tmp/"
+#: The one temporary graph a push writes each graph into before moving it into place: a name
+#: known before any listing of the store's graphs, so that a query can always leave it out.
+PUSH_TMP_GRAPH = f"{PUSH_TMP_PREFIX}current"
 
 
 def study_graph(study_id: str) -> str:

@@ -11,7 +11,6 @@ push did not finish, or whose counts differ from it."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ import pyoxigraph as ox
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.namespaces import PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
+from copkg.namespaces import PUSH_MANIFEST_GRAPH, PUSH_TMP_GRAPH, PUSH_TMP_PREFIX
 from copkg.pipeline import Manifest, load_build
 from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
@@ -90,9 +89,9 @@ def push(
                 numbers[key] = numbers.get(key, 0) + 1
         try:
             if target.update_url is not None:
-                temporary = temporary_graph(graph)
-                target.put_graph(temporary, triples)
-                target.move_graph(temporary, graph)
+                # PUSH_TMP_GRAPH: a name queries leave out before any listing has seen it
+                target.put_graph(PUSH_TMP_GRAPH, triples)
+                target.move_graph(PUSH_TMP_GRAPH, graph)
             else:  # one PUT: the graph as it was, or as it is to be
                 target.put_graph(graph, triples)
         except CopkgError as exc:
@@ -172,16 +171,10 @@ def _replace_kept_numbers(
         != {d: n for (g, d), n in sent.items() if g == graph}
     ]
     for graph in wrong:
-        temporary = temporary_graph(graph)
-        target.put_graph(temporary, _triples(build, graph))
+        target.put_graph(PUSH_TMP_GRAPH, _triples(build, graph))
         target.drop_graph(graph)
-        target.move_graph(temporary, graph)
+        target.move_graph(PUSH_TMP_GRAPH, graph)
     return wrong
-
-
-def temporary_graph(graph: str) -> str:
-    """Where a push writes `graph` before moving it into place (the same for every push)."""
-    return PUSH_TMP_PREFIX + hashlib.sha256(graph.encode("utf-8")).hexdigest()[:32]
 
 
 def _record(target: SparqlEndpointStore, build_id: str, counts: dict[str, int] | None) -> None:

@@ -28,7 +28,9 @@ from copkg.store.http import (
     timeout_value,
     unreadable,
 )
+from copkg.store.remote_answers import read_graph, read_solutions, readable_blank_nodes
 from copkg.store.remote_text import (
+    NOT_DATA,
     VIRTUOSO_GRAPH,
     chunks,
     insert,
@@ -42,7 +44,6 @@ from copkg.store.remote_text import (
 from copkg.store.results import SPARQL_JSON, QueryResult
 from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
-    from_ox,
     serialize,
     terms_as_sparql,
     to_ox_graph_name,
@@ -219,14 +220,15 @@ class SparqlEndpointStore:
         try:
             if form == "graph":
                 fmt = ox.RdfFormat.from_media_type(media_type) or ox.RdfFormat.N_TRIPLES
-                return _graph(ox.parse(body, format=fmt), limit)
+                return read_graph(ox.parse(body, format=fmt), limit)
             fmt_results = (
                 ox.QueryResultsFormat.from_media_type(media_type) or ox.QueryResultsFormat.JSON
             )
+            body = readable_blank_nodes(body, fmt_results)
             answer = ox.parse_query_results(body, format=fmt_results)
             if isinstance(answer, ox.QueryBoolean):
                 return QueryResult(kind="ask", boolean=bool(answer))
-            return _solutions(answer, limit)  # (read as they are iterated: inside the try)
+            return read_solutions(answer, limit)  # (read as they are iterated: inside the try)
         except (SyntaxError, ValueError) as exc:
             raise unreadable(self.query_url, media_type, body, exc) from exc
 
@@ -384,7 +386,9 @@ class SparqlEndpointStore:
         rows = self.select("SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
         every = sorted(str(row["g"]) for row in rows if "g" in row)
         names = [g for g in every if not server_graph(g)]
-        excluded = [g for g in every if server_graph(g)] if VIRTUOSO_GRAPH in every else None
+        excluded = None
+        if VIRTUOSO_GRAPH in every:  # with those never data: a push may begin after this
+            excluded = sorted({g for g in every if server_graph(g)} | NOT_DATA)
         with self._lock:
             self._graphs = (time.monotonic(), names, excluded)
         return names, excluded
@@ -406,22 +410,3 @@ class SparqlEndpointStore:
             for row in rows
             if "g" in row and not server_graph(row["g"])
         }
-
-
-def _solutions(answer: Any, limit: int | None) -> QueryResult:
-    variables = [v.value for v in answer.variables]
-    rows: list[dict[str, Node]] = []
-    for solution in answer:
-        if limit is not None and len(rows) >= limit:
-            return QueryResult("select", variables=variables, rows=rows, truncated=True)
-        rows.append({var: from_ox(solution[var]) for var in variables if solution[var] is not None})
-    return QueryResult("select", variables=variables, rows=rows)
-
-
-def _graph(quads: Iterable[Any], limit: int | None) -> QueryResult:
-    triples: list[tuple[Node, Node, Node]] = []
-    for quad in quads:
-        if limit is not None and len(triples) >= limit:
-            return QueryResult("graph", triples=triples, truncated=True)
-        triples.append((from_ox(quad.subject), from_ox(quad.predicate), from_ox(quad.object)))
-    return QueryResult("graph", triples=triples)

@@ -11,7 +11,7 @@ import pyoxigraph as ox
 from rdflib.term import Node
 
 from copkg.errors import CopkgError
-from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_PREFIX
+from copkg.namespaces import PREFIXES, PUSH_MANIFEST_GRAPH, PUSH_TMP_GRAPH, PUSH_TMP_PREFIX
 from copkg.store.scan import tokens
 from copkg.store.terms import serialize
 
@@ -27,6 +27,12 @@ SERVER_GRAPHS = frozenset(
 #: Virtuoso's service description graph, named after its [URIQA] DefaultHost (`http://HOST/sparql`)
 #: or `http://localuriqaserver/sparql` when that is not set.
 _SERVICE_GRAPH = re.compile(r"http://[^/?#]+/sparql")
+
+#: The graphs that are never data, whether a listing of the store's graphs has seen them or not:
+#: Virtuoso's own, copkg push's record and its temporary graph. A query sent with exclusions
+#: (`virtuoso_dataset`) always leaves these out: a push that begins after the client listed the
+#: graphs (kept `graphs_ttl` s) writes only into them before moving a graph into place.
+NOT_DATA = SERVER_GRAPHS | {str(PUSH_MANIFEST_GRAPH), PUSH_TMP_GRAPH}
 
 #: The graph whose presence marks a Virtuoso store: the schema of its RDF views, in every
 #: database it keeps (the dataset's exclusions below are Virtuoso's own syntax).
