@@ -420,7 +420,8 @@ def serve(
     private = Path(tempfile.mkdtemp(prefix="copkg-serve-"))
     upstream = private / "gunicorn.sock"
     options["bind"] = f"unix:{upstream}"
-    direct = direct_config(app_config({"SETTINGS": settings}), settings)
+    # the warm-up is the front's when it answers the named queries (COPKG_WARM_UP=false: none)
+    direct = direct_config(app_config({"SETTINGS": settings, "WARM_UP": True}), settings)
     argv = front.command(public.fileno(), str(upstream), f"{host}:{port}", limits, private, direct)
     runner = _FrontRunner(public, argv)
     ready = options["when_ready"]
