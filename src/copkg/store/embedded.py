@@ -15,7 +15,14 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import PREFIXES
-from copkg.store.results import Kind, QueryResult, until, write_answer
+from copkg.store.results import (
+    Kind,
+    QueryResult,
+    solutions_result,
+    triples_result,
+    until,
+    write_answer,
+)
 from copkg.store.scan import bind_values, check_remote_calls
 from copkg.store.terms import (
     from_ox,
@@ -161,25 +168,8 @@ class OxigraphStore:
         limit = self.max_rows
         if isinstance(answer, ox.QuerySolutions):
             variables = [v.value for v in answer.variables]
-            rows: list[dict[str, Node]] = []
-            for solution in until(answer, deadline):
-                if limit is not None and len(rows) >= limit:
-                    return QueryResult("select", variables=variables, rows=rows, truncated=True)
-                row = {}
-                for var in variables:
-                    value = solution[var]
-                    if value is not None:
-                        row[var] = from_ox(value)
-                rows.append(row)
-            return QueryResult("select", variables=variables, rows=rows)
-        triples: list[tuple[Node, Node, Node]] = []
-        for triple in until(answer, deadline):
-            if limit is not None and len(triples) >= limit:
-                return QueryResult("graph", triples=triples, truncated=True)
-            triples.append(
-                (from_ox(triple.subject), from_ox(triple.predicate), from_ox(triple.object))
-            )
-        return QueryResult("graph", triples=triples)
+            return solutions_result(until(answer, deadline), variables, from_ox, limit)
+        return triples_result(until(answer, deadline), from_ox, limit)
 
     # -- changes ---------------------------------------------------------------------------
 

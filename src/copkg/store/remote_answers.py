@@ -13,7 +13,7 @@ from defusedxml import ElementTree as DefusedET
 from rdflib import BNode
 from rdflib.term import Node
 
-from copkg.store.results import QueryResult
+from copkg.store.results import QueryResult, solutions_result, triples_result
 from copkg.store.terms import OxTerm, from_ox
 
 #: How Virtuoso 7.2 writes a blank node in SPARQL JSON and XML results: a `bnode` whose value is
@@ -80,26 +80,9 @@ class AnswerTerms:
 def read_solutions(answer: ox.QuerySolutions, limit: int | None) -> QueryResult:
     """The rows of SELECT results, at most `limit` (then marked truncated)."""
     variables = [v.value for v in answer.variables]
-    terms = AnswerTerms()
-    rows: list[dict[str, Node]] = []
-    for solution in answer:
-        if limit is not None and len(rows) >= limit:
-            return QueryResult("select", variables=variables, rows=rows, truncated=True)
-        row = {}
-        for var in variables:
-            value = solution[var]
-            if value is not None:
-                row[var] = terms(value)
-        rows.append(row)
-    return QueryResult("select", variables=variables, rows=rows)
+    return solutions_result(answer, variables, AnswerTerms(), limit)
 
 
 def read_graph(quads: Iterable[ox.Quad | ox.Triple], limit: int | None) -> QueryResult:
     """The triples of a CONSTRUCT or DESCRIBE answer, at most `limit` (then marked truncated)."""
-    terms = AnswerTerms()
-    triples: list[tuple[Node, Node, Node]] = []
-    for quad in quads:
-        if limit is not None and len(triples) >= limit:
-            return QueryResult("graph", triples=triples, truncated=True)
-        triples.append((terms(quad.subject), terms(quad.predicate), terms(quad.object)))
-    return QueryResult("graph", triples=triples)
+    return triples_result(quads, AnswerTerms(), limit)

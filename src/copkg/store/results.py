@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from rdflib.term import Node
 
 from copkg.errors import CopkgError
 from copkg.namespaces import PREFIXES
-from copkg.store.terms import serialize, to_ox
+from copkg.store.terms import OxTerm, serialize, to_ox
 
 Kind = Literal["select", "ask", "graph"]
 
@@ -263,6 +263,39 @@ def rows_json(variables: list[str], rows: list[dict[str, Any]]) -> bytes:
     rows_text = json.dumps(rows, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     names = json.dumps(variables, ensure_ascii=True, separators=(",", ":"))
     return f"{rows_text}\n{names}".encode()
+
+
+def solutions_result(
+    solutions: Iterable[ox.QuerySolution],
+    variables: list[str],
+    term: Callable[[OxTerm], Node],
+    limit: int | None,
+) -> QueryResult:
+    """SELECT rows, each bound value read by `term`, at most `limit` (then marked truncated)."""
+    rows: list[dict[str, Node]] = []
+    for solution in solutions:
+        if limit is not None and len(rows) >= limit:
+            return QueryResult("select", variables=variables, rows=rows, truncated=True)
+        row = {}
+        for var in variables:
+            value = solution[var]
+            if value is not None:
+                row[var] = term(value)
+        rows.append(row)
+    return QueryResult("select", variables=variables, rows=rows)
+
+
+def triples_result(
+    statements: Iterable[ox.Quad | ox.Triple], term: Callable[[OxTerm], Node], limit: int | None
+) -> QueryResult:
+    """The triples of a CONSTRUCT or DESCRIBE answer, each term read by `term`, at most `limit`
+    (then marked truncated)."""
+    triples: list[tuple[Node, Node, Node]] = []
+    for statement in statements:
+        if limit is not None and len(triples) >= limit:
+            return QueryResult("graph", triples=triples, truncated=True)
+        triples.append((term(statement.subject), term(statement.predicate), term(statement.object)))
+    return QueryResult("graph", triples=triples)
 
 
 def until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
