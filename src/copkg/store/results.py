@@ -298,11 +298,20 @@ def triples_result(
     return QueryResult("graph", triples=triples)
 
 
+def past_deadline() -> CopkgError:
+    """The store's own stop at its deadline: the same 503 as the executor's at the limit."""
+    return CopkgError(
+        "the query passed its time limit and was stopped; try a narrower query",
+        status=503,
+        headers={"Retry-After": "10"},
+    )
+
+
 def until(results: Iterable[Any], deadline: float | None) -> Iterator[Any]:
     """Iterate results, refusing to go on past the deadline (503 with Retry-After)."""
     for count, item in enumerate(results):
         if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
-            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
+            raise past_deadline()
         yield item
 
 
@@ -323,7 +332,7 @@ class _Lines:
 
     def write(self, data: bytes) -> int:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise CopkgError("the query took too long", status=503, headers={"Retry-After": "10"})
+            raise past_deadline()
         chunk = bytes(data)
         self.chunks.append(chunk)
         self.lines += chunk.count(b"\n")
