@@ -334,23 +334,35 @@ class Counts:
 def counts_of(derived: Derived, contexts: Iterable[URIRef]) -> Counts:
     """The counts, from what the rules derived for the contexts (every one of them)."""
     wanted = set(contexts)
-    roles: dict[tuple[URIRef, URIRef], int] = {}
-    for node in derived.subjects(RDF.type, COPKG.RiskAssessment):
-        ctx, role = derived.value(node, COPKG.inContext), derived.value(node, COPKG.assessedRole)
-        if ctx in wanted and isinstance(role, URIRef) and isinstance(ctx, URIRef):
-            rank = _strength(derived.value(node, COPKG.weakestVoice))
-            roles[(role, ctx)] = max(rank, roles.get((role, ctx), -1))
-    recommendations: dict[tuple[URIRef, URIRef], int] = {}
-    for statement in derived.subjects(RDF.predicate, COPKG.recommendedIn):
-        rec, ctx = derived.value(statement, RDF.subject), derived.value(statement, RDF.object)
-        if ctx in wanted and isinstance(rec, URIRef) and isinstance(ctx, URIRef):
-            rank = _strength(derived.value(statement, COPKG.weakestVoice))
-            recommendations[(rec, ctx)] = max(rank, recommendations.get((rec, ctx), -1))
+    assessed = derived.subjects(RDF.type, COPKG.RiskAssessment)
+    roles = _weakest(
+        [(derived.value(n, COPKG.assessedRole), derived.value(n, COPKG.inContext),
+          derived.value(n, COPKG.weakestVoice)) for n in assessed],
+        wanted,
+    )  # fmt: skip
+    recommended = derived.subjects(RDF.predicate, COPKG.recommendedIn)
+    recommendations = _weakest(
+        [(derived.value(n, RDF.subject), derived.value(n, RDF.object),
+          derived.value(n, COPKG.weakestVoice)) for n in recommended],
+        wanted,
+    )  # fmt: skip
     favourability: dict[URIRef, int] = {}
     for ctx, condition in derived.subject_objects(COPKG.favourability):
         if ctx in wanted and isinstance(condition, URIRef):
             favourability[condition] = favourability.get(condition, 0) + 1
     return Counts(_tally(roles), _tally(recommendations), favourability)
+
+
+def _weakest(
+    found: Iterable[tuple[Node | None, Node | None, Node | None]], wanted: set[URIRef]
+) -> dict[tuple[URIRef, URIRef], int]:
+    """(subject, context, weakest voice) of the wanted contexts as {(subject, context): the
+    largest rank found}."""
+    ranks: dict[tuple[URIRef, URIRef], int] = {}
+    for subject, ctx, voice in found:
+        if ctx in wanted and isinstance(subject, URIRef) and isinstance(ctx, URIRef):
+            ranks[(subject, ctx)] = max(_strength(voice), ranks.get((subject, ctx), -1))
+    return ranks
 
 
 def _tally(ranks: Mapping[tuple[URIRef, URIRef], int]) -> dict[URIRef, dict[int, int]]:
