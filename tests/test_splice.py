@@ -91,6 +91,18 @@ def written(quads: list[ox.Quad], folder: Path) -> dict[str, str]:
     return exports.write(exports.canonical_graphs(quads), folder)
 
 
+def old_and_full(
+    before: list[ox.Quad], everything: list[ox.Quad], tmp_path: Path
+) -> tuple[dict[str, str], dict[str, str], list[str], Path]:
+    """The exports before (tmp/old) and of a full write (tmp/full), with their hashes, the
+    graphs before and the empty folder for the splice (tmp/spliced)."""
+    old_hashes = written(before, tmp_path / "old")
+    new_hashes = written(everything, tmp_path / "full")
+    out = tmp_path / "spliced"
+    out.mkdir()
+    return old_hashes, new_hashes, sorted({q.graph_name.value for q in before}), out
+
+
 @pytest.mark.parametrize("new", ["aardvark1999", "beta2002b", "zeta2010"])
 def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> None:
     """The new graph first, in the middle or last among the sources; inferences added to
@@ -110,12 +122,7 @@ def test_a_splice_gives_the_bytes_of_a_full_write(tmp_path: Path, new: str) -> N
     everything.append(labelled)
     before = [q for q in everything if q not in {*study_quads, *dropped, *gone, labelled}]
     before += stale
-    old_hashes = written(before, tmp_path / "old")
-    new_hashes = written(everything, tmp_path / "full")
-
-    graphs = sorted({q.graph_name.value for q in before})
-    out = tmp_path / "spliced"
-    out.mkdir()
+    old_hashes, new_hashes, graphs, out = old_and_full(before, everything, tmp_path)
     graph = study_graph(new)
     with Splice(tmp_path / "old", out, graphs, graph) as splice:
         changes = [
@@ -146,11 +153,7 @@ def test_a_block_inserted_ahead_gives_the_same_bytes(
     if before_it:
         everything.append(labelled)
     before = [q for q in everything if q not in {*study_quads, *dropped, labelled}]
-    old_hashes = written(before, tmp_path / "old")
-    new_hashes = written(everything, tmp_path / "full")
-    graphs = sorted({q.graph_name.value for q in before})
-    out = tmp_path / "spliced"
-    out.mkdir()
+    old_hashes, new_hashes, graphs, out = old_and_full(before, everything, tmp_path)
     graph = study_graph(new)
     with Splice(tmp_path / "old", out, graphs, graph) as splice:
         splice.insert(GraphChange(iri(graph), whole=exports.canonical_graph(study_quads)))
