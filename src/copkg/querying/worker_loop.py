@@ -1,5 +1,5 @@
 """The query worker process: open the build's store read-only, confine itself, then answer jobs
-until the service closes the socket (`worker_main`, started by copkg.querying.workers)."""
+until the service closes the socket (`worker_main`, forked by copkg.querying.forks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,12 @@ def _ports(endpoints: Collection[str]) -> list[int]:
     return ports
 
 
-def worker_main() -> None:
-    """The loop of a worker process: open the store read-only, then answer jobs until EOF."""
+def worker_main(fd: int) -> None:
+    """The loop of a worker process on the socket `fd`: open the store read-only, then answer
+    jobs until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    try:  # (a worker started ahead waits here, its imports done, until a pool takes it)
+    sock = socket.socket(fileno=fd)
+    try:
         config = receive_message(sock)
     except (EOFError, OSError):
         return  # never taken: the service ended first

@@ -36,6 +36,7 @@ from copkg.querying.executor import (
     saturated,
     timed_out,
 )
+from copkg.querying.forks import start_worker
 from copkg.querying.messages import (
     FrameLink,
     error_from_dict,
@@ -43,7 +44,6 @@ from copkg.querying.messages import (
     recv_exactly,
     send_message,
 )
-from copkg.querying.prestart import PRESTARTED
 from copkg.querying.sandbox import say_confinement
 from copkg.querying.scheduling import FairPool, RefusedError
 from copkg.querying.worker_loop import DEFAULT_MEMORY_LIMIT
@@ -68,8 +68,8 @@ SHORT_QUERY = 0.5
 class _Worker:
     """One worker process and the socket to it."""
 
-    def __init__(self, config: Mapping[str, Any], prestart: int = 0) -> None:
-        self.process, parent = PRESTARTED.take(prestart)
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.process, parent = start_worker()
         self.socket = parent
         self.ready = False
         self._link: FrameLink | None = None  # the socket on an asyncio loop, once used there
@@ -175,18 +175,17 @@ class ProcessExecutor:
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         short: float = SHORT_QUERY,
         expect: tuple[str | os.PathLike[str], str] | None = None,
-        prestart: int = 0,
         snapshots: Snapshots | None = None,
     ) -> None:
         """`expect`: (a file, its SHA-256) each worker reads before and after opening the store:
-        a worker that opened another build (swapped in meanwhile) refuses to start. `prestart`:
-        workers started ahead (copkg.querying.prestart). `snapshots`: the workers read snapshots
-        of a writable store (`memory:`), each query the newest; `path` is their folder."""
+        a worker that opened another build (swapped in meanwhile) refuses to start. The workers
+        are forked from this process's template (copkg.querying.forks). `snapshots`: the
+        workers read snapshots of a writable store (`memory:`), each query the newest; `path`
+        is their folder."""
         self.timeout = timeout
         self._snapshots = snapshots
         self.memory_limit = memory_limit
         self.workers = max(1, workers)
-        self.prestart = prestart
         #: how long a query runs before it counts as long
         self.short = min(short, timeout)
         #: long queries running at once: all workers but one (kept for short queries)
@@ -223,7 +222,7 @@ class ProcessExecutor:
         config = self._config
         if self._snapshots is not None:  # each worker holds the snapshot it reads
             config = {**config, "path": str(self._snapshots.acquire())}
-        worker = _Worker(config, self.prestart)
+        worker = _Worker(config)
         with self._lock:
             self._all.add(worker)
             if spare:

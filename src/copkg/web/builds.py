@@ -72,9 +72,8 @@ def query_workers(
     path: str | os.PathLike[str], identity: str | None, config: Mapping[str, Any]
 ) -> ProcessExecutor:
     """Query worker processes reading the on-disk read-only store at `path`, under the limits
-    of the app's `config` (PRESTART_WORKERS: processes kept started ahead); a build's
-    (`identity`: its manifest's) workers check they opened that build, not one swapped in
-    since."""
+    of the app's `config`; a build's (`identity`: its manifest's) workers check they opened
+    that build, not one swapped in since."""
     expect = None if identity is None else (Path(path).parent / MANIFEST, identity)
     return ProcessExecutor(
         path,
@@ -83,7 +82,6 @@ def query_workers(
         timeout=config["QUERY_TIMEOUT"],
         max_rows=config["MAX_ROWS"],
         allowed_service_endpoints=config["ALLOWED_SERVICE_ENDPOINTS"],
-        prestart=config.get("PRESTART_WORKERS", 0),
     )
 
 

@@ -148,8 +148,7 @@ class DirectQueries:
 
     def __init__(self, config: Mapping[str, Any], log_line: Any = None) -> None:
         self.settings = settings_of(config)
-        # one worker process started ahead: a killed worker, or a new build's, is soon replaced
-        self.config = {**config["config"], "PRESTART_WORKERS": 1}
+        self.config = config["config"]
         self.log_line = log_line or (lambda line: print(line, flush=True))
         # the workers ready themselves: the front answers at once, the first queries wait
         first = open_services(self.config, self.settings, None)
