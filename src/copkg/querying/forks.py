@@ -175,11 +175,13 @@ class Template:
 
     def forget(self) -> None:
         """In a forked child: the parent's template is not ours (its socket stays the
-        parent's); the child starts its own when it needs one."""
+        parent's: closing our copy of it leaves the parent's open, and lets the template end
+        at the parent's EOF); the child starts its own when it needs one."""
+        if self.control is not None:
+            self.control.close()
         self.lock = threading.Lock()
         self.process = None
         self.control = None
-
 
     def close(self) -> None:
         """End the template (at exit: its workers' pools have been closed before)."""
