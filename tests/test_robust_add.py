@@ -173,13 +173,18 @@ def test_a_file_linked_from_outside_the_bundle_is_not_copied_in(
     assert corpus_files(project) == before
 
 
-@pytest.mark.parametrize("export", ["copkg.nq", "copkg.trig"])
+@pytest.mark.parametrize("suffix", [".nq", ".trig"])
 def test_an_export_changed_since_the_build_is_not_spliced(
-    project: Path, tmp_path: Path, export: str
+    project: Path, tmp_path: Path, suffix: str
 ) -> None:
-    """copkg add writes the new exports from the old ones: a byte changed in one (the build no
-    longer what its manifest says) must stop the add, not be carried into the new build."""
-    path = project / "build" / export
+    """copkg add links the old export segments into the new build: a byte changed in one (the
+    build no longer what its manifest says) must stop the add, not be carried into the new
+    build."""
+    path = next(
+        p for p in sorted((project / "build/exports").glob(f"*{suffix}"))
+        if b"Josserand" in p.read_bytes()
+    )  # fmt: skip
+    export = path.name
     data = bytearray(path.read_bytes())
     at = data.index(b"Josserand") + 1
     data[at : at + 1] = b"O"  # same size, still parses
