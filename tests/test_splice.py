@@ -287,3 +287,29 @@ def test_segments_untouched_since_their_build_are_linked_without_hashing(tmp_pat
     splice = Splice(tmp_path / "old", tmp_path / "again", old, study_graph("omega2020"))
     with splice, pytest.raises(CopkgError, match="is not the file its manifest names"):
         splice.finish([])
+
+
+def test_segments_join_into_the_whole_files_however_the_inferences_come(tmp_path: Path) -> None:
+    """The inference graph given in chunks that cut a subject's statements (the build gives
+    whole subjects; the cut must not depend on it): each subject stays in one segment, and
+    the segments join into the files exports.write() gives."""
+    everything, _ = full_dataset("zeta2010")
+    graphs = exports.canonical_graphs(everything)
+    (tmp_path / "whole").mkdir()
+    exports.write(graphs, tmp_path / "whole")
+    chunked = [
+        [quads] if graph != INFERENCES else [quads[i : i + 3] for i in range(0, len(quads), 3)]
+        for graph, quads in graphs.items()
+    ]
+    _, extra = segments.write(chunked, tmp_path / "segmented")
+    layout = segments.Layout.from_json(extra["segments"])
+    firsts = [first for first, _ in layout.inferences]
+    assert len(firsts) > 3 and len(set(firsts)) == len(firsts)
+    for name in exports.FILES:
+        whole = (tmp_path / "whole" / name).read_bytes()
+        assert (tmp_path / "segmented" / name).read_bytes() == whole
+        parts = b"".join((tmp_path / "segmented" / rel).read_bytes() for rel in layout.parts(name))
+        assert parts == whole
+    nquads = [(tmp_path / "segmented" / f"{segments.DIR}/{s}.nq") for _, s in layout.inferences]
+    subjects = [{line.split(b" ")[0] for line in p.read_bytes().splitlines()} for p in nquads]
+    assert sum(len(s) for s in subjects) == len(set().union(*subjects))

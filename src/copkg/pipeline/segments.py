@@ -164,14 +164,13 @@ class Writer:
             self.layout.graphs[graph] = stem
 
     def inferences(self, chunks: Iterable[Sequence[ox.Quad]]) -> None:
-        """The inference graph, as chunks of whole subjects in export order."""
+        """The inference graph, as chunks of its quads in export order."""
         pending: list[ox.Quad] = []
-        for quads in chunks:
-            for _, group in itertools.groupby(quads, key=lambda q: q.subject):
-                pending.extend(group)
-                if len(pending) >= SEGMENT_QUADS:
-                    self.inference_segment(pending)
-                    pending = []
+        for quad in itertools.chain.from_iterable(chunks):
+            if len(pending) >= SEGMENT_QUADS and quad.subject != pending[-1].subject:
+                self.inference_segment(pending)  # a subject's statements in one segment
+                pending = []
+            pending.append(quad)
         if pending:
             self.inference_segment(pending)
         self.close_inferences()
