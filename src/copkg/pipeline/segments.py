@@ -35,7 +35,7 @@ DIR = "exports"
 #: The digests of the joined files (copkg.nq, copkg.trig) when they are written.
 JOINED = "joined.json"
 #: About how many quads an inference segment holds (one is cut in two past twice as many).
-SEGMENT_QUADS = 20_000
+SEGMENT_QUADS = 5_000
 _SUFFIX = {name: Path(name).suffix for name in FILES}
 _HEAD = f"{DIR}/head.trig"
 _OPEN = f"{DIR}/inferences-open.trig"
@@ -181,10 +181,16 @@ class Writer:
             self._write(_OPEN, inference_open(), TRIG)
             self._opened = True
         first = str(quads[0].subject)
+        stem = self.inference_data(first, {name: subject_run(name, quads) for name in FILES})
+        self.layout.inferences.append((first, stem))
+
+    def inference_data(self, first: str, data: dict[str, bytes]) -> str:
+        """Write an inference segment's bytes (by file) that start with subject `first`;
+        its stem."""
         stem = inference_stem(first)
         for name in FILES:
-            self._write(self._rel(stem, name), subject_run(name, quads), name)
-        self.layout.inferences.append((first, stem))
+            self._write(self._rel(stem, name), data[name], name)
+        return stem
 
     def wrap_inferences(self) -> None:
         """Write the TriG lines around the inference segments (if not there: an add's first

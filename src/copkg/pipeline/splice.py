@@ -24,9 +24,9 @@ import pyoxigraph as ox
 
 from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH
-from copkg.pipeline import segments
+from copkg.pipeline import runs, segments
 from copkg.pipeline.build import Manifest
-from copkg.pipeline.exports import FILES, sorted_quads
+from copkg.pipeline.exports import FILES, NQUADS, TRIG, Subject, sorted_quads, subject_run
 from copkg.pipeline.segments import Layout, Writer
 
 
@@ -128,23 +128,55 @@ class Splice:
             self._replace(range(0), [sorted_quads(change.added)])
             return
         for at in sorted(touched, reverse=True):  # from the end: the indices before stay
-            added, removed = touched[at]
-            _, stem = self.layout.inferences[at]
-            rel = f"{segments.DIR}/{stem}.nq"
-            data = segments.read_verified(self.old_dir, rel, self.old.files.get(rel))
-            old = set(ox.parse(data, format=ox.RdfFormat.N_QUADS))
-            if not set(removed) <= old:
-                raise _damaged(f"inferences to remove are not in {rel}")
-            now = sorted_quads((old - set(removed)) | set(added))
-            self._replace(range(at, at + 1), [now] if now else [])
+            self._edit(at, *touched[at])
 
-    def _replace(self, spans: range, runs: list[list[ox.Quad]]) -> None:
-        """Put the segments cut from `runs` (sorted quads) in place of those at `spans`."""
-        pieces = [p for run in runs for p in segments.split(run) if p]
+    def _edit(self, at: int, added: list[ox.Quad], removed: list[ox.Quad]) -> None:
+        """One inference segment with the runs of the subjects that change written again (the
+        rest of its bytes as they were: nothing else is parsed or sorted)."""
+        _, stem = self.layout.inferences[at]
+        old = {
+            name: segments.read_verified(self.old_dir, rel, self.old.files.get(rel))
+            for name in FILES
+            for rel in [f"{segments.DIR}/{stem}{Path(name).suffix}"]
+        }
+        nquads = runs.Lines(old[NQUADS], 0, len(old[NQUADS]), runs.nquads_subject)
+        trig = b"\n" + old[TRIG]  # a run starts after a line break
+        groups = runs.TrigRuns(trig, 1, len(trig), runs.trig_subject)
+        by_subject: dict[Subject, tuple[set[ox.Quad], set[ox.Quad]]] = defaultdict(
+            lambda: (set(), set())
+        )
+        for quad in added:
+            by_subject[quad.subject][0].add(quad)  # type: ignore[index]
+        for quad in removed:
+            by_subject[quad.subject][1].add(quad)  # type: ignore[index]
+        edits: dict[str, list[tuple[int, int, bytes]]] = {NQUADS: [], TRIG: []}
+        for subject, (more, fewer) in by_subject.items():
+            key = str(subject).encode("utf-8")
+            first, last = nquads.run(key)
+            before = set(ox.parse(old[NQUADS][first:last], format=ox.RdfFormat.N_QUADS))
+            if not fewer <= before:
+                raise _damaged(f"inferences of {subject} to remove are not in its segment")
+            now = sorted_quads((before - fewer) | more)
+            edits[NQUADS].append((first, last, subject_run(NQUADS, now) if now else b""))
+            start, end = groups.run(key)
+            edits[TRIG].append((start - 1, end - 1, subject_run(TRIG, now) if now else b""))
+        made = {name: _apply(old[name], edits[name]) for name in FILES}
+        if made[NQUADS].count(b"\n") > 2 * segments.SEGMENT_QUADS:  # cut in two or more
+            quads = list(ox.parse(made[NQUADS], format=ox.RdfFormat.N_QUADS))
+            self._replace(range(at, at + 1), [quads])
+        elif not made[NQUADS]:
+            self._replace(range(at, at + 1), [])
+        else:
+            self._unlink(stem)
+            head = made[NQUADS][: made[NQUADS].index(b" ")].decode("utf-8")
+            self.layout.inferences[at] = (head, self.writer.inference_data(head, made))
+
+    def _replace(self, spans: range, quads: list[list[ox.Quad]]) -> None:
+        """Put the segments cut from `quads` (lists of sorted quads) in place of those at
+        `spans`."""
+        pieces = [p for run in quads for p in segments.split(run) if p]
         for _, stem in (self.layout.inferences[i] for i in spans):
-            for name in FILES:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.new_dir / segments.DIR / f"{stem}{Path(name).suffix}").unlink()
+            self._unlink(stem)
         before = len(self.writer.layout.inferences)
         for piece in pieces:
             self.writer.inference_segment(piece)
@@ -152,6 +184,12 @@ class Splice:
         self.layout.inferences[spans.start : spans.stop] = written
         if not self.layout.inferences:
             self._drop_wrapper()
+
+    def _unlink(self, stem: str) -> None:
+        """Take an inference segment linked from the old build out of the new."""
+        for name in FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (self.new_dir / segments.DIR / f"{stem}{Path(name).suffix}").unlink()
 
     def _drop_wrapper(self) -> None:
         for rel in ("inferences-open.trig", "inferences-close.trig"):
@@ -169,6 +207,15 @@ class Splice:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """`data` with each span start:end replaced (the spans apart)."""
+    parts, at = [], 0
+    for start, end, new in sorted(edits):
+        parts += [data[at:start], new]
+        at = end
+    return b"".join([*parts, data[at:]])
 
 
 def _damaged(why: str) -> CopkgError:
