@@ -200,6 +200,25 @@ def test_an_export_changed_since_the_build_is_not_spliced(
     assert not [p for p in project.iterdir() if p.name.startswith(".build-")]
 
 
+def test_export_dataset_joins_only_segments_its_manifest_names(project: Path) -> None:
+    """`copkg export dataset` writes copkg.nq and copkg.trig from the segments, each checked
+    against the manifest: a changed segment stops it and leaves the joined files as they were."""
+    export = ["export", "dataset", "--root", str(project)]
+    nquads = project / "build/copkg.nq"
+    whole = nquads.read_bytes()
+    nquads.unlink()
+    done = CliRunner().invoke(main, export)
+    assert done.exit_code == 0, done.output
+    assert nquads.read_bytes() == whole
+    path = next(p for p in sorted((project / "build/exports").glob("*.nq")))
+    path.write_bytes(path.read_bytes().replace(b"<", b"[", 1))
+    before = corpus_files(project)
+    done = CliRunner().invoke(main, export)
+    assert done.exit_code == 1, done.output
+    assert "is not the file its manifest names" in done.output, done.output
+    assert corpus_files(project) == before
+
+
 # -- kills -------------------------------------------------------------------------------------
 
 #: `copkg add` (no HermiT) that SIGKILLs itself at one point (argv[3]); the functions are
