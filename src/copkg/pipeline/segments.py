@@ -34,8 +34,10 @@ from copkg.rdf_io import atomic_write, fsync_dir
 DIR = "exports"
 #: The digests of the joined files (copkg.nq, copkg.trig) when they are written.
 JOINED = "joined.json"
-#: About how many quads an inference segment holds (one is cut in two past twice as many).
-SEGMENT_QUADS = 5_000
+#: About how many quads an inference segment holds (one is cut in two past twice as many). An
+#: add at 1,000 studies changes subjects in 20-30 segments: it wrote 9-10 MB of them at 1,000
+#: quads a segment, 28-33 MB at 5,000.
+SEGMENT_QUADS = 1_000
 _SUFFIX = {name: Path(name).suffix for name in FILES}
 _HEAD = f"{DIR}/head.trig"
 _OPEN = f"{DIR}/inferences-open.trig"
