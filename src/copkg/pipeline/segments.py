@@ -7,8 +7,9 @@ per source graph in each format, and the inference graph cut into runs of whole 
 manifest lists every segment with its SHA-256 (`files`) and says which is which (`extra`:
 `segments`); copkg.nq and copkg.trig are the segments joined in that order. An add links the
 old build's segments into the new one, writes the new graph's and the inference segments whose
-subjects changed, and joins nothing: `copkg export` (or `copkg build`) writes the joined files,
-checked against the manifest on the way, and records their digests in build/joined.json.
+subjects changed, and joins nothing. `copkg build` writes the joined files beside the segments;
+`copkg export dataset` writes them from the segments (each checked against the manifest on the
+way); either records their digests in build/joined.json.
 """
 
 from __future__ import annotations
