@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import pickle
 import shutil
@@ -353,3 +354,13 @@ def rdflib_sparql_fast() -> Iterator[None]:
         patch.setattr(processor.SPARQLProcessor, "query", query)
         patch.setattr(evaluate, "_minus", _minus_by_hash)
         yield
+
+
+def joined_export(build_dir: Path, name: str) -> bytes:
+    """copkg.nq or copkg.trig of a build as `copkg export dataset` joins it from the segments
+    (an add leaves the joined files out)."""
+    from copkg.pipeline import segments  # start-up cost: only the tests that join exports
+
+    data = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    layout = segments.Layout.from_json(data["extra"]["segments"])
+    return b"".join((build_dir / rel).read_bytes() for rel in layout.parts(name))

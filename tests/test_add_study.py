@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import shared_hermit
+from conftest import joined_export, shared_hermit
 from rdflib import Graph
 
 from copkg.cli import main
@@ -28,6 +28,7 @@ from copkg.pipeline import build, build_state, exports, steps
 from copkg.pipeline.build import STORE_DIR
 from copkg.pipeline.build_cache import PaperIndex
 from copkg.pipeline.corpus_checks import study_records
+from copkg.pipeline.open import check_exports
 from copkg.pipeline.steps import DRAFT_MARKER, source_files
 from copkg.store.embedded import OxigraphStore
 
@@ -142,8 +143,10 @@ def fingerprint(root: Path) -> dict[str, object]:
         },
         "folders": sorted(p.name for p in studies.iterdir()),
         "build": {
-            name: hashlib.sha256((root / "build" / name).read_bytes()).hexdigest()
-            for name in ("manifest.json", "copkg.nq")
+            "manifest.json": hashlib.sha256(
+                (root / "build/manifest.json").read_bytes()
+            ).hexdigest(),
+            "copkg.nq": hashlib.sha256(joined_export(root / "build", "copkg.nq")).hexdigest(),
         },
         "beside build": sorted(p.name for p in root.iterdir()),
     }
@@ -247,7 +250,12 @@ def test_an_outside_bundle_is_copied_in_and_the_build_equals_a_full_build(
     shutil.rmtree(again / "build")
     build(Settings.load(again, environ={}))
     for name in ("copkg.nq", "copkg.trig"):
+        assert not (project / "build" / name).exists()  # an add keeps the segments only
+        assert joined_export(project / "build", name) == (again / "build" / name).read_bytes()
+    assert copkg(project, "export", "dataset").exit_code == 0
+    for name in ("copkg.nq", "copkg.trig"):
         assert (project / "build" / name).read_bytes() == (again / "build" / name).read_bytes()
+    check_exports(project / "build")  # the joined files are checked too (joined.json)
     assert manifest(project)["graphs"] == manifest(again)["graphs"]
     assert manifest(project)["sources"] == manifest(again)["sources"]
 
@@ -542,7 +550,8 @@ def _edit_and_build(project: Path, extra: str) -> tuple[Result, dict]:
     study = project / "data/studies" / DEMO / "study.ttl"
     study.write_text(study.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
     before = {
-        name: (project / "build" / name).read_bytes() for name in ("manifest.json", "copkg.nq")
+        "manifest.json": (project / "build/manifest.json").read_bytes(),
+        "copkg.nq": joined_export(project / "build", "copkg.nq"),
     }
     return copkg(project, "build", "--skip-owl"), before
 
@@ -576,8 +585,8 @@ def test_build_refuses_what_add_refuses_after_an_edit(
     result, before = _edit_and_build(added_project, extra)
     assert result.exit_code == 1, result.output
     assert re.search(expected, result.output), result.output
-    for name, data in before.items():
-        assert (added_project / "build" / name).read_bytes() == data
+    assert (added_project / "build/manifest.json").read_bytes() == before["manifest.json"]
+    assert joined_export(added_project / "build", "copkg.nq") == before["copkg.nq"]
 
 
 def test_build_refuses_the_same_paper_under_a_second_id(first_added_project: Path) -> None:
@@ -660,13 +669,13 @@ def test_quotes_are_verified_against_the_source_text_a_bundle_ships(
     assert "quotes verified against demo.txt" in result.output
     assert (project / "data/studies" / DEMO / "source/demo.txt").is_file()
     flag = f"<{DEMO_NS}study> <https://w3id.org/copkg/ontology#quotesVerified> "
-    assert flag in (project / "build/copkg.nq").read_text(encoding="utf-8")
+    assert flag in joined_export(project / "build", "copkg.nq").decode("utf-8")
     assert copkg(project, "build", "--skip-owl").exit_code == 0
     assert flag in (project / "build/copkg.nq").read_text(encoding="utf-8")
 
 
 def test_a_study_without_a_source_text_is_not_marked_verified(added: Path) -> None:
-    nquads = (added / "build/copkg.nq").read_text(encoding="utf-8")
+    nquads = joined_export(added / "build", "copkg.nq").decode("utf-8")
     assert f"<{DEMO_NS}study> " in nquads
     flag = f"<{DEMO_NS}study> <https://w3id.org/copkg/ontology#quotesVerified> "
     assert flag not in nquads

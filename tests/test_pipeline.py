@@ -137,7 +137,15 @@ def test_a_build_writes_the_store_the_exports_and_the_manifest(settings: Setting
     add_study(settings)
     manifest = build(settings, validate=False)
     out = settings.build_dir
-    assert {p.name for p in out.iterdir()} == {"copkg.trig", "copkg.nq", MANIFEST, STORE_DIR}
+    assert {p.name for p in out.iterdir()} == {
+        "copkg.trig",
+        "copkg.nq",
+        "joined.json",  # their digests
+        "exports",  # the segments, which the manifest lists and copkg add splices
+        MANIFEST,
+        STORE_DIR,
+    }
+    assert all(name.startswith("exports/") for name in manifest.files)
     assert manifest.quads == sum(manifest.graphs.values())
     assert manifest.graphs[study_graph("mini")] == 3
     assert str(INFERENCE_GRAPH) in manifest.graphs

@@ -173,13 +173,18 @@ def test_a_file_linked_from_outside_the_bundle_is_not_copied_in(
     assert corpus_files(project) == before
 
 
-@pytest.mark.parametrize("export", ["copkg.nq", "copkg.trig"])
+@pytest.mark.parametrize("suffix", [".nq", ".trig"])
 def test_an_export_changed_since_the_build_is_not_spliced(
-    project: Path, tmp_path: Path, export: str
+    project: Path, tmp_path: Path, suffix: str
 ) -> None:
-    """copkg add writes the new exports from the old ones: a byte changed in one (the build no
-    longer what its manifest says) must stop the add, not be carried into the new build."""
-    path = project / "build" / export
+    """copkg add links the old export segments into the new build: a byte changed in one (the
+    build no longer what its manifest says) must stop the add, not be carried into the new
+    build."""
+    path = next(
+        p for p in sorted((project / "build/exports").glob(f"*{suffix}"))
+        if b"Josserand" in p.read_bytes()
+    )  # fmt: skip
+    export = path.name
     data = bytearray(path.read_bytes())
     at = data.index(b"Josserand") + 1
     data[at : at + 1] = b"O"  # same size, still parses
@@ -193,6 +198,25 @@ def test_an_export_changed_since_the_build_is_not_spliced(
     assert f"{export} is not the file its manifest names" in result.output, result.output
     assert corpus_files(project) == before
     assert not [p for p in project.iterdir() if p.name.startswith(".build-")]
+
+
+def test_export_dataset_joins_only_segments_its_manifest_names(project: Path) -> None:
+    """`copkg export dataset` writes copkg.nq and copkg.trig from the segments, each checked
+    against the manifest: a changed segment stops it and leaves the joined files as they were."""
+    export = ["export", "dataset", "--root", str(project)]
+    nquads = project / "build/copkg.nq"
+    whole = nquads.read_bytes()
+    nquads.unlink()
+    done = CliRunner().invoke(main, export)
+    assert done.exit_code == 0, done.output
+    assert nquads.read_bytes() == whole
+    path = next(p for p in sorted((project / "build/exports").glob("*.nq")))
+    path.write_bytes(path.read_bytes().replace(b"<", b"[", 1))
+    before = corpus_files(project)
+    done = CliRunner().invoke(main, export)
+    assert done.exit_code == 1, done.output
+    assert "is not the file its manifest names" in done.output, done.output
+    assert corpus_files(project) == before
 
 
 # -- kills -------------------------------------------------------------------------------------

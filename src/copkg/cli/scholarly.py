@@ -68,6 +68,22 @@ def _write_output(data: bytes, output: Path | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
+@export.command("dataset")
+@root_option
+def export_dataset(settings: Settings) -> None:
+    """Write build/copkg.nq and build/copkg.trig whole (after `copkg add`, which keeps the
+    exports as segments under build/exports/ and leaves the joined files out)."""
+    # deferred: saves a measured start-up cost (see copkg.cli.commands.build)
+    from copkg.pipeline.open import join_exports
+
+    try:
+        digests = join_exports(settings)
+    except CopkgError as error:
+        fail(error)
+    for name, digest in sorted(digests.items()):
+        click.echo(f"{relative(settings.build_dir / name, settings.root)}  sha256 {digest}")
+
+
 @export.command("nanopub")
 @click.option("--study", "study_id", required=True, metavar="ID")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -232,8 +232,8 @@ def _build_into(settings: Settings, work: Path, validate: bool, owl: bool) -> Ma
             extra["validation_key"] = key
         timed("infer", steps.infer, settings, store)  # the derivations stay in the store
         timed("check_queries", steps.check_queries, settings)
-        files = timed("export", streamed.export, loaded, work)
-        extra["export_stats"] = exports.stats(work)
+        files, segmented = timed("export", streamed.export, loaded, work)
+        extra |= segmented
         graphs = steps.graph_counts(store)
         quads = store.quad_count()
         timed("store", store.flush)

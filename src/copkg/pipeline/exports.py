@@ -5,10 +5,10 @@ inferences), each graph's quads sorted by subject, predicate and object. Blank n
 labelled per graph: RDFC-1.0 within the graph, each label suffixed with a hash of the graph's
 name, so that labels never meet across graphs. Each graph is thus one block of bytes that
 depends on that graph alone, and in a block each subject's statements are one run (lines in
-N-Quads, a `subject p o ; ...` group in TriG). An add writes the new files from the old bytes,
-a new graph's block and the runs of the subjects whose inferences changed (pipeline.splice),
-without parsing or sorting the rest; a full build and an add of the same corpus give the same
-bytes.
+N-Quads, a `subject p o ; ...` group in TriG). A build keeps these bytes cut into segments (a
+graph's block, runs of the inferences' subjects: pipeline.segments); an add writes the new
+graph's segments and those of the subjects whose inferences changed (pipeline.splice), without
+reading or writing the rest; a full build and an add of the same corpus give the same bytes.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from copkg.errors import CopkgError
 from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
 from copkg.store.terms import graph_of, serialize
 
-#: Names this layout in a build's manifest (extra.exports): only such exports are spliced.
-LAYOUT = "graph blocks, the inferences last, blank nodes per graph"
+#: Names this layout in a build's manifest (extra.exports): only such exports are spliced
+#: (kept as segments, pipeline.segments).
+LAYOUT = "segments: graph blocks, the inferences last, blank nodes per graph"
 NQUADS = "copkg.nq"
 TRIG = "copkg.trig"
 #: The export files and their formats, in the order they are written.
@@ -169,27 +170,6 @@ def write_chunked(graphs: Iterable[Iterable[Sequence[ox.Quad]]], out_dir: Path) 
             if opened:
                 outputs[TRIG].write(b"}\n")
     return {name: out.sha256 for name, out in outputs.items()}
-
-
-def stats(folder: Path) -> dict[str, list[int]]:
-    """Size and modification time (ns) of each export file in `folder`: a build's manifest
-    keeps them, so that an add can tell the files were not touched since without reading
-    them (it reads and hashes them otherwise)."""
-    return {name: _stat(folder / name) for name in FILES}
-
-
-def _stat(path: Path) -> list[int]:
-    info = os.stat(path)
-    return [info.st_size, info.st_mtime_ns]
-
-
-def unchanged(folder: Path, recorded: dict[str, list[int]]) -> set[str]:
-    """The export files of `folder` whose size and time are those `recorded`."""
-    return {
-        name
-        for name in FILES
-        if (folder / name).is_file() and recorded.get(name) == _stat(folder / name)
-    }
 
 
 class Output:

@@ -59,7 +59,6 @@ class Extension:
         self.settings = settings
         self.graph = graph
         self.old = old or Manifest.read(settings.build_dir)
-        self.written = [g for g, n in sorted(self.old.graphs.items()) if n]  # in the files
         self.work = Path(
             tempfile.mkdtemp(
                 prefix=f"{TMP_PREFIX}{settings.build_dir.name}-", dir=settings.build_dir.parent
@@ -76,9 +75,7 @@ class Extension:
         self._rules.start()
         try:
             self.work.chmod(0o755)
-            recorded = self.old.extra.get("export_stats", {})
-            trusted = exports.unchanged(settings.build_dir, recorded)
-            self.splice = Splice(settings.build_dir, self.work, self.written, graph, trusted)
+            self.splice = Splice(settings.build_dir, self.work, self.old, graph)
         except BaseException:
             self._rules.join()
             shutil.rmtree(self.work, ignore_errors=True)
@@ -179,15 +176,8 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
     finally:
         del store
         gc.collect()  # close RocksDB before the folder is renamed and reopened read-only
-    timed("export_wait", extension.splice.wait)  # for the bytes copied meanwhile
-    found, files = timed("export", extension.splice.finish, changes)
-    for name, digest in found.items():
-        if digest != old.files.get(name):
-            raise CopkgError(
-                f"{settings.build_dir / name} is not the file its manifest names: run `copkg "
-                "build` again",
-                status=500,
-            )
+    timed("export_wait", extension.splice.wait)  # for the old segments linked meanwhile
+    files, segmented = timed("export", extension.splice.finish, changes)
     inferences = str(INFERENCE_GRAPH)
     graphs = {**old.graphs, graph: added}
     graphs[inferences] = graphs.get(inferences, 0) + len(delta.added) - len(delta.removed)
@@ -202,7 +192,7 @@ def _extend_into(extension: Extension, quads: list[ox.Quad], hashes: dict[str, s
         extra={
             "added": graph,
             "exports": exports.LAYOUT,
-            "export_stats": exports.stats(work),
+            **segmented,
             "source_stats": old.extra.get("source_stats", {}),  # the new files are not in it
         }
         | ({"inference": f"from scratch: {delta.fallback}"} if delta.fallback else {}),

@@ -8,7 +8,8 @@ from typing import Any
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
-from copkg.pipeline.build import Manifest, load_build
+from copkg.pipeline import exports, segments
+from copkg.pipeline.build import Manifest, load_build, locked
 from copkg.pipeline.push import check_pushed
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
@@ -65,10 +66,12 @@ def inspect_store(settings: Settings) -> tuple[int, int]:
 
 
 def check_exports(build_dir: Path) -> None:
-    """Refuse a build whose exported files (copkg.nq, copkg.trig, ...) are missing or differ
-    from the hashes in its manifest: a truncated or edited file means a damaged build."""
+    """Refuse a build whose exported files (the segments under exports/, and copkg.nq and
+    copkg.trig where written) are missing or differ from the hashes in its manifest (and in
+    joined.json): a truncated or edited file means a damaged build."""
     manifest = Manifest.read(build_dir)
-    for name, expected in sorted(manifest.files.items()):
+    digests = {**manifest.files, **segments.joined_digests(build_dir)}
+    for name, expected in sorted(digests.items()):
         path = build_dir / name
         digest = hashlib.sha256()
         try:
@@ -88,3 +91,15 @@ def _damaged(build_dir: Path, path: Path, why: str) -> CopkgError:
         status=500,
         problems=[Problem(why, file=str(path))],
     )
+
+
+def join_exports(settings: Settings) -> dict[str, str]:
+    """Write build/copkg.nq and build/copkg.trig from the build's segments (`copkg export
+    dataset`; each segment checked against the manifest on the way), under the build lock;
+    their SHA-256. A build of an older copkg has them already."""
+    with locked(settings):
+        manifest = Manifest.read(settings.build_dir)
+        if manifest.extra.get("exports") != exports.LAYOUT:
+            return {name: manifest.files[name] for name in exports.FILES if name in manifest.files}
+        layout = segments.Layout.from_json(manifest.extra.get("segments"))
+        return segments.write_joined(settings.build_dir, manifest.files, layout)

@@ -1,47 +1,33 @@
-"""Write a build's exports again with one graph more, from the old files (`copkg add`).
+"""Write a build's exports again with one graph more (`copkg add`), a segment at a time.
 
-The exports are laid out graph by graph, the inferences last (pipeline.exports), so the new
-files are the old bytes with the new graph's block inserted and the inference block's changed
-runs written again. `Splice` starts copying as soon as it knows the new graph's name: the bytes
-before the first place that can change (the new block or the inference block, whichever comes
-first) go through a thread while the rules run; `insert` hands it the new graph's block as soon
-as the checks are done, and the thread writes it and copies on up to the inference block;
-`finish` writes the rest once the changes are known. Nothing but the changed runs is parsed.
-The old files are hashed on the way, so the caller can check them against their manifest.
+The exports are kept as segments (pipeline.segments): a file per source graph and runs of the
+inference graph's subjects. `Splice` links the old build's segments into the new build at
+once (hard links: nothing is read or written again; a segment whose size or time is not the
+one recorded is hashed and refused if it is not what the manifest names), `insert` writes the
+new graph's segments as soon as the checks are done, and `finish` writes again only the
+inference segments whose subjects changed (parsed, changed and cut again where they grew).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import hashlib
-import mmap
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 
 from copkg.errors import CopkgError
-from copkg.namespaces import INFERENCE_GRAPH, PREFIXES
-from copkg.pipeline.exports import (
-    FILES,
-    NQUADS,
-    TRIG,
-    Output,
-    Subject,
-    block,
-    canonical_graph,
-    graph_rank,
-    header,
-    sorted_quads,
-    subject_run,
-)
-
-Data = bytes | mmap.mmap
-_CHUNK = 1 << 22
+from copkg.namespaces import INFERENCE_GRAPH
+from copkg.pipeline import runs, segments
+from copkg.pipeline.build import Manifest
+from copkg.pipeline.exports import FILES, NQUADS, TRIG, Subject, sorted_quads, subject_run
+from copkg.pipeline.segments import Layout, Writer
 
 
 @dataclass(frozen=True)
@@ -56,162 +42,165 @@ class GraphChange:
     removed: Sequence[ox.Quad] = ()
 
 
-@dataclass(frozen=True)
-class _Runs:
-    """A change as runs to write: each changed subject's quads now (sorted; empty if none)."""
-
-    graph: ox.NamedNode
-    subjects: dict[Subject, list[ox.Quad]]
-
-
-@dataclass(frozen=True)
-class _Edit:
-    """Replace the bytes start:end by data (inserted in `order` where several go at one place)."""
-
-    start: int
-    end: int
-    data: bytes
-    order: tuple[str, str] = ("", "")
-
-
 class Splice:
-    """The exports of old_dir (whose non-empty graphs are `graphs`) being written into new_dir
-    with the graph `graph` added: begun at once, finished by finish(), or abandoned by close().
-    The old files are hashed on the way but those `trusted` (unchanged since their build)."""
+    """The exports of the build in old_dir (manifest `old`) being made in new_dir with the
+    graph `graph` added: begun at once, finished by finish(), or abandoned by close()."""
 
-    def __init__(
-        self,
-        old_dir: Path,
-        new_dir: Path,
-        graphs: Sequence[str],
-        graph: str,
-        trusted: Collection[str] = (),
-    ) -> None:
-        self.graphs = list(graphs)
-        self._stack = contextlib.ExitStack()
-        self._stop = threading.Event()
+    def __init__(self, old_dir: Path, new_dir: Path, old: Manifest, graph: str) -> None:
+        self.old_dir, self.new_dir, self.old = old_dir, new_dir, old
+        self.graph = graph
+        self.layout = Layout.from_json(old.extra.get("segments"))
+        self.layout = Layout(dict(self.layout.graphs), list(self.layout.inferences))
+        self.recorded: dict[str, list[int]] = old.extra.get("segment_stats", {})
+        self.writer = Writer(new_dir)  # writes the TriG prefixes: the same bytes as the old
         self._failure: BaseException | None = None
-        try:
-            self.data = {name: self._stack.enter_context(_mapped(old_dir / name)) for name in FILES}
-            self._copies = {
-                name: self._stack.enter_context(
-                    _Copy(old_dir / name, new_dir / name, self._stop, verify=name not in trusted)
-                )
-                for name in FILES
-            }
-            heads = {name: self._head(name, ox.NamedNode(graph)) for name in FILES}
-        except BaseException as exc:
-            self._stack.close()
-            if isinstance(exc, FileNotFoundError):
-                raise CopkgError(
-                    f"{exc.filename} is missing from the build: run `copkg build` again",
-                    status=500,
-                ) from exc
-            raise
-        self._thread = threading.Thread(
-            target=self._copy_heads, args=(heads,), name="copkg-splice", daemon=True
-        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._link, name="copkg-splice", daemon=True)
         self._thread.start()
-        self._inserted: list[GraphChange] = []
-        self._written: set[str] = set()  # the files the inserted block is written into
-        self._next: threading.Thread | None = None
 
-    def _head(self, name: str, graph: ox.NamedNode) -> int:
-        """Where the first byte that may change is: the new graph's place, the inferences'."""
-        places = [_span(name, self.data[name], graph, self.graphs)[0]]
-        inferences = ox.NamedNode(str(INFERENCE_GRAPH))
-        if str(INFERENCE_GRAPH) in self.graphs:
-            places.append(_span(name, self.data[name], inferences, self.graphs)[0])
-        return min(places)
-
-    def _copy_heads(self, heads: dict[str, int]) -> None:
+    def _link(self) -> None:
         try:
-            for name, head in heads.items():
-                self._copies[name].pump(head)
-                self._copies[name].out.sync()  # here rather than when the add waits
+            for rel in self.layout.all_parts():
+                if self._stop.is_set():
+                    return
+                source, target = self.old_dir / rel, self.new_dir / rel
+                if target.exists():  # written by the Writer already (the TriG prefixes)
+                    continue
+                if not segments.stat_matches(source, self.recorded.get(rel)):
+                    segments.read_verified(self.old_dir, rel, self.old.files.get(rel))
+                os.link(source, target)
+        except FileNotFoundError as exc:
+            self._failure = CopkgError(
+                f"{exc.filename} is missing from the build: run `copkg build` again", status=500
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to finish()
             self._failure = exc
 
     def insert(self, change: GraphChange) -> None:
-        """Give the new graph's block (a whole change) before the others are known: the thread
-        writes it and copies on up to the inferences' block while the rules run (an add's new
-        graph may sort anywhere among the others, so up to the whole file is left otherwise
-        for finish(), after the rules)."""
-        if change.whole is None or self._next is not None:
-            raise CopkgError("only one new graph, whole, is inserted ahead", status=500)
-        self._inserted.append(change)
-        self._next = threading.Thread(
-            target=self._copy_inserted, args=(change,), name="copkg-splice-insert", daemon=True
-        )
-        self._next.start()
-
-    def _copy_inserted(self, change: GraphChange) -> None:
-        self._thread.join()
-        if self._failure is not None:
-            return
-        inferences = ox.NamedNode(str(INFERENCE_GRAPH))
-        try:
-            for name, copy in self._copies.items():
-                (edit,) = _edits(name, self.data[name], self.graphs, change)
-                if edit.start < copy.at:
-                    continue  # before what was copied: finish() writes it
-                stop = copy.size
-                if str(INFERENCE_GRAPH) in self.graphs:
-                    stop = _span(name, self.data[name], inferences, self.graphs)[0]
-                if stop < edit.end:
-                    continue
-                copy.pump(edit.start)
-                copy.pump(edit.end, copy=False)
-                copy.out.write(edit.data)
-                self._written.add(name)
-                copy.pump(stop)
-        except BaseException as exc:  # noqa: BLE001 - handed to finish()
-            self._failure = exc
+        """Write the new graph's segments (a whole change), before the others are known."""
+        if change.whole is None or change.graph.value != self.graph:
+            raise CopkgError("only the new graph, whole, is inserted ahead", status=500)
+        self.writer.graph(self.graph, [change.whole])
 
     def wait(self) -> None:
-        """Wait until the bytes before the first change are copied (and those the inserted
-        block is written with)."""
+        """Wait until the old segments are linked."""
         self._thread.join()
-        if self._next is not None:
-            self._next.join()
         if self._failure is not None:
             raise self._failure
 
-    def finish(self, changes: Sequence[GraphChange]) -> tuple[dict[str, str], dict[str, str]]:
-        """Write the rest with the changes (besides the one inserted ahead, if any); the
-        SHA-256 of the old files (those not trusted) and of the new."""
+    def finish(self, changes: Sequence[GraphChange]) -> tuple[dict[str, str], dict[str, Any]]:
+        """Write the inference segments that change; the segments' SHA-256 by path and the
+        manifest's `extra` for them."""
         self.wait()
-        resolved = [_resolve(self.data[NQUADS], change) for change in changes]
-        old_hashes, new_hashes = {}, {}
-        for name, copy in self._copies.items():
-            edits = sorted(
-                (e for c in resolved for e in _edits(name, self.data[name], self.graphs, c)),
-                key=lambda e: (e.start, e.end, e.order),
-            )
-            if name not in self._written or (edits and edits[0].start < copy.at):
-                # the inserted block is not written yet, or is written again from the start
-                edits = sorted(
-                    edits
-                    + [
-                        e
-                        for c in self._inserted
-                        for e in _edits(name, self.data[name], self.graphs, c)
-                    ],
-                    key=lambda e: (e.start, e.end, e.order),
-                )
-            found, new_hashes[name] = copy.apply(edits)
-            if found is not None:
-                old_hashes[name] = found
-        return old_hashes, new_hashes
+        inferences = ox.NamedNode(str(INFERENCE_GRAPH))
+        for change in changes:
+            if change.graph != inferences:
+                raise CopkgError(f"cannot change the graph <{change.graph.value}> in place", 500)
+            if change.whole is not None:
+                self._replace(range(len(self.layout.inferences)), [change.whole])
+            else:
+                self._change(change)
+        if self.layout.inferences:
+            self.writer.wrap_inferences()
+        known = {rel: self.recorded[rel] for rel in self.recorded if rel not in self.writer.files}
+        layout = self.writer.layout
+        layout.inferences = self.layout.inferences
+        layout.graphs = {**self.layout.graphs, **layout.graphs}
+        parts = layout.all_parts()
+        files = {rel: self.writer.files.get(rel) or self.old.files[rel] for rel in parts}
+        self.writer.finish()
+        return files, segments.extra(layout, self.new_dir, known)
+
+    def _change(self, change: GraphChange) -> None:
+        """Some inferences added and removed: their subjects' segments written again."""
+        moved = [*change.added, *change.removed]
+        if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)):
+            raise CopkgError("blank nodes cannot be spliced: write the graph whole", status=500)
+        firsts = [first for first, _ in self.layout.inferences]
+        touched: dict[int, tuple[list[ox.Quad], list[ox.Quad]]] = defaultdict(lambda: ([], []))
+        for kind, quads in ((0, change.added), (1, change.removed)):
+            for quad in quads:
+                at = max(bisect.bisect_right(firsts, str(quad.subject)) - 1, 0)
+                touched[at][kind].append(quad)
+        if not firsts:
+            if change.removed:
+                raise _damaged("the inference graph has nothing to remove")
+            self._replace(range(0), [sorted_quads(change.added)])
+            return
+        for at in sorted(touched, reverse=True):  # from the end: the indices before stay
+            self._edit(at, *touched[at])
+
+    def _edit(self, at: int, added: list[ox.Quad], removed: list[ox.Quad]) -> None:
+        """One inference segment with the runs of the subjects that change written again (the
+        rest of its bytes as they were: nothing else is parsed or sorted)."""
+        _, stem = self.layout.inferences[at]
+        old = {
+            name: segments.read_verified(self.old_dir, rel, self.old.files.get(rel))
+            for name in FILES
+            for rel in [f"{segments.DIR}/{stem}{Path(name).suffix}"]
+        }
+        nquads = runs.Lines(old[NQUADS], 0, len(old[NQUADS]), runs.nquads_subject)
+        trig = b"\n" + old[TRIG]  # a run starts after a line break
+        groups = runs.TrigRuns(trig, 1, len(trig), runs.trig_subject)
+        by_subject: dict[Subject, tuple[set[ox.Quad], set[ox.Quad]]] = defaultdict(
+            lambda: (set(), set())
+        )
+        for quad in added:
+            by_subject[quad.subject][0].add(quad)  # type: ignore[index]
+        for quad in removed:
+            by_subject[quad.subject][1].add(quad)  # type: ignore[index]
+        edits: dict[str, list[tuple[int, int, bytes]]] = {NQUADS: [], TRIG: []}
+        for subject, (more, fewer) in by_subject.items():
+            key = str(subject).encode("utf-8")
+            first, last = nquads.run(key)
+            before = set(ox.parse(old[NQUADS][first:last], format=ox.RdfFormat.N_QUADS))
+            if not fewer <= before:
+                raise _damaged(f"inferences of {subject} to remove are not in its segment")
+            now = sorted_quads((before - fewer) | more)
+            edits[NQUADS].append((first, last, subject_run(NQUADS, now) if now else b""))
+            start, end = groups.run(key)
+            edits[TRIG].append((start - 1, end - 1, subject_run(TRIG, now) if now else b""))
+        made = {name: _apply(old[name], edits[name]) for name in FILES}
+        if made[NQUADS].count(b"\n") > 2 * segments.SEGMENT_QUADS:  # cut in two or more
+            quads = list(ox.parse(made[NQUADS], format=ox.RdfFormat.N_QUADS))
+            self._replace(range(at, at + 1), [quads])
+        elif not made[NQUADS]:
+            self._replace(range(at, at + 1), [])
+        else:
+            self._unlink(stem)
+            head = made[NQUADS][: made[NQUADS].index(b" ")].decode("utf-8")
+            self.layout.inferences[at] = (head, self.writer.inference_data(head, made))
+
+    def _replace(self, spans: range, quads: list[list[ox.Quad]]) -> None:
+        """Put the segments cut from `quads` (lists of sorted quads) in place of those at
+        `spans`."""
+        pieces = [p for run in quads for p in segments.split(run) if p]
+        for _, stem in (self.layout.inferences[i] for i in spans):
+            self._unlink(stem)
+        before = len(self.writer.layout.inferences)
+        for piece in pieces:
+            self.writer.inference_segment(piece)
+        written = self.writer.layout.inferences[before:]
+        self.layout.inferences[spans.start : spans.stop] = written
+        if not self.layout.inferences:
+            self._drop_wrapper()
+
+    def _unlink(self, stem: str) -> None:
+        """Take an inference segment linked from the old build out of the new."""
+        for name in FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (self.new_dir / segments.DIR / f"{stem}{Path(name).suffix}").unlink()
+
+    def _drop_wrapper(self) -> None:
+        for rel in ("inferences-open.trig", "inferences-close.trig"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.new_dir / segments.DIR / rel).unlink()
 
     def close(self) -> None:
-        """Stop copying (if not finished) and let go of the files; unfinished outputs are
-        removed."""
+        """Stop linking (if not finished); the new folder goes with the extension."""
         self._stop.set()
         self._thread.join()
-        if self._next is not None:
-            self._next.join()
-        self._stack.close()
+        self.writer.abandon()
 
     def __enter__(self) -> Splice:
         return self
@@ -220,255 +209,18 @@ class Splice:
         self.close()
 
 
-class _Copy:
-    """One old file copied into a new one with edits, both hashed on the way."""
-
-    def __init__(
-        self, source: Path, target: Path, stop: threading.Event, *, verify: bool = True
-    ) -> None:
-        self.handle = open(source, "rb", buffering=0)  # noqa: SIM115 - closed in __exit__
-        self.size = os.fstat(self.handle.fileno()).st_size
-        self.out = Output(target)
-        self.verify = verify
-        self.old = hashlib.sha256()
-        self.at = 0
-        self.stop = stop
-        self.done = False
-        self.buffer = bytearray(_CHUNK)
-
-    def pump(self, stop: int, *, copy: bool = True) -> None:
-        """Read (and copy, with `copy`) the old bytes up to `stop`."""
-        view = memoryview(self.buffer)
-        while self.at < stop:
-            if self.stop.is_set():
-                raise CopkgError("the splice was stopped", status=500)
-            size = os.preadv(self.handle.fileno(), [view[: min(_CHUNK, stop - self.at)]], self.at)
-            if not size:
-                raise _damaged(self.out.path.name, "it is shorter than it was")
-            if self.verify:
-                self.old.update(view[:size])
-            if copy:
-                self.out.write(view[:size])
-            self.at += size
-
-    def apply(self, edits: list[_Edit]) -> tuple[str | None, str]:
-        """Write the rest of the file with the edits; the SHA-256 of the old file (if verified)
-        and of the new."""
-        if edits and edits[0].start < self.at:  # a change before what was copied early
-            self.out.restart()
-            self.old = hashlib.sha256()
-            self.at = 0
-        for edit in edits:
-            if edit.start < self.at:
-                raise CopkgError(f"{self.out.path.name}: overlapping changes", status=500)
-            self.pump(edit.start)
-            self.pump(edit.end, copy=False)
-            self.out.write(edit.data)
-        self.pump(self.size)
-        self.out.close(keep=True)
-        self.done = True
-        return (self.old.hexdigest() if self.verify else None), self.out.sha256
-
-    def __enter__(self) -> _Copy:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.handle.close()
-        if not self.done:
-            self.out.close(keep=False)
+def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """`data` with each span start:end replaced (the spans apart)."""
+    parts, at = [], 0
+    for start, end, new in sorted(edits):
+        parts += [data[at:start], new]
+        at = end
+    return b"".join([*parts, data[at:]])
 
 
-@contextlib.contextmanager
-def _mapped(path: Path) -> Iterator[Data]:
-    """A file's bytes, mapped (read-only) rather than read."""
-    with open(path, "rb") as handle:
-        if not os.fstat(handle.fileno()).st_size:
-            yield b""
-            return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            yield data
-
-
-def _resolve(nquads: Data, change: GraphChange) -> GraphChange | _Runs:
-    """The runs an added/removed change writes: each subject's quads in the old N-Quads, less
-    those removed, with those added (the change without blank nodes: then no other run's
-    labels change)."""
-    if change.whole is not None:
-        return change
-    moved = [*change.added, *change.removed]
-    if any(isinstance(t, ox.BlankNode) for q in moved for t in (q.subject, q.object)):
-        raise CopkgError("blank nodes cannot be spliced: write the graph whole", status=500)
-    start, end = _nquads_span(nquads, change.graph)
-    if start == end:
-        if change.removed:
-            raise _damaged(NQUADS, f"the graph <{change.graph.value}> has nothing to remove")
-        return GraphChange(change.graph, whole=canonical_graph(change.added))
-    lines = _Lines(nquads, start, end, _nquads_subject)
-    added: dict[Subject, set[ox.Quad]] = defaultdict(set)
-    removed: dict[Subject, set[ox.Quad]] = defaultdict(set)
-    for quad in change.added:
-        added[quad.subject].add(quad)  # type: ignore[index]
-    for quad in change.removed:
-        removed[quad.subject].add(quad)  # type: ignore[index]
-    subjects = {}
-    for subject in {*added, *removed}:
-        first, last = lines.run(str(subject).encode("utf-8"))
-        old = set(ox.parse(nquads[first:last], format=ox.RdfFormat.N_QUADS))
-        if not removed[subject] <= old:
-            raise _damaged(NQUADS, f"statements of {subject} to remove are not in it")
-        # blank nodes in the old run keep their labels: RDFC-1.0 labels a blank node by the
-        # quads that mention blank nodes, and the change has none
-        subjects[subject] = sorted_quads((old - removed[subject]) | added[subject])
-    return _Runs(change.graph, subjects)
-
-
-def _edits(
-    name: str, data: Data, graphs: Sequence[str], change: GraphChange | _Runs
-) -> list[_Edit]:
-    """Where the change goes in file `name` and what it writes there."""
-    if isinstance(change, GraphChange):
-        start, end = _span(name, data, change.graph, graphs)
-        return [_Edit(start, end, block(name, change.whole or []), (str(change.graph), ""))]
-    start, end = _span(name, data, change.graph, graphs)
-    if start == end:
-        raise _damaged(name, f"it has no block for the graph <{change.graph.value}>")
-    if FILES[name] == ox.RdfFormat.N_QUADS:
-        runs = _Lines(data, start, end, _nquads_subject)
-    else:  # the runs follow `<g> {`, and end before `}`
-        runs = _TrigRuns(data, data.find(b"\n", start) + 1, end - 2, _trig_subject)
-    edits = []
-    for subject, quads in change.subjects.items():
-        first, last = runs.run(str(subject).encode("utf-8"))
-        edits.append(
-            _Edit(first, last, subject_run(name, quads), (str(change.graph), str(subject)))
-        )
-    return edits
-
-
-def _span(name: str, data: Data, graph: ox.NamedNode, graphs: Sequence[str]) -> tuple[int, int]:
-    """Where the block of `graph` is in file `name` (an empty span where it would go)."""
-    key = graph_rank(str(graph).encode("utf-8"))
-    if FILES[name] == ox.RdfFormat.N_QUADS:
-        return _Lines(data, 0, len(data), _nquads_graph).run(key)
-    start = len(header(TRIG))
-    if data[:start] != header(TRIG):
-        raise _damaged(TRIG, "its prefixes are not those of this copkg")
-    return _TrigBlocks(data, start, len(data), _trig_graph).run(key)
-
-
-def _nquads_span(data: Data, graph: ox.NamedNode) -> tuple[int, int]:
-    """Where the lines of `graph` are in N-Quads (an empty span where they would go)."""
-    return _span(NQUADS, data, graph, ())
-
-
-def _nquads_graph(data: Data, line: int) -> bytes:
-    """The rank of an N-Quads line's graph (`... <g> .`: IRIs hold no spaces)."""
-    end = data.find(b"\n", line)
-    return graph_rank(data[data.rfind(b" <", line, end) + 1 : end - 2])
-
-
-def _nquads_subject(data: Data, line: int) -> bytes:
-    return data[line : data.find(b" ", line)]
-
-
-def _trig_graph(data: Data, block: int) -> bytes:
-    """The rank of the graph of a TriG block (`<g> {` on its first line)."""
-    return graph_rank(_expand(data[block : data.find(b" {\n", block)]))
-
-
-def _damaged(name: str, why: str) -> CopkgError:
+def _damaged(why: str) -> CopkgError:
     return CopkgError(
-        f"build/{name} is not as a build writes it ({why}): run `copkg build` again", status=500
+        f"the build's export segments are not as a build writes them ({why}): run `copkg "
+        "build` again",
+        status=500,
     )
-
-
-class _Lines:
-    """Sorted lines of a file between start and end, found by bisection on a key of each line
-    (`key(data, line_start)`): a subject's run, a graph's block."""
-
-    def __init__(self, data: Data, start: int, end: int, key: Callable[[Data, int], bytes]) -> None:
-        self.data, self.start, self.end, self.key = data, start, end, key
-
-    def _unit(self, pos: int) -> int:
-        """The start of the unit (here a line) that holds the byte at `pos`."""
-        return self.data.rfind(b"\n", self.start, pos) + 1 or self.start
-
-    def _next(self, unit: int) -> int:
-        return self.data.find(b"\n", unit) + 1
-
-    def _first(self, key: bytes, *, after: bool) -> int:
-        """The first unit whose key is above `key` (after) or not below it."""
-        lo, hi = self.start, self.end
-        while lo < hi:
-            unit = self._unit((lo + hi) // 2)
-            found = self.key(self.data, unit)
-            if found < key or (after and found == key):
-                lo = self._next(unit) or hi
-            else:
-                hi = unit
-        return lo
-
-    def run(self, key: bytes) -> tuple[int, int]:
-        """Where the units with key `key` are (an empty span where they would go)."""
-        first = self._first(key, after=False)
-        return first, self._first(key, after=True)
-
-
-class _TrigRuns(_Lines):
-    """The runs of subjects in a TriG block: groups that start with a line `\\tsubject ...`
-    (continuation lines start with two tabs; pyoxigraph escapes newlines in literals, so every
-    line break is one the serialiser made)."""
-
-    def _unit(self, pos: int) -> int:
-        data = self.data
-        while pos >= self.start:
-            tab = data.rfind(b"\n\t", self.start - 1, pos + 1)
-            if tab < 0:
-                break
-            if data[tab + 2 : tab + 3] != b"\t":
-                return tab + 1
-            pos = tab - 1
-        return self.start
-
-    def _next(self, unit: int) -> int:
-        data = self.data
-        tab = data.find(b"\n\t", unit + 1, self.end)
-        while tab >= 0 and data[tab + 2 : tab + 3] == b"\t":
-            tab = data.find(b"\n\t", tab + 1, self.end)
-        return tab + 1 if tab >= 0 else self.end
-
-
-class _TrigBlocks(_Lines):
-    """The graph blocks of TriG, each from its `<g> {` line to its `}` line (a line `}` only
-    closes a block: newlines in literals are escaped)."""
-
-    def _unit(self, pos: int) -> int:
-        closer = self.data.rfind(b"\n}\n", self.start - 1, pos)
-        return closer + 3 if closer >= 0 else self.start
-
-    def _next(self, unit: int) -> int:
-        closer = self.data.find(b"\n}\n", unit)
-        return closer + 3 if closer >= 0 else self.end
-
-
-def _trig_subject(data: Data, run: int) -> bytes:
-    return _expand(data[run + 1 : data.find(b" ", run + 1)])
-
-
-def _expand(token: bytes) -> bytes:
-    """A subject as TriG writes it (IRI, blank node or prefixed name) as N-Triples writes it."""
-    if token.startswith((b"<", b"_:")):
-        return token
-    prefix, colon, local = token.partition(b":")
-    namespace = PREFIXES.get(prefix.decode("utf-8")) if colon else None
-    if namespace is None:
-        raise CopkgError(f"cannot read the TriG subject {token!r}", status=500)
-    plain = bytearray()
-    escaped = False
-    for byte in local:
-        if escaped or byte != ord("\\"):
-            plain.append(byte)
-            escaped = False
-        else:
-            escaped = True
-    return b"<" + namespace.encode("utf-8") + bytes(plain) + b">"

@@ -16,6 +16,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph
@@ -23,7 +24,7 @@ from rdflib import Graph
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.namespaces import INFERENCE_GRAPH, ONTOLOGY_GRAPH
-from copkg.pipeline import exports
+from copkg.pipeline import exports, segments
 from copkg.pipeline.corpus_checks import corpus_problems
 from copkg.pipeline.steps import (
     ValidationOutcome,
@@ -202,10 +203,11 @@ def validate(settings: Settings, loaded: Loaded) -> ValidationOutcome:
     return ValidationOutcome(bool(report.conforms), report.text(), report)
 
 
-def export(loaded: Loaded, out_dir: Path) -> dict[str, str]:
-    """Write copkg.trig and copkg.nq as steps.export() writes them (the sources as written,
-    then the inferences) from the sources' files and the store, a graph at a time, and the
-    inference graph a few subjects at a time; return their SHA-256."""
+def export(loaded: Loaded, out_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Write the export segments, and copkg.trig and copkg.nq joined, as steps.export() writes
+    them (the sources as written, then the inferences) from the sources' files and the store,
+    a graph at a time, and the inference graph a few subjects at a time; return the segments'
+    SHA-256 and the manifest's `extra` for them (pipeline.segments)."""
     verified: dict[str, list[ox.Quad]] = {}
     for quad in loaded.verified:
         verified.setdefault(quad.graph_name.value, []).append(quad)  # type: ignore[union-attr]
@@ -220,7 +222,7 @@ def export(loaded: Loaded, out_dir: Path) -> dict[str, str]:
             yield iter([exports.canonical_graph(quads)] if quads else [])
         yield inference_chunks(loaded.store.native)
 
-    return exports.write_chunked(graphs(), out_dir)
+    return segments.write(graphs(), out_dir)
 
 
 def inference_chunks(store: ox.Store) -> Iterator[Sequence[ox.Quad]]:
