@@ -421,8 +421,8 @@ def web_store_reads(
 NOT_A_REQUEST_READ = {
     ("copkg.web.builds", "copkg.pipeline.open.open_store"): "opening a build checks its store "
     "against its manifest (quad counts), once, before the build's executor exists",
-    ("copkg.web.server", "copkg.pipeline.open.inspect_store"): "check_main: the start-up check, "
-    "in a child process of its own",
+    ("copkg.web.server", "copkg.pipeline.open.check_store"): "the start-up check, in a child "
+    "process of its own (pipeline.open.check_main)",
 }
 
 

@@ -265,8 +265,8 @@ def test_copkg_query_with_store(built: Settings, oxigraph: Oxigraph, pushed: Res
 def test_the_web_service_answers_from_the_remote_store(
     built: Settings, oxigraph: Oxigraph, pushed: Result
 ) -> None:
+    from copkg.pipeline.open import check_store
     from copkg.web.app import create_app
-    from copkg.web.server import check_store
 
     settings = dataclasses.replace(built, store_url=oxigraph.query)
     manifest = Manifest.read(built.build_dir)

@@ -21,8 +21,7 @@ from web_helpers import free_port
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import Manifest, build, load_build
-from copkg.pipeline.open import inspect_store
-from copkg.web.server import check_store
+from copkg.pipeline.open import check_store, inspect_store
 
 #: What the answers of a build are compared on: quads by graph, and a query over the rules' work.
 BY_GRAPH = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"

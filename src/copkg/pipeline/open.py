@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from copkg.config import Settings
 from copkg.errors import CopkgError, Problem
 from copkg.pipeline import exports, segments
 from copkg.pipeline.build import Manifest, load_build, locked
 from copkg.pipeline.push import check_pushed
+from copkg.querying.messages import error_from_dict, error_to_dict, receive_message, send_message
 from copkg.store import Store
 from copkg.store.embedded import OxigraphStore
 from copkg.store.remote import SparqlEndpointStore
@@ -103,3 +107,48 @@ def join_exports(settings: Settings) -> dict[str, str]:
             return {name: manifest.files[name] for name in exports.FILES if name in manifest.files}
         layout = segments.Layout.from_json(manifest.extra.get("segments"))
         return segments.write_joined(settings.build_dir, manifest.files, layout)
+
+
+def check_store(settings: Settings) -> tuple[int, int]:
+    """Open the store once before serving (building first if there is no build).
+
+    A corrupted or incomplete build raises CopkgError (500) saying what is wrong, so the server
+    refuses to start rather than serve it. Returns (named graphs, quads).
+
+    This runs in a child process: RocksDB leaves background threads in a process that opened
+    an on-disk store, and gunicorn workers forked from such a process crash when they exit.
+    """
+    parent, child = socket.socketpair()
+    with parent:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from copkg.pipeline.open import check_main; check_main()",
+                 str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            child.close()
+        try:
+            send_message(parent, settings)
+            status, payload = receive_message(parent)
+        except (EOFError, OSError) as exc:
+            process.wait()
+            raise CopkgError(
+                f"checking the store failed (exit status {process.returncode})", status=500
+            ) from exc
+        process.wait()
+    if status == "error":
+        raise error_from_dict(payload)
+    return cast(tuple[int, int], payload)
+
+
+def check_main() -> None:
+    """The child process of check_store: open (or build) the store and report on it."""
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    settings = receive_message(sock)
+    try:
+        reply: tuple[str, Any] = ("ok", inspect_store(settings))
+    except CopkgError as exc:
+        reply = ("error", error_to_dict(exc))
+    send_message(sock, reply)

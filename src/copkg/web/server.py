@@ -24,7 +24,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,8 +38,7 @@ from gunicorn.workers import gthread
 
 from copkg.config import SERVE_TYPES, Settings, read_environment
 from copkg.errors import CopkgError
-from copkg.pipeline.open import inspect_store
-from copkg.querying.messages import error_from_dict, error_to_dict, receive_message, send_message
+from copkg.pipeline.open import check_store
 from copkg.web import front
 from copkg.web.app import app_config, create_app
 from copkg.web.direct import direct_config
@@ -286,51 +284,6 @@ def limit_client_silence(sock: socket.socket, seconds: float) -> None:
     value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-
-
-def check_store(settings: Settings) -> tuple[int, int]:
-    """Open the store once before serving (building first if there is no build).
-
-    A corrupted or incomplete build raises CopkgError (500) saying what is wrong, so the server
-    refuses to start rather than serve it. Returns (named graphs, quads).
-
-    This runs in a child process: RocksDB leaves background threads in a process that opened
-    an on-disk store, and gunicorn workers forked from such a process crash when they exit.
-    """
-    parent, child = socket.socketpair()
-    with parent:
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-c", "from copkg.web.server import check_main; check_main()",
-                 str(child.fileno())],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        finally:
-            child.close()
-        try:
-            send_message(parent, settings)
-            status, payload = receive_message(parent)
-        except (EOFError, OSError) as exc:
-            process.wait()
-            raise CopkgError(
-                f"checking the store failed (exit status {process.returncode})", status=500
-            ) from exc
-        process.wait()
-    if status == "error":
-        raise error_from_dict(payload)
-    return cast(tuple[int, int], payload)
-
-
-def check_main() -> None:
-    """The child process of check_store: open (or build) the store and report on it."""
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    settings = receive_message(sock)
-    try:
-        reply: tuple[str, Any] = ("ok", inspect_store(settings))
-    except CopkgError as exc:
-        reply = ("error", error_to_dict(exc))
-    send_message(sock, reply)
 
 
 def default_workers() -> int:
