@@ -8,6 +8,7 @@ advisor's process has primed itself (an empty context, the index of studied cont
 
     python benchmarks/advisor_cpu.py --project PROJECT --contexts 200
     python benchmarks/advisor_cpu.py --project PROJECT --contexts 50 --profile modes.prof
+    python benchmarks/advisor_cpu.py --project PROJECT --contexts 200 --before 400
     python benchmarks/advisor_cpu.py --project PROJECT --contexts 200 --http
 
 With --http, the same contexts are asked of a `copkg serve` keeping no answer (one keep-alive
@@ -119,6 +120,13 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile the mode answers into this file")
     parser.add_argument("--only", default="", help="only the workloads whose name has this")
     parser.add_argument("--http", action="store_true", help="over HTTP, CPU by process")
+    parser.add_argument(
+        "--before",
+        type=int,
+        default=0,
+        help="in process: first advise this many other contexts of each workload, unmeasured "
+        "(what a process that has answered for a while keeps of the build)",
+    )
     args = parser.parse_args()
     root = args.project.resolve()
     if args.http:
@@ -137,7 +145,10 @@ def main() -> None:
             continue
         advise_ms, path_ms, sizes = [], [], []
         profile = cProfile.Profile() if args.profile and "mode" in label else None
-        for context in contexts(vocabulary, label, args.contexts):
+        asked = contexts(vocabulary, label, args.contexts + args.before)
+        for context in asked[args.contexts :]:
+            advise(store, context, rules=rules)
+        for context in asked[: args.contexts]:
             start = time.thread_time()
             if profile is not None:
                 profile.enable()

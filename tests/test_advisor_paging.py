@@ -17,6 +17,7 @@ from test_web_pages import make_web_project
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import build
+from copkg.pipeline.advice_runs import prime_advice
 from copkg.pipeline.open import open_store
 from copkg.reasoning.advice import answer, scope
 from copkg.reasoning.advice.answer import HYPOTHETICAL_CONTEXT, advise
@@ -287,3 +288,23 @@ def test_a_kept_fact_takes_its_voice_label_from_what_the_rules_derive(
         if f["voice"] and f["voice"]["iri"] == str(voice)
     }
     assert labels == {"relabelled by a rule"}
+
+
+def test_the_advisors_process_primes_what_each_mode_matches(
+    synthetic_build: tuple[Settings, OxigraphStore],
+) -> None:
+    """Primed, the index keeps the matches and counts of each mode at each degree, as the
+    first answer with that mode would have read them."""
+    settings, store = synthetic_build
+    index = studied(store)
+    index.kept.clear()
+    prime_advice(settings.rules_dir)(store)
+    vocabulary = Vocabulary.read(store)
+    modes = vocabulary.choices("ControlMode")
+    degrees = [d for d in vocabulary.choices("Degree") if d.iri in vocabulary.ranks]
+    assert modes and degrees
+    assert set(index.kept) == {frozenset({(m.iri, d.iri)}) for m in modes for d in degrees}
+    context = parse_context(store, ["Clan@LesserDegree"], [("decentralization", "Low")])
+    kept = index.kept[frozenset({(context.modes[0].mode.iri, context.modes[0].degree.iri)})]
+    index.kept.clear()
+    assert index.counts(context) == kept[1]
