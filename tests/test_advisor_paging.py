@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from rdflib import URIRef
+from rdflib import RDFS, Literal, URIRef
 from test_web_pages import make_web_project
 
 from copkg.config import Settings
 from copkg.errors import CopkgError
 from copkg.pipeline import build
+from copkg.pipeline.advice_runs import prime_advice
 from copkg.pipeline.open import open_store
-from copkg.reasoning.advice import answer
+from copkg.reasoning.advice import answer, scope
 from copkg.reasoning.advice.answer import HYPOTHETICAL_CONTEXT, advise
 from copkg.reasoning.advice.context import AdviceContext, Vocabulary, parse_context
 from copkg.reasoning.advice.describe import Describer
@@ -224,3 +225,86 @@ def test_descriptions_off_the_indexes_are_those_of_the_queries(
         assert native == queried.as_json(), (modes, levels)
         facts = [f for r in native["roles"] for f in r["findings"] for f in f["facts"]]
         assert any(f["evidence"] for f in facts) and any(f["voice"] for f in facts)
+
+
+def test_page_derivations_and_facts_are_kept_per_build(
+    synthetic_build: tuple[Settings, OxigraphStore],
+) -> None:
+    """What a page reads of the build (its contexts' derivations, the facts they use) is kept
+    for the build it was read from: another build reads its own; the answers are the same."""
+    settings, store = synthetic_build
+    context = parse_context(store, ["Market@LesserDegree"], [("decentralization", "Low")])
+    first = advise(store, context, rules=settings.rules_dir, paging=Paging(2, 3))
+    shown = {m.context.iri for m in first.matched_contexts}
+    kept = scope.build_memo(store, "derived contexts")
+    assert kept is not None and shown and shown <= set(kept)
+    facts = scope.build_memo(store, "described")
+    assert facts is not None and any(key[0] == "fact" for key in facts)
+    again = advise(store, context, rules=settings.rules_dir, paging=Paging(2, 3))
+    assert again.as_json() == first.as_json()
+    # the same store as another build: nothing kept for it yet, then its own
+    other = OxigraphStore(store.path, _store=store.native, _read_only=True)
+    other.build_identity = "another build"
+    assert not scope.build_memo(other, "derived contexts")
+    elsewhere = advise(other, context, rules=settings.rules_dir, paging=Paging(2, 3))
+    assert elsewhere.as_json() == first.as_json()
+    assert shown <= set(scope.build_memo(other, "derived contexts") or {})
+    # a store that can change keeps nothing
+    other.build_identity = None
+    assert scope.build_memo(other, "derived contexts") is None
+
+
+def test_a_kept_fact_takes_its_voice_label_from_what_the_rules_derive(
+    synthetic_build: tuple[Settings, OxigraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Labels come from what the rules derive for the answer first: a fact kept from an
+    earlier answer is read again when its voice is labelled otherwise there."""
+    settings, store = synthetic_build
+    context = parse_context(store, ["Clan@LesserDegree"], [("decentralization", "Low")])
+    before = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 3)).as_json()
+    voices = {
+        f["voice"]["iri"]
+        for r in before["roles"]
+        for finding in r["findings"]
+        for f in finding["facts"]
+        if f["voice"] and not f["hypothetical"]
+    }
+    assert voices, "no fact with a voice: the test would prove nothing"
+    voice = URIRef(sorted(voices)[0])
+    inferences_for = answer.inferences_for
+
+    def relabelled(*args: object) -> scope.Derived:
+        derived = inferences_for(*args)  # type: ignore[arg-type]
+        derived.add([(voice, RDFS.label, Literal("relabelled by a rule"))])
+        return derived
+
+    monkeypatch.setattr(answer, "inferences_for", relabelled)
+    after = advise(store, context, rules=settings.rules_dir, paging=Paging(1, 3)).as_json()
+    labels = {
+        f["voice"]["label"]
+        for r in after["roles"]
+        for finding in r["findings"]
+        for f in finding["facts"]
+        if f["voice"] and f["voice"]["iri"] == str(voice)
+    }
+    assert labels == {"relabelled by a rule"}
+
+
+def test_the_advisors_process_primes_what_each_mode_matches(
+    synthetic_build: tuple[Settings, OxigraphStore],
+) -> None:
+    """Primed, the index keeps the matches and counts of each mode at each degree, as the
+    first answer with that mode would have read them."""
+    settings, store = synthetic_build
+    index = studied(store)
+    index.kept.clear()
+    prime_advice(settings.rules_dir)(store)
+    vocabulary = Vocabulary.read(store)
+    modes = vocabulary.choices("ControlMode")
+    degrees = [d for d in vocabulary.choices("Degree") if d.iri in vocabulary.ranks]
+    assert modes and degrees
+    assert set(index.kept) == {frozenset({(m.iri, d.iri)}) for m in modes for d in degrees}
+    context = parse_context(store, ["Clan@LesserDegree"], [("decentralization", "Low")])
+    kept = index.kept[frozenset({(context.modes[0].mode.iri, context.modes[0].degree.iri)})]
+    index.kept.clear()
+    assert index.counts(context) == kept[1]

@@ -194,3 +194,28 @@ def slice_about(graph: Graph, contexts: list[URIRef]) -> set[tuple]:
     wanted = set(contexts)
     nodes = {s for s, _p, o in graph if o in wanted} | wanted
     return {(s, p, o) for s, p, o in graph if s in nodes or o in wanted}
+
+
+def test_layers_read_as_one_graph_that_took_them_in_turn() -> None:
+    """Layered (a page's contexts' derivations over the user's) finds what one Derived given
+    every layer's triples in turn finds, in the same order, each triple once."""
+    ex = "https://example.org/"
+    s, t, p, q, a, b, c = (URIRef(ex + name) for name in "stpqabc")
+    layers = [
+        [(s, p, a), (s, p, b), (t, q, a)],
+        [(s, p, b), (s, p, c), (t, p, a)],
+        [],
+        [(t, q, a), (s, q, c), (s, p, a)],
+    ]
+    layered = scope.Layered([scope.Derived(layer) for layer in layers])
+    merged = scope.Derived([])
+    for layer in layers:
+        merged.add(layer)
+    for subject, predicate in itertools.product([s, t, a], [p, q]):
+        assert layered.value(subject, predicate) == merged.value(subject, predicate)
+        assert list(layered.objects(subject, predicate)) == list(merged.objects(subject, predicate))
+    for predicate, obj in itertools.product([p, q], [a, b, c, s]):
+        assert list(layered.subjects(predicate, obj)) == list(merged.subjects(predicate, obj))
+    for predicate in (p, q):
+        assert list(layered.subject_objects(predicate)) == list(merged.subject_objects(predicate))
+    assert list(layered.objects(s, p)) == [a, b, c]

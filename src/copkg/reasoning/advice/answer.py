@@ -44,7 +44,8 @@ from copkg.reasoning.advice.findings import (
     VoiceCount,
 )
 from copkg.reasoning.advice.scope import (
-    Derived,
+    Layered,
+    Readable,
     RememberedQueries,
     build_memo,
     derived_in_build,
@@ -116,24 +117,25 @@ def advise(
     paging = paging or Paging()
     reads: Any = RememberedQueries(store)
     index = studied(store) if context.modes else None
-    candidates = index.matching(context) if index is not None else []
-    page = list(paging.cut(candidates))
+    total, page = index.page(context, paging) if index is not None else (0, list(paging.cut([])))
     # On a build, when the page leaves some matched context out, what the rules derived for
     # the studied contexts is the build's (counted across all, read for the page), and they
-    # run for the user's context only; otherwise they run for every matched context too.
+    # run for the user's context only; otherwise they run for every matched context too (the
+    # page is then every one).
     native = getattr(store, "native", None)
-    counts = index.counts(context) if index is not None and len(page) < len(candidates) else None
-    shown = [] if counts is not None else candidates
-    inferred = inferences_for(
+    counts = index.counts(context) if index is not None and len(page) < total else None
+    shown = [] if counts is not None else page
+    derived = inferences_for(
         store,
         hypothetical_facts(context),
         [HYPOTHETICAL_CONTEXT, *(c.context for c in shown)],
         rules,
     )
+    inferred: Readable = derived
     if counts is None:
-        counts = counts_of(inferred, (c.context for c in candidates))
+        counts = counts_of(derived, (c.context for c in page))
     elif isinstance(native, ox.Store):
-        inferred.add_quads(derived_in_build(native, (c.context for c in page)))
+        inferred = Layered([derived, *derived_in_build(store, native, (c.context for c in page))])
     considered: dict[URIRef, bool] = dict.fromkeys((c.context for c in page), False)
     if context.levels:
         considered[HYPOTHETICAL_CONTEXT] = True
@@ -142,7 +144,7 @@ def advise(
     )
     labels = _Labels(describer, inferred)
     facts = _FactReader(describer, context, labels)
-    total = len(candidates) if context.modes else None
+    matched_total = total if context.modes else None
 
     roles = _read_roles(reads, labels, facts)
     by_role = {r.role.iri: r for r in roles}
@@ -160,8 +162,10 @@ def advise(
         role_advice.findings.sort(
             key=lambda f: (not f.hypothetical, f.context.label, f.rule.label, str(f.assessment))
         )
-        if total is not None:
-            role_advice.studied = _across(counts.roles.get(role_advice.role.iri, {}), total, labels)
+        if matched_total is not None:
+            role_advice.studied = _across(
+                counts.roles.get(role_advice.role.iri, {}), matched_total, labels
+            )
 
     favourability = tuple(
         labels.term(c)
@@ -181,9 +185,11 @@ def advise(
         )
         for c in page
     ]
-    recommendations = _recommendations(reads, inferred, considered, labels, facts, counts, total)
+    recommendations = _recommendations(
+        reads, inferred, considered, labels, facts, counts, matched_total
+    )
     matched = None
-    if total is not None:
+    if matched_total is not None:
         matched = MatchedPage(
             total,
             paging.page,
@@ -213,7 +219,7 @@ def _across(by_rank: Mapping[int, int], total: int, labels: _Labels) -> Across:
 class _Labels:
     """Labels of IRIs, from the inferred graph first, then the store."""
 
-    def __init__(self, store: Describer, inferred: Derived) -> None:
+    def __init__(self, store: Describer, inferred: Readable) -> None:
         self.store = store
         self.inferred = inferred
         self.cache: dict[URIRef, Term] = {
@@ -262,9 +268,24 @@ class _FactReader:
         iri = URIRef(str(iri))
         if iri in self.hypothetical:
             return self.hypothetical[iri]
-        if iri not in self.cache:
-            self.cache[iri] = self._read(iri)
-        return self.cache[iri]
+        found = self.cache.get(iri)
+        if found is None:
+            found = self.cache[iri] = self._kept(iri)
+        return found
+
+    def _kept(self, iri: URIRef) -> Fact:
+        """The fact as an answer on this build read it before (its voice's label may come
+        from what the rules derive for this answer: then it is read again), or read now."""
+        memo = self.store.memo
+        if memo is None:
+            return self._read(iri)
+        key = ("fact", iri)
+        fact: Fact | None = memo.get(key)
+        if fact is None or (
+            fact.voice is not None and self.labels.term(fact.voice.iri) != fact.voice
+        ):
+            fact = memo[key] = self._read(iri)
+        return fact
 
     def evidence(self, iri: Node) -> tuple[Evidence, ...]:
         return self.read(iri).evidence
@@ -333,7 +354,7 @@ def _finding(
     node: Node,
     ctx: Node,
     hypothetical: bool,
-    inferred: Derived,
+    inferred: Readable,
     labels: _Labels,
     facts: _FactReader,
 ) -> RiskFinding:
@@ -376,7 +397,7 @@ SELECT ?label ?advice ?mitigation ?condition ?role ?voice WHERE {
 
 def _recommendations(
     store: Store,
-    inferred: Derived,
+    inferred: Readable,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
     facts: _FactReader,
@@ -427,7 +448,7 @@ def _recommendations(
 def _reasons(
     rec: URIRef,
     contexts: set[URIRef],
-    inferred: Derived,
+    inferred: Readable,
     considered: Mapping[URIRef, bool],
     labels: _Labels,
     own: Term | None,

@@ -122,7 +122,7 @@ class Describer:
                 for page in pages:
                     for study in studies:
                         labels = (
-                            self._objects(study, _RDFS_LABEL)
+                            self._study_labels(study)
                             if isinstance(study, ox.NamedNode | ox.BlankNode)
                             else []
                         )
@@ -136,6 +136,16 @@ class Describer:
                                 if value is not None:
                                     row[key] = from_ox(value)
                             yield row
+
+    def _study_labels(self, study: ox.NamedNode | ox.BlankNode) -> list[Any]:
+        """A quoted study's rdfs:labels (kept per build: many facts quote one study)."""
+        if self.memo is None:
+            return self._objects(study, _RDFS_LABEL)
+        key = ("study labels", study)
+        found: list[Any] | None = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._objects(study, _RDFS_LABEL)
+        return found
 
 
 def _english(language: str | None) -> bool:

@@ -14,6 +14,7 @@ the rules run over every fact, as copkg.reasoning.rules.apply_rules does.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -49,6 +50,8 @@ HYPOTHESIS_GRAPH = ox.NamedNode("urn:copkg:hypothesis")
 KEPT_BUILDS = 2
 #: Past this many entries kept for a build under one name, they are dropped and kept anew.
 KEPT_ENTRIES = 100_000
+#: Studied contexts whose derivations are kept for a build (about 100 triples each).
+KEPT_CONTEXTS = 5_000
 
 _memos: dict[str, dict[str, dict[Any, Any]]] = {}
 _memos_lock = threading.Lock()
@@ -76,9 +79,9 @@ class Derived:
             self._by_predicate.setdefault(p, []).append((s, o))
 
     @classmethod
-    def of_quads(cls, quads: Iterable[ox.Quad]) -> Derived:
-        """From pyoxigraph quads (each term converted once)."""
-        return cls(_converted(quads))
+    def of_quads(cls, quads: Iterable[ox.Quad], terms: dict[Any, Node] | None = None) -> Derived:
+        """From pyoxigraph quads (each term converted once, or found in `terms`)."""
+        return cls(_converted(quads, terms))
 
     def add_quads(self, quads: Iterable[ox.Quad]) -> None:
         """Add pyoxigraph quads' triples."""
@@ -104,14 +107,16 @@ class Derived:
         return iter(self._by_predicate.get(predicate, ()))
 
 
-def _converted(quads: Iterable[ox.Quad]) -> Iterator[tuple[Node, Node, Node]]:
-    """Quads' triples as rdflib terms, each term converted once."""
-    terms: dict[Any, Node] = {}
+def _converted(
+    quads: Iterable[ox.Quad], terms: dict[Any, Node] | None = None
+) -> Iterator[tuple[Node, Node, Node]]:
+    """Quads' triples as rdflib terms, each term converted once (kept in `terms`)."""
+    kept: dict[Any, Node] = {} if terms is None else terms
 
     def term(t: Any) -> Node:
-        found = terms.get(t)
+        found = kept.get(t)
         if found is None:
-            found = terms[t] = from_ox(t)
+            found = kept[t] = from_ox(t)
         return found
 
     return ((term(q.subject), term(q.predicate), term(q.object)) for q in quads)
@@ -123,21 +128,71 @@ _RDF_OBJECT = ox.NamedNode(str(RDF.object))
 _RECOMMENDED_IN = ox.NamedNode(str(COPKG.recommendedIn))
 
 
-def derived_in_build(native: ox.Store, contexts: Iterable[URIRef]) -> list[ox.Quad]:
-    """What the build's inference graph holds about studied contexts, as the answer reads it:
-    their own derived triples (favourability, risky roles), the risk assessments in them and
-    the statements about them (a recommendation's applying there), with all their triples."""
-    graph = _INFERENCES
-    found: list[ox.Quad] = []  # repeats are dropped as Derived takes them
+def derived_in_build(store: Store, native: ox.Store, contexts: Iterable[URIRef]) -> list[Derived]:
+    """What the build's inference graph holds about studied contexts, as the answer reads it,
+    one Derived a context: its own derived triples (favourability, risky roles), the risk
+    assessments in it and the statements about it (a recommendation's applying there), with
+    all their triples. Kept per build (at most KEPT_CONTEXTS contexts), for the next page that
+    shows the context: reading and converting them is most of a page's cost."""
+    memo = build_memo(store, "derived contexts")
+    terms = build_memo(store, "derived terms")  # the rules', roles', voices' IRIs, ...
+    found = []
     for context in contexts:
-        node = ox.NamedNode(str(context))
-        found += native.quads_for_pattern(node, None, None, graph)
-        found += native.quads_for_pattern(None, _RECOMMENDED_IN, node, graph)
-        about = {q.subject for q in native.quads_for_pattern(None, _IN_CONTEXT, node, graph)}
-        about |= {q.subject for q in native.quads_for_pattern(None, _RDF_OBJECT, node, graph)}
-        for subject in about:
-            found += native.quads_for_pattern(subject, None, None, graph)
+        derived = memo.get(context) if memo is not None else None
+        if derived is None:
+            derived = Derived.of_quads(_derived_about(native, ox.NamedNode(str(context))), terms)
+            if memo is not None:
+                if len(memo) >= KEPT_CONTEXTS:
+                    memo.clear()
+                memo[context] = derived
+        found.append(derived)
     return found
+
+
+def _derived_about(native: ox.Store, node: ox.NamedNode) -> list[ox.Quad]:
+    graph = _INFERENCES
+    found: list[ox.Quad] = [*native.quads_for_pattern(node, None, None, graph)]
+    found += native.quads_for_pattern(None, _RECOMMENDED_IN, node, graph)
+    about = {q.subject for q in native.quads_for_pattern(None, _IN_CONTEXT, node, graph)}
+    about |= {q.subject for q in native.quads_for_pattern(None, _RDF_OBJECT, node, graph)}
+    for subject in about:
+        found += native.quads_for_pattern(subject, None, None, graph)
+    return found  # repeats are dropped as Derived takes them
+
+
+class Layered:
+    """Derived triples in layers (the first first), looked up as if they were one Derived that
+    took each layer's triples in turn: a triple in two layers is found once, where the first
+    put it."""
+
+    def __init__(self, layers: Sequence[Any]) -> None:
+        self.layers = layers
+
+    def value(self, subject: Node, predicate: Node) -> Node | None:
+        for layer in self.layers:
+            found: Node | None = layer.value(subject, predicate)
+            if found is not None:
+                return found
+        return None
+
+    def objects(self, subject: Node, predicate: Node) -> Iterator[Node]:
+        return _once(layer.objects(subject, predicate) for layer in self.layers)
+
+    def subjects(self, predicate: Node, obj: Node) -> Iterator[Node]:
+        return _once(layer.subjects(predicate, obj) for layer in self.layers)
+
+    def subject_objects(self, predicate: Node) -> Iterator[tuple[Node, Node]]:
+        return _once(layer.subject_objects(predicate) for layer in self.layers)
+
+
+def _once(found: Iterable[Iterable[Any]]) -> Iterator[Any]:
+    """The items of each layer in turn, each once (a layer gives an item once: each is one
+    triple's)."""
+    return iter(dict.fromkeys(itertools.chain.from_iterable(found)))
+
+
+#: What the answer reads derived triples from.
+Readable = Derived | Layered
 
 
 def inferences_for(

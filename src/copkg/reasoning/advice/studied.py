@@ -235,13 +235,23 @@ class Studied:
         ranked at least as high), in the stated ORDER."""
         if not context.modes:
             return []
-        wanted = {(lv.factor.iri, lv.level.iri) for lv in context.levels}
-        found = [
-            (same + len(wanted & levels), study_key, str(ctx), ctx, case, used, study)
-            for ctx, case, used, study, study_key, same, levels in self._matched(context)[0]
+        return self.page(context, Paging(1, None))[1]
+
+    def page(self, context: AdviceContext, paging: Paging) -> tuple[int, list[Candidate]]:
+        """How many studied contexts the user's modes match, and those of the page `paging`
+        asks for, in the stated ORDER (400 past the last page). Only the page's are made
+        Candidates: the others are ordered by how much they share with the user's context."""
+        if not context.modes:
+            return 0, list(paging.cut([]))
+        rows = self._matched(context)[0]  # in the order of the study's IRI, then the context's
+        wanted = {(str(lv.factor.iri), str(lv.level.iri)) for lv in context.levels}
+        shared = [row[5] + len(wanted & row[6]) for row in rows]
+        # a stable sort: the most shared first, then as the rows come (ORDER)
+        order = sorted(range(len(rows)), key=shared.__getitem__, reverse=True)
+        return len(rows), [
+            Candidate(rows[i][0], rows[i][1], rows[i][2], rows[i][3], shared[i])
+            for i in paging.cut(order)
         ]
-        found.sort(key=lambda row: (-row[0], row[1], row[2]))
-        return [Candidate(row[3], row[4], row[5], row[6], row[0]) for row in found]
 
     def counts(self, context: AdviceContext) -> Counts | None:
         """The counts across the contexts the user's modes match, from the build's
@@ -249,8 +259,9 @@ class Studied:
         return self._matched(context)[1] if context.modes else None
 
     def _matched(self, context: AdviceContext) -> tuple[list[Any], Counts | None]:
-        """The contexts the modes match, with what ordering needs besides the user's levels,
-        and their counts: kept for the modes (at their degrees), which alone decide them."""
+        """The contexts the modes match, with what ordering needs besides the user's levels
+        (ordered by study and context), and their counts: kept for the modes (at their
+        degrees), which alone decide them."""
         key = frozenset((m.mode.iri, m.degree.iri) for m in context.modes)
         kept = self.kept.get(key)
         if kept is not None:
@@ -274,8 +285,10 @@ class Studied:
             shared = sum(found[case][1] for found in per_mode)
             for ctx in self.contexts.get(case, ()):
                 study = self.studies.get(ctx)
-                levels = self.levels.get(ctx, set())
+                # as plain strings, compared in C when the user's levels are counted
+                levels = {(str(f), str(lv)) for f, lv in self.levels.get(ctx, ())}
                 matched.append((ctx, case, attributions, study, str(study or ""), shared, levels))
+        matched.sort(key=lambda row: (row[4], str(row[0])))  # ORDER, but for what is shared
         kept = (matched, self._count(row[0] for row in matched))
         if len(self.kept) >= KEPT_MODES:
             self.kept.clear()
