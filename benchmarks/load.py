@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -265,21 +266,34 @@ class RssSampler:
 # -- the requests --------------------------------------------------------------------------
 
 
+def _get_json(session: requests.Session, url: str, **kwargs: Any) -> Any:
+    """The JSON of a GET, waiting out a 503 (a busy or loaded service says when to come back)
+    a few times; any other failure is an error saying what the service answered."""
+    for _ in range(5):
+        response = session.get(url, timeout=30, **kwargs)
+        if response.status_code != HTTPStatus.SERVICE_UNAVAILABLE:
+            break
+        time.sleep(min(5.0, float(response.headers.get("Retry-After", "1"))))
+    if response.status_code != HTTPStatus.OK:
+        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
 def discover(url: str) -> tuple[list[str], list[str]]:
     """Named-query URLs (with default parameters) and resource page paths of the server."""
     session = requests.Session()
-    queries = session.get(url + "/api/queries", timeout=30).json().get("queries", [])
+    queries = _get_json(session, url + "/api/queries").get("queries", [])
     named = [f"/api/queries/{q['name']}" for q in queries]
     named += [f"/api/queries/{q['name']}.csv" for q in queries[:3]]
-    found = session.get(
+    found = _get_json(
+        session,
         url + "/sparql",
         params={
             "query": "SELECT DISTINCT ?s WHERE { ?s a ?t FILTER(STRSTARTS(STR(?s), "
             '"https://w3id.org/copkg/id/")) } ORDER BY ?s LIMIT 300'
         },
         headers={"Accept": "application/sparql-results+json"},
-        timeout=30,
-    ).json()
+    )
     pages = list(PAGES)
     for row in found["results"]["bindings"]:
         path = row["s"]["value"].removeprefix("https://w3id.org/copkg")
