@@ -26,6 +26,7 @@ import sys
 import threading
 import traceback
 
+from copkg.querying.messages import recv_exactly
 from copkg.querying.worker_loop import worker_main
 
 #: a request: an operation (b"F": fork a worker for the socket sent along; b"S": how the
@@ -152,13 +153,7 @@ class Template:
 
     @staticmethod
     def _reply(control: socket.socket) -> tuple[int, int]:
-        data = b""
-        while len(data) < _REPLY.size:
-            chunk = control.recv(_REPLY.size - len(data))
-            if not chunk:
-                raise EOFError("the query workers' template process ended")
-            data += chunk
-        first, second = _REPLY.unpack(data)
+        first, second = _REPLY.unpack(recv_exactly(control, _REPLY.size, None))
         return first, second
 
     def _stop(self) -> None:
@@ -268,4 +263,4 @@ def _status(serial: int, live: dict[int, int], ended: collections.OrderedDict[in
             del live[pid]
             ended[serial] = os.waitstatus_to_exitcode(status)
             return ended[serial]
-    return -signal.SIGKILL  # not known: ended so long ago that its status was let go
+    return UNKNOWN  # ended so long ago that its status was let go

@@ -348,22 +348,24 @@ def counts_of(derived: Derived, contexts: Iterable[URIRef]) -> Counts:
     """The counts, from what the rules derived for the contexts (every one of them)."""
     wanted = set(contexts)
     assessed = derived.subjects(RDF.type, COPKG.RiskAssessment)
-    roles = _weakest(
-        [(derived.value(n, COPKG.assessedRole), derived.value(n, COPKG.inContext),
-          derived.value(n, COPKG.weakestVoice)) for n in assessed],
-        wanted,
-    )  # fmt: skip
+    roles = _weakest(_what_where_voice(derived, assessed, COPKG.assessedRole, COPKG.inContext),
+                     wanted)  # fmt: skip
     recommended = derived.subjects(RDF.predicate, COPKG.recommendedIn)
-    recommendations = _weakest(
-        [(derived.value(n, RDF.subject), derived.value(n, RDF.object),
-          derived.value(n, COPKG.weakestVoice)) for n in recommended],
-        wanted,
-    )  # fmt: skip
+    recommendations = _weakest(_what_where_voice(derived, recommended, RDF.subject, RDF.object),
+                               wanted)  # fmt: skip
     favourability: dict[URIRef, int] = {}
     for ctx, condition in derived.subject_objects(COPKG.favourability):
         if ctx in wanted and isinstance(condition, URIRef):
             favourability[condition] = favourability.get(condition, 0) + 1
     return Counts(_tally(roles), _tally(recommendations), favourability)
+
+
+def _what_where_voice(
+    derived: Derived, nodes: Iterable[Node], what: URIRef, where: URIRef
+) -> list[tuple[Node | None, Node | None, Node | None]]:
+    """(what, in which context, the weakest voice) of each derived node."""
+    return [(derived.value(n, what), derived.value(n, where),
+             derived.value(n, COPKG.weakestVoice)) for n in nodes]  # fmt: skip
 
 
 def _weakest(
